@@ -1,0 +1,27 @@
+# Quick start: `make demo` then `make test`; each creates .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+DEMO_OUT ?= demo-out
+
+.PHONY: venv demo test bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+demo: venv
+	$(BIN)/kgspatial demo --out $(DEMO_OUT)
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python bench/run_bench.py --sizes 100000x10000
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

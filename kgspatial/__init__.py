@@ -1,0 +1,3 @@
+"""kgspatial: planning-consistency checks of lower plans against a provincial master plan."""
+
+__version__ = "0.1.0"

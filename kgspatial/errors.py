@@ -1,0 +1,39 @@
+"""One error hierarchy, mapped to CLI exit codes and HTTP statuses in one place each."""
+
+from __future__ import annotations
+
+
+class KgSpatialError(Exception):
+    """Base of every error a user can cause; the message is one line, ready to show."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class InputError(KgSpatialError):
+    """A file that cannot be read, a missing part, an unknown field or layer."""
+
+
+class CRSError(InputError):
+    """A layer without a coordinate reference system, or one that cannot be used."""
+
+    http_status = 422
+
+
+class EncodingError(InputError):
+    """Text that cannot be decoded with the given or detected encoding."""
+
+
+class RulesError(KgSpatialError):
+    """A malformed rules table; `problems` lists every problem found, not just the first."""
+
+    http_status = 422
+
+    def __init__(self, problems: list[str], source: str = "rules table"):
+        self.problems = list(problems)
+        head = f"{source}: {len(self.problems)} problem(s): "
+        super().__init__(head + "; ".join(self.problems))
+
+
+class RegistryError(RulesError):
+    """A malformed plan registry (batch runs): every problem listed at once."""
