@@ -1,0 +1,379 @@
+"""One consistency check, end to end: read -> normalise -> overlay -> admin split -> results.
+
+`run_check` is what the CLI, the batch runner and the web service call; it returns the conflict
+rows and the summary, and writes nothing (see output.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import __version__, quality
+from . import crs as crs_mod
+from .admin import AdminUnits, prepare_admin, split_by_units
+from .engine import measure, overlay
+from .errors import InputError
+from .io import read_layer
+from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, prepare_layer
+from .profile import Profile, load_profile
+from .rules import RulesTable, load_rules
+from .taxonomy import Taxonomy
+
+CONFLICT_COLUMNS = [
+    "conflict_id", "plan_id", "plan_feature", "master_feature", "plan_code", "master_code",
+    "plan_label", "master_label", "rule_id", "verdict", "severity", "reference", "kind",
+    "area_m2", "length_m", "share",
+]
+ADMIN_COLUMNS = ["admin_code", "admin_name"]
+ADMIN_PREV_COLUMNS = ["admin_prev_code", "admin_prev_name"]
+
+
+@dataclass
+class PlanInput:
+    path: str
+    plan_id: str | None = None  # default: the file stem
+    code_field: str | None = None
+    label_field: str | None = None
+    id_field: str | None = None
+    encoding: str | None = None
+    assume_crs: str | None = None
+
+
+@dataclass
+class AdminInput:
+    path: str
+    code_field: str | None = None
+    name_field: str | None = None
+
+
+@dataclass
+class CheckOptions:
+    master: str
+    plans: list[PlanInput]
+    master_field: str | None = None
+    master_label_field: str | None = None
+    master_id_field: str | None = None
+    rules: str | None = None
+    admin: AdminInput | None = None
+    admin_previous: AdminInput | None = None
+    analysis_crs: str | None = None
+    assume_crs: str | None = None
+    encoding: str | None = None
+    min_area: float = 1.0
+    jobs: int = 1
+    engine: str = "pyogrio"
+    profile: str = "kien-giang"
+    master_checks: str = "auto"  # auto | always | never
+
+
+@dataclass
+class CheckResult:
+    conflicts: gpd.GeoDataFrame
+    summary: dict
+    plans: list[PreparedLayer] = field(default_factory=list)  # inputs, for presenters to draw
+    master: PreparedLayer | None = None
+    taxonomy: Taxonomy | None = None
+    rules: RulesTable | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a conflict (not merely conditional) was found; slivers do not count."""
+        return 1 if (self.conflicts["verdict"] == "conflict").any() else 0
+
+
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def conflict_id(*parts) -> str:
+    """Same inputs, same id: a hash of what identifies the piece, not of its row number."""
+    return hashlib.blake2b("\x1f".join(str(p) for p in parts).encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class Context:
+    """What all plans of one run share: read and prepared once."""
+
+    profile: Profile
+    taxonomy: Taxonomy
+    rules: RulesTable
+    analysis_crs: object
+    master: PreparedLayer
+    master_tree: shapely.STRtree
+    master_code_index: np.ndarray
+    admin: AdminUnits | None
+    admin_previous: AdminUnits | None
+    master_quality: dict
+    extent: object | None
+
+
+def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
+    profile = load_profile(opts.profile)
+    taxonomy = profile.load_taxonomy()
+    rules = load_rules(opts.rules or profile.rules, taxonomy)
+    analysis_crs = crs_mod.recognise(opts.analysis_crs or profile.analysis_crs)
+    if analysis_crs.is_geographic:
+        raise InputError(f"analysis CRS {crs_mod.crs_label(analysis_crs)} is geographic: areas need a projected CRS")
+
+    progress("đọc quy hoạch tỉnh / reading master plan")
+    master_layer = read_layer(opts.master, engine=opts.engine, encoding=opts.encoding, assume_crs=opts.assume_crs)
+    master = prepare_layer(
+        master_layer, taxonomy, analysis_crs,
+        code_field=opts.master_field, label_field=opts.master_label_field, id_field=opts.master_id_field,
+        code_candidates=profile.code_fields, label_candidates=profile.label_fields, role="master",
+    )
+    if (master.kinds != POLYGON).any():
+        n = int((master.kinds != POLYGON).sum())
+        master.info.setdefault("warnings", []).append(f"{n} non-polygon features ignored")
+        keep = master.kinds == POLYGON
+        for name in ("geoms", "codes", "raw_codes", "labels", "feature_ids", "kinds"):
+            setattr(master, name, getattr(master, name)[keep])
+    master_code_index = np.array([rules.code_index(c) for c in master.codes], dtype=np.int64)
+    tree = shapely.STRtree(master.geoms)
+
+    admin = admin_prev = None
+    if opts.admin:
+        progress("đọc đơn vị hành chính / reading administrative units")
+        admin = prepare_admin(read_layer(opts.admin.path, engine=opts.engine, assume_crs=opts.assume_crs),
+                              analysis_crs, opts.admin.code_field, opts.admin.name_field)
+    if opts.admin_previous:
+        admin_prev = prepare_admin(read_layer(opts.admin_previous.path, engine=opts.engine, assume_crs=opts.assume_crs),
+                                   analysis_crs, opts.admin_previous.code_field, opts.admin_previous.name_field)
+
+    run_master_checks = opts.master_checks == "always" or (
+        opts.master_checks == "auto" and len(master) <= quality.MASTER_CHECK_LIMIT
+    )
+    extent = None
+    master_quality: dict = {"checked": False}
+    if run_master_checks:
+        progress("kiểm tra lớp quy hoạch tỉnh / checking master coverage")
+        extent = quality.master_extent(master)
+        master_quality = {"checked": True, **quality.master_coverage(master, extent)}
+    else:
+        master_quality["reason"] = (
+            f"{len(master)} zones > {quality.MASTER_CHECK_LIMIT}: use --master-checks always"
+            if opts.master_checks == "auto" else "--master-checks never"
+        )
+    return Context(profile, taxonomy, rules, analysis_crs, master, tree, master_code_index,
+                   admin, admin_prev, master_quality, extent)
+
+
+def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float, jobs: int) -> tuple[gpd.GeoDataFrame, dict]:
+    """Conflict rows of one plan and its part of the summary."""
+    result = overlay(plan, ctx.master, ctx.master_tree, ctx.master_code_index, ctx.rules, jobs)
+    # Arrays carried along while pieces are cut further at unit borders.
+    carried = {"plan": result.pieces.left, "master": result.pieces.right, "rule": result.rule_index}
+    geoms = result.pieces.geoms
+    warnings: list[str] = []
+    for units, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")):
+        if units is None:
+            continue
+        split = split_by_units(geoms, plan.kinds[carried["plan"]], units, jobs)
+        carried = {k: v[split.left] for k, v in carried.items()}
+        geoms, unit = split.geoms, split.right
+        carried[f"{prefix}_code"] = np.where(unit >= 0, units.codes[np.maximum(unit, 0)], "").astype(object)
+        carried[f"{prefix}_name"] = np.where(unit >= 0, units.names[np.maximum(unit, 0)], "").astype(object)
+        outside = int((unit < 0).sum())
+        if outside:
+            warnings.append(
+                f"{plan_id}: {outside} conflict piece(s) lie outside every unit of {units.info['path']} (kept with an"
+                f" empty code) / {outside} mảnh xung đột nằm ngoài mọi đơn vị hành chính"
+            )
+    plan_idx, master_idx, rule_idx = carried["plan"], carried["master"], carried["rule"]
+
+    kinds = plan.kinds[plan_idx]
+    sizes = measure(geoms, kinds)
+    full = measure(plan.geoms, plan.kinds)[plan_idx]
+    sliver = (kinds == POLYGON) & (sizes < min_area)
+    slivers = {"count": int(sliver.sum()), "area_m2": float(sizes[sliver].sum())}
+    keep = ~sliver
+    rules = ctx.rules.rules
+    n = int(keep.sum())
+    rows = {
+        "plan_id": np.full(n, plan_id, dtype=object),
+        "plan_feature": plan.feature_ids[plan_idx][keep],
+        "master_feature": ctx.master.feature_ids[master_idx][keep],
+        "plan_code": _codes(plan)[plan_idx][keep],
+        "master_code": _codes(ctx.master)[master_idx][keep],
+        "plan_label": plan.labels[plan_idx][keep],
+        "master_label": ctx.master.labels[master_idx][keep],
+        "rule_id": np.array([rules[i].rule_id for i in rule_idx[keep]], dtype=object),
+        "verdict": np.array([rules[i].verdict for i in rule_idx[keep]], dtype=object),
+        "severity": np.array([rules[i].severity for i in rule_idx[keep]], dtype=object),
+        "reference": np.array([rules[i].reference for i in rule_idx[keep]], dtype=object),
+        "kind": np.array(KIND_NAMES, dtype=object)[kinds[keep]],
+        "area_m2": np.where(kinds == POLYGON, sizes, 0.0)[keep],
+        "length_m": np.where(kinds == LINE, sizes, 0.0)[keep],
+        "share": np.where(kinds == POINT, 1.0, sizes / np.where(full > 0, full, 1.0))[keep],
+    }
+    extra = [c for c in ADMIN_COLUMNS + ADMIN_PREV_COLUMNS if c in carried]
+    for column in extra:
+        rows[column] = carried[column][keep]
+    rows["conflict_id"] = np.array([
+        conflict_id(plan_id, p, m, r, a, b)
+        for p, m, r, a, b in zip(
+            plan_idx[keep], master_idx[keep], rows["rule_id"],
+            rows.get("admin_code", np.full(n, "")), rows.get("admin_prev_code", np.full(n, "")),
+        )
+    ], dtype=object)
+    frame = gpd.GeoDataFrame(
+        {c: rows[c] for c in CONFLICT_COLUMNS + extra},
+        geometry=gpd.GeoSeries(geoms[keep], crs=ctx.analysis_crs),
+    )
+    part = {
+        "plan_id": plan_id,
+        "input": plan.info,
+        "unreviewed": result.unreviewed,
+        "slivers": slivers,
+        "warnings": warnings,
+    }
+    return frame, part
+
+
+def _codes(layer: PreparedLayer) -> np.ndarray:
+    known = np.array([c is not None for c in layer.codes], dtype=bool)
+    return np.where(known, layer.codes, layer.raw_codes)
+
+
+def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progress = _noop,
+              min_area: float | None = None) -> tuple[gpd.GeoDataFrame, dict, PreparedLayer]:
+    """Read, normalise and check one plan against a prepared context (batch runs call this)."""
+    progress(f"đọc quy hoạch / reading plan {spec.path}")
+    layer = read_layer(spec.path, engine=opts.engine, encoding=spec.encoding or opts.encoding,
+                       assume_crs=spec.assume_crs or opts.assume_crs)
+    plan_id = spec.plan_id or layer.name
+    plan = prepare_layer(
+        layer, ctx.taxonomy, ctx.analysis_crs,
+        code_field=spec.code_field, label_field=spec.label_field, id_field=spec.id_field,
+        code_candidates=ctx.profile.code_fields, label_candidates=ctx.profile.label_fields,
+        role="plan", name=plan_id,
+    )
+    progress(f"chồng xếp / overlaying {plan_id} ({len(plan)} features)")
+    frame, part = check_plan(ctx, plan, plan_id, opts.min_area if min_area is None else min_area, opts.jobs)
+    part["quality"] = {
+        "self_overlaps": quality.plan_self_overlaps(plan, opts.jobs),
+        "outside_master": (quality.plan_outside(plan, ctx.extent) if ctx.extent is not None
+                           else quality.plan_outside_coarse(plan, ctx.master_tree, ctx.master)),
+    }
+    part["warnings"] = layer.warnings + part["warnings"]
+    return frame, part, plan
+
+
+def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:
+    """The whole check for one or more plans against one master plan."""
+    if not opts.plans:
+        raise InputError("no plan given: use --plan PATH")
+    if opts.min_area < 0:
+        raise InputError("--min-area must be 0 or more")
+    ctx = build_context(opts, progress)
+    frames, parts, prepared = [], [], []
+    seen_ids: set[str] = set()
+    for spec in opts.plans:
+        frame, part, plan = check_one(ctx, spec, opts, progress)
+        if part["plan_id"] in seen_ids:
+            raise InputError(f"two plans have the id {part['plan_id']!r}: rename one file")
+        seen_ids.add(part["plan_id"])
+        frames.append(frame)
+        parts.append(part)
+        prepared.append(plan)
+    conflicts = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    conflicts = gpd.GeoDataFrame(conflicts, geometry="geometry", crs=ctx.analysis_crs)
+    summary = build_summary(ctx, opts, conflicts, parts, prepared)
+    return CheckResult(conflicts=conflicts, summary=summary, plans=prepared, master=ctx.master,
+                       taxonomy=ctx.taxonomy, rules=ctx.rules)
+
+
+def _totals(frame: pd.DataFrame) -> dict:
+    return {
+        "pieces": int(len(frame)),
+        "area_m2": round(float(frame["area_m2"].sum()), 3),
+        "length_m": round(float(frame["length_m"].sum()), 3),
+        "points": int((frame["kind"] == "point").sum()),
+    }
+
+
+def _group(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
+    if frame.empty:
+        return []
+    out = []
+    for values, sub in frame.groupby(keys, sort=True, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        out.append({**{k: (v if not (isinstance(v, float) and np.isnan(v)) else "") for k, v in zip(keys, values)}, **_totals(sub)})
+    return out
+
+
+def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame, parts: list[dict],
+                  plans: list[PreparedLayer]) -> dict:
+    frame = pd.DataFrame(conflicts.drop(columns="geometry"))
+    rules = ctx.rules
+    by_rule = []
+    for rule in rules.rules:
+        if not rule.reports:
+            continue
+        sub = frame[frame["rule_id"] == rule.rule_id]
+        if len(sub):
+            by_rule.append({"rule_id": rule.rule_id, "plan_code": rule.plan_code, "master_code": rule.master_code,
+                            "verdict": rule.verdict, "severity": rule.severity, "reference": rule.reference,
+                            "note": rule.note, **_totals(sub)})
+    warnings = [w for part in parts for w in part["warnings"]]
+    for units in (ctx.admin, ctx.admin_previous):
+        if units is not None:
+            warnings += units.warnings
+    for part in parts:
+        unknown = part["input"]["unknown_codes"]
+        if unknown:
+            warnings.append(f"{part['plan_id']}: {sum(unknown.values())} feature(s) with codes not in the taxonomy: "
+                            + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
+    if ctx.master.info["unknown_codes"]:
+        unknown = ctx.master.info["unknown_codes"]
+        warnings.append(f"master: {sum(unknown.values())} zone(s) with codes not in the taxonomy: "
+                        + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
+    conflict_only = frame[frame["verdict"] == "conflict"]
+    return {
+        "kgspatial_version": __version__,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "profile": ctx.profile.name,
+        "analysis_crs": crs_mod.crs_label(ctx.analysis_crs),
+        "transformations": sorted({crs_mod.describe_transformation(layer.source_crs, ctx.analysis_crs)
+                                   for layer in [ctx.master, *plans]}),
+        "rules": {"path": str(rules.source), "sha256": rules.sha256, "count": len(rules.rules)},
+        "min_area_m2": opts.min_area,
+        "inputs": {
+            "master": ctx.master.info,
+            "plans": [p["input"] for p in parts],
+            "admin": ctx.admin.info if ctx.admin else None,
+            "admin_previous": ctx.admin_previous.info if ctx.admin_previous else None,
+        },
+        "totals": {
+            "conflict_rows": int(len(frame)),
+            **{f"conflict_{k}": v for k, v in _totals(conflict_only).items()},
+            **{f"conditional_{k}": v for k, v in _totals(frame[frame["verdict"] == "conditional"]).items()},
+            "slivers": {"count": sum(p["slivers"]["count"] for p in parts),
+                        "area_m2": round(sum(p["slivers"]["area_m2"] for p in parts), 3)},
+        },
+        "by_plan": [
+            {"plan_id": p["plan_id"], **_totals(frame[frame["plan_id"] == p["plan_id"]]),
+             "conflicts": int((frame[frame["plan_id"] == p["plan_id"]]["verdict"] == "conflict").sum()),
+             "slivers": p["slivers"], "quality": p["quality"]}
+            for p in parts
+        ],
+        "by_rule": by_rule,
+        "by_severity": _group(frame, ["verdict", "severity"]),
+        "by_admin": _group(frame, ["admin_code", "admin_name"]) if "admin_code" in frame else [],
+        "by_admin_previous": _group(frame, ["admin_prev_code", "admin_prev_name"]) if "admin_prev_code" in frame else [],
+        "unreviewed": [dict(row, plan_id=p["plan_id"]) for p in parts for row in p["unreviewed"]],
+        "master_quality": ctx.master_quality,
+        "warnings": warnings,
+    }

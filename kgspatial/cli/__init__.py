@@ -1,0 +1,62 @@
+"""The `kgspatial` command: one module per subcommand, errors mapped to exit codes here only."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import KgSpatialError
+
+app = typer.Typer(
+    name="kgspatial",
+    help="Kiểm tra tính thống nhất quy hoạch / planning-consistency checks against a provincial master plan.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """Kiểm tra tính thống nhất quy hoạch / planning-consistency checks (kgspatial)."""
+
+
+INTERNAL_ERROR = 3  # a bug, not the user's input: distinct from 0/1/2 so scripts never mistake it
+
+
+def _register() -> None:
+    from . import check  # noqa: F401  (registers the command)
+
+    for optional in ("batch", "serve", "keys", "demo"):
+        try:
+            __import__(f"{__name__}.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{optional}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register()
+    try:
+        rc = app(args=argv, standalone_mode=False)
+    except KgSpatialError as exc:
+        print(f"kgspatial: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        # Usage errors (typer vendors click, so match by shape rather than by class)
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            sys.exit(2)
+        if type(exc).__name__ == "Abort":
+            print("kgspatial: aborted", file=sys.stderr)
+            sys.exit(130)
+        import traceback
+
+        traceback.print_exc()
+        print(f"kgspatial: internal error: {exc}", file=sys.stderr)
+        sys.exit(INTERNAL_ERROR)
+    return rc if isinstance(rc, int) else 0

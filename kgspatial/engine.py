@@ -1,0 +1,227 @@
+"""The overlay core: which pieces of a plan fall on master-plan zones its rules forbid.
+
+The speed comes from doing less exact geometry (see ARCHITECTURE.md): one STRtree bulk query,
+the rule matrix drops compatible pairs before any geometry work, bounding-box containment picks
+the pairs where one side covers the other (no intersection needed), and only pairs that straddle
+a boundary are intersected.  Chunks of pairs run on threads: shapely releases the GIL.
+
+The core reads no files and knows no HTTP: it takes PreparedLayers and returns arrays.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, kinds_of
+from .rules import UNREVIEWED, RulesTable
+
+CHUNK = 20_000  # pairs per task: large enough to amortise, small enough to balance two cores
+
+
+def run_chunked(fn, n: int, jobs: int) -> list:
+    """Call fn(slice) over [0, n) in chunks, on `jobs` threads; results in order."""
+    slices = [slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
+    if jobs <= 1 or len(slices) <= 1:
+        return [fn(s) for s in slices]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(fn, slices))
+
+
+def measure(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """Area for polygons, length for lines, 1 for points: the size a share is a fraction of."""
+    out = np.ones(len(geoms), dtype=float)
+    poly = kinds == POLYGON
+    line = kinds == LINE
+    out[poly] = shapely.area(geoms[poly])
+    out[line] = shapely.length(geoms[line])
+    return out
+
+
+def keep_kind(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """Keep only the parts of each result that have its feature's dimension (an intersection of
+    two polygons that touch along an edge yields a line, which is no piece of land)."""
+    out = geoms.copy()
+    got = kinds_of(geoms)
+    types = shapely.get_type_id(geoms)
+    for i in np.nonzero((got != kinds) | (types == 7))[0]:
+        parts = shapely.get_parts(geoms[i])
+        parts = parts[kinds_of(parts) == kinds[i]] if len(parts) else parts
+        parts = parts[~shapely.is_empty(parts)] if len(parts) else parts
+        if len(parts) == 0:
+            out[i] = None
+        elif len(parts) == 1:
+            out[i] = parts[0]
+        else:
+            out[i] = shapely.union_all(parts) if kinds[i] != POINT else shapely.multipoints(parts)
+    return out
+
+
+@dataclass
+class Pieces:
+    """Results of intersecting plan features with master zones (or admin units): parallel arrays."""
+
+    left: np.ndarray  # index into the left layer (plan features, or earlier pieces)
+    right: np.ndarray  # index into the right layer (master zones or units; -1 none)
+    geoms: np.ndarray
+
+    def take(self, mask) -> "Pieces":
+        return Pieces(self.left[mask], self.right[mask], self.geoms[mask])
+
+    @staticmethod
+    def concat(items: list["Pieces"]) -> "Pieces":
+        if not items:
+            return Pieces(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object))
+        return Pieces(
+            np.concatenate([p.left for p in items]),
+            np.concatenate([p.right for p in items]),
+            np.concatenate([p.geoms for p in items]),
+        )
+
+
+def _bbox_within(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    return (
+        (inner[:, 0] >= outer[:, 0]) & (inner[:, 1] >= outer[:, 1])
+        & (inner[:, 2] <= outer[:, 2]) & (inner[:, 3] <= outer[:, 3])
+    )
+
+
+def intersect_pairs(
+    left_geoms: np.ndarray,
+    left_kinds: np.ndarray,
+    right_geoms: np.ndarray,
+    li: np.ndarray,
+    ri: np.ndarray,
+    jobs: int,
+    left_bounds: np.ndarray | None = None,
+    right_bounds: np.ndarray | None = None,
+) -> Pieces:
+    """Exact pieces of candidate pairs (li[k], ri[k]); right geometries are polygons.
+
+    Left inside right -> the left feature itself; right inside left -> the right polygon
+    (clipped to nothing else); otherwise a real intersection.  Left geometries must be prepared.
+    """
+    if left_bounds is None:
+        left_bounds = shapely.bounds(left_geoms)
+    if right_bounds is None:
+        right_bounds = shapely.bounds(right_geoms)
+
+    def work(s: slice) -> Pieces:
+        a_idx, b_idx = li[s], ri[s]
+        a, b = left_geoms[a_idx], right_geoms[b_idx]
+        kinds = left_kinds[a_idx]
+        result = np.empty(len(a), dtype=object)
+        done = np.zeros(len(a), dtype=bool)
+
+        a_in = _bbox_within(left_bounds[a_idx], right_bounds[b_idx])
+        if a_in.any():
+            inside = np.zeros(len(a), dtype=bool)
+            inside[a_in] = shapely.covered_by(a[a_in], b[a_in])
+            result[inside] = a[inside]
+            done |= inside
+        b_in = ~done & (kinds == POLYGON) & _bbox_within(right_bounds[b_idx], left_bounds[a_idx])
+        if b_in.any():
+            covers = np.zeros(len(a), dtype=bool)
+            covers[b_in] = shapely.covers(a[b_in], b[b_in])  # `a` is prepared
+            result[covers] = b[covers]
+            done |= covers
+        rest = np.nonzero(~done)[0]
+        if len(rest):
+            touching = shapely.intersects(a[rest], b[rest])  # prepared: cheap rejection
+            rest = rest[touching]
+            if len(rest):
+                cut = shapely.intersection(a[rest], b[rest])
+                result[rest] = keep_kind(cut, kinds[rest])
+                done[rest] = True
+        keep = done & ~shapely.is_missing(result)
+        keep[keep] = ~shapely.is_empty(result[keep])
+        return Pieces(a_idx[keep], b_idx[keep], result[keep])
+
+    return Pieces.concat(run_chunked(work, len(li), jobs))
+
+
+@dataclass
+class Overlay:
+    """A plan against the master: reportable pieces and the unreviewed pairs' totals."""
+
+    pieces: Pieces  # plan feature index, master index, piece geometry (rule reports it)
+    rule_index: np.ndarray  # rule per piece
+    unreviewed: list[dict] = field(default_factory=list)
+
+
+def overlay(
+    plan: PreparedLayer,
+    master: PreparedLayer,
+    master_tree: shapely.STRtree,
+    master_code_index: np.ndarray,
+    rules: RulesTable,
+    jobs: int = 1,
+) -> Overlay:
+    plan_code_index = np.array([rules.code_index(c) for c in plan.codes], dtype=np.int64)
+    pi, mi = master_tree.query(plan.geoms)  # bounding boxes only
+    verdict = rules.matrix[plan_code_index[pi], master_code_index[mi]]
+
+    # Points: each lies in one zone (the first that holds it), whatever the rules say of it,
+    # so a point on a shared edge is not counted twice.
+    is_point = plan.kinds[pi] == POINT
+    p_pi, p_mi = pi[is_point], mi[is_point]
+    if len(p_pi):
+        hit = shapely.intersects(plan.geoms[p_pi], master.geoms[p_mi])
+        p_pi, p_mi = p_pi[hit], p_mi[hit]
+        order = np.lexsort((p_mi, p_pi))
+        p_pi, p_mi = p_pi[order], p_mi[order]
+        first = np.r_[True, p_pi[1:] != p_pi[:-1]] if len(p_pi) else np.zeros(0, bool)
+        p_pi, p_mi = p_pi[first], p_mi[first]
+    point_verdict = rules.matrix[plan_code_index[p_pi], master_code_index[p_mi]]
+
+    # Lines and polygons: drop compatible pairs before any exact geometry.
+    reporting = rules.reporting_mask()
+    keep = ~is_point & reporting[plan_code_index[pi], master_code_index[mi]]
+    pi, mi, verdict = pi[keep], mi[keep], verdict[keep]
+    order = np.lexsort((mi, pi))
+    pi, mi, verdict = pi[order], mi[order], verdict[order]
+
+    shapely.prepare(plan.geoms[np.unique(pi)])
+    pieces = intersect_pairs(plan.geoms, plan.kinds, master.geoms, pi, mi, jobs)
+    verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
+
+    point_pieces = Pieces(p_pi, p_mi, plan.geoms[p_pi])
+    keep_points = reporting[plan_code_index[p_pi], master_code_index[p_mi]]
+    pieces = Pieces.concat([pieces, point_pieces.take(keep_points)])
+    verdict = np.concatenate([verdict, point_verdict[keep_points]])
+
+    unrev = verdict == UNREVIEWED
+    unreviewed = _unreviewed_totals(plan, master, pieces.take(unrev))
+    reportable = ~unrev
+    return Overlay(pieces=pieces.take(reportable), rule_index=verdict[reportable], unreviewed=unreviewed)
+
+
+def code_labels(layer: PreparedLayer) -> np.ndarray:
+    """Canonical code, or the raw value in brackets-free form when the taxonomy does not know it."""
+    return np.where(np.array([c is not None for c in layer.codes], dtype=bool), layer.codes, layer.raw_codes)
+
+
+def _unreviewed_totals(plan: PreparedLayer, master: PreparedLayer, pieces: Pieces) -> list[dict]:
+    if len(pieces.left) == 0:
+        return []
+    kinds = plan.kinds[pieces.left]
+    sizes = measure(pieces.geoms, kinds)
+    plan_codes = code_labels(plan)[pieces.left]
+    master_codes = code_labels(master)[pieces.right]
+    totals: dict[tuple[str, str], dict] = {}
+    for pc, mc, kind, size in zip(plan_codes, master_codes, kinds, sizes):
+        row = totals.setdefault((pc, mc), {"plan_code": pc, "master_code": mc, "area_m2": 0.0, "length_m": 0.0, "points": 0, "pieces": 0})
+        row["pieces"] += 1
+        if kind == POLYGON:
+            row["area_m2"] += float(size)
+        elif kind == LINE:
+            row["length_m"] += float(size)
+        else:
+            row["points"] += 1
+    return sorted(totals.values(), key=lambda r: (-r["area_m2"], -r["length_m"], -r["points"], r["plan_code"], r["master_code"]))
+
+
+__all__ = ["KIND_NAMES", "Overlay", "Pieces", "intersect_pairs", "measure", "overlay", "run_chunked"]

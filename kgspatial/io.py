@@ -1,0 +1,253 @@
+"""Reading layers: any format users have, with its CRS and its text encoding worked out.
+
+Layer selector syntax (documented in the README): ``PATH::LAYER`` or QGIS-style
+``PATH|layername=LAYER``.  For a zip holding several shapefiles, LAYER is the shapefile's
+stem (or its path inside the zip).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import geopandas as gpd
+import pyproj
+
+from . import crs as crs_mod
+from . import textcodec
+from .errors import CRSError, InputError
+
+SUPPORTED_SUFFIXES = {".shp", ".zip", ".gpkg", ".geojson", ".json", ".parquet", ".geoparquet", ".fgb"}
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf")
+
+# .cpg contents seen in the wild -> Python codec names.
+_CPG_ALIASES = {
+    "utf8": "utf-8", "utf-8": "utf-8", "65001": "utf-8",
+    "1252": "cp1252", "ansi1252": "cp1252", "cp1252": "cp1252", "windows-1252": "cp1252",
+    "1258": "cp1258", "cp1258": "cp1258", "windows-1258": "cp1258",
+    "88591": "latin-1", "iso-8859-1": "latin-1", "iso88591": "latin-1", "latin1": "latin-1",
+    "tcvn3": "tcvn3", "abc": "tcvn3", "vni": "vni",
+}
+
+
+@dataclass
+class Layer:
+    """A layer as read: attributes decoded to Unicode, CRS known (EPSG-coded where possible)."""
+
+    gdf: gpd.GeoDataFrame
+    path: str
+    layer: str | None
+    crs: pyproj.CRS
+    crs_source: str  # "file", "prj (ESRI, recognised)", "assumed"
+    encoding: str
+    engine: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The file stem: the default plan id."""
+        return Path(self.path).stem
+
+
+def split_selector(spec: str) -> tuple[str, str | None]:
+    """Split ``PATH::LAYER`` or ``PATH|layername=LAYER`` into path and layer."""
+    if "|layername=" in spec:
+        path, layer = spec.split("|layername=", 1)
+        return path, layer or None
+    if "::" in spec:
+        path, layer = spec.rsplit("::", 1)
+        return path, layer or None
+    return spec, None
+
+
+def _cpg_encoding(text: str) -> str:
+    key = text.strip().lower().replace(" ", "").replace("_", "")
+    key = key.removeprefix("ansi") if key.startswith("ansi") and key[4:].isdigit() else key
+    return _CPG_ALIASES.get(key, text.strip())
+
+
+@dataclass
+class _Located:
+    """Where GDAL should read from, and the sidecar texts found beside a shapefile."""
+
+    gdal_path: str
+    layer: str | None
+    cpg: str | None = None
+    prj: str | None = None
+    is_shapefile: bool = False
+
+
+def _locate_in_zip(path: Path, layer: str | None) -> _Located:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+            bad = zf.testzip()
+            if bad is not None:
+                raise InputError(f"{path}: zip member {bad} is corrupt")
+            by_lower = {n.lower(): n for n in names}
+            shps = [n for n in names if n.lower().endswith(".shp") and not PurePosixPath(n).name.startswith("._")]
+            others = [n for n in names if PurePosixPath(n).suffix.lower() in {".gpkg", ".geojson", ".json", ".fgb", ".parquet"}]
+            candidates = shps or others
+            if not candidates:
+                raise InputError(f"{path}: the zip holds no shapefile (.shp) or other vector file")
+            if layer is not None and len(candidates) > 1:
+                chosen = [n for n in candidates if n == layer or PurePosixPath(n).stem == layer]
+                if not chosen:
+                    raise InputError(f"{path}: no layer {layer!r} in the zip; it holds {', '.join(candidates)}")
+                member = chosen[0]
+            elif len(candidates) > 1:
+                raise InputError(
+                    f"{path}: the zip holds {len(candidates)} layers ({', '.join(candidates)}); "
+                    f"choose one with {path}::NAME"
+                )
+            else:
+                member = candidates[0]
+            loc = _Located(gdal_path=f"/vsizip/{path.resolve()}/{member}", layer=None)
+            if member.lower().endswith(".shp"):
+                loc.is_shapefile = True
+                base = member[:-4]
+                missing = [ext for ext in SHAPEFILE_PARTS[1:] if (base + ext).lower() not in by_lower]
+                if missing:
+                    raise InputError(f"{path}: shapefile {member} lacks its {', '.join(missing)} part(s)")
+                for ext in (".cpg", ".prj"):
+                    if (base + ext).lower() in by_lower:
+                        text = zf.read(by_lower[(base + ext).lower()]).decode("latin-1")
+                        setattr(loc, ext[1:], text)
+            else:
+                loc.layer = layer if len(candidates) == 1 else None
+            return loc
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{path}: not a readable zip file ({exc})") from None
+
+
+def _locate(path: Path, layer: str | None) -> _Located:
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        return _locate_in_zip(path, layer)
+    if suffix == ".shp":
+        missing = [ext for ext in SHAPEFILE_PARTS[1:] if not _sidecar(path, ext)]
+        if missing:
+            raise InputError(f"{path}: shapefile lacks its {', '.join(missing)} part(s)")
+        loc = _Located(gdal_path=str(path), layer=None, is_shapefile=True)
+        for ext in (".cpg", ".prj"):
+            side = _sidecar(path, ext)
+            if side:
+                setattr(loc, ext[1:], side.read_bytes().decode("latin-1"))
+        return loc
+    return _Located(gdal_path=str(path), layer=layer)
+
+
+def _sidecar(path: Path, ext: str) -> Path | None:
+    for candidate in (path.with_suffix(ext), path.with_suffix(ext.upper())):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _read_frame(loc: _Located, engine: str, raw_encoding: str | None) -> gpd.GeoDataFrame:
+    """Read with pyogrio (or fiona); shapefile text comes back as Latin-1 so its bytes survive."""
+    suffix = PurePosixPath(loc.gdal_path).suffix.lower()
+    try:
+        if suffix in {".parquet", ".geoparquet"} and not loc.gdal_path.startswith("/vsi"):
+            return gpd.read_parquet(loc.gdal_path)
+        kwargs: dict = {"engine": engine}
+        if loc.layer is not None:
+            kwargs["layer"] = loc.layer
+        if raw_encoding is not None:
+            kwargs["encoding"] = raw_encoding
+        if engine == "pyogrio":
+            kwargs["use_arrow"] = False
+        return gpd.read_file(loc.gdal_path, **kwargs)
+    except ImportError as exc:
+        raise InputError(f"engine {engine!r} is not installed ({exc})") from None
+    except Exception as exc:  # GDAL/pyogrio/fiona raise many types; the user needs one line
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{loc.gdal_path}: cannot read ({text})") from None
+
+
+def list_layers(path: str) -> list[str]:
+    """Layer names of a multi-layer file (GeoPackage), for error messages and selectors."""
+    import pyogrio
+
+    try:
+        return [str(row[0]) for row in pyogrio.list_layers(path)]
+    except Exception:
+        return []
+
+
+def read_layer(
+    spec: str | Path,
+    *,
+    engine: str = "pyogrio",
+    encoding: str | None = None,
+    assume_crs: str | None = None,
+) -> Layer:
+    """Read one layer; raise InputError/CRSError with a one-line reason when it cannot be used."""
+    if engine not in {"pyogrio", "fiona"}:
+        raise InputError(f"unknown engine {engine!r}: use pyogrio or fiona")
+    path_text, layer = split_selector(str(spec))
+    path = Path(path_text)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give the .shp, .zip, .gpkg or other file")
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise InputError(
+            f"{path}: unsupported file type {path.suffix or '(none)'}; "
+            "use a shapefile (.shp or .zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf"
+        )
+    if path.suffix.lower() == ".gpkg" and layer is not None:
+        names = list_layers(str(path))
+        if names and layer not in names:
+            raise InputError(f"{path}: no layer {layer!r}; layers: {', '.join(names)}")
+    loc = _locate(path, layer)
+    declared = encoding or (_cpg_encoding(loc.cpg) if loc.cpg else None)
+    if not loc.is_shapefile and declared and declared.replace("-", "").lower() in {"utf8", "ascii"}:
+        declared = None  # GeoPackage, GeoJSON... are UTF-8 by definition
+    if declared is not None:
+        try:
+            import codecs
+
+            codecs.lookup(declared)
+        except LookupError:
+            raise InputError(f"{path}: unknown text encoding {declared!r}") from None
+    gdf = _read_frame(loc, engine, "latin-1" if loc.is_shapefile else None)
+    if gdf.geometry is None or "geometry" not in gdf:
+        raise InputError(f"{path}: the layer has no geometry column")
+    warnings: list[str] = []
+
+    crs_source = "file"
+    if gdf.crs is None and loc.prj:
+        crs_value = crs_mod.recognise(loc.prj)
+        crs_source = "prj (ESRI, recognised)"
+    elif gdf.crs is not None:
+        crs_value = crs_mod.recognise(gdf.crs)
+        if crs_value.to_epsg() is not None and gdf.crs.to_epsg() is None:
+            crs_source = "prj (ESRI, recognised)"
+    else:
+        crs_value = None
+    if crs_value is None:
+        if assume_crs is None:
+            raise CRSError(
+                f"{path}: the layer has no coordinate reference system (no .prj); "
+                "give one with --assume-crs, e.g. --assume-crs EPSG:9207"
+            )
+        crs_value = crs_mod.recognise(assume_crs)
+        crs_source = "assumed"
+    gdf = gdf.set_crs(crs_value, allow_override=True)
+
+    try:
+        gdf, used = textcodec.decode_columns(gdf, declared=declared)
+    except UnicodeError as exc:
+        raise InputError(f"{path}: text cannot be decoded as {declared} ({exc.reason})") from None
+    return Layer(
+        gdf=gdf,
+        path=str(path),
+        layer=layer,
+        crs=crs_value,
+        crs_source=crs_source,
+        encoding=used,
+        engine=engine,
+        warnings=warnings,
+    )

@@ -1,0 +1,81 @@
+"""Writing results: everything goes to a folder beside --out and is moved in only when complete,
+so a failed run leaves --out exactly as it was."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+
+from . import crs as crs_mod
+
+CONFLICTS_LAYER = "conflicts"
+
+
+@contextlib.contextmanager
+def staged_output(out: str | Path) -> Iterator[Path]:
+    """Yield a scratch folder; on success its files replace those of the same name in `out`."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        yield stage
+        if not out.exists():
+            os.replace(stage, out)
+            return
+        if not out.is_dir():
+            raise NotADirectoryError(f"--out {out} exists and is not a folder")
+        for item in sorted(stage.iterdir()):
+            target = out / item.name
+            if target.is_dir() and not item.is_dir():
+                shutil.rmtree(target)
+            elif target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_conflicts_gpkg(conflicts: gpd.GeoDataFrame, path: Path) -> None:
+    """One layer, `conflicts`, in the analysis CRS; generic geometry type when kinds are mixed."""
+    types = set(conflicts.geometry.geom_type.dropna().unique())
+    geometry_type = "Unknown"
+    if types and types <= {"Polygon", "MultiPolygon"}:
+        geometry_type = "MultiPolygon"
+    elif types and types <= {"LineString", "MultiLineString"}:
+        geometry_type = "MultiLineString"
+    elif types and types <= {"Point", "MultiPoint"}:
+        geometry_type = "MultiPoint" if "MultiPoint" in types else "Point"
+    pyogrio.write_dataframe(
+        conflicts, path, layer=CONFLICTS_LAYER, driver="GPKG",
+        promote_to_multi=geometry_type.startswith("Multi"), geometry_type=geometry_type,
+    )
+
+
+def write_geojson(conflicts: gpd.GeoDataFrame, path: Path) -> None:
+    """RFC 7946 GeoJSON: WGS 84 via the pinned VN-2000 transformation."""
+    wgs84 = crs_mod.to_crs(conflicts, "EPSG:4326")
+    pyogrio.write_dataframe(wgs84, path, driver="GeoJSON", layer_options={"RFC7946": "YES"})
+
+
+def write_summary(summary: dict, path: Path) -> None:
+    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_check_outputs(result, out: str | Path, geojson: bool = False, extra=None) -> Path:
+    """conflicts.gpkg, summary.json (and conflicts.geojson), plus whatever `extra(stage)` adds."""
+    with staged_output(out) as stage:
+        write_conflicts_gpkg(result.conflicts, stage / "conflicts.gpkg")
+        if geojson:
+            write_geojson(result.conflicts, stage / "conflicts.geojson")
+        if extra is not None:
+            extra(stage)
+        write_summary(result.summary, stage / "summary.json")
+    return Path(out)

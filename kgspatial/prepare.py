@@ -1,0 +1,180 @@
+"""Normalise a layer as read into plain arrays: canonical codes, valid geometry, analysis CRS.
+
+This is the middle arrow of read -> normalise -> check: everything the overlay core needs, and
+nothing it would have to recompute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from . import crs as crs_mod
+from .errors import InputError
+from .io import Layer
+from .taxonomy import Taxonomy
+
+POLYGON, LINE, POINT = 0, 1, 2
+KIND_NAMES = ("polygon", "line", "point")
+_KIND_OF_TYPE = {0: POINT, 4: POINT, 1: LINE, 2: LINE, 5: LINE, 3: POLYGON, 6: POLYGON}
+# shapely type id (-1 missing .. 7 collection) -> kind; collections count as polygons until repaired
+_KIND_TABLE = np.array([POLYGON, POINT, LINE, LINE, POLYGON, POINT, LINE, POLYGON, POLYGON], dtype=np.int8)
+
+
+def kinds_of(geoms: np.ndarray) -> np.ndarray:
+    return _KIND_TABLE[shapely.get_type_id(geoms) + 1]
+
+
+@dataclass
+class PreparedLayer:
+    """One layer as arrays in the analysis CRS; row i of each array is feature i."""
+
+    name: str
+    geoms: np.ndarray  # shapely geometries, valid, not empty
+    codes: np.ndarray  # canonical code per feature (object; None when unknown)
+    raw_codes: np.ndarray  # normalised source value (shown for unknown codes)
+    labels: np.ndarray  # label per feature ("" when no label field)
+    feature_ids: np.ndarray  # plan/master feature id as text
+    kinds: np.ndarray  # int8 POLYGON / LINE / POINT
+    source_crs: pyproj.CRS | None = None
+    info: dict = field(default_factory=dict)  # what summary.json says about this input
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+
+def find_field(columns, wanted: str | None, candidates: list[str], what: str, path: str) -> str | None:
+    """The column to use: the one asked for (case-insensitive), else the first known candidate."""
+    by_lower = {str(c).lower(): str(c) for c in columns if c != "geometry"}
+    if wanted:
+        if wanted in by_lower.values():
+            return wanted
+        if wanted.lower() in by_lower:
+            return by_lower[wanted.lower()]
+        raise InputError(f"{path}: no field {wanted!r} for the {what}; fields: {', '.join(by_lower.values()) or '(none)'}")
+    for candidate in candidates:
+        if candidate.lower() in by_lower:
+            return by_lower[candidate.lower()]
+    return None
+
+
+def _keep_dimension(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """After make_valid, drop the lower-dimension debris (a polygon's stray lines or points)."""
+    out = geoms.copy()
+    mixed = np.nonzero(shapely.get_type_id(geoms) == 7)[0]
+    for i in mixed:
+        parts = shapely.get_parts(geoms[i])
+        keep = parts[np.array([_KIND_OF_TYPE.get(t, -1) for t in shapely.get_type_id(parts)]) == kinds[i]]
+        out[i] = shapely.union_all(keep) if len(keep) else shapely.Polygon()
+    return out
+
+
+def repair(geoms: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, int]:
+    """make_valid only the invalid geometries; return them and how many were repaired."""
+    invalid = ~shapely.is_valid(geoms)
+    count = int(invalid.sum())
+    if count:
+        geoms = geoms.copy()
+        fixed = shapely.make_valid(geoms[invalid])
+        geoms[invalid] = _keep_dimension(fixed, kinds[invalid])
+    return geoms, count
+
+
+def _map_codes(values: pd.Series, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Map each distinct value once (layers have a million rows but a few dozen codes)."""
+    text = values.astype(object).where(values.notna(), "")
+    text = text.map(lambda v: v if isinstance(v, str) else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
+    counts = text.value_counts(sort=False)
+    distinct = list(counts.index)
+    canonical_distinct, _ = taxonomy.map_values(distinct)
+    canon_of = dict(zip(distinct, canonical_distinct))
+    raw_of = {v: taxonomy.normalise(v) for v in distinct}
+    unknown = {(raw_of[v] or "(trống/empty)"): int(counts[v]) for v in distinct if canon_of[v] is None}
+    canonical = text.map(canon_of).to_numpy(dtype=object)
+    raw = text.map(raw_of).to_numpy(dtype=object)
+    return canonical, raw, unknown
+
+
+def prepare_layer(
+    layer: Layer,
+    taxonomy: Taxonomy,
+    analysis_crs: pyproj.CRS,
+    *,
+    code_field: str | None = None,
+    label_field: str | None = None,
+    id_field: str | None = None,
+    code_candidates: list[str] = (),
+    label_candidates: list[str] = (),
+    role: str = "plan",
+    name: str | None = None,
+) -> PreparedLayer:
+    """Codes through the taxonomy, geometry repaired and projected; counts everything dropped."""
+    gdf = layer.gdf
+    path = layer.path
+    code_col = find_field(gdf.columns, code_field, list(code_candidates), "land-use code", path)
+    if code_col is None:
+        fields = ", ".join(str(c) for c in gdf.columns if c != "geometry")
+        raise InputError(f"{path}: no land-use code field found; name it with --{role}-field (fields: {fields})")
+    label_col = find_field(gdf.columns, label_field, list(label_candidates), "label", path)
+    id_col = find_field(gdf.columns, id_field, [], "feature id", path) if id_field else None
+
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    n_read = len(geoms)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    dropped_empty = int(n_read - present.sum())
+    source_index = np.arange(n_read)[present]
+    geoms = geoms[present]
+
+    geoms = crs_mod.transform_geometries(geoms, layer.crs, analysis_crs)
+    kinds = kinds_of(geoms)
+    geoms, repaired = repair(geoms, kinds)
+    still_empty = shapely.is_empty(geoms)
+    if still_empty.any():
+        dropped_empty += int(still_empty.sum())
+        keep = ~still_empty
+        geoms, kinds, source_index = geoms[keep], kinds[keep], source_index[keep]
+
+    canonical, raw, unknown = _map_codes(gdf[code_col].iloc[source_index], taxonomy)
+    labels = (
+        gdf[label_col].fillna("").astype(str).to_numpy(dtype=object)[source_index]
+        if label_col
+        else np.full(len(geoms), "", dtype=object)
+    )
+    if id_col:
+        feature_ids = gdf[id_col].astype(str).to_numpy(dtype=object)[source_index]
+    else:
+        feature_ids = np.array([str(i) for i in gdf.index.to_numpy()[source_index]], dtype=object)
+
+    info = {
+        "path": path,
+        "layer": layer.layer,
+        "engine": layer.engine,
+        "crs": crs_mod.crs_label(layer.crs),
+        "crs_source": layer.crs_source,
+        "encoding": layer.encoding,
+        "code_field": code_col,
+        "code_field_detected": code_field is None,
+        "label_field": label_col,
+        "id_field": id_col,
+        "features_read": n_read,
+        "features_used": int(len(geoms)),
+        "empty_geometries_dropped": dropped_empty,
+        "geometries_repaired": repaired,
+        "kinds": {KIND_NAMES[k]: int((kinds == k).sum()) for k in range(3) if (kinds == k).any()},
+        "unknown_codes": dict(sorted(unknown.items(), key=lambda kv: (-kv[1], str(kv[0])))),
+    }
+    return PreparedLayer(
+        name=name or layer.name,
+        geoms=geoms,
+        codes=np.array(canonical, dtype=object),
+        raw_codes=raw,
+        labels=labels,
+        feature_ids=feature_ids,
+        kinds=kinds,
+        source_crs=layer.crs,
+        info=info,
+    )

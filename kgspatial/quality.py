@@ -1,0 +1,102 @@
+"""Defects of the layers themselves: a plan overlapping itself or reaching outside the master
+plan, and a master plan whose zones leave gaps or overlap (it should be a clean coverage)."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from .engine import intersect_pairs, keep_kind, measure
+from .prepare import LINE, POINT, POLYGON, PreparedLayer
+
+# Above this many zones the master's coverage validation (≈ 20 s per million polygons on this
+# machine) is skipped unless asked for; the plan checks always run.
+MASTER_CHECK_LIMIT = 250_000
+
+
+def plan_self_overlaps(plan: PreparedLayer, jobs: int = 1) -> dict:
+    """Pairs of plan polygons whose interiors overlap, and the overlapping area."""
+    poly = np.nonzero(plan.kinds == POLYGON)[0]
+    geoms = plan.geoms[poly]
+    if len(geoms) < 2:
+        return {"pairs": 0, "area_m2": 0.0, "examples": []}
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(geoms, predicate="intersects")
+    upper = a < b
+    a, b = a[upper], b[upper]
+    kinds = np.full(len(geoms), POLYGON, dtype=np.int8)
+    pieces = intersect_pairs(geoms, kinds, geoms, a, b, jobs)
+    area = shapely.area(pieces.geoms)
+    real = area > 1e-6
+    examples = [
+        [str(plan.feature_ids[poly[i]]), str(plan.feature_ids[poly[j]]), round(float(x), 2)]
+        for i, j, x in zip(pieces.left[real][:10], pieces.right[real][:10], area[real][:10])
+    ]
+    return {"pairs": int(real.sum()), "area_m2": float(area[real].sum()), "examples": examples}
+
+
+def master_extent(master: PreparedLayer) -> shapely.Geometry:
+    """The master plan's outline; coverage union is fast when the zones form a clean coverage."""
+    polys = master.geoms[master.kinds == POLYGON]
+    try:
+        if shapely.coverage_is_valid(polys):
+            return shapely.coverage_union_all(polys)
+    except shapely.errors.GEOSException:
+        pass
+    return shapely.union_all(polys)
+
+
+def plan_outside(plan: PreparedLayer, extent: shapely.Geometry) -> dict:
+    """How much of the plan lies outside the master plan's extent."""
+    shapely.prepare(extent)
+    inside = shapely.covered_by(plan.geoms, extent)
+    out = np.nonzero(~inside)[0]
+    rest = keep_kind(shapely.difference(plan.geoms[out], extent), plan.kinds[out])
+    rest_kinds = plan.kinds[out]
+    has = np.array([g is not None and not shapely.is_empty(g) for g in rest], dtype=bool)
+    sizes = np.zeros(len(out))
+    if has.any():
+        sizes[has] = measure(rest[has], rest_kinds[has])
+    real = has & (sizes > 1e-6)
+    return {
+        "features": int(real.sum()),
+        "area_m2": float(sizes[real & (rest_kinds == POLYGON)].sum()),
+        "length_m": float(sizes[real & (rest_kinds == LINE)].sum()),
+        "points": int((real & (rest_kinds == POINT)).sum()),
+        "feature_ids": [str(x) for x in plan.feature_ids[out[real]][:50]],
+    }
+
+
+def plan_outside_coarse(plan: PreparedLayer, master_tree: shapely.STRtree, master: PreparedLayer) -> dict:
+    """Cheap version for huge masters: only features touching no master zone at all."""
+    pi, _ = master_tree.query(plan.geoms, predicate="intersects")
+    alone = np.setdiff1d(np.arange(len(plan)), pi)
+    sizes = measure(plan.geoms[alone], plan.kinds[alone])
+    kinds = plan.kinds[alone]
+    return {
+        "features": int(len(alone)),
+        "area_m2": float(sizes[kinds == POLYGON].sum()),
+        "length_m": float(sizes[kinds == LINE].sum()),
+        "points": int((kinds == POINT).sum()),
+        "feature_ids": [str(x) for x in plan.feature_ids[alone][:50]],
+        "note": "only features entirely outside were measured (master too large for the exact check)",
+    }
+
+
+def master_coverage(master: PreparedLayer, extent: shapely.Geometry) -> dict:
+    """Gaps (holes inside the outline) and overlaps between zones, by shapely's coverage tools."""
+    polys = master.geoms[master.kinds == POLYGON]
+    invalid_edges = shapely.coverage_invalid_edges(polys)
+    bad = ~shapely.is_empty(invalid_edges)
+    overlap_area = 0.0
+    if bad.any():
+        overlap_area = float(shapely.area(polys).sum() - shapely.area(extent))
+    holes = [shapely.Polygon(r) for g in shapely.get_parts(extent) for r in g.interiors]
+    return {
+        "valid_coverage": not bool(bad.any()),
+        "zones_with_invalid_edges": int(bad.sum()),
+        "invalid_edge_length_m": float(shapely.length(invalid_edges[bad]).sum()),
+        "overlap_area_m2": max(overlap_area, 0.0),
+        "gaps": len(holes),
+        "gap_area_m2": float(sum(h.area for h in holes)),
+    }

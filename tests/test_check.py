@@ -1,0 +1,148 @@
+"""Known-answer tests of the check: every figure below is worked out by hand in tests/geoms.py."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from kgspatial.check import AdminInput, CheckOptions, PlanInput, run_check
+from kgspatial.cli import main
+from tests import geoms
+
+
+@pytest.fixture()
+def scene(tmp_path):
+    master = tmp_path / "master.gpkg"
+    plan = tmp_path / "plan.gpkg"
+    units = tmp_path / "xa.gpkg"
+    rules = tmp_path / "rules.csv"
+    geoms.master_frame().to_file(master)
+    geoms.plan_frame().to_file(plan)
+    geoms.units_frame().to_file(units)
+    rules.write_text(geoms.RULES_CSV, encoding="utf-8")
+    return tmp_path
+
+
+def _options(scene, **kw) -> CheckOptions:
+    return CheckOptions(
+        master=str(scene / "master.gpkg"),
+        plans=[PlanInput(str(scene / "plan.gpkg"), id_field="so_hieu")],
+        rules=str(scene / "rules.csv"),
+        **kw,
+    )
+
+
+def _pieces(frame: pd.DataFrame) -> set[tuple]:
+    return {
+        (r.plan_feature, r.master_code, r.rule_id, round(r.area_m2, 6), round(r.length_m, 6))
+        for r in frame.itertuples()
+    }
+
+
+def test_pieces_areas_and_lengths_by_hand(scene):
+    result = run_check(_options(scene))
+    got = _pieces(result.conflicts)
+    assert got == {
+        ("KDC-01", "LUC", "R01", 2500.0, 0.0),
+        ("KDC-01", "RPH", "R02", 2500.0, 0.0),
+        ("DT963", "LUC", "R03", 0.0, 90.0),
+        ("DT963", "RPH", "R02", 0.0, 90.0),
+        ("CHO-1", "ODT", "R04", 3600.0, 0.0),
+        ("CCN-1", "RPH", "R02", 800.0, 0.0),
+    }
+    # The point in RPH: R02 (*,RPH) and R05 (DNL,*) both score 2; the plan side decides: R05, compatible.
+    assert "TBA-1" not in set(result.conflicts["plan_feature"])
+    totals = result.summary["totals"]
+    assert totals["conflict_area_m2"] == pytest.approx(5800.0)
+    assert totals["conflict_length_m"] == pytest.approx(90.0)
+    assert totals["conditional_area_m2"] == pytest.approx(3600.0)
+    assert totals["conditional_length_m"] == pytest.approx(90.0)
+    assert result.summary["unreviewed"] == [
+        {"plan_code": "SKK", "master_code": "ODT", "area_m2": pytest.approx(800.0), "length_m": 0.0,
+         "points": 0, "pieces": 1, "plan_id": "plan"}
+    ]
+    row = result.conflicts.set_index(["plan_feature", "master_code"]).loc[("KDC-01", "LUC")]
+    assert row["share"] == pytest.approx(0.5)  # 2500 of 5000 m²
+    assert row["plan_label"] == "Khu dân cư mới"
+    assert row["master_label"] == "Lúa chuyên canh"
+    assert row["kind"] == "polygon" and row["verdict"] == "conflict" and row["severity"] == "high"
+    line_row = result.conflicts.set_index(["plan_feature", "master_code"]).loc[("DT963", "RPH")]
+    assert line_row["share"] == pytest.approx(0.5) and line_row["kind"] == "line"
+    assert result.exit_code == 1
+
+
+def test_admin_split_gives_overlap_to_one_unit(scene):
+    result = run_check(_options(scene, admin=AdminInput(str(scene / "xa.gpkg"), "ma_xa", "ten_xa")))
+    c = result.conflicts
+    by = c.groupby(["plan_feature", "master_code", "admin_code"])[["area_m2", "length_m"]].sum()
+    assert by.loc[("KDC-01", "LUC", "A"), "area_m2"] == pytest.approx(1500.0)  # x 50..80
+    assert by.loc[("KDC-01", "LUC", "B"), "area_m2"] == pytest.approx(1000.0)  # x 80..100
+    assert by.loc[("DT963", "LUC", "A"), "length_m"] == pytest.approx(70.0)
+    assert by.loc[("DT963", "LUC", "B"), "length_m"] == pytest.approx(20.0)
+    # Rows still add up to the totals: nothing counted twice in the 10 m overlap.
+    assert c["area_m2"].sum() == pytest.approx(5800.0 + 3600.0)
+    by_admin = {r["admin_code"]: r["area_m2"] for r in result.summary["by_admin"]}
+    assert by_admin == {"A": pytest.approx(1500.0), "B": pytest.approx(1000.0 + 2500 + 3600 + 800)}
+    assert set(c.loc[c.admin_code == "A", "admin_name"]) == {"Phường Vĩnh Thanh"}
+    assert any("overlap" in w for w in result.summary["warnings"])
+    assert result.summary["inputs"]["admin"]["overlap_area_m2"] == pytest.approx(10 * 200)
+
+
+def test_pieces_outside_every_unit_are_kept(scene):
+    small = geoms.units_frame().iloc[[0]]  # only A: x 0..80
+    small.to_file(scene / "only_a.gpkg")
+    result = run_check(_options(scene, admin=AdminInput(str(scene / "only_a.gpkg"))))
+    c = result.conflicts
+    assert c.loc[c.admin_code == "A", "area_m2"].sum() == pytest.approx(1500.0)
+    assert c.loc[c.admin_code == "", "area_m2"].sum() == pytest.approx(1000.0 + 2500 + 3600 + 800)
+    assert any("outside every unit" in w for w in result.summary["warnings"])
+
+
+def test_min_area_counts_slivers(scene):
+    result = run_check(_options(scene, min_area=1000.0))
+    assert set(result.conflicts["area_m2"].round()) >= {2500.0, 3600.0}
+    assert 800.0 not in set(result.conflicts["area_m2"].round())
+    assert result.summary["totals"]["slivers"] == {"count": 1, "area_m2": pytest.approx(800.0)}
+    assert (result.conflicts["kind"] == "line").sum() == 2  # lines are never slivers
+
+
+def test_ids_are_stable(scene):
+    a = run_check(_options(scene)).conflicts
+    b = run_check(_options(scene, jobs=2)).conflicts
+    assert list(a["conflict_id"]) == list(b["conflict_id"])
+    assert a["conflict_id"].is_unique
+
+
+def test_cli_writes_contract_outputs(scene, capsys):
+    out = scene / "out"
+    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
+            "--rules", str(scene / "rules.csv"), "--admin", str(scene / "xa.gpkg"), "--geojson",
+            "--plan-id-field", "so_hieu", "--out", str(out), "-q"]
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(argv))
+    assert exc.value.code == 1
+    assert pyogrio.list_layers(out / "conflicts.gpkg")[0][0] == "conflicts"
+    gpkg = pyogrio.read_dataframe(out / "conflicts.gpkg")
+    assert gpkg.crs.to_epsg() == 9207
+    assert len(gpkg) == 8  # 6 pieces, two of them cut at the A|B border
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["inputs"]["master"]["code_field"] == "MA_QH"  # detected
+    assert summary["inputs"]["plans"][0]["code_field"] == "ma"
+    gj = json.loads((out / "conflicts.geojson").read_text(encoding="utf-8"))
+    assert len(gj["features"]) == 8 and "crs" not in gj  # RFC 7946: WGS 84, no crs member
+    lon, lat = gj["features"][0]["geometry"]["coordinates"][0][0][:2]
+    assert 104 < lon < 106 and 9 < lat < 11
+    areas = sorted(round(shapely.area(g)) for g in gpkg.geometry if g.geom_type.endswith("Polygon"))
+    assert areas == sorted(round(a) for a in gpkg.loc[gpkg.kind == "polygon", "area_m2"])
+
+
+def test_cli_exit_0_when_only_conditional(scene):
+    rules = scene / "soft.csv"
+    rules.write_text("rule_id,plan_code,master_code,verdict,severity\nS1,*,*,conditional,low\n", encoding="utf-8")
+    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
+            "--rules", str(rules), "--out", str(scene / "o"), "-q"]
+    assert main(argv) == 0
