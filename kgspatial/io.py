@@ -157,7 +157,7 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None) -> gpd.Geo
         if raw_encoding is not None:
             kwargs["encoding"] = raw_encoding
         if engine == "pyogrio":
-            kwargs["use_arrow"] = False
+            kwargs["use_arrow"] = True
         return gpd.read_file(loc.gdal_path, **kwargs)
     except ImportError as exc:
         raise InputError(f"engine {engine!r} is not installed ({exc})") from None
@@ -212,7 +212,7 @@ def read_layer(
             codecs.lookup(declared)
         except LookupError:
             raise InputError(f"{path}: unknown text encoding {declared!r}") from None
-    gdf = _read_frame(loc, engine, "latin-1" if loc.is_shapefile else None)
+    gdf = _read_frame(loc, engine, "ISO-8859-1" if loc.is_shapefile else None)
     if gdf.geometry is None or "geometry" not in gdf:
         raise InputError(f"{path}: the layer has no geometry column")
     warnings: list[str] = []

@@ -1,0 +1,134 @@
+"""Reading what users have: every format, zipped shapefiles with folders, legacy text, ESRI .prj."""
+
+from __future__ import annotations
+
+import zipfile
+
+import geopandas as gpd
+import pyogrio
+import pytest
+
+import kgspatial.textcodec  # noqa: F401  (registers the tcvn3 / vni codecs)
+from kgspatial.errors import CRSError, InputError
+from kgspatial.io import read_layer, split_selector
+from tests import geoms
+
+# An ESRI-style .prj as local agencies send it: VN-2000 TM-3 104-30 with no EPSG code.
+ESRI_PRJ = (
+    'PROJCS["VN_2000_KienGiang_104_30",GEOGCS["GCS_VN_2000",DATUM["D_Vietnam_2000",'
+    'SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],'
+    'UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
+    'PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],'
+    'PARAMETER["Central_Meridian",104.5],PARAMETER["Scale_Factor",0.9999],'
+    'PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]'
+)
+NAMES = ["Đất trồng lúa", "Đất rừng phòng hộ", "Đất ở tại đô thị"]
+
+
+def legacy_shapefile(path, encoding: str, with_cpg: bool = False):
+    """Write a shapefile whose DBF holds `encoding` bytes, as old ArcView/MapInfo tools did."""
+    frame = gpd.GeoDataFrame(
+        {"KyHieu": ["LUC", "RPH", "ODT"],
+         "TenLoai": [n.encode(encoding).decode("latin-1") for n in NAMES]},
+        geometry=list(geoms.master_frame().geometry), crs=geoms.CRS,
+    )
+    pyogrio.write_dataframe(frame, path, encoding="ISO-8859-1")
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    if with_cpg:
+        path.with_suffix(".cpg").write_text(encoding)
+    path.with_suffix(".prj").write_text(ESRI_PRJ)
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["tcvn3", "vni"])
+def test_legacy_text_detected_without_cpg(tmp_path, encoding):
+    layer = read_layer(legacy_shapefile(tmp_path / "sdd.shp", encoding))
+    assert layer.encoding == encoding
+    assert list(layer.gdf["TenLoai"]) == NAMES
+
+
+def test_cpg_honoured_and_encoding_override(tmp_path):
+    layer = read_layer(legacy_shapefile(tmp_path / "a.shp", "vni"), encoding="vni")
+    assert list(layer.gdf["TenLoai"]) == NAMES and layer.encoding == "vni"
+    # A wrong --encoding is the user's word: it is obeyed, and the text shows it.
+    assert read_layer(tmp_path / "a.shp", encoding="latin-1").gdf["TenLoai"].iloc[0] != NAMES[0]
+    utf = tmp_path / "u.shp"
+    geoms.plan_frame().iloc[[0, 3]].to_file(utf, encoding="utf-8")
+    assert utf.with_suffix(".cpg").exists()
+    assert read_layer(utf).gdf["ten"].iloc[1] == "Khu ở hiện hữu"
+
+
+def test_esri_prj_recognised_as_epsg_9207(tmp_path):
+    layer = read_layer(legacy_shapefile(tmp_path / "sdd.shp", "tcvn3"))
+    assert layer.crs.to_epsg() == 9207
+
+
+def test_zip_with_folder_and_selector(tmp_path):
+    legacy_shapefile(tmp_path / "sdd.shp", "tcvn3")
+    plan = tmp_path / "quy_hoach.shp"
+    geoms.plan_frame().iloc[[0, 3]].to_file(plan, encoding="utf-8")
+    one = tmp_path / "one.zip"
+    with zipfile.ZipFile(one, "w") as zf:
+        for ext in ("shp", "shx", "dbf", "prj"):
+            zf.write(tmp_path / f"sdd.{ext}", f"Ho so QH/ban do/sdd.{ext}")
+    layer = read_layer(one)
+    assert list(layer.gdf["TenLoai"]) == NAMES and layer.crs.to_epsg() == 9207
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        for ext in ("shp", "shx", "dbf", "prj"):
+            zf.write(tmp_path / f"sdd.{ext}", f"a/sdd.{ext}")
+        for ext in ("shp", "shx", "dbf", "prj", "cpg"):
+            zf.write(tmp_path / f"quy_hoach.{ext}", f"b/quy_hoach.{ext}")
+    with pytest.raises(InputError, match="2 layers"):
+        read_layer(two)
+    assert len(read_layer(f"{two}::quy_hoach").gdf) == 2
+
+
+@pytest.mark.parametrize("suffix,driver", [(".geojson", "GeoJSON"), (".fgb", "FlatGeobuf"), (".parquet", None)])
+def test_other_formats(tmp_path, suffix, driver):
+    frame = geoms.plan_frame()
+    path = tmp_path / f"plan{suffix}"
+    if driver is None:
+        frame.to_parquet(path)
+    else:
+        frame.to_file(path, driver=driver)
+    layer = read_layer(path)
+    assert len(layer.gdf) == 6
+    assert "Khu dân cư mới" in set(layer.gdf["ten"])  # FlatGeobuf may reorder features
+    assert layer.crs.to_epsg() in (9207, 4326)  # GeoJSON is always WGS 84
+
+
+def test_geopackage_layers(tmp_path):
+    path = tmp_path / "qh.gpkg"
+    geoms.master_frame().to_file(path, layer="sdd_2030")
+    geoms.plan_frame().to_file(path, layer="quy_hoach")
+    assert len(read_layer(f"{path}::quy_hoach").gdf) == 6
+    assert len(read_layer(f"{path}|layername=sdd_2030").gdf) == 3
+    with pytest.raises(InputError, match="no layer 'khac'; layers: sdd_2030, quy_hoach"):
+        read_layer(f"{path}::khac")
+
+
+def test_fiona_engine(tmp_path):
+    path = legacy_shapefile(tmp_path / "sdd.shp", "vni")
+    layer = read_layer(path, engine="fiona")
+    assert list(layer.gdf["TenLoai"]) == NAMES and layer.engine == "fiona"
+
+
+def test_selector_syntax():
+    assert split_selector("a.gpkg::x") == ("a.gpkg", "x")
+    assert split_selector("a.gpkg|layername=x") == ("a.gpkg", "x")
+    assert split_selector("C:/data/a.gpkg") == ("C:/data/a.gpkg", None)
+
+
+def test_no_crs_is_named(tmp_path):
+    path = legacy_shapefile(tmp_path / "sdd.shp", "tcvn3")
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(CRSError, match="no coordinate reference system"):
+        read_layer(path)
+    assert read_layer(path, assume_crs="EPSG:9207").crs_source == "assumed"
+
+
+def test_unsupported_suffix(tmp_path):
+    (tmp_path / "plan.dwg").write_bytes(b"AC1027")
+    with pytest.raises(InputError, match="unsupported file type .dwg"):
+        read_layer(tmp_path / "plan.dwg")
