@@ -1,0 +1,54 @@
+"""The layers' own defects: figures worked out by hand on tests/geoms.py-style boxes."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+
+from kgspatial.check import CheckOptions, PlanInput, run_check
+from tests.geoms import CRS, RULES_CSV, box, line
+
+
+def run(tmp_path, master, plan):
+    gpd.GeoDataFrame(master[0], geometry=master[1], crs=CRS).to_file(tmp_path / "m.gpkg")
+    gpd.GeoDataFrame(plan[0], geometry=plan[1], crs=CRS).to_file(tmp_path / "p.gpkg")
+    (tmp_path / "r.csv").write_text(RULES_CSV, encoding="utf-8")
+    return run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
+                                  rules=str(tmp_path / "r.csv")))
+
+
+def test_plan_overlaps_and_outside(tmp_path):
+    master = ({"MA_QH": ["LUC", "RPH"]}, [box(0, 0, 100, 100), box(100, 0, 200, 100)])
+    plan = ({"ma": ["ODT", "ODT", "DGT", "zz-9"]},
+            [box(10, 10, 40, 40), box(30, 30, 60, 60),   # overlap 10 × 10 = 100 m²
+             line((150, 50), (250, 50)),                    # 50 m beyond x = 200
+             box(180, 80, 220, 120)])                       # 40×40 = 1600, inside only 20×20 = 400
+    s = run(tmp_path, master, plan).summary
+    q = s["by_plan"][0]["quality"]
+    assert q["self_overlaps"]["pairs"] == 1
+    assert q["self_overlaps"]["area_m2"] == pytest.approx(100.0)
+    out = q["outside_master"]
+    assert out["features"] == 2
+    assert out["area_m2"] == pytest.approx(1600 - 400)
+    assert out["length_m"] == pytest.approx(50.0)
+    # The unknown code is reported with its count, never silently dropped.
+    assert s["inputs"]["plans"][0]["unknown_codes"] == {"ZZ-9": 1}
+    assert any("not in the taxonomy" in w for w in s["warnings"])
+
+
+def test_master_gaps_and_overlaps(tmp_path):
+    master = ({"MA_QH": ["LUC", "RPH", "ODT"]},
+              [box(0, 0, 100, 100).difference(box(40, 40, 60, 60)),  # a 20×20 hole: a gap of 400 m²
+               box(95, 0, 200, 100),                                  # overlaps LUC by 5×100 = 500 m²
+               box(0, 100, 200, 200)])
+    plan = ({"ma": ["ODT"]}, [box(10, 10, 20, 20)])
+    q = run(tmp_path, master, plan).summary["master_quality"]
+    assert q["checked"] and not q["valid_coverage"]
+    assert q["gaps"] == 1 and q["gap_area_m2"] == pytest.approx(400.0)
+    assert q["overlap_area_m2"] == pytest.approx(500.0)
+
+
+def test_clean_master_is_valid(tmp_path):
+    master = ({"MA_QH": ["LUC", "RPH"]}, [box(0, 0, 100, 100), box(100, 0, 200, 100)])
+    q = run(tmp_path, master, ({"ma": ["ODT"]}, [box(10, 10, 20, 20)])).summary["master_quality"]
+    assert q["valid_coverage"] and q["gaps"] == 0 and q["overlap_area_m2"] == 0
