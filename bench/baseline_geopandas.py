@@ -31,8 +31,6 @@ DEFAULT_TAXONOMY = REPO / "layers" / "taxonomy.csv"
 DEFAULT_RULES = REPO / "layers" / "kien-giang" / "rules.csv"
 WILDCARD = "*"
 REPORTED = ("conflict", "conditional")
-# Columns a taxonomy may use to send an old (Circular 27/2018) code to its current one.
-ALIAS_COLUMNS = ("canonical", "maps_to", "replaced_by", "new_code", "alias_of")
 
 
 def norm(values: pd.Series) -> pd.Series:
@@ -44,15 +42,17 @@ class Taxonomy:
     """Codes, their canonical form and their ancestors (a code's `group`, its group's, ...)."""
 
     def __init__(self, path: Path):
-        tax = pd.read_csv(path, dtype=str, keep_default_na=False)
+        # Only the tree is needed; reading just these columns also survives a stray comma in
+        # a free-text column further right.
+        tax = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=["code", "group"])
         tax["code"] = norm(tax["code"])
         tax["group"] = norm(tax["group"])
-        alias = next((c for c in ALIAS_COLUMNS if c in tax.columns), None)
         self.canonical = {c: c for c in tax["code"]}
-        if alias:
-            for code, target in zip(tax["code"], norm(tax[alias])):
-                if target:
-                    self.canonical[code] = target
+        # Old codes (Circular 27/2018 and earlier) and their current code, when shipped beside.
+        aliases = path.with_name("taxonomy_aliases.csv")
+        if aliases.exists():
+            al = pd.read_csv(aliases, dtype=str, keep_default_na=False)
+            self.canonical.update(zip(norm(al["alias"]), norm(al["code"])))
         parent = {c: g for c, g in zip(tax["code"], tax["group"]) if g and g != c}
         self.codes = set(tax["code"])
         self.ancestors = {c: self._chain(c, parent) for c in self.codes}

@@ -8,14 +8,15 @@ Voronoi cells of random seeds clipped to a box around the mainland, in EPSG:9207
 - ``plan``     M cells, ``ma`` plan code and ``ten`` name (a lower plan);
 - ``communes`` K cells, ``ma_xa`` / ``ten_xa`` (administrative units).
 
-Codes are spatially coherent (cells inherit the code of a coarser zone most of the time), so the
-mix of compatible and conflicting neighbours looks like a real plan rather than white noise.
+Codes are spatially coherent (cells inherit the code of a coarser zone most of the time), and
+most of the plan follows the master plan beneath it (``--follow``), so the mix of compatible and
+conflicting pairs looks like a real plan rather than white noise.
 The same arguments always give byte-identical attribute tables and geometries.
 
 Usage::
 
     python bench/gen_province.py --master 100000 --plan 10000 --communes 144 --seed 42 \
-        --out bench/data/m100000_p10000_c144_s42 [--format gpkg|parquet]
+        --out bench/data/m100000_p10000_c144_s42 [--format gpkg|parquet] [--follow 0.7]
 """
 
 from __future__ import annotations
@@ -71,7 +72,19 @@ PLAN_CODES = [
     ("CLN", 10.0, "Vùng trồng cây lâu năm"),
     ("LUC", 15.0, "Vùng lúa chất lượng cao"),
     ("NTS", 10.0, "Vùng nuôi trồng thủy sản"),
+    # Reached only by following the master plan (weight 0 in independent draws): a lower plan
+    # repeats the province's forests, rivers, defence land and cemeteries.
+    ("HNK", 0.0, "Vùng cây hằng năm"),
+    ("RPH", 0.0, "Rừng phòng hộ"),
+    ("RDD", 0.0, "Rừng đặc dụng"),
+    ("RSX", 0.0, "Rừng sản xuất"),
+    ("SON", 0.0, "Sông, kênh, rạch"),
+    ("CQP", 0.0, "Đất quốc phòng"),
+    ("NTD", 0.0, "Nghĩa trang"),
+    ("MNC", 0.0, "Mặt nước chuyên dùng"),
 ]
+#: The plan code a lower plan uses where it follows the master plan (identity otherwise).
+FOLLOW_MAP = {"LUA": "LUC"}
 URBAN_CODES = {"ODT", "TMD", "DGT", "SKK"}
 URBAN_RADIUS_M = 7000.0
 
@@ -123,9 +136,11 @@ def voronoi_coverage(n: int, bbox, rng: np.random.Generator) -> tuple[np.ndarray
 
 
 def zoned_codes(xy: np.ndarray, table, rng: np.random.Generator, *, cells_per_zone: int,
-                keep: float, urban_boost: float, bbox) -> np.ndarray:
+                keep: float, urban_boost: float, bbox) -> tuple[np.ndarray, np.ndarray]:
     """Draw a code index per seed: the code of its coarse zone with probability `keep`, else
-    an independent draw. Zones near Rạch Giá favour urban codes by `urban_boost`."""
+    an independent draw. Zones near Rạch Giá favour urban codes by `urban_boost`.
+
+    Returns (code index per seed, zone per seed)."""
     codes = [c for c, _, _ in table]
     w = np.array([w for _, w, _ in table], dtype=float)
     p_rural = w / w.sum()
@@ -144,14 +159,19 @@ def zoned_codes(xy: np.ndarray, table, rng: np.random.Generator, *, cells_per_zo
         rng.choice(len(codes), n_zones, p=p_urban),
         rng.choice(len(codes), n_zones, p=p_rural),
     )
-    tree = shapely.STRtree(shapely.points(zxy))
-    # query_nearest returns (input idx, tree idx) pairs; ties give several rows: keep the first.
-    inp, zone = tree.query_nearest(shapely.points(xy), all_matches=False)
-    nearest = np.empty(len(xy), dtype=np.int64)
-    nearest[inp] = zone
+    nearest = nearest_index(xy, zxy)
     own = zone_code[nearest]
     independent = rng.choice(len(codes), len(xy), p=p_rural)
-    return np.where(rng.random(len(xy)) < keep, own, independent)
+    return np.where(rng.random(len(xy)) < keep, own, independent), nearest
+
+
+def nearest_index(points_xy: np.ndarray, seeds_xy: np.ndarray) -> np.ndarray:
+    """Index of the nearest seed of each point, i.e. the Voronoi cell that holds it."""
+    tree = shapely.STRtree(shapely.points(seeds_xy))
+    inp, idx = tree.query_nearest(shapely.points(points_xy), all_matches=False)
+    out = np.empty(len(points_xy), dtype=np.int64)
+    out[inp] = idx
+    return out
 
 
 def nfc(values):
@@ -159,9 +179,14 @@ def nfc(values):
     return [unicodedata.normalize("NFC", v) for v in values]
 
 
-def build(n_master: int, n_plan: int, n_communes: int, seed: int):
+def build(n_master: int, n_plan: int, n_communes: int, seed: int, follow: float = 0.7):
     """Build the three GeoDataFrames. Each layer has its own child seed, so changing one size
-    leaves the other layers unchanged."""
+    leaves the other layers' geometries unchanged.
+
+    `follow`: share of the plan's zones that follow the master plan (each cell takes the plan
+    code of the master zone under its seed); the rest are drawn independently. Real lower plans
+    mostly repeat the province's plan, so most of their area is compatible; 0 gives a plan
+    unrelated to the master (most of the area flagged)."""
     import geopandas as gpd
 
     bbox = projected_bbox()
@@ -170,18 +195,24 @@ def build(n_master: int, n_plan: int, n_communes: int, seed: int):
 
     rng = np.random.default_rng(ss_master)
     geoms, xy = voronoi_coverage(n_master, bbox, rng)
-    idx = zoned_codes(xy, MASTER_CODES, rng, cells_per_zone=40, keep=0.8, urban_boost=12.0,
-                      bbox=bbox)
+    idx, _ = zoned_codes(xy, MASTER_CODES, rng, cells_per_zone=40, keep=0.8, urban_boost=12.0,
+                         bbox=bbox)
     codes = np.array([c for c, _, _ in MASTER_CODES], dtype=object)
     names = np.array(nfc([t for _, _, t in MASTER_CODES]), dtype=object)
     layers["master"] = gpd.GeoDataFrame(
         {"MA_QH": codes[idx], "TEN": names[idx]}, geometry=geoms, crs=CRS)
+    master_xy, master_codes = xy, codes[idx]
 
     rng = np.random.default_rng(ss_plan)
     geoms, xy = voronoi_coverage(n_plan, bbox, rng)
-    idx = zoned_codes(xy, PLAN_CODES, rng, cells_per_zone=25, keep=0.75, urban_boost=4.0,
-                      bbox=bbox)
+    idx, zone = zoned_codes(xy, PLAN_CODES, rng, cells_per_zone=25, keep=0.75, urban_boost=4.0,
+                            bbox=bbox)
     codes = np.array([c for c, _, _ in PLAN_CODES], dtype=object)
+    plan_pos = {c: i for i, c in enumerate(codes)}
+    beneath = master_codes[nearest_index(xy, master_xy)]
+    followed = np.array([plan_pos[FOLLOW_MAP.get(c, c)] for c in beneath], dtype=np.int64)
+    zone_follows = rng.random(zone.max() + 1) < follow
+    idx = np.where(zone_follows[zone], followed, idx)
     names = np.array(nfc([t for _, _, t in PLAN_CODES]), dtype=object)
     layers["plan"] = gpd.GeoDataFrame(
         {"ma": codes[idx], "ten": names[idx]}, geometry=geoms, crs=CRS)
@@ -241,12 +272,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     ap.add_argument("--format", choices=["gpkg", "parquet"], default="gpkg")
+    ap.add_argument("--follow", type=float, default=0.7,
+                    help="share of plan zones that follow the master plan (default %(default)s)")
     a = ap.parse_args(argv)
+    if not 0 <= a.follow <= 1:
+        ap.error("--follow must be between 0 and 1")
     if min(a.master, a.plan, a.communes) < 1:
         ap.error("sizes must be >= 1")
 
     t0 = time.perf_counter()
-    layers, bbox = build(a.master, a.plan, a.communes, a.seed)
+    layers, bbox = build(a.master, a.plan, a.communes, a.seed, a.follow)
     t_build = time.perf_counter() - t0
     sizes = {k: geometry_bytes(v.geometry.values) for k, v in layers.items()}
 
@@ -262,7 +297,7 @@ def main(argv=None) -> int:
     meta = {
         "generator": "bench/gen_province.py",
         "params": {"master": a.master, "plan": a.plan, "communes": a.communes,
-                   "seed": a.seed, "format": a.format},
+                   "seed": a.seed, "format": a.format, "follow": a.follow},
         "crs": CRS,
         "bbox": list(map(float, bbox)),
         "lonlat_box": list(LONLAT_BOX),

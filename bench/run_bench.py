@@ -137,10 +137,11 @@ def parse_size(text: str, communes: int) -> tuple[int, int, int]:
     return tuple(parts)
 
 
-def ensure_data(size, seed: int, fmt: str, data_dir: Path) -> tuple[Path, dict, float | None]:
+def ensure_data(size, seed: int, fmt: str, follow: float,
+                data_dir: Path) -> tuple[Path, dict, float | None]:
     """The cached province for `size`, generated (in a child process) when missing."""
     n, m, k = size
-    d = data_dir / f"m{n}_p{m}_c{k}_s{seed}_{fmt}"
+    d = data_dir / f"m{n}_p{m}_c{k}_s{seed}_f{follow:g}_{fmt}"
     gen_seconds = None
     if not (d / "meta.json").exists():
         print(f"generating {d.relative_to(REPO) if d.is_relative_to(REPO) else d} ...",
@@ -148,7 +149,7 @@ def ensure_data(size, seed: int, fmt: str, data_dir: Path) -> tuple[Path, dict, 
         t0 = time.perf_counter()
         subprocess.run([sys.executable, str(BENCH / "gen_province.py"), "--master", str(n),
                         "--plan", str(m), "--communes", str(k), "--seed", str(seed),
-                        "--out", str(d), "--format", fmt], check=True)
+                        "--follow", str(follow), "--out", str(d), "--format", fmt], check=True)
         gen_seconds = time.perf_counter() - t0
     meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
     return d, meta, gen_seconds
@@ -414,7 +415,7 @@ def render_md(results: list[dict], info: dict, argv: list[str], imports_rss: int
         gs = r["meta"]["geometry_size"]
         lines += ["", f"## {size_label(r['size'])}", "",
                   f"Data: `{r['data']}` ({r['meta']['params']['format']}, seed "
-                  f"{r['meta']['params']['seed']})"
+                  f"{r['meta']['params']['seed']}, follow {r['meta']['params'].get('follow')})"
                   + (f", generated in {r['gen_seconds']:.1f} s" if r.get("gen_seconds") else
                      ", cached") + ".", "",
                   "| layer | features | vertices | coords MB | WKB MB |", "|---|---|---|---|---|"]
@@ -467,6 +468,8 @@ def main(argv=None) -> int:
                     help="communes when a size does not say (Kiên Giang had 144 before 2025)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--format", choices=["gpkg", "parquet"], default="gpkg")
+    ap.add_argument("--follow", type=float, default=0.7,
+                    help="share of plan zones that follow the master plan (gen_province.py)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2, help="kgspatial --jobs")
     ap.add_argument("--tools", default="kgspatial,baseline")
@@ -492,8 +495,8 @@ def main(argv=None) -> int:
 
     results = []
     for size in sizes:
-        data, meta, gen_s = ensure_data(size, a.seed, a.format, a.data_dir)
-        tag = f"m{size[0]}_p{size[1]}_c{size[2]}"
+        data, meta, gen_s = ensure_data(size, a.seed, a.format, a.follow, a.data_dir)
+        tag = f"m{size[0]}_p{size[1]}_c{size[2]}_f{a.follow:g}"
         r = {"size": list(size), "data": str(data.relative_to(REPO)) if data.is_relative_to(REPO)
              else str(data), "meta": meta, "gen_seconds": gen_s,
              "runs": {t: [] for t in tools}}
