@@ -7,7 +7,6 @@ rows and the summary, and writes nothing (see output.py).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,9 +96,17 @@ def _noop(_: str) -> None:
     pass
 
 
-def conflict_id(*parts) -> str:
-    """Same inputs, same id: a hash of what identifies the piece, not of its row number."""
-    return hashlib.blake2b("\x1f".join(str(p) for p in parts).encode(), digest_size=8).hexdigest()
+def conflict_ids(plan_id: str, plan_idx, master_idx, rule_ids, admin_codes=None, prev_codes=None) -> np.ndarray:
+    """Same inputs, same ids: a hash of what identifies each piece (plan, features, rule, units),
+    never of its row number.  pandas' hash uses a fixed key, so ids are stable across runs."""
+    n = len(plan_idx)
+    keys = pd.DataFrame({
+        "plan": np.full(n, plan_id, dtype=object), "p": plan_idx, "m": master_idx, "r": rule_ids,
+        "a": admin_codes if admin_codes is not None else np.full(n, "", dtype=object),
+        "b": prev_codes if prev_codes is not None else np.full(n, "", dtype=object),
+    })
+    hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy(dtype=np.uint64)
+    return np.char.mod("%016x", hashes).astype(object)
 
 
 @dataclass
@@ -140,7 +147,7 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
         keep = master.kinds == POLYGON
         for name in ("geoms", "codes", "raw_codes", "labels", "feature_ids", "kinds"):
             setattr(master, name, getattr(master, name)[keep])
-    master_code_index = np.array([rules.code_index(c) for c in master.codes], dtype=np.int64)
+    master_code_index = rules.code_indices(master.codes)
     tree = shapely.STRtree(master.geoms)
 
     admin = admin_prev = None
@@ -159,8 +166,8 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
     master_quality: dict = {"checked": False}
     if run_master_checks:
         progress("kiểm tra lớp quy hoạch tỉnh / checking master coverage")
-        extent = quality.master_extent(master)
-        master_quality = {"checked": True, **quality.master_coverage(master, extent)}
+        coverage, extent = quality.master_coverage(master)
+        master_quality = {"checked": True, **coverage}
     else:
         master_quality["reason"] = (
             f"{len(master)} zones > {quality.MASTER_CHECK_LIMIT}: use --master-checks always"
@@ -209,10 +216,8 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
         "master_code": _codes(ctx.master)[master_idx][keep],
         "plan_label": plan.labels[plan_idx][keep],
         "master_label": ctx.master.labels[master_idx][keep],
-        "rule_id": np.array([rules[i].rule_id for i in rule_idx[keep]], dtype=object),
-        "verdict": np.array([rules[i].verdict for i in rule_idx[keep]], dtype=object),
-        "severity": np.array([rules[i].severity for i in rule_idx[keep]], dtype=object),
-        "reference": np.array([rules[i].reference for i in rule_idx[keep]], dtype=object),
+        **{name: np.array([getattr(r, name) for r in rules], dtype=object)[rule_idx[keep]]
+           for name in ("rule_id", "verdict", "severity", "reference")},
         "kind": np.array(KIND_NAMES, dtype=object)[kinds[keep]],
         "area_m2": np.where(kinds == POLYGON, sizes, 0.0)[keep],
         "length_m": np.where(kinds == LINE, sizes, 0.0)[keep],
@@ -221,13 +226,8 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
     extra = [c for c in ADMIN_COLUMNS + ADMIN_PREV_COLUMNS if c in carried]
     for column in extra:
         rows[column] = carried[column][keep]
-    rows["conflict_id"] = np.array([
-        conflict_id(plan_id, p, m, r, a, b)
-        for p, m, r, a, b in zip(
-            plan_idx[keep], master_idx[keep], rows["rule_id"],
-            rows.get("admin_code", np.full(n, "")), rows.get("admin_prev_code", np.full(n, "")),
-        )
-    ], dtype=object)
+    rows["conflict_id"] = conflict_ids(plan_id, plan_idx[keep], master_idx[keep], rows["rule_id"],
+                                       rows.get("admin_code"), rows.get("admin_prev_code"))
     frame = gpd.GeoDataFrame(
         {c: rows[c] for c in CONFLICT_COLUMNS + extra},
         geometry=gpd.GeoSeries(geoms[keep], crs=ctx.analysis_crs),

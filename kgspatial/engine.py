@@ -160,7 +160,7 @@ def overlay(
     rules: RulesTable,
     jobs: int = 1,
 ) -> Overlay:
-    plan_code_index = np.array([rules.code_index(c) for c in plan.codes], dtype=np.int64)
+    plan_code_index = rules.code_indices(plan.codes)
     pi, mi = master_tree.query(plan.geoms)  # bounding boxes only
     verdict = rules.matrix[plan_code_index[pi], master_code_index[mi]]
 

@@ -21,9 +21,10 @@ def plan_self_overlaps(plan: PreparedLayer, jobs: int = 1) -> dict:
     if len(geoms) < 2:
         return {"pairs": 0, "area_m2": 0.0, "examples": []}
     tree = shapely.STRtree(geoms)
-    a, b = tree.query(geoms, predicate="intersects")
+    # 'overlaps' and 'contains' skip the many neighbours that merely share an edge.
+    a, b = np.concatenate([tree.query(geoms, predicate=p) for p in ("overlaps", "contains", "within")], axis=1)
     upper = a < b
-    a, b = a[upper], b[upper]
+    a, b = np.unique(np.stack([a[upper], b[upper]]), axis=1)
     kinds = np.full(len(geoms), POLYGON, dtype=np.int8)
     pieces = intersect_pairs(geoms, kinds, geoms, a, b, jobs)
     area = shapely.area(pieces.geoms)
@@ -35,14 +36,11 @@ def plan_self_overlaps(plan: PreparedLayer, jobs: int = 1) -> dict:
     return {"pairs": int(real.sum()), "area_m2": float(area[real].sum()), "examples": examples}
 
 
-def master_extent(master: PreparedLayer) -> shapely.Geometry:
+def master_extent(master: PreparedLayer, invalid_edges: np.ndarray) -> shapely.Geometry:
     """The master plan's outline; coverage union is fast when the zones form a clean coverage."""
     polys = master.geoms[master.kinds == POLYGON]
-    try:
-        if shapely.coverage_is_valid(polys):
-            return shapely.coverage_union_all(polys)
-    except shapely.errors.GEOSException:
-        pass
+    if shapely.is_empty(invalid_edges).all():
+        return shapely.coverage_union_all(polys)
     return shapely.union_all(polys)
 
 
@@ -83,10 +81,12 @@ def plan_outside_coarse(plan: PreparedLayer, master_tree: shapely.STRtree, maste
     }
 
 
-def master_coverage(master: PreparedLayer, extent: shapely.Geometry) -> dict:
-    """Gaps (holes inside the outline) and overlaps between zones, by shapely's coverage tools."""
+def master_coverage(master: PreparedLayer) -> tuple[dict, shapely.Geometry]:
+    """Gaps (holes inside the outline) and overlaps between zones, by shapely's coverage tools;
+    also returns the outline, which the plans' outside-extent check needs."""
     polys = master.geoms[master.kinds == POLYGON]
     invalid_edges = shapely.coverage_invalid_edges(polys)
+    extent = master_extent(master, invalid_edges)
     bad = ~shapely.is_empty(invalid_edges)
     overlap_area = 0.0
     if bad.any():
@@ -99,4 +99,4 @@ def master_coverage(master: PreparedLayer, extent: shapely.Geometry) -> dict:
         "overlap_area_m2": max(overlap_area, 0.0),
         "gaps": len(holes),
         "gap_area_m2": float(sum(h.area for h in holes)),
-    }
+    }, extent

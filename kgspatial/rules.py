@@ -65,6 +65,13 @@ class RulesTable:
             object.__setattr__(self, "_index_cache", cached)
         return cached
 
+    def code_indices(self, codes: np.ndarray) -> np.ndarray:
+        """Matrix indices of many codes at once (one dictionary lookup per distinct code)."""
+        import pandas as pd
+
+        unknown = len(self.codes) - 1
+        return pd.Series(codes, dtype=object).map(self._index).fillna(unknown).to_numpy(dtype=np.int64)
+
     def lookup(self, plan_code: str | None, master_code: str | None) -> Rule | int:
         """The rule for one pair, or SAME_CODE / UNREVIEWED."""
         value = int(self.matrix[self.code_index(plan_code), self.code_index(master_code)])

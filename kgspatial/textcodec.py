@@ -564,32 +564,28 @@ def decode_columns(df, declared: str | None = None):
     Returns (frame, encoding name).  The geometry column is never touched; the frame is the
     same object when nothing changed, else a copy.
     """
+    import pandas as pd
+
     geometry_names = {getattr(df, "_geometry_column_name", None), "geometry"}
-    cells: list[tuple[int, int]] = []
-    values: list[str] = []
+    # Work on distinct values: a million-row layer has a few hundred distinct texts.
+    distinct: dict[int, list[str]] = {}
     for k in range(df.shape[1]):
         column = df.iloc[:, k]
         if df.columns[k] in geometry_names or getattr(column.dtype, "name", "") == "geometry":
             continue
         if column.dtype != object and not _is_string_dtype(column.dtype):
             continue
-        for row, value in enumerate(column.tolist()):
-            if isinstance(value, str):
-                cells.append((k, row))
-                values.append(value)
+        distinct[k] = [v for v in pd.unique(column.dropna()) if isinstance(v, str)]
+    values = [v for vs in distinct.values() for v in vs]
     fixed, encoding = fix_strings(values, declared)
-    changed: dict[int, list] = {}
-    for (k, row), old, new in zip(cells, values, fixed):
-        if old != new:
-            changed.setdefault(k, df.iloc[:, k].tolist())[row] = new
-    if not changed:
+    mapping = {old: new for old, new in zip(values, fixed) if old != new}
+    if not mapping:
         return df, encoding
-    import pandas as pd
-
     out = df.copy()
-    for k, column_values in changed.items():
-        dtype = df.iloc[:, k].dtype
-        out.isetitem(k, pd.Series(column_values, index=df.index, dtype=dtype))
+    for k, column_values in distinct.items():
+        if any(v in mapping for v in column_values):
+            column = df.iloc[:, k]
+            out.isetitem(k, column.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v).astype(column.dtype))
     return out, encoding
 
 
