@@ -13,7 +13,7 @@ from rich.console import Console
 @contextlib.contextmanager
 def status_printer(quiet: bool = False) -> Iterator[Callable[[str], None]]:
     """Progress as timestamped lines on stderr (a spinner would hide them in CI logs)."""
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     start = time.perf_counter()
 
     def show(message: str) -> None:
