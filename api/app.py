@@ -1,0 +1,115 @@
+"""The FastAPI application, built by `create_app(settings)`: a thin adapter over kgspatial.
+
+Errors are mapped to HTTP statuses in one table (ERROR_STATUS, plus KgSpatialError.http_status);
+every error answers JSON `{"detail": ...}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from functools import cached_property
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from kgspatial import __version__
+from kgspatial import crs as crs_mod
+from kgspatial.errors import KgSpatialError, RulesError
+from kgspatial.profile import load_profile
+
+from .jobs import JobRunner
+from .settings import Settings
+from .store import Conflict, NotFound, open_store
+
+log = logging.getLogger("kgspatial.api")
+
+# Exceptions of the store and the library -> HTTP status (KgSpatialError carries its own).
+ERROR_STATUS: dict[type[Exception], int] = {
+    NotFound: 404,
+    Conflict: 409,
+}
+
+
+class Province:
+    """The profile's taxonomy and analysis CRS, loaded once per app."""
+
+    def __init__(self, name: str):
+        self.profile = load_profile(name)
+
+    @cached_property
+    def taxonomy(self):
+        return self.profile.load_taxonomy()
+
+    @cached_property
+    def analysis_crs(self):
+        return crs_mod.recognise(self.profile.analysis_crs)
+
+
+def _not_found_detail(exc: Exception) -> str:
+    return f"không tìm thấy / not found: {exc}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    province = Province(settings.profile)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings, province.taxonomy.sensitive_codes)
+        runner = JobRunner(store, settings)
+        app.state.store = store
+        app.state.runner = runner
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+            store.close()
+
+    app = FastAPI(
+        title="kgspatial",
+        version=__version__,
+        description=(
+            "Kiểm tra tính thống nhất quy hoạch / planning-consistency checks against the provincial master plan. "
+            "Authenticate with `Authorization: Bearer KEY` (keys: `kgspatial keys create`)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.province = province
+
+    @app.exception_handler(KgSpatialError)
+    async def _library_error(_: Request, exc: KgSpatialError):
+        body: dict = {"detail": str(exc)}
+        if isinstance(exc, RulesError):
+            body["problems"] = exc.problems
+        return JSONResponse(body, status_code=exc.http_status)
+
+    for exc_type, status in ERROR_STATUS.items():
+        def handler(_: Request, exc: Exception, status=status):
+            detail = _not_found_detail(exc) if status == 404 else str(exc)
+            return JSONResponse({"detail": detail}, status_code=status)
+
+        app.add_exception_handler(exc_type, handler)
+
+    @app.get("/health", tags=["service"])
+    def health(request: Request):
+        """Liveness and store reachability; no key needed."""
+        store = getattr(request.app.state, "store", None)
+        try:
+            if store is None:
+                raise RuntimeError("store not opened")
+            store.ping()
+        except Exception as exc:  # noqa: BLE001
+            return JSONResponse({"status": "error", "store": f"unreachable: {exc}"}, status_code=503)
+        kind = "postgis" if settings.database_url else "embedded"
+        return {"status": "ok", "store": kind, "version": __version__}
+
+    from .routes import checks, ogc, registry
+
+    app.include_router(registry.router, prefix="/api/v1")
+    app.include_router(checks.router, prefix="/api/v1")
+    app.include_router(ogc.router, prefix="/ogc")
+    return app

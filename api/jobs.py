@@ -1,0 +1,150 @@
+"""Check jobs: run in worker threads owned by the app, durable through the store.
+
+The store is the queue: a job is a row, workers claim the oldest `accepted` row atomically, beat
+a heartbeat while they run it and write the result before marking it `successful`.  A worker
+that dies (server killed, machine restarted) stops beating; any server on the same store then
+requeues the job, or marks it failed with the reason after `job_max_attempts` runs, so a job
+accepted is never lost and never left `running` for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import traceback
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+from kgspatial.check import AdminInput, CheckOptions, PlanInput, run_check
+from kgspatial.errors import KgSpatialError
+
+from .settings import Settings
+from .store.base import NotFound, Store
+
+log = logging.getLogger("kgspatial.api.jobs")
+
+
+class Dismissed(Exception):
+    """Raised from the progress callback when the job was dismissed: stops the check early."""
+
+
+class JobRunner:
+    def __init__(self, store: Store, settings: Settings):
+        self.store = store
+        self.settings = settings
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._running: dict[str, str] = {}  # check id -> last progress message
+        self._lock = threading.Lock()
+
+    # -- life ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.store.recover_stale(self.settings.job_lease_seconds, self.settings.job_max_attempts)
+        beat = threading.Thread(target=self._beat_loop, name="kgspatial-heartbeat", daemon=True)
+        beat.start()
+        self._threads.append(beat)
+        for n in range(self.settings.workers):
+            t = threading.Thread(target=self._work_loop, name=f"kgspatial-worker-{n}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop taking jobs; a job still running is finished by a later server (its lease expires)."""
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- loops -----------------------------------------------------------------------------
+    def _beat_loop(self) -> None:
+        interval = max(0.2, self.settings.job_lease_seconds / 4)
+        while not self._stop.wait(interval):
+            try:
+                with self._lock:
+                    running = dict(self._running)
+                self.store.heartbeat(list(running), running)
+                if self.store.recover_stale(self.settings.job_lease_seconds, self.settings.job_max_attempts):
+                    self._wake.set()
+            except Exception:  # noqa: BLE001  (a store hiccup must not end the heartbeat)
+                log.exception("heartbeat failed")
+
+    def _work_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.store.claim_next(self.worker_id)
+            except Exception:  # noqa: BLE001
+                log.exception("cannot claim a job")
+                job = None
+            if job is None:
+                self._wake.wait(self.settings.job_poll_seconds)
+                self._wake.clear()
+                continue
+            self.run(job)
+
+    # -- one job ---------------------------------------------------------------------------
+    def run(self, job: dict) -> None:
+        check_id = job["id"]
+        with self._lock:
+            self._running[check_id] = "bắt đầu / starting"
+
+        def progress(message: str) -> None:
+            with self._lock:
+                self._running[check_id] = message
+            if self.store.is_dismissed(check_id):
+                raise Dismissed(check_id)
+
+        try:
+            with ExitStack() as stack:
+                opts = self._options(job, stack)
+                result = run_check(opts, progress=progress)
+                progress("lưu kết quả / saving results")
+                self.store.finish_check(check_id, result)
+        except Dismissed:
+            log.info("check %s dismissed while running", check_id)
+        except NotFound as exc:
+            self.store.fail_check(check_id, f"an input was deleted before the check ran: {exc}")
+        except KgSpatialError as exc:
+            self.store.fail_check(check_id, str(exc))
+        except Exception as exc:  # noqa: BLE001  (the job fails with a reason; the worker goes on)
+            log.error("check %s failed:\n%s", check_id, traceback.format_exc())
+            self.store.fail_check(check_id, f"lỗi nội bộ / internal error: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._running.pop(check_id, None)
+
+    def _options(self, job: dict, stack: ExitStack) -> CheckOptions:
+        store = self.store
+        plan = store.get_layer(job["plan_id"], "plan")
+        master = store.get_layer(job["master_id"], "master")
+        opts = CheckOptions(
+            master=str(stack.enter_context(store.layer_file(master["id"]))),
+            plans=[PlanInput(
+                path=str(stack.enter_context(store.layer_file(plan["id"]))), plan_id=plan["id"],
+                code_field=plan["code_field"], label_field=plan["label_field"], id_field=plan["id_field"],
+            )],
+            master_field=master["code_field"],
+            master_label_field=master["label_field"],
+            master_id_field=master["id_field"],
+            min_area=job["min_area"],
+            profile=self.settings.profile,
+        )
+        if job.get("admin_id"):
+            admin = store.get_layer(job["admin_id"], "admin")
+            opts.admin = AdminInput(str(stack.enter_context(store.layer_file(admin["id"]))),
+                                    admin["code_field"], admin["name_field"])
+        if job.get("rules_id"):
+            rules = store.get_rules(job["rules_id"], with_content=True)
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kgspatial-rules-")))
+            path = tmp / (rules.get("filename") or "rules.csv")
+            path.write_bytes(rules["content"])
+            opts.rules = str(path)
+        return opts

@@ -1,0 +1,132 @@
+"""Maps and reports of a finished check, drawn by kgspatial's presenters on first request.
+
+The analysis is never re-run: the conflict rows and summary come from the store; only the
+inputs the presenters draw (master plan, plan) are read and normalised again.  Non-admins get
+a masked copy (CONTRACT §5): defence and security rows lose geometry, master label and master
+feature id, and those zones are not drawn.  Files are cached per check and audience.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import tempfile
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+from fastapi import HTTPException
+
+from kgspatial.check import CheckResult
+from kgspatial.io import read_layer
+from kgspatial.prepare import PreparedLayer, prepare_layer
+from kgspatial.rules import load_rules
+
+from .store.features import CONFLICT_WITHHELD
+
+MEDIA = {
+    "map": "text/html; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+_locks: dict[tuple, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _presenter(what: str):
+    """kgspatial.maps.write_map or kgspatial.reports.write_check_reports; 501 when not installed."""
+    try:
+        if what == "map":
+            from kgspatial.maps import write_map
+
+            return write_map
+        from kgspatial.reports import write_check_reports
+
+        return write_check_reports
+    except ImportError as exc:
+        module = "kgspatial.maps" if what == "map" else "kgspatial.reports"
+        raise HTTPException(
+            501, f"chưa hỗ trợ / {module} is not available in this installation ({exc}); "
+                 "install kgspatial[maps,reports]") from None
+
+
+def render_dir(app, check_id: str) -> Path:
+    return app.state.settings.data_dir / "render" / check_id
+
+
+def drop_renders(app, check_id: str) -> None:
+    shutil.rmtree(render_dir(app, check_id), ignore_errors=True)
+
+
+def render(app, check_id: str, what: str, unmasked: bool, english: bool = False) -> Path:
+    presenter = _presenter(what)
+    audience = ("admin" if unmasked else "masked") + ("-en" if english else "")
+    name = "map.html" if what == "map" else f"report.{what}"
+    target = render_dir(app, check_id) / audience / name
+    with _locks_guard:
+        lock = _locks.setdefault((check_id, audience, what), threading.Lock())
+    with lock:
+        if target.exists():
+            return target
+        result = result_for(app, check_id, unmasked)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".render-") as tmp:
+            if what == "map":
+                kwargs = {}
+                tiles = app.state.settings.tiles
+                if tiles and "tiles" in inspect.signature(presenter).parameters:
+                    kwargs["tiles"] = tiles
+                presenter(result, Path(tmp) / name, **kwargs)
+            else:
+                presenter(result, Path(tmp), [what], english=english)
+            (Path(tmp) / name).replace(target)
+        return target
+
+
+def _prepare(store, province, record: dict, role: str) -> PreparedLayer:
+    with store.layer_file(record["id"]) as path:
+        layer = read_layer(str(path))
+        return prepare_layer(
+            layer, province.taxonomy, province.analysis_crs,
+            code_field=record["code_field"], label_field=record["label_field"], id_field=record["id_field"],
+            code_candidates=province.profile.code_fields, label_candidates=province.profile.label_fields,
+            role=role, name=record["id"] if role == "plan" else record["name"],
+        )
+
+
+def _without(layer: PreparedLayer, sensitive: frozenset) -> PreparedLayer:
+    keep = np.array([c not in sensitive for c in layer.codes], dtype=bool)
+    if keep.all():
+        return layer
+    parts = {n: getattr(layer, n)[keep] for n in ("geoms", "codes", "raw_codes", "labels", "feature_ids", "kinds")}
+    return PreparedLayer(name=layer.name, source_crs=layer.source_crs, info=layer.info, **parts)
+
+
+def result_for(app, check_id: str, unmasked: bool) -> CheckResult:
+    """A CheckResult from the stored rows and summary, masked unless `unmasked`."""
+    store, province = app.state.store, app.state.province
+    record = store.get_check(check_id)
+    conflicts = store.conflicts_frame(check_id)
+    master = _prepare(store, province, store.get_layer(record["master_id"], "master"), "master")
+    plan = _prepare(store, province, store.get_layer(record["plan_id"], "plan"), "plan")
+    with ExitStack() as stack:
+        if record.get("rules_id"):
+            rules_rec = store.get_rules(record["rules_id"], with_content=True)
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            rules_path = tmp / "rules.csv"
+            rules_path.write_bytes(rules_rec["content"])
+        else:
+            rules_path = province.profile.rules
+        rules = load_rules(rules_path, province.taxonomy)
+    if not unmasked:
+        sensitive = province.taxonomy.sensitive_codes
+        rows = (conflicts["plan_code"].isin(sensitive) | conflicts["master_code"].isin(sensitive)).to_numpy()
+        if rows.any():
+            conflicts = conflicts.copy()
+            conflicts.loc[rows, list(CONFLICT_WITHHELD)] = None
+            conflicts.loc[rows, conflicts.geometry.name] = None
+        master, plan = _without(master, sensitive), _without(plan, sensitive)
+    return CheckResult(conflicts=conflicts, summary=record["summary"], plans=[plan], master=master,
+                       taxonomy=province.taxonomy, rules=rules)

@@ -1,0 +1,176 @@
+"""Check jobs and their results: conflicts as GeoJSON, the map and the reports."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from ..auth import Principal, any_role, uploader
+from ..store import Conflict, ConflictFilter, NotFound
+from .registry import _visible_plan, listing
+
+router = APIRouter(tags=["checks"])
+
+GEOJSON = "application/geo+json"
+MAX_LIMIT = 10_000
+REPORT_FORMATS = ("html", "xlsx", "pdf")
+
+
+class CheckRequest(BaseModel):
+    plan_id: str
+    master_id: str | None = Field(None, description="default: the newest master plan")
+    rules_id: str | None = Field(None, description="default: the newest rules table, else the province profile's")
+    admin_id: str | None = Field(None, description="default: the newest administrative units, if any")
+    min_area: float | None = Field(None, ge=0, description="slivers below this many m² are counted, not listed (default 1)")
+
+
+def visible_check(request: Request, principal: Principal, check_id: str) -> dict:
+    try:
+        record = request.app.state.store.get_check(check_id)
+    except NotFound:
+        record = None
+    if record is None or not principal.may_see(record):
+        raise HTTPException(404, f"không tìm thấy kiểm tra / check {check_id} not found")
+    return record
+
+
+def _present(record: dict) -> dict:
+    """The job as the contract shows it: summary only when successful, reason when failed."""
+    out = {k: record[k] for k in ("id", "status", "plan_id", "master_id", "rules_id", "admin_id", "min_area",
+                                  "created_at", "started_at", "finished_at", "attempts", "owner_id")}
+    if record["status"] == "running":
+        out["progress"] = record.get("progress")
+    if record["status"] in ("failed", "dismissed") or (record["status"] == "accepted" and record.get("reason")):
+        out["reason"] = record.get("reason")
+    if record["status"] == "successful":
+        out["summary"] = record["summary"]
+    return out
+
+
+def _reference(store, kind: str, given: str | None, what: str) -> str | None:
+    if given:
+        store.get_layer(given, kind)  # NotFound -> 404
+        return given
+    newest = store.newest_layer(kind)
+    return newest["id"] if newest else None
+
+
+@router.post("/checks", status_code=202)
+def create_check(body: CheckRequest, request: Request, principal: Principal = Depends(uploader)):
+    """Queue a check of one plan against the master plan; poll GET /checks/{id}."""
+    store = request.app.state.store
+    plan = _visible_plan(request, principal, body.plan_id)
+    master_id = _reference(store, "master", body.master_id, "master plan")
+    if master_id is None:
+        raise Conflict("chưa có quy hoạch tỉnh / no master plan yet: an admin must upload one (POST /api/v1/masters)")
+    admin_id = _reference(store, "admin", body.admin_id, "administrative units")
+    if body.rules_id:
+        store.get_rules(body.rules_id)
+        rules_id = body.rules_id
+    else:
+        newest = store.newest_rules()
+        rules_id = newest["id"] if newest else None
+    record = store.create_check({
+        "plan_id": plan["id"], "master_id": master_id, "rules_id": rules_id, "admin_id": admin_id,
+        "min_area": 1.0 if body.min_area is None else body.min_area, "owner_id": principal.id,
+    })
+    request.app.state.runner.wake()
+    return JSONResponse(_present(record), status_code=202,
+                        headers={"Location": f"{request.url.path}/{record['id']}"})
+
+
+@router.get("/checks")
+def list_checks(request: Request, plan_id: str | None = None, principal: Principal = Depends(any_role)):
+    owner = None if principal.sees_everything else principal.id
+    return listing([_present(r) for r in request.app.state.store.list_checks(owner, plan_id)])
+
+
+@router.get("/checks/{check_id}")
+def get_check(check_id: str, request: Request, principal: Principal = Depends(any_role)):
+    return _present(visible_check(request, principal, check_id))
+
+
+@router.delete("/checks/{check_id}")
+def dismiss_check(check_id: str, request: Request, principal: Principal = Depends(uploader)):
+    """Dismiss a job that has not finished (owner or admin); 409 once it has finished."""
+    visible_check(request, principal, check_id)
+    return _present(request.app.state.store.dismiss_check(check_id))
+
+
+def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None or text == "":
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
+        raise HTTPException(422, f"bbox {text!r} không hợp lệ / invalid: give minLon,minLat,maxLon,maxLat (EPSG:4326)")
+    return tuple(values)
+
+
+def _listed(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for value in values or []:
+        out += [v.strip() for v in value.split(",") if v.strip()]
+    return out
+
+
+def page_links(request: Request, offset: int, limit: int, returned: int, matched: int, media: str) -> list[dict]:
+    links = [{"href": str(request.url), "rel": "self", "type": media}]
+    if offset + returned < matched:
+        links.append({"href": str(request.url.include_query_params(offset=offset + limit, limit=limit)),
+                      "rel": "next", "type": media})
+    if offset > 0:
+        links.append({"href": str(request.url.include_query_params(offset=max(0, offset - limit), limit=limit)),
+                      "rel": "prev", "type": media})
+    return links
+
+
+@router.get("/checks/{check_id}/conflicts", response_class=JSONResponse,
+            responses={200: {"content": {GEOJSON: {}}}})
+def conflicts(
+    check_id: str, request: Request,
+    bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat (EPSG:4326)"),
+    severity: list[str] | None = Query(None), rule_id: list[str] | None = Query(None),
+    admin_code: list[str] | None = Query(None), verdict: list[str] | None = Query(None),
+    limit: int = Query(1000, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0),
+    principal: Principal = Depends(any_role),
+):
+    """Conflict rows (CONTRACT §2) as a GeoJSON FeatureCollection in EPSG:4326."""
+    visible_check(request, principal, check_id)
+    flt = ConflictFilter(bbox=parse_bbox(bbox), severity=_listed(severity), rule_id=_listed(rule_id),
+                         admin_code=_listed(admin_code), verdict=_listed(verdict))
+    page = request.app.state.store.conflicts(check_id, flt, limit=limit, offset=offset, unmasked=principal.is_admin)
+    body = {
+        "type": "FeatureCollection", "features": page.features,
+        "numberMatched": page.matched, "numberReturned": len(page.features),
+        "links": page_links(request, offset, limit, len(page.features), page.matched, GEOJSON),
+    }
+    return JSONResponse(body, media_type=GEOJSON)
+
+
+@router.get("/checks/{check_id}/map", response_class=FileResponse)
+async def check_map(check_id: str, request: Request, principal: Principal = Depends(any_role)):
+    """The interactive map (HTML); defence and security land is masked for non-admins."""
+    from ..render import render
+
+    visible_check(request, principal, check_id)
+    path = await run_in_threadpool(render, request.app, check_id, "map", principal.is_admin)
+    return FileResponse(path, media_type="text/html; charset=utf-8")
+
+
+@router.get("/checks/{check_id}/report", response_class=FileResponse)
+async def check_report(check_id: str, request: Request, format: str = Query("html", description="html, xlsx or pdf"),
+                       english: bool = False, principal: Principal = Depends(any_role)):
+    """The check's report; defence and security land is masked for non-admins."""
+    from ..render import MEDIA, render
+
+    if format not in REPORT_FORMATS:
+        raise HTTPException(422, f"định dạng {format!r} không hỗ trợ / unsupported report format: use html, xlsx or pdf")
+    visible_check(request, principal, check_id)
+    path = await run_in_threadpool(render, request.app, check_id, format, principal.is_admin, english)
+    return FileResponse(path, media_type=MEDIA[format], filename=f"kgspatial-{check_id}.{format}",
+                        content_disposition_type="inline" if format != "xlsx" else "attachment")

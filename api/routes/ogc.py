@@ -1,0 +1,159 @@
+"""OGC API - Features (Part 1: Core) over master plans, plans, administrative units and check
+results, so QGIS and other clients add them by URL.  Masking applies as everywhere else.
+
+Collections: `master-<id>`, `admin-units-<id>`, `plan-<id>`, `conflicts-<check id>` (successful
+checks); a planner sees only their own plans and checks.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from ..auth import Principal, any_role
+from ..store import ConflictFilter, NotFound
+from .checks import GEOJSON, MAX_LIMIT, page_links, parse_bbox
+
+router = APIRouter(tags=["OGC API - Features"])
+
+JSON = "application/json"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+KINDS = {"master": "master", "admin-units": "admin", "plan": "plan"}
+TITLES = {"master": "Quy hoạch tỉnh / master plan", "admin": "Đơn vị hành chính / administrative units",
+          "plan": "Quy hoạch / plan"}
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.get("", include_in_schema=False)
+@router.get("/")
+def landing(request: Request, principal: Principal = Depends(any_role)):
+    base = _base(request)
+    return {
+        "title": "kgspatial — OGC API - Features",
+        "description": "Quy hoạch tỉnh, quy hoạch và kết quả kiểm tra / master plans, plans and check results",
+        "links": [
+            {"href": f"{base}/ogc/", "rel": "self", "type": JSON, "title": "this document"},
+            {"href": f"{base}/openapi.json", "rel": "service-desc", "type": OPENAPI, "title": "OpenAPI definition"},
+            {"href": f"{base}/docs", "rel": "service-doc", "type": "text/html", "title": "API documentation"},
+            {"href": f"{base}/ogc/conformance", "rel": "conformance", "type": JSON, "title": "conformance classes"},
+            {"href": f"{base}/ogc/collections", "rel": "data", "type": JSON, "title": "collections"},
+        ],
+    }
+
+
+@router.get("/conformance")
+def conformance(principal: Principal = Depends(any_role)):
+    return {"conformsTo": CONFORMANCE}
+
+
+def _collection(request: Request, cid: str, title: str, bbox, description: str = "") -> dict:
+    base = f"{_base(request)}/ogc/collections/{cid}"
+    out = {
+        "id": cid, "title": title, "description": description, "itemType": "feature", "crs": [CRS84],
+        "links": [
+            {"href": base, "rel": "self", "type": JSON},
+            {"href": f"{base}/items", "rel": "items", "type": GEOJSON, "title": title},
+        ],
+    }
+    if bbox:
+        out["extent"] = {"spatial": {"bbox": [list(bbox)], "crs": CRS84}}
+    return out
+
+
+def _layer_collections(request: Request, principal: Principal) -> list[dict]:
+    store = request.app.state.store
+    out = []
+    for prefix, kind in KINDS.items():
+        owner = principal.id if kind == "plan" and not principal.sees_everything else None
+        for rec in store.list_layers(kind, owner):
+            out.append(_collection(request, f"{prefix}-{rec['id']}", f"{TITLES[kind]}: {rec['name']}", rec["bbox"],
+                                   f"{rec['feature_count']} features, {rec['crs']}"))
+    owner = None if principal.sees_everything else principal.id
+    for check in store.list_checks(owner):
+        if check["status"] == "successful":
+            out.append(_collection(request, f"conflicts-{check['id']}",
+                                   f"Xung đột / conflicts: check {check['id']} (plan {check['plan_id']})", None,
+                                   f"{(check['summary'] or {}).get('totals', {}).get('conflict_rows', 0)} conflict rows"))
+    return out
+
+
+@router.get("/collections")
+def collections(request: Request, principal: Principal = Depends(any_role)):
+    return {"links": [{"href": f"{_base(request)}/ogc/collections", "rel": "self", "type": JSON}],
+            "collections": _layer_collections(request, principal)}
+
+
+def _resolve(request: Request, principal: Principal, cid: str) -> tuple[str, dict]:
+    """('layer' | 'conflicts', record) for a collection id the caller may see; 404 otherwise."""
+    store = request.app.state.store
+    prefix, _, rid = cid.rpartition("-")
+    try:
+        if prefix == "conflicts":
+            rec = store.get_check(rid)
+            if principal.may_see(rec) and rec["status"] == "successful":
+                return "conflicts", rec
+        elif prefix in KINDS:
+            rec = store.get_layer(rid, KINDS[prefix])
+            if KINDS[prefix] != "plan" or principal.may_see(rec):
+                return "layer", rec
+    except NotFound:
+        pass
+    raise HTTPException(404, f"không tìm thấy lớp / collection {cid!r} not found")
+
+
+@router.get("/collections/{cid}")
+def collection(cid: str, request: Request, principal: Principal = Depends(any_role)):
+    what, rec = _resolve(request, principal, cid)
+    if what == "layer":
+        return _collection(request, cid, f"{TITLES[rec['kind']]}: {rec['name']}", rec["bbox"])
+    return _collection(request, cid, f"Xung đột / conflicts: check {rec['id']}", None)
+
+
+@router.get("/collections/{cid}/items", response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
+def items(cid: str, request: Request, bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat"),
+          limit: int = Query(10, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0),
+          principal: Principal = Depends(any_role)):
+    what, rec = _resolve(request, principal, cid)
+    store = request.app.state.store
+    box = parse_bbox(bbox)
+    if what == "layer":
+        page = store.layer_features(rec["id"], bbox=box, limit=limit, offset=offset, unmasked=principal.is_admin)
+    else:
+        page = store.conflicts(rec["id"], ConflictFilter(bbox=box), limit=limit, offset=offset,
+                               unmasked=principal.is_admin)
+    links = page_links(request, offset, limit, len(page.features), page.matched, GEOJSON)
+    links.append({"href": f"{_base(request)}/ogc/collections/{cid}", "rel": "collection", "type": JSON})
+    import datetime as dt
+
+    body = {"type": "FeatureCollection", "features": page.features, "numberMatched": page.matched,
+            "numberReturned": len(page.features), "links": links,
+            "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    return JSONResponse(body, media_type=GEOJSON)
+
+
+@router.get("/collections/{cid}/items/{fid}", response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
+def item(cid: str, fid: str, request: Request, principal: Principal = Depends(any_role)):
+    what, rec = _resolve(request, principal, cid)
+    store = request.app.state.store
+    try:
+        if what == "layer":
+            if not fid.isdigit():
+                raise NotFound(fid)
+            feature = store.layer_feature(rec["id"], int(fid), unmasked=principal.is_admin)
+        else:
+            feature = store.conflict(rec["id"], fid, unmasked=principal.is_admin)
+    except NotFound:
+        raise HTTPException(404, f"không tìm thấy đối tượng / feature {fid!r} not found in {cid}") from None
+    base = f"{_base(request)}/ogc/collections/{cid}"
+    feature["links"] = [{"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},
+                        {"href": base, "rel": "collection", "type": JSON}]
+    return JSONResponse(feature, media_type=GEOJSON)

@@ -1,0 +1,252 @@
+"""Plans, master plans, administrative units and rules tables: uploads and the registry."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from kgspatial import crs as crs_mod
+from kgspatial.admin import prepare_admin
+from kgspatial.errors import InputError
+from kgspatial.io import read_layer
+from kgspatial.prepare import find_field, prepare_layer
+from kgspatial.rules import load_rules
+
+from ..auth import Principal, admin_only, any_role, uploader
+from ..store import NotFound
+from ..uploads import Upload, received, require_layer_file
+
+router = APIRouter(tags=["registry"])
+
+PLAN_TYPE_RE = re.compile(r"^(urban_general|urban_zoning|rural|sectoral_[a-z0-9_]+|technical_[a-z0-9_]+)$")
+
+_LAYER_FORM = {
+    "type": "object",
+    "required": ["file", "name"],
+    "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": "zipped shapefile, GeoPackage, GeoJSON, GeoParquet or FlatGeobuf"},
+        "name": {"type": "string"},
+        "code_field": {"type": "string", "description": "land-use code column (default: detected)"},
+        "label_field": {"type": "string"},
+        "id_field": {"type": "string", "description": "feature id column (default: FID)"},
+        "encoding": {"type": "string", "description": "text encoding (default: .cpg or detected, TCVN3/VNI too)"},
+        "assume_crs": {"type": "string", "description": "CRS of a layer without one, e.g. EPSG:9207"},
+        "layer": {"type": "string", "description": "layer name in a multi-layer file"},
+    },
+}
+
+
+def _form(extra: dict | None = None, drop: tuple[str, ...] = ()) -> dict:
+    schema = {**_LAYER_FORM, "properties": {k: v for k, v in _LAYER_FORM["properties"].items() if k not in drop}}
+    if extra:
+        schema["properties"] = {**schema["properties"], **extra}
+        schema["required"] = schema["required"] + [k for k in extra if k == "plan_type"]
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+def listing(items: list[dict]) -> dict:
+    return {"items": items, "total": len(items)}
+
+
+def _sensitive_flags(gdf, column: str | None, taxonomy) -> np.ndarray:
+    """Per feature: is its land-use code defence or security land (masked for non-admins)?"""
+    if column is None:
+        return np.zeros(len(gdf), dtype=bool)
+    sensitive = taxonomy.sensitive_codes
+    values = gdf[column].astype(object).where(gdf[column].notna(), "")
+    flags = {v: taxonomy.canonical(v if isinstance(v, str) else str(v)) in sensitive for v in set(values)}
+    return values.map(flags).to_numpy(dtype=bool)
+
+
+def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Principal, filename: str) -> dict:
+    """Read and check the whole layer (as `kgspatial check` would) before the store sees it."""
+    province = request.app.state.province
+    spec = str(path) + (f"::{fields['layer']}" if fields.get("layer") else "")
+    layer = read_layer(spec, encoding=fields.get("encoding") or None, assume_crs=fields.get("assume_crs") or None)
+    gdf = layer.gdf
+    if len(gdf) == 0:
+        raise InputError(f"{filename}: the layer has no features")
+    meta = {
+        "kind": kind, "name": fields.get("name") or Path(filename).stem, "plan_type": fields.get("plan_type"),
+        "owner_id": principal.id, "filename": filename, "crs": crs_mod.crs_label(layer.crs),
+        "crs_wkt": layer.crs.to_wkt(), "crs_source": layer.crs_source, "encoding": layer.encoding,
+        "feature_count": int(len(gdf)), "warnings": list(layer.warnings),
+    }
+    if kind == "admin":
+        units = prepare_admin(layer, province.analysis_crs, fields.get("code_field") or None,
+                              fields.get("name_field") or None)
+        from kgspatial.admin import CODE_CANDIDATES, NAME_CANDIDATES
+
+        code_col = find_field(gdf.columns, fields.get("code_field") or None, CODE_CANDIDATES, "unit code", filename)
+        name_col = find_field(gdf.columns, fields.get("name_field") or None, NAME_CANDIDATES, "unit name", filename)
+        meta.update(code_field=code_col, name_field=name_col, info=units.info)
+        meta["warnings"] += list(units.warnings)
+        sensitive = np.zeros(len(gdf), dtype=bool)
+    else:
+        profile = province.profile
+        prepared = prepare_layer(
+            layer, province.taxonomy, province.analysis_crs,
+            code_field=fields.get("code_field") or None, label_field=fields.get("label_field") or None,
+            id_field=fields.get("id_field") or None, code_candidates=profile.code_fields,
+            label_candidates=profile.label_fields, role=kind,
+        )
+        info = dict(prepared.info)
+        info.pop("path", None)  # a scratch path, gone after the upload
+        meta.update(code_field=info["code_field"], label_field=info["label_field"], id_field=info["id_field"],
+                    info=info)
+        if info["unknown_codes"]:
+            unknown = info["unknown_codes"]
+            meta["warnings"].append(f"{sum(unknown.values())} feature(s) with codes not in the taxonomy: "
+                                    + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
+        sensitive = _sensitive_flags(gdf, info["code_field"], province.taxonomy)
+    wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
+    meta["bbox"] = [round(float(v), 7) for v in wgs84.total_bounds]
+    return request.app.state.store.add_layer(meta, gdf, sensitive)
+
+
+async def _upload_layer(request: Request, principal: Principal, kind: str) -> JSONResponse:
+    settings = request.app.state.settings
+    scratch = settings.data_dir / "tmp"
+    async with received(request, settings, scratch) as upload:
+        path = require_layer_file(upload, settings)
+        _require_name(upload)
+        if kind == "plan":
+            plan_type = upload.fields.get("plan_type", "")
+            if not PLAN_TYPE_RE.match(plan_type):
+                raise HTTPException(
+                    422, f"plan_type {plan_type!r} không hợp lệ / invalid: use urban_general, urban_zoning, rural, "
+                         "sectoral_<sector> or technical_<kind>")
+        record = await run_in_threadpool(_ingest, request, kind, path, upload.fields, principal, upload.filename)
+    return JSONResponse(record, status_code=201, headers={"Location": f"{request.url.path}/{record['id']}"})
+
+
+def _require_name(upload: Upload) -> None:
+    if not upload.fields.get("name"):
+        raise HTTPException(422, "thiếu tên / the form field 'name' is required")
+
+
+def _visible_plan(request: Request, principal: Principal, plan_id: str) -> dict:
+    try:
+        record = request.app.state.store.get_layer(plan_id, "plan")
+    except NotFound:
+        record = None
+    if record is None or not principal.may_see(record):
+        raise HTTPException(404, f"không tìm thấy quy hoạch / plan {plan_id} not found")
+    return record
+
+
+# -- plans -------------------------------------------------------------------------------------
+@router.post("/plans", status_code=201, openapi_extra=_form({"plan_type": {
+    "type": "string", "description": "urban_general | urban_zoning | rural | sectoral_<sector> | technical_<kind>"}}))
+async def upload_plan(request: Request, principal: Principal = Depends(uploader)):
+    """Upload a plan's zoning layer (planner, admin)."""
+    return await _upload_layer(request, principal, "plan")
+
+
+@router.get("/plans")
+def list_plans(request: Request, principal: Principal = Depends(any_role)):
+    owner = None if principal.sees_everything else principal.id
+    return listing(request.app.state.store.list_layers("plan", owner))
+
+
+@router.get("/plans/{plan_id}")
+def get_plan(plan_id: str, request: Request, principal: Principal = Depends(any_role)):
+    return _visible_plan(request, principal, plan_id)
+
+
+@router.delete("/plans/{plan_id}", status_code=204)
+def delete_plan(plan_id: str, request: Request, principal: Principal = Depends(uploader)):
+    """Delete a plan and its checks (owner or admin); 409 while one of its checks is queued or running."""
+    from ..render import drop_renders
+
+    _visible_plan(request, principal, plan_id)
+    store = request.app.state.store
+    check_ids = [c["id"] for c in store.list_checks(plan_id=plan_id)]
+    store.delete_plan(plan_id)
+    for check_id in check_ids:
+        drop_renders(request.app, check_id)
+    return Response(status_code=204)
+
+
+# -- master plans and administrative units ---------------------------------------------------------
+@router.post("/masters", status_code=201, openapi_extra=_form())
+async def upload_master(request: Request, principal: Principal = Depends(admin_only)):
+    """Upload a master-plan land-use layer (admin); the newest is the default of new checks."""
+    return await _upload_layer(request, principal, "master")
+
+
+@router.get("/masters")
+def list_masters(request: Request, principal: Principal = Depends(any_role)):
+    return listing(request.app.state.store.list_layers("master"))
+
+
+@router.get("/masters/{master_id}")
+def get_master(master_id: str, request: Request, principal: Principal = Depends(any_role)):
+    return request.app.state.store.get_layer(master_id, "master")
+
+
+@router.post("/admin-units", status_code=201, openapi_extra=_form(
+    {"name_field": {"type": "string", "description": "unit name column"}}, drop=("label_field", "id_field")))
+async def upload_admin_units(request: Request, principal: Principal = Depends(admin_only)):
+    """Upload administrative units (communes) (admin); the newest is the default of new checks."""
+    return await _upload_layer(request, principal, "admin")
+
+
+@router.get("/admin-units")
+def list_admin_units(request: Request, principal: Principal = Depends(any_role)):
+    return listing(request.app.state.store.list_layers("admin"))
+
+
+@router.get("/admin-units/{admin_id}")
+def get_admin_units(admin_id: str, request: Request, principal: Principal = Depends(any_role)):
+    return request.app.state.store.get_layer(admin_id, "admin")
+
+
+# -- rules -------------------------------------------------------------------------------------
+def _rules_record(record: dict) -> dict:
+    content = record.pop("content", None)
+    if content is not None:
+        record["csv"] = content.decode("utf-8-sig")
+    return record
+
+
+@router.post("/rules", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "rules table CSV (CONTRACT §3)"},
+        "name": {"type": "string"}}}}}}})
+async def upload_rules(request: Request, principal: Principal = Depends(admin_only)):
+    """Upload a rules table (admin); a malformed table is refused whole (422, every problem listed)."""
+    settings = request.app.state.settings
+    async with received(request, settings, settings.data_dir / "tmp") as upload:
+        if upload.path is None:
+            raise HTTPException(400, "thiếu tệp / no file: send the CSV in the multipart field 'file'")
+        content = upload.path.read_bytes()
+        try:
+            content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise HTTPException(400, f"{upload.filename}: the rules table must be UTF-8 CSV") from None
+        with tempfile.TemporaryDirectory(dir=upload.path.parent) as tmp:
+            csv_path = Path(tmp) / "rules.csv"
+            csv_path.write_bytes(content)
+            table = await run_in_threadpool(load_rules, csv_path, request.app.state.province.taxonomy)
+        record = request.app.state.store.add_rules(
+            {"name": upload.fields.get("name") or Path(upload.filename).stem, "filename": upload.filename,
+             "rule_count": len(table.rules), "owner_id": principal.id}, content)
+    return JSONResponse(record, status_code=201, headers={"Location": f"{request.url.path}/{record['id']}"})
+
+
+@router.get("/rules")
+def list_rules(request: Request, principal: Principal = Depends(any_role)):
+    return listing(request.app.state.store.list_rules())
+
+
+@router.get("/rules/{rules_id}")
+def get_rules(rules_id: str, request: Request, principal: Principal = Depends(any_role)):
+    return _rules_record(request.app.state.store.get_rules(rules_id, with_content=True))

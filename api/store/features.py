@@ -1,0 +1,73 @@
+"""Rows to GeoJSON features, with the masking of defence and security land (CONTRACT §5).
+
+Both stores hand their rows to these functions, so a masked row looks the same whichever
+store served it: geometry null, labels and source feature ids withheld, codes and areas kept.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import mapping
+
+# What a masked conflict row withholds besides its geometry (CONTRACT §5).
+CONFLICT_WITHHELD = ("master_label", "master_feature")
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready Python value from whatever pandas/numpy/GDAL gave (NaN and NaT become null)."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "isoformat"):
+        try:
+            return value.isoformat()
+        except ValueError:  # NaT
+            return None
+    if isinstance(value, bytes):
+        return value.hex()
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def geometry_json(geom) -> dict | None:
+    if geom is None or shapely.is_missing(geom) or geom.is_empty:
+        return None
+    return mapping(geom)
+
+
+def conflict_feature(props: dict, geom, sensitive: bool, unmasked: bool) -> dict:
+    props = {k: plain(v) for k, v in props.items()}
+    masked = bool(sensitive) and not unmasked
+    if masked:
+        for key in CONFLICT_WITHHELD:
+            if key in props:
+                props[key] = None
+    props["masked"] = masked
+    return {"type": "Feature", "id": props.get("conflict_id"), "geometry": None if masked else geometry_json(geom),
+            "properties": props}
+
+
+def layer_feature(fid: int, props: dict, geom, sensitive: bool, unmasked: bool, code_field: str | None) -> dict:
+    """A layer feature; masked ones keep only their land-use code."""
+    props = {k: plain(v) for k, v in props.items()}
+    masked = bool(sensitive) and not unmasked
+    if masked:
+        props = {k: (v if k == code_field else None) for k, v in props.items()}
+    props["masked"] = masked
+    return {"type": "Feature", "id": int(fid), "geometry": None if masked else geometry_json(geom),
+            "properties": props}

@@ -1,0 +1,385 @@
+"""Registry, keys and jobs in SQL (SQLAlchemy Core): the same tables in SQLite and PostgreSQL.
+
+Subclasses keep the geometry (layers, conflict rows) where they like; this class keeps the rows
+that say what exists, who owns it and where each job stands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import threading
+import time
+import uuid
+
+import sqlalchemy as sa
+
+from .base import ACTIVE, ROLES, Conflict, NotFound, Store
+
+metadata = sa.MetaData()
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+layers = sa.Table(
+    "layers", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("plan_type", sa.String(64)),
+    sa.Column("owner_id", sa.String(32)),
+    sa.Column("filename", sa.Text),
+    sa.Column("crs", sa.Text),
+    sa.Column("crs_wkt", sa.Text),
+    sa.Column("crs_source", sa.Text),
+    sa.Column("encoding", sa.Text),
+    sa.Column("feature_count", sa.Integer),
+    sa.Column("code_field", sa.Text),
+    sa.Column("label_field", sa.Text),
+    sa.Column("id_field", sa.Text),
+    sa.Column("name_field", sa.Text),
+    sa.Column("bbox", sa.Text),  # JSON [minx, miny, maxx, maxy] in EPSG:4326
+    sa.Column("info", sa.Text),  # JSON: what the check reports about this input
+    sa.Column("warnings", sa.Text),  # JSON list
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+rules_tables = sa.Table(
+    "rules_tables", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("filename", sa.Text),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("rule_count", sa.Integer, nullable=False),
+    sa.Column("owner_id", sa.String(32)),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+checks = sa.Table(
+    "checks", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("plan_id", sa.String(32), nullable=False, index=True),
+    sa.Column("master_id", sa.String(32), nullable=False),
+    sa.Column("rules_id", sa.String(32)),
+    sa.Column("admin_id", sa.String(32)),
+    sa.Column("min_area", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("reason", sa.Text),
+    sa.Column("progress", sa.Text),
+    sa.Column("owner_id", sa.String(32)),
+    sa.Column("worker", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("heartbeat", sa.Float),  # epoch seconds of the worker's last sign of life
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("started_at", sa.String(32)),
+    sa.Column("finished_at", sa.String(32)),
+    sa.Column("summary", sa.Text),  # summary.json when successful
+)
+
+KEY_PREFIX = "kgs_"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def hash_key(secret: str) -> str:
+    """sha256 suffices: keys are 256-bit random tokens, not passwords (no dictionary to try)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _layer_record(row) -> dict:
+    rec = dict(row._mapping)
+    for key in ("bbox", "info", "warnings"):
+        rec[key] = json.loads(rec[key]) if rec[key] else ([] if key == "warnings" else None)
+    rec.pop("crs_wkt", None)
+    return rec
+
+
+def _check_record(row) -> dict:
+    rec = dict(row._mapping)
+    rec["summary"] = json.loads(rec["summary"]) if rec["summary"] else None
+    rec.pop("worker", None)
+    return rec
+
+
+class SqlStore(Store):
+    """Shared SQL part; subclasses implement the _layer_* and _result_* hooks."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self._lock = threading.RLock()
+        metadata.create_all(engine)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- keys ------------------------------------------------------------------------------
+    def create_key(self, name: str, role: str) -> tuple[dict, str]:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+        if not name.strip():
+            raise ValueError("a key needs a name (who or what uses it)")
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        rec = {"id": new_id(), "name": name.strip(), "role": role, "key_hash": hash_key(secret), "created_at": now_iso()}
+        with self.engine.begin() as conn:
+            conn.execute(api_keys.insert().values(**rec))
+        rec.pop("key_hash")
+        return rec, secret
+
+    def key_by_secret(self, secret: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(api_keys.c.key_hash == hash_key(secret))
+            ).first()
+        return dict(row._mapping) if row else None
+
+    # -- layers ----------------------------------------------------------------------------
+    def add_layer(self, meta: dict, gdf, sensitive) -> dict:
+        rec = {c.name: meta.get(c.name) for c in layers.columns}
+        rec["id"] = new_id()
+        rec["created_at"] = now_iso()
+        for key in ("bbox", "info", "warnings"):
+            rec[key] = json.dumps(meta.get(key), ensure_ascii=False, default=str)
+        self._layer_save(rec["id"], gdf, sensitive)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(layers.insert().values(**rec))
+        except BaseException:
+            self._layer_delete(rec["id"])
+            raise
+        return self.get_layer(rec["id"])
+
+    def get_layer(self, layer_id: str, kind: str | None = None) -> dict:
+        query = sa.select(layers).where(layers.c.id == layer_id)
+        if kind:
+            query = query.where(layers.c.kind == kind)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(layer_id)
+        return _layer_record(row)
+
+    def layer_crs_wkt(self, layer_id: str) -> str:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(layers.c.crs_wkt).where(layers.c.id == layer_id)).scalar_one()
+
+    def list_layers(self, kind: str, owner_id: str | None = None) -> list[dict]:
+        query = sa.select(layers).where(layers.c.kind == kind)
+        if owner_id is not None:
+            query = query.where(layers.c.owner_id == owner_id)
+        query = query.order_by(layers.c.created_at.desc(), layers.c.id)
+        with self.engine.connect() as conn:
+            return [_layer_record(r) for r in conn.execute(query)]
+
+    def newest_layer(self, kind: str) -> dict | None:
+        found = self.list_layers(kind)
+        return found[0] if found else None
+
+    def delete_plan(self, layer_id: str) -> None:
+        with self._lock, self.engine.begin() as conn:
+            if conn.execute(sa.select(layers.c.id).where(layers.c.id == layer_id, layers.c.kind == "plan")).first() is None:
+                raise NotFound(layer_id)
+            active = conn.execute(
+                sa.select(sa.func.count()).select_from(checks)
+                .where(checks.c.plan_id == layer_id, checks.c.status.in_(ACTIVE))
+            ).scalar_one()
+            if active:
+                raise Conflict(f"plan {layer_id} has {active} check(s) queued or running; dismiss them or wait")
+            ids = [r[0] for r in conn.execute(sa.select(checks.c.id).where(checks.c.plan_id == layer_id))]
+            conn.execute(checks.delete().where(checks.c.plan_id == layer_id))
+            conn.execute(layers.delete().where(layers.c.id == layer_id))
+        for check_id in ids:
+            self._result_delete(check_id)
+        self._layer_delete(layer_id)
+
+    # -- rules -----------------------------------------------------------------------------
+    def add_rules(self, meta: dict, content: bytes) -> dict:
+        rec = {
+            "id": new_id(), "name": meta["name"], "filename": meta.get("filename"), "content": content,
+            "sha256": hashlib.sha256(content).hexdigest(), "rule_count": meta["rule_count"],
+            "owner_id": meta.get("owner_id"), "created_at": now_iso(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(rules_tables.insert().values(**rec))
+        return self.get_rules(rec["id"])
+
+    def get_rules(self, rules_id: str, with_content: bool = False) -> dict:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(rules_tables).where(rules_tables.c.id == rules_id)).first()
+        if row is None:
+            raise NotFound(rules_id)
+        rec = dict(row._mapping)
+        content = rec.pop("content")
+        if with_content:
+            rec["content"] = content
+        return rec
+
+    def newest_rules(self) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(rules_tables.c.id).order_by(rules_tables.c.created_at.desc(), rules_tables.c.id).limit(1)
+            ).first()
+        return self.get_rules(row[0]) if row else None
+
+    def list_rules(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(
+                sa.select(rules_tables.c.id).order_by(rules_tables.c.created_at.desc(), rules_tables.c.id))]
+        return [self.get_rules(i) for i in ids]
+
+    # -- checks ----------------------------------------------------------------------------
+    def create_check(self, meta: dict) -> dict:
+        rec = {
+            "id": new_id(), "plan_id": meta["plan_id"], "master_id": meta["master_id"],
+            "rules_id": meta.get("rules_id"), "admin_id": meta.get("admin_id"), "min_area": meta["min_area"],
+            "status": "accepted", "owner_id": meta.get("owner_id"), "attempts": 0, "created_at": now_iso(),
+        }
+        with self._lock, self.engine.begin() as conn:
+            # The plan may have been deleted since the caller looked: insert only if it is still there.
+            if conn.execute(sa.select(layers.c.id).where(layers.c.id == rec["plan_id"])).first() is None:
+                raise NotFound(rec["plan_id"])
+            conn.execute(checks.insert().values(**rec))
+        return self.get_check(rec["id"])
+
+    def get_check(self, check_id: str) -> dict:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(checks).where(checks.c.id == check_id)).first()
+        if row is None:
+            raise NotFound(check_id)
+        return _check_record(row)
+
+    def list_checks(self, owner_id: str | None = None, plan_id: str | None = None) -> list[dict]:
+        query = sa.select(checks)
+        if owner_id is not None:
+            query = query.where(checks.c.owner_id == owner_id)
+        if plan_id is not None:
+            query = query.where(checks.c.plan_id == plan_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(checks.c.created_at.desc(), checks.c.id)).all()
+        return [_check_record(r) for r in rows]
+
+    def claim_next(self, worker: str) -> dict | None:
+        for _ in range(5):
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(checks.c.id).where(checks.c.status == "accepted")
+                    .order_by(checks.c.created_at, checks.c.id).limit(1)
+                ).first()
+            if row is None:
+                return None
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    checks.update().where(checks.c.id == row[0], checks.c.status == "accepted").values(
+                        status="running", worker=worker, heartbeat=time.time(), started_at=now_iso(),
+                        attempts=checks.c.attempts + 1, progress=None,
+                    )
+                ).rowcount
+            if done == 1:
+                return self.get_check(row[0])
+            # another worker won the race for this job: look again
+        return None
+
+    def heartbeat(self, check_ids: list[str], progress: dict[str, str]) -> None:
+        if not check_ids:
+            return
+        with self.engine.begin() as conn:
+            for check_id in check_ids:
+                values = {"heartbeat": time.time()}
+                if check_id in progress:
+                    values["progress"] = progress[check_id]
+                conn.execute(checks.update().where(checks.c.id == check_id, checks.c.status == "running").values(**values))
+
+    def recover_stale(self, lease_seconds: float, max_attempts: int) -> list[dict]:
+        limit = time.time() - lease_seconds
+        with self.engine.connect() as conn:
+            stale = conn.execute(
+                sa.select(checks.c.id, checks.c.attempts)
+                .where(checks.c.status == "running", sa.or_(checks.c.heartbeat.is_(None), checks.c.heartbeat < limit))
+            ).all()
+        changed = []
+        for check_id, attempts in stale:
+            stale_cond = sa.and_(checks.c.id == check_id, checks.c.status == "running",
+                                 sa.or_(checks.c.heartbeat.is_(None), checks.c.heartbeat < limit))
+            if attempts >= max_attempts:
+                values = {"status": "failed", "finished_at": now_iso(),
+                          "reason": (f"máy chủ khởi động lại trong khi chạy ({attempts} lần) / server restarted "
+                                     f"during the job ({attempts} attempt(s)); submit the check again")}
+            else:
+                values = {"status": "accepted", "worker": None, "heartbeat": None,
+                          "reason": "requeued: server restarted during the job / chạy lại sau khi máy chủ khởi động lại"}
+            with self.engine.begin() as conn:
+                if conn.execute(checks.update().where(stale_cond).values(**values)).rowcount == 1:
+                    changed.append({"id": check_id, **values})
+        return changed
+
+    def _set_final(self, check_id: str, **values) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                checks.update().where(checks.c.id == check_id, checks.c.status == "running")
+                .values(finished_at=now_iso(), **values)
+            ).rowcount == 1
+
+    def finish_check(self, check_id: str, result) -> bool:
+        with self._lock:
+            if self.get_check(check_id)["status"] != "running":
+                return False
+        self._result_save(check_id, result)
+        summary = json.dumps(result.summary, ensure_ascii=False, default=str)
+        if self._set_final(check_id, status="successful", summary=summary, reason=None, progress=None):
+            return True
+        self._result_delete(check_id)  # dismissed (or recovered elsewhere) meanwhile: keep nothing
+        return False
+
+    def fail_check(self, check_id: str, reason: str) -> None:
+        self._set_final(check_id, status="failed", reason=reason)
+
+    def dismiss_check(self, check_id: str) -> dict:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(checks.c.status).where(checks.c.id == check_id)).first()
+            if row is None:
+                raise NotFound(check_id)
+            if row[0] in ("successful", "failed"):
+                raise Conflict(f"check {check_id} has already finished ({row[0]}); only unfinished jobs are dismissed")
+            conn.execute(checks.update().where(checks.c.id == check_id, checks.c.status.in_(ACTIVE))
+                         .values(status="dismissed", finished_at=now_iso(), reason="dismissed / đã hủy"))
+        return self.get_check(check_id)
+
+    def is_dismissed(self, check_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(checks.c.status).where(checks.c.id == check_id)).scalar() != "running"
+
+    def _require_successful(self, check_id: str) -> None:
+        status = self.get_check(check_id)["status"]
+        if status != "successful":
+            raise Conflict(f"check {check_id} is {status}: results exist only once it is successful")
+
+    # -- hooks -------------------------------------------------------------------------------
+    def _layer_save(self, layer_id: str, gdf, sensitive) -> None:
+        raise NotImplementedError
+
+    def _layer_delete(self, layer_id: str) -> None:
+        raise NotImplementedError
+
+    def _result_save(self, check_id: str, result) -> None:
+        raise NotImplementedError
+
+    def _result_delete(self, check_id: str) -> None:
+        raise NotImplementedError

@@ -1,0 +1,167 @@
+"""Receiving files: streamed to disk under a size limit, zips checked before anything reads them.
+
+A rejected upload leaves nothing behind: the scratch folder is removed whatever happens, and the
+store only sees a layer once it has been read and checked in full.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import stat
+import unicodedata
+import uuid
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from fastapi import HTTPException, Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from .settings import MB, Settings
+
+LAYER_SUFFIXES = {".zip", ".gpkg", ".geojson", ".json", ".parquet", ".geoparquet", ".fgb"}
+CHUNK = 1024 * 1024
+
+
+class TooLarge(HTTPException):
+    def __init__(self, detail: str):
+        super().__init__(413, detail)
+
+
+@dataclass
+class Upload:
+    fields: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None  # the received file, under a scratch folder
+    filename: str | None = None
+
+
+def safe_filename(name: str | None, default: str = "upload") -> str:
+    """The client's file name reduced to one harmless path component (the suffix matters to GDAL)."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = unicodedata.normalize("NFC", base)
+    base = re.sub(r"[^\w.\-]+", "_", base).strip("._") or default
+    return base[-120:]
+
+
+@contextlib.asynccontextmanager
+async def received(request: Request, settings: Settings, scratch_root: Path) -> AsyncIterator[Upload]:
+    """Parse a multipart form, the file streamed into a scratch folder removed on exit."""
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(_too_large(limit))
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise HTTPException(400, "gửi biểu mẫu multipart/form-data có trường 'file' / send multipart/form-data with a 'file' field")
+
+    async def counted() -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit:
+                raise TooLarge(_too_large(limit))
+            yield chunk
+
+    scratch = scratch_root / f"upload-{uuid.uuid4().hex}"
+    scratch.mkdir(parents=True)
+    form = None
+    try:
+        parser = MultiPartParser(request.headers, counted(), max_files=1, max_fields=32, max_part_size=64 * 1024)
+        try:
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise HTTPException(400, f"biểu mẫu không hợp lệ / malformed form: {exc.message}") from None
+        upload = Upload()
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key != "file":
+                    raise HTTPException(400, f"unexpected file field {key!r}: send the file as 'file'")
+                upload.filename = safe_filename(value.filename)
+                upload.path = scratch / upload.filename
+                with upload.path.open("wb") as out:
+                    while chunk := await value.read(CHUNK):
+                        out.write(chunk)
+            else:
+                upload.fields[key] = unicodedata.normalize("NFC", value).strip()
+        yield upload
+    finally:
+        if form is not None:
+            await form.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _too_large(limit: int) -> str:
+    return (f"tệp quá lớn / upload too large: at most {limit / MB:g} MB may be sent "
+            f"(setting KGSPATIAL_MAX_UPLOAD_MB)")
+
+
+def _unsafe(name: str) -> bool:
+    text = name.replace("\\", "/")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text) or "\x00" in text:
+        return True
+    return any(part == ".." for part in text.split("/"))
+
+
+def check_zip(path: Path, settings: Settings) -> None:
+    """Refuse unsafe members (400) and bombs (413) before GDAL opens the zip.
+
+    Sizes are measured by decompressing (and discarding) each member, not taken from the
+    central directory, which a hostile zip can fill with any numbers it likes.
+    """
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise HTTPException(400, f"{path.name}: không phải tệp zip đọc được / not a readable zip file") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > settings.max_members:
+            raise TooLarge(f"{path.name}: {len(infos)} zip members; at most {settings.max_members} are accepted")
+        for info in infos:
+            if _unsafe(info.filename):
+                raise HTTPException(400, f"{path.name}: unsafe member path {info.filename!r} (absolute or with '..')")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise HTTPException(400, f"{path.name}: member {info.filename!r} is a symbolic link")
+        if sum(i.file_size for i in infos) > settings.max_unpacked_bytes:
+            raise TooLarge(_unpacked(path, settings))
+        total = 0
+        for info in infos:
+            if info.is_dir():
+                continue
+            size = 0
+            try:
+                with zf.open(info) as member:
+                    while chunk := member.read(CHUNK):
+                        size += len(chunk)
+                        total += len(chunk)
+                        if total > settings.max_unpacked_bytes:
+                            raise TooLarge(_unpacked(path, settings))
+                        if size > 1 * MB and size / max(info.compress_size, 1) > settings.max_compression_ratio:
+                            raise TooLarge(
+                                f"{path.name}: member {info.filename!r} expands more than "
+                                f"{settings.max_compression_ratio:g} times (a zip bomb?)")
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+                raise HTTPException(400, f"{path.name}: member {info.filename!r} cannot be read ({exc})") from None
+            except RuntimeError as exc:  # encrypted members
+                raise HTTPException(400, f"{path.name}: member {info.filename!r} cannot be read ({exc})") from None
+
+
+def _unpacked(path: Path, settings: Settings) -> str:
+    return (f"{path.name}: giải nén quá lớn / more than {settings.max_unpacked_mb:g} MB unpacked "
+            f"(setting KGSPATIAL_MAX_UNPACKED_MB)")
+
+
+def require_layer_file(upload: Upload, settings: Settings) -> Path:
+    if upload.path is None:
+        raise HTTPException(400, "thiếu tệp / no file: send the layer in the multipart field 'file'")
+    suffix = upload.path.suffix.lower()
+    if suffix not in LAYER_SUFFIXES:
+        raise HTTPException(
+            400, f"{upload.filename}: loại tệp không hỗ trợ / unsupported file type {suffix or '(none)'}; send a zipped "
+                 "shapefile (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf")
+    if suffix == ".zip":
+        check_zip(upload.path, settings)
+    return upload.path
