@@ -135,8 +135,12 @@ def read_rules(path: Path, tax: Taxonomy) -> pd.DataFrame:
 
 
 def read_layer(path: str) -> gpd.GeoDataFrame:
-    """read_file with pyogrio (Arrow transport), projected to the analysis CRS if needed."""
-    gdf = gpd.read_file(path, engine="pyogrio", use_arrow=True)
+    """read_file with pyogrio (Arrow transport), or read_parquet for GeoParquet; projected to
+    the analysis CRS if needed."""
+    if str(path).lower().endswith((".parquet", ".geoparquet")):
+        gdf = gpd.read_parquet(path)
+    else:
+        gdf = gpd.read_file(path, engine="pyogrio", use_arrow=True)
     if gdf.crs is None:
         raise SystemExit(f"{path}: no CRS")
     return gdf if gdf.crs.equals(ANALYSIS_CRS) else gdf.to_crs(ANALYSIS_CRS)

@@ -40,8 +40,11 @@ DEFAULT_TAXONOMY = REPO / "layers" / "taxonomy.csv"
 RTOL = 1e-6
 ATOL_M2 = 1e-3  # kgspatial rounds summary areas to the mm²; below that, differences are noise
 PAGE = os.sysconf("SC_PAGE_SIZE")
-# Imports a tool needs before doing any work: measured alone to show the fixed RSS cost.
-IMPORTS_ONLY = "import numpy, pandas, shapely, pyproj, pyogrio, geopandas, pyarrow"
+# Imports a tool needs before doing any work: measured alone to show the fixed RSS cost
+# (kgspatial's own modules included when they import).
+IMPORTS_ONLY = ("import numpy, pandas, shapely, pyproj, pyogrio, geopandas, pyarrow\n"
+                "try:\n    import kgspatial.check, kgspatial.output, kgspatial.cli.check\n"
+                "except ImportError:\n    pass")
 
 
 # --------------------------------------------------------------------------- measurement
@@ -496,7 +499,7 @@ def main(argv=None) -> int:
     results = []
     for size in sizes:
         data, meta, gen_s = ensure_data(size, a.seed, a.format, a.follow, a.data_dir)
-        tag = f"m{size[0]}_p{size[1]}_c{size[2]}_f{a.follow:g}"
+        tag = f"m{size[0]}_p{size[1]}_c{size[2]}_f{a.follow:g}_{a.format}"
         r = {"size": list(size), "data": str(data.relative_to(REPO)) if data.is_relative_to(REPO)
              else str(data), "meta": meta, "gen_seconds": gen_s,
              "runs": {t: [] for t in tools}}
