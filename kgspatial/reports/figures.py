@@ -1,0 +1,186 @@
+"""Static overview maps (PNG) for the reports: master zones in the official land-use colours and the
+conflict pieces coloured by severity.
+
+Drawn in the analysis CRS as given (projected metres, fine for a static map): nothing is reprojected.
+Rendered with matplotlib's Agg canvas directly, so no GUI backend or pyplot state is touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .labels import Labels
+
+SEVERITY_COLORS = {"high": "#c0161d", "medium": "#f07c00", "low": "#e6c700"}
+UNKNOWN_COLOR = "#d9d9d9"
+MAX_LEGEND_ZONES = 14
+
+
+def overview_png(data, plan_id: str | None = None, width_in: float = 7.5, dpi: int = 130) -> bytes | None:
+    """PNG bytes of the overview map (whole run, or one plan's conflicts when `plan_id`); None if empty."""
+    L: Labels = data.labels
+    rows, pieces = data.rows, data.pieces
+    if plan_id is not None and len(rows):
+        mask = (rows["plan_id"] == plan_id).to_numpy()
+        rows, pieces = rows[mask], pieces[mask]
+    geoms = np.asarray(pieces.values if hasattr(pieces, "values") else pieces, dtype=object)
+    present = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
+    outlines = [layer for layer in data.plan_layers if plan_id is None or layer.name == plan_id]
+
+    bounds = _view_bounds(data.master if data.scope != "plan" and plan_id is None else None,
+                          geoms[present], outlines)
+    if bounds is None:
+        return None
+    x0, y0, x1, y1 = bounds
+    aspect = (y1 - y0) / (x1 - x0)
+    fig = Figure(figsize=(width_in, min(max(width_in * aspect, 3.5), 10.0)), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
+    handles = _draw_master(ax, data, bounds)
+    for layer in outlines:
+        gpd.GeoSeries(layer.geoms).plot(ax=ax, facecolor="none", edgecolor="#1f3b73", linewidth=0.9,
+                                        markersize=6, zorder=3)
+    if outlines:
+        handles.append(Line2D([], [], color="#1f3b73", lw=1.2, label=L("legend_plan")))
+    handles += _draw_pieces(ax, rows[present], geoms[present], bounds, L)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _scale_bar(ax, bounds)
+    if handles:
+        ax.legend(handles=handles, loc="upper left", fontsize=6.5, framealpha=0.85, borderpad=0.5,
+                  handlelength=1.4, ncol=1 if len(handles) <= 12 else 2)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _view_bounds(master, pieces: np.ndarray, outlines: list):
+    boxes = []
+    if master is not None and len(master.geoms):
+        boxes.append(shapely.total_bounds(master.geoms))
+    if len(pieces):
+        boxes.append(shapely.total_bounds(pieces))
+    for layer in outlines:
+        if len(layer.geoms):
+            boxes.append(shapely.total_bounds(layer.geoms))
+    boxes = [b for b in boxes if np.all(np.isfinite(b))]
+    if not boxes:
+        return None
+    b = np.array(boxes)
+    x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    size = max(x1 - x0, y1 - y0, 200.0)  # at least 200 m across: a single point still gets a map
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    w, h = max(x1 - x0, size * 0.35) * 1.08, max(y1 - y0, size * 0.35) * 1.08
+    return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+
+
+def _draw_master(ax, data, bounds) -> list:
+    master = data.master
+    if master is None or not len(master.geoms):
+        return []
+    gb = shapely.bounds(master.geoms)
+    x0, y0, x1, y1 = bounds
+    inside = (gb[:, 2] >= x0) & (gb[:, 0] <= x1) & (gb[:, 3] >= y0) & (gb[:, 1] <= y1)
+    geoms = master.geoms[inside]
+    codes = np.asarray(master.codes, dtype=object)[inside]
+    if not len(geoms):
+        return []
+    tolerance = max(x1 - x0, y1 - y0) / 2500.0  # below a pixel at this size
+    geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    colors = [_color(data.taxonomy, c) for c in codes]
+    gpd.GeoSeries(geoms).plot(ax=ax, color=colors, edgecolor="#ffffff", linewidth=0.15, zorder=1)
+    areas = {}
+    for code, area in zip(codes, shapely.area(geoms)):
+        areas[code] = areas.get(code, 0.0) + area
+    handles = [Patch(facecolor="none", edgecolor="none", label=data.labels("legend_zones"))]
+    for code in sorted(areas, key=lambda c: -areas[c])[:MAX_LEGEND_ZONES]:
+        name = _name(data.taxonomy, code, data.labels.lang)
+        label = f"{code or '?'}" + (f" – {name}" if name else "")
+        handles.append(Patch(facecolor=_color(data.taxonomy, code), edgecolor="#999999", lw=0.3,
+                             label=label[:42]))
+    return handles
+
+
+def _draw_pieces(ax, rows, geoms: np.ndarray, bounds, L: Labels) -> list:
+    if not len(geoms):
+        return []
+    size = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
+    kinds = rows["kind"].to_numpy()
+    severities = rows["severity"].to_numpy()
+    conditional = (rows["verdict"] == "conditional").to_numpy()
+    handles = [Patch(facecolor="none", edgecolor="none", label=L("legend_conflicts"))]
+    for severity, color in SEVERITY_COLORS.items():
+        sel = severities == severity
+        if not sel.any():
+            continue
+        for cond in (False, True):
+            part = sel & (conditional == cond)
+            if not part.any():
+                continue
+            g = gpd.GeoSeries(geoms[part])
+            k = kinds[part]
+            hatch = "////" if cond else None
+            poly = k == "polygon"
+            if poly.any():
+                g[poly].plot(ax=ax, facecolor=color, edgecolor="#3a0000", linewidth=0.6, alpha=0.85,
+                             hatch=hatch, zorder=4)
+                # At province scale a piece may be smaller than a pixel: mark where it is.
+                small = shapely.area(g[poly].values) < (size / 300.0) ** 2
+                if small.any():
+                    pts = shapely.point_on_surface(g[poly].values[small])
+                    ax.scatter(shapely.get_x(pts), shapely.get_y(pts), s=9, c=color, edgecolors="#3a0000",
+                               linewidths=0.4, zorder=5, marker="o")
+            line = k == "line"
+            if line.any():
+                g[line].plot(ax=ax, color=color, linewidth=2.4, linestyle="--" if cond else "-", zorder=5)
+            point = k == "point"
+            if point.any():
+                pts = g[point].values
+                ax.scatter(shapely.get_x(pts), shapely.get_y(pts), s=28, c=color, edgecolors="#000000",
+                           linewidths=0.6, marker="D", zorder=6)
+            label = f"{L(severity)} – {L('conditional' if cond else 'conflict')}"
+            handles.append(Patch(facecolor=color, edgecolor="#3a0000", hatch=hatch, label=label))
+    return handles
+
+
+def _scale_bar(ax, bounds) -> None:
+    x0, y0, x1, y1 = bounds
+    target = (x1 - x0) / 5
+    step = 10 ** math.floor(math.log10(target))
+    length = max(m * step for m in (1, 2, 5) if m * step <= target)
+    bx, by = x1 - (x1 - x0) * 0.04 - length, y0 + (y1 - y0) * 0.04
+    ax.plot([bx, bx + length], [by, by], color="#000000", lw=2.5, solid_capstyle="butt", zorder=7)
+    text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    ax.text(bx + length / 2, by + (y1 - y0) * 0.012, text, ha="center", va="bottom", fontsize=7, zorder=7)
+
+
+def _color(taxonomy, code) -> str:
+    if taxonomy is None or not code:
+        return UNKNOWN_COLOR
+    return taxonomy.color(code, default=UNKNOWN_COLOR)
+
+
+def _name(taxonomy, code, lang: str) -> str:
+    if taxonomy is None or not code:
+        return ""
+    try:
+        return taxonomy.name(code, lang)
+    except (KeyError, ValueError):
+        return ""

@@ -1,0 +1,239 @@
+"""The XLSX report (openpyxl): plans, one row per conflict piece, per-commune and per-rule tables,
+unreviewed pairs and the methodology. Figures are written as numbers with number formats, so a
+planner can sort, filter and add them up in the spreadsheet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from .html import method_items, status_text
+from .model import ReportData
+
+FORMATS = {
+    "text": "@",
+    "int": "#,##0",
+    "ha": "#,##0.0000",
+    "m": "#,##0.0",
+    "share": "0.0%",
+    "date": "DD/MM/YYYY",
+}
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="13315C")
+MAX_WIDTH = 60
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # label key (header) and, by default, the record key
+    kind: str = "text"
+    field: str | None = None
+
+    @property
+    def source(self) -> str:
+        return self.field or self.key
+
+
+def write_xlsx(data: ReportData, path: Path) -> None:
+    L = data.labels
+    wb = Workbook(write_only=True)
+
+    plans = [_plan_record(p, L) for p in data.plans]
+    _sheet(wb, L("sheet_plans"), L, [
+        Column("plan_id"), Column("plan_name"), Column("plan_type"), Column("decision"),
+        Column("approved", "date"), Column("authority"),
+        Column("conflict_pieces", "int"), Column("conflict_area", "ha"), Column("conflict_length", "m"),
+        Column("conflict_points", "int"), Column("conditional_pieces", "int"), Column("conditional_area", "ha"),
+        Column("conditional_length", "m"), Column("status"), Column("reason"), Column("path"),
+    ], plans)
+
+    conflict_cols = [Column("conflict_id"), Column("plan_id"), Column("plan_feature"), Column("rule_id"),
+                     Column("verdict"), Column("severity"), Column("kind"), Column("plan_code"),
+                     Column("plan_label"), Column("master_code"), Column("master_label"), Column("master_feature"),
+                     Column("area_ha", "ha"), Column("length_m", "m"), Column("share", "share")]
+    if data.has_admin:
+        conflict_cols += [Column("admin_code"), Column("admin_name")]
+    if data.has_admin_prev:
+        conflict_cols += [Column("admin_prev_code"), Column("admin_prev_name")]
+    conflict_cols.append(Column("reference"))
+    _sheet(wb, L("sheet_conflicts"), L, conflict_cols, _conflict_records(data))
+
+    for units, sheet, code_key, name_key in ((data.by_admin, "sheet_admin", "admin_code", "admin_name"),
+                                             (data.by_admin_prev, "sheet_admin_prev", "admin_prev_code",
+                                              "admin_prev_name")):
+        if not units and not (data.has_admin if sheet == "sheet_admin" else data.has_admin_prev):
+            continue
+        _sheet(wb, L(sheet), L, [
+            Column(code_key, field="code"), Column(name_key, field="name"), Column("plans_n", "int", "plans"),
+            Column("conflict_pieces", "int"), Column("conflict_area", "ha", "conflict_area_ha"),
+            Column("conflict_length", "m", "conflict_length_m"), Column("conflict_points", "int"),
+            Column("conditional_pieces", "int"), Column("conditional_area", "ha", "conditional_area_ha"),
+            Column("conditional_length", "m", "conditional_length_m"), Column("conditional_points", "int"),
+        ], [_with_ha(u) for u in units])
+
+    _sheet(wb, L("sheet_rules"), L, [
+        Column("rule_id"), Column("plan_code"), Column("code_name", field="plan_name"), Column("master_code"),
+        Column("code_name", field="master_name"), Column("verdict"), Column("severity"), Column("pieces", "int"), Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int"),
+        Column("reference"), Column("note"),
+    ], [_translated(_with_ha(r), L) for r in data.by_rule])
+
+    if data.by_plan_type:
+        _sheet(wb, L("sheet_plan_type"), L, [
+            Column("plan_type", field="type_label"), Column("plans_n", "int", "plans"),
+            Column("plans_adjust_n", "int", "adjust"), Column("plans_failed", "int", "failed"),
+            Column("conflict_pieces", "int"), Column("conflict_area", "ha", "conflict_area_ha"),
+            Column("conflict_length", "m", "conflict_length_m"), Column("conflict_points", "int"),
+            Column("conditional_pieces", "int"), Column("conditional_area", "ha", "conditional_area_ha"),
+        ], [_with_ha(r) for r in data.by_plan_type])
+
+    unreviewed_cols = [Column("plan_id"), Column("plan_code"), Column("code_name", field="plan_name"),
+                       Column("master_code"), Column("code_name", field="master_name"), Column("pieces", "int"),
+                       Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int")]
+    _sheet(wb, L("sheet_unreviewed"), L, unreviewed_cols, [_with_ha(u) for u in data.unreviewed])
+
+    _method_sheet(wb, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+
+
+def _plan_record(plan, L) -> dict:
+    f = plan.figures
+    return {
+        "plan_id": plan.id, "plan_name": plan.name, "plan_type": L.plan_type(plan.type), "decision": plan.decision,
+        "approved": plan.approved, "authority": plan.authority,
+        "conflict_pieces": f["conflict_pieces"], "conflict_area": f["conflict_area_m2"] / 10_000.0,
+        "conflict_length": f["conflict_length_m"], "conflict_points": f["conflict_points"],
+        "conditional_pieces": f["conditional_pieces"], "conditional_area": f["conditional_area_m2"] / 10_000.0,
+        "conditional_length": f["conditional_length_m"],
+        "status": status_text(plan, L), "reason": plan.reason, "path": plan.path,
+    }
+
+
+def _conflict_records(data: ReportData):
+    L = data.labels
+    for record in data.rows.to_dict("records"):
+        for key in ("verdict", "severity", "kind"):
+            record[key] = L.value(record.get(key))
+        yield record
+
+
+def _with_ha(row: dict) -> dict:
+    out = dict(row)
+    for key, value in row.items():
+        if key.endswith("area_m2") and value is not None:
+            out[key[: -len("area_m2")] + "area_ha"] = float(value) / 10_000.0
+    return out
+
+
+def _translated(row: dict, L) -> dict:
+    return {**row, "verdict": L.value(row.get("verdict")), "severity": L.value(row.get("severity"))}
+
+
+def _cell(ws, value, kind: str, bold: bool = False):
+    if isinstance(value, float) and math.isnan(value):
+        value = None
+    if kind == "text" and value is not None and not isinstance(value, str):
+        value = str(value)
+    if kind == "date" and isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            kind = "text"
+    if kind in ("int",) and value is not None:
+        value = int(value)
+    elif kind in ("ha", "m", "share") and value is not None:
+        value = float(value)
+    cell = WriteOnlyCell(ws, value=value if value != "" or kind == "text" else None)
+    cell.number_format = FORMATS[kind]
+    if bold:
+        cell.font = Font(bold=True)
+    return cell
+
+
+def _header(ws, texts: list[str]) -> list:
+    cells = []
+    for text in texts:
+        cell = WriteOnlyCell(ws, value=text)
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        cells.append(cell)
+    return cells
+
+
+def _sheet(wb: Workbook, title: str, L, columns: list[Column], records) -> None:
+    """One table: a header row naming the columns, frozen; autofilter; widths from the content."""
+    ws = wb.create_sheet(title=title[:31])
+    headers = [L(c.key) for c in columns]
+    widths = [min(max(len(h) * 0.75, 8), 28) for h in headers]
+    ws.freeze_panes = "A2"
+    body = []
+    for record in records:
+        row = []
+        for i, c in enumerate(columns):
+            value = record.get(c.source)
+            row.append(_cell(ws, value, c.kind))
+            widths[i] = max(widths[i], _display_width(value, c.kind))
+        body.append(row)
+    for i, w in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = min(w + 2, MAX_WIDTH)
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(len(body) + 1, 2)}"
+    ws.append(_header(ws, headers))
+    for row in body:
+        ws.append(row)
+
+
+def _display_width(value, kind: str) -> float:
+    if value is None:
+        return 0
+    if kind == "ha":
+        return len(f"{float(value):,.4f}")
+    if kind == "m":
+        return len(f"{float(value):,.1f}")
+    if kind == "date":
+        return 10
+    if kind in ("int", "share"):
+        return len(f"{value:,}") if kind == "int" else 6
+    return len(str(value))
+
+
+def _method_sheet(wb: Workbook, data: ReportData) -> None:
+    L = data.labels
+    ws = wb.create_sheet(title=L("sheet_method")[:31])
+    ws.column_dimensions["A"].width = 34
+    ws.column_dimensions["B"].width = 90
+    for col in "CDEFG":
+        ws.column_dimensions[col].width = 22
+    ws.freeze_panes = "A2"
+    ws.append(_header(ws, [L("m_item"), L("m_value")]))
+    for key, value in method_items(data):
+        ws.append([_cell(ws, key, "text", bold=True), _cell(ws, value, "text")])
+    t = data.totals
+    figures = [
+        ("conflict_pieces", t.get("conflict_pieces", 0), "int"),
+        ("conflict_area", t.get("conflict_area_m2", 0) / 10_000.0, "ha"),
+        ("conflict_length", t.get("conflict_length_m", 0), "m"),
+        ("conflict_points", t.get("conflict_points", 0), "int"),
+        ("conditional_pieces", t.get("conditional_pieces", 0), "int"),
+        ("conditional_area", t.get("conditional_area_m2", 0) / 10_000.0, "ha"),
+        ("conditional_length", t.get("conditional_length_m", 0), "m"),
+    ]
+    ws.append([])
+    for key, value, kind in figures:
+        ws.append([_cell(ws, L(key), "text", bold=True), _cell(ws, value, kind)])
+    ws.append([])
+    ws.append([_cell(ws, L("m_how"), "text")])
+    ws.append([])
+    ws.append([_cell(ws, L("h_rules_table"), "text", bold=True)])
+    keys = ["rule_id", "plan_code", "master_code", "verdict", "severity", "reference", "note"]
+    ws.append(_header(ws, [L(k) for k in keys]))
+    for rule in data.rules:
+        rule = _translated(rule, L)
+        ws.append([_cell(ws, rule.get(k, ""), "text") for k in keys])
