@@ -1,0 +1,760 @@
+"""Interactive conflict maps (Folium/Leaflet) that work with no internet.
+
+A presenter: it draws what the check found and never recomputes it.  Master-plan zones are filled
+in the taxonomy's map colours, plan features outlined, conflict pieces coloured by severity; every
+popup is Vietnamese with English alongside.  Leaflet and its plugins are inlined from node_modules
+(kgspatial.assets), so the file opens from a USB stick on an office intranet.  Large layers are
+simplified for display (coverage-preserving for the master plan) and drawn on a canvas.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from folium.map import Layer
+from folium.template import Template
+
+from . import assets
+from . import crs as crs_mod
+from .prepare import LINE, POINT, POLYGON, PreparedLayer
+from .taxonomy import Taxonomy
+
+# ColorBrewer "RdYlBu"-like ramp: red / orange / yellow read as urgency on any basemap.
+SEVERITY_COLORS = {"high": "#d7191c", "medium": "#fd8d3c", "low": "#f2d600"}
+SEVERITY_VI = {"high": "cao", "medium": "trung bình", "low": "thấp"}
+VERDICT_VI = {"conflict": "Xung đột", "conditional": "Có điều kiện"}
+UNKNOWN_COLOR = "#bdbdbd"
+PLAN_COLOR = "#1f3a93"
+COMMUNE_COLOR = "#555555"
+
+# Above this many features in all layers the map draws on one <canvas> instead of SVG paths:
+# measured (README "Maps: limits measured"), SVG first paint grows steeply past a few thousand.
+CANVAS_THRESHOLD = 3000
+# Master zones (and plan features) drawn one by one up to this count; above it they are
+# dissolved by code, which keeps the picture (colours are per code) and bounds the file size.
+DEFAULT_MAX_FEATURES = 20_000
+# Coordinates rounded to 1e-6 degree (about 0.1 m): invisible on screen, a third of the bytes.
+COORD_DECIMALS = 6
+
+
+# --- formatting (Vietnamese conventions: 1.234,56) -----------------------------------------
+
+def vn_number(value: float, decimals: int = 0) -> str:
+    """1234.5 -> '1.234,5' (Vietnamese thousands '.' and decimal ',')."""
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+
+
+def format_area(m2: float) -> str:
+    """Hectares (what planners read) with square metres alongside."""
+    return f"{vn_number(m2 / 10_000, 4)} ha ({vn_number(m2, 0)} m²)"
+
+
+def format_length(m: float) -> str:
+    return f"{vn_number(m, 1)} m"
+
+
+def zone_text(taxonomy: Taxonomy | None, code: str | None) -> str:
+    """'LUA – Đất trồng lúa'; the raw code alone when the taxonomy does not know it."""
+    if not code:
+        return "(không mã / no code)"
+    if taxonomy is not None and code in taxonomy:
+        return f"{code} – {taxonomy.name(code)}"
+    return f"{code} (mã ngoài danh mục / unknown code)"
+
+
+def zone_color(taxonomy: Taxonomy | None, code: str | None) -> str:
+    if taxonomy is None or not code:
+        return UNKNOWN_COLOR
+    return taxonomy.color(code, default=UNKNOWN_COLOR)
+
+
+def conflict_style(verdict: str, severity: str, kind: str) -> dict:
+    """Severity gives the colour; conditional findings are dashed and lighter; kind the shape."""
+    color = SEVERITY_COLORS.get(severity, "#7b3294")
+    conditional = verdict != "conflict"
+    style = {"color": color, "fillColor": color, "className": "kg-conflict"}
+    if kind == "line":
+        style.update(weight=6 if not conditional else 5, opacity=0.95, dashArray="10 6" if conditional else None)
+    elif kind == "point":
+        style.update(weight=2, opacity=1.0, fillOpacity=0.9 if not conditional else 0.5)
+    else:
+        style.update(weight=2.5, opacity=1.0, fillOpacity=0.55 if not conditional else 0.3,
+                     dashArray="6 4" if conditional else None)
+    return {k: v for k, v in style.items() if v is not None}
+
+
+def _row(label: str, value: str) -> str:
+    return f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
+
+
+def conflict_popup(row: Mapping[str, Any], taxonomy: Taxonomy | None, plan_names: Mapping[str, str]) -> str:
+    """The popup of one conflict piece (HTML, every value escaped)."""
+    verdict, severity, kind = _text(row.get("verdict")), _text(row.get("severity")), _text(row.get("kind"))
+    plan_id = _text(row.get("plan_id"))
+    plan = plan_names.get(plan_id) or plan_id
+    plan_feature = _text(row.get("plan_feature"))
+    if _text(row.get("plan_label")):
+        plan_feature = f"{plan_feature} · {_text(row.get('plan_label'))}"
+    master = zone_text(taxonomy, _text(row.get("master_code")))
+    if _text(row.get("master_label")):
+        master = f"{master} ({_text(row.get('master_label'))})"
+    rule = _text(row.get("rule_id"))
+    if _text(row.get("reference")):
+        rule = f"{rule} — {_text(row.get('reference'))}"
+    rows = [
+        _row("Quy hoạch / Plan", plan if plan == plan_id else f"{plan} ({plan_id})"),
+        _row("Đối tượng / Plan feature", plan_feature),
+        _row("Loại đất quy hoạch / Plan zone", zone_text(taxonomy, _text(row.get("plan_code")))),
+        _row("Quy hoạch tỉnh / Master zone", master),
+        _row("Quy tắc / Rule", rule),
+        _row("Kết luận / Verdict", f"{VERDICT_VI.get(verdict, verdict)} ({verdict})"),
+        _row("Mức độ / Severity", f"{SEVERITY_VI.get(severity, severity)} ({severity})"),
+    ]
+    if kind == "polygon":
+        rows.append(_row("Diện tích / Area", format_area(float(row.get("area_m2") or 0.0))))
+    elif kind == "line":
+        rows.append(_row("Chiều dài / Length", format_length(float(row.get("length_m") or 0.0))))
+    else:
+        rows.append(_row("Vị trí / Location", "điểm / point"))
+    if "admin_code" in row or "admin_name" in row:
+        rows.append(_row("Xã, phường / Commune", _unit(row, "admin")))
+    if "admin_prev_code" in row or "admin_prev_name" in row:
+        rows.append(_row("Đơn vị trước 7/2025 / Unit before 7/2025", _unit(row, "admin_prev")))
+    rows.append(_row("Mã xung đột / Conflict id", _text(row.get("conflict_id"))))
+    title = f"{VERDICT_VI.get(verdict, verdict)} – mức {SEVERITY_VI.get(severity, severity)}"
+    return (f'<div class="kg-popup"><h4 style="color:{SEVERITY_COLORS.get(severity, "#333")}">{html.escape(title)}</h4>'
+            f"<table>{''.join(rows)}</table></div>")
+
+
+def _unit(row: Mapping[str, Any], prefix: str) -> str:
+    name, code = _text(row.get(f"{prefix}_name")), _text(row.get(f"{prefix}_code"))
+    if not name and not code:
+        return "(ngoài mọi đơn vị / outside every unit)"
+    return f"{name} ({code})" if name and code else name or code
+
+
+def conflict_tooltip(row: Mapping[str, Any]) -> str:
+    kind = _text(row.get("kind"))
+    size = (format_area(float(row.get("area_m2") or 0.0)).split(" (")[0] if kind == "polygon"
+            else format_length(float(row.get("length_m") or 0.0)) if kind == "line" else "điểm / point")
+    return (f"{_text(row.get('rule_id'))} · {_text(row.get('plan_code'))} / {_text(row.get('master_code'))}"
+            f" · {size}")
+
+
+# --- simplification ----------------------------------------------------------------------
+
+def display_tolerance(bounds: Iterable[float], n_features: int = 0) -> float:
+    """Simplification tolerance (m) for a layer seen whole on a ~2000 px screen, kept below what
+    shows when zooming in four levels: extent / 30 000, more for very large layers, at least 0.5 m."""
+    x1, y1, x2, y2 = bounds
+    extent = max(x2 - x1, y2 - y1, 0.0)
+    tolerance = extent / 30_000
+    if n_features > 10_000:
+        tolerance *= (n_features / 10_000) ** 0.5
+    return max(tolerance, 0.5)
+
+
+def simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    """Simplify a coverage without opening gaps or overlaps between neighbours (shared edges are
+    simplified once); a layer that is not a valid coverage is simplified feature by feature."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0 or tolerance <= 0:
+        return geoms
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
+    if polygonal.all() and shapely.coverage_is_valid(geoms):
+        return np.asarray(shapely.coverage_simplify(geoms, tolerance, simplify_boundary=True), dtype=object)
+    return simplify_features(geoms, tolerance)
+
+
+def simplify_features(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    """Feature-by-feature simplification that never drops a feature (the original is kept instead)."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0 or tolerance <= 0:
+        return geoms
+    out = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    lost = shapely.is_empty(out) | shapely.is_missing(out)
+    out[lost] = geoms[lost]
+    return np.asarray(out, dtype=object)
+
+
+def dissolve_by(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One geometry per key (coverage union when the pieces form a coverage); with feature counts."""
+    keys = np.asarray([k if k is not None else "" for k in keys], dtype=object)
+    out_geoms, out_keys, counts = [], [], []
+    for key in sorted(set(keys.tolist())):
+        part = geoms[keys == key]
+        try:
+            merged = shapely.coverage_union_all(part)
+        except shapely.errors.GEOSException:
+            merged = shapely.union_all(part)
+        if not shapely.is_valid(merged):
+            merged = shapely.union_all(part)
+        out_geoms.append(merged)
+        out_keys.append(key)
+        counts.append(len(part))
+    return np.asarray(out_geoms, dtype=object), np.asarray(out_keys, dtype=object), np.asarray(counts)
+
+
+# --- GeoJSON for Leaflet -----------------------------------------------------------------
+
+def _to_wgs84(geoms: np.ndarray, crs) -> np.ndarray:
+    """Every reprojection goes through kgspatial.crs (pinned VN-2000 -> WGS 84 parameters)."""
+    if len(geoms) == 0:
+        return np.asarray(geoms, dtype=object)
+    frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(list(geoms), crs=crs))
+    out = crs_mod.to_crs(frame, "EPSG:4326")
+    rounded = shapely.transform(np.asarray(out.geometry.values, dtype=object), lambda c: np.round(c, COORD_DECIMALS))
+    return np.asarray(rounded, dtype=object)
+
+
+def feature_collection(geoms: np.ndarray, properties: list[dict]) -> str:
+    """A GeoJSON FeatureCollection as text, safe to embed in a <script> element."""
+    texts = shapely.to_geojson(np.asarray(geoms, dtype=object)) if len(geoms) else []
+    parts = [
+        '{"type":"Feature","geometry":' + g + ',"properties":' + json.dumps(p, ensure_ascii=False) + "}"
+        for g, p in zip(texts, properties)
+    ]
+    return ('{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}").replace("</", "<\\/")
+
+
+class GeoJsonLayer(Layer):
+    """A GeoJSON overlay whose styles and tooltips come from small lookup tables keyed by a
+    property, so 50 000 zones do not repeat the same style 50 000 times (folium's style_function
+    does).  Points become circle markers (no marker images needed offline)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }}_styles = {{ this.styles|tojson }};
+        var {{ this.get_name() }}_tips = {{ this.tips|tojson }};
+        var {{ this.get_name() }} = L.geoJSON({{ this.data|safe }}, {
+            style: function (f) { return {{ this.get_name() }}_styles[f.properties.s] || {}; },
+            pointToLayer: function (f, latlng) {
+                return L.circleMarker(latlng, Object.assign({radius: {{ this.radius }}},
+                                      {{ this.get_name() }}_styles[f.properties.s] || {}));
+            },
+            onEachFeature: function (f, layer) {
+                var tip = f.properties.t || {{ this.get_name() }}_tips[f.properties.s];
+                if (tip) { layer.bindTooltip(tip, {sticky: true}); }
+                if (f.properties.p) { layer.bindPopup(f.properties.p, {maxWidth: 460}); }
+            },
+            interactive: {{ this.interactive|tojson }}
+        });
+        {% endmacro %}
+    """)
+
+    def __init__(self, data: str, styles: dict, name: str, *, tips: dict | None = None, radius: int = 7,
+                 interactive: bool = True, show: bool = True, count: int = 0):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "GeoJsonLayer"
+        self.data, self.styles, self.tips = data, styles, tips or {}
+        self.radius, self.interactive, self.count = radius, interactive, count
+
+
+class _Control(MacroElement):
+    """A Leaflet control holding static HTML (legend, title)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
+        {{ this.get_name() }}.onAdd = function () {
+            var div = L.DomUtil.create('div', {{ this.css_class|tojson }});
+            div.innerHTML = {{ this.html|tojson }};
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, html_text: str, position: str, css_class: str):
+        super().__init__()
+        self.html, self.position, self.css_class = html_text, position, css_class
+
+
+class _Search(MacroElement):
+    """leaflet-search over an index of communes, plans and named plan features; matching ignores
+    Vietnamese tone marks ('vinh thanh' finds 'Vĩnh Thanh')."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        // leaflet-search adds its layer to the map: the index is drawn invisible and never catches clicks.
+        var {{ this.get_name() }}_index = L.geoJSON({{ this.data|safe }}, {
+            style: {opacity: 0, fillOpacity: 0, interactive: false}, interactive: false});
+        var {{ this.get_name() }}_fold = function (s) {
+            return s.normalize('NFD').replace(/[\\u0300-\\u036f]/g, '').replace(/[đĐ]/g, 'd').toLowerCase();
+        };
+        var {{ this.get_name() }} = new L.Control.Search({
+            layer: {{ this.get_name() }}_index, propertyName: 'search', marker: false, initial: false,
+            position: 'topleft', textPlaceholder: 'Tìm xã, quy hoạch… / Search', textErr: 'Không thấy / Not found',
+            textCancel: 'Hủy / Cancel',
+            filterData: function (text, records) {
+                var q = {{ this.get_name() }}_fold(text), out = {};
+                for (var key in records) { if ({{ this.get_name() }}_fold(key).indexOf(q) !== -1) { out[key] = records[key]; } }
+                return out;
+            },
+            moveToLocation: function (latlng, title, map) {
+                var b = latlng.layer && latlng.layer.getBounds ? latlng.layer.getBounds() : L.latLngBounds([latlng, latlng]);
+                map.fitBounds(b.pad(0.15), {maxZoom: 18});
+            }
+        });
+        {{ this.get_name() }}.on('search:locationfound', function (e) {
+            var map = {{ this._parent.get_name() }};
+            if (!e.layer || !e.layer.getBounds) { return; }
+            var box = L.rectangle(e.layer.getBounds(), {color: '#00acc1', weight: 3, fill: false,
+                                                        dashArray: '6 4', interactive: false}).addTo(map);
+            setTimeout(function () { map.removeLayer(box); }, 4000);
+        });
+        {{ this._parent.get_name() }}.addControl({{ this.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, data: str):
+        super().__init__()
+        self.data = data
+
+
+class _MiniMap(MacroElement):
+    """Overview map: the office tile layer when one is set, else the master plan's outline."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        {% if this.tiles %}
+        var {{ this.get_name() }}_layer = L.tileLayer({{ this.tiles|tojson }}, {attribution: {{ this.attribution|tojson }}});
+        {% else %}
+        var {{ this.get_name() }}_layer = L.geoJSON({{ this.outline|safe }}, {
+            style: {color: '#666', weight: 1, fillColor: '#ccc', fillOpacity: 0.6}, interactive: false});
+        {% endif %}
+        var {{ this.get_name() }} = new L.Control.MiniMap({{ this.get_name() }}_layer, {
+            position: 'bottomright', toggleDisplay: true, zoomLevelOffset: -4, width: 160, height: 160,
+            strings: {hideText: 'Ẩn bản đồ nhỏ / Hide minimap', showText: 'Hiện bản đồ nhỏ / Show minimap'}});
+        {{ this._parent.get_name() }}.addControl({{ this.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, outline: str, tiles: str | None, attribution: str):
+        super().__init__()
+        self.outline, self.tiles, self.attribution = outline, tiles, attribution
+
+
+class _Registry(MacroElement):
+    """window.kgspatial: the map and its layers by role, for tests and for users' own scripts."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        window.kgspatial = {
+            map: {{ this._parent.get_name() }},
+            layers: { {% for role, layer in this.layers.items() %}{{ role|tojson }}: {{ layer.get_name() }},{% endfor %} },
+            counts: {{ this.counts|tojson }}
+        };
+        {% endmacro %}
+    """)
+
+    def __init__(self, layers: dict[str, Layer], counts: dict[str, int]):
+        super().__init__()
+        self.layers, self.counts = layers, counts
+
+
+_CSS = """
+<style>
+.leaflet-container { background: #f3f1ea; font-family: "DejaVu Sans", Arial, sans-serif; }
+.kg-legend, .kg-title { background: rgba(255,255,255,0.94); padding: 8px 10px; border-radius: 6px;
+  box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.35; max-height: 55vh; overflow-y: auto; }
+.kg-title { font-size: 14px; font-weight: bold; max-width: 46vw; }
+.kg-title small { font-weight: normal; color: #555; }
+.kg-legend h4 { margin: 6px 0 3px; font-size: 12px; }
+.kg-legend i { display: inline-block; width: 16px; height: 11px; margin-right: 6px; vertical-align: middle;
+  border: 1px solid rgba(0,0,0,0.35); }
+.kg-legend .en { color: #666; }
+.kg-popup h4 { margin: 0 0 4px; font-size: 13px; }
+.kg-popup table { border-collapse: collapse; font-size: 12px; }
+.kg-popup th { text-align: left; padding: 1px 8px 1px 0; color: #444; font-weight: normal; white-space: nowrap; }
+.kg-popup td { padding: 1px 0; font-weight: bold; }
+</style>
+"""
+
+
+# --- building the map --------------------------------------------------------------------
+
+def _tiles_setting(tiles: str | None, attribution: str | None) -> tuple[str | None, str]:
+    tiles = tiles if tiles is not None else os.environ.get("KGSPATIAL_TILES") or None
+    attribution = attribution or os.environ.get("KGSPATIAL_TILES_ATTRIBUTION") or "Bản đồ nền / Basemap"
+    return (tiles.strip() or None) if tiles else None, attribution
+
+
+def _sensitive(taxonomy: Taxonomy | None, codes: Iterable[Any]) -> np.ndarray:
+    if taxonomy is None:
+        return np.zeros(len(list(codes)), dtype=bool)
+    sensitive = taxonomy.sensitive_codes
+    return np.array([c in sensitive for c in codes], dtype=bool)
+
+
+def _codes(layer: PreparedLayer) -> np.ndarray:
+    return np.array([c if c is not None else r for c, r in zip(layer.codes, layer.raw_codes)], dtype=object)
+
+
+def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxonomy | None,
+                 severities: list[str], has_conditional: bool, has_plans: bool, has_communes: bool,
+                 masked: int, notes: list[str]) -> str:
+    parts = [f"<b>{html.escape(title)}</b>"]
+    if severities:
+        parts.append("<h4>Xung đột theo mức độ <span class='en'>/ conflicts by severity</span></h4>")
+        for sev in ("high", "medium", "low"):
+            if sev in severities:
+                color = SEVERITY_COLORS[sev]
+                parts.append(f"<div><i style='background:{color};opacity:.75'></i>Mức {SEVERITY_VI[sev]} "
+                             f"<span class='en'>/ {sev}</span></div>")
+        if has_conditional:
+            parts.append("<div><i style='background:#fff;border:2px dashed #666'></i>Có điều kiện (nét đứt) "
+                         "<span class='en'>/ conditional (dashed)</span></div>")
+    if has_plans:
+        parts.append(f"<div><i style='background:none;border:2px solid {PLAN_COLOR}'></i>Ranh đối tượng quy hoạch "
+                     "<span class='en'>/ plan features</span></div>")
+    if has_communes:
+        parts.append(f"<div><i style='background:none;border:1px dashed {COMMUNE_COLOR}'></i>Ranh xã, phường "
+                     "<span class='en'>/ communes</span></div>")
+    if master_codes:
+        parts.append("<h4>Quy hoạch tỉnh <span class='en'>/ master plan</span></h4>")
+        for code, _count in master_codes:
+            parts.append(f"<div><i style='background:{zone_color(taxonomy, code)}'></i>{html.escape(zone_text(taxonomy, code))}</div>")
+    if masked:
+        parts.append(f"<div class='en'>{masked} mảnh đất quốc phòng, an ninh không hiển thị / "
+                     f"{masked} defence or security piece(s) hidden</div>")
+    for note in notes:
+        parts.append(f"<div class='en'>{html.escape(note)}</div>")
+    return "".join(parts)
+
+
+def build_map(
+    master: PreparedLayer | None,
+    taxonomy: Taxonomy | None,
+    conflicts: gpd.GeoDataFrame,
+    *,
+    plans: Iterable[PreparedLayer] = (),
+    plan_names: Mapping[str, str] | None = None,
+    admin: Any = None,
+    crs: Any = None,
+    title: str | None = None,
+    tiles: str | None = None,
+    attribution: str | None = None,
+    max_features: int = DEFAULT_MAX_FEATURES,
+    clip_master: bool = True,
+    mask_sensitive: bool = False,
+) -> folium.Map:
+    """The folium Map (with every asset inlined) for one check or a whole province.
+
+    `conflicts` has the CONTRACT §2 columns in `crs` (default: its own CRS); `master`/`plans` are
+    PreparedLayers in the same CRS; `admin` anything with geoms/codes/names arrays (AdminUnits).
+    `clip_master` draws only the master zones around the plans and conflicts (per-plan maps).
+    """
+    assets.check_assets()
+    crs = crs or conflicts.crs
+    if crs is None:
+        raise ValueError("conflicts have no CRS: cannot place them on the map")
+    plans = list(plans)
+    plan_names = dict(plan_names or {})
+    for plan in plans:
+        plan_names.setdefault(plan.name, plan.name)
+
+    frame = conflicts.copy()
+    masked = 0
+    if mask_sensitive and len(frame):
+        hide = _sensitive(taxonomy, frame["plan_code"]) | _sensitive(taxonomy, frame["master_code"])
+        masked = int(hide.sum())
+        frame = frame.loc[~hide]
+    present = ~(frame.geometry.isna() | frame.geometry.is_empty) if len(frame) else np.zeros(0, dtype=bool)
+    masked += int((~np.asarray(present)).sum())
+    frame = frame.loc[np.asarray(present)]
+
+    # The view: plans and conflicts (per-plan map) or the whole master plan (province map).
+    extent_geoms = [np.asarray(frame.geometry.values, dtype=object)] + [p.geoms for p in plans]
+    extent_geoms = np.concatenate([g for g in extent_geoms if len(g)]) if any(len(g) for g in extent_geoms) else np.zeros(0, dtype=object)
+    if master is not None and len(master) and (not clip_master or len(extent_geoms) == 0):
+        view = shapely.total_bounds(master.geoms)
+    elif len(extent_geoms):
+        view = shapely.total_bounds(extent_geoms)
+    else:
+        view = None
+    notes: list[str] = []
+    layers: dict[str, Layer] = {}
+    counts: dict[str, int] = {}
+    drawn_total = 0
+
+    # Master plan zones.
+    master_layer = outline_geoms = None
+    master_codes: list[tuple[str, int]] = []
+    if master is not None and len(master) and view is not None:
+        geoms, codes, labels, ids = master.geoms, _codes(master), master.labels, master.feature_ids
+        if clip_master:
+            w, h = view[2] - view[0], view[3] - view[1]
+            pad = max(0.25 * max(w, h), 500.0)
+            idx = np.sort(shapely.STRtree(geoms).query(shapely.box(view[0] - pad, view[1] - pad, view[2] + pad, view[3] + pad)))
+            geoms, codes, labels, ids = geoms[idx], codes[idx], labels[idx], ids[idx]
+        if mask_sensitive:
+            keep = ~_sensitive(taxonomy, codes)
+            geoms, codes, labels, ids = geoms[keep], codes[keep], labels[keep], ids[keep]
+        tolerance = display_tolerance(shapely.total_bounds(geoms) if len(geoms) else view, len(geoms))
+        simplified = simplify_coverage(geoms, tolerance)
+        dissolved = len(geoms) > max_features
+        if dissolved:
+            simplified, codes, feature_counts = dissolve_by(simplified, codes)
+            notes.append(f"Quy hoạch tỉnh: {len(geoms):,} vùng gộp theo mã để hiển thị / "
+                         f"{len(geoms):,} master zones dissolved by code for display")
+            props = [{"s": c, "t": f"{zone_text(taxonomy, c)} · {n:,} vùng / zones"} for c, n in zip(codes, feature_counts)]
+        else:
+            props = [{"s": c, **({"t": f"{zone_text(taxonomy, c)} · {lab}"} if lab else {})} for c, lab in zip(codes, labels)]
+        distinct = sorted({str(c) for c in codes})
+        styles = {c: {"color": "#6b6b6b", "weight": 0.5, "opacity": 0.8, "fillColor": zone_color(taxonomy, c),
+                      "fillOpacity": 0.7} for c in distinct}
+        tips = {c: zone_text(taxonomy, c) for c in distinct}
+        wgs = _to_wgs84(simplified, crs)
+        master_layer = GeoJsonLayer(feature_collection(wgs, props), styles, "Quy hoạch tỉnh / Master plan",
+                                    tips=tips, count=len(wgs))
+        layers["master"] = master_layer
+        counts["master"] = len(wgs)
+        drawn_total += len(wgs)
+        code_counts = pd.Series(codes).value_counts()
+        master_codes = sorted(((str(c), int(n)) for c, n in code_counts.items()), key=lambda cn: cn[0])
+        outline_geoms = wgs
+
+    # Communes.
+    commune_layer = None
+    search_geoms: list = []
+    search_props: list[dict] = []
+    if admin is not None and len(admin.geoms):
+        geoms = np.asarray(admin.geoms, dtype=object)
+        if view is not None and clip_master:
+            w, h = view[2] - view[0], view[3] - view[1]
+            pad = max(0.25 * max(w, h), 500.0)
+            idx = np.sort(shapely.STRtree(geoms).query(shapely.box(view[0] - pad, view[1] - pad, view[2] + pad, view[3] + pad)))
+        else:
+            idx = np.arange(len(geoms))
+        geoms = simplify_coverage(geoms[idx], display_tolerance(shapely.total_bounds(geoms[idx]) if len(idx) else (0, 0, 0, 0), len(idx)))
+        names = [f"{_text(admin.names[i]) or _text(admin.codes[i])}" for i in idx]
+        wgs = _to_wgs84(geoms, crs)
+        props = [{"s": "c", "t": f"{n} ({_text(admin.codes[i])})"} for n, i in zip(names, idx)]
+        commune_layer = GeoJsonLayer(
+            feature_collection(wgs, props),
+            {"c": {"color": COMMUNE_COLOR, "weight": 1.2, "dashArray": "4 3", "fill": False, "opacity": 0.9}},
+            "Xã, phường / Communes", interactive=False, count=len(wgs))
+        layers["communes"] = commune_layer
+        counts["communes"] = len(wgs)
+        drawn_total += len(wgs)
+        search_geoms += list(wgs)
+        search_props += [{"search": f"Xã/phường: {n}"} for n in names]
+
+    # Plan features, outlined.
+    plan_layer = None
+    if plans:
+        all_geoms, all_props = [], []
+        for plan in plans:
+            codes = _codes(plan)
+            keep = ~_sensitive(taxonomy, codes) if mask_sensitive else np.ones(len(plan), dtype=bool)
+            geoms = plan.geoms[keep]
+            codes, labels, ids = codes[keep], plan.labels[keep], plan.feature_ids[keep]
+            name = plan_names.get(plan.name, plan.name)
+            if len(geoms) > max_features:
+                geoms = simplify_features(geoms, display_tolerance(shapely.total_bounds(geoms), len(geoms)))
+                geoms, codes, n = dissolve_by(geoms, codes)
+                labels = np.array([f"{k:,} đối tượng / features" for k in n], dtype=object)
+                ids = np.full(len(geoms), "", dtype=object)
+            elif len(geoms):
+                geoms = simplify_features(geoms, display_tolerance(shapely.total_bounds(geoms), len(geoms)) / 2)
+            wgs = _to_wgs84(geoms, crs)
+            for g, c, lab, fid in zip(wgs, codes, labels, ids):
+                tip = f"{name} · {zone_text(taxonomy, c)}" + (f" · {lab}" if lab else "") + (f" [{fid}]" if fid else "")
+                all_geoms.append(g)
+                all_props.append({"s": _geom_kind(g), "t": tip})
+            if len(wgs):
+                hull = shapely.envelope(shapely.union_all(shapely.envelope(wgs)))
+                search_geoms.append(hull)
+                search_props.append({"search": f"Quy hoạch: {name}"})
+                named = [(g, lab, fid) for g, lab, fid in zip(wgs, labels, ids) if lab][:5000]
+                for g, lab, fid in named:
+                    search_geoms.append(g if _geom_kind(g) != "p" else shapely.buffer(g, 0.0005))
+                    search_props.append({"search": f"{lab} [{fid}] – {name}"})
+        styles = {
+            "a": {"color": PLAN_COLOR, "weight": 1.8, "opacity": 0.9, "fill": True, "fillOpacity": 0.0},
+            "l": {"color": PLAN_COLOR, "weight": 2, "opacity": 0.8},
+            "p": {"color": PLAN_COLOR, "weight": 2, "fillColor": "#ffffff", "fillOpacity": 0.8},
+        }
+        plan_layer = GeoJsonLayer(feature_collection(np.asarray(all_geoms, dtype=object), all_props), styles,
+                                  "Đối tượng quy hoạch / Plan features", radius=5, count=len(all_geoms))
+        layers["plans"] = plan_layer
+        counts["plans"] = len(all_geoms)
+        drawn_total += len(all_geoms)
+
+    # Conflict pieces: one layer for conflicts, one for conditional findings.
+    conflict_layers = []
+    records = frame.drop(columns=frame.geometry.name).to_dict("records") if len(frame) else []
+    wgs = _to_wgs84(np.asarray(frame.geometry.values, dtype=object), crs) if len(frame) else np.zeros(0, dtype=object)
+    for verdict, layer_name, role in (("conditional", "Có điều kiện / Conditional", "conditional"),
+                                      ("conflict", "Xung đột / Conflicts", "conflicts")):
+        chosen = [i for i, r in enumerate(records) if r.get("verdict") == verdict]
+        if verdict == "conflict":
+            chosen += [i for i, r in enumerate(records) if r.get("verdict") not in ("conflict", "conditional")]
+        styles, props = {}, []
+        for i in chosen:
+            r = records[i]
+            key = f"{r.get('severity')}|{r.get('kind')}"
+            styles.setdefault(key, conflict_style(str(r.get("verdict")), str(r.get("severity")), str(r.get("kind"))))
+            props.append({"s": key, "t": conflict_tooltip(r), "p": conflict_popup(r, taxonomy, plan_names)})
+        layer = GeoJsonLayer(feature_collection(wgs[chosen], props), styles,
+                             f"{layer_name} ({len(chosen)})", radius=7, count=len(chosen))
+        conflict_layers.append(layer)
+        layers[role] = layer
+        counts[role] = len(chosen)
+        drawn_total += len(chosen)
+    for col in ("admin_name", "admin_prev_name"):
+        if col in frame.columns and len(frame):
+            for unit, sub in frame.groupby(col):
+                if unit:
+                    bounds = shapely.total_bounds(wgs[np.flatnonzero((frame[col] == unit).to_numpy())])
+                    label = "Xã/phường" if col == "admin_name" else "Đơn vị trước 7/2025"
+                    search_geoms.append(shapely.box(*bounds))
+                    search_props.append({"search": f"{label}: {unit} – {len(sub)} mảnh xung đột / pieces"})
+
+    # The map itself.
+    tiles, attribution = _tiles_setting(tiles, attribution)
+    fmap = folium.Map(location=[10.0, 105.1], zoom_start=9, tiles=None, control_scale=True,
+                      prefer_canvas=drawn_total > CANVAS_THRESHOLD, max_zoom=20)
+    fmap.default_js, fmap.default_css = [], []  # Leaflet comes inlined from node_modules instead
+    root = fmap.get_root()
+    root.header.add_child(Element(assets.inline_head()), name="kgspatial_assets")
+    root.header.add_child(Element(_CSS), name="kgspatial_css")
+    title = title or "Bản đồ xung đột quy hoạch / Planning conflict map"
+    root.title = title
+    if tiles:
+        folium.TileLayer(tiles, attr=html.escape(attribution), name="Bản đồ nền / Basemap", overlay=False,
+                         control=False, max_zoom=20).add_to(fmap)
+    for layer in (master_layer, commune_layer, plan_layer, *conflict_layers):
+        if layer is not None:
+            layer.add_to(fmap)
+    if view is not None:
+        corners = _to_wgs84(np.array([shapely.box(*view)], dtype=object), crs)[0]
+        x1, y1, x2, y2 = shapely.bounds(corners)
+        fmap.fit_bounds([[y1, x1], [y2, x2]])
+
+    folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
+    fullscreen = folium.plugins.Fullscreen(position="topleft", title="Toàn màn hình / Full screen",
+                                           title_cancel="Thoát toàn màn hình / Exit full screen")
+    measure = folium.plugins.MeasureControl(position="topleft", primary_length_unit="meters",
+                                            secondary_length_unit="kilometers", primary_area_unit="hectares",
+                                            secondary_area_unit="sqmeters")
+    for control in (fullscreen, measure):
+        control.default_js, control.default_css = [], []
+        control.add_to(fmap)
+    if search_geoms:
+        _Search(feature_collection(np.asarray(search_geoms, dtype=object), search_props)).add_to(fmap)
+    if outline_geoms is None:
+        outline_geoms = np.asarray(list(wgs) + list(search_geoms), dtype=object)
+    outline = _outline(outline_geoms)
+    _MiniMap(feature_collection(outline, [{}] * len(outline)), tiles, attribution).add_to(fmap)
+    severities = sorted({str(s) for s in frame["severity"]}) if len(frame) else []
+    has_conditional = bool(len(frame)) and bool((frame["verdict"] == "conditional").any())
+    _Control(_legend_html(title, master_codes, taxonomy, severities, has_conditional, bool(plans),
+                          commune_layer is not None, masked, notes), "bottomleft", "kg-legend").add_to(fmap)
+    _Registry(layers, counts).add_to(fmap)
+    return fmap
+
+
+def _geom_kind(geom) -> str:
+    type_id = int(shapely.get_type_id(geom))
+    return "p" if type_id in (0, 4) else "l" if type_id in (1, 2, 5) else "a"
+
+
+def _outline(geoms: np.ndarray) -> np.ndarray:
+    """A light outline of everything drawn, for the minimap when no tiles are set."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return geoms
+    x1, y1, x2, y2 = shapely.total_bounds(geoms)
+    tolerance = max(x2 - x1, y2 - y1) / 300
+    polys = geoms[np.isin(shapely.get_type_id(geoms), (3, 6))]
+    if len(polys):
+        merged = shapely.union_all(shapely.simplify(polys, tolerance, preserve_topology=True), grid_size=tolerance / 10)
+        return np.array([shapely.simplify(merged, tolerance)], dtype=object)
+    return np.array([shapely.box(x1, y1, x2, y2)], dtype=object)
+
+
+def render_html(fmap: folium.Map) -> str:
+    """The complete, self-contained page; refuses anything that would fetch from the network."""
+    page = fmap.get_root().render()
+    assets.assert_offline(page)
+    return page
+
+
+def _write(page: str, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".map-", suffix=".html", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def map_for_result(result, *, tiles: str | None = None, attribution: str | None = None,
+                   max_features: int = DEFAULT_MAX_FEATURES, admin: Any = None,
+                   plan_names: Mapping[str, str] | None = None, mask_sensitive: bool = False,
+                   title: str | None = None) -> folium.Map:
+    """The folium Map of one CheckResult (the notebook shows it inline)."""
+    admin = admin if admin is not None else getattr(result, "admin", None)
+    names = dict(plan_names or {})
+    if title is None:
+        ids = [p.name for p in result.plans] or sorted({str(v) for v in result.conflicts.get("plan_id", [])})
+        shown = ", ".join(names.get(i, i) for i in ids[:3]) + ("…" if len(ids) > 3 else "")
+        title = f"Xung đột quy hoạch / Planning conflicts: {shown}"
+    return build_map(result.master, result.taxonomy, result.conflicts, plans=result.plans, plan_names=names,
+                     admin=admin, title=title, tiles=tiles, attribution=attribution, max_features=max_features,
+                     clip_master=True, mask_sensitive=mask_sensitive)
+
+
+def write_map(result, path: str | Path, *, tiles: str | None = None, attribution: str | None = None,
+              max_features: int = DEFAULT_MAX_FEATURES, admin: Any = None,
+              plan_names: Mapping[str, str] | None = None, mask_sensitive: bool = False,
+              title: str | None = None) -> Path:
+    """map.html for one check (`kgspatial check --map`): master zones around the plan, the plan's
+    features and every conflict piece, all assets inlined.  tiles: a {z}/{x}/{y} URL template
+    (default $KGSPATIAL_TILES, else no basemap)."""
+    fmap = map_for_result(result, tiles=tiles, attribution=attribution, max_features=max_features, admin=admin,
+                          plan_names=plan_names, mask_sensitive=mask_sensitive, title=title)
+    return _write(render_html(fmap), path)
+
+
+def write_province_map(master: PreparedLayer, taxonomy: Taxonomy, conflicts: gpd.GeoDataFrame, path: str | Path, *,
+                       plan_names: Mapping[str, str] | None = None, plans: Iterable[PreparedLayer] = (),
+                       admin: Any = None, crs: Any = None, tiles: str | None = None, attribution: str | None = None,
+                       max_features: int = DEFAULT_MAX_FEATURES, mask_sensitive: bool = False,
+                       title: str | None = None) -> Path:
+    """The batch's province overview: the whole master plan and the conflicts of every plan
+    (`conflicts` holds all plans' rows, told apart by plan_id; plan_names maps id -> name)."""
+    title = title or "Xung đột quy hoạch toàn tỉnh / Province planning conflicts"
+    fmap = build_map(master, taxonomy, conflicts, plans=plans, plan_names=plan_names, admin=admin, crs=crs,
+                     title=title, tiles=tiles, attribution=attribution, max_features=max_features,
+                     clip_master=False, mask_sensitive=mask_sensitive)
+    return _write(render_html(fmap), path)
