@@ -71,3 +71,12 @@ def layer_feature(fid: int, props: dict, geom, sensitive: bool, unmasked: bool, 
     props["masked"] = masked
     return {"type": "Feature", "id": int(fid), "geometry": None if masked else geometry_json(geom),
             "properties": props}
+
+
+def json_safe(value: Any) -> Any:
+    """Nested dicts/lists made strict-JSON (NaN and infinities become null), e.g. a summary."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return plain(value)

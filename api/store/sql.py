@@ -16,6 +16,7 @@ import uuid
 
 import sqlalchemy as sa
 
+from .features import json_safe
 from .base import ACTIVE, ROLES, Conflict, NotFound, Store
 
 metadata = sa.MetaData()
@@ -257,7 +258,8 @@ class SqlStore(Store):
             if conn.execute(sa.select(layers.c.id).where(layers.c.id == rec["plan_id"])).first() is None:
                 raise NotFound(rec["plan_id"])
             conn.execute(checks.insert().values(**rec))
-        return self.get_check(rec["id"])
+        # As inserted: a worker may already have claimed it, but the answer describes the acceptance.
+        return {**{c.name: None for c in checks.columns if c.name != "worker"}, **rec}
 
     def get_check(self, check_id: str) -> dict:
         with self.engine.connect() as conn:
@@ -342,7 +344,7 @@ class SqlStore(Store):
             if self.get_check(check_id)["status"] != "running":
                 return False
         self._result_save(check_id, result)
-        summary = json.dumps(result.summary, ensure_ascii=False, default=str)
+        summary = json.dumps(json_safe(result.summary), ensure_ascii=False, allow_nan=False)
         if self._set_final(check_id, status="successful", summary=summary, reason=None, progress=None):
             return True
         self._result_delete(check_id)  # dismissed (or recovered elsewhere) meanwhile: keep nothing

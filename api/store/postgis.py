@@ -1,0 +1,253 @@
+"""The PostGIS store: registry, jobs and keys in PostgreSQL tables, layers and conflict rows as
+PostGIS geometry columns (the source/analysis CRS geometry, and an EPSG:4326 copy made through
+kgspatial.crs so the pinned VN-2000 transformation is used, never PostGIS's default).
+
+    layer_features(layer_id, fid, sensitive, props jsonb, geom, geom4326 geometry(Geometry,4326))
+    conflict_features(check_id, seq, conflict_id, verdict, severity, rule_id, admin_code,
+                      sensitive, props jsonb, geom, geom4326 geometry(Geometry,4326))
+    feature_schemas(owner_id, columns jsonb, crs_wkt)      column order and CRS of each
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+
+from kgspatial import crs as crs_mod
+
+from .base import ConflictFilter, NotFound, Page
+from .embedded import sensitive_rows
+from .features import conflict_feature, layer_feature, plain
+from .sql import SqlStore
+
+DDL = [
+    "CREATE EXTENSION IF NOT EXISTS postgis",
+    """CREATE TABLE IF NOT EXISTS feature_schemas (
+        owner_id varchar(32) PRIMARY KEY, columns jsonb NOT NULL, crs_wkt text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS layer_features (
+        layer_id varchar(32) NOT NULL, fid integer NOT NULL, sensitive boolean NOT NULL,
+        props jsonb NOT NULL, geom geometry, geom4326 geometry(Geometry, 4326),
+        PRIMARY KEY (layer_id, fid))""",
+    "CREATE INDEX IF NOT EXISTS layer_features_geom4326 ON layer_features USING gist (geom4326)",
+    """CREATE TABLE IF NOT EXISTS conflict_features (
+        check_id varchar(32) NOT NULL, seq integer NOT NULL, conflict_id text, verdict text, severity text,
+        rule_id text, admin_code text, sensitive boolean NOT NULL, props jsonb NOT NULL,
+        geom geometry, geom4326 geometry(Geometry, 4326), PRIMARY KEY (check_id, seq))""",
+    "CREATE INDEX IF NOT EXISTS conflict_features_geom4326 ON conflict_features USING gist (geom4326)",
+]
+BATCH = 2000
+
+
+def sqlalchemy_url(url: str) -> str:
+    """postgresql://... as users write it -> the psycopg 3 driver SQLAlchemy needs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _wkb(geoms) -> list:
+    out = shapely.to_wkb(np.asarray(geoms, dtype=object))
+    return [None if g is None else bytes(g) for g in out]
+
+
+def _from_wkb(value):
+    return None if value is None else shapely.from_wkb(bytes(value))
+
+
+class PostgisStore(SqlStore):
+    def __init__(self, url: str, data_dir: Path, sensitive_codes):
+        self.data_dir = Path(data_dir)
+        self.sensitive_codes = frozenset(sensitive_codes)
+        engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(5727415)"))  # one server creates the tables
+            for statement in DDL:
+                conn.execute(sa.text(statement))
+        super().__init__(engine)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT postgis_lib_version()"))
+
+    # -- schemas ---------------------------------------------------------------------------
+    def _schema_save(self, conn, owner_id: str, columns: list[str], crs_wkt: str) -> None:
+        conn.execute(sa.text("INSERT INTO feature_schemas VALUES (:o, CAST(:c AS jsonb), :w)"),
+                     {"o": owner_id, "c": json.dumps(columns), "w": crs_wkt})
+
+    def _schema(self, owner_id: str) -> tuple[list[str], str]:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT columns, crs_wkt FROM feature_schemas WHERE owner_id = :o"),
+                               {"o": owner_id}).first()
+        if row is None:
+            raise NotFound(owner_id)
+        return list(row[0]), row[1]
+
+    # -- layers ----------------------------------------------------------------------------
+    def _layer_save(self, layer_id: str, gdf, sensitive) -> None:
+        columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
+        wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
+        props = gdf.drop(columns=gdf.geometry.name)
+        props.columns = columns
+        records = props.to_dict("records")
+        geom, geom4326 = _wkb(gdf.geometry.values), _wkb(wgs84.geometry.values)
+        sensitive = np.asarray(sensitive, dtype=bool)
+        insert = sa.text(
+            "INSERT INTO layer_features (layer_id, fid, sensitive, props, geom, geom4326) VALUES "
+            "(:l, :f, :s, CAST(:p AS jsonb), ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))")
+        try:
+            with self.engine.begin() as conn:
+                self._schema_save(conn, layer_id, columns, gdf.crs.to_wkt())
+                for start in range(0, len(records), BATCH):
+                    conn.execute(insert, [
+                        {"l": layer_id, "f": i, "s": bool(sensitive[i]), "g": geom[i], "g4": geom4326[i],
+                         "p": json.dumps({k: plain(v) for k, v in records[i].items()}, ensure_ascii=False)}
+                        for i in range(start, min(start + BATCH, len(records)))
+                    ])
+        except BaseException:
+            self._layer_delete(layer_id)
+            raise
+
+    def _layer_delete(self, layer_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM layer_features WHERE layer_id = :l"), {"l": layer_id})
+            conn.execute(sa.text("DELETE FROM feature_schemas WHERE owner_id = :l"), {"l": layer_id})
+
+    @contextlib.contextmanager
+    def layer_file(self, layer_id: str):
+        """The layer exported to a scratch GeoParquet file (source CRS) for kgspatial to read."""
+        columns, crs_wkt = self._schema(layer_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT props, ST_AsBinary(geom) FROM layer_features WHERE layer_id = :l ORDER BY fid"),
+                {"l": layer_id}).all()
+        frame = pd.DataFrame([r[0] for r in rows], columns=columns)
+        gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([_from_wkb(r[1]) for r in rows]), crs=crs_wkt)
+        tmp = Path(tempfile.mkdtemp(prefix="kgspatial-layer-"))
+        try:
+            path = tmp / f"{layer_id}.parquet"
+            gdf.to_parquet(path)
+            yield path
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @staticmethod
+    def _bbox_sql(bbox, unmasked: bool, params: dict) -> str:
+        if bbox is None:
+            return ""
+        params.update(x1=bbox[0], y1=bbox[1], x2=bbox[2], y2=bbox[3])
+        sql = (" AND geom4326 && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)"
+               " AND ST_Intersects(geom4326, ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326))")
+        return sql + ("" if unmasked else " AND NOT sensitive")
+
+    def layer_features(self, layer_id: str, *, bbox=None, limit: int, offset: int, unmasked: bool) -> Page:
+        record = self.get_layer(layer_id)
+        columns, _ = self._schema(layer_id)
+        params = {"l": layer_id, "lim": limit, "off": offset}
+        where = "layer_id = :l" + self._bbox_sql(bbox, unmasked, params)
+        with self.engine.connect() as conn:
+            matched = conn.execute(sa.text(f"SELECT count(*) FROM layer_features WHERE {where}"), params).scalar_one()
+            rows = conn.execute(sa.text(
+                f"SELECT fid, sensitive, props, ST_AsBinary(geom4326) FROM layer_features WHERE {where} "
+                "ORDER BY fid LIMIT :lim OFFSET :off"), params).all()
+        return Page([self._layer_feature(r, columns, record, unmasked) for r in rows], int(matched))
+
+    @staticmethod
+    def _layer_feature(row, columns, record, unmasked):
+        props = {c: row[2].get(c) for c in columns}
+        return layer_feature(row[0], props, _from_wkb(row[3]), row[1], unmasked, record.get("code_field"))
+
+    def layer_feature(self, layer_id: str, fid: int, *, unmasked: bool) -> dict:
+        record = self.get_layer(layer_id)
+        columns, _ = self._schema(layer_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text(
+                "SELECT fid, sensitive, props, ST_AsBinary(geom4326) FROM layer_features "
+                "WHERE layer_id = :l AND fid = :f"), {"l": layer_id, "f": fid}).first()
+        if row is None:
+            raise NotFound(f"{layer_id}/{fid}")
+        return self._layer_feature(row, columns, record, unmasked)
+
+    # -- results ---------------------------------------------------------------------------
+    def _result_save(self, check_id: str, result) -> None:
+        conflicts = result.conflicts
+        columns = [str(c) for c in conflicts.columns if c != conflicts.geometry.name]
+        wgs84 = crs_mod.to_crs(conflicts, "EPSG:4326") if len(conflicts) else conflicts
+        sensitive = sensitive_rows(conflicts, self.sensitive_codes)
+        records = pd.DataFrame(conflicts.drop(columns=conflicts.geometry.name)).to_dict("records")
+        geom, geom4326 = _wkb(conflicts.geometry.values), _wkb(wgs84.geometry.values)
+        insert = sa.text(
+            "INSERT INTO conflict_features (check_id, seq, conflict_id, verdict, severity, rule_id, admin_code, "
+            "sensitive, props, geom, geom4326) VALUES (:c, :n, :cid, :v, :s, :r, :a, :sens, CAST(:p AS jsonb), "
+            "ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))")
+        self._result_delete(check_id)  # a rerun after a restart replaces a partial earlier write
+        with self.engine.begin() as conn:
+            self._schema_save(conn, check_id, columns, conflicts.crs.to_wkt())
+            for start in range(0, len(records), BATCH):
+                batch = []
+                for i in range(start, min(start + BATCH, len(records))):
+                    rec = {k: plain(v) for k, v in records[i].items()}
+                    batch.append({
+                        "c": check_id, "n": i, "cid": rec.get("conflict_id"), "v": rec.get("verdict"),
+                        "s": rec.get("severity"), "r": rec.get("rule_id"), "a": rec.get("admin_code"),
+                        "sens": bool(sensitive[i]), "p": json.dumps(rec, ensure_ascii=False),
+                        "g": geom[i], "g4": geom4326[i],
+                    })
+                conn.execute(insert, batch)
+
+    def _result_delete(self, check_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM conflict_features WHERE check_id = :c"), {"c": check_id})
+            conn.execute(sa.text("DELETE FROM feature_schemas WHERE owner_id = :c"), {"c": check_id})
+
+    def conflicts(self, check_id: str, flt: ConflictFilter, *, limit: int, offset: int, unmasked: bool) -> Page:
+        self._require_successful(check_id)
+        params: dict = {"c": check_id, "lim": limit, "off": offset}
+        where = "check_id = :c"
+        for column, wanted in (("severity", flt.severity), ("rule_id", flt.rule_id),
+                               ("admin_code", flt.admin_code), ("verdict", flt.verdict)):
+            if wanted:
+                names = []
+                for i, value in enumerate(wanted):
+                    params[f"{column}{i}"] = value
+                    names.append(f":{column}{i}")
+                where += f" AND {column} IN ({', '.join(names)})"
+        where += self._bbox_sql(flt.bbox, unmasked, params)
+        with self.engine.connect() as conn:
+            matched = conn.execute(sa.text(f"SELECT count(*) FROM conflict_features WHERE {where}"), params).scalar_one()
+            rows = conn.execute(sa.text(
+                f"SELECT props, sensitive, ST_AsBinary(geom4326) FROM conflict_features WHERE {where} "
+                "ORDER BY seq LIMIT :lim OFFSET :off"), params).all()
+        columns, _ = self._schema(check_id)
+        return Page([conflict_feature({c: r[0].get(c) for c in columns}, _from_wkb(r[2]), r[1], unmasked)
+                     for r in rows], int(matched))
+
+    def conflict(self, check_id: str, conflict_id: str, *, unmasked: bool) -> dict:
+        self._require_successful(check_id)
+        columns, _ = self._schema(check_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text(
+                "SELECT props, sensitive, ST_AsBinary(geom4326) FROM conflict_features "
+                "WHERE check_id = :c AND conflict_id = :i ORDER BY seq LIMIT 1"), {"c": check_id, "i": conflict_id}).first()
+        if row is None:
+            raise NotFound(conflict_id)
+        return conflict_feature({c: row[0].get(c) for c in columns}, _from_wkb(row[2]), row[1], unmasked)
+
+    def conflicts_frame(self, check_id: str) -> gpd.GeoDataFrame:
+        self._require_successful(check_id)
+        columns, crs_wkt = self._schema(check_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT props, ST_AsBinary(geom) FROM conflict_features WHERE check_id = :c ORDER BY seq"),
+                {"c": check_id}).all()
+        frame = pd.DataFrame([r[0] for r in rows], columns=columns)
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([_from_wkb(r[1]) for r in rows]), crs=crs_wkt)
