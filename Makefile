@@ -12,6 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
+	npm ci --no-audit --no-fund --loglevel=error  # Leaflet and plugins that map.html inlines (package-lock.json)
 	touch $@
 
 demo: venv
