@@ -53,7 +53,7 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(_too_large(limit))
+        raise TooLarge(_too_large(settings))
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith("multipart/form-data"):
         raise HTTPException(400, "gửi biểu mẫu multipart/form-data có trường 'file' / send multipart/form-data with a 'file' field")
@@ -63,7 +63,7 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
         async for chunk in request.stream():
             seen += len(chunk)
             if seen > limit:
-                raise TooLarge(_too_large(limit))
+                raise TooLarge(_too_large(settings))
             yield chunk
 
     scratch = scratch_root / f"upload-{uuid.uuid4().hex}"
@@ -94,8 +94,8 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _too_large(limit: int) -> str:
-    return (f"tệp quá lớn / upload too large: at most {limit / MB:g} MB may be sent "
+def _too_large(settings: Settings) -> str:
+    return (f"tệp quá lớn / upload too large: at most {settings.max_upload_mb:g} MB may be sent "
             f"(setting KGSPATIAL_MAX_UPLOAD_MB)")
 
 

@@ -1,0 +1,56 @@
+"""OGC API - Features: landing, conformance, collections, items and one item, as QGIS reads them."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_landing_and_conformance(api):
+    body = api.get("/ogc/", "viewer").json()
+    rels = {link["rel"]: link for link in body["links"]}
+    assert rels["service-desc"]["href"].endswith("/openapi.json")
+    assert rels["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
+    assert rels["data"]["href"].endswith("/ogc/collections")
+    assert rels["conformance"]["href"].endswith("/ogc/conformance")
+    assert api.get("/ogc", "viewer").status_code == 200
+    conf = api.get("/ogc/conformance", "viewer").json()["conformsTo"]
+    for cls in ("core", "geojson", "oas30"):
+        assert f"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/{cls}" in conf
+
+
+def test_collections_items_and_paging(api, scene):
+    check = api.post("/api/v1/checks", "planner", json={"plan_id": scene["plan"]}).json()
+    assert api.wait(check["id"], "planner")["status"] == "successful"
+    ids = {c["id"] for c in api.get("/ogc/collections", "planner").json()["collections"]}
+    assert ids == {f"master-{scene['master']}", f"plan-{scene['plan']}", f"conflicts-{check['id']}"}
+    # another planner sees the shared master plan only
+    ids2 = {c["id"] for c in api.get("/ogc/collections", "planner2").json()["collections"]}
+    assert ids2 == {f"master-{scene['master']}"}
+    assert api.get(f"/ogc/collections/plan-{scene['plan']}", "planner2").status_code == 404
+
+    master = api.get(f"/ogc/collections/master-{scene['master']}", "viewer").json()
+    lon1, lat1, lon2, lat2 = master["extent"]["spatial"]["bbox"][0]
+    assert 105.04 < lon1 < lon2 < 105.06 and 9.94 < lat1 < lat2 < 9.95  # 200 m square near Rạch Giá
+    r = api.get(f"/ogc/collections/master-{scene['master']}/items", "viewer", params={"limit": 2})
+    assert r.headers["content-type"].startswith("application/geo+json")
+    page = r.json()
+    assert page["numberMatched"] == 3 and page["numberReturned"] == 2
+    nxt = next(link for link in page["links"] if link["rel"] == "next")
+    rest = api.client.get(nxt["href"], headers=api.h("viewer")).json()
+    assert rest["numberReturned"] == 1 and not any(link["rel"] == "next" for link in rest["links"])
+    codes = [f["properties"]["MA_QH"] for f in page["features"] + rest["features"]]
+    assert codes == ["LUC", "RPH", "ODT"]
+    one = api.get(f"/ogc/collections/master-{scene['master']}/items/1", "viewer")
+    assert one.status_code == 200 and one.json()["properties"]["TEN"] == "Rừng phòng hộ ven biển"
+    assert api.get(f"/ogc/collections/master-{scene['master']}/items/99", "viewer").status_code == 404
+    assert api.get("/ogc/collections/master-nope/items", "viewer").status_code == 404
+
+    conflicts = api.get(f"/ogc/collections/conflicts-{check['id']}/items", "viewer", params={"limit": 100}).json()
+    assert conflicts["numberMatched"] == 6
+    area = sum(f["properties"]["area_m2"] for f in conflicts["features"])
+    assert area == pytest.approx(2500 + 2500 + 3600 + 800)  # conflict and conditional polygons, by hand
+    fid = conflicts["features"][0]["id"]
+    one = api.get(f"/ogc/collections/conflicts-{check['id']}/items/{fid}", "viewer").json()
+    assert one["id"] == fid and one["properties"]["conflict_id"] == fid
+    assert api.get(f"/ogc/collections/conflicts-{check['id']}/items", "viewer",
+                   params={"limit": 10001}).status_code == 422

@@ -1,0 +1,181 @@
+"""Hostile and broken uploads: each is refused with the right status and leaves nothing behind."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api import create_app
+from kgspatial import textcodec  # noqa: F401  (registers the tcvn3 codec)
+from tests import geoms
+
+
+def _counts(api) -> tuple[int, list[str]]:
+    """Rows in the registry and files left under the data dir (scratch folders included)."""
+    store = api.client.app.state.store
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT count(*) FROM layers")).scalar_one()
+    data = api.settings.data_dir
+    files = sorted(str(p.relative_to(data)) for p in data.rglob("*")
+                   if p.is_file() and not p.name.startswith("kgspatial.sqlite"))
+    return rows, files
+
+
+def _shapefile_zip(tmp_path: Path, frame: gpd.GeoDataFrame, folder: str = "", drop=(), encoding=None,
+                   cpg: str | None = None) -> bytes:
+    out = tmp_path / "shp"
+    out.mkdir(exist_ok=True)
+    kwargs = {"encoding": encoding} if encoding else {}
+    frame.to_file(out / "qh.shp", **kwargs)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part in sorted(out.iterdir()):
+            if part.suffix.lower() in drop or (cpg is not None and part.suffix.lower() == ".cpg"):
+                continue
+            zf.write(part, f"{folder}{part.name}")
+        if cpg is not None:
+            zf.writestr(f"{folder}qh.cpg", cpg)
+    return buf.getvalue()
+
+
+def _polygons() -> gpd.GeoDataFrame:
+    """The polygon features of the catalogue plan (a shapefile holds one geometry type)."""
+    return geoms.plan_frame().iloc[[0, 3, 4, 5]].reset_index(drop=True)
+
+
+def _post(api, name: str, payload: bytes, **fields):
+    return api.post("/api/v1/plans", "planner", files={"file": (name, payload)},
+                    data={"name": "thử", "plan_type": "rural", **fields})
+
+
+def _refused(api, response, status: int, before) -> None:
+    assert response.status_code == status, response.text
+    assert isinstance(response.json()["detail"], str) and response.json()["detail"]
+    assert _counts(api) == before
+
+
+def test_zip_slip_is_400(api):
+    before = _counts(api)
+    for evil in ("../../etc/cron.d/x.shp", "/etc/passwd", "a/../../b.shp", "C:/Windows/x.shp", "..\\..\\x.shp"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr(evil, b"x")
+        r = _post(api, "evil.zip", buf.getvalue())
+        _refused(api, r, 400, before)
+        assert "unsafe" in r.json()["detail"]
+
+
+def test_zip_bomb_is_413(api):
+    before = _counts(api)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("qh.shp", b"\0" * (50 * 1024 * 1024))  # 50 MB of zeros: ~50 kB compressed (ratio ~1000)
+    assert len(buf.getvalue()) < 200_000
+    r = _post(api, "bomb.zip", buf.getvalue())
+    _refused(api, r, 413, before)
+    assert "zip bomb" in r.json()["detail"]
+
+
+def test_zip_with_too_many_members_or_too_large_unpacked_is_413(make_settings):
+    app = create_app(make_settings(max_members=5, max_unpacked_mb=1))
+    with TestClient(app) as client:
+        key = app.state.store.create_key("p", "planner")[1]
+        h = {"Authorization": f"Bearer {key}"}
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for i in range(6):
+                zf.writestr(f"f{i}.txt", b"x")
+        r = client.post("/api/v1/plans", headers=h, files={"file": ("many.zip", buf.getvalue())},
+                        data={"name": "x", "plan_type": "rural"})
+        assert r.status_code == 413 and "6 zip members" in r.json()["detail"]
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr("big.bin", b"\1" * (2 * 1024 * 1024))
+        r = client.post("/api/v1/plans", headers=h, files={"file": ("big.zip", buf.getvalue())},
+                        data={"name": "x", "plan_type": "rural"})
+        assert r.status_code == 413 and "unpacked" in r.json()["detail"]
+
+
+def test_oversized_upload_is_413(make_settings):
+    settings = make_settings(max_upload_mb=0.05)  # 51 200 bytes
+    app = create_app(settings)
+    with TestClient(app) as client:
+        key = app.state.store.create_key("p", "planner")[1]
+        r = client.post("/api/v1/plans", headers={"Authorization": f"Bearer {key}"},
+                        files={"file": ("big.geojson", b" " * 60_000)}, data={"name": "x", "plan_type": "rural"})
+        assert r.status_code == 413 and "0.05 MB" in r.json()["detail"]
+        assert not any(p.is_file() for p in (settings.data_dir / "tmp").rglob("*"))
+        assert not any((settings.data_dir / "layers").iterdir())
+
+
+def test_not_a_zip_and_zip_without_shapefile_are_400(api, tmp_path):
+    before = _counts(api)
+    _refused(api, _post(api, "plan.zip", b"this is not a zip"), 400, before)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("readme.txt", "không có shapefile")
+    r = _post(api, "plan.zip", buf.getvalue())
+    _refused(api, r, 400, before)
+    assert "no shapefile" in r.json()["detail"]
+    r = _post(api, "plan.zip", _shapefile_zip(tmp_path, _polygons(), drop=(".dbf",)))
+    _refused(api, r, 400, before)
+    assert ".dbf" in r.json()["detail"]
+    _refused(api, _post(api, "plan.docx", b"PK"), 400, before)
+    _refused(api, _post(api, "plan.gpkg", b"SQLite format 3\0garbage"), 400, before)
+    r = api.post("/api/v1/plans", "planner", data={"name": "x", "plan_type": "rural"})
+    _refused(api, r, 400, before)
+
+
+def test_no_crs_is_422_naming_it_then_assume_crs_works(api, tmp_path):
+    before = _counts(api)
+    payload = _shapefile_zip(tmp_path, _polygons(), drop=(".prj",))
+    r = _post(api, "plan.zip", payload)
+    _refused(api, r, 422, before)
+    assert "coordinate reference system" in r.json()["detail"] and "assume_crs" in r.json()["detail"].replace("-", "_")
+    r = _post(api, "plan.zip", payload, assume_crs="EPSG:9207")
+    assert r.status_code == 201, r.text
+    assert r.json()["crs"].startswith("EPSG:9207") and r.json()["crs_source"] == "assumed"
+
+
+def test_bad_form_fields(api, scene_files):
+    before = _counts(api)
+    with open(scene_files / "plan.gpkg", "rb") as f:
+        payload = f.read()
+    r = api.post("/api/v1/plans", "planner", files={"file": ("p.gpkg", payload)}, data={"name": "x", "plan_type": "castle"})
+    _refused(api, r, 422, before)
+    r = api.post("/api/v1/plans", "planner", files={"file": ("p.gpkg", payload)}, data={"plan_type": "rural"})
+    _refused(api, r, 422, before)
+    r = _post(api, "p.gpkg", payload, code_field="khong_co")
+    _refused(api, r, 400, before)
+    assert "khong_co" in r.json()["detail"]
+    r = api.post("/api/v1/rules", "admin", files={"file": ("r.csv", b"rule_id,plan_code\nR1,ODT\n")})
+    assert r.status_code == 422 and r.json()["problems"]
+
+
+def test_shapefile_in_subfolder_with_tcvn3_text(api, tmp_path):
+    frame = _polygons()
+    legacy = frame.copy()  # the DBF bytes a TCVN3 (ABC) font-era editor writes
+    legacy["ten"] = [textcodec.tcvn3_encode(t).decode("latin-1") for t in frame["ten"]]
+    r = _post(api, "qh.zip", _shapefile_zip(tmp_path, legacy, folder="Ban ve/QH 2030/", encoding="ISO-8859-1",
+                                            cpg="TCVN3"))
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    assert plan["feature_count"] == 4 and plan["code_field"] == "ma" and plan["encoding"].lower() == "tcvn3"
+    items = api.get(f"/ogc/collections/plan-{plan['id']}/items", "planner").json()["features"]
+    assert [f["properties"]["ten"] for f in items] == list(frame["ten"])  # "Khu dân cư mới"... decoded, NFC
+
+
+def test_geojson_and_parquet_uploads(api, tmp_path):
+    frame = geoms.plan_frame()
+    frame.to_crs("EPSG:4326").to_file(tmp_path / "p.geojson", driver="GeoJSON")
+    frame.to_parquet(tmp_path / "p.parquet")
+    for name in ("p.geojson", "p.parquet"):
+        r = api.upload("plans", tmp_path / name, "planner", name=name, plan_type="rural")
+        assert r.status_code == 201, r.text
+        assert r.json()["feature_count"] == 6
