@@ -74,10 +74,15 @@ def render(app, check_id: str, what: str, unmasked: bool, english: bool = False)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".render-") as tmp:
             if what == "map":
+                params = inspect.signature(presenter).parameters
                 kwargs = {}
-                tiles = app.state.settings.tiles
-                if tiles and "tiles" in inspect.signature(presenter).parameters:
-                    kwargs["tiles"] = tiles
+                if app.state.settings.tiles and "tiles" in params:
+                    kwargs["tiles"] = app.state.settings.tiles
+                if "mask_sensitive" in params:
+                    kwargs["mask_sensitive"] = not unmasked
+                if "plan_names" in params:
+                    plan = app.state.store.get_layer(app.state.store.get_check(check_id)["plan_id"], "plan")
+                    kwargs["plan_names"] = {plan["id"]: plan["name"]}
                 presenter(result, Path(tmp) / name, **kwargs)
             else:
                 presenter(result, Path(tmp), [what], english=english)

@@ -111,7 +111,10 @@ def test_oversized_upload_is_413(make_settings):
                         files={"file": ("big.geojson", b" " * 60_000)}, data={"name": "x", "plan_type": "rural"})
         assert r.status_code == 413 and "0.05 MB" in r.json()["detail"]
         assert not any(p.is_file() for p in (settings.data_dir / "tmp").rglob("*"))
-        assert not any((settings.data_dir / "layers").iterdir())
+        assert not any(p.is_file() for p in (settings.data_dir / "layers").rglob("*"))
+        store = app.state.store
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM layers")).scalar_one() == 0
 
 
 def test_not_a_zip_and_zip_without_shapefile_are_400(api, tmp_path):
