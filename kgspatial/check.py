@@ -6,6 +6,7 @@ rows and the summary, and writes nothing (see output.py).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -177,28 +178,41 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
                    admin, admin_prev, master_quality, extent)
 
 
+def split_plan(plan: PreparedLayer, units_list, jobs: int) -> tuple[PreparedLayer, np.ndarray, dict]:
+    """Cut the plan's features at unit borders once, before the overlay: a plan has far fewer
+    features than the master has zones, and few of them straddle a commune border.
+
+    Returns the parts (as a layer), the source feature of each part, and unit columns per part.
+    """
+    src = np.arange(len(plan))
+    geoms = plan.geoms
+    columns: dict[str, np.ndarray] = {}
+    for units, prefix in units_list:
+        split = split_by_units(geoms, plan.kinds[src], units, jobs)
+        src = src[split.left]
+        columns = {k: v[split.left] for k, v in columns.items()}
+        geoms, unit = split.geoms, split.right
+        columns[f"{prefix}_code"] = np.where(unit >= 0, units.codes[np.maximum(unit, 0)], "").astype(object)
+        columns[f"{prefix}_name"] = np.where(unit >= 0, units.names[np.maximum(unit, 0)], "").astype(object)
+    if not columns:
+        return plan, src, columns
+    parts = dataclasses.replace(
+        plan, geoms=geoms, codes=plan.codes[src], raw_codes=plan.raw_codes[src], labels=plan.labels[src],
+        feature_ids=plan.feature_ids[src], kinds=plan.kinds[src],
+    )
+    return parts, src, columns
+
+
 def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float, jobs: int) -> tuple[gpd.GeoDataFrame, dict]:
     """Conflict rows of one plan and its part of the summary."""
-    result = overlay(plan, ctx.master, ctx.master_tree, ctx.master_code_index, ctx.rules, jobs)
-    # Arrays carried along while pieces are cut further at unit borders.
-    carried = {"plan": result.pieces.left, "master": result.pieces.right, "rule": result.rule_index}
+    units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
+    parts, src, unit_columns = split_plan(plan, units_list, jobs)
+    result = overlay(parts, ctx.master, ctx.master_tree, ctx.master_code_index, ctx.rules, jobs)
+    part_idx = result.pieces.left
+    plan_idx, master_idx, rule_idx = src[part_idx], result.pieces.right, result.rule_index
     geoms = result.pieces.geoms
+    carried = {k: v[part_idx] for k, v in unit_columns.items()}
     warnings: list[str] = []
-    for units, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")):
-        if units is None:
-            continue
-        split = split_by_units(geoms, plan.kinds[carried["plan"]], units, jobs)
-        carried = {k: v[split.left] for k, v in carried.items()}
-        geoms, unit = split.geoms, split.right
-        carried[f"{prefix}_code"] = np.where(unit >= 0, units.codes[np.maximum(unit, 0)], "").astype(object)
-        carried[f"{prefix}_name"] = np.where(unit >= 0, units.names[np.maximum(unit, 0)], "").astype(object)
-        outside = int((unit < 0).sum())
-        if outside:
-            warnings.append(
-                f"{plan_id}: {outside} conflict piece(s) lie outside every unit of {units.info['path']} (kept with an"
-                f" empty code) / {outside} mảnh xung đột nằm ngoài mọi đơn vị hành chính"
-            )
-    plan_idx, master_idx, rule_idx = carried["plan"], carried["master"], carried["rule"]
 
     kinds = plan.kinds[plan_idx]
     sizes = measure(geoms, kinds)
@@ -226,6 +240,13 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
     extra = [c for c in ADMIN_COLUMNS + ADMIN_PREV_COLUMNS if c in carried]
     for column in extra:
         rows[column] = carried[column][keep]
+    for units, prefix in units_list:
+        outside = int((rows[f"{prefix}_code"] == "").sum())
+        if outside:
+            warnings.append(
+                f"{plan_id}: {outside} conflict piece(s) lie outside every unit of {units.info['path']} (kept with an"
+                f" empty code) / {outside} mảnh xung đột nằm ngoài mọi đơn vị hành chính"
+            )
     rows["conflict_id"] = conflict_ids(plan_id, plan_idx[keep], master_idx[keep], rows["rule_id"],
                                        rows.get("admin_code"), rows.get("admin_prev_code"))
     frame = gpd.GeoDataFrame(
@@ -239,6 +260,9 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
         "slivers": slivers,
         "warnings": warnings,
     }
+    touched = np.zeros(len(plan), dtype=bool)
+    touched[src[result.touched]] = True
+    part["touched"] = touched
     return frame, part
 
 
@@ -265,8 +289,9 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
     part["quality"] = {
         "self_overlaps": quality.plan_self_overlaps(plan, opts.jobs),
         "outside_master": (quality.plan_outside(plan, ctx.extent) if ctx.extent is not None
-                           else quality.plan_outside_coarse(plan, ctx.master_tree, ctx.master)),
+                           else quality.plan_outside_coarse(plan, ctx.master_tree, part.pop("touched"))),
     }
+    part.pop("touched", None)
     part["warnings"] = layer.warnings + part["warnings"]
     return frame, part, plan
 

@@ -149,6 +149,7 @@ class Overlay:
 
     pieces: Pieces  # plan feature index, master index, piece geometry (rule reports it)
     rule_index: np.ndarray  # rule per piece
+    touched: np.ndarray  # per plan feature: found on some zone (reportable or unreviewed pair)
     unreviewed: list[dict] = field(default_factory=list)
 
 
@@ -193,10 +194,13 @@ def overlay(
     pieces = Pieces.concat([pieces, point_pieces.take(keep_points)])
     verdict = np.concatenate([verdict, point_verdict[keep_points]])
 
+    touched = np.zeros(len(plan), dtype=bool)
+    touched[pieces.left] = True
     unrev = verdict == UNREVIEWED
     unreviewed = _unreviewed_totals(plan, master, pieces.take(unrev))
     reportable = ~unrev
-    return Overlay(pieces=pieces.take(reportable), rule_index=verdict[reportable], unreviewed=unreviewed)
+    return Overlay(pieces=pieces.take(reportable), rule_index=verdict[reportable], touched=touched,
+                   unreviewed=unreviewed)
 
 
 def code_labels(layer: PreparedLayer) -> np.ndarray:

@@ -55,7 +55,7 @@ def write_conflicts_gpkg(conflicts: gpd.GeoDataFrame, path: Path) -> None:
         geometry_type = "MultiPoint" if "MultiPoint" in types else "Point"
     pyogrio.write_dataframe(
         conflicts, path, layer=CONFLICTS_LAYER, driver="GPKG",
-        promote_to_multi=geometry_type.startswith("Multi"), geometry_type=geometry_type,
+        promote_to_multi=geometry_type.startswith("Multi"), geometry_type=geometry_type, use_arrow=True,
     )
 
 
