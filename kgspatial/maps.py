@@ -48,6 +48,7 @@ CANVAS_THRESHOLD = 3000
 DEFAULT_MAX_FEATURES = 20_000
 # Coordinates rounded to 1e-6 degree (about 0.1 m): invisible on screen, a third of the bytes.
 COORD_DECIMALS = 6
+VW_FACTOR = 3.0
 
 
 # --- formatting (Vietnamese conventions: 1.234,56) -----------------------------------------
@@ -164,11 +165,13 @@ def conflict_tooltip(row: Mapping[str, Any]) -> str:
 # --- simplification ----------------------------------------------------------------------
 
 def display_tolerance(bounds: Iterable[float], n_features: int = 0) -> float:
-    """Simplification tolerance (m) for a layer seen whole on a ~2000 px screen, kept below what
-    shows when zooming in four levels: extent / 30 000, more for very large layers, at least 0.5 m."""
+    """Simplification tolerance (m) for drawing a layer: its extent / 10 000 (6 m for a 60 km
+    province, about a pixel three zoom levels in from the whole view, and within the drawing
+    accuracy of a 1:50 000 planning map), more for very large layers, at least 0.5 m.  Figures
+    never come from simplified shapes: popups carry the check's own areas and lengths."""
     x1, y1, x2, y2 = bounds
     extent = max(x2 - x1, y2 - y1, 0.0)
-    tolerance = extent / 30_000
+    tolerance = extent / 10_000
     if n_features > 10_000:
         tolerance *= (n_features / 10_000) ** 0.5
     return max(tolerance, 0.5)
@@ -182,7 +185,10 @@ def simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
         return geoms
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
     if polygonal.all() and shapely.coverage_is_valid(geoms):
-        return np.asarray(shapely.coverage_simplify(geoms, tolerance, simplify_boundary=True), dtype=object)
+        # coverage_simplify is Visvalingam–Whyatt: its tolerance is the side of a square of the
+        # triangle area removed, not a distance.  3× the distance tolerance removes digitising
+        # jitter of that size about as Douglas–Peucker would (bench/map_limits.py).
+        return np.asarray(shapely.coverage_simplify(geoms, VW_FACTOR * tolerance, simplify_boundary=True), dtype=object)
     return simplify_features(geoms, tolerance)
 
 
@@ -382,6 +388,7 @@ _CSS = """
   box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.35; max-height: 55vh; overflow-y: auto; }
 .kg-title { font-size: 14px; font-weight: bold; max-width: 46vw; }
 .kg-title small { font-weight: normal; color: #555; }
+.kg-legend summary { cursor: pointer; }
 .kg-legend h4 { margin: 6px 0 3px; font-size: 12px; }
 .kg-legend i { display: inline-block; width: 16px; height: 11px; margin-right: 6px; vertical-align: middle;
   border: 1px solid rgba(0,0,0,0.35); }
@@ -416,7 +423,7 @@ def _codes(layer: PreparedLayer) -> np.ndarray:
 def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxonomy | None,
                  severities: list[str], has_conditional: bool, has_plans: bool, has_communes: bool,
                  masked: int, notes: list[str]) -> str:
-    parts = [f"<b>{html.escape(title)}</b>"]
+    parts = [f"<details open><summary><b>{html.escape(title)}</b> <span class='en'>(chú giải / legend)</span></summary>"]
     if severities:
         parts.append("<h4>Xung đột theo mức độ <span class='en'>/ conflicts by severity</span></h4>")
         for sev in ("high", "medium", "low"):
@@ -442,7 +449,7 @@ def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxo
                      f"{masked} defence or security piece(s) hidden</div>")
     for note in notes:
         parts.append(f"<div class='en'>{html.escape(note)}</div>")
-    return "".join(parts)
+    return "".join(parts) + "</details>"
 
 
 def build_map(
@@ -535,7 +542,7 @@ def build_map(
         drawn_total += len(wgs)
         code_counts = pd.Series(codes).value_counts()
         master_codes = sorted(((str(c), int(n)) for c, n in code_counts.items()), key=lambda cn: cn[0])
-        outline_geoms = wgs
+        outline_geoms = _outline(simplified, crs)
 
     # Communes.
     commune_layer = None
@@ -586,13 +593,13 @@ def build_map(
                 all_geoms.append(g)
                 all_props.append({"s": _geom_kind(g), "t": tip})
             if len(wgs):
-                hull = shapely.envelope(shapely.union_all(shapely.envelope(wgs)))
-                search_geoms.append(hull)
+                # The index holds boxes, not shapes: the search only needs where to zoom.
+                search_geoms.append(shapely.box(*shapely.total_bounds(wgs)))
                 search_props.append({"search": f"Quy hoạch: {name}"})
                 named = [(g, lab, fid) for g, lab, fid in zip(wgs, labels, ids) if lab][:5000]
                 for g, lab, fid in named:
-                    search_geoms.append(g if _geom_kind(g) != "p" else shapely.buffer(g, 0.0005))
-                    search_props.append({"search": f"{lab} [{fid}] – {name}"})
+                    search_geoms.append(shapely.box(*shapely.bounds(shapely.buffer(g, 0.0003, quad_segs=1))))
+                    search_props.append({"search": f"{lab} [{fid}] – {name}" if fid else f"{lab} – {name}"})
         styles = {
             "a": {"color": PLAN_COLOR, "weight": 1.8, "opacity": 0.9, "fill": True, "fillOpacity": 0.0},
             "l": {"color": PLAN_COLOR, "weight": 2, "opacity": 0.8},
@@ -667,9 +674,8 @@ def build_map(
     if search_geoms:
         _Search(feature_collection(np.asarray(search_geoms, dtype=object), search_props)).add_to(fmap)
     if outline_geoms is None:
-        outline_geoms = np.asarray(list(wgs) + list(search_geoms), dtype=object)
-    outline = _outline(outline_geoms)
-    _MiniMap(feature_collection(outline, [{}] * len(outline)), tiles, attribution).add_to(fmap)
+        outline_geoms = _to_wgs84(np.array([shapely.box(*view)] if view is not None else [], dtype=object), crs)
+    _MiniMap(feature_collection(outline_geoms, [{}] * len(outline_geoms)), tiles, attribution).add_to(fmap)
     severities = sorted({str(s) for s in frame["severity"]}) if len(frame) else []
     has_conditional = bool(len(frame)) and bool((frame["verdict"] == "conditional").any())
     _Control(_legend_html(title, master_codes, taxonomy, severities, has_conditional, bool(plans),
@@ -683,18 +689,23 @@ def _geom_kind(geom) -> str:
     return "p" if type_id in (0, 4) else "l" if type_id in (1, 2, 5) else "a"
 
 
-def _outline(geoms: np.ndarray) -> np.ndarray:
-    """A light outline of everything drawn, for the minimap when no tiles are set."""
-    geoms = np.asarray(geoms, dtype=object)
-    if len(geoms) == 0:
-        return geoms
-    x1, y1, x2, y2 = shapely.total_bounds(geoms)
+def _outline(polygons: np.ndarray, crs) -> np.ndarray:
+    """The master plan's rough outline (WGS 84) for the minimap when no tiles are set.  The
+    coverage union is fast (no overlay); on an imperfect coverage it is only approximate, which
+    is all a 160-pixel overview needs."""
+    polygons = np.asarray(polygons, dtype=object)
+    if len(polygons) == 0:
+        return polygons
+    x1, y1, x2, y2 = shapely.total_bounds(polygons)
     tolerance = max(x2 - x1, y2 - y1) / 300
-    polys = geoms[np.isin(shapely.get_type_id(geoms), (3, 6))]
-    if len(polys):
-        merged = shapely.union_all(shapely.simplify(polys, tolerance, preserve_topology=True), grid_size=tolerance / 10)
-        return np.array([shapely.simplify(merged, tolerance)], dtype=object)
-    return np.array([shapely.box(x1, y1, x2, y2)], dtype=object)
+    try:
+        merged = shapely.coverage_union_all(polygons)
+    except shapely.errors.GEOSException:
+        merged = shapely.box(x1, y1, x2, y2)
+    merged = shapely.simplify(merged, tolerance)
+    if merged.is_empty:
+        merged = shapely.box(x1, y1, x2, y2)
+    return _to_wgs84(np.array([merged], dtype=object), crs)
 
 
 def render_html(fmap: folium.Map) -> str:

@@ -155,7 +155,8 @@ def test_coverage_simplify_drops_vertices_and_keeps_the_coverage():
     cells = _dense_coverage()
     assert shapely.coverage_is_valid(cells)
     tolerance = maps.display_tolerance(shapely.total_bounds(cells), len(cells))
-    assert tolerance == pytest.approx(10_000 / 30_000 if 10_000 / 30_000 > 0.5 else 0.5)
+    assert tolerance == pytest.approx(1.0)  # 10 km / 10 000
+    assert maps.display_tolerance((0, 0, 60_000, 1), 40_000) == pytest.approx(12.0)  # 6 m × √4
     simple = maps.simplify_coverage(cells, 5.0)
     assert len(simple) == len(cells)
     before, after = shapely.get_num_coordinates(cells).sum(), shapely.get_num_coordinates(simple).sum()
