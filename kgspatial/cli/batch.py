@@ -1,0 +1,133 @@
+"""`kgspatial batch`: every plan of a province's registry against its master plan (CONTRACT §6).
+
+Examples:
+    kgspatial batch layers/demo/registry.yaml --out out/ --jobs 2
+    kgspatial batch registry.yaml --out out/ --resume --report html,xlsx
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from . import app
+
+Opt = typer.Option
+
+
+def parse_formats(report: str | None) -> tuple[str, ...]:
+    from ..batch import REPORT_FORMATS
+    from ..errors import InputError
+
+    if report is None:
+        return REPORT_FORMATS
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in report.split(",") if f.strip()))
+    if any(f == "none" for f in formats):
+        return ()
+    bad = [f for f in formats if f not in REPORT_FORMATS]
+    if bad:
+        raise InputError(f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)} or none")
+    return formats
+
+
+class ProgressBar:
+    """A rich progress bar on stderr: plans done / total, features read, elapsed, ETA."""
+
+    def __init__(self, quiet: bool = False):
+        self.console = Console(stderr=True, highlight=False)
+        self.quiet = quiet
+        self.start_time = time.perf_counter()
+        self.features = 0
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("quy hoạch / plans"),
+            TextColumn("{task.fields[features]:,} đối tượng / features"),
+            TimeElapsedColumn(),
+            TextColumn("còn / ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+            disable=quiet,
+        )
+        self.task = None
+
+    def start(self, total: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("kiểm tra / checking", total=total, features=0)
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(f"[dim]{time.perf_counter() - self.start_time:7.1f}s[/dim] {text}")
+
+    def plan_done(self, record, features: int) -> None:
+        self.features += features
+        if record.status == "failed":
+            note = f"[red]lỗi / failed[/red]: {record.reason}"
+        elif record.status == "unchanged":
+            note = "[dim]không đổi, dùng lại kết quả / unchanged, results reused[/dim]"
+        else:
+            note = "[yellow]cần điều chỉnh / needs adjustment[/yellow]" if record.needs_adjustment else "[green]ok[/green]"
+        self.message(f"{record.id}: {note}")
+        if self.task is not None:
+            self.progress.update(self.task, advance=1, features=self.features)
+
+    def finish(self) -> None:
+        self.progress.stop()
+
+
+def run_and_report(opts, quiet: bool) -> int:
+    """Run the batch with a progress bar; print the one-paragraph outcome on stderr."""
+    from ..batch import run_batch
+
+    bar = ProgressBar(quiet)
+    try:
+        result = run_batch(opts, bar)
+    finally:
+        bar.finish()
+    s = result.summary
+    plans = s["plans"]
+    totals = s["totals"]
+    print(
+        f"{plans['total']} plan(s): {plans['checked']} checked, {plans['unchanged']} unchanged, "
+        f"{plans['failed']} failed; {plans['needs_adjustment']} need adjustment / cần điều chỉnh. "
+        f"{totals['conflict_rows']} conflict row(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
+        f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s) in conflict -> {result.out}",
+        file=sys.stderr,
+    )
+    for failed in s["failed"]:
+        print(f"  failed / lỗi: {failed['id']}: {failed['reason']}", file=sys.stderr)
+    return result.exit_code
+
+
+@app.command("batch")
+def batch(
+    registry: Annotated[Path, typer.Argument(help="Plan registry (YAML, CONTRACT §6).")],
+    out: Annotated[Path, Opt(help="Output folder: DIR/<plan id>/ per plan, province summary and reports.")],
+    jobs: Annotated[int, Opt(help="Plans checked at the same time (threads).", min=1)] = 1,
+    resume: Annotated[bool, Opt("--resume", help="Reuse the results of plans whose inputs and rules are unchanged.")] = False,
+    report: Annotated[Optional[str], Opt(help="Reports to write: any of html,xlsx,pdf, or none (default: all).")] = None,
+    english: Annotated[bool, Opt("--english", help="English column names in reports.")] = False,
+    min_area: Annotated[float, Opt(help="Polygon pieces below this many m² are slivers (per plan: min_area in the registry).")] = 1.0,
+    engine: Annotated[str, Opt(help="Reading engine: pyogrio or fiona.", envvar="KGSPATIAL_ENGINE")] = "pyogrio",
+    master_checks: Annotated[str, Opt(help="Master coverage checks: auto, always or never.")] = "auto",
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar or messages.")] = False,
+) -> None:
+    """Check every plan of a province's registry; exit 1 when a plan has conflicts or failed."""
+    from ..batch import BatchOptions
+    from ..errors import InputError
+
+    if master_checks not in {"auto", "always", "never"}:
+        raise InputError("--master-checks must be auto, always or never")
+    if min_area < 0:
+        raise InputError("--min-area must be 0 or more")
+    opts = BatchOptions(registry=registry, out=out, jobs=jobs, resume=resume, formats=parse_formats(report),
+                        english=english, engine=engine, min_area=min_area, master_checks=master_checks)
+    raise typer.Exit(run_and_report(opts, quiet))

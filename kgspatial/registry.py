@@ -1,0 +1,330 @@
+"""The plan registry of a province (CONTRACT §6): which plans a batch run checks, and against what.
+
+A registry is YAML written by hand in a planning department, so it is validated before any
+work with every problem listed at once (RegistryError), like the rules table: fixing one typo
+per run would take a whole afternoon on a province's 80 plans.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from . import textcodec  # noqa: F401  (registers the tcvn3 and vni codecs for the encoding check)
+from .errors import KgSpatialError, RegistryError
+from .io import split_selector
+from .profile import Profile, load_profile
+
+PLAN_TYPE_RE = re.compile(r"^(urban_general|urban_zoning|rural|sectoral_[a-z][a-z0-9_]*|technical_[a-z][a-z0-9_]*)$")
+PLAN_TYPES_HELP = "urban_general | urban_zoning | rural | sectoral_<sector> | technical_<kind>"
+PLAN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")  # also a folder name under --out
+
+# Vietnamese documents write dates day first: 10/05/2019 is 10 May.
+_DMY_RE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class LayerEntry(_Strict):
+    """A master-plan layer: the file, its code and name columns."""
+
+    path: str
+    code_field: str | None = None
+    label_field: str | None = None
+    layer: str | None = None
+    id_field: str | None = None
+    encoding: str | None = None
+    assume_crs: str | None = None
+
+
+class AdminEntry(_Strict):
+    path: str
+    code_field: str | None = None
+    name_field: str | None = None
+    layer: str | None = None
+
+
+def _parse_date(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, str):
+        match = _DMY_RE.match(value)
+        if match:
+            day, month, year = (int(g) for g in match.groups())
+            try:
+                return dt.date(year, month, day)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a date (day/month/year)") from None
+    return value
+
+
+class PlanEntry(_Strict):
+    """One registered plan. Required keys as in CONTRACT §6; decision data may be null for drafts."""
+
+    id: str
+    name: str
+    type: str
+    path: str
+    code_field: str | None
+    label_field: str | None
+    decision: str | None
+    approved: dt.date | None
+    authority: str | None
+    layer: str | None = None
+    id_field: str | None = None
+    encoding: str | None = None
+    assume_crs: str | None = None
+    min_area: float | None = None
+
+    @field_validator("approved", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        return _parse_date(value)
+
+    @field_validator("decision", "authority", "name", "assume_crs", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        # YAML reads `decision: 1234` as an int; a decision number is text.
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not PLAN_ID_RE.match(value):
+            raise ValueError(f"{value!r} is not a usable id (letters, digits, '.', '_', '-'; it names a folder)")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if not PLAN_TYPE_RE.match(value):
+            raise ValueError(f"{value!r} is not a plan type ({PLAN_TYPES_HELP})")
+        return value
+
+    @field_validator("min_area")
+    @classmethod
+    def _min_area(cls, value: float | None) -> float | None:
+        if value is not None and value < 0:
+            raise ValueError("must be 0 or more (m²)")
+        return value
+
+
+class _Top(_Strict):
+    province: str
+    master: Any
+    admin: Any = None
+    admin_previous: Any = None
+    rules: str | None = None
+    plans: list[Any]
+
+
+class Registry(BaseModel):
+    """A validated registry; every path absolute (resolved against the registry file)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    path: Path
+    province: str
+    profile: Profile
+    master: LayerEntry
+    admin: AdminEntry | None
+    admin_previous: AdminEntry | None
+    rules: Path
+    plans: list[PlanEntry]
+
+    def plan_spec(self, plan: PlanEntry) -> str:
+        """The plan's layer as read_layer wants it (PATH or PATH::LAYER)."""
+        return f"{plan.path}::{plan.layer}" if plan.layer else plan.path
+
+    def master_spec(self) -> str:
+        return f"{self.master.path}::{self.master.layer}" if self.master.layer else self.master.path
+
+    @staticmethod
+    def admin_spec(entry: AdminEntry) -> str:
+        return f"{entry.path}::{entry.layer}" if entry.layer else entry.path
+
+
+def _where(prefix: str, loc: tuple) -> str:
+    parts = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{item}]"]
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "registry"
+
+
+def _errors(exc: ValidationError, prefix: str) -> list[str]:
+    out = []
+    for err in exc.errors():
+        where = _where(prefix, err["loc"])
+        if err["type"] == "missing":
+            out.append(f"{where}: missing key")
+        elif err["type"] == "extra_forbidden":
+            out.append(f"{where}: unknown key")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            out.append(f"{where}: {msg} (got {err.get('input')!r})")
+    return out
+
+
+def _resolve(base: Path, value: str) -> str:
+    """PATH or PATH::LAYER with PATH made absolute against the registry's folder."""
+    path, layer = split_selector(value)
+    resolved = str((base / Path(path).expanduser()).resolve())
+    return f"{resolved}::{layer}" if layer else resolved
+
+
+def _check_file(where: str, spec: str, problems: list[str]) -> None:
+    path, _ = split_selector(spec)
+    p = Path(path)
+    if not p.exists():
+        problems.append(f"{where}: file not found: {p}")
+    elif p.is_dir() and p.suffix.lower() != ".gdb":
+        problems.append(f"{where}: {p} is a folder; give the .shp, .zip, .gpkg or other file")
+
+
+def _check_encoding(where: str, name: str | None, problems: list[str]) -> None:
+    if name is None:
+        return
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        problems.append(f"{where}: unknown text encoding {name!r} (utf-8, cp1258, tcvn3, vni...)")
+
+
+def _check_crs(where: str, value: str | None, problems: list[str]) -> None:
+    if value is None:
+        return
+    from . import crs as crs_mod
+
+    try:
+        crs_mod.recognise(value)
+    except KgSpatialError as exc:
+        problems.append(f"{where}: {exc}")
+    except Exception:  # noqa: BLE001  (pyproj raises its own types)
+        problems.append(f"{where}: {value!r} is not a coordinate reference system pyproj knows")
+
+
+def load_registry(path: str | Path) -> Registry:
+    """Read and validate a registry file; RegistryError lists every problem found."""
+    path = Path(path).expanduser().resolve()
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RegistryError(["file not found"], source=source) from None
+    except UnicodeDecodeError:
+        raise RegistryError(["the file is not UTF-8 text"], source=source) from None
+    except OSError as exc:
+        raise RegistryError([f"cannot read ({exc.strerror})"], source=source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RegistryError([f"not valid YAML ({' '.join(str(exc).split())})"], source=source) from None
+    return parse_registry(data, path)
+
+
+def parse_registry(data: Any, path: Path) -> Registry:
+    """Validate registry data read from `path` (paths inside are relative to its folder)."""
+    source = str(path)
+    base = path.parent
+    if not isinstance(data, dict):
+        raise RegistryError(["a registry is a mapping with keys province, master, plans (and admin, "
+                             "admin_previous, rules)"], source=source)
+    problems: list[str] = []
+    try:
+        top = _Top.model_validate(data)
+    except ValidationError as exc:
+        problems += _errors(exc, "")
+        top = None
+
+    profile = None
+    province = data.get("province")
+    if isinstance(province, str):
+        try:
+            profile = load_profile(province.strip())
+        except KgSpatialError as exc:
+            problems.append(f"province: {exc}")
+
+    def entry(model, key: str):
+        value = data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):  # shorthand: `admin: communes.gpkg`
+            value = {"path": value}
+        try:
+            parsed = model.model_validate(value)
+        except ValidationError as exc:
+            problems.extend(_errors(exc, key))
+            return None
+        parsed = parsed.model_copy(update={"path": _resolve(base, parsed.path)})
+        _check_file(f"{key}.path", parsed.path, problems)
+        return parsed
+
+    master = entry(LayerEntry, "master")
+    if master is not None:
+        _check_encoding("master.encoding", master.encoding, problems)
+        _check_crs("master.assume_crs", master.assume_crs, problems)
+    admin = entry(AdminEntry, "admin")
+    admin_previous = entry(AdminEntry, "admin_previous")
+    if admin is None and "admin" not in data and profile is not None:
+        default_admin = getattr(profile, "admin", None)  # a profile may name the province's units
+        if default_admin:
+            admin = AdminEntry.model_validate(default_admin if isinstance(default_admin, dict) else {"path": str(default_admin)})
+
+    rules: Path | None = None
+    raw_rules = data.get("rules")
+    if isinstance(raw_rules, str) and raw_rules.strip():
+        rules = Path(_resolve(base, raw_rules.strip()))
+        if not rules.is_file():
+            problems.append(f"rules: file not found: {rules}")
+    elif raw_rules is None and profile is not None:
+        rules = Path(profile.rules)
+
+    plans: list[PlanEntry] = []
+    raw_plans = data.get("plans")
+    if isinstance(raw_plans, list):
+        if not raw_plans:
+            problems.append("plans: the list is empty")
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(raw_plans):
+            label = f"plans[{i}]"
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                label += f" ({raw['id']})"
+            if not isinstance(raw, dict):
+                problems.append(f"{label}: expected a mapping of keys (id, name, type, path, ...)")
+                continue
+            try:
+                plan = PlanEntry.model_validate(raw)
+            except ValidationError as exc:
+                problems.extend(_errors(exc, label))
+                plan = None
+            raw_id = raw.get("id")
+            if isinstance(raw_id, str):
+                if raw_id in seen:
+                    problems.append(f"{label}.id: {raw_id!r} is already the id of plans[{seen[raw_id]}]")
+                else:
+                    seen[raw_id] = i
+            if isinstance(raw.get("path"), str):
+                _check_file(f"{label}.path", _resolve(base, raw["path"]), problems)
+            if isinstance(raw.get("encoding"), str):
+                _check_encoding(f"{label}.encoding", raw["encoding"].strip(), problems)
+            if isinstance(raw.get("assume_crs"), (str, int)) and not isinstance(raw.get("assume_crs"), bool):
+                _check_crs(f"{label}.assume_crs", str(raw["assume_crs"]).strip(), problems)
+            if plan is not None:
+                plans.append(plan.model_copy(update={"path": _resolve(base, plan.path)}))
+
+    if problems:
+        raise RegistryError(problems, source=source)
+    assert top is not None and profile is not None and master is not None and rules is not None
+    return Registry(path=path, province=top.province, profile=profile, master=master, admin=admin,
+                    admin_previous=admin_previous, rules=rules, plans=plans)
