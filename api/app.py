@@ -50,6 +50,22 @@ def _not_found_detail(exc: Exception) -> str:
     return f"không tìm thấy / not found: {exc}"
 
 
+def _sweep_scratch(scratch, older_than: float = 6 * 3600) -> None:
+    """Upload scratch folders a killed server left behind (old ones only: another process sharing
+    the data dir may be receiving an upload right now)."""
+    import shutil
+    import time
+
+    if not scratch.is_dir():
+        return
+    for item in scratch.glob("upload-*"):
+        try:
+            if time.time() - item.stat().st_mtime > older_than:
+                shutil.rmtree(item, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     province = Province(settings.profile)
@@ -57,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _sweep_scratch(settings.data_dir / "tmp")
         store = open_store(settings, province.taxonomy.sensitive_codes)
         runner = JobRunner(store, settings)
         app.state.store = store
