@@ -23,10 +23,11 @@ from .labels import Labels
 
 SEVERITY_COLORS = {"high": "#c0161d", "medium": "#f07c00", "low": "#e6c700"}
 UNKNOWN_COLOR = "#d9d9d9"
-MAX_LEGEND_ZONES = 14
+MAX_LEGEND_ZONES = 18
+MAP_SHARE = 0.66  # fraction of the figure width given to the map
 
 
-def overview_png(data, plan_id: str | None = None, width_in: float = 7.5, dpi: int = 130) -> bytes | None:
+def overview_png(data, plan_id: str | None = None, width_in: float = 10.0, dpi: int = 120) -> bytes | None:
     """PNG bytes of the overview map (whole run, or one plan's conflicts when `plan_id`); None if empty."""
     L: Labels = data.labels
     rows, pieces = data.rows, data.pieces
@@ -43,9 +44,11 @@ def overview_png(data, plan_id: str | None = None, width_in: float = 7.5, dpi: i
         return None
     x0, y0, x1, y1 = bounds
     aspect = (y1 - y0) / (x1 - x0)
-    fig = Figure(figsize=(width_in, min(max(width_in * aspect, 3.5), 10.0)), dpi=dpi)
+    map_in = width_in * MAP_SHARE  # the map on the left, the legend beside it (never over the map)
+    height_in = min(max(map_in * aspect, 4.0), 9.0)
+    fig = Figure(figsize=(width_in, height_in), dpi=dpi)
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
+    ax = fig.add_axes((0.005, 0.01, MAP_SHARE, 0.98))
     handles = _draw_master(ax, data, bounds)
     for layer in outlines:
         gpd.GeoSeries(layer.geoms).plot(ax=ax, facecolor="none", edgecolor="#1f3b73", linewidth=0.9,
@@ -58,10 +61,12 @@ def overview_png(data, plan_id: str | None = None, width_in: float = 7.5, dpi: i
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_xlabel("")  # geopandas labels the axes "x"/"y": no use on a map without ticks
+    ax.set_ylabel("")
     _scale_bar(ax, bounds)
     if handles:
-        ax.legend(handles=handles, loc="upper left", fontsize=6.5, framealpha=0.85, borderpad=0.5,
-                  handlelength=1.4, ncol=1 if len(handles) <= 12 else 2)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False,
+                  borderaxespad=0.0, handlelength=1.4, ncol=1 if len(handles) <= 30 else 2)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
@@ -114,7 +119,7 @@ def _draw_master(ax, data, bounds) -> list:
         name = _name(data.taxonomy, code, data.labels.lang)
         label = f"{code or '?'}" + (f" – {name}" if name else "")
         handles.append(Patch(facecolor=_color(data.taxonomy, code), edgecolor="#999999", lw=0.3,
-                             label=label[:42]))
+                             label=label if len(label) <= 48 else label[:47] + "…"))
     return handles
 
 

@@ -4,6 +4,7 @@ USB stick on a PC with no network, and the same HTML is what WeasyPrint prints t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from importlib import resources
 
@@ -12,9 +13,10 @@ from markupsafe import Markup, escape
 
 from . import figures
 from .labels import nfc
-from .model import ReportData, sort_rows
+from .model import ReportData, rules_listing, sort_rows
 
 MAX_PIECES_IN_HTML = 300  # the XLSX lists every piece; the HTML stays readable
+MAX_PIECES_IN_PDF = 150  # ~6 pages; WeasyPrint lays tables out slowly
 
 
 def _number(value, decimals: int, english: bool) -> str:
@@ -25,6 +27,7 @@ def _number(value, decimals: int, english: bool) -> str:
     return text if english else text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
 
 
+@functools.lru_cache(maxsize=2)
 def environment(english: bool) -> jinja2.Environment:
     loader = jinja2.FunctionLoader(_template_source)
     env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(default=True),
@@ -60,23 +63,25 @@ def build_maps(data: ReportData) -> list[dict]:
     for plan in data.plans:
         if plan.figures.get("conflict_pieces", 0) + plan.figures.get("conditional_pieces", 0) == 0:
             continue
-        png = figures.overview_png(data, plan_id=plan.id, width_in=6.0, dpi=110)
+        png = figures.overview_png(data, plan_id=plan.id, width_in=9.0, dpi=100)
         if png:
             maps.append({"uri": figures.data_uri(png), "caption": L("map_plan", plan=f"{plan.id} – {plan.name}")})
     return maps
 
 
-def render(data: ReportData, font_css: str = "", maps: list[dict] | None = None) -> str:
+def render(data: ReportData, font_css: str = "", maps: list[dict] | None = None,
+           max_pieces: int = MAX_PIECES_IN_HTML) -> str:
     """The report as one HTML string (NFC). `font_css` adds @font-face rules for the PDF."""
     L = data.labels
     env = environment(L.english)
     template = env.get_template("report.html.j2")
     rows = sort_rows(data.rows)
-    pieces = rows.head(MAX_PIECES_IN_HTML).fillna("").to_dict("records") if data.scope != "province" else []
+    rules, rules_cut = rules_listing(data)
+    pieces = rows.head(max_pieces).fillna("").to_dict("records") if data.scope != "province" else []
     html = template.render(
         d=data, L=L, t=_TotalsView(data.totals), status=lambda p: _status(p, L),
         maps=build_maps(data) if maps is None else maps, pieces=pieces,
-        method_items=method_items(data), font_css=Markup(font_css),
+        method_items=method_items(data), font_css=Markup(font_css), rules=rules, rules_cut=rules_cut,
     )
     return nfc(html)
 

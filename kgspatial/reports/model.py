@@ -74,12 +74,13 @@ class ReportData:
     by_admin_prev: list[dict]
     unreviewed: list[dict]
     methodology: dict
-    rules: list[dict]
+    rules: list[dict]  # the rules listed in the methodology (see rules_listing)
     warnings: list[str]
     master: Any = None  # PreparedLayer, for maps
     taxonomy: Any = None
     plan_layers: list = field(default_factory=list)  # PreparedLayer outlines when known
     registry: str = ""
+    rules_total: int = 0  # rules in the whole table (the XLSX lists them all)
 
     @property
     def has_admin(self) -> bool:
@@ -126,7 +127,7 @@ def from_batch(batch, english: bool = False) -> ReportData:
         plans.append(_plan_from_record(rec, sub, href=f"{rec.id}/report.html"))
     labels = Labels(english)
     data = _assemble("province", labels, labels("title_province"), batch.summary, rows, pieces, plans, batch)
-    data.province = str(batch.province or "")
+    data.province = _province_name(batch)
     data.registry = str(batch.registry_path or "")
     return data
 
@@ -147,7 +148,7 @@ def from_plan(record, batch, english: bool = False) -> ReportData:
     labels = Labels(english)
     title = f"{labels('title_plan')}: {record.name or record.id}"
     data = _assemble("plan", labels, title, summary, rows, pieces, [plan], batch)
-    data.province = str(batch.province or "")
+    data.province = _province_name(batch)
     if not summary.get("unreviewed"):
         data.unreviewed = [u for u in _meta(batch.summary or {}, "unreviewed") or [] if u.get("plan_id") == record.id]
         data.unreviewed = _unreviewed(data.unreviewed, batch.taxonomy, labels)
@@ -157,10 +158,17 @@ def from_plan(record, batch, english: bool = False) -> ReportData:
 # ---------------------------------------------------------------- helpers
 
 
+def _province_name(batch) -> str:
+    """The province's title (e.g. "Kiên Giang") when the batch summary gives it, else its profile id."""
+    title = (batch.summary or {}).get("province_title")
+    return str(title or batch.province or "")
+
+
 def _assemble(scope, labels, title, summary, rows, pieces, plans, source, plan_layers=None) -> ReportData:
     taxonomy = getattr(source, "taxonomy", None)
     rules_table = getattr(source, "rules", None)
     totals = _totals(summary, rows)
+    all_rules = _named(_rules_list(rules_table, summary), taxonomy, labels)
     return ReportData(
         scope=scope,
         labels=labels,
@@ -181,11 +189,12 @@ def _assemble(scope, labels, title, summary, rows, pieces, plans, source, plan_l
         by_admin_prev=_by_unit(rows, "admin_prev_code", "admin_prev_name"),
         unreviewed=_unreviewed(_meta(summary, "unreviewed") or [], taxonomy, labels),
         methodology=_methodology(summary),
-        rules=_named(_rules_list(rules_table, summary), taxonomy, labels),
+        rules=all_rules,
         warnings=[str(w) for w in (_meta(summary, "warnings") or [])],
         master=getattr(source, "master", None),
         taxonomy=taxonomy,
         plan_layers=plan_layers or [],
+        rules_total=len(all_rules),
     )
 
 
@@ -290,9 +299,19 @@ def _unreviewed(items: list[dict], taxonomy, labels: Labels) -> list[dict]:
 
 
 def _named(items: list[dict], taxonomy, labels: Labels) -> list[dict]:
-    """Rows with the taxonomy names of their plan and master codes (groups included) added."""
-    return [{**r, "plan_name": _code_name(taxonomy, r.get("plan_code") or "", labels.lang),
-             "master_name": _code_name(taxonomy, r.get("master_code") or "", labels.lang)} for r in items]
+    """Rows with the taxonomy names of their plan and master codes (groups included) added; a code
+    that is missing (NaN/None: a value no taxonomy code matched) reads as empty text."""
+    out = []
+    for r in items:
+        r = {k: ("" if _missing(v) else v) for k, v in r.items()}
+        r["plan_name"] = _code_name(taxonomy, str(r.get("plan_code") or ""), labels.lang)
+        r["master_name"] = _code_name(taxonomy, str(r.get("master_code") or ""), labels.lang)
+        out.append(r)
+    return out
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def _code_name(taxonomy, code: str, lang: str) -> str:
@@ -353,6 +372,15 @@ def _when(value) -> dt.datetime:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.timezone.utc)
     return stamp.astimezone(VN_TZ)
+
+
+def rules_listing(data: "ReportData", limit: int = 40) -> tuple[list[dict], bool]:
+    """The rules the HTML/PDF lists: the whole table in the province report or when it is short;
+    else only the rules that produced rows (a provincial table has hundreds; the XLSX lists all)."""
+    if data.scope == "province" or len(data.rules) <= limit:
+        return data.rules, False
+    used = {r.get("rule_id") for r in data.by_rule}
+    return [r for r in data.rules if r.get("rule_id") in used], True
 
 
 def sort_rows(rows: pd.DataFrame) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """The PDF report: the HTML report printed by WeasyPrint, with a Vietnamese-capable TrueType font
-embedded (subset) so the text shows and extracts correctly on any machine."""
+embedded (subset) so the text shows and extracts correctly on any machine. Long piece lists are cut shorter than in the
+HTML (the XLSX has them all)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def write_pdf(data: ReportData, path: Path, maps: list[dict] | None = None) -> N
     from weasyprint.text.fonts import FontConfiguration
 
     font = find_font()
-    document_html = html_mod.render(data, font_css=font.css(), maps=maps)
+    document_html = html_mod.render(data, font_css=font.css(), maps=maps, max_pieces=html_mod.MAX_PIECES_IN_PDF)
     font_config = FontConfiguration()
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     doc = weasyprint.HTML(string=document_html, base_url=str(path.parent),
