@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from pathlib import Path
 from functools import cached_property
 
 from fastapi import FastAPI, Request
@@ -66,6 +67,27 @@ def _sweep_scratch(scratch, older_than: float = 6 * 3600) -> None:
             pass
 
 
+def _docs(app: FastAPI) -> None:
+    """/docs with Swagger UI served by the service itself (intranets have no CDN)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        import swagger_ui
+        from fastapi.staticfiles import StaticFiles
+
+        static = Path(swagger_ui.__file__).parent / "static"
+        app.mount("/static/docs", StaticFiles(directory=static), name="docs-assets")
+        assets = {"swagger_js_url": "/static/docs/swagger-ui-bundle.js",
+                  "swagger_css_url": "/static/docs/swagger-ui.css",
+                  "swagger_favicon_url": "/static/docs/favicon-32x32.png"}
+    except ImportError:  # without swagger-ui-py: FastAPI's default (a CDN)
+        assets = {}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="kgspatial — API", **assets)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     province = Province(settings.profile)
@@ -93,7 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Authenticate with `Authorization: Bearer KEY` (keys: `kgspatial keys create`)."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _docs(app)
     app.state.settings = settings
     app.state.province = province
 

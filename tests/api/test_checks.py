@@ -24,7 +24,9 @@ def test_health_needs_no_key(api):
     r = api.client.get("/health")
     assert r.status_code == 200 and r.json()["status"] == "ok"
     assert api.client.get("/openapi.json").status_code == 200
-    assert api.client.get("/docs").status_code == 200
+    docs = api.client.get("/docs")
+    assert docs.status_code == 200 and "/static/docs/swagger-ui-bundle.js" in docs.text  # no CDN
+    assert api.client.get("/static/docs/swagger-ui-bundle.js").status_code == 200
 
 
 def test_check_figures_by_hand(api, scene):
