@@ -32,8 +32,17 @@ from kgspatial.check import AdminInput, CheckOptions, PlanInput, run_check
 from kgspatial.cli import main
 from kgspatial.reports import fonts, write_check_reports, write_plan_reports, write_province_reports
 from tests import geoms
+from tests.conftest import require_system
 
 pypdf = pytest.importorskip("pypdf")
+
+
+def _weasyprint_ready() -> None:
+    """PDF tests need WeasyPrint's system libraries (Pango, HarfBuzz, fontconfig)."""
+    try:
+        import weasyprint  # noqa: F401
+    except OSError:
+        require_system("Pango/HarfBuzz for WeasyPrint", "apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b")
 
 HA = 10_000.0
 CONFLICT_HA, CONDITIONAL_HA, UNREVIEWED_HA = 0.58, 0.36, 0.08
@@ -85,6 +94,7 @@ def result(scene):
 
 @pytest.fixture(scope="module")
 def reports(result, tmp_path_factory) -> Path:
+    _weasyprint_ready()
     out = tmp_path_factory.mktemp("reports")
     write_check_reports(result, out, ["html", "xlsx", "pdf"])
     return out
@@ -246,6 +256,7 @@ def test_unknown_format_is_an_input_error(result, tmp_path):
 
 
 def test_cli_check_report_writes_all_three(scene, tmp_path):
+    _weasyprint_ready()
     out = tmp_path / "out"
     argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
             "--rules", str(scene / "rules.csv"), "--admin", str(scene / "xa.gpkg"), "--plan-id-field", "so_hieu",
@@ -286,6 +297,7 @@ def batch(scene, tmp_path_factory) -> BatchResult:
 
 
 def test_province_reports(batch, tmp_path):
+    _weasyprint_ready()
     write_province_reports(batch, tmp_path, ["html", "xlsx", "pdf"])
     wb = openpyxl.load_workbook(tmp_path / "report.xlsx")
     _, plans = _sheet(wb, "Quy hoạch")
@@ -338,3 +350,20 @@ def test_plan_reports_of_a_batch(batch, tmp_path):
     assert "Lỗi, không kiểm tra được" in html and "không có tệp .prj (no CRS)" in html
     _, rows = _sheet(openpyxl.load_workbook(tmp_path / failed.id / "report.xlsx"), "Xung đột")
     assert rows == []
+
+
+def test_reports_of_a_check_without_findings(scene, tmp_path):
+    """Only P3 (ODT on ODT, same code): no row at all; the reports still say so in every format."""
+    _weasyprint_ready()
+    geoms.plan_frame().iloc[[3]].to_file(scene / "odt_only.gpkg")
+    clean = run_check(_options(scene, PlanInput(str(scene / "odt_only.gpkg"))))
+    assert len(clean.conflicts) == 0 and clean.exit_code == 0
+    write_check_reports(clean, tmp_path, "html,xlsx,pdf")
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Không phát hiện xung đột." in html and "Phù hợp" in html
+    wb = openpyxl.load_workbook(tmp_path / "report.xlsx")
+    _, rows = _sheet(wb, "Xung đột")
+    assert rows == []
+    _, plans = _sheet(wb, "Quy hoạch")
+    assert plans[0]["Kết luận"] == "Phù hợp" and plans[0]["Diện tích xung đột (ha)"] == 0
+    assert "Phù hợp" in _pdf_text(tmp_path / "report.pdf")
