@@ -314,6 +314,7 @@ def test_province_reports(batch, tmp_path):
     assert market["Diện tích có điều kiện (ha)"] == pytest.approx(0.36)  # CHO-1 again, its own plan
     failed = by_id["qh-giao-thong"]
     assert failed["Kết luận"] == "Lỗi, không kiểm tra được" and ".prj" in failed["Lý do lỗi"]
+    assert failed["Số mảnh xung đột"] is None and failed["Diện tích xung đột (ha)"] is None  # not checked, not 0
     _, rows = _sheet(wb, "Xung đột")
     assert len(rows) == len(batch.conflicts)
     assert {r["Mã xung đột"] for r in rows} == set(batch.conflicts["conflict_id"])

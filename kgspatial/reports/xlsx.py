@@ -105,15 +105,21 @@ def write_xlsx(data: ReportData, path: Path) -> None:
 
 def _plan_record(plan, L) -> dict:
     f = plan.figures
+    if plan.failed:  # not checked: no figures, rather than zeros that read as "no conflict"
+        f = {k: None for k in f}
     return {
         "plan_id": plan.id, "plan_name": plan.name, "plan_type": L.plan_type(plan.type), "decision": plan.decision,
         "approved": plan.approved, "authority": plan.authority,
-        "conflict_pieces": f["conflict_pieces"], "conflict_area": f["conflict_area_m2"] / 10_000.0,
+        "conflict_pieces": f["conflict_pieces"], "conflict_area": _ha(f["conflict_area_m2"]),
         "conflict_length": f["conflict_length_m"], "conflict_points": f["conflict_points"],
-        "conditional_pieces": f["conditional_pieces"], "conditional_area": f["conditional_area_m2"] / 10_000.0,
+        "conditional_pieces": f["conditional_pieces"], "conditional_area": _ha(f["conditional_area_m2"]),
         "conditional_length": f["conditional_length_m"],
         "status": status_text(plan, L), "reason": plan.reason, "path": plan.path,
     }
+
+
+def _ha(m2):
+    return None if m2 is None else m2 / 10_000.0
 
 
 def _conflict_records(data: ReportData):
