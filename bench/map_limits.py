@@ -91,8 +91,8 @@ def main() -> None:
             master = synthetic_master(n)
             conflicts = synthetic_conflicts(master)
             variants = [("default", {})]
-            if len(master) > maps.DEFAULT_MAX_FEATURES:
-                variants.append(("every zone", {"max_features": 10**7}))
+            if len(master) > 20_000:
+                variants.append(("dissolved by code", {"max_features": 20_000}))
             if len(master) + len(conflicts) <= 12_000:
                 variants.append(("svg forced", {"svg": True}))
             for name, kw in variants:

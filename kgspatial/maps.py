@@ -40,12 +40,15 @@ UNKNOWN_COLOR = "#bdbdbd"
 PLAN_COLOR = "#1f3a93"
 COMMUNE_COLOR = "#555555"
 
-# Above this many features in all layers the map draws on one <canvas> instead of SVG paths:
-# measured (README "Maps: limits measured"), SVG first paint grows steeply past a few thousand.
+# Above this many features (or vertices) in all layers the map draws on one <canvas> instead of
+# SVG paths: measured (README "Maps: limits measured"), at 10 000 zones a zoom redraws in half the
+# time on canvas, and a few huge SVG paths (dissolved layers) take tens of seconds.
 CANVAS_THRESHOLD = 3000
+CANVAS_VERTEX_THRESHOLD = 200_000
 # Master zones (and plan features) drawn one by one up to this count; above it they are
-# dissolved by code, which keeps the picture (colours are per code) and bounds the file size.
-DEFAULT_MAX_FEATURES = 20_000
+# dissolved by code, which keeps the picture (colours are per code) and bounds the file size
+# (measured: 50 000 zones drawn one by one = 13 MB, first paint 5 s).
+DEFAULT_MAX_FEATURES = 60_000
 # Coordinates rounded to 1e-6 degree (about 0.1 m): invisible on screen, a third of the bytes.
 COORD_DECIMALS = 6
 VW_FACTOR = 3.0
@@ -209,11 +212,9 @@ def dissolve_by(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.nda
     out_geoms, out_keys, counts = [], [], []
     for key in sorted(set(keys.tolist())):
         part = geoms[keys == key]
-        try:
+        try:  # fast; on an imperfect coverage the result may be slightly invalid, harmless on screen
             merged = shapely.coverage_union_all(part)
         except shapely.errors.GEOSException:
-            merged = shapely.union_all(part)
-        if not shapely.is_valid(merged):
             merged = shapely.union_all(part)
         out_geoms.append(merged)
         out_keys.append(key)
@@ -385,7 +386,8 @@ _CSS = """
 <style>
 .leaflet-container { background: #f3f1ea; font-family: "DejaVu Sans", Arial, sans-serif; }
 .kg-legend, .kg-title { background: rgba(255,255,255,0.94); padding: 8px 10px; border-radius: 6px;
-  box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.35; max-height: 55vh; overflow-y: auto; }
+  box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.35; max-height: 55vh; overflow-y: auto;
+  max-width: 330px; }
 .kg-title { font-size: 14px; font-weight: bold; max-width: 46vw; }
 .kg-title small { font-weight: normal; color: #555; }
 .kg-legend summary { cursor: pointer; }
@@ -423,7 +425,9 @@ def _codes(layer: PreparedLayer) -> np.ndarray:
 def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxonomy | None,
                  severities: list[str], has_conditional: bool, has_plans: bool, has_communes: bool,
                  masked: int, notes: list[str]) -> str:
-    parts = [f"<details open><summary><b>{html.escape(title)}</b> <span class='en'>(chú giải / legend)</span></summary>"]
+    # Open unless long: a long legend would hide the map (it opens with one click).
+    opened = " open" if len(master_codes) <= 8 else ""
+    parts = [f"<details{opened}><summary><b>{html.escape(title)}</b> <span class='en'>(chú giải / legend)</span></summary>"]
     if severities:
         parts.append("<h4>Xung đột theo mức độ <span class='en'>/ conflicts by severity</span></h4>")
         for sev in ("high", "medium", "low"):
@@ -505,7 +509,7 @@ def build_map(
     notes: list[str] = []
     layers: dict[str, Layer] = {}
     counts: dict[str, int] = {}
-    drawn_total = 0
+    drawn_total = drawn_vertices = 0
 
     # Master plan zones.
     master_layer = outline_geoms = None
@@ -540,6 +544,7 @@ def build_map(
         layers["master"] = master_layer
         counts["master"] = len(wgs)
         drawn_total += len(wgs)
+        drawn_vertices += int(shapely.get_num_coordinates(wgs).sum())
         code_counts = pd.Series(codes).value_counts()
         master_codes = sorted(((str(c), int(n)) for c, n in code_counts.items()), key=lambda cn: cn[0])
         outline_geoms = _outline(simplified, crs)
@@ -644,7 +649,8 @@ def build_map(
     # The map itself.
     tiles, attribution = _tiles_setting(tiles, attribution)
     fmap = folium.Map(location=[10.0, 105.1], zoom_start=9, tiles=None, control_scale=True,
-                      prefer_canvas=drawn_total > CANVAS_THRESHOLD, max_zoom=20)
+                      prefer_canvas=drawn_total > CANVAS_THRESHOLD or drawn_vertices > CANVAS_VERTEX_THRESHOLD,
+                      max_zoom=20)
     fmap.default_js, fmap.default_css = [], []  # Leaflet comes inlined from node_modules instead
     root = fmap.get_root()
     root.header.add_child(Element(assets.inline_head()), name="kgspatial_assets")
