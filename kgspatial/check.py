@@ -83,6 +83,7 @@ class CheckResult:
     master: PreparedLayer | None = None
     taxonomy: Taxonomy | None = None
     rules: RulesTable | None = None
+    admin: AdminUnits | None = None  # the --admin units, for maps to draw
 
     @property
     def exit_code(self) -> int:
@@ -317,7 +318,7 @@ def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:
     conflicts = gpd.GeoDataFrame(conflicts, geometry="geometry", crs=ctx.analysis_crs)
     summary = build_summary(ctx, opts, conflicts, parts, prepared)
     return CheckResult(conflicts=conflicts, summary=summary, plans=prepared, master=ctx.master,
-                       taxonomy=ctx.taxonomy, rules=ctx.rules)
+                       taxonomy=ctx.taxonomy, rules=ctx.rules, admin=ctx.admin)
 
 
 def _totals(frame: pd.DataFrame) -> dict:

@@ -293,6 +293,12 @@ def test_cli_check_map(tmp_path, monkeypatch, capsys):
     assert main(argv + ["--out", str(tmp_path / "out")]) == 1
     page = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
     assert "window.kgspatial" in page and len([f for f in _features(page) if "p" in f["properties"]]) == 7
+    # With --admin the communes are drawn and searchable (CheckResult carries the units).
+    geoms.units_frame().to_file(tmp_path / "xa.gpkg")
+    assert main(argv + ["--admin", str(tmp_path / "xa.gpkg"), "--out", str(tmp_path / "out_xa")]) == 1
+    page = _unescaped((tmp_path / "out_xa" / "map.html").read_text(encoding="utf-8"))
+    assert "Xã, phường / Communes" in page and "Xã/phường: Xã Phi Thông" in page
+    assert len([f for f in _features(page) if "p" in f["properties"]]) == 9
     # Assets missing: exit 2 naming `npm ci`, and --out left as it was (not created).
     monkeypatch.setenv("KGSPATIAL_ASSETS_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(SystemExit) as exc:
