@@ -103,7 +103,8 @@ class BatchEvents:
 
     def plan_done(self, record: PlanRecord, features: int) -> None: ...
 
-    def finish(self) -> None: ...
+    def finish(self) -> None:
+        """All plans are checked (reports come next); may be called more than once."""
 
 
 def file_parts(spec: str) -> list[Path]:
@@ -240,7 +241,8 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
     prepared: dict[str, object] = {}
     fingerprints: dict[str, str] = {}
     todo: list[PlanEntry] = []
-    check_results: dict[str, CheckResult] = {}
+    check_results: dict[str, CheckResult | None] = {}
+    states: dict[str, dict] = {}
     events.start(len(reg.plans))
     for plan in reg.plans:
         rec = records[plan.id]
@@ -254,6 +256,7 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
             todo.append(plan)
             continue
         state, summary, conflicts = stored
+        states[plan.id] = state
         rec.status, rec.summary = "unchanged", summary
         rec.conflicts = gpd.GeoDataFrame(conflicts, geometry="geometry", crs=ctx.analysis_crs)
         parts[plan.id] = state["part"]
@@ -289,6 +292,7 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
             parts[plan.id], frames[plan.id], prepared[plan.id] = part, frame, layer
             events.plan_done(rec, len(layer))
 
+    events.finish()
     plans = [records[p.id] for p in reg.plans]
     done = [p for p in plans if p.status != "failed"]
     empty = gpd.GeoDataFrame({c: [] for c in CONFLICT_COLUMNS}, geometry=gpd.GeoSeries([], crs=ctx.analysis_crs))
@@ -301,20 +305,26 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
     result = BatchResult(province=reg.province, registry_path=reg.path, out=out, plans=plans, summary=summary,
                          conflicts=conflicts, master=ctx.master, taxonomy=ctx.taxonomy, rules=ctx.rules,
                          exit_code=exit_code)
-    events.message("ghi báo cáo từng quy hoạch / writing plan reports")
     for rec in plans:
+        report_formats = formats
         if rec.status == "checked":
-            state = {"fingerprint": fingerprints[rec.id], "plan_id": rec.id, "features": len(prepared[rec.id]),
-                     "part": json.loads(json.dumps(parts[rec.id], default=_json_default))}
-            try:
-                _finish_plan(rec, result, check_results[rec.id], state, formats, opts.english)
-            except Exception as exc:  # noqa: BLE001  (a report that fails must not lose the province report)
-                events.message(f"{rec.id}: báo cáo lỗi / report failed: {type(exc).__name__}: {exc}")
-                summary.setdefault("warnings", []).append(f"{rec.id}: plan report failed: {type(exc).__name__}: {exc}")
+            states[rec.id] = {"fingerprint": fingerprints[rec.id], "plan_id": rec.id, "features": len(prepared[rec.id]),
+                              "part": json.loads(json.dumps(parts[rec.id], default=_json_default))}
+        elif rec.status == "unchanged":  # reused; only reports asked for now and missing are written
+            report_formats = tuple(f for f in formats if not (rec.out_dir / f"report.{f}").is_file())
+            if not report_formats:
+                continue
+        else:
+            continue
+        events.message(f"{rec.id}: ghi báo cáo / writing reports" if report_formats else f"{rec.id}: ghi kết quả / writing")
+        try:
+            _finish_plan(rec, result, check_results.get(rec.id), states[rec.id], report_formats, opts.english)
+        except Exception as exc:  # noqa: BLE001  (a report that fails must not lose the province report)
+            events.message(f"{rec.id}: báo cáo lỗi / report failed: {type(exc).__name__}: {exc}")
+            summary.setdefault("warnings", []).append(f"{rec.id}: plan report failed: {type(exc).__name__}: {exc}")
     events.message("ghi báo cáo tỉnh / writing province outputs")
     write_province_outputs(result, formats, english=opts.english, admin=ctx.admin,
                            plans=[prepared[p.id] for p in plans if p.id in prepared])
-    events.finish()
     return result
 
 
@@ -361,7 +371,7 @@ def _finish_plan(rec: PlanRecord, batch: BatchResult, check_result, state: dict,
     with staged_output(rec.out_dir) as stage:
         if write_plan_reports is not None:
             write_plan_reports(rec, batch, stage, list(formats), english=english)
-        elif write_check_reports is not None:
+        elif write_check_reports is not None and check_result is not None:
             write_check_reports(check_result, stage, list(formats), english=english)
         (stage / STATE_FILE).write_text(json.dumps(state, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 

@@ -139,6 +139,10 @@ def test_exit_0_when_clean(province, tmp_path):
     geoms.plan_frame().iloc[[3]].to_file(province / "clean.gpkg")
     reg = _write_registry(province, [_plan("clean", "clean.gpkg")])
     assert _cli(["batch", str(reg), "--out", str(tmp_path / "out"), "--report", "none", "-q"]) == 0
+    # Resumed from an empty conflicts.gpkg: still clean.
+    result = _run(reg, tmp_path / "out", resume=True)
+    assert [p.status for p in result.plans] == ["unchanged"]
+    assert len(result.conflicts) == 0 and result.exit_code == 0
 
 
 def _counting(monkeypatch) -> list[str]:
@@ -288,3 +292,18 @@ def test_unknown_report_format_is_exit_2(province, tmp_path):
     reg = _write_registry(province, [_plan("a", "plan_a.gpkg")])
     assert _cli(["batch", str(reg), "--out", str(tmp_path / "out"), "--report", "docx"]) == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_writes_reports_asked_for_later(province, tmp_path, monkeypatch):
+    """Checked without reports, then resumed with --report xlsx: no re-check, the workbooks appear."""
+    pytest.importorskip("openpyxl")
+    reg = _write_registry(province, [_plan("qhc-a", "plan_a.gpkg")])
+    out = tmp_path / "out"
+    calls = _counting(monkeypatch)
+    _run(reg, out, resume=True)
+    assert not (out / "qhc-a" / "report.xlsx").exists()
+    calls.clear()
+    result = run_batch(BatchOptions(registry=reg, out=out, resume=True, formats=("xlsx",), plan_maps=False))
+    assert calls == [] and result.plans[0].status == "unchanged"
+    assert (out / "qhc-a" / "report.xlsx").is_file()
+    assert (out / "report.xlsx").is_file()

@@ -45,13 +45,12 @@ class ProgressBar:
         self.start_time = time.perf_counter()
         self.features = 0
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
             TextColumn("quy hoạch / plans"),
-            TextColumn("{task.fields[features]:,} đối tượng / features"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("· {task.fields[features]:,} đối tượng / features ·"),
             TimeElapsedColumn(),
-            TextColumn("còn / ETA"),
+            TextColumn("· còn / ETA"),
             TimeRemainingColumn(),
             console=self.console,
             transient=False,
