@@ -368,3 +368,25 @@ def test_reports_of_a_check_without_findings(scene, tmp_path):
     _, plans = _sheet(wb, "Quy hoạch")
     assert plans[0]["Kết luận"] == "Phù hợp" and plans[0]["Diện tích xung đột (ha)"] == 0
     assert "Phù hợp" in _pdf_text(tmp_path / "report.pdf")
+
+
+def test_reports_from_stored_results_with_masked_rows(result, tmp_path):
+    """The service renders reports from what it stored (conflict rows and summary only, no input
+    layers) and masks defence/security rows (geometry and master label withheld): still rendered."""
+    _weasyprint_ready()
+    from kgspatial.check import CheckResult
+
+    rows = result.conflicts.copy()
+    masked = rows["master_code"] == "RPH"  # stands in for CQP/CAN here
+    rows.loc[masked, "geometry"] = None
+    rows.loc[masked, "master_label"] = None
+    rows.loc[masked, "master_feature"] = None
+    stored = CheckResult(conflicts=rows, summary=result.summary)
+    write_check_reports(stored, tmp_path, ["html", "xlsx", "pdf"])
+    _, sheet = _sheet(openpyxl.load_workbook(tmp_path / "report.xlsx"), "Xung đột")
+    assert len(sheet) == len(rows)
+    assert {r["Tên vùng QH tỉnh"] for r in sheet if r["Mã đất QH tỉnh"] == "RPH"} == {None}
+    assert sum(r["Diện tích (ha)"] for r in sheet) == pytest.approx(CONFLICT_HA + CONDITIONAL_HA)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Rừng phòng hộ ven biển" not in html and "data:image/png;base64," in html
+    assert "R02" in html  # rules from the summary when the table itself is not at hand

@@ -49,8 +49,10 @@ def write_reports(data: "model.ReportData", out_dir, formats: Iterable[str]) -> 
         maps = build_maps(data)  # drawn once, embedded in both the HTML and the PDF
     if "pdf" in formats:
         from .fonts import find_font
+        from .pdf import _weasyprint
 
-        find_font()  # fail before writing anything when no Vietnamese font is installed
+        _weasyprint()  # fail before writing anything when WeasyPrint's libraries
+        find_font()  # or a font with Vietnamese glyphs are missing
     if "html" in formats:
         path = out_dir / "report.html"
         path.write_text(render(data, maps=maps), encoding="utf-8")
