@@ -258,6 +258,8 @@ def parse_registry(data: Any, path: Path) -> Registry:
     def entry(model, key: str):
         value = data.get(key)
         if value is None:
+            if key == "master" and key in data:
+                problems.append("master: expected a mapping with path, code_field, label_field")
             return None
         if isinstance(value, str):  # shorthand: `admin: communes.gpkg`
             value = {"path": value}
