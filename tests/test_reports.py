@@ -24,7 +24,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
-import pandas as pd
 import pytest
 
 from kgspatial.batch import BatchResult, PlanRecord
