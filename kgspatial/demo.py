@@ -11,7 +11,6 @@ width: tests/test_demo.py asserts them with figures worked out by hand.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import sys
 import tempfile
 import zipfile
