@@ -389,3 +389,15 @@ def test_reports_from_stored_results_with_masked_rows(result, tmp_path):
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Rừng phòng hộ ven biển" not in html and "data:image/png;base64," in html
     assert "R02" in html  # rules from the summary when the table itself is not at hand
+
+
+def test_conflict_sheet_splits_beyond_a_worksheet(result, tmp_path, monkeypatch):
+    from kgspatial.reports import xlsx
+
+    monkeypatch.setattr(xlsx, "MAX_SHEET_ROWS", 3)  # 8 rows -> sheets of 3, 3, 2
+    write_check_reports(result, tmp_path, ["xlsx"])
+    wb = openpyxl.load_workbook(tmp_path / "report.xlsx")
+    parts = [n for n in wb.sheetnames if n.startswith("Xung đột")]
+    assert parts == ["Xung đột (1)", "Xung đột (2)", "Xung đột (3)"]
+    ids = [r["Mã xung đột"] for name in parts for r in _sheet(wb, name)[1]]
+    assert sorted(ids) == sorted(result.conflicts["conflict_id"])

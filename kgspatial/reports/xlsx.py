@@ -28,6 +28,7 @@ FORMATS = {
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="13315C")
 MAX_WIDTH = 60
+MAX_SHEET_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,11 @@ def write_xlsx(data: ReportData, path: Path) -> None:
     if data.has_admin_prev:
         conflict_cols += [Column("admin_prev_code"), Column("admin_prev_name")]
     conflict_cols.append(Column("reference"))
-    _sheet(wb, L("sheet_conflicts"), L, conflict_cols, _conflict_records(data))
+    # A worksheet holds 1,048,576 rows: a province-wide run can have more pieces than that.
+    n = len(data.rows)
+    for part, start in enumerate(range(0, max(n, 1), MAX_SHEET_ROWS)):
+        title = L("sheet_conflicts") + (f" ({part + 1})" if n > MAX_SHEET_ROWS else "")
+        _sheet(wb, title, L, conflict_cols, _conflict_records(data, start, start + MAX_SHEET_ROWS))
 
     for units, sheet, code_key, name_key in ((data.by_admin, "sheet_admin", "admin_code", "admin_name"),
                                              (data.by_admin_prev, "sheet_admin_prev", "admin_prev_code",
@@ -122,9 +127,9 @@ def _ha(m2):
     return None if m2 is None else m2 / 10_000.0
 
 
-def _conflict_records(data: ReportData):
+def _conflict_records(data: ReportData, start: int = 0, stop: int | None = None):
     L = data.labels
-    for record in data.rows.to_dict("records"):
+    for record in data.rows.iloc[start:stop].to_dict("records"):
         for key in ("verdict", "severity", "kind"):
             record[key] = L.value(record.get(key))
         yield record
