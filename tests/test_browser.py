@@ -67,6 +67,7 @@ class Session:
     def click_at(self, x: float, y: float) -> str:
         """Click the map at analysis-CRS coordinates (EPSG:9207) and return the popup's text."""
         self.page.evaluate("kgspatial.map.closePopup()")
+        self.page.wait_for_function("kgspatial.map._loaded && !kgspatial.map._animatingZoom")  # no view change under way
         lon, lat = crs_mod.transformer(geoms.CRS, "EPSG:4326").transform(x, y)
         px = self.page.evaluate(
             """([lat, lon]) => { const m = kgspatial.map, p = m.latLngToContainerPoint([lat, lon]),
