@@ -19,7 +19,8 @@ import shapely
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, kinds_of
 from .rules import UNREVIEWED, RulesTable
 
-CHUNK = 20_000  # pairs per task: large enough to amortise, small enough to balance two cores
+CHUNK = 20_000
+NOISE = 1e-6  # m² or m: pieces smaller than this are numerical debris, not findings  # pairs per task: large enough to amortise, small enough to balance two cores
 
 
 def run_chunked(fn, n: int, jobs: int) -> list:
@@ -138,6 +139,8 @@ def intersect_pairs(
                 done[rest] = True
         keep = done & ~shapely.is_missing(result)
         keep[keep] = ~shapely.is_empty(result[keep])
+        # Floating-point debris where borders meet (a 1e-10 m line at a commune corner) is no piece.
+        keep[keep] = (kinds[keep] == POINT) | (measure(result[keep], kinds[keep]) > NOISE)
         return Pieces(a_idx[keep], b_idx[keep], result[keep])
 
     return Pieces.concat(run_chunked(work, len(li), jobs))
