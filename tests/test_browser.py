@@ -67,7 +67,11 @@ class Session:
     def click_at(self, x: float, y: float) -> str:
         """Click the map at analysis-CRS coordinates (EPSG:9207) and return the popup's text."""
         self.page.evaluate("kgspatial.map.closePopup()")
-        self.page.wait_for_function("kgspatial.map._loaded && !kgspatial.map._animatingZoom")  # no view change under way
+        # Leaflet fades a closed popup out for 200 ms before removing it, and an opened popup may
+        # pan the map: wait for both, or the old popup's text and stale pixels would be read.
+        self.page.wait_for_function(
+            "!document.querySelector('.leaflet-popup') && kgspatial.map._loaded && !kgspatial.map._animatingZoom"
+            " && !(kgspatial.map._panAnim && kgspatial.map._panAnim._inProgress)")
         lon, lat = crs_mod.transformer(geoms.CRS, "EPSG:4326").transform(x, y)
         px = self.page.evaluate(
             """([lat, lon]) => { const m = kgspatial.map, p = m.latLngToContainerPoint([lat, lon]),
