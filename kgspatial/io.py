@@ -241,6 +241,8 @@ def read_layer(
         gdf, used = textcodec.decode_columns(gdf, declared=declared)
     except UnicodeError as exc:
         raise InputError(f"{path}: text cannot be decoded as {declared} ({exc.reason})") from None
+    if not loc.is_shapefile and used in {"ascii", "latin-1"}:
+        used = "utf-8"  # GeoPackage, GeoJSON, FlatGeobuf, GeoParquet store UTF-8; nothing was re-decoded
     return Layer(
         gdf=gdf,
         path=str(path),

@@ -107,8 +107,8 @@ def master_coverage(master: PreparedLayer) -> tuple[dict, shapely.Geometry]:
     return {
         "valid_coverage": not bool(bad.any()),
         "zones_with_invalid_edges": int(bad.sum()),
-        "invalid_edge_length_m": float(shapely.length(invalid_edges[bad]).sum()),
-        "overlap_area_m2": max(overlap_area, 0.0),
+        "invalid_edge_length_m": round(float(shapely.length(invalid_edges[bad]).sum()), 2),
+        "overlap_area_m2": round(max(overlap_area, 0.0), 2),  # cm²: below that is floating-point noise
         "gaps": len(holes),
-        "gap_area_m2": float(sum(h.area for h in holes)),
+        "gap_area_m2": round(float(sum(h.area for h in holes)), 2),
     }, extent

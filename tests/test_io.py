@@ -94,6 +94,7 @@ def test_other_formats(tmp_path, suffix, driver):
         frame.to_file(path, driver=driver)
     layer = read_layer(path)
     assert len(layer.gdf) == 6
+    assert layer.encoding == "utf-8"
     assert "Khu dân cư mới" in set(layer.gdf["ten"])  # FlatGeobuf may reorder features
     assert layer.crs.to_epsg() in (9207, 4326)  # GeoJSON is always WGS 84
 
