@@ -401,3 +401,17 @@ def test_conflict_sheet_splits_beyond_a_worksheet(result, tmp_path, monkeypatch)
     assert parts == ["Xung đột (1)", "Xung đột (2)", "Xung đột (3)"]
     ids = [r["Mã xung đột"] for name in parts for r in _sheet(wb, name)[1]]
     assert sorted(ids) == sorted(result.conflicts["conflict_id"])
+
+
+def test_xlsx_text_is_never_a_formula(scene, tmp_path):
+    """A label such as "=HYPERLINK(...)" from a plan's attribute table stays text in the XLSX."""
+    plan = geoms.plan_frame()
+    plan.loc[0, "ten"] = '=HYPERLINK("http://example.invalid","x")'
+    plan.to_file(scene / "formula.gpkg")
+    res = run_check(_options(scene, PlanInput(str(scene / "formula.gpkg"), label_field="ten")))
+    write_check_reports(res, tmp_path, ["xlsx"])
+    ws = openpyxl.load_workbook(tmp_path / "report.xlsx")["Xung đột"]
+    header = [c.value for c in ws[1]]
+    col = header.index("Tên vùng quy hoạch")
+    cells = [row[col] for row in ws.iter_rows(min_row=2) if str(row[col].value).startswith("=")]
+    assert cells and all(c.data_type == "s" for c in cells)

@@ -11,11 +11,11 @@ import base64
 import io
 import math
 
-import geopandas as gpd
 import numpy as np
 import shapely
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection
+from matplotlib.path import Path
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -25,6 +25,7 @@ from .labels import Labels
 SEVERITY_COLORS = {"high": "#c0161d", "medium": "#f07c00", "low": "#e6c700"}
 UNKNOWN_COLOR = "#d9d9d9"
 MAX_LEGEND_ZONES = 18
+HATCH_LIMIT = 3000  # conditional pieces hatched up to this many (hatching is slow to draw)
 EDGE_LIMIT = 5000  # above this many zones, white zone edges only blur the map (and cost time)
 MAP_SHARE = 0.66  # fraction of the figure width given to the map
 
@@ -53,8 +54,7 @@ def overview_png(data, plan_id: str | None = None, width_in: float = 10.0, dpi: 
     ax = fig.add_axes((0.005, 0.01, MAP_SHARE, 0.98))
     handles = _draw_master(ax, data, bounds)
     for layer in outlines:
-        gpd.GeoSeries(layer.geoms).plot(ax=ax, facecolor="none", edgecolor="#1f3b73", linewidth=0.9,
-                                        markersize=6, zorder=3)
+        _draw_outline(ax, layer.geoms)
     if outlines:
         handles.append(Line2D([], [], color="#1f3b73", lw=1.2, label=L("legend_plan")))
     handles += _draw_pieces(ax, rows[present], geoms[present], bounds, L)
@@ -144,6 +144,44 @@ def _fill_zones(ax, geoms: np.ndarray, colors: np.ndarray, edges: bool) -> None:
     ))
 
 
+def _polygon_paths(geoms: np.ndarray) -> list[Path]:
+    """One matplotlib Path per polygon part, holes included (a piece may surround another zone)."""
+    paths = []
+    for poly in shapely.get_parts(geoms):
+        if shapely.get_type_id(poly) != 3 or poly.is_empty:
+            continue
+        verts, codes = [], []
+        for ring in (poly.exterior, *poly.interiors):
+            xy = np.asarray(ring.coords)[:, :2]
+            if len(xy) < 4:
+                continue
+            verts.append(xy)
+            codes.append(np.r_[Path.MOVETO, np.full(len(xy) - 2, Path.LINETO), Path.CLOSEPOLY])
+        if verts:
+            paths.append(Path(np.concatenate(verts), np.concatenate(codes).astype(np.uint8)))
+    return paths
+
+
+def _draw_outline(ax, geoms: np.ndarray) -> None:
+    """The plan checked: polygon outlines, lines and points in one dark blue."""
+    ax.add_collection(PathCollection(_polygon_paths(geoms), facecolors="none", edgecolors="#1f3b73",
+                                     linewidths=0.9, zorder=3))
+    ax.add_collection(LineCollection(_line_segments(geoms), colors="#1f3b73", linewidths=0.9, zorder=3))
+    pts = shapely.get_parts(geoms)
+    pts = pts[shapely.get_type_id(pts) == 0]
+    if len(pts):
+        ax.scatter(shapely.get_x(pts), shapely.get_y(pts), s=6, c="#1f3b73", zorder=3)
+
+
+def _line_segments(geoms: np.ndarray) -> list[np.ndarray]:
+    parts = shapely.get_parts(geoms)
+    parts = parts[shapely.get_type_id(parts) == 1]  # LineStrings
+    if not len(parts):
+        return []
+    coords, index = shapely.get_coordinates(parts, return_index=True)
+    return np.split(coords, np.flatnonzero(np.diff(index)) + 1)
+
+
 def _draw_pieces(ax, rows, geoms: np.ndarray, bounds, L: Labels) -> list:
     if not len(geoms):
         return []
@@ -160,25 +198,29 @@ def _draw_pieces(ax, rows, geoms: np.ndarray, bounds, L: Labels) -> list:
             part = sel & (conditional == cond)
             if not part.any():
                 continue
-            g = gpd.GeoSeries(geoms[part])
+            g = geoms[part]
             k = kinds[part]
             hatch = "////" if cond else None
             poly = k == "polygon"
             if poly.any():
-                g[poly].plot(ax=ax, facecolor=color, edgecolor="#3a0000", linewidth=0.6, alpha=0.85,
-                             hatch=hatch, zorder=4)
+                paths = _polygon_paths(g[poly])
+                ax.add_collection(PathCollection(
+                    paths, facecolors=color, edgecolors="#3a0000", linewidths=0.6, alpha=0.85, zorder=4,
+                    hatch=hatch if len(paths) <= HATCH_LIMIT else None,
+                ))
                 # At province scale a piece may be smaller than a pixel: mark where it is.
-                small = shapely.area(g[poly].values) < (size / 300.0) ** 2
+                small = shapely.area(g[poly]) < (size / 300.0) ** 2
                 if small.any():
-                    pts = shapely.point_on_surface(g[poly].values[small])
+                    pts = shapely.point_on_surface(g[poly][small])
                     ax.scatter(shapely.get_x(pts), shapely.get_y(pts), s=9, c=color, edgecolors="#3a0000",
                                linewidths=0.4, zorder=5, marker="o")
             line = k == "line"
             if line.any():
-                g[line].plot(ax=ax, color=color, linewidth=2.4, linestyle="--" if cond else "-", zorder=5)
+                ax.add_collection(LineCollection(_line_segments(g[line]), colors=color, linewidths=2.4,
+                                                 linestyles="--" if cond else "-", zorder=5))
             point = k == "point"
             if point.any():
-                pts = g[point].values
+                pts = shapely.get_parts(g[point])
                 ax.scatter(shapely.get_x(pts), shapely.get_y(pts), s=28, c=color, edgecolors="#000000",
                            linewidths=0.6, marker="D", zorder=6)
             label = f"{L(severity)} – {L('conditional' if cond else 'conflict')}"
