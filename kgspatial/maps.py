@@ -29,6 +29,7 @@ from folium.template import Template
 
 from . import assets
 from . import crs as crs_mod
+from .output import usual_mode
 from .prepare import LINE, POINT, POLYGON, PreparedLayer
 from .taxonomy import Taxonomy
 
@@ -728,6 +729,7 @@ def _write(page: str, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(page)
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -19,12 +19,28 @@ from . import crs as crs_mod
 CONFLICTS_LAYER = "conflicts"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def usual_mode(path: str | Path, directory: bool = False) -> None:
+    """Give a file made by mkstemp/mkdtemp (mode 0600/0700) the mode a plain open() would have,
+    so results on a shared office drive can be opened by colleagues."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_UMASK)
+
+
 @contextlib.contextmanager
 def staged_output(out: str | Path) -> Iterator[Path]:
     """Yield a scratch folder; on success its files replace those of the same name in `out`."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    usual_mode(stage, directory=True)
     try:
         yield stage
         if not out.exists():

@@ -146,3 +146,21 @@ def test_cli_exit_0_when_only_conditional(scene):
     argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
             "--rules", str(rules), "--out", str(scene / "o"), "-q"]
     assert main(argv) == 0
+
+
+def test_outputs_readable_by_colleagues(scene):
+    """Results go to shared office drives: not the 0700/0600 of a scratch folder."""
+    out = scene / "shared"
+    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
+            "--rules", str(scene / "rules.csv"), "--out", str(out), "-q", "--map"]
+    main(argv)
+    assert out.stat().st_mode & 0o055 == 0o055 & ~_umask()
+    assert (out / "map.html").stat().st_mode & 0o044 == 0o044 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
