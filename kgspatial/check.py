@@ -331,12 +331,19 @@ def _totals(frame: pd.DataFrame) -> dict:
 
 
 def _group(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
+    """_totals per group, in one groupby pass."""
     if frame.empty:
         return []
+    sums = (frame.assign(point=frame["kind"] == "point")
+            .groupby(keys, sort=True, dropna=False)
+            .agg(pieces=("area_m2", "size"), area_m2=("area_m2", "sum"), length_m=("length_m", "sum"),
+                 points=("point", "sum")))
     out = []
-    for values, sub in frame.groupby(keys, sort=True, dropna=False):
+    for values, row in zip(sums.index, sums.itertuples(index=False)):
         values = values if isinstance(values, tuple) else (values,)
-        out.append({**{k: (v if not (isinstance(v, float) and np.isnan(v)) else "") for k, v in zip(keys, values)}, **_totals(sub)})
+        out.append({**{k: ("" if pd.isna(v) else v) for k, v in zip(keys, values)},
+                    "pieces": int(row.pieces), "area_m2": round(float(row.area_m2), 3),
+                    "length_m": round(float(row.length_m), 3), "points": int(row.points)})
     return out
 
 
@@ -344,15 +351,13 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
                   plans: list[PreparedLayer]) -> dict:
     frame = pd.DataFrame(conflicts.drop(columns="geometry"))
     rules = ctx.rules
-    by_rule = []
-    for rule in rules.rules:
-        if not rule.reports:
-            continue
-        sub = frame[frame["rule_id"] == rule.rule_id]
-        if len(sub):
-            by_rule.append({"rule_id": rule.rule_id, "plan_code": rule.plan_code, "master_code": rule.master_code,
-                            "verdict": rule.verdict, "severity": rule.severity, "reference": rule.reference,
-                            "note": rule.note, **_totals(sub)})
+    per_rule = {row["rule_id"]: row for row in _group(frame, ["rule_id"])}
+    by_rule = [
+        {"rule_id": rule.rule_id, "plan_code": rule.plan_code, "master_code": rule.master_code,
+         "verdict": rule.verdict, "severity": rule.severity, "reference": rule.reference, "note": rule.note,
+         **{k: v for k, v in per_rule[rule.rule_id].items() if k != "rule_id"}}
+        for rule in rules.rules if rule.rule_id in per_rule
+    ]
     warnings = [w for part in parts for w in part["warnings"]]
     for units in (ctx.admin, ctx.admin_previous):
         if units is not None:
@@ -390,10 +395,10 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
                         "area_m2": round(sum(p["slivers"]["area_m2"] for p in parts), 3)},
         },
         "by_plan": [
-            {"plan_id": p["plan_id"], **_totals(frame[frame["plan_id"] == p["plan_id"]]),
-             "conflicts": int((frame[frame["plan_id"] == p["plan_id"]]["verdict"] == "conflict").sum()),
+            {"plan_id": p["plan_id"], **_totals(sub), "conflicts": int((sub["verdict"] == "conflict").sum()),
              "slivers": p["slivers"], "quality": p["quality"]}
             for p in parts
+            for sub in [frame[frame["plan_id"] == p["plan_id"]]]
         ],
         "by_rule": by_rule,
         "by_severity": _group(frame, ["verdict", "severity"]),
