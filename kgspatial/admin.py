@@ -23,6 +23,19 @@ CODE_CANDIDATES = ["ma_xa", "maxa", "ma_dvhc", "madvhc", "code", "ma", "commune_
 NAME_CANDIDATES = ["ten_xa", "tenxa", "ten_dvhc", "name", "ten", "commune_vn", "fullname", "ward"]
 
 
+def admin_selector(path: str, code_field: str | None = None, name_field: str | None = None):
+    """For io.read_layer(select=...): read only the unit code and name columns."""
+
+    def select(names: list[str]) -> list[str]:
+        code = find_field(names, code_field, CODE_CANDIDATES, "unit code", path)
+        if code is None:
+            raise InputError(f"{path}: no unit code field found; name it with --admin-field (fields: {', '.join(names)})")
+        name = find_field(names, name_field, NAME_CANDIDATES, "unit name", path)
+        return [c for c in (code, name) if c]
+
+    return select
+
+
 @dataclass
 class AdminUnits:
     geoms: np.ndarray  # non-overlapping polygons in the analysis CRS

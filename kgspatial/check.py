@@ -19,11 +19,11 @@ import shapely
 
 from . import __version__, quality
 from . import crs as crs_mod
-from .admin import AdminUnits, prepare_admin, split_by_units
+from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
 from .engine import measure, overlay
 from .errors import InputError
 from .io import read_layer
-from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, prepare_layer
+from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, field_selector, prepare_layer
 from .profile import Profile, load_profile
 from .rules import RulesTable, load_rules
 from .taxonomy import Taxonomy
@@ -128,6 +128,12 @@ class Context:
     extent: object | None
 
 
+def _read_admin(spec: AdminInput, opts: CheckOptions, analysis_crs) -> AdminUnits:
+    layer = read_layer(spec.path, engine=opts.engine, assume_crs=opts.assume_crs,
+                       select=admin_selector(spec.path, spec.code_field, spec.name_field))
+    return prepare_admin(layer, analysis_crs, spec.code_field, spec.name_field)
+
+
 def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
     profile = load_profile(opts.profile)
     taxonomy = profile.load_taxonomy()
@@ -137,7 +143,11 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
         raise InputError(f"analysis CRS {crs_mod.crs_label(analysis_crs)} is geographic: areas need a projected CRS")
 
     progress("đọc quy hoạch tỉnh / reading master plan")
-    master_layer = read_layer(opts.master, engine=opts.engine, encoding=opts.encoding, assume_crs=opts.assume_crs)
+    master_layer = read_layer(
+        opts.master, engine=opts.engine, encoding=opts.encoding, assume_crs=opts.assume_crs,
+        select=field_selector(opts.master, "master", opts.master_field, opts.master_label_field, opts.master_id_field,
+                              profile.code_fields, profile.label_fields),
+    )
     master = prepare_layer(
         master_layer, taxonomy, analysis_crs,
         code_field=opts.master_field, label_field=opts.master_label_field, id_field=opts.master_id_field,
@@ -155,11 +165,9 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
     admin = admin_prev = None
     if opts.admin:
         progress("đọc đơn vị hành chính / reading administrative units")
-        admin = prepare_admin(read_layer(opts.admin.path, engine=opts.engine, assume_crs=opts.assume_crs),
-                              analysis_crs, opts.admin.code_field, opts.admin.name_field)
+        admin = _read_admin(opts.admin, opts, analysis_crs)
     if opts.admin_previous:
-        admin_prev = prepare_admin(read_layer(opts.admin_previous.path, engine=opts.engine, assume_crs=opts.assume_crs),
-                                   analysis_crs, opts.admin_previous.code_field, opts.admin_previous.name_field)
+        admin_prev = _read_admin(opts.admin_previous, opts, analysis_crs)
 
     run_master_checks = opts.master_checks == "always" or (
         opts.master_checks == "auto" and len(master) <= quality.MASTER_CHECK_LIMIT
@@ -276,8 +284,12 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
               min_area: float | None = None) -> tuple[gpd.GeoDataFrame, dict, PreparedLayer]:
     """Read, normalise and check one plan against a prepared context (batch runs call this)."""
     progress(f"đọc quy hoạch / reading plan {spec.path}")
-    layer = read_layer(spec.path, engine=opts.engine, encoding=spec.encoding or opts.encoding,
-                       assume_crs=spec.assume_crs or opts.assume_crs)
+    layer = read_layer(
+        spec.path, engine=opts.engine, encoding=spec.encoding or opts.encoding,
+        assume_crs=spec.assume_crs or opts.assume_crs,
+        select=field_selector(spec.path, "plan", spec.code_field, spec.label_field, spec.id_field,
+                              ctx.profile.code_fields, ctx.profile.label_fields),
+    )
     plan_id = spec.plan_id or layer.name
     plan = prepare_layer(
         layer, ctx.taxonomy, ctx.analysis_crs,

@@ -8,6 +8,7 @@ stem (or its path inside the zip).
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -145,13 +146,34 @@ def _sidecar(path: Path, ext: str) -> Path | None:
     return None
 
 
-def _read_frame(loc: _Located, engine: str, raw_encoding: str | None) -> gpd.GeoDataFrame:
+def _field_names(loc: _Located) -> list[str] | None:
+    """The layer's attribute names, read from its header only (None when it cannot be told)."""
+    suffix = PurePosixPath(loc.gdal_path).suffix.lower()
+    try:
+        if suffix in {".parquet", ".geoparquet"} and not loc.gdal_path.startswith("/vsi"):
+            import pyarrow.parquet as pq
+
+            return [n for n in pq.read_schema(loc.gdal_path).names if n != "geometry"]
+        import pyogrio
+
+        # Same encoding as the read itself, so the names match those read_file returns.
+        encoding = "ISO-8859-1" if loc.is_shapefile else None
+        return [str(f) for f in pyogrio.read_info(loc.gdal_path, layer=loc.layer, encoding=encoding)["fields"]]
+    except Exception:  # noqa: BLE001  (the full read will report the real problem)
+        return None
+
+
+def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
+                columns: list[str] | None = None) -> gpd.GeoDataFrame:
     """Read with pyogrio (or fiona); shapefile text comes back as Latin-1 so its bytes survive."""
     suffix = PurePosixPath(loc.gdal_path).suffix.lower()
     try:
         if suffix in {".parquet", ".geoparquet"} and not loc.gdal_path.startswith("/vsi"):
-            return gpd.read_parquet(loc.gdal_path)
+            frame = gpd.read_parquet(loc.gdal_path, columns=None if columns is None else [*columns, "geometry"])
+            return frame
         kwargs: dict = {"engine": engine}
+        if columns is not None:
+            kwargs["columns"] = columns
         if loc.layer is not None:
             kwargs["layer"] = loc.layer
         if raw_encoding is not None:
@@ -182,8 +204,13 @@ def read_layer(
     engine: str = "pyogrio",
     encoding: str | None = None,
     assume_crs: str | None = None,
+    select: Callable[[list[str]], list[str]] | None = None,
 ) -> Layer:
-    """Read one layer; raise InputError/CRSError with a one-line reason when it cannot be used."""
+    """Read one layer; raise InputError/CRSError with a one-line reason when it cannot be used.
+
+    `select`, given the layer's field names, returns the ones to read: real land-use layers carry
+    dozens of attribute columns that the check never uses, and reading them costs time and memory.
+    """
     if engine not in {"pyogrio", "fiona"}:
         raise InputError(f"unknown engine {engine!r}: use pyogrio or fiona")
     path_text, layer = split_selector(str(spec))
@@ -212,7 +239,12 @@ def read_layer(
             codecs.lookup(declared)
         except LookupError:
             raise InputError(f"{path}: unknown text encoding {declared!r}") from None
-    gdf = _read_frame(loc, engine, "ISO-8859-1" if loc.is_shapefile else None)
+    columns = None
+    if select is not None:
+        names = _field_names(loc)
+        if names is not None:
+            columns = list(dict.fromkeys(select(names)))
+    gdf = _read_frame(loc, engine, "ISO-8859-1" if loc.is_shapefile else None, columns)
     if gdf.geometry is None or "geometry" not in gdf:
         raise InputError(f"{path}: the layer has no geometry column")
     warnings: list[str] = []

@@ -62,6 +62,26 @@ def find_field(columns, wanted: str | None, candidates: list[str], what: str, pa
     return None
 
 
+def _no_code_field(path: str, role: str, columns) -> InputError:
+    fields = ", ".join(str(c) for c in columns if c != "geometry")
+    return InputError(f"{path}: no land-use code field found; name it with --{role}-field (fields: {fields})")
+
+
+def field_selector(path: str, role: str, code_field=None, label_field=None, id_field=None,
+                   code_candidates=(), label_candidates=()):
+    """For io.read_layer(select=...): read only the code, label and id columns."""
+
+    def select(names: list[str]) -> list[str]:
+        code = find_field(names, code_field, list(code_candidates), "land-use code", path)
+        if code is None:
+            raise _no_code_field(path, role, names)
+        label = find_field(names, label_field, list(label_candidates), "label", path)
+        ident = find_field(names, id_field, [], "feature id", path) if id_field else None
+        return [c for c in (code, label, ident) if c]
+
+    return select
+
+
 def _keep_dimension(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     """After make_valid, drop the lower-dimension debris (a polygon's stray lines or points)."""
     out = geoms.copy()
@@ -117,8 +137,7 @@ def prepare_layer(
     path = layer.path
     code_col = find_field(gdf.columns, code_field, list(code_candidates), "land-use code", path)
     if code_col is None:
-        fields = ", ".join(str(c) for c in gdf.columns if c != "geometry")
-        raise InputError(f"{path}: no land-use code field found; name it with --{role}-field (fields: {fields})")
+        raise _no_code_field(path, role, gdf.columns)
     label_col = find_field(gdf.columns, label_field, list(label_candidates), "label", path)
     id_col = find_field(gdf.columns, id_field, [], "feature id", path) if id_field else None
 

@@ -133,3 +133,16 @@ def test_unsupported_suffix(tmp_path):
     (tmp_path / "plan.dwg").write_bytes(b"AC1027")
     with pytest.raises(InputError, match="unsupported file type .dwg"):
         read_layer(tmp_path / "plan.dwg")
+
+
+def test_only_selected_columns_are_read(tmp_path):
+    """Real land-use layers carry dozens of attributes; the check reads only what it uses."""
+    frame = geoms.plan_frame().assign(dien_tich=1.0, ghi_chu="x", nguoi_ve="y")
+    frame.to_file(tmp_path / "p.gpkg")
+    frame.to_parquet(tmp_path / "p.parquet")
+    shp = legacy_shapefile(tmp_path / "legacy.shp", "tcvn3")
+    for path, wanted in ((tmp_path / "p.gpkg", ["ma", "ten"]), (tmp_path / "p.parquet", ["ma", "ten"]),
+                         (shp, ["TenLoai"])):
+        layer = read_layer(path, select=lambda names, w=wanted: [n for n in names if n in w])
+        assert sorted(c for c in layer.gdf.columns if c != "geometry") == sorted(wanted)
+    assert list(read_layer(shp, select=lambda names: ["TenLoai"]).gdf["TenLoai"]) == NAMES
