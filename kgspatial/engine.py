@@ -10,26 +10,16 @@ The core reads no files and knows no HTTP: it takes PreparedLayers and returns a
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
 
+from .parallel import run_chunked
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, kinds_of
 from .rules import UNREVIEWED, RulesTable
 
-CHUNK = 20_000
-NOISE = 1e-6  # m² or m: pieces smaller than this are numerical debris, not findings  # pairs per task: large enough to amortise, small enough to balance two cores
-
-
-def run_chunked(fn, n: int, jobs: int) -> list:
-    """Call fn(slice) over [0, n) in chunks, on `jobs` threads; results in order."""
-    slices = [slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
-    if jobs <= 1 or len(slices) <= 1:
-        return [fn(s) for s in slices]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(fn, slices))
+NOISE = 1e-6  # m² or m: pieces smaller than this are numerical debris, not findings
 
 
 def measure(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
@@ -231,4 +221,4 @@ def _unreviewed_totals(plan: PreparedLayer, master: PreparedLayer, pieces: Piece
     return sorted(totals.values(), key=lambda r: (-r["area_m2"], -r["length_m"], -r["points"], r["plan_code"], r["master_code"]))
 
 
-__all__ = ["KIND_NAMES", "Overlay", "Pieces", "intersect_pairs", "measure", "overlay", "run_chunked"]
+__all__ = ["KIND_NAMES", "Overlay", "Pieces", "intersect_pairs", "measure", "overlay"]

@@ -16,6 +16,7 @@ import shapely
 from . import crs as crs_mod
 from .errors import InputError
 from .io import Layer
+from .parallel import run_chunked
 from .taxonomy import Taxonomy
 
 POLYGON, LINE, POINT = 0, 1, 2
@@ -93,9 +94,10 @@ def _keep_dimension(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     return out
 
 
-def repair(geoms: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, int]:
+def repair(geoms: np.ndarray, kinds: np.ndarray, jobs: int = 1) -> tuple[np.ndarray, int]:
     """make_valid only the invalid geometries; return them and how many were repaired."""
-    invalid = ~shapely.is_valid(geoms)
+    invalid = ~np.concatenate(run_chunked(lambda part: shapely.is_valid(geoms[part]), len(geoms), jobs)
+                              or [np.zeros(0, bool)])
     count = int(invalid.sum())
     if count:
         geoms = geoms.copy()
@@ -104,18 +106,30 @@ def repair(geoms: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, int]:
     return geoms, count
 
 
+def _as_text(value) -> str:
+    """A code cell as text: numeric codes written by spreadsheets (12.0) read as "12"."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _map_codes(values: pd.Series, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Map each distinct value once (layers have a million rows but a few dozen codes)."""
-    text = values.astype(object).where(values.notna(), "")
-    text = text.map(lambda v: v if isinstance(v, str) else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
-    counts = text.value_counts(sort=False)
-    distinct = list(counts.index)
-    canonical_distinct, _ = taxonomy.map_values(distinct)
-    canon_of = dict(zip(distinct, canonical_distinct))
-    raw_of = {v: taxonomy.normalise(v) for v in distinct}
-    unknown = {(raw_of[v] or "(trống/empty)"): int(counts[v]) for v in distinct if canon_of[v] is None}
-    canonical = text.map(canon_of).to_numpy(dtype=object)
-    raw = text.map(raw_of).to_numpy(dtype=object)
+    index, distinct = pd.factorize(values, use_na_sentinel=True)  # missing -> -1
+    texts = [_as_text(v) for v in distinct] + [""]  # the last slot stands for missing values
+    canonical_distinct, _ = taxonomy.map_values(texts)
+    raw_distinct = [taxonomy.normalise(t) for t in texts]
+    counts = np.bincount(index + 1, minlength=len(texts) + 1)  # counts[0]: missing
+    unknown: dict[str, int] = {}
+    for slot, (canon, raw) in enumerate(zip(canonical_distinct, raw_distinct)):
+        n = int(counts[0] if slot == len(texts) - 1 else counts[slot + 1])
+        if canon is None and n:
+            key = raw or "(trống/empty)"
+            unknown[key] = unknown.get(key, 0) + n
+    canonical = np.array(canonical_distinct, dtype=object)[index]  # index -1 -> the missing slot
+    raw = np.array(raw_distinct, dtype=object)[index]
     return canonical, raw, unknown
 
 
@@ -131,6 +145,7 @@ def prepare_layer(
     label_candidates: list[str] = (),
     role: str = "plan",
     name: str | None = None,
+    jobs: int = 1,
 ) -> PreparedLayer:
     """Codes through the taxonomy, geometry repaired and projected; counts everything dropped."""
     gdf = layer.gdf
@@ -150,7 +165,7 @@ def prepare_layer(
 
     geoms = crs_mod.transform_geometries(geoms, layer.crs, analysis_crs)
     kinds = kinds_of(geoms)
-    geoms, repaired = repair(geoms, kinds)
+    geoms, repaired = repair(geoms, kinds, jobs)
     still_empty = shapely.is_empty(geoms)
     if still_empty.any():
         dropped_empty += int(still_empty.sum())
@@ -166,7 +181,7 @@ def prepare_layer(
     if id_col:
         feature_ids = gdf[id_col].astype(str).to_numpy(dtype=object)[source_index]
     else:
-        feature_ids = np.array([str(i) for i in gdf.index.to_numpy()[source_index]], dtype=object)
+        feature_ids = gdf.index.to_numpy()[source_index].astype(str).astype(object)
 
     info = {
         "path": path,
