@@ -233,16 +233,45 @@ def build(n_master: int, n_plan: int, n_communes: int, seed: int, follow: float 
     return layers, bbox
 
 
-def geometry_bytes(geoms) -> dict:
-    """Size of geometries in memory: raw xy doubles (16 B a vertex) and the WKB size.
+def _heap_in_use() -> int | None:
+    """Bytes malloc has handed out (glibc mallinfo2); None elsewhere. GEOS allocates there."""
+    import ctypes
 
-    The benchmark judges peak memory against these (e.g. "within 2x the input geometries")."""
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+    except (OSError, AttributeError):
+        return None
+    info = libc.mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
+def geometry_bytes(geoms) -> dict:
+    """Size of geometries: raw xy doubles (16 B a vertex), WKB, and live shapely objects.
+
+    The benchmark judges peak memory against these (e.g. "within 2x the input geometries");
+    a GEOS polygon costs several times its raw coordinates, so `shapely_bytes` (heap growth
+    when the geometries are rebuilt from WKB) is the fair yardstick for in-memory claims."""
+    import gc
+
     arr = np.asarray(geoms)
+    wkb = shapely.to_wkb(arr)
+    gc.collect()
+    before = _heap_in_use()
+    copy = shapely.from_wkb(wkb)
+    after = _heap_in_use()
+    del copy
     return {
         "features": int(len(arr)),
         "vertices": int(shapely.get_num_coordinates(arr).sum()),
         "coord_bytes": int(shapely.get_num_coordinates(arr).sum()) * 16,
-        "wkb_bytes": int(sum(len(b) for b in shapely.to_wkb(arr))),
+        "wkb_bytes": int(sum(len(b) for b in wkb)),
+        "shapely_bytes": (after - before) if before is not None else None,
     }
 
 

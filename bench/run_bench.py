@@ -423,7 +423,8 @@ def table_rows(results: list[dict], imports_rss: int | None = None) -> list[list
             else:
                 area = (f"agree (max rel {cmp_['max_rel_diff']:.1e})" if cmp_["ok"]
                         else f"DISAGREE ({len(cmp_['problems'])})")
-            above = (f"{(peak - imports_rss) / in_bytes:.1f}x" if imports_rss else "-")
+            shp = sum(v.get("shapely_bytes") or 0 for v in r["meta"]["geometry_size"].values())
+            above = (f"{(peak - imports_rss) / shp:.1f}x" if imports_rss and shp else "-")
             others = statistics.median(x.get("others_cpu_seconds", 0.0) for x in good)
             sec_text = f"{sec:.1f}" + (f" / {best:.1f}" if len(good) > 1 else "")
             if others > 0.25 * sec:  # others took over a quarter of a core meanwhile
@@ -435,7 +436,8 @@ def table_rows(results: list[dict], imports_rss: int | None = None) -> list[list
 
 def render_md(results: list[dict], info: dict, argv: list[str], imports_rss: int | None) -> str:
     head = ["size (master x plan)", "tool", "seconds (median / best)", "CPU s", "peak MB",
-            "peak / input geoms", "(peak - imports) / input", "speed-up", "areas vs baseline"]
+            "peak / input coords", "(peak - imports) / input shapely", "speed-up",
+            "areas vs baseline"]
     lines = [
         "# kgspatial benchmark: latest run", "",
         f"Run {dt.datetime.now().astimezone().isoformat(timespec='seconds')} "
@@ -449,10 +451,12 @@ def render_md(results: list[dict], info: dict, argv: list[str], imports_rss: int
         "median and best of the repeats, marked 'busy' when other processes on this shared "
         "machine used over a quarter of a core meanwhile (median; see each run below); speed-up "
         "compares medians; CPU s is user+system; peak MB is the larger of the kernel's "
-        "ru_maxrss and the polled RSS sum of the process tree. 'peak / input geoms' divides it by "
-        "the input geometries' raw coordinates (16 bytes a vertex, all three layers); "
-        "'(peak - imports)' first takes away the RSS of a process that only imports the "
-        "libraries" + (f" ({mb(imports_rss)} MB)." if imports_rss else "."),
+        "ru_maxrss and the polled RSS sum of the process tree. 'peak / input coords' divides it "
+        "by the input geometries' raw coordinates (16 bytes a vertex, all three layers); "
+        "'(peak - imports) / input shapely' takes away the RSS of a process that only imports "
+        "the libraries" + (f" ({mb(imports_rss)} MB)" if imports_rss else "") + " and divides "
+        "by what the input geometries take in memory as shapely objects (heap growth when "
+        "built from WKB).",
         "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
     ]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(results, imports_rss)]
@@ -463,13 +467,16 @@ def render_md(results: list[dict], info: dict, argv: list[str], imports_rss: int
                   f"{r['meta']['params']['seed']}, follow {r['meta']['params'].get('follow')})"
                   + (f", generated in {r['gen_seconds']:.1f} s" if r.get("gen_seconds") else
                      ", cached") + ".", "",
-                  "| layer | features | vertices | coords MB | WKB MB |", "|---|---|---|---|---|"]
+                  "| layer | features | vertices | coords MB | WKB MB | shapely MB |",
+                  "|---|---|---|---|---|---|"]
         for name, g in gs.items():
             lines.append(f"| {name} | {g['features']:,} | {g['vertices']:,} | "
-                         f"{mb(g['coord_bytes'])} | {mb(g['wkb_bytes'])} |")
+                         f"{mb(g['coord_bytes'])} | {mb(g['wkb_bytes'])} | "
+                         f"{mb(g.get('shapely_bytes'))} |")
         tot_c = sum(g["coord_bytes"] for g in gs.values())
         tot_w = sum(g["wkb_bytes"] for g in gs.values())
-        lines.append(f"| all | | | {mb(tot_c)} | {mb(tot_w)} |")
+        tot_s = sum(g.get("shapely_bytes") or 0 for g in gs.values()) or None
+        lines.append(f"| all | | | {mb(tot_c)} | {mb(tot_w)} | {mb(tot_s)} |")
         for tool, runs in r["runs"].items():
             lines.append("")
             for i, x in enumerate(runs, 1):
@@ -578,7 +585,7 @@ def main(argv=None) -> int:
             r["comparison"] = compare(kg_summary, base_summary)
         results.append(r)
 
-    head = ["size", "tool", "seconds", "CPU s", "peak MB", "peak/input", "-imports/input",
+    head = ["size", "tool", "seconds", "CPU s", "peak MB", "peak/coords", "-imports/shapely",
             "speed-up", "areas"]
     rows = table_rows(results, imports_rss)
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
