@@ -261,8 +261,9 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
             )
     rows["conflict_id"] = conflict_ids(plan_id, plan_idx[keep], master_idx[keep], rows["rule_id"],
                                        rows.get("admin_code"), rows.get("admin_prev_code"))
+    # Text columns stay object arrays of the strings already held (no per-cell conversion).
     frame = gpd.GeoDataFrame(
-        {c: rows[c] for c in CONFLICT_COLUMNS + extra},
+        {c: pd.Series(rows[c], dtype=object if rows[c].dtype == object else None) for c in CONFLICT_COLUMNS + extra},
         geometry=gpd.GeoSeries(geoms[keep], crs=ctx.analysis_crs),
     )
     part = {
