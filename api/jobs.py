@@ -106,6 +106,7 @@ class JobRunner:
             with ExitStack() as stack:
                 opts = self._options(job, stack)
                 result = run_check(opts, progress=progress)
+                _hide_paths(result.summary, self._labels(job, opts))
                 progress("lưu kết quả / saving results")
                 self.store.finish_check(check_id, result)
         except Dismissed:
@@ -120,6 +121,15 @@ class JobRunner:
         finally:
             with self._lock:
                 self._running.pop(check_id, None)
+
+    def _labels(self, job: dict, opts: CheckOptions) -> dict[str, str]:
+        """Server paths of this job's inputs -> the registry names users know them by."""
+        labels = {opts.plans[0].path: f"plan {job['plan_id']}", opts.master: f"master {job['master_id']}"}
+        if opts.admin is not None:
+            labels[opts.admin.path] = f"admin-units {job['admin_id']}"
+        if opts.rules:
+            labels[opts.rules] = f"rules {job['rules_id']}"
+        return labels
 
     def _options(self, job: dict, stack: ExitStack) -> CheckOptions:
         store = self.store
@@ -148,3 +158,19 @@ class JobRunner:
             path.write_bytes(rules["content"])
             opts.rules = str(path)
         return opts
+
+
+def _hide_paths(summary: dict, labels: dict[str, str]) -> None:
+    """The summary a user gets names inputs by registry id, never by a path on the server."""
+    inputs = summary.get("inputs", {})
+    for entry in [inputs.get("master"), inputs.get("admin"), inputs.get("admin_previous"), *inputs.get("plans", [])]:
+        if entry and "path" in entry:
+            entry["path"] = labels.get(entry["path"], Path(entry["path"]).name)
+    rules = summary.get("rules", {})
+    if "path" in rules:
+        rules["path"] = labels.get(rules["path"], "rules (profile default)")
+    warnings = summary.get("warnings", [])
+    for i, text in enumerate(warnings):
+        for path, label in labels.items():
+            text = text.replace(path, label)
+        warnings[i] = text

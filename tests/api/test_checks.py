@@ -104,6 +104,12 @@ def test_check_with_admin_units_splits_pieces(api, scene, scene_files):
     url = f"/api/v1/checks/{done['id']}/conflicts"
     rows = api.get(url, params={"admin_code": "A"}).json()["features"]
     assert {f["properties"]["admin_name"] for f in rows} == {"Phường Vĩnh Thanh"}
+    # The summary names inputs by registry id, never by a path on the server.
+    inputs = done["summary"]["inputs"]
+    assert inputs["plans"][0]["path"] == f"plan {scene['plan']}"
+    assert inputs["admin"]["path"] == f"admin-units {done['admin_id']}"
+    assert inputs["master"]["path"].startswith("master ")
+    assert "/tmp/" not in str(done["summary"]["inputs"]) + str(done["summary"]["warnings"])  # tmp_path data dirs
 
 
 def test_check_request_errors(api, scene):
