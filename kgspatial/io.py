@@ -91,7 +91,7 @@ def _locate_in_zip(path: Path, layer: str | None) -> _Located:
             others = [n for n in names if PurePosixPath(n).suffix.lower() in {".gpkg", ".geojson", ".json", ".fgb", ".parquet"}]
             candidates = shps or others
             if not candidates:
-                raise InputError(f"{path}: the zip holds no shapefile (.shp) or other vector file")
+                raise InputError(f"{path}: the zip holds no shapefile (.shp) or other vector file / tệp zip không chứa shapefile")
             if layer is not None and len(candidates) > 1:
                 chosen = [n for n in candidates if n == layer or PurePosixPath(n).stem == layer]
                 if not chosen:
@@ -110,7 +110,7 @@ def _locate_in_zip(path: Path, layer: str | None) -> _Located:
                 base = member[:-4]
                 missing = [ext for ext in SHAPEFILE_PARTS[1:] if (base + ext).lower() not in by_lower]
                 if missing:
-                    raise InputError(f"{path}: shapefile {member} lacks its {', '.join(missing)} part(s)")
+                    raise InputError(f"{path}: shapefile {member} lacks its {', '.join(missing)} part(s) / shapefile thiếu tệp {', '.join(missing)}")
                 for ext in (".cpg", ".prj"):
                     if (base + ext).lower() in by_lower:
                         text = zf.read(by_lower[(base + ext).lower()]).decode("latin-1")
@@ -119,7 +119,7 @@ def _locate_in_zip(path: Path, layer: str | None) -> _Located:
                 loc.layer = layer if len(candidates) == 1 else None
             return loc
     except zipfile.BadZipFile as exc:
-        raise InputError(f"{path}: not a readable zip file ({exc})") from None
+        raise InputError(f"{path}: not a readable zip file ({exc}) / tệp zip bị hỏng") from None
 
 
 def _locate(path: Path, layer: str | None) -> _Located:
@@ -129,7 +129,7 @@ def _locate(path: Path, layer: str | None) -> _Located:
     if suffix == ".shp":
         missing = [ext for ext in SHAPEFILE_PARTS[1:] if not _sidecar(path, ext)]
         if missing:
-            raise InputError(f"{path}: shapefile lacks its {', '.join(missing)} part(s)")
+            raise InputError(f"{path}: shapefile lacks its {', '.join(missing)} part(s) / shapefile thiếu tệp {', '.join(missing)}")
         loc = _Located(gdal_path=str(path), layer=None, is_shapefile=True)
         for ext in (".cpg", ".prj"):
             side = _sidecar(path, ext)
@@ -185,7 +185,7 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
         raise InputError(f"engine {engine!r} is not installed ({exc})") from None
     except Exception as exc:  # GDAL/pyogrio/fiona raise many types; the user needs one line
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{loc.gdal_path}: cannot read ({text})") from None
+        raise InputError(f"{loc.gdal_path}: cannot read ({text}) / không đọc được tệp") from None
 
 
 def list_layers(path: str) -> list[str]:
@@ -216,7 +216,7 @@ def read_layer(
     path_text, layer = split_selector(str(spec))
     path = Path(path_text)
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file / không có tệp này")
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give the .shp, .zip, .gpkg or other file")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -264,6 +264,7 @@ def read_layer(
             raise CRSError(
                 f"{path}: the layer has no coordinate reference system (no .prj); "
                 "give one with --assume-crs, e.g. --assume-crs EPSG:9207"
+                " / lớp không có hệ tọa độ (thiếu tệp .prj)"
             )
         crs_value = crs_mod.recognise(assume_crs)
         crs_source = "assumed"

@@ -56,7 +56,8 @@ def find_field(columns, wanted: str | None, candidates: list[str], what: str, pa
             return wanted
         if wanted.lower() in by_lower:
             return by_lower[wanted.lower()]
-        raise InputError(f"{path}: no field {wanted!r} for the {what}; fields: {', '.join(by_lower.values()) or '(none)'}")
+        raise InputError(f"{path}: no field {wanted!r} for the {what}; fields: {', '.join(by_lower.values()) or '(none)'}"
+                         f" / không có trường {wanted!r}")
     for candidate in candidates:
         if candidate.lower() in by_lower:
             return by_lower[candidate.lower()]
@@ -65,7 +66,8 @@ def find_field(columns, wanted: str | None, candidates: list[str], what: str, pa
 
 def _no_code_field(path: str, role: str, columns) -> InputError:
     fields = ", ".join(str(c) for c in columns if c != "geometry")
-    return InputError(f"{path}: no land-use code field found; name it with --{role}-field (fields: {fields})")
+    return InputError(f"{path}: no land-use code field found; name it with --{role}-field (fields: {fields})"
+                      " / không tìm thấy trường mã loại đất")
 
 
 def field_selector(path: str, role: str, code_field=None, label_field=None, id_field=None,
