@@ -283,12 +283,15 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> tuple[list[tuple[int, dic
     missing = [c for c in columns if c not in header]
     if missing:
         return [], [f"{path.name}: missing column(s) {', '.join(missing)}"]
-    rows = []
+    rows, problems = [], []
     for line, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
             continue
+        if len(cells) > len(header):  # an unquoted comma: the last cells would be lost silently
+            problems.append(f"{path.name} row {line}: {len(cells)} cells for {len(header)} columns (quote text with commas)")
+            continue
         rows.append((line, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header) if h}))
-    return rows, []
+    return rows, problems
 
 
 def _parse_entry(row: dict[str, str], line: int) -> tuple[LandUse | None, list[str]]:

@@ -165,3 +165,30 @@ def test_layers_dir_from_environment(tmp_path, monkeypatch, tax):
     )
     monkeypatch.setenv("KGSPATIAL_LAYERS", str(tmp_path))
     assert Taxonomy.load().codes == ["NNP"]
+
+
+def test_unquoted_comma_is_a_problem_not_a_silent_cut(tmp_path):
+    import pytest as _pytest
+
+    from kgspatial.errors import InputError
+    from kgspatial.taxonomy import Taxonomy as _Taxonomy
+
+    path = tmp_path / "taxonomy.csv"
+    path.write_text(
+        "code,name_vi,name_en,group,color,sensitive,source\n"
+        "NNP,Nhóm đất nông nghiệp,Agricultural land,,#FFFF96,0,Land Law 2024\n"
+        "LUA,Đất trồng lúa,Rice land,NNP,#FFFF78,0,Circ. 27/2018 ('lúa nước, lúa nương')\n",
+        encoding="utf-8",
+    )
+    with _pytest.raises(InputError, match="row 3: 8 cells for 7 columns"):
+        _Taxonomy.load(path)
+
+
+def test_shipped_taxonomy_reads_with_pandas_too():
+    import pandas as pd
+
+    from kgspatial.taxonomy import default_layers_dir
+
+    frame = pd.read_csv(default_layers_dir() / "taxonomy.csv")
+    assert list(frame.columns) == ["code", "name_vi", "name_en", "group", "color", "sensitive", "source"]
+    assert frame["source"].notna().all()
