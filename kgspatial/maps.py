@@ -30,7 +30,7 @@ from folium.template import Template
 from . import assets
 from . import crs as crs_mod
 from .output import usual_mode
-from .prepare import LINE, POINT, POLYGON, PreparedLayer
+from .prepare import PreparedLayer
 from .taxonomy import Taxonomy
 
 # ColorBrewer "RdYlBu"-like ramp: red / orange / yellow read as urgency on any basemap.

@@ -193,7 +193,6 @@ def _side_scores(side: str, codes: tuple[str, ...], taxonomy: Taxonomy) -> np.nd
 def compile_rules(rules: list[Rule], taxonomy: Taxonomy, source: str, sha256: str) -> RulesTable:
     """Resolve precedence for every code pair; unresolved ties are table errors."""
     codes = tuple(taxonomy.codes) + (UNKNOWN_CODE,)
-    n = len(codes)
     plan_scores = np.stack([_side_scores(r.plan_code, codes, taxonomy) for r in rules])  # [R, n]
     master_scores = np.stack([_side_scores(r.master_code, codes, taxonomy) for r in rules])
     matches = (plan_scores[:, :, None] >= 0) & (master_scores[:, None, :] >= 0)  # [R, n, n]
