@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .labels import Labels
+from .model import code_name
 
 SEVERITY_COLORS = {"high": "#c0161d", "medium": "#f07c00", "low": "#e6c700"}
 UNKNOWN_COLOR = "#d9d9d9"
@@ -118,7 +119,7 @@ def _draw_master(ax, data, bounds) -> list:
         areas[code] = areas.get(code, 0.0) + area
     handles = [Patch(facecolor="none", edgecolor="none", label=data.labels("legend_zones"))]
     for code in sorted(areas, key=lambda c: -areas[c])[:MAX_LEGEND_ZONES]:
-        name = _name(data.taxonomy, code, data.labels.lang)
+        name = code_name(data.taxonomy, code, data.labels.lang)
         label = f"{code or '?'}" + (f" – {name}" if name else "")
         handles.append(Patch(facecolor=_color(data.taxonomy, code), edgecolor="#999999", lw=0.3,
                              label=label if len(label) <= 48 else label[:47] + "…"))
@@ -243,12 +244,3 @@ def _color(taxonomy, code) -> str:
     if taxonomy is None or not code:
         return UNKNOWN_COLOR
     return taxonomy.color(code, default=UNKNOWN_COLOR)
-
-
-def _name(taxonomy, code, lang: str) -> str:
-    if taxonomy is None or not code:
-        return ""
-    try:
-        return taxonomy.name(code, lang)
-    except (KeyError, ValueError):
-        return ""

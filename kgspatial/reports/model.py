@@ -304,8 +304,8 @@ def _named(items: list[dict], taxonomy, labels: Labels) -> list[dict]:
     out = []
     for r in items:
         r = {k: ("" if _missing(v) else v) for k, v in r.items()}
-        r["plan_name"] = _code_name(taxonomy, str(r.get("plan_code") or ""), labels.lang)
-        r["master_name"] = _code_name(taxonomy, str(r.get("master_code") or ""), labels.lang)
+        r["plan_name"] = code_name(taxonomy, str(r.get("plan_code") or ""), labels.lang)
+        r["master_name"] = code_name(taxonomy, str(r.get("master_code") or ""), labels.lang)
         out.append(r)
     return out
 
@@ -314,7 +314,8 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def _code_name(taxonomy, code: str, lang: str) -> str:
+def code_name(taxonomy, code: str, lang: str) -> str:
+    """The code's name in the report's language; empty for a code the taxonomy does not know."""
     if taxonomy is None or not code:
         return ""
     try:
