@@ -125,13 +125,8 @@ class PostgisStore(SqlStore):
     @contextlib.contextmanager
     def layer_file(self, layer_id: str):
         """The layer exported to a scratch GeoParquet file (source CRS) for kgspatial to read."""
-        columns, crs_wkt = self._schema(layer_id)
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT props, ST_AsBinary(geom) FROM layer_features WHERE layer_id = :l ORDER BY fid"),
-                {"l": layer_id}).all()
-        frame = pd.DataFrame([r[0] for r in rows], columns=columns)
-        gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([_from_wkb(r[1]) for r in rows]), crs=crs_wkt)
+        gdf = self._features_frame(
+            layer_id, "SELECT props, ST_AsBinary(geom) FROM layer_features WHERE layer_id = :o ORDER BY fid")
         tmp = Path(tempfile.mkdtemp(prefix="kgspatial-layer-"))
         try:
             path = tmp / f"{layer_id}.parquet"
@@ -244,10 +239,13 @@ class PostgisStore(SqlStore):
 
     def conflicts_frame(self, check_id: str) -> gpd.GeoDataFrame:
         self._require_successful(check_id)
-        columns, crs_wkt = self._schema(check_id)
+        return self._features_frame(
+            check_id, "SELECT props, ST_AsBinary(geom) FROM conflict_features WHERE check_id = :o ORDER BY seq")
+
+    def _features_frame(self, owner_id: str, sql: str) -> gpd.GeoDataFrame:
+        """Rows of (JSON properties, WKB) back into a GeoDataFrame with the owner's stored schema."""
+        columns, crs_wkt = self._schema(owner_id)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT props, ST_AsBinary(geom) FROM conflict_features WHERE check_id = :c ORDER BY seq"),
-                {"c": check_id}).all()
+            rows = conn.execute(sa.text(sql), {"o": owner_id}).all()
         frame = pd.DataFrame([r[0] for r in rows], columns=columns)
         return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([_from_wkb(r[1]) for r in rows]), crs=crs_wkt)
