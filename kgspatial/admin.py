@@ -82,7 +82,7 @@ def prepare_admin(
     resolved = keep_kind(resolved, np.full(len(resolved), POLYGON, dtype=np.int8))
     resolved = np.array([g if g is not None else shapely.Polygon() for g in resolved], dtype=object)
     overlap = float(before.sum() - shapely.area(resolved).sum())
-    warnings = []
+    warnings = list(layer.warnings)
     if overlap > 0.01:
         warnings.append(
             f"{layer.path}: units overlap by {overlap:,.0f} m² in all; each overlap was given to one unit"

@@ -155,9 +155,11 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
         code_field=opts.master_field, label_field=opts.master_label_field, id_field=opts.master_id_field,
         code_candidates=profile.code_fields, label_candidates=profile.label_fields, role="master", jobs=opts.jobs,
     )
+    master.info["warnings"] = list(master_layer.warnings)
     if (master.kinds != POLYGON).any():
         n = int((master.kinds != POLYGON).sum())
-        master.info.setdefault("warnings", []).append(f"{n} non-polygon features ignored")
+        master.info["warnings"].append(f"{opts.master}: {n} non-polygon feature(s) ignored (a master plan is zones)"
+                                       f" / bỏ qua {n} đối tượng không phải vùng")
         keep = master.kinds == POLYGON
         for name in ("geoms", "codes", "raw_codes", "labels", "feature_ids", "kinds"):
             setattr(master, name, getattr(master, name)[keep])
@@ -373,7 +375,7 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
          **{k: v for k, v in per_rule[rule.rule_id].items() if k != "rule_id"}}
         for rule in rules.rules if rule.rule_id in per_rule
     ]
-    warnings = [w for part in parts for w in part["warnings"]]
+    warnings = list(ctx.master.info.get("warnings", [])) + [w for part in parts for w in part["warnings"]]
     for units in (ctx.admin, ctx.admin_previous):
         if units is not None:
             warnings += units.warnings

@@ -463,7 +463,7 @@ def datum_warning(crs_like: Any) -> str | None:
     if _datum_kind(crs) is not None:
         return f"CRS '{raw.name}' gives no datum; taken as {crs_label(crs)} from its projection parameters"
     return (f"CRS '{raw.name}' gives an ellipsoid but no datum: reprojected without a datum shift; "
-            f"VN-2000 and WGS 84 differ by about 225 m here (use --assume-crs)")
+            f"VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)")
 
 
 # --------------------------------------------------------------------------- transformation

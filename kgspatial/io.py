@@ -268,6 +268,10 @@ def read_layer(
             )
         crs_value = crs_mod.recognise(assume_crs)
         crs_source = "assumed"
+    if crs_source != "assumed":
+        note = crs_mod.datum_warning(gdf.crs if gdf.crs is not None else loc.prj)
+        if note:
+            warnings.append(f"{path}: {note}")
     gdf = gdf.set_crs(crs_value, allow_override=True)
 
     try:

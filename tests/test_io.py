@@ -146,3 +146,19 @@ def test_only_selected_columns_are_read(tmp_path):
         layer = read_layer(path, select=lambda names, w=wanted: [n for n in names if n in w])
         assert sorted(c for c in layer.gdf.columns if c != "geometry") == sorted(wanted)
     assert list(read_layer(shp, select=lambda names: ["TenLoai"]).gdf["TenLoai"]) == NAMES
+
+
+def test_ellipsoid_without_datum_is_a_warning(tmp_path):
+    """'+proj=utm +zone=48 +ellps=WGS84' could be VN-2000 or WGS 84 (225 m apart): say so."""
+    frame = geoms.plan_frame().iloc[[0]]
+    path = tmp_path / "utm.shp"
+    frame.to_file(path)
+    path.with_suffix(".prj").write_text(
+        'PROJCS["UTM 48",GEOGCS["unknown",DATUM["unknown",SPHEROID["WGS 84",6378137,298.257223563]],'
+        'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
+        'PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",105],PARAMETER["scale_factor",0.9996],'
+        'PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1]]'
+    )
+    layer = read_layer(path)
+    assert any("no datum" in w and "225 m" in w for w in layer.warnings), layer.warnings
+    assert read_layer(tmp_path / "utm.shp", assume_crs="EPSG:9207").warnings == layer.warnings  # has a CRS

@@ -52,3 +52,10 @@ def test_clean_master_is_valid(tmp_path):
     master = ({"MA_QH": ["LUC", "RPH"]}, [box(0, 0, 100, 100), box(100, 0, 200, 100)])
     q = run(tmp_path, master, ({"ma": ["ODT"]}, [box(10, 10, 20, 20)])).summary["master_quality"]
     assert q["valid_coverage"] and q["gaps"] == 0 and q["overlap_area_m2"] == 0
+
+
+def test_master_lines_ignored_with_a_warning(tmp_path):
+    master = ({"MA_QH": ["LUC", "DGT"]}, [box(0, 0, 100, 100), line((0, 50), (100, 50))])
+    result = run(tmp_path, master, ({"ma": ["ODT"]}, [box(10, 10, 20, 20)]))
+    assert any("1 non-polygon feature(s) ignored" in w for w in result.summary["warnings"])
+    assert result.conflicts["area_m2"].sum() == pytest.approx(100.0)  # ODT on LUC: 10 × 10 m, once
