@@ -90,7 +90,7 @@ class BatchOptions:
     english: bool = False
     engine: str = "pyogrio"
     min_area: float = 1.0
-    master_checks: str = "auto"
+    master_checks: str = "always"  # one master serves every plan: its coverage is worth checking
     plan_maps: bool = True
 
 

@@ -116,7 +116,7 @@ def batch(
     english: Annotated[bool, Opt("--english", help="English column names in reports.")] = False,
     min_area: Annotated[float, Opt(help="Polygon pieces below this many m² are slivers (per plan: min_area in the registry).")] = 1.0,
     engine: Annotated[str, Opt(help="Reading engine: pyogrio or fiona.", envvar="KGSPATIAL_ENGINE")] = "pyogrio",
-    master_checks: Annotated[str, Opt(help="Master coverage checks: auto, always or never.")] = "auto",
+    master_checks: Annotated[str, Opt(help="Master coverage checks: always (default: one master serves every plan), auto or never.")] = "always",
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar or messages.")] = False,
 ) -> None:
     """Check every plan of a province's registry; exit 1 when a plan has conflicts or failed."""
