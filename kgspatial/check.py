@@ -19,7 +19,7 @@ import shapely
 from . import __version__, quality
 from . import crs as crs_mod
 from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
-from .engine import measure, overlay
+from .engine import code_labels, measure, overlay
 from .errors import InputError
 from .io import read_layer
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, field_selector, prepare_layer
@@ -239,8 +239,8 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
         "plan_id": np.full(n, plan_id, dtype=object),
         "plan_feature": plan.feature_ids[plan_idx][keep],
         "master_feature": ctx.master.feature_ids[master_idx][keep],
-        "plan_code": _codes(plan)[plan_idx][keep],
-        "master_code": _codes(ctx.master)[master_idx][keep],
+        "plan_code": code_labels(plan)[plan_idx][keep],
+        "master_code": code_labels(ctx.master)[master_idx][keep],
         "plan_label": plan.labels[plan_idx][keep],
         "master_label": ctx.master.labels[master_idx][keep],
         **{name: np.array([getattr(r, name) for r in rules], dtype=object)[rule_idx[keep]]
@@ -278,11 +278,6 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
     touched[src[result.touched]] = True
     part["touched"] = touched
     return frame, part
-
-
-def _codes(layer: PreparedLayer) -> np.ndarray:
-    known = np.array([c is not None for c in layer.codes], dtype=bool)
-    return np.where(known, layer.codes, layer.raw_codes)
 
 
 def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progress = _noop,

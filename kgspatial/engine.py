@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from .parallel import run_chunked
@@ -197,28 +198,30 @@ def overlay(
 
 
 def code_labels(layer: PreparedLayer) -> np.ndarray:
-    """Canonical code, or the raw value in brackets-free form when the taxonomy does not know it."""
-    return np.where(np.array([c is not None for c in layer.codes], dtype=bool), layer.codes, layer.raw_codes)
+    """Canonical code per feature, or the normalised source value when the taxonomy does not know it."""
+    known = np.not_equal(layer.codes, None)
+    return np.where(known, layer.codes, layer.raw_codes)
 
 
 def _unreviewed_totals(plan: PreparedLayer, master: PreparedLayer, pieces: Pieces) -> list[dict]:
+    """Area, length and points of each code pair no rule covers (listed, never made rows)."""
     if len(pieces.left) == 0:
         return []
     kinds = plan.kinds[pieces.left]
     sizes = measure(pieces.geoms, kinds)
-    plan_codes = code_labels(plan)[pieces.left]
-    master_codes = code_labels(master)[pieces.right]
-    totals: dict[tuple[str, str], dict] = {}
-    for pc, mc, kind, size in zip(plan_codes, master_codes, kinds, sizes):
-        row = totals.setdefault((pc, mc), {"plan_code": pc, "master_code": mc, "area_m2": 0.0, "length_m": 0.0, "points": 0, "pieces": 0})
-        row["pieces"] += 1
-        if kind == POLYGON:
-            row["area_m2"] += float(size)
-        elif kind == LINE:
-            row["length_m"] += float(size)
-        else:
-            row["points"] += 1
-    return sorted(totals.values(), key=lambda r: (-r["area_m2"], -r["length_m"], -r["points"], r["plan_code"], r["master_code"]))
+    frame = pd.DataFrame({
+        "plan_code": code_labels(plan)[pieces.left], "master_code": code_labels(master)[pieces.right],
+        "area_m2": np.where(kinds == POLYGON, sizes, 0.0), "length_m": np.where(kinds == LINE, sizes, 0.0),
+        "points": (kinds == POINT).astype(int), "pieces": 1,
+    })
+    totals = frame.groupby(["plan_code", "master_code"], as_index=False).sum()
+    totals = totals.sort_values(["area_m2", "length_m", "points", "plan_code", "master_code"],
+                                ascending=[False, False, False, True, True])
+    return [
+        {"plan_code": str(r.plan_code), "master_code": str(r.master_code), "area_m2": float(r.area_m2),
+         "length_m": float(r.length_m), "points": int(r.points), "pieces": int(r.pieces)}
+        for r in totals.itertuples(index=False)
+    ]
 
 
 __all__ = ["KIND_NAMES", "Overlay", "Pieces", "intersect_pairs", "measure", "overlay"]

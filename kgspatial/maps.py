@@ -29,6 +29,7 @@ from folium.template import Template
 
 from . import assets
 from . import crs as crs_mod
+from .engine import code_labels
 from .output import usual_mode
 from .prepare import PreparedLayer
 from .taxonomy import Taxonomy
@@ -419,10 +420,6 @@ def _sensitive(taxonomy: Taxonomy | None, codes: Iterable[Any]) -> np.ndarray:
     return np.array([c in sensitive for c in codes], dtype=bool)
 
 
-def _codes(layer: PreparedLayer) -> np.ndarray:
-    return np.array([c if c is not None else r for c, r in zip(layer.codes, layer.raw_codes)], dtype=object)
-
-
 def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxonomy | None,
                  severities: list[str], has_conditional: bool, has_plans: bool, has_communes: bool,
                  masked: int, notes: list[str]) -> str:
@@ -516,7 +513,7 @@ def build_map(
     master_layer = outline_geoms = None
     master_codes: list[tuple[str, int]] = []
     if master is not None and len(master) and view is not None:
-        geoms, codes, labels, ids = master.geoms, _codes(master), master.labels, master.feature_ids
+        geoms, codes, labels, ids = master.geoms, code_labels(master), master.labels, master.feature_ids
         if clip_master:
             w, h = view[2] - view[0], view[3] - view[1]
             pad = max(0.25 * max(w, h), 500.0)
@@ -581,7 +578,7 @@ def build_map(
     if plans:
         all_geoms, all_props = [], []
         for plan in plans:
-            codes = _codes(plan)
+            codes = code_labels(plan)
             keep = ~_sensitive(taxonomy, codes) if mask_sensitive else np.ones(len(plan), dtype=bool)
             geoms = plan.geoms[keep]
             codes, labels, ids = codes[keep], plan.labels[keep], plan.feature_ids[keep]
