@@ -216,11 +216,26 @@ def split_plan(plan: PreparedLayer, units_list, jobs: int) -> tuple[PreparedLaye
     return parts, src, columns
 
 
-def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float, jobs: int) -> tuple[gpd.GeoDataFrame, dict]:
+def percent_steps(progress: Progress, what: str, step: int = 10) -> Callable[[int, int], None]:
+    """Report a long count in steps of `step` per cent, not at every chunk."""
+    shown = [-1]
+
+    def report(done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        if percent // step > shown[0]:
+            shown[0] = percent // step
+            progress(f"{what}: {percent}% ({done:,} / {total:,})")
+
+    return report
+
+
+def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float, jobs: int,
+               progress: Progress = _noop) -> tuple[gpd.GeoDataFrame, dict]:
     """Conflict rows of one plan and its part of the summary."""
     units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
     parts, src, unit_columns = split_plan(plan, units_list, jobs)
-    result = overlay(parts, ctx.master, ctx.master_tree, ctx.master_code_index, ctx.rules, jobs)
+    result = overlay(parts, ctx.master, ctx.master_tree, ctx.master_code_index, ctx.rules, jobs,
+                     on_progress=percent_steps(progress, f"{plan_id}: cặp vùng / zone pairs") if progress is not _noop else None)
     part_idx = result.pieces.left
     plan_idx, master_idx, rule_idx = src[part_idx], result.pieces.right, result.rule_index
     geoms = result.pieces.geoms
@@ -298,7 +313,8 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
         role="plan", name=plan_id, jobs=opts.jobs,
     )
     progress(f"chồng xếp / overlaying {plan_id} ({len(plan)} features)")
-    frame, part = check_plan(ctx, plan, plan_id, opts.min_area if min_area is None else min_area, opts.jobs)
+    frame, part = check_plan(ctx, plan, plan_id, opts.min_area if min_area is None else min_area, opts.jobs,
+                             progress)
     part["quality"] = {
         "self_overlaps": quality.plan_self_overlaps(plan, opts.jobs),
         "outside_master": (quality.plan_outside(plan, ctx.extent) if ctx.extent is not None

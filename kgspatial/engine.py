@@ -90,6 +90,7 @@ def intersect_pairs(
     jobs: int,
     left_bounds: np.ndarray | None = None,
     right_bounds: np.ndarray | None = None,
+    on_progress=None,
 ) -> Pieces:
     """Exact pieces of candidate pairs (li[k], ri[k]); right geometries are polygons.
 
@@ -134,7 +135,7 @@ def intersect_pairs(
         keep[keep] = (kinds[keep] == POINT) | (measure(result[keep], kinds[keep]) > NOISE)
         return Pieces(a_idx[keep], b_idx[keep], result[keep])
 
-    return Pieces.concat(run_chunked(work, len(li), jobs))
+    return Pieces.concat(run_chunked(work, len(li), jobs, on_progress))
 
 
 @dataclass
@@ -154,7 +155,9 @@ def overlay(
     master_code_index: np.ndarray,
     rules: RulesTable,
     jobs: int = 1,
+    on_progress=None,
 ) -> Overlay:
+    """Reportable pieces of a plan on the master; `on_progress(done, total)` counts candidate pairs."""
     plan_code_index = rules.code_indices(plan.codes)
     pi, mi = master_tree.query(plan.geoms)  # bounding boxes only
     verdict = rules.matrix[plan_code_index[pi], master_code_index[mi]]
@@ -180,7 +183,7 @@ def overlay(
     pi, mi, verdict = pi[order], mi[order], verdict[order]
 
     shapely.prepare(plan.geoms[np.unique(pi)])
-    pieces = intersect_pairs(plan.geoms, plan.kinds, master.geoms, pi, mi, jobs)
+    pieces = intersect_pairs(plan.geoms, plan.kinds, master.geoms, pi, mi, jobs, on_progress=on_progress)
     verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
 
     point_pieces = Pieces(p_pi, p_mi, plan.geoms[p_pi])

@@ -3,14 +3,31 @@ the geometry work without the cost of processes."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 CHUNK = 20_000  # items per task: large enough to amortise, small enough to balance two cores
 
 
-def run_chunked(fn, n: int, jobs: int) -> list:
-    """Call fn(slice) over [0, n) in chunks, on `jobs` threads; results in order."""
+def run_chunked(fn, n: int, jobs: int, on_progress: Callable[[int, int], None] | None = None) -> list:
+    """Call fn(slice) over [0, n) in chunks, on `jobs` threads; results in order.
+
+    `on_progress(done, n)` is called as chunks finish, for long runs a user watches.
+    """
     slices = [slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
+    if on_progress is not None:
+        lock = threading.Lock()
+        done = [0]
+        inner = fn
+
+        def fn(part: slice):  # noqa: F811  (the same work, then a progress report)
+            result = inner(part)
+            with lock:
+                done[0] += part.stop - part.start
+                on_progress(done[0], n)
+            return result
+
     if jobs <= 1 or len(slices) <= 1:
         return [fn(s) for s in slices]
     with ThreadPoolExecutor(max_workers=jobs) as pool:

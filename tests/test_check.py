@@ -164,3 +164,12 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_progress_counts_zone_pairs(scene):
+    messages: list[str] = []
+    run_check(_options(scene), progress=messages.append)
+    pairs = [m for m in messages if "zone pairs" in m]
+    # Candidate pairs left after the rule filter: P0 x {LUC, RPH}, P1 x {LUC, RPH}, P4 x ODT,
+    # P5 x {RPH, ODT (unreviewed, still measured)}; P3 on ODT is the same code, the point is apart.
+    assert pairs and pairs[-1].endswith("100% (7 / 7)")
