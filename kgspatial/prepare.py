@@ -166,6 +166,10 @@ def prepare_layer(
     geoms = geoms[present]
 
     geoms = crs_mod.transform_geometries(geoms, layer.crs, analysis_crs)
+    # Heights (CAD exports carry Z) play no part in plan areas; 2D keeps every output one type.
+    with_z = shapely.has_z(geoms)
+    if with_z.any():
+        geoms = shapely.force_2d(geoms)
     kinds = kinds_of(geoms)
     geoms, repaired = repair(geoms, kinds, jobs)
     still_empty = shapely.is_empty(geoms)
@@ -200,6 +204,7 @@ def prepare_layer(
         "features_used": int(len(geoms)),
         "empty_geometries_dropped": dropped_empty,
         "geometries_repaired": repaired,
+        "heights_dropped": int(with_z.sum()),
         "kinds": {KIND_NAMES[k]: int((kinds == k).sum()) for k in range(3) if (kinds == k).any()},
         "unknown_codes": dict(sorted(unknown.items(), key=lambda kv: (-kv[1], str(kv[0])))),
     }

@@ -162,3 +162,21 @@ def test_ellipsoid_without_datum_is_a_warning(tmp_path):
     layer = read_layer(path)
     assert any("no datum" in w and "225 m" in w for w in layer.warnings), layer.warnings
     assert read_layer(tmp_path / "utm.shp", assume_crs="EPSG:9207").warnings == layer.warnings  # has a CRS
+
+
+def test_heights_are_dropped(tmp_path):
+    """CAD exports carry Z; areas are 2D and the outputs stay one geometry type."""
+    import shapely as _shapely
+
+    from kgspatial.check import CheckOptions, PlanInput, run_check
+
+    plan = geoms.plan_frame().iloc[[0, 4]]
+    plan = plan.set_geometry(_shapely.force_3d(plan.geometry.values, 5.0))
+    plan.to_file(tmp_path / "p.shp", encoding="utf-8")
+    geoms.master_frame().to_file(tmp_path / "m.gpkg")
+    (tmp_path / "r.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    result = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.shp"))],
+                                    rules=str(tmp_path / "r.csv")))
+    assert result.summary["inputs"]["plans"][0]["heights_dropped"] == 2
+    assert not _shapely.has_z(result.conflicts.geometry.values).any()
+    assert sorted(result.conflicts["area_m2"].round(6)) == [2500.0, 2500.0, 3600.0]  # by hand, tests/geoms.py
