@@ -59,3 +59,17 @@ def test_master_lines_ignored_with_a_warning(tmp_path):
     result = run(tmp_path, master, ({"ma": ["ODT"]}, [box(10, 10, 20, 20)]))
     assert any("1 non-polygon feature(s) ignored" in w for w in result.summary["warnings"])
     assert result.conflicts["area_m2"].sum() == pytest.approx(100.0)  # ODT on LUC: 10 × 10 m, once
+
+
+def test_invalid_plan_geometry_repaired_and_counted(tmp_path):
+    """A bow-tie zone (0,0)-(50,50)-(50,0)-(0,50) crosses itself at (25,25): make_valid gives two
+    triangles of base 50 m and height 25 m, 2 × 625 = 1250 m²."""
+    import shapely as _shapely
+
+    from tests.geoms import X0, Y0
+
+    bowtie = _shapely.Polygon([(X0, Y0), (X0 + 50, Y0 + 50), (X0 + 50, Y0), (X0, Y0 + 50)])
+    assert not bowtie.is_valid
+    result = run(tmp_path, ({"MA_QH": ["LUC"]}, [box(0, 0, 100, 100)]), ({"ma": ["ODT"]}, [bowtie]))
+    assert result.summary["inputs"]["plans"][0]["geometries_repaired"] == 1
+    assert result.conflicts["area_m2"].sum() == pytest.approx(1250.0)
