@@ -88,7 +88,8 @@ def prepare_admin(
             f"{layer.path}: units overlap by {overlap:,.0f} m² in all; each overlap was given to one unit"
             f" / các đơn vị hành chính chồng lấn {overlap:,.0f} m², phần chồng lấn được tính cho một đơn vị"
         )
-    shapely.prepare(resolved)
+    # Not prepared: units are shared by the threads of a batch, and GEOS builds a prepared
+    # geometry's indexes lazily, unsafely under concurrency; they are only ever the second operand.
     info = {
         "path": layer.path,
         "layer": layer.layer,

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .parallel import run_chunked
+from .parallel import aligned_slices, run_chunked
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, kinds_of
 from .rules import UNREVIEWED, RulesTable
 
 NOISE = 1e-6  # m² or m: pieces smaller than this are numerical debris, not findings
+CLIP_VERTICES = 500  # features with more vertices are cut to their partner's box before intersecting
 
 
 def measure(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
@@ -95,8 +96,11 @@ def intersect_pairs(
     """Exact pieces of candidate pairs (li[k], ri[k]); right geometries are polygons.
 
     Left inside right -> the left feature itself; right inside left -> the right polygon
-    (clipped to nothing else); otherwise a real intersection.  Left geometries must be prepared.
+    (clipped to nothing else); otherwise a real intersection.  Left geometries may be prepared:
+    pairs are grouped by left feature so that no two threads share one (see parallel.py).
     """
+    order = np.argsort(li, kind="stable")
+    li, ri = li[order], ri[order]
     if left_bounds is None:
         left_bounds = shapely.bounds(left_geoms)
     if right_bounds is None:
@@ -126,7 +130,10 @@ def intersect_pairs(
             touching = shapely.intersects(a[rest], b[rest])  # prepared: cheap rejection
             rest = rest[touching]
             if len(rest):
-                cut = shapely.intersection(a[rest], b[rest])
+                try:
+                    cut = shapely.intersection(_clipped_to(a[rest], right_bounds[b_idx[rest]]), b[rest])
+                except shapely.errors.GEOSException:  # a clip artefact upset the overlay: do it whole
+                    cut = shapely.intersection(a[rest], b[rest])
                 result[rest] = keep_kind(cut, kinds[rest])
                 done[rest] = True
         keep = done & ~shapely.is_missing(result)
@@ -135,7 +142,20 @@ def intersect_pairs(
         keep[keep] = (kinds[keep] == POINT) | (measure(result[keep], kinds[keep]) > NOISE)
         return Pieces(a_idx[keep], b_idx[keep], result[keep])
 
-    return Pieces.concat(run_chunked(work, len(li), jobs, on_progress))
+    return Pieces.concat(run_chunked(work, len(li), jobs, on_progress, slices=aligned_slices(li)))
+
+
+def _clipped_to(geoms: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Big features (a commune-wide zone of 40,000 vertices) cut to the other side's bounding box
+    first: an intersection costs in proportion to both operands' vertices, a rectangle clip is a
+    single cheap pass, and the result is the same (the other side lies inside its box)."""
+    big = np.nonzero(shapely.get_num_coordinates(geoms) > CLIP_VERTICES)[0]
+    if len(big) == 0:
+        return geoms
+    out = geoms.copy()
+    for i in big:
+        out[i] = shapely.clip_by_rect(geoms[i], *boxes[i])
+    return out
 
 
 @dataclass

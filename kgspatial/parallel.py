@@ -7,15 +7,36 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 CHUNK = 20_000  # items per task: large enough to amortise, small enough to balance two cores
 
 
-def run_chunked(fn, n: int, jobs: int, on_progress: Callable[[int, int], None] | None = None) -> list:
+def aligned_slices(keys: np.ndarray, chunk: int | None = None) -> list[slice]:
+    """Chunks of about `chunk` items that never split a run of equal `keys` (sorted).
+
+    GEOS builds a prepared geometry's indexes lazily on first use and that is not thread-safe:
+    all the pairs of one prepared feature must stay on one thread.
+    """
+    chunk = chunk or CHUNK
+    n = len(keys)
+    cuts = [0]
+    while cuts[-1] < n:
+        end = min(cuts[-1] + chunk, n)
+        if end < n:
+            end = int(np.searchsorted(keys, keys[end - 1], side="right"))  # finish that feature's run
+        cuts.append(end)
+    return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def run_chunked(fn, n: int, jobs: int, on_progress: Callable[[int, int], None] | None = None,
+                slices: list[slice] | None = None) -> list:
     """Call fn(slice) over [0, n) in chunks, on `jobs` threads; results in order.
 
     `on_progress(done, n)` is called as chunks finish, for long runs a user watches.
     """
-    slices = [slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
+    if slices is None:
+        slices = [slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
     if on_progress is not None:
         lock = threading.Lock()
         done = [0]

@@ -54,7 +54,7 @@ def master_extent(master: PreparedLayer, invalid_edges: np.ndarray) -> shapely.G
 
 def plan_outside(plan: PreparedLayer, extent: shapely.Geometry) -> dict:
     """How much of the plan lies outside the master plan's extent."""
-    shapely.prepare(extent)
+    # The extent is shared by a batch's threads: left unprepared (see admin.py).
     inside = shapely.covered_by(plan.geoms, extent)
     out = np.nonzero(~inside)[0]
     rest = keep_kind(shapely.difference(plan.geoms[out], extent), plan.kinds[out])
