@@ -205,6 +205,8 @@ def overlay(
     shapely.prepare(plan.geoms[np.unique(pi)])
     pieces = intersect_pairs(plan.geoms, plan.kinds, master.geoms, pi, mi, jobs, on_progress=on_progress)
     verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
+    pieces = _line_borders_once(pieces, verdict, plan, rules)
+    verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
 
     point_pieces = Pieces(p_pi, p_mi, plan.geoms[p_pi])
     keep_points = reporting[plan_code_index[p_pi], master_code_index[p_mi]]
@@ -218,6 +220,42 @@ def overlay(
     reportable = ~unrev
     return Overlay(pieces=pieces.take(reportable), rule_index=verdict[reportable], touched=touched,
                    unreviewed=unreviewed)
+
+
+def _line_borders_once(pieces: Pieces, verdict: np.ndarray, plan: PreparedLayer, rules: RulesTable) -> Pieces:
+    """A road drawn along the border of two zones lies in both: keep each metre once, in the zone
+    whose rule weighs most (conflict before conditional before unreviewed, then severity), so a
+    road on the edge of a protection forest is reported as the conflict it is."""
+    lines = np.nonzero(plan.kinds[pieces.left] == LINE)[0]
+    if len(lines) < 2:
+        return pieces
+    lengths = shapely.length(pieces.geoms[lines])
+    total = np.zeros(len(plan))
+    np.add.at(total, pieces.left[lines], lengths)
+    full = shapely.length(plan.geoms)
+    doubled = np.nonzero(total > full * (1 + 1e-9) + NOISE)[0]
+    if len(doubled) == 0:
+        return pieces
+    weight = np.array([_weight(rules.rules[v]) if v >= 0 else 9 for v in verdict], dtype=np.int64)
+    geoms = pieces.geoms.copy()
+    keep = np.ones(len(geoms), dtype=bool)
+    for feature in doubled:
+        mine = lines[pieces.left[lines] == feature]
+        mine = mine[np.lexsort((pieces.right[mine], weight[mine]))]
+        taken = None
+        for k in mine:
+            rest = geoms[k] if taken is None else shapely.difference(geoms[k], taken)
+            rest = keep_kind(np.array([rest], dtype=object), np.array([LINE], dtype=np.int8))[0]
+            if rest is None or shapely.length(rest) <= NOISE:
+                keep[k] = False
+                continue
+            geoms[k] = rest
+            taken = rest if taken is None else shapely.union(taken, rest)
+    return Pieces(pieces.left[keep], pieces.right[keep], geoms[keep])
+
+
+def _weight(rule) -> int:
+    return {"conflict": 0, "conditional": 3}.get(rule.verdict, 6) + {"high": 0, "medium": 1, "low": 2}.get(rule.severity, 2)
 
 
 def code_labels(layer: PreparedLayer) -> np.ndarray:

@@ -173,3 +173,19 @@ def test_progress_counts_zone_pairs(scene):
     # Candidate pairs left after the rule filter: P0 x {LUC, RPH}, P1 x {LUC, RPH}, P4 x ODT,
     # P5 x {RPH, ODT (unreviewed, still measured)}; P3 on ODT is the same code, the point is apart.
     assert pairs and pairs[-1].endswith("100% (7 / 7)")
+
+
+def test_road_along_a_zone_border_counted_once(tmp_path):
+    """A road drawn on the border x = 100 between LUC and RPH (80 m) lies in both zones: its
+    80 m are counted once, in the zone whose rule weighs most (R02 conflict on RPH, not R03)."""
+    import geopandas as gpd
+
+    geoms.master_frame().to_file(tmp_path / "m.gpkg")
+    gpd.GeoDataFrame({"ma": ["DGT"]}, geometry=[geoms.line((100, 10), (100, 90))], crs=geoms.CRS).to_file(tmp_path / "p.gpkg")
+    (tmp_path / "r.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    result = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
+                                    rules=str(tmp_path / "r.csv")))
+    rows = result.conflicts
+    assert list(rows["rule_id"]) == ["R02"]
+    assert rows["length_m"].sum() == pytest.approx(80.0)
+    assert rows["share"].iloc[0] == pytest.approx(1.0)
