@@ -14,7 +14,7 @@ import pyproj
 import shapely
 
 from . import crs as crs_mod
-from .engine import Pieces, intersect_pairs, keep_kind, measure
+from .engine import Pieces, intersect_pairs, keep_kind, lines_once, measure
 from .errors import InputError
 from .io import Layer
 from .prepare import POINT, POLYGON, find_field, kinds_of, repair
@@ -118,6 +118,8 @@ def split_by_units(geoms: np.ndarray, kinds: np.ndarray, units: AdminUnits, jobs
     inside = inside.take(order)
     first = np.r_[True, inside.left[1:] != inside.left[:-1]] if len(inside.left) else np.zeros(0, bool)
     inside = inside.take(first | (kinds[inside.left] != POINT))
+    # A road along a commune border: its metres go to one unit (the first by code), like areas.
+    inside = lines_once(inside, kinds, shapely.length(geoms), np.zeros(len(inside.left), dtype=np.int64))
     # What no unit holds is kept, with no unit, so nothing is lost.
     got = np.zeros(len(geoms))
     np.add.at(got, inside.left, measure(inside.geoms, kinds[inside.left]))

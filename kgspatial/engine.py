@@ -205,7 +205,10 @@ def overlay(
     shapely.prepare(plan.geoms[np.unique(pi)])
     pieces = intersect_pairs(plan.geoms, plan.kinds, master.geoms, pi, mi, jobs, on_progress=on_progress)
     verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
-    pieces = _line_borders_once(pieces, verdict, plan, rules)
+    # On a zone border, the zone whose rule weighs most: a road on the edge of a protection
+    # forest is reported as the conflict it is.
+    weight = np.array([_weight(rules.rules[v]) if v >= 0 else 9 for v in verdict], dtype=np.int64)
+    pieces = lines_once(pieces, plan.kinds, shapely.length(plan.geoms), weight)
     verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
 
     point_pieces = Pieces(p_pi, p_mi, plan.geoms[p_pi])
@@ -222,28 +225,23 @@ def overlay(
                    unreviewed=unreviewed)
 
 
-def _line_borders_once(pieces: Pieces, verdict: np.ndarray, plan: PreparedLayer, rules: RulesTable) -> Pieces:
-    """A road drawn along the border of two zones lies in both: keep each metre once, in the zone
-    whose rule weighs most (conflict before conditional before unreviewed, then severity), so a
-    road on the edge of a protection forest is reported as the conflict it is."""
-    lines = np.nonzero(plan.kinds[pieces.left] == LINE)[0]
+def lines_once(pieces: Pieces, kinds: np.ndarray, full_length: np.ndarray, priority: np.ndarray) -> Pieces:
+    """A road drawn along a border lies in both zones (or units): keep each metre once, in the
+    piece of lowest `priority`.  `kinds` and `full_length` are per left feature."""
+    lines = np.nonzero(kinds[pieces.left] == LINE)[0]
     if len(lines) < 2:
         return pieces
-    lengths = shapely.length(pieces.geoms[lines])
-    total = np.zeros(len(plan))
-    np.add.at(total, pieces.left[lines], lengths)
-    full = shapely.length(plan.geoms)
-    doubled = np.nonzero(total > full * (1 + 1e-9) + NOISE)[0]
+    total = np.zeros(len(kinds))
+    np.add.at(total, pieces.left[lines], shapely.length(pieces.geoms[lines]))
+    doubled = np.nonzero(total > full_length * (1 + 1e-9) + NOISE)[0]
     if len(doubled) == 0:
         return pieces
-    weight = np.array([_weight(rules.rules[v]) if v >= 0 else 9 for v in verdict], dtype=np.int64)
     geoms = pieces.geoms.copy()
     keep = np.ones(len(geoms), dtype=bool)
     for feature in doubled:
         mine = lines[pieces.left[lines] == feature]
-        mine = mine[np.lexsort((pieces.right[mine], weight[mine]))]
         taken = None
-        for k in mine:
+        for k in mine[np.lexsort((pieces.right[mine], priority[mine]))]:
             rest = geoms[k] if taken is None else shapely.difference(geoms[k], taken)
             rest = keep_kind(np.array([rest], dtype=object), np.array([LINE], dtype=np.int8))[0]
             if rest is None or shapely.length(rest) <= NOISE:
@@ -255,6 +253,7 @@ def _line_borders_once(pieces: Pieces, verdict: np.ndarray, plan: PreparedLayer,
 
 
 def _weight(rule) -> int:
+    """Conflict before conditional before unreviewed, then high before medium before low."""
     return {"conflict": 0, "conditional": 3}.get(rule.verdict, 6) + {"high": 0, "medium": 1, "low": 2}.get(rule.severity, 2)
 
 

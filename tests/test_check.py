@@ -189,3 +189,19 @@ def test_road_along_a_zone_border_counted_once(tmp_path):
     assert list(rows["rule_id"]) == ["R02"]
     assert rows["length_m"].sum() == pytest.approx(80.0)
     assert rows["share"].iloc[0] == pytest.approx(1.0)
+
+
+def test_road_along_a_commune_border_counted_once(tmp_path):
+    """Units A [0,80] and B [70,200] share the border x = 80 once the overlap is given to A.
+    A road on x = 80 (y 10..90, on LUC) is 80 m, counted once, in A (first by code)."""
+    import geopandas as gpd
+
+    geoms.master_frame().to_file(tmp_path / "m.gpkg")
+    geoms.units_frame().to_file(tmp_path / "xa.gpkg")
+    gpd.GeoDataFrame({"ma": ["DGT"]}, geometry=[geoms.line((80, 10), (80, 90))], crs=geoms.CRS).to_file(tmp_path / "p.gpkg")
+    (tmp_path / "r.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    result = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
+                                    rules=str(tmp_path / "r.csv"), admin=AdminInput(str(tmp_path / "xa.gpkg"))))
+    rows = result.conflicts
+    assert list(zip(rows["admin_code"], rows["rule_id"])) == [("A", "R03")]
+    assert rows["length_m"].sum() == pytest.approx(80.0)
