@@ -207,7 +207,8 @@ def overlay(
     verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
     # On a zone border, the zone whose rule weighs most: a road on the edge of a protection
     # forest is reported as the conflict it is.
-    weight = np.array([_weight(rules.rules[v]) if v >= 0 else 9 for v in verdict], dtype=np.int64)
+    rule_weight = np.array([_weight(r) for r in rules.rules] + [9, 9], dtype=np.int64)  # -2, -1 index the 9s
+    weight = rule_weight[verdict]
     pieces = lines_once(pieces, plan.kinds, shapely.length(plan.geoms), weight)
     verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
 

@@ -108,3 +108,29 @@ def test_bad_usage_is_exit_2(scene, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["check", "--master", str(scene / "master.gpkg")])
     assert exc.value.code == 2
+
+
+def test_console_script_exit_codes(scene):
+    """`python -m kgspatial` (what the installed script runs) leaves through os._exit: its codes,
+    messages and outputs must be those of `main`."""
+    import subprocess
+    import sys
+
+    import pyogrio
+
+    base = [sys.executable, "-m", "kgspatial", "check", "--master", str(scene / "master.gpkg"),
+            "--rules", str(scene / "rules.csv"), "-q"]
+    bad = subprocess.run([*base, "--plan", str(scene / "nothing.gpkg"), "--out", str(scene / "out")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "nothing.gpkg: no such file" in bad.stderr
+    assert_untouched(scene)
+    good = subprocess.run([*base, "--plan", str(scene / "plan.gpkg"), "--out", str(scene / "fresh")],
+                          capture_output=True, text=True, timeout=120)
+    assert good.returncode == 1, good.stderr  # conflicts found
+    assert "conflict row(s)" in good.stderr
+    assert pyogrio.read_info(scene / "fresh" / "conflicts.gpkg")["features"] > 0
+    assert (scene / "fresh" / "summary.json").read_text(encoding="utf-8").endswith("}\n")
+    usage = subprocess.run([sys.executable, "-m", "kgspatial", "check", "--no-such-option"],
+                           capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2
