@@ -20,7 +20,7 @@ from . import __version__, quality
 from . import crs as crs_mod
 from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
 from .engine import code_labels, measure, overlay
-from .errors import InputError
+from .errors import CRSError, InputError
 from .io import read_layer
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, field_selector, prepare_layer
 from .profile import Profile, load_profile
@@ -306,12 +306,21 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
                               ctx.profile.code_fields, ctx.profile.label_fields),
     )
     plan_id = spec.plan_id or layer.name
-    plan = prepare_layer(
-        layer, ctx.taxonomy, ctx.analysis_crs,
-        code_field=spec.code_field, label_field=spec.label_field, id_field=spec.id_field,
-        code_candidates=ctx.profile.code_fields, label_candidates=ctx.profile.label_fields,
-        role="plan", name=plan_id, jobs=opts.jobs,
-    )
+    try:
+        plan = prepare_layer(
+            layer, ctx.taxonomy, ctx.analysis_crs,
+            code_field=spec.code_field, label_field=spec.label_field, id_field=spec.id_field,
+            code_candidates=ctx.profile.code_fields, label_candidates=ctx.profile.label_fields,
+            role="plan", name=plan_id, jobs=opts.jobs,
+        )
+    except CRSError as exc:  # coordinates the declared CRS cannot take (metres read as degrees...)
+        raise CRSError(f"{layer.path}: {exc}{_crs_hint(ctx, layer)}") from None
+    if len(plan) and len(ctx.master_tree.query(shapely.box(*shapely.total_bounds(plan.geoms)))) == 0:
+        raise InputError(
+            f"{layer.path}: the plan lies entirely outside the master plan, so nothing can be checked; is its"
+            f" CRS right? It was read as {crs_mod.crs_label(layer.crs)} ({layer.crs_source}){_crs_hint(ctx, layer)}"
+            " / quy hoạch nằm hoàn toàn ngoài phạm vi quy hoạch tỉnh: kiểm tra lại hệ tọa độ"
+        )
     progress(f"chồng xếp / overlaying {plan_id} ({len(plan)} features)")
     frame, part = check_plan(ctx, plan, plan_id, opts.min_area if min_area is None else min_area, opts.jobs,
                              progress)
@@ -321,8 +330,35 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
                            else quality.plan_outside_coarse(plan, ctx.master_tree, part.pop("touched"))),
     }
     part.pop("touched", None)
+    outside = part["quality"]["outside_master"]
+    if outside["features"]:
+        part["warnings"].append(
+            f"{plan_id}: {outside['features']} feature(s) lie partly or wholly outside the master plan"
+            f" ({outside['area_m2']:,.0f} m², {outside['length_m']:,.0f} m, {outside['points']} point(s) outside):"
+            " those parts were not checked / có đối tượng nằm ngoài phạm vi quy hoạch tỉnh, phần đó không được kiểm tra"
+        )
     part["warnings"] = layer.warnings + part["warnings"]
     return frame, part, plan
+
+
+def _crs_hint(ctx: Context, layer) -> str:
+    """'; it would lie on the master plan in EPSG:…' when another usual CRS places the layer there."""
+    raw = np.asarray(layer.gdf.geometry.values, dtype=object)
+    raw = raw[~(shapely.is_missing(raw) | shapely.is_empty(raw))]
+    if len(raw) == 0:
+        return ""
+    sample = shapely.centroid(shapely.envelope(raw[np.unique(np.linspace(0, len(raw) - 1, 100).astype(int))]))
+    finite = np.isfinite(shapely.get_coordinates(sample)).all(axis=1)
+    sample = sample[finite]
+
+    def share_on_master(points: np.ndarray) -> float:
+        on, _ = ctx.master_tree.query(points, predicate="intersects")
+        return len(np.unique(on)) / max(len(points), 1)
+
+    fits = crs_mod.likely_crs(sample, layer.crs, ctx.analysis_crs, share_on_master) if len(sample) else []
+    if not fits:
+        return ""
+    return f"; its coordinates would lie on the master plan if they were in {' or '.join(fits)} (fix or remove the .prj)"
 
 
 def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:

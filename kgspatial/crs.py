@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from numbers import Integral
 from pathlib import Path
@@ -410,6 +411,37 @@ def vn2000_projected_table() -> dict[int, tuple[float, float, float]]:
         if abs(lat0) < 1e-9 and abs(fn) < 1e-3:
             table[int(info.code)] = (round(cm, 9), round(k, 12), round(fe, 6))
     return dict(sorted(table.items()))
+
+
+# Where a layer's coordinates may really be when its declared CRS puts it nowhere near the master
+# plan: the VN-2000 projected CRSs above, WGS 84 / UTM 48N and 49N (EPSG:32648, 32649, the zones
+# covering Viet Nam) and plain degrees, WGS 84 (EPSG:4326) and VN-2000 (EPSG:4756).
+_OTHER_CANDIDATES = (32648, 32649, 4326, 4756)
+
+
+def likely_crs(sample: np.ndarray, declared: Any, analysis: Any, fit: Callable[[np.ndarray], float],
+               limit: int = 3) -> list[str]:
+    """Labels of the CRSs under which `sample` (a few points, in the layer's own coordinates)
+    would land on the master plan, best first: the hint a user needs when a .prj is wrong.
+
+    `fit(points)` gives the share of points (in the analysis CRS) that fall on the master plan.
+    """
+    declared_crs = recognise(declared) if declared is not None else None
+    analysis_crs = recognise(analysis)
+    codes = [analysis_crs.to_epsg(), *vn2000_projected_table(), *_OTHER_CANDIDATES]
+    scored = []
+    for rank, code in enumerate(dict.fromkeys(c for c in codes if c is not None)):
+        candidate = _from_epsg(code)
+        if declared_crs is not None and candidate == declared_crs:
+            continue
+        try:
+            moved = transform_geometries(sample, candidate, analysis_crs)
+        except CRSError:
+            continue
+        share = fit(moved)
+        if share >= 0.5:
+            scored.append((-share, rank, crs_label(candidate)))
+    return [label for *_, label in sorted(scored)[:limit]]
 
 
 def _from_epsg(code: int) -> CRS:

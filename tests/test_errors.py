@@ -56,6 +56,30 @@ def test_no_crs_with_assume_crs_works(scene, capsys):
     assert (scene / "out" / "conflicts.gpkg").exists()
 
 
+def test_plan_with_a_wrong_prj_is_refused_with_the_crs_it_fits(scene, capsys):
+    """A .prj saying UTM 48N on VN-2000 TM-3 coordinates puts the plan tens of km away: a run that
+    found 'no conflict' there would be a false all-clear.  Exit 2, and name the CRS that fits."""
+    import geopandas as gpd
+
+    gpd.read_file(scene / "plan.gpkg").set_crs("EPSG:32648", allow_override=True).to_file(scene / "utm.gpkg")
+    code, err = run(scene, capsys, plan="utm.gpkg")
+    assert code == 2
+    assert "lies entirely outside the master plan" in err
+    assert "read as EPSG:32648" in err and "if they were in EPSG:9207" in err
+    assert err.count("\n") == 0
+    assert_untouched(scene)
+
+
+def test_metres_declared_as_degrees(scene, capsys):
+    import geopandas as gpd
+
+    gpd.read_file(scene / "plan.gpkg").set_crs("EPSG:4326", allow_override=True).to_file(scene / "deg.gpkg")
+    code, err = run(scene, capsys, plan="deg.gpkg")
+    assert code == 2
+    assert "deg.gpkg" in err and "EPSG:4326" in err and "if they were in EPSG:9207" in err
+    assert_untouched(scene)
+
+
 def test_unreadable_file(scene, capsys):
     (scene / "broken.gpkg").write_bytes(b"this is not a geopackage")
     code, err = run(scene, capsys, plan="broken.gpkg")

@@ -31,6 +31,9 @@ def test_plan_overlaps_and_outside(tmp_path):
     assert out["features"] == 2
     assert out["area_m2"] == pytest.approx(1600 - 400)
     assert out["length_m"] == pytest.approx(50.0)
+    # ...and said where a user reads first: 2 features, 1,200 m² and 50 m were not checked.
+    assert any("2 feature(s) lie partly or wholly outside the master plan (1,200 m², 50 m, 0 point(s)" in w
+               for w in s["warnings"])
     # The unknown code is reported with its count, never silently dropped.
     assert s["inputs"]["plans"][0]["unknown_codes"] == {"ZZ-9": 1}
     assert any("not in the taxonomy" in w for w in s["warnings"])
