@@ -83,7 +83,7 @@ def _gpkg_geometries(geoms: np.ndarray) -> tuple[np.ndarray, str]:
         return wkb, "Unknown"
     if types == {0}:
         return wkb, "Point"
-    single = min(types)
+    single = min(singles)
     lone = np.nonzero(shapely.get_type_id(geoms) == single)[0]
     prefix = _MULTI_PREFIX[_WKB_SINGLE[single]]
     wkb[lone] = [prefix + w for w in wkb[lone]]
