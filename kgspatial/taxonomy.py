@@ -29,6 +29,7 @@ _COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _ZONE_SUFFIX_RE = re.compile(r"^([A-Z]+)(?:-?[0-9][A-Z0-9-]*|-[A-Z]{1,2}[0-9][A-Z0-9-]*)$")
 _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2212"), "-")
 _DROPPED = {ord("."): None, ord("_"): None}
+NAME_MARK = " "  # alias keys starting with this are name keys (no normalised code has a space)
 
 
 def default_layers_dir() -> Path:
@@ -68,6 +69,20 @@ def normalise(raw: object) -> str:
     return "".join(text.split())
 
 
+def name_key(raw: object) -> str:
+    """A land-use name as layers spell it, made comparable: no tone marks, case, spaces or
+    punctuation ("Đất ở tại đô thị", "dat o tai do thi", "ĐẤT Ở TẠI ĐÔ THỊ" all give
+    DATOTAIDOTHI).  Old data typed without a Vietnamese keyboard has no tone marks at all."""
+    text = unicodedata.normalize("NFD", str(raw)).replace("đ", "d").replace("Đ", "D")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn").upper()
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _without_dat(key: str) -> str:
+    """The name key without a leading "đất" ("Đất trồng lúa" and "Trồng lúa" meet)."""
+    return key[3:] if key.startswith("DAT") and len(key) > 3 else key
+
+
 class Taxonomy:
     """The land-use code tree with aliases; built once, then read-only."""
 
@@ -85,7 +100,7 @@ class Taxonomy:
 
     def _build(self, entries: list[LandUse], aliases: dict[str, str]) -> None:
         self._entries = {e.code: e for e in entries}
-        self._aliases = dict(aliases)
+        self._aliases = {k: v for k, v in aliases.items() if not k.startswith(NAME_MARK)}
         self._children: dict[str, list[str]] = {e.code: [] for e in entries}
         for e in entries:
             if e.group:
@@ -102,6 +117,18 @@ class Taxonomy:
             c for c in self._entries if c in flagged or flagged.intersection(self._ancestors[c])
         )
         self._canonical_cache: dict[str, str | None] = {}
+        # Layers that carry the name instead of the code: each Vietnamese or English name of the
+        # taxonomy stands for its code, unless two codes share the name once tone marks are gone.
+        # The full name is tried first, then without "đất": "Đất khu công nghiệp" is SKK, while
+        # "Khu công nghiệp" is the planning zone KCN.
+        named = [(name_key(n), e.code) for e in entries for n in (e.name_vi, e.name_en) if n and name_key(n)]
+        named += [(k[len(NAME_MARK):], c) for k, c in aliases.items() if k.startswith(NAME_MARK)]
+        self._names: list[dict[str, str]] = []
+        for strip in (False, True):
+            by_key: dict[str, set[str]] = {}
+            for key, code in named:
+                by_key.setdefault(_without_dat(key) if strip else key, set()).add(code)
+            self._names.append({k: next(iter(c)) for k, c in by_key.items() if len(c) == 1})
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -146,7 +173,8 @@ class Taxonomy:
         """The taxonomy code a raw value stands for, or None when it is not known.
 
         Tried in order: the normalised value as a code, as an alias, then with a trailing
-        zone number removed ("ODT-01", "ODT1", "ODT.2a" → ODT).
+        zone number removed ("ODT-01", "ODT1", "ODT.2a" → ODT), then as the code's name
+        ("Đất trồng lúa", "dat trong lua" → LUA; see `name_key`).
         """
         key = normalise(raw)
         if key in self._canonical_cache:
@@ -156,6 +184,9 @@ class Taxonomy:
             match = _ZONE_SUFFIX_RE.match(key)
             if match:
                 result = self._exact(match.group(1))
+        if result is None and key:
+            full = name_key(raw)
+            result = self._names[0].get(full) or self._names[1].get(_without_dat(full))
         self._canonical_cache[key] = result
         return result
 
@@ -365,15 +396,17 @@ def _check_aliases(rows: list[tuple[str, str, str, int]], codes: set[str], sourc
         key = normalise(alias)
         if need_source and not _src:
             problems.append(f"{where} ({alias}): empty source")
-        if not _CODE_RE.match(key):
+        if " " in alias.strip() and name_key(alias):
+            key = NAME_MARK + name_key(alias)  # an old name ("Đất giao thông"), matched as names are
+        elif not _CODE_RE.match(key):
             problems.append(f"{where}: alias {alias!r} is not letters and digits")
             continue
         if key in codes:
             problems.append(f"{where}: alias {key} is itself a taxonomy code")
         elif key in first:
-            problems.append(f"{where}: duplicate alias {key} (first on row {first[key]})")
+            problems.append(f"{where}: duplicate alias {alias!r} (first on row {first[key]})")
         elif code not in codes:
-            problems.append(f"{where}: alias {key} points to {code!r}, not a taxonomy code")
+            problems.append(f"{where}: alias {alias!r} points to {code!r}, not a taxonomy code")
         else:
             first[key] = line
             aliases[key] = code

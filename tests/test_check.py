@@ -205,3 +205,29 @@ def test_road_along_a_commune_border_counted_once(tmp_path):
     rows = result.conflicts
     assert list(zip(rows["admin_code"], rows["rule_id"])) == [("A", "R03")]
     assert rows["length_m"].sum() == pytest.approx(80.0)
+
+
+def test_plan_holding_names_in_tcvn3_instead_of_codes(scene):
+    """An old ArcView plan with a LOAIDAT column of TCVN3 *names* and no .cpg: the names are
+    decoded, matched to their codes, and the figures are those of the coded plan's polygons
+    (a shapefile holds one geometry type): 5,800 m² of conflict, 3,600 m² conditional."""
+    import kgspatial.textcodec  # noqa: F401  (registers the tcvn3 codec)
+
+    names = {"ODT": "Đất ở tại đô thị", "TMD": "Đất thương mại, dịch vụ", "SKK": "ĐẤT KHU CÔNG NGHIỆP"}
+    frame = geoms.plan_frame()
+    frame = frame[frame.geom_type == "Polygon"].reset_index(drop=True)
+    frame["LOAIDAT"] = [names[c].encode("tcvn3").decode("latin-1") for c in frame.pop("ma")]
+    frame["ten"] = [t.encode("tcvn3").decode("latin-1") for t in frame["ten"]]
+    path = scene / "plan_names.shp"
+    pyogrio.write_dataframe(frame, path, encoding="ISO-8859-1")
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    result = run_check(CheckOptions(master=str(scene / "master.gpkg"), rules=str(scene / "rules.csv"),
+                                    plans=[PlanInput(str(path), code_field="LOAIDAT", id_field="so_hieu")]))
+    plan_input = result.summary["inputs"]["plans"][0]
+    assert plan_input["encoding"] == "tcvn3"
+    assert plan_input["unknown_codes"] == {}
+    totals = result.summary["totals"]
+    assert totals["conflict_area_m2"] == pytest.approx(5800.0)
+    assert totals["conditional_area_m2"] == pytest.approx(3600.0)
+    assert set(result.conflicts["plan_code"]) == {"ODT", "TMD", "SKK"}
+    assert "Khu dân cư mới" in set(result.conflicts["plan_label"])

@@ -48,7 +48,7 @@ def test_old_codes_map_to_current(tax, old, new):
     assert tax.canonical(old) == new
 
 
-@pytest.mark.parametrize("raw", ["", "   ", None, float("nan"), "XYZ", "ODT-TMD", "ODTA1", "Đất ở"])
+@pytest.mark.parametrize("raw", ["", "   ", None, float("nan"), "XYZ", "ODT-TMD", "ODTA1"])
 def test_unknown_values_are_none(tax, raw):
     assert tax.canonical(raw) is None
 
@@ -147,6 +147,43 @@ def test_missing_file_and_columns(tmp_path):
     short.write_text("code,name_vi\nNNP,x\n", encoding="utf-8")
     with pytest.raises(InputError, match="missing column"):
         Taxonomy.load(short)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("Đất trồng lúa", "LUA"),
+        ("ĐẤT TRỒNG LÚA", "LUA"),
+        ("dat trong lua", "LUA"),           # typed without tone marks
+        ("Đất nuôi trồng thuỷ sản", "NTS"),  # old tone placement (thuỷ / thủy)
+        ("Đất ở tại đô thị", "ODT"),
+        ("Đất ở đô thị", "ODT"),            # short form, from taxonomy_aliases.csv
+        ("Đất giao thông", "DGT"),          # Circular 27/2018 name, from taxonomy_aliases.csv
+        ("Đất quốc phòng", "CQP"),
+        ("Đất ở", "OCT"),                   # the residential group's own name: group rules apply
+        ("Rice land", "LUA"),
+        ("ĐẤT KHU CÔNG NGHIỆP", "SKK"),     # the land-use code...
+        ("Khu công nghiệp", "KCN"),         # ...and the planning zone of the same words
+        ("Trồng lúa", "LUA"),               # without "đất"
+    ],
+)
+def test_names_stand_for_their_codes(tax, raw, code):
+    assert tax.canonical(raw) == code
+
+
+@pytest.mark.parametrize("raw", ["Đất", "dat", "Lúa", "Đất trồng lúa nước ngọt"])
+def test_partial_names_are_not_guessed(tax, raw):
+    assert tax.canonical(raw) is None
+
+
+def test_a_name_two_codes_share_matches_neither():
+    nnp = LandUse("NNP", "Nông nghiệp", "Agricultural", None, "#FFFF00", False, "t")
+    a = LandUse("AAA", "Đất mía", "Cane", "NNP", "#FFFF00", False, "t")
+    b = LandUse("BBB", "Đất mìa", "Other", "NNP", "#FFFF00", False, "t")  # the same once tones go
+    small = Taxonomy([nnp, a, b], {"Đất làm muối": "BBB"})
+    assert small.canonical("Đất mía") is None and small.canonical("Mía") is None
+    assert small.canonical("Cane") == "AAA"
+    assert small.canonical("dat lam muoi") == "BBB"
 
 
 def test_constructor_validates_too():
