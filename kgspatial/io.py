@@ -188,12 +188,12 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
         raise InputError(f"{loc.gdal_path}: cannot read ({text}) / không đọc được tệp") from None
 
 
-def list_layers(path: str) -> list[str]:
+def list_layers(path: str, spatial_only: bool = False) -> list[str]:
     """Layer names of a multi-layer file (GeoPackage), for error messages and selectors."""
     import pyogrio
 
     try:
-        return [str(row[0]) for row in pyogrio.list_layers(path)]
+        return [str(row[0]) for row in pyogrio.list_layers(path) if not spatial_only or row[1] is not None]
     except Exception:
         return []
 
@@ -228,6 +228,14 @@ def read_layer(
         names = list_layers(str(path))
         if names and layer not in names:
             raise InputError(f"{path}: no layer {layer!r}; layers: {', '.join(names)}")
+    elif path.suffix.lower() == ".gpkg":
+        # Reading "the first" of several layers could check the boundary layer instead of the zoning.
+        names = list_layers(str(path), spatial_only=True)
+        if len(names) > 1:
+            raise InputError(
+                f"{path}: holds {len(names)} layers ({', '.join(names)}); choose one as {path}::{names[0]}"
+                " / tệp có nhiều lớp, hãy chọn một lớp"
+            )
     loc = _locate(path, layer)
     declared = encoding or (_cpg_encoding(loc.cpg) if loc.cpg else None)
     if not loc.is_shapefile and declared and declared.replace("-", "").lower() in {"utf8", "ascii"}:

@@ -107,6 +107,22 @@ def test_geopackage_layers(tmp_path):
     assert len(read_layer(f"{path}|layername=sdd_2030").gdf) == 3
     with pytest.raises(InputError, match="no layer 'khac'; layers: sdd_2030, quy_hoach"):
         read_layer(f"{path}::khac")
+    # No selector: reading "the first" could check the wrong layer, so the user is asked to choose.
+    with pytest.raises(InputError, match=r"holds 2 layers \(sdd_2030, quy_hoach\); choose one as .*qh.gpkg::sdd_2030"):
+        read_layer(path)
+
+
+def test_geopackage_with_one_layer_and_an_attribute_table(tmp_path):
+    """An attribute table (no geometry) does not count: the one layer with geometry is read
+    without a selector."""
+    import pandas as pd
+
+    path = tmp_path / "qh.gpkg"
+    pyogrio.write_dataframe(pd.DataFrame({"ghi_chu": ["bảng thuộc tính"]}), path, layer="a_bang", driver="GPKG")
+    geoms.plan_frame().to_file(path, layer="z_quy_hoach")
+    assert len(pyogrio.list_layers(path)) == 2
+    layer = read_layer(path)
+    assert len(layer.gdf) == 6 and layer.gdf.geometry.notna().all()
 
 
 def test_fiona_engine(tmp_path):
