@@ -236,6 +236,8 @@ def read_layer(
                 f"{path}: holds {len(names)} layers ({', '.join(names)}); choose one as {path}::{names[0]}"
                 " / tệp có nhiều lớp, hãy chọn một lớp"
             )
+        if names and len(list_layers(str(path))) > 1:
+            layer = names[0]  # the one layer with geometry beside attribute tables: named, so GDAL does not warn
     loc = _locate(path, layer)
     declared = encoding or (_cpg_encoding(loc.cpg) if loc.cpg else None)
     if not loc.is_shapefile and declared and declared.replace("-", "").lower() in {"utf8", "ascii"}:
