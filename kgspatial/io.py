@@ -188,12 +188,13 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
         raise InputError(f"{loc.gdal_path}: cannot read ({text}) / không đọc được tệp") from None
 
 
-def list_layers(path: str, spatial_only: bool = False) -> list[str]:
-    """Layer names of a multi-layer file (GeoPackage), for error messages and selectors."""
+def list_layers(path: str) -> list[tuple[str, bool]]:
+    """Layer names of a multi-layer file (GeoPackage) and whether each has geometry, for error
+    messages and selectors."""
     import pyogrio
 
     try:
-        return [str(row[0]) for row in pyogrio.list_layers(path) if not spatial_only or row[1] is not None]
+        return [(str(row[0]), row[1] is not None) for row in pyogrio.list_layers(path)]
     except Exception:
         return []
 
@@ -225,18 +226,19 @@ def read_layer(
             "use a shapefile (.shp or .zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf"
         )
     if path.suffix.lower() == ".gpkg" and layer is not None:
-        names = list_layers(str(path))
+        names = [name for name, _ in list_layers(str(path))]
         if names and layer not in names:
             raise InputError(f"{path}: no layer {layer!r}; layers: {', '.join(names)}")
     elif path.suffix.lower() == ".gpkg":
         # Reading "the first" of several layers could check the boundary layer instead of the zoning.
-        names = list_layers(str(path), spatial_only=True)
+        listed = list_layers(str(path))
+        names = [name for name, spatial in listed if spatial]
         if len(names) > 1:
             raise InputError(
                 f"{path}: holds {len(names)} layers ({', '.join(names)}); choose one as {path}::{names[0]}"
                 " / tệp có nhiều lớp, hãy chọn một lớp"
             )
-        if names and len(list_layers(str(path))) > 1:
+        if names and len(listed) > 1:
             layer = names[0]  # the one layer with geometry beside attribute tables: named, so GDAL does not warn
     loc = _locate(path, layer)
     declared = encoding or (_cpg_encoding(loc.cpg) if loc.cpg else None)

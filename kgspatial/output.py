@@ -64,30 +64,29 @@ def staged_output(out: str | Path) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-# WKB header of a one-part multi geometry (little-endian, type, one part): the single part's own
-# WKB follows it unchanged (OGC 06-103r4 §8.2), which promotes without rebuilding geometries.
-_MULTI_PREFIX = {single: struct.pack("<BII", 1, multi, 1) for single, multi in ((1, 4), (2, 5), (3, 6))}
-_WKB_SINGLE = {0: 1, 1: 2, 3: 3}  # shapely type id -> WKB type code
+# Single-part shapely type -> its multi-part shapely type, the WKB header of a one-part multi
+# geometry (little-endian, WKB multi type, one part; the single part's own WKB follows it
+# unchanged, OGC 06-103r4 §8.2, so promoting rebuilds nothing) and the declared layer type.
+# Shapely and WKB number the multi types alike (4, 5, 6).
+_PROMOTE = {single: (multi, struct.pack("<BII", 1, multi, 1), name)
+            for single, multi, name in ((3, 6, "MultiPolygon"), (1, 5, "MultiLineString"), (0, 4, "MultiPoint"))}
 
 
 def _gpkg_geometries(geoms: np.ndarray) -> tuple[np.ndarray, str]:
     """WKB for the conflicts layer and its declared type: multi-part per kind (GeoPackage wants one
     type per layer), generic when kinds mix."""
-    present = ~shapely.is_missing(geoms)
-    types = set(shapely.get_type_id(geoms[present]).tolist())
+    type_ids = shapely.get_type_id(geoms)  # -1 for missing
+    types = set(type_ids[type_ids >= 0].tolist())
     wkb = shapely.to_wkb(geoms, byte_order=1, output_dimension=2)
-    for singles, multi_name in (({3, 6}, "MultiPolygon"), ({1, 5}, "MultiLineString"), ({0, 4}, "MultiPoint")):
-        if types and types <= singles:
-            break
-    else:
+    single = next((t for t, (multi, *_) in _PROMOTE.items() if types and types <= {t, multi}), None)
+    if single is None:
         return wkb, "Unknown"
     if types == {0}:
         return wkb, "Point"
-    single = min(singles)
-    lone = np.nonzero(shapely.get_type_id(geoms) == single)[0]
-    prefix = _MULTI_PREFIX[_WKB_SINGLE[single]]
+    _, prefix, declared = _PROMOTE[single]
+    lone = np.nonzero(type_ids == single)[0]
     wkb[lone] = [prefix + w for w in wkb[lone]]
-    return wkb, multi_name
+    return wkb, declared
 
 
 def _arrow_column(values: pd.Series) -> pa.Array:
