@@ -113,6 +113,7 @@ def split_by_units(geoms: np.ndarray, kinds: np.ndarray, units: AdminUnits, jobs
     li, ri = units.tree.query(geoms)
     shapely.prepare(geoms)
     inside = intersect_pairs(geoms, kinds, units.geoms, li, ri, jobs, right_bounds=units.bounds)
+    shapely.destroy_prepared(geoms)
     # A point on a shared border belongs to the first unit only.
     order = np.lexsort((inside.right, inside.left))
     inside = inside.take(order)

@@ -202,8 +202,10 @@ def overlay(
     order = np.lexsort((mi, pi))
     pi, mi, verdict = pi[order], mi[order], verdict[order]
 
-    shapely.prepare(plan.geoms[np.unique(pi)])
+    prepared = plan.geoms[np.unique(pi)]
+    shapely.prepare(prepared)
     pieces = intersect_pairs(plan.geoms, plan.kinds, master.geoms, pi, mi, jobs, on_progress=on_progress)
+    shapely.destroy_prepared(prepared)  # their indexes cost ~2 KB a feature, no longer needed
     verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
     # On a zone border, the zone whose rule weighs most: a road on the edge of a protection
     # forest is reported as the conflict it is.

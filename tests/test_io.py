@@ -128,6 +128,23 @@ def test_geopackage_with_one_layer_and_an_attribute_table(tmp_path):
     assert len(layer.gdf) == 6 and layer.gdf.geometry.notna().all()
 
 
+def test_attribute_table_alone_is_refused_and_null_geometries_kept(tmp_path):
+    """A layer with no geometry column is named as such; rows with a null geometry survive the
+    read (the check counts and reports them later, nothing is silently lost)."""
+    import pandas as pd
+
+    table = tmp_path / "bang.gpkg"
+    pyogrio.write_dataframe(pd.DataFrame({"ma": ["LUC"]}), table, layer="bang", driver="GPKG")
+    with pytest.raises(InputError, match="no geometry column"):
+        read_layer(table)
+    frame = geoms.plan_frame()
+    frame.loc[1, "geometry"] = None
+    frame.to_file(tmp_path / "p.gpkg")
+    layer = read_layer(tmp_path / "p.gpkg")
+    assert len(layer.gdf) == 6 and layer.gdf.geometry.isna().sum() == 1
+    assert list(layer.gdf["ma"]) == list(frame["ma"]) and layer.gdf.crs.to_epsg() == 9207
+
+
 def test_fiona_engine(tmp_path):
     path = legacy_shapefile(tmp_path / "sdd.shp", "vni")
     layer = read_layer(path, engine="fiona")
