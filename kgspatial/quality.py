@@ -15,15 +15,26 @@ from .prepare import LINE, POINT, POLYGON, PreparedLayer
 MASTER_CHECK_LIMIT = 50_000
 
 
-def plan_self_overlaps(plan: PreparedLayer, jobs: int = 1) -> dict:
-    """Pairs of plan polygons whose interiors overlap, and the overlapping area."""
+def overlap_suspects(plan: PreparedLayer) -> np.ndarray:
+    """Plan polygons (indexes among the polygons) the coverage validator flags: at least one of
+    every overlapping pair, found in one pass.  The slow half of plan_self_overlaps, and free of
+    the GIL, so a check runs it beside the overlay."""
+    geoms = plan.geoms[plan.kinds == POLYGON]
+    if len(geoms) < 2:
+        return np.zeros(0, dtype=np.int64)
+    return np.nonzero(~shapely.is_empty(shapely.coverage_invalid_edges(geoms)))[0]
+
+
+def plan_self_overlaps(plan: PreparedLayer, jobs: int = 1, flagged: np.ndarray | None = None) -> dict:
+    """Pairs of plan polygons whose interiors overlap, and the overlapping area; `flagged` is
+    overlap_suspects(plan) when already computed."""
     poly = np.nonzero(plan.kinds == POLYGON)[0]
     geoms = plan.geoms[poly]
     if len(geoms) < 2:
         return {"pairs": 0, "area_m2": 0.0, "examples": []}
-    # The coverage validator flags at least one polygon of every overlapping pair, in one pass;
-    # only those are then paired up ('overlaps'/'contains'/'within' skip neighbours sharing an edge).
-    flagged = np.nonzero(~shapely.is_empty(shapely.coverage_invalid_edges(geoms)))[0]
+    # Only the flagged polygons are paired up ('overlaps'/'contains'/'within' skip neighbours
+    # sharing an edge).
+    flagged = overlap_suspects(plan) if flagged is None else flagged
     if len(flagged) == 0:
         return {"pairs": 0, "area_m2": 0.0, "examples": []}
     tree = shapely.STRtree(geoms)

@@ -9,21 +9,22 @@ from kgspatial.check import CheckOptions, PlanInput, run_check
 from tests.geoms import CRS, RULES_CSV, box, line
 
 
-def run(tmp_path, master, plan):
+def run(tmp_path, master, plan, jobs=1):
     gpd.GeoDataFrame(master[0], geometry=master[1], crs=CRS).to_file(tmp_path / "m.gpkg")
     gpd.GeoDataFrame(plan[0], geometry=plan[1], crs=CRS).to_file(tmp_path / "p.gpkg")
     (tmp_path / "r.csv").write_text(RULES_CSV, encoding="utf-8")
     return run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
-                                  rules=str(tmp_path / "r.csv")))
+                                  rules=str(tmp_path / "r.csv"), jobs=jobs))
 
 
-def test_plan_overlaps_and_outside(tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])  # with 2 the overlap scan runs beside the overlay
+def test_plan_overlaps_and_outside(tmp_path, jobs):
     master = ({"MA_QH": ["LUC", "RPH"]}, [box(0, 0, 100, 100), box(100, 0, 200, 100)])
     plan = ({"ma": ["ODT", "ODT", "DGT", "zz-9"]},
             [box(10, 10, 40, 40), box(30, 30, 60, 60),   # overlap 10 × 10 = 100 m²
              line((150, 50), (250, 50)),                    # 50 m beyond x = 200
              box(180, 80, 220, 120)])                       # 40×40 = 1600, inside only 20×20 = 400
-    s = run(tmp_path, master, plan).summary
+    s = run(tmp_path, master, plan, jobs).summary
     q = s["by_plan"][0]["quality"]
     assert q["self_overlaps"]["pairs"] == 1
     assert q["self_overlaps"]["area_m2"] == pytest.approx(100.0)
