@@ -17,7 +17,7 @@ from . import crs as crs_mod
 from .engine import Pieces, intersect_pairs, keep_kind, lines_once, measure
 from .errors import InputError
 from .io import Layer
-from .prepare import POINT, POLYGON, find_field, kinds_of, repair
+from .prepare import POINT, POLYGON, as_text, find_field, kinds_of, repair
 
 CODE_CANDIDATES = ["ma_xa", "maxa", "ma_dvhc", "madvhc", "code", "ma", "commune_id", "ward_code", "id"]
 NAME_CANDIDATES = ["ten_xa", "tenxa", "ten_dvhc", "name", "ten", "commune_vn", "fullname", "ward"]
@@ -65,7 +65,8 @@ def prepare_admin(
     if (kinds != POLYGON).any():
         raise InputError(f"{layer.path}: administrative units must be polygons")
     geoms, repaired = repair(geoms, kinds)
-    codes = gdf[code_col].astype(str).to_numpy(dtype=object)[present]
+    # A Real field gives 8130103.0: the unit code is 8130103, as the land-use codes are read.
+    codes = np.array([as_text(v) for v in gdf[code_col]], dtype=object)[present]
     names = (gdf[name_col].fillna("").astype(str).to_numpy(dtype=object)[present]
              if name_col else np.full(len(geoms), "", dtype=object))
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -22,7 +25,7 @@ from . import crs as crs_mod
 from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
 from .engine import code_labels, measure, overlay
 from .errors import CRSError, InputError
-from .io import read_layer
+from .io import read_layer, split_selector
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, field_selector, prepare_layer
 from .profile import Profile, load_profile
 from .rules import RulesTable, load_rules
@@ -67,7 +70,7 @@ class CheckOptions:
     admin_previous: AdminInput | None = None
     analysis_crs: str | None = None
     assume_crs: str | None = None
-    encoding: str | None = None
+    encoding: str | None = None  # the master plan's text, over its .cpg; each plan carries its own
     min_area: float = 1.0
     jobs: int = 1
     engine: str = "pyogrio"
@@ -157,6 +160,9 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
         code_candidates=profile.code_fields, label_candidates=profile.label_fields, role="master", jobs=opts.jobs,
     )
     master.info["warnings"] = list(master_layer.warnings)
+    if not (master.kinds == POLYGON).any():
+        raise InputError(f"{opts.master}: the master plan has no zone with a geometry ({master.info['features_read']}"
+                         " feature(s) read) / quy hoạch tỉnh không có vùng nào")
     if (master.kinds != POLYGON).any():
         n = int((master.kinds != POLYGON).sum())
         master.info["warnings"].append(f"{opts.master}: {n} non-polygon feature(s) ignored (a master plan is zones)"
@@ -301,12 +307,12 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
     """Read, normalise and check one plan against a prepared context (batch runs call this)."""
     progress(f"đọc quy hoạch / reading plan {spec.path}")
     layer = read_layer(
-        spec.path, engine=opts.engine, encoding=spec.encoding or opts.encoding,
+        spec.path, engine=opts.engine, encoding=spec.encoding,
         assume_crs=spec.assume_crs or opts.assume_crs,
         select=field_selector(spec.path, "plan", spec.code_field, spec.label_field, spec.id_field,
                               ctx.profile.code_fields, ctx.profile.label_fields),
     )
-    plan_id = spec.plan_id or layer.name
+    plan_id = spec.plan_id or unicodedata.normalize("NFC", layer.name)
     try:
         plan = prepare_layer(
             layer, ctx.taxonomy, ctx.analysis_crs,
@@ -316,6 +322,12 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
         )
     except CRSError as exc:  # coordinates the declared CRS cannot take (metres read as degrees...)
         raise CRSError(f"{layer.path}: {exc}{_crs_hint(ctx, layer)}") from None
+    if len(plan) == 0:  # a wrong layer or a broken export must not pass as "no conflict"
+        raise InputError(
+            f"{layer.path}: the plan has no feature with a geometry ({plan.info['features_read']} read"
+            f"{', all empty or missing' if plan.info['features_read'] else ''}); nothing to check"
+            " / quy hoạch không có đối tượng nào có hình học"
+        )
     if len(plan) and len(ctx.master_tree.query(shapely.box(*shapely.total_bounds(plan.geoms)))) == 0:
         raise InputError(
             f"{layer.path}: the plan lies entirely outside the master plan, so nothing can be checked; is its"
@@ -343,6 +355,10 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
             f" ({outside['area_m2']:,.0f} m², {outside['length_m']:,.0f} m, {outside['points']} point(s) outside):"
             " those parts were not checked / có đối tượng nằm ngoài phạm vi quy hoạch tỉnh, phần đó không được kiểm tra"
         )
+    dropped = plan.info["empty_geometries_dropped"]
+    if dropped:
+        part["warnings"].append(f"{plan_id}: {dropped} feature(s) without geometry (empty or missing) were not checked"
+                                f" / {dropped} đối tượng không có hình học, không được kiểm tra")
     part["warnings"] = layer.warnings + part["warnings"]
     return frame, part, plan
 
@@ -367,20 +383,36 @@ def _crs_hint(ctx: Context, layer) -> str:
     return f"; its coordinates would lie on the master plan if they were in {' or '.join(fits)} (fix or remove the .prj)"
 
 
+def _with_distinct_ids(plans: list[PlanInput]) -> list[PlanInput]:
+    """Each plan's id, known before any work: the file stem (NFC), or stem::layer when two layers of
+    one file are checked together; a clash left is refused up front."""
+    def stem(spec: PlanInput, with_layer: bool) -> str:
+        path, layer = split_selector(spec.path)
+        name = unicodedata.normalize("NFC", Path(path).stem)
+        return f"{name}::{layer}" if with_layer and layer else name
+
+    stems = [stem(p, False) for p in plans]
+    out, seen = [], set()
+    for spec, plain in zip(plans, stems):
+        plan_id = spec.plan_id or (stem(spec, True) if stems.count(plain) > 1 else plain)
+        if plan_id in seen:
+            raise InputError(f"two plans have the id {plan_id!r}: rename one file / hai quy hoạch trùng tên")
+        seen.add(plan_id)
+        out.append(dataclasses.replace(spec, plan_id=plan_id))
+    return out
+
+
 def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:
     """The whole check for one or more plans against one master plan."""
     if not opts.plans:
         raise InputError("no plan given: use --plan PATH")
-    if opts.min_area < 0:
-        raise InputError("--min-area must be 0 or more")
+    if not math.isfinite(opts.min_area) or opts.min_area < 0:
+        raise InputError(f"--min-area must be a number of m², 0 or more (got {opts.min_area})")
+    specs = _with_distinct_ids(opts.plans)
     ctx = build_context(opts, progress)
     frames, parts, prepared = [], [], []
-    seen_ids: set[str] = set()
-    for spec in opts.plans:
+    for spec in specs:
         frame, part, plan = check_one(ctx, spec, opts, progress)
-        if part["plan_id"] in seen_ids:
-            raise InputError(f"two plans have the id {part['plan_id']!r}: rename one file")
-        seen_ids.add(part["plan_id"])
         frames.append(frame)
         parts.append(part)
         prepared.append(plan)

@@ -455,7 +455,9 @@ def _write_shapefile(frame: gpd.GeoDataFrame, path: Path, encoding: str = "UTF-8
         gdal_encoding = "ISO-8859-1"  # GDAL's name: "latin-1" is not understood
     for part in path.parent.glob(path.stem + ".*"):
         part.unlink()
-    pyogrio.write_dataframe(frame, path, driver="ESRI Shapefile", encoding=gdal_encoding)
+    # The .dbf header holds its write date: pinned, so the demo is byte-identical on any day.
+    pyogrio.write_dataframe(frame, path, driver="ESRI Shapefile", encoding=gdal_encoding,
+                            layer_options={"DBF_DATE_LAST_UPDATE": "2025-07-01"})
     cpg_path = path.with_suffix(".cpg")
     if not cpg or encoding in ("tcvn3", "vni"):
         cpg_path.unlink(missing_ok=True)

@@ -7,12 +7,14 @@ stem (or its path inside the zip).
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import geopandas as gpd
+import numpy as np
 import pyproj
 import shapely
 
@@ -116,6 +118,11 @@ def _locate_in_zip(path: Path, layer: str | None) -> _Located:
                     if (base + ext).lower() in by_lower:
                         text = zf.read(by_lower[(base + ext).lower()]).decode("latin-1")
                         setattr(loc, ext[1:], text)
+                shx, dbf = by_lower[(base + ".shx").lower()], by_lower[(base + ".dbf").lower()]
+                with zf.open(dbf) as head:
+                    dbf_head = head.read(32)
+                check_shapefile_parts(f"{path}::{member}", zf.getinfo(member).file_size, zf.read(shx),
+                                      dbf_head, zf.getinfo(dbf).file_size)
             else:
                 loc.layer = layer if len(candidates) == 1 else None
             return loc
@@ -136,8 +143,47 @@ def _locate(path: Path, layer: str | None) -> _Located:
             side = _sidecar(path, ext)
             if side:
                 setattr(loc, ext[1:], side.read_bytes().decode("latin-1"))
+        dbf = _sidecar(path, ".dbf")
+        with open(dbf, "rb") as head:
+            dbf_head = head.read(32)
+        check_shapefile_parts(str(path), path.stat().st_size, _sidecar(path, ".shx").read_bytes(), dbf_head,
+                              dbf.stat().st_size)
         return loc
     return _Located(gdal_path=str(path), layer=layer)
+
+
+def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes, dbf_size: int) -> None:
+    """Refuse a shapefile whose three parts disagree.
+
+    GDAL reads such files without a word: a .shp cut short by an interrupted copy gives its last
+    features as empty geometries, and a .dbf from another export makes it read only as many
+    features as the shorter part holds; either way conflicts would go unreported.  Layouts: ESRI
+    Shapefile Technical Description (1998), .shx records are big-endian (offset, length) in 16-bit
+    words after a 100-byte header; dBASE III header: record count (uint32 LE) at byte 4, header
+    and record sizes (uint16 LE) at bytes 8 and 10.
+    """
+    if len(shx) < 100 or (len(shx) - 100) % 8:
+        raise InputError(f"{name}: the .shx index is damaged ({len(shx):,} bytes) / tệp .shx bị hỏng")
+    records = np.frombuffer(shx, dtype=">i4", offset=100).reshape(-1, 2).astype(np.int64)
+    shapes = len(records)
+    beyond = int(((records[:, 0] + 4 + records[:, 1]) * 2 > shp_size).sum())
+    if beyond:
+        raise InputError(
+            f"{name}: the .shp is cut short ({shp_size:,} bytes): {beyond} of its {shapes} shapes lie beyond its"
+            " end; copy or export it again / tệp .shp bị cắt cụt, hãy sao chép lại"
+        )
+    if len(dbf_head) < 12:
+        raise InputError(f"{name}: the .dbf is damaged (no header) / tệp .dbf bị hỏng")
+    rows = int.from_bytes(dbf_head[4:8], "little")
+    header_size, row_size = int.from_bytes(dbf_head[8:10], "little"), int.from_bytes(dbf_head[10:12], "little")
+    if rows != shapes:
+        raise InputError(
+            f"{name}: its parts disagree: {shapes} shapes in the .shp/.shx but {rows} records in the .dbf"
+            " (copied from different exports?) / các tệp .shp và .dbf không khớp nhau"
+        )
+    if dbf_size < header_size + rows * row_size:
+        raise InputError(f"{name}: the .dbf is cut short ({dbf_size:,} of {header_size + rows * row_size:,} bytes)"
+                         " / tệp .dbf bị cắt cụt")
 
 
 def _sidecar(path: Path, ext: str) -> Path | None:
@@ -165,23 +211,34 @@ def _field_names(loc: _Located) -> list[str] | None:
 
 
 def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
-                columns: list[str] | None = None) -> gpd.GeoDataFrame:
-    """Read with pyogrio (or fiona); shapefile text comes back as Latin-1 so its bytes survive."""
+                columns: list[str] | None = None, notes: list[str] | None = None) -> gpd.GeoDataFrame:
+    """Read with pyogrio (or fiona); shapefile text comes back as Latin-1 so its bytes survive.
+
+    What GDAL warns about while reading (a ring left open...) goes to `notes`, for the summary,
+    instead of the user's terminal.
+    """
     suffix = PurePosixPath(loc.gdal_path).suffix.lower()
     try:
         if suffix in {".parquet", ".geoparquet"} and not loc.gdal_path.startswith("/vsi"):
             frame = gpd.read_parquet(loc.gdal_path, columns=None if columns is None else [*columns, "geometry"])
             return frame
         kwargs: dict = {}
-        if columns is not None:
-            kwargs["columns"] = columns
         if loc.layer is not None:
             kwargs["layer"] = loc.layer
         if raw_encoding is not None:
             kwargs["encoding"] = raw_encoding
-        if engine == "pyogrio":
-            return _read_arrow_frame(loc.gdal_path, kwargs)
-        return gpd.read_file(loc.gdal_path, engine=engine, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            if engine == "pyogrio":
+                frame = _read_arrow_frame(loc.gdal_path, {**kwargs, "columns": columns} if columns is not None else kwargs)
+            else:  # fiona's GeoJSON driver cannot skip fields: read them all, keep the asked ones
+                frame = gpd.read_file(loc.gdal_path, engine=engine, **kwargs)
+                if columns is not None:
+                    frame = frame[[*columns, frame.geometry.name]]
+        if notes is not None:
+            notes.extend(dict.fromkeys(f"GDAL: {str(w.message).splitlines()[0]}" for w in caught
+                                       if issubclass(w.category, RuntimeWarning)))
+        return frame
     except ImportError as exc:
         raise InputError(f"engine {engine!r} is not installed ({exc})") from None
     except Exception as exc:  # GDAL/pyogrio/fiona raise many types; the user needs one line
@@ -201,13 +258,42 @@ def _read_arrow_frame(gdal_path: str, kwargs: dict) -> gpd.GeoDataFrame:
     name = meta["geometry_name"] or "wkb_geometry"
     geoms = None
     if name in table.column_names:
-        geoms = shapely.from_wkb(table.column(name).to_numpy(zero_copy_only=False))
+        # "fix": a ring GDAL left open (GeoJSON allows writing one) is closed, not the file refused.
+        geoms = shapely.from_wkb(table.column(name).to_numpy(zero_copy_only=False), on_invalid="fix")
         table = table.drop_columns([name])
     attrs = table.to_pandas(self_destruct=True)
     del table
     if geoms is None:
         return gpd.GeoDataFrame(attrs)
     return gpd.GeoDataFrame(attrs, geometry=geoms, crs=meta["crs"])
+
+
+def _decode_text(gdf, declared: str | None, source: str, path: str, warnings: list[str]):
+    """Decode the layer's text; a declared encoding the text plainly contradicts is named, with
+    the one the detector finds.
+
+    ArcGIS writes the Windows code page into the .cpg (1252 on many office PCs) while the text was
+    typed in a TCVN3 or VNI font: read as cp1252 that gives mojibake, so the detector's
+    Vietnamese reading wins, with a warning.  A declared encoding that cannot decode the text at
+    all is refused with the detector's suggestion.
+    """
+    if declared is None:
+        return textcodec.decode_columns(gdf)
+    try:
+        fixed, used = textcodec.decode_columns(gdf, declared=declared)
+    except (UnicodeError, InputError) as exc:
+        detected = textcodec.decode_columns(gdf)[1]
+        hint = f"; the text looks like {detected}: give --encoding {detected}" if detected not in {"ascii", "latin-1"} else ""
+        reason = getattr(exc, "reason", None) or str(exc)
+        raise InputError(f"{path}: text cannot be decoded as {declared}, from {source} ({reason}){hint}"
+                         " / văn bản không đọc được theo bảng mã đã khai báo") from None
+    if used in {"cp1252", "latin-1"} and source.startswith("its .cpg"):
+        vietnamese, detected = textcodec.decode_columns(gdf)
+        if detected in {"tcvn3", "vni"}:
+            warnings.append(f"{path}: the .cpg says {declared} but the text is {detected}: read as {detected}"
+                            f" / tệp .cpg ghi {declared} nhưng văn bản là {detected}")
+            return vietnamese, detected
+    return fixed, used
 
 
 def list_layers(path: str) -> list[tuple[str, bool]]:
@@ -278,10 +364,11 @@ def read_layer(
         names = _field_names(loc)
         if names is not None:
             columns = list(dict.fromkeys(select(names)))
-    gdf = _read_frame(loc, engine, "ISO-8859-1" if loc.is_shapefile else None, columns)
+    notes: list[str] = []
+    gdf = _read_frame(loc, engine, "ISO-8859-1" if loc.is_shapefile else None, columns, notes)
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(f"{path}: the layer has no geometry column")
-    warnings: list[str] = []
+    warnings: list[str] = [f"{path}: {note}" for note in notes]
 
     crs_source = "file"
     if gdf.crs is None and loc.prj:
@@ -308,10 +395,8 @@ def read_layer(
             warnings.append(f"{path}: {note}")
     gdf = gdf.set_crs(crs_value, allow_override=True)
 
-    try:
-        gdf, used = textcodec.decode_columns(gdf, declared=declared)
-    except UnicodeError as exc:
-        raise InputError(f"{path}: text cannot be decoded as {declared} ({exc.reason})") from None
+    gdf, used = _decode_text(gdf, declared, f"--encoding {encoding}" if encoding else f"its .cpg ({declared})",
+                             str(path), warnings)
     if not loc.is_shapefile and used in {"ascii", "latin-1"}:
         used = "utf-8"  # GeoPackage, GeoJSON, FlatGeobuf, GeoParquet store UTF-8; nothing was re-decoded
     return Layer(

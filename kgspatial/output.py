@@ -20,6 +20,7 @@ import pyogrio
 import shapely
 
 from . import crs as crs_mod
+from .errors import InputError
 
 CONFLICTS_LAYER = "conflicts"
 
@@ -39,10 +40,24 @@ def usual_mode(path: str | Path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_UMASK)
 
 
+# Every file `kgspatial check` may write: one it does not write this time is an earlier run's
+# (a map of another plan beside new conflicts) and goes; the user's own files stay.
+CHECK_OUTPUTS = ("conflicts.gpkg", "conflicts.geojson", "summary.json", "map.html",
+                 "report.html", "report.xlsx", "report.pdf")
+
+
+def check_out_folder(out: str | Path) -> None:
+    """Refuse an --out that names a file, before any work is done."""
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError(f"--out {out} exists and is not a folder / --out phải là một thư mục")
+
+
 @contextlib.contextmanager
-def staged_output(out: str | Path) -> Iterator[Path]:
-    """Yield a scratch folder; on success its files replace those of the same name in `out`."""
+def staged_output(out: str | Path, owned: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield a scratch folder; on success its files replace those of the same name in `out`, and
+    the `owned` names it did not produce are removed from `out`."""
     out = Path(out)
+    check_out_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
     usual_mode(stage, directory=True)
@@ -51,8 +66,10 @@ def staged_output(out: str | Path) -> Iterator[Path]:
         if not out.exists():
             os.replace(stage, out)
             return
-        if not out.is_dir():
-            raise NotADirectoryError(f"--out {out} exists and is not a folder")
+        check_out_folder(out)
+        for name in owned:
+            if not (stage / name).exists() and (out / name).is_file():
+                (out / name).unlink()
         for item in sorted(stage.iterdir()):
             target = out / item.name
             if target.is_dir() and not item.is_dir():
@@ -122,7 +139,7 @@ def write_summary(summary: dict, path: Path) -> None:
 
 def write_check_outputs(result, out: str | Path, geojson: bool = False, extra=None) -> Path:
     """conflicts.gpkg, summary.json (and conflicts.geojson), plus whatever `extra(stage)` adds."""
-    with staged_output(out) as stage:
+    with staged_output(out, owned=CHECK_OUTPUTS) as stage:
         write_conflicts_gpkg(result.conflicts, stage / "conflicts.gpkg")
         if geojson:
             write_geojson(result.conflicts, stage / "conflicts.geojson")

@@ -108,7 +108,7 @@ def repair(geoms: np.ndarray, kinds: np.ndarray, jobs: int = 1) -> tuple[np.ndar
     return geoms, count
 
 
-def _as_text(value) -> str:
+def as_text(value) -> str:
     """A code cell as text: numeric codes written by spreadsheets (12.0) read as "12"."""
     if isinstance(value, str):
         return value
@@ -120,7 +120,7 @@ def _as_text(value) -> str:
 def _map_codes(values: pd.Series, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Map each distinct value once (layers have a million rows but a few dozen codes)."""
     index, distinct = pd.factorize(values, use_na_sentinel=True)  # missing -> -1
-    texts = [_as_text(v) for v in distinct] + [""]  # the last slot stands for missing values
+    texts = [as_text(v) for v in distinct] + [""]  # the last slot stands for missing values
     canonical_distinct, _ = taxonomy.map_values(texts)
     raw_distinct = [taxonomy.normalise(t) for t in texts]
     counts = np.bincount(index + 1, minlength=len(texts) + 1)  # counts[0]: missing

@@ -95,9 +95,16 @@ def load_rules(path: str | Path, taxonomy: Taxonomy) -> RulesTable:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise RulesError(["the file is not UTF-8 text (save it as CSV UTF-8)"], source=str(path)) from None
-    rows = list(csv.reader(text.splitlines()))
+    rows = list(csv.reader(text.splitlines(), delimiter=_delimiter(text)))
     rules = parse_rules(rows, taxonomy, source=str(path))
     return compile_rules(rules, taxonomy, source=str(path), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _delimiter(text: str) -> str:
+    """Excel saves "CSV" with the list separator of the PC's locale: ';' under Vietnamese (and
+    most European) settings.  The header row tells which one the file uses."""
+    header = text.split("\n", 1)[0]
+    return max((",", ";", "\t"), key=lambda sep: (header.count(sep), sep == ","))
 
 
 def parse_rules(rows: list[list[str]], taxonomy: Taxonomy, source: str = "rules table") -> list[Rule]:

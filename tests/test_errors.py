@@ -152,7 +152,7 @@ def test_console_script_exit_codes(scene):
     good = subprocess.run([*base, "--plan", str(scene / "plan.gpkg"), "--out", str(scene / "fresh")],
                           capture_output=True, text=True, timeout=120)
     assert good.returncode == 1, good.stderr  # conflicts found
-    assert "conflict row(s)" in good.stderr
+    assert "conflict piece(s)" in good.stderr
     assert pyogrio.read_info(scene / "fresh" / "conflicts.gpkg")["features"] > 0
     assert (scene / "fresh" / "summary.json").read_text(encoding="utf-8").endswith("}\n")
     usage = subprocess.run([sys.executable, "-m", "kgspatial", "check", "--no-such-option"],

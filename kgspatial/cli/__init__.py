@@ -19,8 +19,19 @@ app = typer.Typer(
 
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"kgspatial {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", help="Show the version and exit.", is_eager=True,
+                                 callback=_show_version),
+) -> None:
     """Kiểm tra tính thống nhất quy hoạch / planning-consistency checks (kgspatial)."""
 
 

@@ -44,7 +44,7 @@ def check(
     admin_previous_name_field: Annotated[Optional[str], Opt(help="Previous unit name column.")] = None,
     analysis_crs: Annotated[Optional[str], Opt(help="CRS for areas and lengths (default: profile, EPSG:9207).")] = None,
     assume_crs: Annotated[Optional[str], Opt(help="CRS for layers that have none (no .prj).")] = None,
-    encoding: Annotated[Optional[str], Opt(help="Text encoding (utf-8, cp1258, tcvn3, vni...); default: detected.")] = None,
+    encoding: Annotated[Optional[str], Opt(help="Text encoding of the plan(s), over their .cpg (utf-8, cp1258, tcvn3, vni...); default: detected.")] = None,
     min_area: Annotated[float, Opt(help="Polygon pieces below this many m² are counted as slivers, not listed.")] = 1.0,
     jobs: Annotated[int, Opt(help="Threads for the overlay.", min=1)] = 1,
     geojson: Annotated[bool, Opt("--geojson", help="Also write conflicts.geojson (EPSG:4326).")] = False,
@@ -59,8 +59,9 @@ def check(
     """Find the conflicts between plans and the provincial master plan."""
     from ..check import AdminInput, CheckOptions, PlanInput, run_check
     from ..errors import InputError
-    from ..output import write_check_outputs
+    from ..output import check_out_folder, write_check_outputs
 
+    check_out_folder(out)
     if master_checks not in {"auto", "always", "never"}:
         raise InputError("--master-checks must be auto, always or never")
     formats = [f.strip().lower() for f in report.split(",") if f.strip()] if report else []
@@ -69,7 +70,8 @@ def check(
         raise InputError(f"--report: unknown format(s) {', '.join(bad)}; use html, xlsx, pdf")
     opts = CheckOptions(
         master=master,
-        plans=[PlanInput(path=p, code_field=plan_field, label_field=plan_label_field, id_field=plan_id_field) for p in plan],
+        plans=[PlanInput(path=p, code_field=plan_field, label_field=plan_label_field, id_field=plan_id_field,
+                         encoding=encoding) for p in plan],
         master_field=master_field,
         master_label_field=master_label_field,
         master_id_field=master_id_field,
@@ -78,7 +80,6 @@ def check(
         admin_previous=AdminInput(admin_previous, admin_previous_field, admin_previous_name_field) if admin_previous else None,
         analysis_crs=analysis_crs,
         assume_crs=assume_crs,
-        encoding=encoding,
         min_area=min_area,
         jobs=jobs,
         engine=engine,
@@ -92,8 +93,9 @@ def check(
     _KEPT[:] = [result]
     totals = result.summary["totals"]
     print(
-        f"{totals['conflict_rows']} conflict row(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
-        f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s) in conflict; "
+        f"{totals['conflict_pieces']} conflict piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
+        f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s); "
+        f"{totals['conditional_pieces']} conditional; "
         f"{len(result.summary['unreviewed'])} unreviewed pair(s) -> {out}",
         file=sys.stderr,
     )
