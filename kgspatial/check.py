@@ -355,6 +355,12 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
             f" ({outside['area_m2']:,.0f} m², {outside['length_m']:,.0f} m, {outside['points']} point(s) outside):"
             " those parts were not checked / có đối tượng nằm ngoài phạm vi quy hoạch tỉnh, phần đó không được kiểm tra"
         )
+    if plan.info["ids_missing"] or plan.info["ids_repeated"]:
+        part["warnings"].append(
+            f"{plan_id}: the id field {plan.info['id_field']} is empty for {plan.info['ids_missing']} feature(s) and"
+            f" shared by {plan.info['ids_repeated']}: their rows cannot be traced to one feature"
+            " / mã đối tượng bị trống hoặc trùng"
+        )
     dropped = plan.info["empty_geometries_dropped"]
     if dropped:
         part["warnings"].append(f"{plan_id}: {dropped} feature(s) without geometry (empty or missing) were not checked"
@@ -380,7 +386,14 @@ def _crs_hint(ctx: Context, layer) -> str:
     fits = crs_mod.likely_crs(sample, layer.crs, ctx.analysis_crs, share_on_master) if len(sample) else []
     if not fits:
         return ""
-    return f"; its coordinates would lie on the master plan if they were in {' or '.join(fits)} (fix or remove the .prj)"
+    if layer.crs_source == "assumed":
+        fix = "give that to --assume-crs"
+    elif Path(layer.path).suffix.lower() in {".shp", ".zip"}:
+        fix = "fix or remove the .prj"
+    else:
+        fix = "the file's CRS is wrong: export it again with the right one"
+    return (f"; its coordinates would lie on the master plan if they were in {' or '.join(fits)} ({fix})"
+            " / hệ tọa độ khai báo không đúng")
 
 
 def _with_distinct_ids(plans: list[PlanInput]) -> list[PlanInput]:

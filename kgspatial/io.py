@@ -7,6 +7,7 @@ stem (or its path inside the zip).
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -94,6 +95,10 @@ def _locate_in_zip(path: Path, layer: str | None) -> _Located:
             others = [n for n in names if PurePosixPath(n).suffix.lower() in {".gpkg", ".geojson", ".json", ".fgb", ".parquet"}]
             candidates = shps or others
             if not candidates:
+                inner = [n for n in names if n.lower().endswith(".zip")]
+                if inner:
+                    raise InputError(f"{path}: the zip holds another zip ({inner[0]}): unzip the outer one and give the"
+                                     " inner zip / tệp zip lồng trong tệp zip")
                 raise InputError(f"{path}: the zip holds no shapefile (.shp) or other vector file / tệp zip không chứa shapefile")
             if layer is not None and len(candidates) > 1:
                 chosen = [n for n in candidates if n == layer or PurePosixPath(n).stem == layer]
@@ -184,6 +189,18 @@ def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes,
     if dbf_size < header_size + rows * row_size:
         raise InputError(f"{name}: the .dbf is cut short ({dbf_size:,} of {header_size + rows * row_size:,} bytes)"
                          " / tệp .dbf bị cắt cụt")
+
+
+def _existing_form(path: Path) -> Path:
+    """The path as typed, else its NFC or NFD form that exists: macOS and some zip tools store
+    Vietnamese names decomposed, while a keyboard types them composed."""
+    if path.exists():
+        return path
+    for form in ("NFC", "NFD"):
+        other = Path(unicodedata.normalize(form, str(path)))
+        if other.exists():
+            return other
+    return path
 
 
 def _sidecar(path: Path, ext: str) -> Path | None:
@@ -323,7 +340,7 @@ def read_layer(
     if engine not in {"pyogrio", "fiona"}:
         raise InputError(f"unknown engine {engine!r}: use pyogrio or fiona")
     path_text, layer = split_selector(str(spec))
-    path = Path(path_text)
+    path = _existing_form(Path(path_text))
     if not path.exists():
         raise InputError(f"{path}: no such file / không có tệp này")
     if path.is_dir():

@@ -6,6 +6,7 @@ nothing it would have to recompute.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +66,7 @@ def find_field(columns, wanted: str | None, candidates: list[str], what: str, pa
 
 
 def _no_code_field(path: str, role: str, columns) -> InputError:
-    fields = ", ".join(str(c) for c in columns if c != "geometry")
+    fields = ", ".join(str(c) for c in columns if c != "geometry") or "none: is the layer empty?"
     return InputError(f"{path}: no land-use code field found; name it with --{role}-field (fields: {fields})"
                       " / không tìm thấy trường mã loại đất")
 
@@ -125,10 +126,11 @@ def _map_codes(values: pd.Series, taxonomy: Taxonomy) -> tuple[np.ndarray, np.nd
     raw_distinct = [taxonomy.normalise(t) for t in texts]
     counts = np.bincount(index + 1, minlength=len(texts) + 1)  # counts[0]: missing
     unknown: dict[str, int] = {}
-    for slot, (canon, raw) in enumerate(zip(canonical_distinct, raw_distinct)):
+    for slot, (canon, text) in enumerate(zip(canonical_distinct, texts)):
         n = int(counts[0] if slot == len(texts) - 1 else counts[slot + 1])
         if canon is None and n:
-            key = raw or "(trống/empty)"
+            # As the layer spells it, so the user finds it in the attribute table ("Nhà ở", not "NHÀỞ").
+            key = unicodedata.normalize("NFC", text.strip()) or "(trống/empty)"
             unknown[key] = unknown.get(key, 0) + n
     canonical = np.array(canonical_distinct, dtype=object)[index]  # index -1 -> the missing slot
     raw = np.array(raw_distinct, dtype=object)[index]
@@ -185,7 +187,8 @@ def prepare_layer(
         else np.full(len(geoms), "", dtype=object)
     )
     if id_col:
-        feature_ids = gdf[id_col].astype(str).to_numpy(dtype=object)[source_index]
+        ids = gdf[id_col].iloc[source_index]
+        feature_ids = np.array(["" if pd.isna(v) else as_text(v) for v in ids], dtype=object)
     else:
         feature_ids = gdf.index.to_numpy()[source_index].astype(str).astype(object)
 
@@ -200,6 +203,9 @@ def prepare_layer(
         "code_field_detected": code_field is None,
         "label_field": label_col,
         "id_field": id_col,
+        # Rows that cannot be traced back to one feature of the source: said, not refused.
+        "ids_missing": int((feature_ids == "").sum()) if id_col else 0,
+        "ids_repeated": int((pd.Series(feature_ids).duplicated(keep=False) & (feature_ids != "")).sum()) if id_col else 0,
         "features_read": n_read,
         "features_used": int(len(geoms)),
         "empty_geometries_dropped": dropped_empty,

@@ -77,7 +77,12 @@ def test_metres_declared_as_degrees(scene, capsys):
     code, err = run(scene, capsys, plan="deg.gpkg")
     assert code == 2
     assert "deg.gpkg" in err and "EPSG:4326" in err and "if they were in EPSG:9207" in err
+    assert "are not degrees" in err and "Proj" not in err  # said plainly, not PROJ's "Invalid latitude"
+    assert "remove the .prj" not in err and "export it again" in err  # a GeoPackage has no .prj
     assert_untouched(scene)
+    (scene / "plan.prj").unlink()
+    code, err = run(scene, capsys, "--assume-crs", "EPSG:4326", plan="plan.shp")
+    assert code == 2 and "give that to --assume-crs" in err and err.count("\n") == 0
 
 
 def test_unreadable_file(scene, capsys):
@@ -129,9 +134,12 @@ def test_malformed_rules_lists_every_problem(scene, capsys):
 
 
 def test_bad_usage_is_exit_2(scene, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["check", "--master", str(scene / "master.gpkg")])
-    assert exc.value.code == 2
+    for argv in (["check", "--master", str(scene / "master.gpkg")], ["check", "--jobs", "0"], ["nope"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("kgspatial: error: ") and err.count("\n") == 1 and "--help)" in err, err
 
 
 def test_console_script_exit_codes(scene):

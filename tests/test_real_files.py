@@ -245,3 +245,46 @@ def test_version(capsys):
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"kgspatial {__version__}"
+
+
+def test_name_typed_composed_finds_a_decomposed_file(scene):
+    """macOS and some unzip tools store Vietnamese names decomposed (NFD); users type NFC."""
+    name = "Quy hoạch Hòa Hưng"
+    geoms.plan_frame().to_file(scene / f"{unicodedata.normalize('NFD', name)}.gpkg")
+    assert check(scene, plan=f"{unicodedata.normalize('NFC', name)}.gpkg") == 1
+    assert summary(scene)["totals"]["conflict_area_m2"] == pytest.approx(CONFLICT_M2)
+
+
+def test_zip_inside_a_zip_is_named(scene, capsys):
+    shp = write_shapefile(scene)
+    with zipfile.ZipFile(scene / "inner.zip", "w") as zf:
+        for ext in (".shp", ".shx", ".dbf", ".prj"):
+            zf.write(shp.with_suffix(ext), f"qh{ext}")
+    with zipfile.ZipFile(scene / "outer.zip", "w") as zf:
+        zf.write(scene / "inner.zip", "gui_so/inner.zip")
+    assert check(scene, plan="outer.zip") == 2
+    assert "holds another zip (gui_so/inner.zip)" in capsys.readouterr().err
+
+
+def test_missing_or_shared_feature_ids_are_warned(scene):
+    frame = geoms.plan_frame().assign(ma_lo=["A1", "A1", None, "B2", "C3", "C3"])
+    frame.to_file(scene / "plan.gpkg")
+    assert check(scene, "--plan-id-field", "ma_lo") == 1
+    s = summary(scene)
+    assert s["inputs"]["plans"][0]["ids_missing"] == 1 and s["inputs"]["plans"][0]["ids_repeated"] == 4
+    assert any("empty for 1 feature(s) and shared by 4" in w for w in s["warnings"])
+
+
+def test_unknown_codes_listed_as_the_layer_spells_them(scene):
+    frame = geoms.plan_frame()
+    frame.loc[4, "ma"] = " Nhà ở "
+    frame.to_file(scene / "plan.gpkg")
+    check(scene)
+    assert summary(scene)["inputs"]["plans"][0]["unknown_codes"] == {"Nhà ở": 1}
+
+
+def test_layer_without_fields_says_so(scene, capsys):
+    doc = {"type": "FeatureCollection", "features": []}
+    (scene / "rong.geojson").write_text(json.dumps(doc), encoding="utf-8")
+    assert check(scene, plan="rong.geojson") == 2
+    assert "is the layer empty?" in capsys.readouterr().err

@@ -61,7 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001
         # Usage errors (typer vendors click, so match by shape rather than by class)
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
+            if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+                exc.show()  # the help text is the answer
+            else:  # one line, as for every other bad input
+                ctx = getattr(exc, "ctx", None)
+                where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+                print(f"kgspatial: error: {exc.format_message()}{where}", file=sys.stderr)
             sys.exit(2)
         if type(exc).__name__ == "Abort":
             print("kgspatial: aborted", file=sys.stderr)
