@@ -39,3 +39,47 @@ class Settings(BaseSettings):
     @property
     def max_unpacked_bytes(self) -> int:
         return int(self.max_unpacked_mb * MB)
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment and `overrides`; a bad value is an InputError (one line, exit 2).
+
+    pydantic's own error is a multi-line report with a traceback when it reaches the CLI; a bad
+    KGSPATIAL_* variable is the operator's input like any other.
+    """
+    from pydantic import ValidationError
+
+    from kgspatial.errors import InputError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"])
+            where = f"--{name.replace('_', '-')}" if name in overrides else f"KGSPATIAL_{name.upper()}"
+            problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+        raise InputError("; ".join(problems)) from None
+
+
+def prepare_data_dir(path: Path) -> Path:
+    """Create the data folder if needed and make sure it is a writable folder, before any work.
+
+    Checked up front so that a file, a read-only place or /proc gives one clear line instead of
+    a FileExistsError in the middle of startup.
+    """
+    import os
+
+    from kgspatial.errors import InputError
+
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"data folder {path} exists and is not a folder / không phải thư mục")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the data folder {path} ({exc.strerror or exc}) "
+                         f"/ không tạo được thư mục dữ liệu") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"the data folder {path} is not writable / không ghi được vào thư mục dữ liệu")
+    return path

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import importlib
 import json
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import pyogrio
 from . import __version__
 from .check import (CONFLICT_COLUMNS, AdminInput, CheckOptions, CheckResult, PlanInput, build_context,
                     build_summary, check_one)
-from .errors import InputError, KgSpatialError
+from .errors import CRSError, InputError, KgSpatialError
 from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_summary
 from .prepare import PreparedLayer
 from .registry import PlanEntry, Registry, load_registry
@@ -232,7 +233,13 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
 
     check_opts = _check_options(reg, opts)
     events.message("đọc quy hoạch tỉnh và đơn vị hành chính / reading master plan and units")
-    ctx = build_context(check_opts, events.message)
+    try:
+        ctx = build_context(check_opts, events.message)
+    except CRSError as exc:
+        hinted = registry_hint(str(exc), "master.assume_crs")
+        if hinted == str(exc):
+            raise
+        raise CRSError(hinted) from None
     shared_digest = _digest(_shared_fingerprint(reg, opts))
 
     records = {p.id: _record(p) for p in reg.plans}
@@ -275,7 +282,7 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
             try:
                 frame, part, layer = future.result()
             except KgSpatialError as exc:
-                _fail(rec, str(exc))
+                _fail(rec, registry_hint(str(exc), f"assume_crs of plan {plan.id!r}"))
                 events.plan_done(rec, 0)
                 continue
             except Exception as exc:  # noqa: BLE001  (GEOS/GDAL errors on one plan must not stop the batch)
@@ -329,6 +336,21 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
 
 
 REPORT_FORMATS = ("html", "xlsx", "pdf")
+
+_ASSUME_CRS_HINT = re.compile(r"give one with --assume-crs(?:, e\.g\. --assume-crs (\S+))?")
+
+
+def registry_hint(message: str, key: str) -> str:
+    """Point a "no CRS" message at the registry key that fixes it.
+
+    The readers' message names `check`'s option --assume-crs; `batch` has no such option: the
+    CRS of a layer without one is the `assume_crs` key of its registry entry.
+    """
+    def repl(match: re.Match) -> str:
+        example = f", e.g. assume_crs: {match.group(1)}" if match.group(1) else ""
+        return f"give one with the registry key {key}{example}"
+
+    return _ASSUME_CRS_HINT.sub(repl, message)
 
 
 def _fail(rec: PlanRecord, reason: str) -> None:

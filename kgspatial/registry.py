@@ -27,6 +27,25 @@ PLAN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")  # also a folder n
 
 # Vietnamese documents write dates day first: 10/05/2019 is 10 May.
 _DMY_RE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
+_ISO_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps an impossible date (`approved: 2021-02-30`) as its text.
+
+    PyYAML builds dates while parsing and raises a bare ValueError on 30 February; kept as text,
+    the date is refused by the validation below along with the registry's other problems.
+    """
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 class _Strict(BaseModel):
@@ -63,6 +82,13 @@ def _parse_date(value: Any) -> Any:
                 return dt.date(year, month, day)
             except ValueError:
                 raise ValueError(f"{value!r} is not a date (day/month/year)") from None
+        match = _ISO_RE.match(value)
+        if match:
+            year, month, day = (int(g) for g in match.groups())
+            try:
+                return dt.date(year, month, day)
+            except ValueError:
+                raise ValueError(f"{value.strip()} is not a date (year-month-day)") from None
     return value
 
 
@@ -172,7 +198,12 @@ def _errors(exc: ValidationError, prefix: str) -> list[str]:
             out.append(f"{where}: unknown key")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            out.append(f"{where}: {msg} (got {err.get('input')!r})")
+            got = err.get("input")
+            # A message that already quotes the value needs no "(got ...)" after it.
+            if err["type"] == "value_error" and isinstance(got, str) and got.strip() and got.strip() in msg:
+                out.append(f"{where}: {msg}")
+            else:
+                out.append(f"{where}: {msg} (got {got!r})")
     return out
 
 
@@ -227,10 +258,24 @@ def load_registry(path: str | Path) -> Registry:
     except OSError as exc:
         raise RegistryError([f"cannot read ({exc.strerror})"], source=source) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
-        raise RegistryError([f"not valid YAML ({' '.join(str(exc).split())})"], source=source) from None
+        raise RegistryError([_yaml_problem(exc)], source=source) from None
     return parse_registry(data, path)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: where (line, column) and what, without PyYAML's excerpt."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"not valid YAML ({' '.join(str(exc).split())})"
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    context = getattr(exc, "context", None)
+    what = f"{context}, {problem}" if context else problem
+    tab = "\t" in what or "'\\t'" in what  # PyYAML writes the tab escaped: found character '\t'
+    hint = " (YAML indents with spaces, not tabs)" if tab else ""
+    return f"not valid YAML at {where}: {' '.join(what.split())}{hint}"
 
 
 def parse_registry(data: Any, path: Path) -> Registry:

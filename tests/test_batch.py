@@ -20,7 +20,7 @@ import yaml
 from kgspatial import batch as batch_mod
 from kgspatial.batch import STATE_FILE, BatchOptions, run_batch
 from kgspatial.cli import main
-from kgspatial.errors import RegistryError
+from kgspatial.errors import KgSpatialError, RegistryError
 from kgspatial.registry import load_registry
 from tests import geoms
 
@@ -115,7 +115,9 @@ def test_failing_plan_does_not_stop_the_batch(province, tmp_path):
     failed = {f["id"]: f["reason"] for f in s["failed"]}
     assert set(failed) == {"broken", "no-crs"}
     assert ".shx" in failed["broken"]
-    assert "assume" in failed["no-crs"].lower() or "crs" in failed["no-crs"].lower()
+    # batch has no --assume-crs option: the message names the registry key that fixes it.
+    assert "registry key assume_crs of plan 'no-crs'" in failed["no-crs"]
+    assert "--assume-crs" not in failed["no-crs"]
     assert {row["plan_id"]: row["status"] for row in s["by_plan"]} == {"broken": "failed", "good": "checked",
                                                                        "no-crs": "failed"}
     assert s["totals"]["conflict_area_m2"] == pytest.approx(CONFLICT_AREA)
@@ -252,7 +254,63 @@ def test_registry_lists_every_problem_at_once(province, tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "12 problem(s)" in err and "klingon" in err
+    assert err.startswith("kgspatial: error:") and err.count("\n") == 1  # one line, no empty line before it
     assert not out.exists()
+
+
+def test_registry_impossible_date_is_one_of_its_problems(province, tmp_path, capsys):
+    """YAML reads 2021-02-30 as a date and PyYAML raises a bare ValueError while parsing."""
+    reg = _write_registry(province, [_plan("a", "plan_a.gpkg"), _plan("b", "missing.gpkg")])
+    text = reg.read_text(encoding="utf-8")
+    text = text.replace("approved: '2020-01-31'", "approved: 2020-01-31")  # unquoted: a YAML date
+    text = text.replace("approved: 2020-01-31", "approved: 2021-02-30", 1)
+    reg.write_text(text, encoding="utf-8")
+    with pytest.raises(RegistryError) as exc:
+        load_registry(reg)
+    assert exc.value.problems == ["plans[0] (a).approved: 2021-02-30 is not a date (year-month-day)",
+                                  f"plans[1] (b).path: file not found: {province / 'missing.gpkg'}"]
+    rc = _cli(["batch", str(reg), "--out", str(tmp_path / "out"), "--report", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "2021-02-30 is not a date" in err
+
+
+@pytest.mark.parametrize("text, where", [
+    ("province: kien-giang\nplans:\n\t- id: a\n", "line 3, column 1"),  # a tab
+    ("province: kien-giang\nmaster:\n  path: a.gpkg\n code_field: MA\n", "line 4, column 2"),  # indentation
+])
+def test_registry_yaml_syntax_error_is_one_line_with_its_place(tmp_path, capsys, text, where):
+    reg = tmp_path / "registry.yaml"
+    reg.write_text(text, encoding="utf-8")
+    rc = _cli(["batch", str(reg), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith(f"kgspatial: error: {reg}: 1 problem(s): not valid YAML at {where}: ")
+    assert "<unicode string>" not in err and "^" not in err
+
+
+def test_master_without_crs_points_at_the_registry_key(province, tmp_path):
+    geoms.master_frame().to_file(province / "master_nocrs.shp")
+    (province / "master_nocrs.prj").unlink()
+    reg = _write_registry(province, [_plan("a", "plan_a.gpkg")])
+    reg.write_text(reg.read_text(encoding="utf-8").replace("master.gpkg", "master_nocrs.shp"), encoding="utf-8")
+    with pytest.raises(KgSpatialError, match="registry key master.assume_crs, e.g. assume_crs: EPSG:9207") as exc:
+        _run(reg, tmp_path / "out")
+    assert "--assume-crs" not in str(exc.value)
+
+
+def test_batch_help_is_for_users():
+    """The usage line names the argument plainly and the help points to the README, not CONTRACT."""
+    from typer.testing import CliRunner
+
+    from kgspatial.cli import _register, app
+
+    _register()
+    result = CliRunner().invoke(app, ["batch", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "kgspatial batch [OPTIONS] REGISTRY" in result.output
+    assert "{REGISTRY}" not in result.output and "{registry}" not in result.output
+    assert "CONTRACT" not in result.output
+    assert "README" in result.output and "registry.yaml" in result.output
 
 
 def test_registry_relative_paths_and_defaults(province, tmp_path):

@@ -200,6 +200,15 @@ def test_html_is_self_contained_and_vietnamese(reports):
     assert len(colours) > 10
 
 
+def test_header_names_the_province_not_the_profile_id(reports):
+    """The profile id "kien-giang" is a folder name; the header shows the profile's title."""
+    html = (reports / "report.html").read_text(encoding="utf-8")
+    assert "Tỉnh: <b>Kiên Giang (nay thuộc tỉnh An Giang)</b>" in html
+    assert "kien-giang" not in html.split("<h2>", 1)[0]
+    text = _pdf_text(reports / "report.pdf")
+    assert "Tỉnh: Kiên Giang" in text and "Tỉnh: kien-giang" not in text
+
+
 def test_english_switches_headings_and_columns(result, tmp_path):
     write_check_reports(result, tmp_path, ["html", "xlsx"], english=True)
     html = (tmp_path / "report.html").read_text(encoding="utf-8")

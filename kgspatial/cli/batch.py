@@ -1,4 +1,4 @@
-"""`kgspatial batch`: every plan of a province's registry against its master plan (CONTRACT §6).
+"""`kgspatial batch`: every plan of a province's registry against its master plan (README: "Batch runs").
 
 Examples:
     kgspatial batch layers/demo/registry.yaml --out out/ --jobs 2
@@ -7,6 +7,7 @@ Examples:
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -15,10 +16,19 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typer.core import TyperCommand
 
 from . import app
 
 Opt = typer.Option
+
+
+class _PlainUsage(TyperCommand):
+    """Usage line `kgspatial batch [OPTIONS] REGISTRY`: typer writes a required argument as
+    `{REGISTRY}`, which reads like a set of choices to someone who has not met the convention."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [re.sub(r"^\{(.*)\}$", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
 
 
 def parse_formats(report: str | None) -> tuple[str, ...]:
@@ -57,8 +67,10 @@ class ProgressBar:
             disable=quiet,
         )
         self.task = None
+        self.started = False
 
     def start(self, total: int) -> None:
+        self.started = True
         self.progress.start()
         self.task = self.progress.add_task("kiểm tra / checking", total=total, features=0)
 
@@ -79,7 +91,11 @@ class ProgressBar:
             self.progress.update(self.task, advance=1, features=self.features)
 
     def finish(self) -> None:
-        self.progress.stop()
+        # Stopping a bar that never started still prints a newline: an invalid registry's
+        # one-line error would then follow an empty line on stderr.
+        if self.started:
+            self.started = False
+            self.progress.stop()
 
 
 def run_and_report(opts, quiet: bool) -> int:
@@ -106,9 +122,14 @@ def run_and_report(opts, quiet: bool) -> int:
     return result.exit_code
 
 
-@app.command("batch")
+@app.command("batch", cls=_PlainUsage)
 def batch(
-    registry: Annotated[Path, typer.Argument(help="Plan registry (YAML, CONTRACT §6).")],
+    registry: Annotated[Path, typer.Argument(
+        metavar="REGISTRY",
+        help="Plan register (YAML): province, master, rules and the list of plans (id, name, type, path, "
+             "code_field, label_field, decision, approved, authority; optional layer, encoding, assume_crs, "
+             "min_area). See the README section 'Batch runs over a plan register' and the example "
+             "layers/demo/registry.yaml.")],
     out: Annotated[Path, Opt(help="Output folder: DIR/<plan id>/ per plan, province summary and reports.")],
     jobs: Annotated[int, Opt(help="Plans checked at the same time (threads).", min=1)] = 1,
     resume: Annotated[bool, Opt("--resume", help="Reuse the results of plans whose inputs and rules are unchanged.")] = False,

@@ -33,12 +33,12 @@ def create(
     if not name.strip():
         raise InputError("--name must not be empty")
     try:
-        from api import Settings
+        from api.settings import load_settings, prepare_data_dir
         from api.store import open_store
     except ImportError as exc:
         raise InputError(f"keys need kgspatial[service] ({exc})") from None
-    settings = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    prepare_data_dir(settings.data_dir)  # a file or an unwritable place: one line, exit 2
     store = open_store(settings, ())
     try:
         record, secret = store.create_key(name, role)

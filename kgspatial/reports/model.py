@@ -8,6 +8,8 @@ given, and the only arithmetic is adding conflict rows up per plan, plan type an
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,9 +161,29 @@ def from_plan(record, batch, english: bool = False) -> ReportData:
 
 
 def _province_name(batch) -> str:
-    """The province's title (e.g. "Kiên Giang") when the batch summary gives it, else its profile id."""
-    title = (batch.summary or {}).get("province_title")
-    return str(title or batch.province or "")
+    """The province's title (e.g. "Kiên Giang") when the batch summary gives it, else its profile's."""
+    return province_title((batch.summary or {}).get("province_title"), batch.province)
+
+
+_PROVINCE_WORD = re.compile(r"^(tỉnh|province)\s+", re.IGNORECASE)
+
+
+def province_title(title: str | None, profile: str | None) -> str:
+    """What the header shows after "Tỉnh / Province:": the profile's human title, not its id.
+
+    "kien-giang" is a folder name under layers/; readers want "Kiên Giang (nay thuộc tỉnh An Giang)".
+    The title's own leading "Tỉnh" is dropped since the label already says it.
+    """
+    if not title and profile:
+        from ..errors import KgSpatialError
+        from ..profile import load_profile
+
+        try:
+            title = load_profile(str(profile)).title
+        except KgSpatialError:  # a profile no longer installed: its id is all there is
+            title = None
+    text = unicodedata.normalize("NFC", str(title or profile or "")).strip()
+    return _PROVINCE_WORD.sub("", text) or text
 
 
 def _assemble(scope, labels, title, summary, rows, pieces, plans, source, plan_layers=None) -> ReportData:
@@ -175,7 +197,7 @@ def _assemble(scope, labels, title, summary, rows, pieces, plans, source, plan_l
         title=title,
         generated_at=_when(_meta(summary, "generated_at")),
         version=str(_meta(summary, "kgspatial_version") or __version__),
-        province=str(_meta(summary, "profile") or ""),
+        province=province_title(None, _meta(summary, "profile")),
         plans=plans,
         rows=rows,
         pieces=pieces,
