@@ -113,8 +113,9 @@ def run_and_report(opts, quiet: bool) -> int:
     print(
         f"{plans['total']} plan(s): {plans['checked']} checked, {plans['unchanged']} unchanged, "
         f"{plans['failed']} failed; {plans['needs_adjustment']} need adjustment / cần điều chỉnh. "
-        f"{totals['conflict_rows']} conflict row(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
-        f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s) in conflict -> {result.out}",
+        f"{totals['conflict_pieces']} conflict piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
+        f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s); "
+        f"{totals['conditional_pieces']} conditional -> {result.out}",
         file=sys.stderr,
     )
     for failed in s["failed"]:
