@@ -361,6 +361,11 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
             f" shared by {plan.info['ids_repeated']}: their rows cannot be traced to one feature"
             " / mã đối tượng bị trống hoặc trùng"
         )
+    if plan.info["collections_reduced"]:
+        part["warnings"].append(
+            f"{plan_id}: {plan.info['collections_reduced']} feature(s) mix polygons with lines or points (geometry"
+            " collections): only their polygons (lacking polygons, their lines) were checked / đối tượng hỗn hợp: chỉ kiểm tra phần vùng"
+        )
     dropped = plan.info["empty_geometries_dropped"]
     if dropped:
         part["warnings"].append(f"{plan_id}: {dropped} feature(s) without geometry (empty or missing) were not checked"

@@ -97,6 +97,26 @@ def _keep_dimension(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     return out
 
 
+def _reduce_collections(geoms: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """A GeometryCollection (CAD exports mix a parcel with its outline and label point) is measured
+    as its highest-dimension parts; returns how many collections lost lower-dimension parts."""
+    mixed = np.nonzero(shapely.get_type_id(geoms) == 7)[0]
+    if len(mixed) == 0:
+        return geoms, kinds, 0
+    geoms, kinds = geoms.copy(), kinds.copy()
+    reduced = 0
+    for i in mixed:
+        parts = shapely.get_parts(geoms[i])
+        part_kinds = kinds_of(parts) if len(parts) else np.zeros(0, np.int8)
+        if len(parts) == 0:
+            continue
+        best = POLYGON if (part_kinds == POLYGON).any() else LINE if (part_kinds == LINE).any() else POINT
+        kinds[i] = best
+        reduced += bool((part_kinds != best).any())
+        geoms[i] = _keep_dimension(geoms[i:i + 1], kinds[i:i + 1])[0]
+    return geoms, kinds, reduced
+
+
 def repair(geoms: np.ndarray, kinds: np.ndarray, jobs: int = 1) -> tuple[np.ndarray, int]:
     """make_valid only the invalid geometries; return them and how many were repaired."""
     invalid = ~np.concatenate(run_chunked(lambda part: shapely.is_valid(geoms[part]), len(geoms), jobs)
@@ -173,6 +193,7 @@ def prepare_layer(
     if with_z.any():
         geoms = shapely.force_2d(geoms)
     kinds = kinds_of(geoms)
+    geoms, kinds, reduced = _reduce_collections(geoms, kinds)
     geoms, repaired = repair(geoms, kinds, jobs)
     still_empty = shapely.is_empty(geoms)
     if still_empty.any():
@@ -210,6 +231,7 @@ def prepare_layer(
         "features_used": int(len(geoms)),
         "empty_geometries_dropped": dropped_empty,
         "geometries_repaired": repaired,
+        "collections_reduced": reduced,
         "heights_dropped": int(with_z.sum()),
         "kinds": {KIND_NAMES[k]: int((kinds == k).sum()) for k in range(3) if (kinds == k).any()},
         "unknown_codes": dict(sorted(unknown.items(), key=lambda kv: (-kv[1], str(kv[0])))),

@@ -288,3 +288,18 @@ def test_layer_without_fields_says_so(scene, capsys):
     (scene / "rong.geojson").write_text(json.dumps(doc), encoding="utf-8")
     assert check(scene, plan="rong.geojson") == 2
     assert "is the layer empty?" in capsys.readouterr().err
+
+
+def test_geometry_collection_is_checked_as_its_polygons_and_said(scene):
+    """A CAD export's parcel with its outline and label point in one feature: the parcel is checked
+    (TMD 60 × 60 m on ODT: 3,600 m² conditional by hand), the rest is named in the summary."""
+    import shapely
+
+    parcel = geoms.box(120, 120, 180, 180)
+    mixed = shapely.GeometryCollection([parcel, parcel.exterior, parcel.centroid])
+    gpd.GeoDataFrame({"ma": ["TMD"]}, geometry=[mixed], crs=geoms.CRS).to_file(scene / "cad.geojson", driver="GeoJSON")
+    assert check(scene, plan="cad.geojson") == 0
+    s = summary(scene)
+    assert s["totals"]["conditional_area_m2"] == pytest.approx(3600.0)
+    assert s["inputs"]["plans"][0]["collections_reduced"] == 1
+    assert any("1 feature(s) mix polygons with lines or points" in w for w in s["warnings"])
