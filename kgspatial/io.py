@@ -191,6 +191,37 @@ def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes,
                          " / tệp .dbf bị cắt cụt")
 
 
+def _decoded_names(loc: _Located, names: list[str], declared: str | None) -> tuple[dict[str, str], str | None]:
+    """Field names read as Latin-1 -> as decoded with the declared encoding, else the one the
+    first rows' text and the names together show (either alone may be too little to tell), for
+    the names that change; plain ASCII names, the usual case, never do.  Also returns the
+    encoding found when none was declared, for the values."""
+    odd = [n for n in names if not n.isascii()]
+    if not odd:
+        return {}, None
+    found = None
+    if declared is None:
+        import pyogrio
+
+        try:
+            sample = pyogrio.read_dataframe(loc.gdal_path, layer=loc.layer, read_geometry=False, max_features=500,
+                                            encoding="ISO-8859-1")
+            texts = {v for c in sample.columns for v in sample[c].dropna().unique() if isinstance(v, str)}
+            found = textcodec.fix_strings([*texts, *odd])[1]
+        except Exception:  # noqa: BLE001  (the full read will report the real problem)
+            found = None
+        if found in {None, "ascii", "latin-1"}:
+            return {}, None
+    try:
+        fixed, _ = textcodec.fix_strings(odd, declared or found)
+    except (UnicodeError, InputError):
+        return {}, None  # the values' decoding will say what is wrong
+    out = {old: new for old, new in zip(odd, fixed) if new != old}
+    if len(set(out.values()) | (set(names) - set(out))) != len(names):
+        return {}, None  # never merge two fields into one name
+    return out, found
+
+
 def _existing_form(path: Path) -> Path:
     """The path as typed, else its NFC or NFD form that exists: macOS and some zip tools store
     Vietnamese names decomposed, while a keyboard types them composed."""
@@ -377,14 +408,20 @@ def read_layer(
         except LookupError:
             raise InputError(f"{path}: unknown text encoding {declared!r}") from None
     columns = None
-    if select is not None:
-        names = _field_names(loc)
-        if names is not None:
-            columns = list(dict.fromkeys(select(names)))
+    raw_names = _field_names(loc) if select is not None or loc.is_shapefile else None
+    # DBF field names are bytes in the layer's encoding too ("MãQH" typed in a TCVN3 font reads
+    # "M·QH"): the user names them, and sees them, decoded.
+    decoded, found = _decoded_names(loc, raw_names, declared) if loc.is_shapefile and raw_names else ({}, None)
+    if select is not None and raw_names is not None:
+        wanted = select([decoded.get(n, n) for n in raw_names])
+        raw_of = {v: k for k, v in decoded.items()}
+        columns = list(dict.fromkeys(raw_of.get(n, n) for n in wanted))
     notes: list[str] = []
     gdf = _read_frame(loc, engine, "ISO-8859-1" if loc.is_shapefile else None, columns, notes)
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(f"{path}: the layer has no geometry column")
+    if decoded:
+        gdf = gdf.rename(columns=decoded)
     warnings: list[str] = [f"{path}: {note}" for note in notes]
 
     crs_source = "file"
@@ -412,8 +449,14 @@ def read_layer(
             warnings.append(f"{path}: {note}")
     gdf = gdf.set_crs(crs_value, allow_override=True)
 
-    gdf, used = _decode_text(gdf, declared, f"--encoding {encoding}" if encoding else f"its .cpg ({declared})",
-                             str(path), warnings)
+    if declared is None and found is not None:
+        try:  # what the names and first rows showed together, when it reads every value
+            gdf, used = textcodec.decode_columns(gdf, declared=found)
+        except (UnicodeError, InputError):
+            gdf, used = textcodec.decode_columns(gdf)
+    else:
+        gdf, used = _decode_text(gdf, declared, f"--encoding {encoding}" if encoding else f"its .cpg ({declared})",
+                                 str(path), warnings)
     if not loc.is_shapefile and used in {"ascii", "latin-1"}:
         used = "utf-8"  # GeoPackage, GeoJSON, FlatGeobuf, GeoParquet store UTF-8; nothing was re-decoded
     return Layer(

@@ -303,3 +303,20 @@ def test_geometry_collection_is_checked_as_its_polygons_and_said(scene):
     assert s["totals"]["conditional_area_m2"] == pytest.approx(3600.0)
     assert s["inputs"]["plans"][0]["collections_reduced"] == 1
     assert any("1 feature(s) mix polygons with lines or points" in w for w in s["warnings"])
+
+
+@pytest.mark.parametrize("encoding", ["tcvn3", "utf-8"])
+def test_field_names_decoded_like_the_values(scene, encoding):
+    """A DBF's field names are bytes in the layer's encoding too: "MãQH" typed in a TCVN3 font
+    reads "M·QH" as Latin-1.  The user names the field as they see it in their GIS."""
+    plan = polygons()
+    raw = lambda text: text.encode(encoding).decode("latin-1")  # noqa: E731
+    frame = gpd.GeoDataFrame({raw("MãQH"): plan["ma"].tolist(), raw("Tên"): [raw("Khu ở")] * len(plan)},
+                             geometry=plan.geometry.tolist(), crs=geoms.CRS)
+    pyogrio.write_dataframe(frame, scene / "qh.shp", encoding="ISO-8859-1")
+    (scene / "qh.cpg").unlink(missing_ok=True)  # no .cpg: the encoding is detected
+    assert check(scene, "--plan-field", "MãQH", "--plan-label-field", "Tên", plan="qh.shp") == 1
+    s = summary(scene)
+    assert s["inputs"]["plans"][0]["code_field"] == "MãQH" and s["inputs"]["plans"][0]["label_field"] == "Tên"
+    assert s["totals"]["conflict_area_m2"] == pytest.approx(CONFLICT_M2)
+    assert set(gpd.read_file(scene / "out" / "conflicts.gpkg")["plan_label"]) == {"Khu ở"}
