@@ -12,6 +12,8 @@ from pathlib import Path
 from functools import cached_property
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from kgspatial import __version__
@@ -22,6 +24,7 @@ from kgspatial.profile import load_profile
 from .jobs import JobRunner
 from .settings import Settings
 from .store import Conflict, NotFound, open_store
+from .store.features import json_safe
 
 log = logging.getLogger("kgspatial.api")
 
@@ -121,6 +124,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _docs(app)
     app.state.settings = settings
     app.state.province = province
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError):
+        # FastAPI's own handler fails on a NaN or Infinity sent as input (strict JSON has none).
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(KgSpatialError)
     async def _library_error(_: Request, exc: KgSpatialError):

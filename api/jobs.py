@@ -23,6 +23,7 @@ from kgspatial.check import AdminInput, CheckOptions, PlanInput, run_check
 from kgspatial.errors import KgSpatialError
 
 from .settings import Settings
+from .wording import for_api
 from .store.base import NotFound, Store
 
 log = logging.getLogger("kgspatial.api.jobs")
@@ -102,11 +103,13 @@ class JobRunner:
             if self.store.is_dismissed(check_id):
                 raise Dismissed(check_id)
 
+        labels: dict[str, str] = {}
         try:
             with ExitStack() as stack:
                 opts = self._options(job, stack)
+                labels = self._labels(job, opts)
                 result = run_check(opts, progress=progress)
-                _hide_paths(result.summary, self._labels(job, opts))
+                _hide_paths(result.summary, labels)
                 progress("lưu kết quả / saving results")
                 self.store.finish_check(check_id, result)
         except Dismissed:
@@ -114,7 +117,7 @@ class JobRunner:
         except NotFound as exc:
             self.store.fail_check(check_id, f"an input was deleted before the check ran: {exc}")
         except KgSpatialError as exc:
-            self.store.fail_check(check_id, str(exc))
+            self.store.fail_check(check_id, for_api(str(exc), labels))
         except Exception as exc:  # noqa: BLE001  (the job fails with a reason; the worker goes on)
             log.error("check %s failed:\n%s", check_id, traceback.format_exc())
             self.store.fail_check(check_id, f"lỗi nội bộ / internal error: {type(exc).__name__}: {exc}")

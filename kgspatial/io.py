@@ -323,7 +323,8 @@ def _decode_text(gdf, declared: str | None, source: str, path: str, warnings: li
     ArcGIS writes the Windows code page into the .cpg (1252 on many office PCs) while the text was
     typed in a TCVN3 or VNI font: read as cp1252 that gives mojibake, so the detector's
     Vietnamese reading wins, with a warning.  A declared encoding that cannot decode the text at
-    all is refused with the detector's suggestion.
+    all is refused with the detector's suggestion; one that decodes it, but not as the detector
+    would, is kept when the user gave it, with a warning.
     """
     if declared is None:
         return textcodec.decode_columns(gdf)
@@ -341,6 +342,11 @@ def _decode_text(gdf, declared: str | None, source: str, path: str, warnings: li
             warnings.append(f"{path}: the .cpg says {declared} but the text is {detected}: read as {detected}"
                             f" / tệp .cpg ghi {declared} nhưng văn bản là {detected}")
             return vietnamese, detected
+    elif source.startswith("--encoding"):  # the user's choice stands, but a slip is said
+        detected = textcodec.decode_columns(gdf)[1]
+        if detected not in {"ascii", "latin-1", used}:
+            warnings.append(f"{path}: the text looks like {detected}, not {used} as given by {source}: check it"
+                            f" / văn bản có vẻ là {detected}, không phải {used}")
     return fixed, used
 
 

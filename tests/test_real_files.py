@@ -320,3 +320,14 @@ def test_field_names_decoded_like_the_values(scene, encoding):
     assert s["inputs"]["plans"][0]["code_field"] == "MãQH" and s["inputs"]["plans"][0]["label_field"] == "Tên"
     assert s["totals"]["conflict_area_m2"] == pytest.approx(CONFLICT_M2)
     assert set(gpd.read_file(scene / "out" / "conflicts.gpkg")["plan_label"]) == {"Khu ở"}
+
+
+def test_encoding_given_that_reads_the_text_wrongly_is_warned(scene):
+    """The user's --encoding stands, but VNI given for TCVN3 text is a slip worth saying."""
+    _tcvn3_shapefile(scene, "UTF-8").with_suffix(".cpg").unlink()
+    assert check(scene, "--encoding", "vni", plan="qh.shp") == 1
+    s = summary(scene)
+    assert s["inputs"]["plans"][0]["encoding"] == "vni"
+    assert any("the text looks like tcvn3, not vni as given by --encoding vni" in w for w in s["warnings"])
+    assert check(scene, "--encoding", "tcvn3", plan="qh.shp") == 1
+    assert not any("looks like" in w for w in summary(scene)["warnings"])

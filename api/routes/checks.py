@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from kgspatial.rules import SEVERITIES
+
 from ..auth import Principal, any_role, uploader
 from ..store import Conflict, ConflictFilter, NotFound
+from ..store.features import plain
 from .registry import _visible_plan, listing
 
 router = APIRouter(tags=["checks"])
@@ -23,7 +28,8 @@ class CheckRequest(BaseModel):
     master_id: str | None = Field(None, description="default: the newest master plan")
     rules_id: str | None = Field(None, description="default: the newest rules table, else the province profile's")
     admin_id: str | None = Field(None, description="default: the newest administrative units, if any")
-    min_area: float | None = Field(None, ge=0, description="slivers below this many m² are counted, not listed (default 1)")
+    min_area: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                   description="slivers below this many m² are counted, not listed (default 1)")
 
 
 def visible_check(request: Request, principal: Principal, check_id: str) -> dict:
@@ -38,8 +44,8 @@ def visible_check(request: Request, principal: Principal, check_id: str) -> dict
 
 def _present(record: dict) -> dict:
     """The job as the contract shows it: summary only when successful, reason when failed."""
-    out = {k: record[k] for k in ("id", "status", "plan_id", "master_id", "rules_id", "admin_id", "min_area",
-                                  "created_at", "started_at", "finished_at", "attempts", "owner_id")}
+    out = {k: plain(record[k]) for k in ("id", "status", "plan_id", "master_id", "rules_id", "admin_id", "min_area",
+                                         "created_at", "started_at", "finished_at", "attempts", "owner_id")}
     if record["status"] == "running":
         out["progress"] = record.get("progress")
     if record["status"] in ("failed", "dismissed") or (record["status"] == "accepted" and record.get("reason")):
@@ -106,7 +112,9 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = []
-    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
+    if (len(values) != 4 or not all(math.isfinite(v) for v in values) or values[0] > values[2]
+            or values[1] > values[3] or min(values[0], values[2]) < -180 or max(values[0], values[2]) > 180
+            or min(values[1], values[3]) < -90 or max(values[1], values[3]) > 90):
         raise HTTPException(422, f"bbox {text!r} không hợp lệ / invalid: give minLon,minLat,maxLon,maxLat (EPSG:4326)")
     return tuple(values)
 
@@ -116,6 +124,15 @@ def _listed(values: list[str] | None) -> list[str]:
     for value in values or []:
         out += [v.strip() for v in value.split(",") if v.strip()]
     return out
+
+
+def _one_of(name: str, values: list[str], allowed: tuple[str, ...]) -> list[str]:
+    """A filter on a closed list: a value outside it is a mistake to say, not "0 matches"."""
+    values = [v.lower() for v in values]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise HTTPException(422, f"{name} {', '.join(bad)} không hợp lệ / invalid: use {', '.join(allowed)}")
+    return values
 
 
 def page_links(request: Request, offset: int, limit: int, returned: int, matched: int, media: str) -> list[dict]:
@@ -141,8 +158,9 @@ def conflicts(
 ):
     """Conflict rows (CONTRACT §2) as a GeoJSON FeatureCollection in EPSG:4326."""
     visible_check(request, principal, check_id)
-    flt = ConflictFilter(bbox=parse_bbox(bbox), severity=_listed(severity), rule_id=_listed(rule_id),
-                         admin_code=_listed(admin_code), verdict=_listed(verdict))
+    flt = ConflictFilter(bbox=parse_bbox(bbox), severity=_one_of("severity", _listed(severity), SEVERITIES),
+                         rule_id=_listed(rule_id), admin_code=_listed(admin_code),
+                         verdict=_one_of("verdict", _listed(verdict), ("conflict", "conditional")))
     page = request.app.state.store.conflicts(check_id, flt, limit=limit, offset=offset, unmasked=principal.is_admin)
     body = {
         "type": "FeatureCollection", "features": page.features,

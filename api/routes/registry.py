@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from kgspatial import crs as crs_mod
 from kgspatial.admin import prepare_admin
-from kgspatial.errors import InputError
+from kgspatial.errors import InputError, KgSpatialError
 from kgspatial.io import read_layer
 from kgspatial.prepare import find_field, prepare_layer
 from kgspatial.rules import load_rules
@@ -21,6 +21,7 @@ from kgspatial.rules import load_rules
 from ..auth import Principal, admin_only, any_role, uploader
 from ..store import NotFound
 from ..uploads import Upload, received, require_layer_file
+from ..wording import for_api
 
 router = APIRouter(tags=["registry"])
 
@@ -106,9 +107,34 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
             meta["warnings"].append(f"{sum(unknown.values())} feature(s) with codes not in the taxonomy: "
                                     + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
         sensitive = _sensitive_flags(gdf, info["code_field"], province.taxonomy)
+        meta["warnings"] += _geometry_notes(info)
+    if fields.get("assume_crs") and layer.crs_source != "assumed":
+        meta["warnings"].append(f"assume_crs {fields['assume_crs']} ignored: the file declares"
+                                f" {crs_mod.crs_label(layer.crs)} / bỏ qua assume_crs vì tệp đã có hệ tọa độ")
     wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
     meta["bbox"] = [round(float(v), 7) for v in wgs84.total_bounds]
+    master = request.app.state.store.newest_layer("master") if kind == "plan" else None
+    if master and master.get("bbox") and _disjoint(meta["bbox"], master["bbox"]):
+        # A wrong .prj (UTM on TM-3 coordinates) puts a plan tens of km away: say it now, not at the check.
+        meta["warnings"].append(f"the plan lies outside the master plan {master['id']} (read as {meta['crs']},"
+                                f" {meta['crs_source']}): is its CRS right? / quy hoạch nằm ngoài phạm vi quy hoạch tỉnh")
     return request.app.state.store.add_layer(meta, gdf, sensitive)
+
+
+def _geometry_notes(info: dict) -> list[str]:
+    """The counts a user should not have to find in `info`: what was dropped or changed."""
+    notes = []
+    if info.get("empty_geometries_dropped"):
+        notes.append(f"{info['empty_geometries_dropped']} feature(s) without geometry (empty or missing) will not be checked")
+    if info.get("geometries_repaired"):
+        notes.append(f"{info['geometries_repaired']} invalid geometry(ies) repaired (make_valid)")
+    if info.get("collections_reduced"):
+        notes.append(f"{info['collections_reduced']} geometry collection(s) reduced to their polygons (or lines)")
+    return notes
+
+
+def _disjoint(a: list[float], b: list[float]) -> bool:
+    return a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1]
 
 
 async def _upload_layer(request: Request, principal: Principal, kind: str) -> JSONResponse:
@@ -123,7 +149,12 @@ async def _upload_layer(request: Request, principal: Principal, kind: str) -> JS
                 raise HTTPException(
                     422, f"plan_type {plan_type!r} không hợp lệ / invalid: use urban_general, urban_zoning, rural, "
                          "sectoral_<sector> or technical_<kind>")
-        record = await run_in_threadpool(_ingest, request, kind, path, upload.fields, principal, upload.filename)
+        try:
+            record = await run_in_threadpool(_ingest, request, kind, path, upload.fields, principal, upload.filename)
+        except KgSpatialError as exc:
+            paths = {str(path.resolve()): upload.filename, str(path): upload.filename}
+            exc.args = (for_api(str(exc), paths),)
+            raise
     return JSONResponse(record, status_code=201, headers={"Location": f"{request.url.path}/{record['id']}"})
 
 

@@ -45,9 +45,10 @@ def plain(value: Any) -> Any:
 
 
 def geometry_json(geom) -> dict | None:
+    """GeoJSON geometry; outer rings counterclockwise and holes clockwise, as RFC 7946 §3.1.6 asks."""
     if geom is None or shapely.is_missing(geom) or geom.is_empty:
         return None
-    return mapping(geom)
+    return mapping(shapely.orient_polygons(geom, exterior_cw=False))
 
 
 def conflict_feature(props: dict, geom, sensitive: bool, unmasked: bool) -> dict:

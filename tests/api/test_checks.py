@@ -118,6 +118,36 @@ def test_check_request_errors(api, scene):
     assert api.post("/api/v1/checks", "planner", json={"plan_id": scene["plan"], "min_area": -1}).status_code == 422
     assert api.post("/api/v1/checks", "planner", json={}).status_code == 422
     assert api.get("/api/v1/checks/nope").status_code == 404
+    # NaN and Infinity (which Python's json writes) are a 422 in JSON, never a 500, and leave no job
+    # behind that would break the listing.
+    for text in ('{"plan_id": "%s", "min_area": Infinity}' % scene["plan"], '{"plan_id": "%s", "min_area": NaN}'
+                 % scene["plan"], '{"plan_id": NaN}'):
+        r = api.client.post("/api/v1/checks", content=text, headers={**api.h("planner"),
+                                                                      "Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["detail"], text
+    listed = api.get("/api/v1/checks", "planner")
+    assert listed.status_code == 200 and listed.json()["items"] == []
+
+
+def test_conflict_filters_outside_their_lists_are_422(api, scene):
+    done = _run(api, scene)
+    url = f"/api/v1/checks/{done['id']}/conflicts"
+    # R01 and R02 are high: one R01 piece, three R02 (P0, P1, P5 on RPH); the case does not matter
+    assert api.get(url, params={"severity": "HIGH"}).json()["numberMatched"] == 4
+    for params in ({"severity": "critical"}, {"verdict": "bogus"}, {"bbox": "nan,0,1,1"},
+                   {"bbox": "-inf,0,1,1"}, {"bbox": "100,95,110,96"}):
+        r = api.get(url, params=params)
+        assert r.status_code == 422 and "invalid" in r.json()["detail"], params
+
+
+def test_geojson_rings_follow_rfc_7946(api, scene):
+    """Outer rings counterclockwise (RFC 7946 §3.1.6): some clients fill clockwise rings inside out."""
+    done = _run(api, scene)
+    for f in api.get(f"/api/v1/checks/{done['id']}/conflicts").json()["features"]:
+        geom = shape(f["geometry"])
+        for polygon in getattr(geom, "geoms", [geom]):
+            if polygon.geom_type == "Polygon":
+                assert polygon.exterior.is_ccw
 
 
 def test_no_master_yet_is_409(api, scene_files):

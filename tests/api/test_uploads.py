@@ -140,7 +140,10 @@ def test_no_crs_is_422_naming_it_then_assume_crs_works(api, tmp_path):
     payload = _shapefile_zip(tmp_path, _polygons(), drop=(".prj",))
     r = _post(api, "plan.zip", payload)
     _refused(api, r, 422, before)
-    assert "coordinate reference system" in r.json()["detail"] and "assume_crs" in r.json()["detail"].replace("-", "_")
+    detail = r.json()["detail"]
+    assert "coordinate reference system" in detail and "the form field assume_crs" in detail
+    # Said as the user sent it: no command-line option, no path on the server.
+    assert "--" not in detail and str(api.settings.data_dir) not in detail and detail.startswith("plan.zip")
     r = _post(api, "plan.zip", payload, assume_crs="EPSG:9207")
     assert r.status_code == 201, r.text
     assert r.json()["crs"].startswith("EPSG:9207") and r.json()["crs_source"] == "assumed"
@@ -182,3 +185,31 @@ def test_geojson_and_parquet_uploads(api, tmp_path):
         r = api.upload("plans", tmp_path / name, "planner", name=name, plan_type="rural")
         assert r.status_code == 201, r.text
         assert r.json()["feature_count"] == 6
+
+
+def test_library_messages_reworded_for_the_form():
+    """What `kgspatial check` says with options and paths, the service says with form fields and
+    the file name the user sent."""
+    from api.wording import for_api
+
+    scratch = {"/srv/kg/tmp/u1/qh.gpkg": "qh.gpkg", "/srv/kg/tmp/u1/qh.zip": "qh.zip"}
+    assert for_api("/srv/kg/tmp/u1/qh.gpkg: holds 2 layers (a, b); choose one as /srv/kg/tmp/u1/qh.gpkg::a", scratch) \
+        == "qh.gpkg: holds 2 layers (a, b); choose one with the form field layer, e.g. layer=a"
+    assert for_api("/vsizip//srv/kg/tmp/u1/qh.zip/x/qh.shp: text cannot be decoded; give --encoding tcvn3", scratch) \
+        == "qh.zip::x/qh.shp: text cannot be decoded; give the form field encoding tcvn3"
+
+
+def test_upload_record_says_what_a_planner_must_know(api, scene, tmp_path):
+    """Warnings on the record itself: a CRS that puts the plan off the master plan (a UTM .prj on
+    TM-3 coordinates lands ~55 km away), an assume_crs that was not used, geometries dropped."""
+    frame = _polygons()
+    frame.loc[1, "geometry"] = None
+    wrong = frame.set_crs("EPSG:32648", allow_override=True)
+    r = _post(api, "lech.zip", _shapefile_zip(tmp_path, wrong), assume_crs="EPSG:9207")
+    assert r.status_code == 201, r.text
+    warnings = " | ".join(r.json()["warnings"])
+    assert f"lies outside the master plan {scene['master']}" in warnings and "EPSG:32648" in warnings
+    assert "assume_crs EPSG:9207 ignored" in warnings
+    assert "1 feature(s) without geometry" in warnings
+    good = _post(api, "dung.zip", _shapefile_zip(tmp_path, _polygons()))
+    assert good.status_code == 201 and good.json()["warnings"] == []
