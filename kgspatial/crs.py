@@ -581,7 +581,7 @@ def transform_geometries(geoms: Any, src: Any, dst: Any) -> np.ndarray:
             wild = np.nonzero((np.abs(x) > 360) | (np.abs(y) > 90))[0]
             if len(wild):  # metres under a degrees CRS: say so, not PROJ's "Invalid latitude"
                 k = wild[0]
-                raise CRSError(f"coordinates such as ({x[k]:,.0f}, {y[k]:,.0f}) are not degrees, yet the layer's"
+                raise CRSError(f"coordinates such as x = {x[k]:.0f}, y = {y[k]:.0f} are not degrees, yet the layer's"
                                f" CRS is {crs_label(s)}")
         try:
             if z is None:

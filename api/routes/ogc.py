@@ -124,6 +124,10 @@ def items(cid: str, request: Request, bbox: str | None = Query(None, description
           principal: Principal = Depends(any_role)):
     what, rec = _resolve(request, principal, cid)
     store = request.app.state.store
+    for name in ("bbox-crs", "crs"):  # OGC API Features Part 2: only CRS84 is served, never ignored silently
+        asked = request.query_params.get(name)
+        if asked is not None and asked.strip() not in {CRS84, CRS84.replace("http:", "https:")}:
+            raise HTTPException(422, f"{name} {asked!r} không hỗ trợ / not supported: only {CRS84}")
     box = parse_bbox(bbox)
     if what == "layer":
         page = store.layer_features(rec["id"], bbox=box, limit=limit, offset=offset, unmasked=principal.is_admin)

@@ -44,6 +44,13 @@ def test_collections_items_and_paging(api, scene):
     assert one.status_code == 200 and one.json()["properties"]["TEN"] == "Rừng phòng hộ ven biển"
     assert api.get(f"/ogc/collections/master-{scene['master']}/items/99", "viewer").status_code == 404
     assert api.get("/ogc/collections/master-nope/items", "viewer").status_code == 404
+    # Only CRS84 is served: another bbox-crs or crs is refused, not ignored (its bbox would be misread).
+    url = f"/ogc/collections/master-{scene['master']}/items"
+    crs84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+    assert api.get(url, "viewer", params={"bbox-crs": crs84}).status_code == 200
+    for name in ("bbox-crs", "crs"):
+        r = api.get(url, "viewer", params={name: "http://www.opengis.net/def/crs/EPSG/0/9207"})
+        assert r.status_code == 422 and "not supported" in r.json()["detail"]
 
     conflicts = api.get(f"/ogc/collections/conflicts-{check['id']}/items", "viewer", params={"limit": 100}).json()
     assert conflicts["numberMatched"] == 6
