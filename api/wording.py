@@ -16,6 +16,7 @@ _FLAGS = (
     ("--min-area", "min_area"),
 )
 _SELECTOR = re.compile(r"choose one (?:as|with) \S+::(\S+)")
+_EXAMPLE = re.compile(r"give one with --assume-crs, e\.g\. --assume-crs (\S+)")
 
 
 def for_api(message: str, paths: dict[str, str]) -> str:
@@ -24,6 +25,7 @@ def for_api(message: str, paths: dict[str, str]) -> str:
     for path, label in sorted(paths.items(), key=lambda kv: -len(kv[0])):  # longest first: no partial swaps
         message = message.replace(f"/vsizip/{path}/", f"{label}::").replace(path, label)
     message = _SELECTOR.sub(r"choose one with the form field layer, e.g. layer=\1", message)
+    message = _EXAMPLE.sub(r"give one in the form field assume_crs, e.g. assume_crs=\1", message)
     for flag, field in sorted(_FLAGS, key=lambda kv: -len(kv[0])):
         message = message.replace(flag, field)
     return message

@@ -115,6 +115,12 @@ def split_by_units(geoms: np.ndarray, kinds: np.ndarray, units: AdminUnits, jobs
     shapely.prepare(geoms)
     inside = intersect_pairs(geoms, kinds, units.geoms, li, ri, jobs, right_bounds=units.bounds)
     shapely.destroy_prepared(geoms)
+    # A plan zone that covers a whole unit gets the unit's own geometry object back; the overlay
+    # then prepares its pieces, so sharing that object with a plan on another thread (batch runs)
+    # would prepare and free one GEOS index from two threads at once.  Each plan gets its copy.
+    shared = np.fromiter((g is units.geoms[r] for g, r in zip(inside.geoms, inside.right)), bool, len(inside.geoms))
+    if shared.any():
+        inside.geoms[shared] = shapely.from_wkb(shapely.to_wkb(inside.geoms[shared]))
     # A point on a shared border belongs to the first unit only.
     order = np.lexsort((inside.right, inside.left))
     inside = inside.take(order)

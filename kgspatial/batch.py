@@ -25,7 +25,7 @@ import pyogrio
 from . import __version__
 from .check import (CONFLICT_COLUMNS, AdminInput, CheckOptions, CheckResult, PlanInput, build_context,
                     build_summary, check_one)
-from .errors import CRSError, InputError, KgSpatialError
+from .errors import InputError, KgSpatialError
 from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_summary
 from .prepare import PreparedLayer
 from .registry import PlanEntry, Registry, load_registry
@@ -235,11 +235,11 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
     events.message("đọc quy hoạch tỉnh và đơn vị hành chính / reading master plan and units")
     try:
         ctx = build_context(check_opts, events.message)
-    except CRSError as exc:
+    except InputError as exc:
         hinted = registry_hint(str(exc), "master.assume_crs")
         if hinted == str(exc):
             raise
-        raise CRSError(hinted) from None
+        raise type(exc)(hinted) from None
     shared_digest = _digest(_shared_fingerprint(reg, opts))
 
     records = {p.id: _record(p) for p in reg.plans}
@@ -338,6 +338,7 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
 REPORT_FORMATS = ("html", "xlsx", "pdf")
 
 _ASSUME_CRS_HINT = re.compile(r"give one with --assume-crs(?:, e\.g\. --assume-crs (\S+))?")
+_ENCODING_OPTION = re.compile(r"--(?:master-)?encoding\b")
 
 
 def registry_hint(message: str, key: str) -> str:
@@ -350,7 +351,9 @@ def registry_hint(message: str, key: str) -> str:
         example = f", e.g. assume_crs: {match.group(1)}" if match.group(1) else ""
         return f"give one with the registry key {key}{example}"
 
-    return _ASSUME_CRS_HINT.sub(repl, message)
+    # The same for an encoding the text contradicts: `encoding` of the same registry entry.
+    return _ENCODING_OPTION.sub(f"the registry key {key.replace('assume_crs', 'encoding')}",
+                                _ASSUME_CRS_HINT.sub(repl, message))
 
 
 def _fail(rec: PlanRecord, reason: str) -> None:

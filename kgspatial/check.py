@@ -135,7 +135,7 @@ class Context:
 
 
 def _read_admin(spec: AdminInput, opts: CheckOptions, analysis_crs) -> AdminUnits:
-    layer = read_layer(spec.path, engine=opts.engine, assume_crs=opts.assume_crs,
+    layer = read_layer(spec.path, engine=opts.engine, assume_crs=opts.assume_crs, encoding_option=None,
                        select=admin_selector(spec.path, spec.code_field, spec.name_field))
     return prepare_admin(layer, analysis_crs, spec.code_field, spec.name_field)
 
@@ -151,6 +151,7 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
     progress("đọc quy hoạch tỉnh / reading master plan")
     master_layer = read_layer(
         opts.master, engine=opts.engine, encoding=opts.encoding, assume_crs=opts.assume_crs,
+        encoding_option="--master-encoding",
         select=field_selector(opts.master, "master", opts.master_field, opts.master_label_field, opts.master_id_field,
                               profile.code_fields, profile.label_fields),
     )

@@ -169,7 +169,7 @@ def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes,
     """
     if len(shx) < 100 or (len(shx) - 100) % 8:
         raise InputError(f"{name}: the .shx index is damaged ({len(shx):,} bytes) / tệp .shx bị hỏng")
-    records = np.frombuffer(shx, dtype=">i4", offset=100).reshape(-1, 2).astype(np.int64)
+    records = np.frombuffer(shx, dtype=">u4", offset=100).reshape(-1, 2).astype(np.int64)
     shapes = len(records)
     beyond = int(((records[:, 0] + 4 + records[:, 1]) * 2 > shp_size).sum())
     if beyond:
@@ -191,16 +191,23 @@ def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes,
                          " / tệp .dbf bị cắt cụt")
 
 
-def _decoded_names(loc: _Located, names: list[str], declared: str | None) -> tuple[dict[str, str], str | None]:
+def _weak(declared: str | None) -> bool:
+    """A .cpg naming a Western code page: on Vietnamese office PCs ArcGIS writes it over TCVN3 text."""
+    return declared is not None and declared.lower() in {"cp1252", "latin-1", "windows-1252", "iso-8859-1"}
+
+
+def _decoded_names(loc: _Located, names: list[str], declared: str | None,
+                   weak: bool = False) -> tuple[dict[str, str], str | None]:
     """Field names read as Latin-1 -> as decoded with the declared encoding, else the one the
     first rows' text and the names together show (either alone may be too little to tell), for
     the names that change; plain ASCII names, the usual case, never do.  Also returns the
-    encoding found when none was declared, for the values."""
+    encoding found when none was declared, for the values.  A `weak` declaration (a .cpg of
+    1252) yields to TCVN3 or VNI found in the text, as the values do in _decode_text."""
     odd = [n for n in names if not n.isascii()]
     if not odd:
         return {}, None
     found = None
-    if declared is None:
+    if declared is None or weak:
         import pyogrio
 
         try:
@@ -210,7 +217,9 @@ def _decoded_names(loc: _Located, names: list[str], declared: str | None) -> tup
             found = textcodec.fix_strings([*texts, *odd])[1]
         except Exception:  # noqa: BLE001  (the full read will report the real problem)
             found = None
-        if found in {None, "ascii", "latin-1"}:
+        if weak:
+            declared, found = (found, None) if found in {"tcvn3", "vni"} else (declared, None)
+        elif found in {None, "ascii", "latin-1"}:
             return {}, None
     try:
         fixed, _ = textcodec.fix_strings(odd, declared or found)
@@ -261,10 +270,7 @@ def _field_names(loc: _Located) -> list[str] | None:
 def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
                 columns: list[str] | None = None, notes: list[str] | None = None) -> gpd.GeoDataFrame:
     """Read with pyogrio (or fiona); shapefile text comes back as Latin-1 so its bytes survive.
-
-    What GDAL warns about while reading (a ring left open...) goes to `notes`, for the summary,
-    instead of the user's terminal.
-    """
+    Geometries mended on the way (a ring left open) are counted in `notes`, for the summary."""
     suffix = PurePosixPath(loc.gdal_path).suffix.lower()
     try:
         if suffix in {".parquet", ".geoparquet"} and not loc.gdal_path.startswith("/vsi"):
@@ -275,18 +281,12 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
             kwargs["layer"] = loc.layer
         if raw_encoding is not None:
             kwargs["encoding"] = raw_encoding
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)
-            if engine == "pyogrio":
-                frame = _read_arrow_frame(loc.gdal_path, {**kwargs, "columns": columns} if columns is not None else kwargs)
-            else:  # fiona's GeoJSON driver cannot skip fields: read them all, keep the asked ones
-                frame = gpd.read_file(loc.gdal_path, engine=engine, **kwargs)
-                if columns is not None:
-                    frame = frame[[*columns, frame.geometry.name]]
-        if notes is not None:
-            notes.extend(dict.fromkeys(f"GDAL: {str(w.message).splitlines()[0]}" for w in caught
-                                       if issubclass(w.category, RuntimeWarning)))
-        return frame
+        if engine == "pyogrio":
+            return _read_arrow_frame(loc.gdal_path, {**kwargs, "columns": columns} if columns is not None else kwargs,
+                                     notes)
+        # fiona's GeoJSON driver cannot skip fields: read them all, keep the asked ones
+        frame = gpd.read_file(loc.gdal_path, engine=engine, **kwargs)
+        return frame[[*columns, frame.geometry.name]] if columns is not None else frame
     except ImportError as exc:
         raise InputError(f"engine {engine!r} is not installed ({exc})") from None
     except Exception as exc:  # GDAL/pyogrio/fiona raise many types; the user needs one line
@@ -294,7 +294,11 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
         raise InputError(f"{loc.gdal_path}: cannot read ({text}) / không đọc được tệp") from None
 
 
-def _read_arrow_frame(gdal_path: str, kwargs: dict) -> gpd.GeoDataFrame:
+# GDAL's own note on an open ring would reach the user's terminal; the read counts and closes them.
+warnings.filterwarnings("ignore", message="Non closed ring detected", category=RuntimeWarning)
+
+
+def _read_arrow_frame(gdal_path: str, kwargs: dict, notes: list[str] | None = None) -> gpd.GeoDataFrame:
     """pyogrio's Arrow read, with the geometry built straight from the WKB column.
 
     `geopandas.read_file(use_arrow=True)` first turns the WKB column into pandas as well: measured
@@ -306,8 +310,14 @@ def _read_arrow_frame(gdal_path: str, kwargs: dict) -> gpd.GeoDataFrame:
     name = meta["geometry_name"] or "wkb_geometry"
     geoms = None
     if name in table.column_names:
-        # "fix": a ring GDAL left open (GeoJSON allows writing one) is closed, not the file refused.
-        geoms = shapely.from_wkb(table.column(name).to_numpy(zero_copy_only=False), on_invalid="fix")
+        wkb = table.column(name).to_numpy(zero_copy_only=False)
+        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+        broken = np.nonzero(shapely.is_missing(geoms) & np.not_equal(wkb, None))[0]
+        if len(broken):  # a ring GDAL left open (GeoJSON writers do): closed, not the file refused
+            geoms[broken] = shapely.from_wkb(wkb[broken], on_invalid="fix")
+            if notes is not None:
+                notes.append(f"{len(broken)} feature(s) with a ring left open: closed"
+                             " / vòng không khép kín đã được khép lại")
         table = table.drop_columns([name])
     attrs = table.to_pandas(self_destruct=True)
     del table
@@ -316,7 +326,7 @@ def _read_arrow_frame(gdal_path: str, kwargs: dict) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(attrs, geometry=geoms, crs=meta["crs"])
 
 
-def _decode_text(gdf, declared: str | None, source: str, path: str, warnings: list[str]):
+def _decode_text(gdf, declared: str | None, given: bool, option: str | None, path: str, warnings: list[str]):
     """Decode the layer's text; a declared encoding the text plainly contradicts is named, with
     the one the detector finds.
 
@@ -328,21 +338,23 @@ def _decode_text(gdf, declared: str | None, source: str, path: str, warnings: li
     """
     if declared is None:
         return textcodec.decode_columns(gdf)
+    source = f"{option or 'the encoding given'} {declared}" if given else f"its .cpg ({declared})"
     try:
         fixed, used = textcodec.decode_columns(gdf, declared=declared)
     except (UnicodeError, InputError) as exc:
         detected = textcodec.decode_columns(gdf)[1]
-        hint = f"; the text looks like {detected}: give --encoding {detected}" if detected not in {"ascii", "latin-1"} else ""
+        fix = f"give {option} {detected}" if option else "fix or remove its .cpg"
+        hint = f"; the text looks like {detected}: {fix}" if detected not in {"ascii", "latin-1"} else ""
         reason = getattr(exc, "reason", None) or str(exc)
         raise InputError(f"{path}: text cannot be decoded as {declared}, from {source} ({reason}){hint}"
                          " / văn bản không đọc được theo bảng mã đã khai báo") from None
-    if used in {"cp1252", "latin-1"} and source.startswith("its .cpg"):
+    if used in {"cp1252", "latin-1"} and not given:
         vietnamese, detected = textcodec.decode_columns(gdf)
         if detected in {"tcvn3", "vni"}:
             warnings.append(f"{path}: the .cpg says {declared} but the text is {detected}: read as {detected}"
                             f" / tệp .cpg ghi {declared} nhưng văn bản là {detected}")
             return vietnamese, detected
-    elif source.startswith("--encoding"):  # the user's choice stands, but a slip is said
+    elif given:  # the user's choice stands, but a slip is said
         detected = textcodec.decode_columns(gdf)[1]
         if detected not in {"ascii", "latin-1", used}:
             warnings.append(f"{path}: the text looks like {detected}, not {used} as given by {source}: check it"
@@ -368,8 +380,12 @@ def read_layer(
     encoding: str | None = None,
     assume_crs: str | None = None,
     select: Callable[[list[str]], list[str]] | None = None,
+    encoding_option: str | None = "--encoding",
 ) -> Layer:
     """Read one layer; raise InputError/CRSError with a one-line reason when it cannot be used.
+
+    `encoding_option` is how the user gives this layer's encoding, for messages (None: no way
+    but its .cpg).
 
     `select`, given the layer's field names, returns the ones to read: real land-use layers carry
     dozens of attribute columns that the check never uses, and reading them costs time and memory.
@@ -417,7 +433,8 @@ def read_layer(
     raw_names = _field_names(loc) if select is not None or loc.is_shapefile else None
     # DBF field names are bytes in the layer's encoding too ("MãQH" typed in a TCVN3 font reads
     # "M·QH"): the user names them, and sees them, decoded.
-    decoded, found = _decoded_names(loc, raw_names, declared) if loc.is_shapefile and raw_names else ({}, None)
+    decoded, found = (_decoded_names(loc, raw_names, declared, weak=encoding is None and _weak(declared))
+                      if loc.is_shapefile and raw_names else ({}, None))
     if select is not None and raw_names is not None:
         wanted = select([decoded.get(n, n) for n in raw_names])
         raw_of = {v: k for k, v in decoded.items()}
@@ -461,8 +478,7 @@ def read_layer(
         except (UnicodeError, InputError):
             gdf, used = textcodec.decode_columns(gdf)
     else:
-        gdf, used = _decode_text(gdf, declared, f"--encoding {encoding}" if encoding else f"its .cpg ({declared})",
-                                 str(path), warnings)
+        gdf, used = _decode_text(gdf, declared, encoding is not None, encoding_option, str(path), warnings)
     if not loc.is_shapefile and used in {"ascii", "latin-1"}:
         used = "utf-8"  # GeoPackage, GeoJSON, FlatGeobuf, GeoParquet store UTF-8; nothing was re-decoded
     return Layer(

@@ -106,15 +106,25 @@ def _reduce_collections(geoms: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarra
     geoms, kinds = geoms.copy(), kinds.copy()
     reduced = 0
     for i in mixed:
-        parts = shapely.get_parts(geoms[i])
-        part_kinds = kinds_of(parts) if len(parts) else np.zeros(0, np.int8)
+        parts = _flat_parts(geoms[i])
         if len(parts) == 0:
-            continue
+            continue  # nothing but empty parts: dropped later, counted as without geometry
+        part_kinds = kinds_of(parts)
         best = POLYGON if (part_kinds == POLYGON).any() else LINE if (part_kinds == LINE).any() else POINT
         kinds[i] = best
         reduced += bool((part_kinds != best).any())
-        geoms[i] = _keep_dimension(geoms[i:i + 1], kinds[i:i + 1])[0]
+        keep = parts[part_kinds == best]
+        geoms[i] = shapely.union_all(keep)
     return geoms, kinds, reduced
+
+
+def _flat_parts(geom) -> np.ndarray:
+    """Every non-empty single or multi part of a collection, however deeply nested."""
+    parts = shapely.get_parts(geom)
+    while len(parts) and (shapely.get_type_id(parts) == 7).any():
+        nested = shapely.get_type_id(parts) == 7
+        parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
+    return parts[~shapely.is_empty(parts)] if len(parts) else parts
 
 
 def repair(geoms: np.ndarray, kinds: np.ndarray, jobs: int = 1) -> tuple[np.ndarray, int]:

@@ -95,7 +95,12 @@ def load_rules(path: str | Path, taxonomy: Taxonomy) -> RulesTable:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise RulesError(["the file is not UTF-8 text (save it as CSV UTF-8)"], source=str(path)) from None
-    rows = list(csv.reader(text.splitlines(), delimiter=_delimiter(text)))
+    lines = text.splitlines()
+    if lines and lines[0].lower().startswith("sep=") and len(lines[0]) == 5:  # Excel's separator line
+        delimiter, lines = lines[0][4], lines[1:]
+    else:
+        delimiter = _delimiter(text)
+    rows = list(csv.reader(lines, delimiter=delimiter))
     rules = parse_rules(rows, taxonomy, source=str(path))
     return compile_rules(rules, taxonomy, source=str(path), sha256=hashlib.sha256(raw).hexdigest())
 

@@ -200,6 +200,7 @@ def test_cpg_contradicted_by_the_text_names_file_source_and_likely_encoding(scen
     assert check(scene, "--encoding", "tcvn3", plan="qh.shp") == 1  # the way out it names works
 
 
+@pytest.mark.filterwarnings("ignore:Non closed ring")  # pytest resets the filter kgspatial.io sets
 def test_unclosed_ring_is_closed_and_counted(scene):
     """GeoJSON writers leave rings open; GDAL reads them with a warning, which goes to the summary."""
     x0, y0 = geoms.X0, geoms.Y0
@@ -211,7 +212,15 @@ def test_unclosed_ring_is_closed_and_counted(scene):
     assert check(scene, plan="hở.geojson") == 0  # TMD on ODT: conditional only
     s = summary(scene)
     assert s["totals"]["conditional_area_m2"] == pytest.approx(60 * 60)
-    assert any("Non closed ring" in w for w in s["warnings"])
+    assert any("1 feature(s) with a ring left open: closed" in w for w in s["warnings"])
+    # Batch runs and the service read on worker threads: the count must not depend on the thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kgspatial.io import read_layer
+
+    with ThreadPoolExecutor(1) as pool:
+        layer = pool.submit(read_layer, scene / "hở.geojson").result()
+    assert any("ring left open" in w for w in layer.warnings)
 
 
 def test_fiona_engine_reads_geojson(scene):
@@ -296,7 +305,8 @@ def test_geometry_collection_is_checked_as_its_polygons_and_said(scene):
     import shapely
 
     parcel = geoms.box(120, 120, 180, 180)
-    mixed = shapely.GeometryCollection([parcel, parcel.exterior, parcel.centroid])
+    # Nested as some writers do: the polygon one level down must not be lost.
+    mixed = shapely.GeometryCollection([shapely.GeometryCollection([parcel]), parcel.exterior, parcel.centroid])
     gpd.GeoDataFrame({"ma": ["TMD"]}, geometry=[mixed], crs=geoms.CRS).to_file(scene / "cad.geojson", driver="GeoJSON")
     assert check(scene, plan="cad.geojson") == 0
     s = summary(scene)
@@ -331,3 +341,59 @@ def test_encoding_given_that_reads_the_text_wrongly_is_warned(scene):
     assert any("the text looks like tcvn3, not vni as given by --encoding vni" in w for w in s["warnings"])
     assert check(scene, "--encoding", "tcvn3", plan="qh.shp") == 1
     assert not any("looks like" in w for w in summary(scene)["warnings"])
+
+
+def test_units_covered_whole_are_copied_not_shared(scene):
+    """A plan zone covering a whole commune gets the commune's shape as its piece.  Batch runs check
+    plans on threads that prepare and release their pieces' GEOS indexes: a unit object shared
+    between two plans crashed the process.  Each plan gets its own copy."""
+    from kgspatial.admin import split_by_units
+    from kgspatial.check import AdminInput, _read_admin
+    from kgspatial.prepare import kinds_of
+
+    geoms.units_frame().to_file(scene / "xa.gpkg")
+    units = _read_admin(AdminInput(str(scene / "xa.gpkg"), "ma_xa", "ten_xa"),
+                        CheckOptions(master="", plans=[]), geoms.CRS)
+    import numpy as np
+
+    plan = np.array([geoms.box(0, 0, 200, 200)], dtype=object)  # covers both units whole
+    pieces = split_by_units(plan, kinds_of(plan), units)
+    assert len(pieces.geoms) == 2
+    for piece, unit in zip(pieces.geoms, pieces.right):
+        assert piece is not units.geoms[unit] and piece.equals(units.geoms[unit])
+
+
+def test_master_encoding_has_its_own_option(scene, capsys):
+    """--encoding is the plans'; a master whose .cpg contradicts its text is read with
+    --master-encoding, which the error names."""
+    master = geoms.master_frame().assign(TEN=[t.encode("tcvn3").decode("latin-1") for t in
+                                              ["Đất chuyên trồng lúa", "Đất rừng phòng hộ", "Đất ở tại đô thị"]])
+    pyogrio.write_dataframe(master, scene / "qh_tinh.shp", encoding="ISO-8859-1")
+    (scene / "qh_tinh.cpg").write_text("UTF-8")
+    geoms.plan_frame().to_file(scene / "plan.gpkg")
+    argv = ["check", "--master", str(scene / "qh_tinh.shp"), "--plan", str(scene / "plan.gpkg"),
+            "--rules", str(scene / "rules.csv"), "--out", str(scene / "out"), "-q", "--master-label-field", "TEN"]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and "give --master-encoding tcvn3" in capsys.readouterr().err
+    assert main([*argv, "--master-encoding", "tcvn3"]) == 1
+    labels = set(gpd.read_file(scene / "out" / "conflicts.gpkg")["master_label"])
+    assert labels <= {"Đất chuyên trồng lúa", "Đất rừng phòng hộ", "Đất ở tại đô thị"} and labels
+
+
+def test_field_names_under_a_cpg_of_1252_over_tcvn3(scene):
+    plan = polygons()
+    raw = lambda text: text.encode("tcvn3").decode("latin-1")  # noqa: E731
+    frame = gpd.GeoDataFrame({raw("MãQH"): plan["ma"].tolist(), raw("Tên"): [raw("Khu ở mới")] * len(plan)},
+                             geometry=plan.geometry.tolist(), crs=geoms.CRS)
+    pyogrio.write_dataframe(frame, scene / "qh.shp", encoding="ISO-8859-1")
+    (scene / "qh.cpg").write_text("1252")
+    assert check(scene, "--plan-field", "MãQH", "--plan-label-field", "Tên", plan="qh.shp") == 1
+    assert set(gpd.read_file(scene / "out" / "conflicts.gpkg")["plan_label"]) == {"Khu ở mới"}
+
+
+def test_rules_with_excels_sep_line(scene):
+    (scene / "rules.csv").write_text("sep=;\n" + geoms.RULES_CSV.replace(",", ";"), encoding="utf-8")
+    geoms.plan_frame().to_file(scene / "plan.gpkg")
+    assert check(scene) == 1
+    assert summary(scene)["totals"]["conflict_area_m2"] == pytest.approx(CONFLICT_M2)

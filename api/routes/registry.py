@@ -15,7 +15,7 @@ from kgspatial import crs as crs_mod
 from kgspatial.admin import prepare_admin
 from kgspatial.errors import InputError, KgSpatialError
 from kgspatial.io import read_layer
-from kgspatial.prepare import find_field, prepare_layer
+from kgspatial.prepare import POLYGON, find_field, prepare_layer
 from kgspatial.rules import load_rules
 
 from ..auth import Principal, admin_only, any_role, uploader
@@ -98,6 +98,9 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
             id_field=fields.get("id_field") or None, code_candidates=profile.code_fields,
             label_candidates=profile.label_fields, role=kind,
         )
+        if kind == "master" and not (prepared.kinds == POLYGON).any():
+            raise InputError(f"{filename}: a master plan is zones, and this layer holds no polygon"
+                             " / quy hoạch tỉnh phải là các vùng (polygon)")
         info = dict(prepared.info)
         info.pop("path", None)  # a scratch path, gone after the upload
         meta.update(code_field=info["code_field"], label_field=info["label_field"], id_field=info["id_field"],

@@ -213,3 +213,12 @@ def test_upload_record_says_what_a_planner_must_know(api, scene, tmp_path):
     assert "1 feature(s) without geometry" in warnings
     good = _post(api, "dung.zip", _shapefile_zip(tmp_path, _polygons()))
     assert good.status_code == 201 and good.json()["warnings"] == []
+
+
+def test_master_without_zones_is_refused_at_upload(api, tmp_path):
+    """Points or lines only cannot be a master plan: said at upload, not at every later check."""
+    points = gpd.GeoDataFrame({"MA_QH": ["LUC", "RPH"]}, geometry=[geoms.point(10, 10), geoms.point(150, 50)],
+                              crs=geoms.CRS)
+    points.to_file(tmp_path / "diem.gpkg")
+    r = api.upload("masters", tmp_path / "diem.gpkg", name="điểm")
+    assert r.status_code == 400 and "holds no polygon" in r.json()["detail"], r.text
