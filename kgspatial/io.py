@@ -87,6 +87,10 @@ def _locate_in_zip(path: Path, layer: str | None) -> _Located:
     try:
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")]
+            unsafe = [n for n in names if n.startswith(("/", "\\")) or ".." in PurePosixPath(n.replace("\\", "/")).parts]
+            if unsafe:  # GDAL would not follow them, but its message would only confuse
+                raise InputError(f"{path}: unsafe member path {unsafe[0]!r} (absolute or with '..'): zip the files"
+                                 " again from their folder / đường dẫn trong tệp zip không an toàn")
             bad = zf.testzip()
             if bad is not None:
                 raise InputError(f"{path}: zip member {bad} is corrupt")

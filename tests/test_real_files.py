@@ -397,3 +397,13 @@ def test_rules_with_excels_sep_line(scene):
     geoms.plan_frame().to_file(scene / "plan.gpkg")
     assert check(scene) == 1
     assert summary(scene)["totals"]["conflict_area_m2"] == pytest.approx(CONFLICT_M2)
+
+
+def test_zip_with_parent_paths_is_refused_plainly(scene, capsys):
+    shp = write_shapefile(scene)
+    with zipfile.ZipFile(scene / "tro_ra.zip", "w") as zf:
+        for ext in (".shp", ".shx", ".dbf", ".prj"):
+            zf.write(shp.with_suffix(ext), f"../../qh{ext}")
+    assert check(scene, plan="tro_ra.zip") == 2
+    err = capsys.readouterr().err
+    assert "unsafe member path '../../qh" in err and "/vsizip/" not in err
