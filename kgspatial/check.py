@@ -26,7 +26,7 @@ from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
 from .engine import code_labels, measure, overlay
 from .errors import CRSError, InputError
 from .io import read_layer, split_selector
-from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, field_selector, prepare_layer
+from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, dropped_notes, field_selector, prepare_layer
 from .profile import Profile, load_profile
 from .rules import RulesTable, load_rules
 from .taxonomy import Taxonomy
@@ -362,15 +362,7 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
             f" shared by {plan.info['ids_repeated']}: their rows cannot be traced to one feature"
             " / mã đối tượng bị trống hoặc trùng"
         )
-    if plan.info["collections_reduced"]:
-        part["warnings"].append(
-            f"{plan_id}: {plan.info['collections_reduced']} feature(s) mix polygons with lines or points (geometry"
-            " collections): only their polygons (lacking polygons, their lines) were checked / đối tượng hỗn hợp: chỉ kiểm tra phần vùng"
-        )
-    dropped = plan.info["empty_geometries_dropped"]
-    if dropped:
-        part["warnings"].append(f"{plan_id}: {dropped} feature(s) without geometry (empty or missing) were not checked"
-                                f" / {dropped} đối tượng không có hình học, không được kiểm tra")
+    part["warnings"] += [f"{plan_id}: {note}" for note in dropped_notes(plan.info)]
     part["warnings"] = layer.warnings + part["warnings"]
     return frame, part, plan
 

@@ -195,46 +195,6 @@ def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes,
                          " / tệp .dbf bị cắt cụt")
 
 
-def _weak(declared: str | None) -> bool:
-    """A .cpg naming a Western code page: on Vietnamese office PCs ArcGIS writes it over TCVN3 text."""
-    return declared is not None and declared.lower() in {"cp1252", "latin-1", "windows-1252", "iso-8859-1"}
-
-
-def _decoded_names(loc: _Located, names: list[str], declared: str | None,
-                   weak: bool = False) -> tuple[dict[str, str], str | None]:
-    """Field names read as Latin-1 -> as decoded with the declared encoding, else the one the
-    first rows' text and the names together show (either alone may be too little to tell), for
-    the names that change; plain ASCII names, the usual case, never do.  Also returns the
-    encoding found when none was declared, for the values.  A `weak` declaration (a .cpg of
-    1252) yields to TCVN3 or VNI found in the text, as the values do in _decode_text."""
-    odd = [n for n in names if not n.isascii()]
-    if not odd:
-        return {}, None
-    found = None
-    if declared is None or weak:
-        import pyogrio
-
-        try:
-            sample = pyogrio.read_dataframe(loc.gdal_path, layer=loc.layer, read_geometry=False, max_features=500,
-                                            encoding="ISO-8859-1")
-            texts = {v for c in sample.columns for v in sample[c].dropna().unique() if isinstance(v, str)}
-            found = textcodec.fix_strings([*texts, *odd])[1]
-        except Exception:  # noqa: BLE001  (the full read will report the real problem)
-            found = None
-        if weak:
-            declared, found = (found, None) if found in {"tcvn3", "vni"} else (declared, None)
-        elif found in {None, "ascii", "latin-1"}:
-            return {}, None
-    try:
-        fixed, _ = textcodec.fix_strings(odd, declared or found)
-    except (UnicodeError, InputError):
-        return {}, None  # the values' decoding will say what is wrong
-    out = {old: new for old, new in zip(odd, fixed) if new != old}
-    if len(set(out.values()) | (set(names) - set(out))) != len(names):
-        return {}, None  # never merge two fields into one name
-    return out, found
-
-
 def _existing_form(path: Path) -> Path:
     """The path as typed, else its NFC or NFD form that exists: macOS and some zip tools store
     Vietnamese names decomposed, while a keyboard types them composed."""
@@ -330,7 +290,8 @@ def _read_arrow_frame(gdal_path: str, kwargs: dict, notes: list[str] | None = No
     return gpd.GeoDataFrame(attrs, geometry=geoms, crs=meta["crs"])
 
 
-def _decode_text(gdf, declared: str | None, given: bool, option: str | None, path: str, warnings: list[str]):
+def _decode_text(gdf, declared: str | None, given: bool, option: str | None, path: str, warnings: list[str],
+                 names: bool = False):
     """Decode the layer's text; a declared encoding the text plainly contradicts is named, with
     the one the detector finds.
 
@@ -338,28 +299,32 @@ def _decode_text(gdf, declared: str | None, given: bool, option: str | None, pat
     typed in a TCVN3 or VNI font: read as cp1252 that gives mojibake, so the detector's
     Vietnamese reading wins, with a warning.  A declared encoding that cannot decode the text at
     all is refused with the detector's suggestion; one that decodes it, but not as the detector
-    would, is kept when the user gave it, with a warning.
+    would, is kept when the user gave it, with a warning.  With `names`, a shapefile's field names
+    are decoded alike (textcodec.decode_columns).
     """
+    def decode(declared=None):
+        return textcodec.decode_columns(gdf, declared=declared, names=names)
+
     if declared is None:
-        return textcodec.decode_columns(gdf)
+        return decode()
     source = f"{option or 'the encoding given'} {declared}" if given else f"its .cpg ({declared})"
     try:
-        fixed, used = textcodec.decode_columns(gdf, declared=declared)
+        fixed, used = decode(declared)
     except (UnicodeError, InputError) as exc:
-        detected = textcodec.decode_columns(gdf)[1]
+        detected = decode()[1]
         fix = f"give {option} {detected}" if option else "fix or remove its .cpg"
         hint = f"; the text looks like {detected}: {fix}" if detected not in {"ascii", "latin-1"} else ""
         reason = getattr(exc, "reason", None) or str(exc)
         raise InputError(f"{path}: text cannot be decoded as {declared}, from {source} ({reason}){hint}"
                          " / văn bản không đọc được theo bảng mã đã khai báo") from None
     if used in {"cp1252", "latin-1"} and not given:
-        vietnamese, detected = textcodec.decode_columns(gdf)
+        vietnamese, detected = decode()
         if detected in {"tcvn3", "vni"}:
             warnings.append(f"{path}: the .cpg says {declared} but the text is {detected}: read as {detected}"
                             f" / tệp .cpg ghi {declared} nhưng văn bản là {detected}")
             return vietnamese, detected
     elif given:  # the user's choice stands, but a slip is said
-        detected = textcodec.decode_columns(gdf)[1]
+        detected = decode()[1]
         if detected not in {"ascii", "latin-1", used}:
             warnings.append(f"{path}: the text looks like {detected}, not {used} as given by {source}: check it"
                             f" / văn bản có vẻ là {detected}, không phải {used}")
@@ -434,21 +399,16 @@ def read_layer(
         except LookupError:
             raise InputError(f"{path}: unknown text encoding {declared!r}") from None
     columns = None
-    raw_names = _field_names(loc) if select is not None or loc.is_shapefile else None
-    # DBF field names are bytes in the layer's encoding too ("MãQH" typed in a TCVN3 font reads
-    # "M·QH"): the user names them, and sees them, decoded.
-    decoded, found = (_decoded_names(loc, raw_names, declared, weak=encoding is None and _weak(declared))
-                      if loc.is_shapefile and raw_names else ({}, None))
-    if select is not None and raw_names is not None:
-        wanted = select([decoded.get(n, n) for n in raw_names])
-        raw_of = {v: k for k, v in decoded.items()}
-        columns = list(dict.fromkeys(raw_of.get(n, n) for n in wanted))
+    fields = _field_names(loc) if select is not None else None
+    # A DBF's field names are decoded with its values (the user names them as their GIS shows
+    # them): such a layer is read whole and its fields picked once decoded.
+    pick_after = fields is not None and loc.is_shapefile and not all(n.isascii() for n in fields)
+    if fields is not None and not pick_after:
+        columns = list(dict.fromkeys(select(fields)))
     notes: list[str] = []
     gdf = _read_frame(loc, engine, "ISO-8859-1" if loc.is_shapefile else None, columns, notes)
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(f"{path}: the layer has no geometry column")
-    if decoded:
-        gdf = gdf.rename(columns=decoded)
     warnings: list[str] = [f"{path}: {note}" for note in notes]
 
     crs_source = "file"
@@ -476,13 +436,10 @@ def read_layer(
             warnings.append(f"{path}: {note}")
     gdf = gdf.set_crs(crs_value, allow_override=True)
 
-    if declared is None and found is not None:
-        try:  # what the names and first rows showed together, when it reads every value
-            gdf, used = textcodec.decode_columns(gdf, declared=found)
-        except (UnicodeError, InputError):
-            gdf, used = textcodec.decode_columns(gdf)
-    else:
-        gdf, used = _decode_text(gdf, declared, encoding is not None, encoding_option, str(path), warnings)
+    gdf, used = _decode_text(gdf, declared, encoding is not None, encoding_option, str(path), warnings,
+                             names=loc.is_shapefile)
+    if pick_after:
+        gdf = gdf[[*dict.fromkeys(select([c for c in gdf.columns if c != "geometry"])), "geometry"]]
     if not loc.is_shapefile and used in {"ascii", "latin-1"}:
         used = "utf-8"  # GeoPackage, GeoJSON, FlatGeobuf, GeoParquet store UTF-8; nothing was re-decoded
     return Layer(

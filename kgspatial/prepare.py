@@ -22,7 +22,6 @@ from .taxonomy import Taxonomy
 
 POLYGON, LINE, POINT = 0, 1, 2
 KIND_NAMES = ("polygon", "line", "point")
-_KIND_OF_TYPE = {0: POINT, 4: POINT, 1: LINE, 2: LINE, 5: LINE, 3: POLYGON, 6: POLYGON}
 # shapely type id (-1 missing .. 7 collection) -> kind; collections count as polygons until repaired
 _KIND_TABLE = np.array([POLYGON, POINT, LINE, LINE, POLYGON, POINT, LINE, POLYGON, POLYGON], dtype=np.int8)
 
@@ -87,12 +86,13 @@ def field_selector(path: str, role: str, code_field=None, label_field=None, id_f
 
 
 def _keep_dimension(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
-    """After make_valid, drop the lower-dimension debris (a polygon's stray lines or points)."""
+    """Collections reduced to the parts of each feature's kind: make_valid's debris (a polygon's
+    stray lines or points), or a mixed feature as read (see _reduce_collections)."""
     out = geoms.copy()
     mixed = np.nonzero(shapely.get_type_id(geoms) == 7)[0]
     for i in mixed:
-        parts = shapely.get_parts(geoms[i])
-        keep = parts[np.array([_KIND_OF_TYPE.get(t, -1) for t in shapely.get_type_id(parts)]) == kinds[i]]
+        parts = _flat_parts(geoms[i])
+        keep = parts[kinds_of(parts) == kinds[i]] if len(parts) else parts
         out[i] = shapely.union_all(keep) if len(keep) else shapely.Polygon()
     return out
 
@@ -103,19 +103,16 @@ def _reduce_collections(geoms: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarra
     mixed = np.nonzero(shapely.get_type_id(geoms) == 7)[0]
     if len(mixed) == 0:
         return geoms, kinds, 0
-    geoms, kinds = geoms.copy(), kinds.copy()
+    kinds = kinds.copy()
     reduced = 0
     for i in mixed:
-        parts = _flat_parts(geoms[i])
-        if len(parts) == 0:
+        part_kinds = kinds_of(_flat_parts(geoms[i]))
+        if len(part_kinds) == 0:
             continue  # nothing but empty parts: dropped later, counted as without geometry
-        part_kinds = kinds_of(parts)
         best = POLYGON if (part_kinds == POLYGON).any() else LINE if (part_kinds == LINE).any() else POINT
         kinds[i] = best
         reduced += bool((part_kinds != best).any())
-        keep = parts[part_kinds == best]
-        geoms[i] = shapely.union_all(keep)
-    return geoms, kinds, reduced
+    return _keep_dimension(geoms, kinds), kinds, reduced
 
 
 def _flat_parts(geom) -> np.ndarray:
@@ -125,6 +122,21 @@ def _flat_parts(geom) -> np.ndarray:
         nested = shapely.get_type_id(parts) == 7
         parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
     return parts[~shapely.is_empty(parts)] if len(parts) else parts
+
+
+def dropped_notes(info: dict) -> list[str]:
+    """What of a layer as read is not checked as drawn, from prepare_layer's counts: for the
+    summary's warnings and the service's upload record, where users read first."""
+    notes = []
+    if info.get("collections_reduced"):
+        notes.append(f"{info['collections_reduced']} feature(s) mix polygons with lines or points (geometry"
+                     " collections): only their polygons (lacking polygons, their lines) are checked"
+                     " / đối tượng hỗn hợp: chỉ kiểm tra phần vùng")
+    if info.get("empty_geometries_dropped"):
+        n = info["empty_geometries_dropped"]
+        notes.append(f"{n} feature(s) without geometry (empty or missing) are not checked"
+                     f" / {n} đối tượng không có hình học, không được kiểm tra")
+    return notes
 
 
 def repair(geoms: np.ndarray, kinds: np.ndarray, jobs: int = 1) -> tuple[np.ndarray, int]:

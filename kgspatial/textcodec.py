@@ -558,11 +558,13 @@ def fix_strings(
     return out, encoding
 
 
-def decode_columns(df, declared: str | None = None):
+def decode_columns(df, declared: str | None = None, names: bool = False):
     """Decode every text column of a (Geo)DataFrame with one encoding detected across all.
 
     Returns (frame, encoding name).  The geometry column is never touched; the frame is the
-    same object when nothing changed, else a copy.
+    same object when nothing changed, else a copy.  With `names`, non-ASCII column names (a DBF's
+    are bytes in the layer's encoding: "MãQH" typed in a TCVN3 font reads "M·QH") join the
+    detection and are decoded too, unless two would become one.
     """
     import pandas as pd
 
@@ -576,9 +578,13 @@ def decode_columns(df, declared: str | None = None):
         if column.dtype != object and not _is_string_dtype(column.dtype):
             continue
         distinct[k] = [v for v in pd.unique(column.dropna()) if isinstance(v, str)]
-    values = [v for vs in distinct.values() for v in vs]
+    odd_names = [c for c in df.columns if names and isinstance(c, str) and not c.isascii()]
+    values = [v for vs in distinct.values() for v in vs] + odd_names
     fixed, encoding = fix_strings(values, declared)
     mapping = {old: new for old, new in zip(values, fixed) if old != new}
+    renames = {c: mapping[c] for c in odd_names if c in mapping}
+    if len(set(renames.values()) | (set(df.columns) - set(renames))) != df.shape[1]:
+        renames = {}  # never merge two fields into one name
     if not mapping:
         return df, encoding
     out = df.copy()
@@ -586,7 +592,7 @@ def decode_columns(df, declared: str | None = None):
         if any(v in mapping for v in column_values):
             column = df.iloc[:, k]
             out.isetitem(k, column.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v).astype(column.dtype))
-    return out, encoding
+    return (out.rename(columns=renames) if renames else out), encoding
 
 
 def _is_string_dtype(dtype) -> bool:

@@ -54,6 +54,13 @@ def write_shapefile(folder, name="qh", frame=None):
     return path
 
 
+def zip_shapefile(shp, zip_path, folder: str = ""):
+    """The shapefile's parts zipped as `folder`qh.* (as a planner's upload would be)."""
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for part in sorted(shp.parent.glob(f"{shp.stem}.*")):
+            zf.write(part, f"{folder}qh{part.suffix}")
+
+
 def test_truncated_shp_is_refused_not_read_in_part(scene, capsys):
     """An interrupted copy: GDAL would give the lost shapes as empty geometries, and the check
     would report too little."""
@@ -65,9 +72,7 @@ def test_truncated_shp_is_refused_not_read_in_part(scene, capsys):
     assert "qh.shp: the .shp is cut short" in err and "of its 4 shapes lie beyond its end" in err
     assert not (scene / "out").exists()
     # The same file zipped.
-    with zipfile.ZipFile(scene / "qh.zip", "w") as zf:
-        for ext in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
-            zf.write(shp.with_suffix(ext), f"qh{ext}")
+    zip_shapefile(shp, scene / "qh.zip")
     assert check(scene, plan="qh.zip") == 2
     assert "the .shp is cut short" in capsys.readouterr().err
 
@@ -266,9 +271,7 @@ def test_name_typed_composed_finds_a_decomposed_file(scene):
 
 def test_zip_inside_a_zip_is_named(scene, capsys):
     shp = write_shapefile(scene)
-    with zipfile.ZipFile(scene / "inner.zip", "w") as zf:
-        for ext in (".shp", ".shx", ".dbf", ".prj"):
-            zf.write(shp.with_suffix(ext), f"qh{ext}")
+    zip_shapefile(shp, scene / "inner.zip")
     with zipfile.ZipFile(scene / "outer.zip", "w") as zf:
         zf.write(scene / "inner.zip", "gui_so/inner.zip")
     assert check(scene, plan="outer.zip") == 2
@@ -401,9 +404,7 @@ def test_rules_with_excels_sep_line(scene):
 
 def test_zip_with_parent_paths_is_refused_plainly(scene, capsys):
     shp = write_shapefile(scene)
-    with zipfile.ZipFile(scene / "tro_ra.zip", "w") as zf:
-        for ext in (".shp", ".shx", ".dbf", ".prj"):
-            zf.write(shp.with_suffix(ext), f"../../qh{ext}")
+    zip_shapefile(shp, scene / "tro_ra.zip", folder="../../")
     assert check(scene, plan="tro_ra.zip") == 2
     err = capsys.readouterr().err
     assert "unsafe member path '../../qh" in err and "/vsizip/" not in err

@@ -15,7 +15,7 @@ from kgspatial import crs as crs_mod
 from kgspatial.admin import prepare_admin
 from kgspatial.errors import InputError, KgSpatialError
 from kgspatial.io import read_layer
-from kgspatial.prepare import POLYGON, find_field, prepare_layer
+from kgspatial.prepare import POLYGON, dropped_notes, find_field, prepare_layer
 from kgspatial.rules import load_rules
 
 from ..auth import Principal, admin_only, any_role, uploader
@@ -110,7 +110,9 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
             meta["warnings"].append(f"{sum(unknown.values())} feature(s) with codes not in the taxonomy: "
                                     + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
         sensitive = _sensitive_flags(gdf, info["code_field"], province.taxonomy)
-        meta["warnings"] += _geometry_notes(info)
+        meta["warnings"] += dropped_notes(info)
+        if info["geometries_repaired"]:
+            meta["warnings"].append(f"{info['geometries_repaired']} invalid geometry(ies) repaired (make_valid)")
     if fields.get("assume_crs") and layer.crs_source != "assumed":
         meta["warnings"].append(f"assume_crs {fields['assume_crs']} ignored: the file declares"
                                 f" {crs_mod.crs_label(layer.crs)} / bỏ qua assume_crs vì tệp đã có hệ tọa độ")
@@ -122,18 +124,6 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
         meta["warnings"].append(f"the plan lies outside the master plan {master['id']} (read as {meta['crs']},"
                                 f" {meta['crs_source']}): is its CRS right? / quy hoạch nằm ngoài phạm vi quy hoạch tỉnh")
     return request.app.state.store.add_layer(meta, gdf, sensitive)
-
-
-def _geometry_notes(info: dict) -> list[str]:
-    """The counts a user should not have to find in `info`: what was dropped or changed."""
-    notes = []
-    if info.get("empty_geometries_dropped"):
-        notes.append(f"{info['empty_geometries_dropped']} feature(s) without geometry (empty or missing) will not be checked")
-    if info.get("geometries_repaired"):
-        notes.append(f"{info['geometries_repaired']} invalid geometry(ies) repaired (make_valid)")
-    if info.get("collections_reduced"):
-        notes.append(f"{info['collections_reduced']} geometry collection(s) reduced to their polygons (or lines)")
-    return notes
 
 
 def _disjoint(a: list[float], b: list[float]) -> bool:
