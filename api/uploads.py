@@ -161,7 +161,7 @@ def require_layer_file(upload: Upload, settings: Settings) -> Path:
     if suffix not in LAYER_SUFFIXES:
         raise HTTPException(
             400, f"{upload.filename}: loại tệp không hỗ trợ / unsupported file type {suffix or '(none)'}; send a zipped "
-                 "shapefile (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf")
+                 "shapefile, MapInfo table or File Geodatabase (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf")
     if suffix == ".zip":
         check_zip(upload.path, settings)
     return upload.path

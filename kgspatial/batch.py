@@ -109,11 +109,14 @@ class BatchEvents:
 
 
 def file_parts(spec: str) -> list[Path]:
-    """Every file a layer is read from: a shapefile with all its sidecars, else the file itself."""
+    """Every file a layer is read from: a shapefile or MapInfo table with all its sidecars, the files
+    of a File Geodatabase folder, else the file itself."""
     from .io import split_selector
 
     path = Path(split_selector(spec)[0])
-    if path.suffix.lower() == ".shp" and path.parent.is_dir():
+    if path.suffix.lower() == ".gdb" and path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    if path.suffix.lower() in {".shp", ".tab", ".mif"} and path.parent.is_dir():
         stem = path.stem.casefold()
         return sorted(p for p in path.parent.iterdir()
                       if p.is_file() and (p.stem.casefold() == stem or p.name.casefold().startswith(stem + ".shp.")))

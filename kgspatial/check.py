@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from . import crs as crs_mod
 from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
 from .engine import code_labels, measure, overlay
 from .errors import CRSError, InputError
-from .io import read_layer, split_selector
+from .io import file_stem, read_layer, split_selector
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, dropped_notes, field_selector, prepare_layer
 from .profile import Profile, load_profile
 from .rules import RulesTable, load_rules
@@ -313,7 +312,7 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
         select=field_selector(spec.path, "plan", spec.code_field, spec.label_field, spec.id_field,
                               ctx.profile.code_fields, ctx.profile.label_fields),
     )
-    plan_id = spec.plan_id or unicodedata.normalize("NFC", layer.name)
+    plan_id = spec.plan_id or layer.name
     try:
         plan = prepare_layer(
             layer, ctx.taxonomy, ctx.analysis_crs,
@@ -399,7 +398,7 @@ def _with_distinct_ids(plans: list[PlanInput]) -> list[PlanInput]:
     one file are checked together; a clash left is refused up front."""
     def stem(spec: PlanInput, with_layer: bool) -> str:
         path, layer = split_selector(spec.path)
-        name = unicodedata.normalize("NFC", Path(path).stem)
+        name = file_stem(path)
         return f"{name}::{layer}" if with_layer and layer else name
 
     stems = [stem(p, False) for p in plans]

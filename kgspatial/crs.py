@@ -200,16 +200,32 @@ def _identify(crs: CRS) -> CRS:
         base = crs.source_crs
         kind = _towgs84_kind(crs)
         if kind is not None:
-            return _match(base, kind) or base
+            return _match(base, kind) or (_vn2000_grid(base) if kind == "wgs84" else None) or base
     code = _unique_epsg(crs)
     if code is not None:
         return _from_epsg(code)
     kind = _datum_kind(crs)
     if kind is not None:
-        matched = _match(crs, kind)
+        matched = _match(crs, kind) or (_vn2000_grid(crs) if kind == "wgs84" else None)
         if matched is not None:
             return matched
     return crs
+
+
+def _vn2000_grid(crs: CRS) -> CRS | None:
+    """The VN-2000 CRS whose grid a 'WGS 84' Transverse Mercator CRS has, when that grid exists only
+    on VN-2000 (scale 0.9999, the TM-3 zones): MapInfo has no VN-2000 datum, so GDAL's and many
+    converters' MapInfo exports write VN-2000 as WGS 84.  UTM grids (0.9996) exist on both: not taken."""
+    tm = _tm_params(crs)
+    if tm is None:
+        return None
+    lat0, cm, k, fe, fn = tm
+    if abs(lat0) > 1e-9 or abs(fn) > 1e-3 or abs(k - 0.9996) < 1e-10:
+        return None
+    for code, (c_cm, c_k, c_fe) in vn2000_projected_table().items():
+        if abs(cm - c_cm) < 1e-7 and abs(k - c_k) < 1e-10 and abs(fe - c_fe) < 1e-3:
+            return _from_epsg(code)
+    return None
 
 
 def _own_id(crs: CRS) -> int | None:
@@ -486,6 +502,10 @@ def datum_warning(crs_like: Any) -> str | None:
         raw = crs_like if isinstance(crs_like, CRS) else CRS.from_user_input(crs_like)
     except (pyproj.exceptions.CRSError, TypeError, ValueError):
         return None
+    says_wgs84 = _towgs84_kind(raw) == "wgs84" if raw.is_bound else _datum_kind(raw) == "wgs84"
+    if says_wgs84 and _datum_kind(crs) == "vn2000":
+        return (f"CRS '{raw.name}' says WGS 84 on a grid only VN-2000 has: taken as {crs_label(crs)}, as MapInfo"
+                " exports write VN-2000; were the coordinates really WGS 84 they would lie about 225 m off")
     geod = raw.geodetic_crs
     if raw.is_bound or geod is None or geod.datum is None or _datum_kind(raw) is not None:
         return None

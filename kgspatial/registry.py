@@ -220,7 +220,7 @@ def _check_file(where: str, spec: str, problems: list[str]) -> None:
     if not p.exists():
         problems.append(f"{where}: file not found: {p}")
     elif p.is_dir() and p.suffix.lower() != ".gdb":
-        problems.append(f"{where}: {p} is a folder; give the .shp, .zip, .gpkg or other file")
+        problems.append(f"{where}: {p} is a folder; give the .shp, .zip, .gpkg, .gdb or other file")
 
 
 def _check_encoding(where: str, name: str | None, problems: list[str]) -> None:

@@ -340,6 +340,25 @@ def test_ambiguous_ellipsoid_only_crs_is_left_alone_with_warning():
     assert K.crs_label(9207) == "EPSG:9207 (VN-2000 / TM-3 104-30)"
 
 
+
+@pytest.mark.parametrize("given,code", [
+    ("+proj=tmerc +lat_0=0 +lon_0=104.5 +k=0.9999 +x_0=500000 +y_0=0 +datum=WGS84 +units=m", 9207),
+    ("+proj=tmerc +lat_0=0 +lon_0=104.5 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 +towgs84=0,0,0 +units=m", 9207),
+    ("+proj=tmerc +lat_0=0 +lon_0=105 +k=0.9999 +x_0=500000 +y_0=0 +datum=WGS84 +units=m", 5897),
+])
+def test_vn2000_grid_said_to_be_wgs84_is_vn2000_with_warning(given, code):
+    """MapInfo has no VN-2000 datum (GDAL's own export writes EPSG:9207 as WGS 84): a TM-3 grid with
+    k 0.9999 exists only on VN-2000, so it is taken as such, and the user is told."""
+    assert K.recognise(given).to_epsg() == code
+    assert "225 m" in K.datum_warning(given)
+
+
+def test_utm_on_wgs84_stays_wgs84():
+    """UTM grids exist on both datums: a WGS 84 UTM 48N is taken at its word, without a warning."""
+    given = "+proj=utm +zone=48 +datum=WGS84"
+    assert K.recognise(given).to_epsg() == 32648
+    assert K.datum_warning(given) is None
+
 # --------------------------------------------------------------------------- (c) geometries
 
 

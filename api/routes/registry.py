@@ -32,7 +32,7 @@ _LAYER_FORM = {
     "required": ["file", "name"],
     "properties": {
         "file": {"type": "string", "format": "binary",
-                 "description": "zipped shapefile, GeoPackage, GeoJSON, GeoParquet or FlatGeobuf"},
+                 "description": "zipped shapefile, MapInfo table or File Geodatabase, GeoPackage, GeoJSON, GeoParquet or FlatGeobuf"},
         "name": {"type": "string"},
         "code_field": {"type": "string", "description": "land-use code column (default: detected)"},
         "label_field": {"type": "string"},

@@ -187,6 +187,27 @@ def test_geojson_and_parquet_uploads(api, tmp_path):
         assert r.json()["feature_count"] == 6
 
 
+def test_zipped_mapinfo_table_and_file_geodatabase(api, tmp_path):
+    """What land offices keep besides shapefiles, sent zipped: read like any other layer."""
+    import pyogrio
+
+    frame = _polygons()
+    (tmp_path / "tab").mkdir()
+    pyogrio.write_dataframe(frame, tmp_path / "tab" / "qh.tab", driver="MapInfo File",
+                            layer_options={"BOUNDS": "500000,1000000,700000,1200000"})
+    gdb = tmp_path / "QH.gdb"
+    pyogrio.write_dataframe(frame, gdb, layer="QH_SDD", driver="OpenFileGDB")
+    for name, folder, parts in (("qh_tab.zip", "", (tmp_path / "tab").iterdir()), ("QH.gdb.zip", "QH.gdb/", gdb.iterdir())):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for part in sorted(parts):
+                zf.write(part, folder + part.name)
+        r = _post(api, name, buf.getvalue())
+        assert r.status_code == 201, r.text
+        assert r.json()["feature_count"] == 4 and r.json()["crs"].startswith("EPSG:9207")
+        items = api.get(f"/ogc/collections/plan-{r.json()['id']}/items", "planner").json()["features"]
+        assert sorted(f["properties"]["ten"] for f in items) == sorted(frame["ten"])
+
 def test_library_messages_reworded_for_the_form():
     """What `kgspatial check` says with options and paths, the service says with form fields and
     the file name the user sent."""
