@@ -22,6 +22,7 @@ from .rules import UNREVIEWED, RulesTable
 
 NOISE = 1e-6  # m² or m: pieces smaller than this are numerical debris, not findings
 CLIP_VERTICES = 500  # features with more vertices are cut to their partner's box before intersecting
+CLIP_MARGIN = 1.37  # m around that box: off any round coordinate a border may run along
 
 
 def measure(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
@@ -148,13 +149,20 @@ def intersect_pairs(
 def _clipped_to(geoms: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Big features (a commune-wide zone of 40,000 vertices) cut to the other side's bounding box
     first: an intersection costs in proportion to both operands' vertices, a rectangle clip is a
-    single cheap pass, and the result is the same (the other side lies inside its box)."""
+    single cheap pass, and the result is the same (the other side lies inside its box).
+
+    The box is widened by CLIP_MARGIN: clip_by_rect turns a polygon whose edge runs within 1e-9 m
+    of the box's edge inside out (a whole zone lost, found on a plan reprojected back and forth).
+    A clip that still comes out invalid is not used."""
     big = np.nonzero(shapely.get_num_coordinates(geoms) > CLIP_VERTICES)[0]
     if len(big) == 0:
         return geoms
     out = geoms.copy()
     for i in big:
-        out[i] = shapely.clip_by_rect(geoms[i], *boxes[i])
+        x0, y0, x1, y1 = boxes[i]
+        clipped = shapely.clip_by_rect(geoms[i], x0 - CLIP_MARGIN, y0 - CLIP_MARGIN, x1 + CLIP_MARGIN, y1 + CLIP_MARGIN)
+        if shapely.is_valid(clipped):
+            out[i] = clipped
     return out
 
 

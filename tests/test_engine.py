@@ -51,3 +51,21 @@ def test_chunks_never_split_a_feature():
         if s.stop < len(keys):
             assert keys[s.stop - 1] != keys[s.stop]
     assert sum(s.stop - s.start for s in slices) == len(keys)
+
+
+def test_big_feature_whose_edge_runs_along_the_zone_box():
+    """A plan zone of 700 vertices whose top edge wobbles by one float step about the master
+    zone's top (a plan reprojected back and forth): clip_by_rect alone turns it inside out and
+    the whole 0.28 km² piece was lost (found by a reviewer on a real reprojection)."""
+    top_y = 1_140_000.0
+    xs = np.linspace(542_000.0, 546_000.0, 700)
+    wobble = np.choose(np.arange(700) % 3, [np.nextafter(top_y, 2e6), np.nextafter(top_y, 0), top_y])
+    plan = shapely.Polygon([(542_000.0, 1_137_700.0), (546_000.0, 1_137_700.0), *zip(xs[::-1], wobble[::-1])])
+    zone = shapely.Polygon([(543_955.71, 1_139_574.0), (544_687.11, 1_139_600.0), (544_600.0, top_y), (543_956.0, top_y)])
+    assert shapely.clip_by_rect(plan, *zone.bounds).area < 1  # the trap this guards against
+    pieces = intersect_pairs(np.array([plan]), np.array([POLYGON], dtype=np.int8), np.array([zone]),
+                             np.array([0]), np.array([0]), 1)
+    # the zone lies inside the plan: its own area, by the shoelace formula
+    x, y = np.array(zone.exterior.coords).T
+    by_hand = 0.5 * abs(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))
+    assert len(pieces.geoms) == 1 and shapely.area(pieces.geoms[0]) == pytest.approx(by_hand, rel=1e-9)
