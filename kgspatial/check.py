@@ -100,16 +100,22 @@ def _noop(_: str) -> None:
     pass
 
 
-def conflict_ids(plan_id: str, plan_idx, master_idx, rule_ids, admin_codes=None, prev_codes=None) -> np.ndarray:
-    """Same inputs, same ids: a hash of what identifies each piece (plan, features, rule, units),
-    never of its row number.  pandas' hash uses a fixed key, so ids are stable across runs."""
+def conflict_ids(plan_id: str, plan_idx, master_idx, rule_ids, admin_codes=None, prev_codes=None,
+                 point_number=None) -> np.ndarray:
+    """Same inputs, same ids: a hash of what identifies each piece (plan, features, rule, units,
+    and for the second point of a multi-point feature on, its number), never of its row number.
+    pandas' hash uses a fixed key, so ids are stable across runs."""
     n = len(plan_idx)
     keys = pd.DataFrame({
         "plan": np.full(n, plan_id, dtype=object), "p": plan_idx, "m": master_idx, "r": rule_ids,
         "a": admin_codes if admin_codes is not None else np.full(n, "", dtype=object),
         "b": prev_codes if prev_codes is not None else np.full(n, "", dtype=object),
     })
-    hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy(dtype=np.uint64)
+    hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy(dtype=np.uint64, copy=True)
+    later = np.nonzero(point_number)[0] if point_number is not None else []
+    if len(later):  # ids of everything else stay what they were
+        numbered = keys.iloc[later].assign(k=np.asarray(point_number)[later])
+        hashes[later] = pd.util.hash_pandas_object(numbered, index=False).to_numpy(dtype=np.uint64)
     # 16 hex digits per hash, vectorised: nibbles looked up in a table, then read as 16-byte strings
     nibbles = (hashes[:, None] >> np.arange(60, -4, -4, dtype=np.uint64)) & np.uint64(15)
     digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles.astype(np.intp)]
@@ -198,29 +204,47 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
                    admin, admin_prev, master_quality, extent)
 
 
-def split_plan(plan: PreparedLayer, units_list, jobs: int) -> tuple[PreparedLayer, np.ndarray, dict]:
+def points_apart(geoms: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each point of a multi-point feature on its own: its points (wells, stations) may lie in
+    different zones and communes, and each is counted.  Returns the geometries, the feature of
+    each and its number within that feature (0 for all but the second point on)."""
+    multi = np.nonzero((kinds == POINT) & (shapely.get_type_id(geoms) == 4))[0]
+    n = len(geoms)
+    if len(multi) == 0:
+        return geoms, np.arange(n), np.zeros(n, dtype=np.int64)
+    counts = np.ones(n, dtype=np.int64)
+    counts[multi] = shapely.get_num_geometries(geoms[multi])
+    src = np.repeat(np.arange(n), counts)
+    start = np.cumsum(counts) - counts
+    ordinal = np.arange(len(src)) - start[src]
+    out = geoms[src]
+    out[np.isin(src, multi)] = shapely.get_parts(geoms[multi])
+    return out, src, ordinal
+
+
+def split_plan(plan: PreparedLayer, units_list, jobs: int) -> tuple[PreparedLayer, np.ndarray, np.ndarray, dict]:
     """Cut the plan's features at unit borders once, before the overlay: a plan has far fewer
     features than the master has zones, and few of them straddle a commune border.
 
-    Returns the parts (as a layer), the source feature of each part, and unit columns per part.
+    Returns the parts (as a layer), the source feature of each part, the point number of each
+    (points_apart) and unit columns per part.
     """
-    src = np.arange(len(plan))
-    geoms = plan.geoms
+    geoms, src, ordinal = points_apart(plan.geoms, plan.kinds)
     columns: dict[str, np.ndarray] = {}
     for units, prefix in units_list:
         split = split_by_units(geoms, plan.kinds[src], units, jobs)
-        src = src[split.left]
+        src, ordinal = src[split.left], ordinal[split.left]
         columns = {k: v[split.left] for k, v in columns.items()}
         geoms, unit = split.geoms, split.right
         columns[f"{prefix}_code"] = np.where(unit >= 0, units.codes[np.maximum(unit, 0)], "").astype(object)
         columns[f"{prefix}_name"] = np.where(unit >= 0, units.names[np.maximum(unit, 0)], "").astype(object)
-    if not columns:
-        return plan, src, columns
+    if geoms is plan.geoms:
+        return plan, src, ordinal, columns
     parts = dataclasses.replace(
         plan, geoms=geoms, codes=plan.codes[src], raw_codes=plan.raw_codes[src], labels=plan.labels[src],
         feature_ids=plan.feature_ids[src], kinds=plan.kinds[src],
     )
-    return parts, src, columns
+    return parts, src, ordinal, columns
 
 
 def percent_steps(progress: Progress, what: str, step: int = 10) -> Callable[[int, int], None]:
@@ -240,7 +264,7 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
                progress: Progress = _noop) -> tuple[gpd.GeoDataFrame, dict]:
     """Conflict rows of one plan and its part of the summary."""
     units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
-    parts, src, unit_columns = split_plan(plan, units_list, jobs)
+    parts, src, ordinal, unit_columns = split_plan(plan, units_list, jobs)
     result = overlay(parts, ctx.master, ctx.master_tree, ctx.master_code_index, ctx.rules, jobs,
                      on_progress=percent_steps(progress, f"{plan_id}: cặp vùng / zone pairs") if progress is not _noop else None)
     part_idx = result.pieces.left
@@ -283,7 +307,7 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
                 f" empty code) / {outside} mảnh xung đột nằm ngoài mọi đơn vị hành chính"
             )
     rows["conflict_id"] = conflict_ids(plan_id, plan_idx[keep], master_idx[keep], rows["rule_id"],
-                                       rows.get("admin_code"), rows.get("admin_prev_code"))
+                                       rows.get("admin_code"), rows.get("admin_prev_code"), ordinal[part_idx][keep])
     # Text columns stay object arrays of the strings already held (no per-cell conversion).
     frame = gpd.GeoDataFrame(
         {c: pd.Series(rows[c], dtype=object if rows[c].dtype == object else None) for c in CONFLICT_COLUMNS + extra},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
@@ -231,3 +232,19 @@ def test_plan_holding_names_in_tcvn3_instead_of_codes(scene):
     assert totals["conditional_area_m2"] == pytest.approx(3600.0)
     assert set(result.conflicts["plan_code"]) == {"ODT", "TMD", "SKK"}
     assert "Khu dân cư mới" in set(result.conflicts["plan_label"])
+
+
+def test_each_point_of_a_multipoint_lies_in_its_own_zone_and_commune(scene):
+    """One ODT feature of four points: (30,30) on LUC in commune A, (150,30) and (160,60) on RPH in
+    B, (50,150) on ODT (same code: compatible).  By hand: R01 once, R02 twice, 3 conflict points."""
+    wells = gpd.GeoDataFrame({"ma": ["ODT"], "ten": ["Giếng"], "so_hieu": ["G-1"]}, crs=geoms.CRS,
+                             geometry=[shapely.MultiPoint([(geoms.X0 + x, geoms.Y0 + y)
+                                                           for x, y in ((30, 30), (150, 30), (160, 60), (50, 150))])])
+    wells.to_file(scene / "plan.gpkg")
+    result = run_check(_options(scene, admin=AdminInput(str(scene / "xa.gpkg"), "ma_xa", "ten_xa")))
+    c = result.conflicts
+    got = sorted((r.rule_id, r.admin_code, round(r.geometry.x - geoms.X0), round(r.geometry.y - geoms.Y0)) for r in c.itertuples())
+    assert got == [("R01", "A", 30, 30), ("R02", "B", 150, 30), ("R02", "B", 160, 60)]
+    assert set(c["plan_feature"]) == {"G-1"} and set(c["share"]) == {1.0}
+    assert c["conflict_id"].is_unique
+    assert result.summary["totals"]["conflict_points"] == 3
