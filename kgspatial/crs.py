@@ -206,16 +206,19 @@ def _identify(crs: CRS) -> CRS:
         return _from_epsg(code)
     kind = _datum_kind(crs)
     if kind is not None:
-        matched = _match(crs, kind) or (_vn2000_grid(crs) if kind == "wgs84" else None)
+        matched = _match(crs, kind)
         if matched is not None:
             return matched
+    if kind != "vn2000" and crs.geodetic_crs is not None and _wgs84_ellipsoid(crs.geodetic_crs):
+        return _vn2000_grid(crs) or crs  # VN-2000's own grid, its datum named otherwise
     return crs
 
 
 def _vn2000_grid(crs: CRS) -> CRS | None:
-    """The VN-2000 CRS whose grid a 'WGS 84' Transverse Mercator CRS has, when that grid exists only
-    on VN-2000 (scale 0.9999, the TM-3 zones): MapInfo has no VN-2000 datum, so GDAL's and many
-    converters' MapInfo exports write VN-2000 as WGS 84.  UTM grids (0.9996) exist on both: not taken."""
+    """The VN-2000 CRS whose grid a Transverse Mercator CRS on the WGS 84 ellipsoid has, whatever
+    datum it names, when that grid exists only on VN-2000 (scale 0.9999, the TM-3 zones): MapInfo
+    has no VN-2000 datum, so GDAL's and many converters' MapInfo exports write VN-2000 as WGS 84,
+    and hand-made .prj files name it freely.  UTM grids (0.9996) exist on both: not taken."""
     tm = _tm_params(crs)
     if tm is None:
         return None
@@ -268,7 +271,7 @@ def _norm(name: str | None) -> str:
     return re.sub(r"[^a-z0-9]", "", (name or "").lower())
 
 
-_VN_DATUM_RE = re.compile(r"^d?(vn|vietnam)2000$")
+_VN_DATUM_RE = re.compile(r"(vn|vietnam)2000")  # searched: hand-made .prj add a place ("D_VN_2000_KienGiang")
 _WGS_DATUM_RE = re.compile(r"^d?(wgs1984|wgs84|worldgeodeticsystem1984(ensemble)?)$")
 
 
@@ -283,7 +286,7 @@ def _datum_kind(crs: CRS) -> str | None:
     name = _norm(datum.name if datum is not None else None)
     if not _wgs84_ellipsoid(geod):
         return None
-    if code == "6756" or _VN_DATUM_RE.match(name):   # EPSG:6756 = datum 'Vietnam 2000'
+    if code == "6756" or _VN_DATUM_RE.search(name):  # EPSG:6756 = datum 'Vietnam 2000'
         return "vn2000"
     if code == "6326" or _WGS_DATUM_RE.match(name):  # EPSG:6326 = datum 'World Geodetic System 1984'
         return "wgs84"
@@ -491,31 +494,42 @@ def crs_label(crs_like: Any) -> str:
 
 
 def datum_warning(crs_like: Any) -> str | None:
-    """A one-line warning when a CRS names an ellipsoid but no datum, else None.
+    """A one-line warning when the datum a CRS names is not the one it is taken on, else None.
 
-    Such a CRS ('+proj=utm +zone=48 +ellps=WGS84') could be VN-2000 or WGS 84, about 225 m
-    apart in Kiên Giang. A VN-2000 TM-3 grid (k 0.9999) exists only on VN-2000 and is taken as
-    such; anything else is moved by PROJ with no datum shift at all.
+    A CRS with an ellipsoid but no datum ('+proj=utm +zone=48 +ellps=WGS84') could be VN-2000 or
+    WGS 84, about 225 m apart in Kiên Giang. A VN-2000 TM-3 grid (k 0.9999) exists only on
+    VN-2000 and is taken as such whatever datum the file names (MapInfo exports say WGS 84,
+    hand-made .prj files invent names); anything else is moved by PROJ with no datum shift.
     """
     crs = recognise(crs_like)
     try:
         raw = crs_like if isinstance(crs_like, CRS) else CRS.from_user_input(crs_like)
     except (pyproj.exceptions.CRSError, TypeError, ValueError):
         return None
-    says_wgs84 = _towgs84_kind(raw) == "wgs84" if raw.is_bound else _datum_kind(raw) == "wgs84"
-    if says_wgs84 and _datum_kind(crs) == "vn2000":
-        return (f"CRS '{raw.name}' says WGS 84 on a grid only VN-2000 has: taken as {crs_label(crs)}, as MapInfo"
-                " exports write VN-2000; were the coordinates really WGS 84 they would lie about 225 m off")
     geod = raw.geodetic_crs
-    if raw.is_bound or geod is None or geod.datum is None or _datum_kind(raw) is not None:
+    said = _towgs84_kind(raw) if raw.is_bound else _datum_kind(raw)
+    if said == "vn2000" or geod is None or geod.datum is None:
+        return None
+    taken = crs_label(crs)
+    if said == "wgs84":
+        if _datum_kind(crs) != "vn2000":
+            return None
+        return (f"CRS '{raw.name}' says WGS 84 on a grid only VN-2000 has: taken as {taken}, as MapInfo"
+                " exports write VN-2000; were the coordinates really WGS 84 they would lie about 225 m off")
+    if raw.is_bound:
         return None
     name = _norm(geod.datum.name)
-    if not (name.startswith("unknown") or name.startswith("dunknown") or name == "notspecified"):
-        return None
-    if _datum_kind(crs) is not None:
-        return f"CRS '{raw.name}' gives no datum; taken as {crs_label(crs)} from its projection parameters"
-    return (f"CRS '{raw.name}' gives an ellipsoid but no datum: reprojected without a datum shift; "
-            f"VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)")
+    if name.startswith("unknown") or name.startswith("dunknown") or name == "notspecified":
+        if _datum_kind(crs) is not None:
+            return f"CRS '{raw.name}' gives no datum; taken as {taken} from its projection parameters"
+        return (f"CRS '{raw.name}' gives an ellipsoid but no datum: reprojected without a datum shift; "
+                f"VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)")
+    if _datum_kind(crs) == "vn2000":
+        return f"CRS '{raw.name}' names the datum '{geod.datum.name}' on a grid only VN-2000 has: taken as {taken}"
+    if _datum_kind(crs) is None and _wgs84_ellipsoid(geod) and "id" not in geod.datum.to_json_dict():
+        return (f"CRS '{raw.name}' names the datum '{geod.datum.name}', unknown here: reprojected without a datum"
+                " shift; VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)")
+    return None
 
 
 # --------------------------------------------------------------------------- transformation

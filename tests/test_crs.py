@@ -353,6 +353,29 @@ def test_vn2000_grid_said_to_be_wgs84_is_vn2000_with_warning(given, code):
     assert "225 m" in K.datum_warning(given)
 
 
+CUSTOM_DATUM_PRJ = (  # as hand-made .prj files name VN-2000 (found in a review)
+    'PROJCS["VN-2000 / TM3 KG",GEOGCS["GCS_VN2000_KG",DATUM["D_VN_2000_KienGiang",SPHEROID["WGS 84",6378137,'
+    '298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
+    'PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",104.5],PARAMETER["scale_factor",0.9999],'
+    'PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1]]')
+
+
+def test_datum_names_made_up_by_hand():
+    """A datum named after VN-2000 is VN-2000; any other name on a TM-3 grid is taken as VN-2000 with
+    a warning; on a UTM grid it cannot be told, and the user is warned of the 225 m at stake."""
+    assert K.recognise(CUSTOM_DATUM_PRJ).to_epsg() == 9207 and K.datum_warning(CUSTOM_DATUM_PRJ) is None
+    local = CUSTOM_DATUM_PRJ.replace("D_VN_2000_KienGiang", "D_Local_KG")
+    assert K.recognise(local).to_epsg() == 9207
+    assert "names the datum 'D_Local_KG' on a grid only VN-2000 has" in K.datum_warning(local)
+    utm = local.replace("104.5", "105").replace("0.9999", "0.9996")
+    assert K.recognise(utm).to_epsg() is None
+    assert "without a datum shift" in K.datum_warning(utm)
+    # to WGS 84 UTM 48N the VN-2000-named file goes exactly as EPSG:9207 does (official shift, not none)
+    x, y = 567_000.0, 1_106_000.0
+    got = K.transformer(CUSTOM_DATUM_PRJ, "EPSG:32648").transform(x, y)
+    want = K.transformer("EPSG:9207", "EPSG:32648").transform(x, y)
+    assert got == pytest.approx(want, abs=1e-6)
+
 def test_utm_on_wgs84_stays_wgs84():
     """UTM grids exist on both datums: a WGS 84 UTM 48N is taken at its word, without a warning."""
     given = "+proj=utm +zone=48 +datum=WGS84"
