@@ -16,10 +16,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
+import shapely
 from fastapi import HTTPException
 
 from kgspatial.check import CheckResult
 from kgspatial.io import read_layer
+from kgspatial.masking import blank_out, withheld_area
 from kgspatial.prepare import PreparedLayer, prepare_layer
 from kgspatial.rules import load_rules
 
@@ -101,12 +103,12 @@ def _prepare(store, province, record: dict, role: str) -> PreparedLayer:
         )
 
 
-def _without(layer: PreparedLayer, sensitive: frozenset) -> PreparedLayer:
-    keep = np.array([c not in sensitive for c in layer.codes], dtype=bool)
-    if keep.all():
-        return layer
-    parts = {n: getattr(layer, n)[keep] for n in ("geoms", "codes", "raw_codes", "labels", "feature_ids", "kinds")}
-    return PreparedLayer(name=layer.name, source_crs=layer.source_crs, info=layer.info, **parts)
+def _without(layer: PreparedLayer, sensitive: frozenset, withheld) -> PreparedLayer:
+    """The layer without its sensitive features, and the rest without the withheld area."""
+    geoms = blank_out(layer.geoms, withheld)
+    keep = np.array([c not in sensitive for c in layer.codes], dtype=bool) & ~shapely.is_missing(geoms)
+    parts = {n: getattr(layer, n)[keep] for n in ("codes", "raw_codes", "labels", "feature_ids", "kinds")}
+    return PreparedLayer(name=layer.name, source_crs=layer.source_crs, info=layer.info, geoms=geoms[keep], **parts)
 
 
 def result_for(app, check_id: str, unmasked: bool) -> CheckResult:
@@ -125,13 +127,19 @@ def result_for(app, check_id: str, unmasked: bool) -> CheckResult:
         else:
             rules_path = province.profile.rules
         rules = load_rules(rules_path, province.taxonomy)
+    withheld = None
     if not unmasked:
         sensitive = province.taxonomy.sensitive_codes
         rows = (conflicts["plan_code"].isin(sensitive) | conflicts["master_code"].isin(sensitive)).to_numpy()
+        # Drawings leave out the 500 m cells that hold such land, not only the land: its outline
+        # would show as a hole in the zones and pieces around it.
+        withheld = withheld_area(np.concatenate([
+            layer.geoms[np.isin(layer.codes.astype(str), list(sensitive))] for layer in (master, plan)]))
+        conflicts = conflicts.copy()
         if rows.any():
-            conflicts = conflicts.copy()
             conflicts.loc[rows, list(CONFLICT_WITHHELD)] = None
             conflicts.loc[rows, conflicts.geometry.name] = None
-        master, plan = _without(master, sensitive), _without(plan, sensitive)
+        conflicts[conflicts.geometry.name] = blank_out(conflicts.geometry.to_numpy(), withheld)
+        master, plan = (_without(layer, sensitive, withheld) for layer in (master, plan))
     return CheckResult(conflicts=conflicts, summary=record["summary"], plans=[plan], master=master,
-                       taxonomy=province.taxonomy, rules=rules)
+                       taxonomy=province.taxonomy, rules=rules, withheld=withheld)

@@ -86,6 +86,7 @@ class CheckResult:
     taxonomy: Taxonomy | None = None
     rules: RulesTable | None = None
     admin: AdminUnits | None = None  # the --admin units, for maps to draw
+    withheld: object | None = None  # masked copies: the area left out of every drawing (maps.withheld_area)
 
     @property
     def exit_code(self) -> int:

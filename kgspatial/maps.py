@@ -30,6 +30,7 @@ from folium.template import Template
 from . import assets
 from . import crs as crs_mod
 from .engine import code_labels
+from .masking import WITHHELD_TEXT
 from .output import usual_mode
 from .prepare import PreparedLayer
 from .taxonomy import Taxonomy
@@ -422,7 +423,7 @@ def _sensitive(taxonomy: Taxonomy | None, codes: Iterable[Any]) -> np.ndarray:
 
 def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxonomy | None,
                  severities: list[str], has_conditional: bool, has_plans: bool, has_communes: bool,
-                 masked: int, notes: list[str]) -> str:
+                 masked: int, notes: list[str], withheld: bool = False) -> str:
     # Open unless long: a long legend would hide the map (it opens with one click).
     opened = " open" if len(master_codes) <= 8 else ""
     parts = [f"<details{opened}><summary><b>{html.escape(title)}</b> <span class='en'>(chú giải / legend)</span></summary>"]
@@ -447,8 +448,10 @@ def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxo
         for code, _count in master_codes:
             parts.append(f"<div><i style='background:{zone_color(taxonomy, code)}'></i>{html.escape(zone_text(taxonomy, code))}</div>")
     if masked:
-        parts.append(f"<div class='en'>{masked} mảnh đất quốc phòng, an ninh không hiển thị / "
-                     f"{masked} defence or security piece(s) hidden</div>")
+        parts.append(f"<div class='en'>{masked} mảnh không hiển thị (đất quốc phòng, an ninh) / "
+                     f"{masked} piece(s) not drawn (defence or security land)</div>")
+    if withheld:
+        parts.append(f"<div><i style='background:#9e9e9e'></i>{WITHHELD_TEXT}</div>")
     for note in notes:
         parts.append(f"<div class='en'>{html.escape(note)}</div>")
     return "".join(parts) + "</details>"
@@ -469,12 +472,14 @@ def build_map(
     max_features: int = DEFAULT_MAX_FEATURES,
     clip_master: bool = True,
     mask_sensitive: bool = False,
+    withheld: Any = None,
 ) -> folium.Map:
     """The folium Map (with every asset inlined) for one check or a whole province.
 
     `conflicts` has the CONTRACT §2 columns in `crs` (default: its own CRS); `master`/`plans` are
     PreparedLayers in the same CRS; `admin` anything with geoms/codes/names arrays (AdminUnits).
     `clip_master` draws only the master zones around the plans and conflicts (per-plan maps).
+    `withheld` (withheld_area, same CRS) is drawn as one grey area: what a masked map leaves out.
     """
     assets.check_assets()
     crs = crs or conflicts.crs
@@ -486,14 +491,12 @@ def build_map(
         plan_names.setdefault(plan.name, plan.name)
 
     frame = conflicts.copy()
-    masked = 0
+    shown = ~(frame.geometry.isna() | frame.geometry.is_empty).to_numpy() if len(frame) else np.zeros(0, dtype=bool)
     if mask_sensitive and len(frame):
-        hide = _sensitive(taxonomy, frame["plan_code"]) | _sensitive(taxonomy, frame["master_code"])
-        masked = int(hide.sum())
-        frame = frame.loc[~hide]
-    present = ~(frame.geometry.isna() | frame.geometry.is_empty) if len(frame) else np.zeros(0, dtype=bool)
-    masked += int((~np.asarray(present)).sum())
-    frame = frame.loc[np.asarray(present)]
+        shown &= ~(_sensitive(taxonomy, frame["plan_code"]) | _sensitive(taxonomy, frame["master_code"]))
+    masked = int((~shown).sum())
+    hidden = frame.loc[~shown, "verdict"].value_counts().to_dict() if masked else {}
+    frame = frame.loc[shown]
 
     # The view: plans and conflicts (per-plan map) or the whole master plan (province map).
     extent_geoms = [np.asarray(frame.geometry.values, dtype=object)] + [p.geoms for p in plans]
@@ -629,8 +632,9 @@ def build_map(
             key = f"{r.get('severity')}|{r.get('kind')}"
             styles.setdefault(key, conflict_style(str(r.get("verdict")), str(r.get("severity")), str(r.get("kind"))))
             props.append({"s": key, "t": conflict_tooltip(r), "p": conflict_popup(r, taxonomy, plan_names)})
-        layer = GeoJsonLayer(feature_collection(wgs[chosen], props), styles,
-                             f"{layer_name} ({len(chosen)})", radius=7, count=len(chosen))
+        not_drawn = sum(n for v, n in hidden.items() if v == verdict or (verdict == "conflict" and v != "conditional"))
+        label = f"{layer_name} ({len(chosen)}" + (f" + {not_drawn} không hiển thị / not drawn)" if not_drawn else ")")
+        layer = GeoJsonLayer(feature_collection(wgs[chosen], props), styles, label, radius=7, count=len(chosen))
         conflict_layers.append(layer)
         layers[role] = layer
         counts[role] = len(chosen)
@@ -643,6 +647,16 @@ def build_map(
                     label = "Xã/phường" if col == "admin_name" else "Đơn vị trước 7/2025"
                     search_geoms.append(shapely.box(*bounds))
                     search_props.append({"search": f"{label}: {unit} – {len(sub)} mảnh xung đột / pieces"})
+
+    withheld_layer = None
+    if withheld is not None and not shapely.is_empty(withheld):
+        wgs = _to_wgs84(np.array([withheld], dtype=object), crs)
+        withheld_layer = GeoJsonLayer(
+            feature_collection(wgs, [{"s": "w", "t": WITHHELD_TEXT}]),
+            {"w": {"color": "#555555", "weight": 0.5, "fillColor": "#9e9e9e", "fillOpacity": 0.85}},
+            "Không hiển thị / Withheld", count=1)
+        layers["withheld"] = withheld_layer
+        counts["withheld"] = 1
 
     # The map itself.
     tiles, attribution = _tiles_setting(tiles, attribution)
@@ -658,7 +672,7 @@ def build_map(
     if tiles:
         folium.TileLayer(tiles, attr=html.escape(attribution), name="Bản đồ nền / Basemap", overlay=False,
                          control=False, max_zoom=20).add_to(fmap)
-    for layer in (master_layer, commune_layer, plan_layer, *conflict_layers):
+    for layer in (master_layer, withheld_layer, commune_layer, plan_layer, *conflict_layers):
         if layer is not None:
             layer.add_to(fmap)
     if view is not None:
@@ -683,7 +697,8 @@ def build_map(
     severities = sorted({str(s) for s in frame["severity"]}) if len(frame) else []
     has_conditional = bool(len(frame)) and bool((frame["verdict"] == "conditional").any())
     _Control(_legend_html(title, master_codes, taxonomy, severities, has_conditional, bool(plans),
-                          commune_layer is not None, masked, notes), "bottomleft", "kg-legend").add_to(fmap)
+                          commune_layer is not None, masked, notes, withheld_layer is not None),
+             "bottomleft", "kg-legend").add_to(fmap)
     _Registry(layers, counts).add_to(fmap)
     return fmap
 
@@ -747,7 +762,7 @@ def map_for_result(result, *, tiles: str | None = None, attribution: str | None 
         title = f"Xung đột quy hoạch / Planning conflicts: {shown}"
     return build_map(result.master, result.taxonomy, result.conflicts, plans=result.plans, plan_names=names,
                      admin=admin, title=title, tiles=tiles, attribution=attribution, max_features=max_features,
-                     clip_master=True, mask_sensitive=mask_sensitive)
+                     clip_master=True, mask_sensitive=mask_sensitive, withheld=getattr(result, "withheld", None))
 
 
 def write_map(result, path: str | Path, *, tiles: str | None = None, attribution: str | None = None,

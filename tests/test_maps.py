@@ -258,7 +258,7 @@ def test_sensitive_rows_masked_on_request(scene, tmp_path, taxonomy):
     fmap = maps.build_map(result.master, taxonomy, frame, plans=result.plans, mask_sensitive=True)
     page = maps.render_html(fmap)
     assert "CCN-1" not in "".join(f["properties"].get("p", "") for f in _features(page))
-    assert "1 mảnh đất quốc phòng, an ninh không hiển thị" in _unescaped(page)
+    assert "1 mảnh không hiển thị (đất quốc phòng, an ninh)" in _unescaped(page)
 
 
 def test_province_map_of_several_plans(scene, tmp_path, taxonomy):
@@ -305,3 +305,22 @@ def test_cli_check_map(tmp_path, monkeypatch, capsys):
         main(argv + ["--out", str(tmp_path / "out2")])
     assert exc.value.code == 2 and "npm ci" in capsys.readouterr().err
     assert not (tmp_path / "out2").exists()
+
+
+def test_withheld_cells_blank_what_lies_around_defence_land():
+    """A defence zone [700,1300]×[600,900] touches two 500 m cells, [500,1500]×[500,1000]: 500,000 m².
+    The rice zone around it, 2 × 2 km with the defence zone as its hole (3,820,000 m²), keeps
+    3,820,000 − (500,000 − 180,000) = 3,500,000 m²; a road along y = 750 keeps 2,000 − 1,000 m."""
+    from kgspatial.masking import blank_out, withheld_area
+
+    defence = geoms.box(700, 600, 1300, 900)
+    rice = shapely.difference(geoms.box(0, 0, 2000, 2000), defence)
+    road = geoms.line((0, 750), (2000, 750))
+    cells = withheld_area(np.array([defence]))
+    assert cells.area == pytest.approx(500_000.0)
+    out = blank_out(np.array([rice, road, geoms.point(1000, 750), geoms.point(100, 100), None], dtype=object), cells)
+    assert shapely.area(out[0]) == pytest.approx(3_500_000.0)
+    assert shapely.length(out[1]) == pytest.approx(1_000.0) and shapely.get_type_id(out[1]) in (1, 5)
+    assert out[2] is None and out[3] == geoms.point(100, 100) and out[4] is None
+    # no edge of what is drawn runs through the cells: the defence zone's outline cannot be read off
+    assert not any(shapely.intersects(g, cells.buffer(-0.01)) for g in out if g is not None)

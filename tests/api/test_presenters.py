@@ -29,3 +29,31 @@ def test_map_and_reports(api, defence):  # noqa: F811
     assert "R06" in cells  # the defence row stays, with its rule...
     r = api.get(base + "/report", "admin", params={"format": "html"})
     assert r.status_code == 200 and "R06" in r.text
+
+
+def test_masked_drawings_leave_out_whole_cells(api, defence):  # noqa: F811
+    """Leaving out only the defence feature would leave its outline as a hole in the zones and pieces
+    around it (a reviewer read it off a planner's map): drawings leave out the 500 m cells it touches."""
+    import shapely
+
+    from api.render import result_for
+
+    app = api.client.app
+    full = result_for(app, defence["check"], unmasked=True)
+    masked = result_for(app, defence["check"], unmasked=False)
+    assert full.withheld is None
+    plan = full.plans[0]
+    defence_land = plan.geoms[plan.codes == "CQP"][0]  # [10,30]×[5,20] from the scene's origin
+    cells = masked.withheld
+    assert cells.covers(defence_land) and cells.area == 500.0 * 500.0  # it lies in one cell
+    assert all(v % 500 == 0 for v in cells.bounds)
+    inside = cells.buffer(-0.01)
+    drawn = [*masked.master.geoms, *masked.plans[0].geoms, *(g for g in masked.conflicts.geometry if g is not None)]
+    assert not any(shapely.intersects(g, inside) for g in drawn)
+    # the whole 200 m scene lies in that cell: nothing of it is drawn (tests/test_maps.py has a larger one)
+    assert len(full.master.geoms) == 3 and len(masked.master.geoms) == 0
+    assert len(masked.conflicts) == len(full.conflicts)  # rows and their figures stay
+    r = api.get(f"/api/v1/checks/{defence['check']}/map", "planner")
+    if r.status_code == 501:
+        pytest.skip(r.json()["detail"])
+    assert '"withheld": 1' in r.text and "/ not drawn)" in r.text and "(500 m cells)" in r.text
