@@ -87,7 +87,10 @@ def render(app, check_id: str, what: str, unmasked: bool, english: bool = False)
                     kwargs["plan_names"] = {plan["id"]: plan["name"]}
                 presenter(result, Path(tmp) / name, **kwargs)
             else:
-                presenter(result, Path(tmp), [what], english=english)
+                plan = app.state.store.get_layer(app.state.store.get_check(check_id)["plan_id"], "plan")
+                known = {plan["id"]: {"name": plan["name"], "type": plan.get("plan_type") or "",
+                                      "path": plan.get("filename") or ""}}
+                presenter(result, Path(tmp), [what], english=english, plans=known)
             (Path(tmp) / name).replace(target)
         return target
 

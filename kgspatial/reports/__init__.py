@@ -11,7 +11,7 @@ the conflict rows and summaries given (see model.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..errors import InputError
@@ -22,9 +22,11 @@ FORMATS = ("html", "xlsx", "pdf")
 __all__ = ["FORMATS", "write_check_reports", "write_plan_reports", "write_province_reports", "write_reports"]
 
 
-def write_check_reports(result, out_dir, formats: Iterable[str], english: bool = False) -> list[Path]:
-    """report.* for a `kgspatial check` result (CheckResult)."""
-    return write_reports(model.from_check(result, english), out_dir, formats)
+def write_check_reports(result, out_dir, formats: Iterable[str], english: bool = False,
+                        plans: Mapping[str, Mapping] | None = None) -> list[Path]:
+    """report.* for a `kgspatial check` result (CheckResult); `plans` maps a plan id to what the
+    user knows it by (name, type, path: the web service's upload record)."""
+    return write_reports(model.from_check(result, english, plans), out_dir, formats)
 
 
 def write_province_reports(batch, out_dir, formats: Iterable[str], english: bool = False) -> list[Path]:

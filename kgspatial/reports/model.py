@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,8 +106,9 @@ class ReportData:
 # ---------------------------------------------------------------- builders
 
 
-def from_check(result, english: bool = False) -> ReportData:
-    """A `kgspatial check` result (one or more plans, no register)."""
+def from_check(result, english: bool = False, known: Mapping[str, Mapping] | None = None) -> ReportData:
+    """A `kgspatial check` result (one or more plans, no register); `known` gives a plan id the
+    name, type and path its user knows it by."""
     summary = result.summary
     rows, pieces = _rows(result.conflicts)
     plans = []
@@ -114,9 +116,12 @@ def from_check(result, english: bool = False) -> ReportData:
     for i, part in enumerate(summary.get("by_plan") or []):
         pid = str(part["plan_id"])
         path = str(inputs[i].get("path", "")) if i < len(inputs) else ""
-        plans.append(PlanFigures(id=pid, name=pid, path=path, figures=_figures(rows[rows["plan_id"] == pid])))
+        about = (known or {}).get(pid) or {}
+        plans.append(PlanFigures(id=pid, name=str(about.get("name") or pid), type=str(about.get("type") or ""),
+                                 path=str(about.get("path") or path), figures=_figures(rows[rows["plan_id"] == pid])))
     labels = Labels(english)
-    return _assemble("check", labels, labels("title_check"), summary, rows, pieces, plans, result,
+    title = labels("title_check") + (f": {plans[0].name}" if len(plans) == 1 else "")
+    return _assemble("check", labels, title, summary, rows, pieces, plans, result,
                      plan_layers=list(result.plans or []))
 
 

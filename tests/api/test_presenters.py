@@ -57,3 +57,20 @@ def test_masked_drawings_leave_out_whole_cells(api, defence):  # noqa: F811
     if r.status_code == 501:
         pytest.skip(r.json()["detail"])
     assert '"withheld": 1' in r.text and "/ not drawn)" in r.text and "(500 m cells)" in r.text
+
+
+def test_service_report_names_the_plan_as_uploaded(api, defence):  # noqa: F811
+    """The report says which plan it is about as the planner named it, not by its hex id."""
+    import openpyxl
+
+    base = f"/api/v1/checks/{defence['check']}/report"
+    r = api.get(base, "planner", params={"format": "html"})
+    if r.status_code == 501:
+        pytest.skip(r.json()["detail"])
+    assert "<title>Báo cáo kiểm tra sự phù hợp quy hoạch: QH có đất quốc phòng</title>" in r.text
+    book = openpyxl.load_workbook(io.BytesIO(api.get(base, "planner", params={"format": "xlsx"}).content))
+    cells = [str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row if c is not None]
+    assert "QH có đất quốc phòng" in cells and "plan_qp.gpkg" in cells
+    from kgspatial.reports.labels import Labels
+
+    assert Labels(False).plan_type("urban_zoning") in cells
