@@ -157,6 +157,9 @@ def test_xlsx_plans_communes_unreviewed_and_method(reports):
     assert plans[0]["Diện tích xung đột (ha)"] == pytest.approx(CONFLICT_HA)
     assert plans[0]["Số mảnh xung đột"] == 5  # KDC-01: LUC in A, LUC in B, RPH; DT963 on RPH; CCN-1 on RPH
     assert plans[0]["Diện tích có điều kiện (ha)"] == pytest.approx(CONDITIONAL_HA)
+    # the road DT963 on LUC is conditional: its 90 m belong in the plans table too (a review found them missing)
+    assert plans[0]["Chiều dài có điều kiện (m)"] == pytest.approx(CONDITIONAL_M)
+    assert plans[0]["Số điểm có điều kiện"] == 0 and plans[0]["Số điểm xung đột"] == 0
     for sheet, expected, code, name in (("Theo xã", NEW_UNITS, "Mã xã (mới)", "Tên xã (mới)"),
                                         ("Theo xã cũ", OLD_UNITS, "Mã xã (cũ)", "Tên xã (cũ)")):
         _, units = _sheet(wb, sheet)
@@ -190,6 +193,8 @@ def test_html_is_self_contained_and_vietnamese(reports):
     assert "VN-2000 to WGS 84 (2)" in html and "EPSG:9207" in html
     assert "Đất trồng lúa" in html  # the taxonomy name of rule R01's group LUA
     assert "0,5800" in html and "0,3600" in html  # totals in ha, Vietnamese number format
+    plans_table = html[html.index("Danh sách quy hoạch"):html.index("</table>", html.index("Danh sách quy hoạch"))]
+    assert "Chiều dài có điều kiện" in plans_table and ">90,0<" in plans_table  # the conditional road's metres
     # The overview map is an embedded PNG that is not blank.
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert uris

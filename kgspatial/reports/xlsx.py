@@ -52,7 +52,8 @@ def write_xlsx(data: ReportData, path: Path) -> None:
         Column("approved", "date"), Column("authority"),
         Column("conflict_pieces", "int"), Column("conflict_area", "ha"), Column("conflict_length", "m"),
         Column("conflict_points", "int"), Column("conditional_pieces", "int"), Column("conditional_area", "ha"),
-        Column("conditional_length", "m"), Column("status"), Column("reason"), Column("path"),
+        Column("conditional_length", "m"), Column("conditional_points", "int"), Column("status"), Column("reason"),
+        Column("path"),
     ], plans)
 
     conflict_cols = [Column("conflict_id"), Column("plan_id"), Column("plan_feature"), Column("rule_id"),
@@ -81,7 +82,7 @@ def write_xlsx(data: ReportData, path: Path) -> None:
             Column("conflict_length", "m", "conflict_length_m"), Column("conflict_points", "int"),
             Column("conditional_pieces", "int"), Column("conditional_area", "ha", "conditional_area_ha"),
             Column("conditional_length", "m", "conditional_length_m"), Column("conditional_points", "int"),
-        ], [_with_ha(u) for u in units])
+        ], [_with_ha({**u, "name": u.get("name") or ("" if u.get("code") else L("outside_units"))}) for u in units])
 
     _sheet(wb, L("sheet_rules"), L, [
         Column("rule_id"), Column("plan_code"), Column("code_name", field="plan_name"), Column("master_code"),
@@ -96,6 +97,7 @@ def write_xlsx(data: ReportData, path: Path) -> None:
             Column("conflict_pieces", "int"), Column("conflict_area", "ha", "conflict_area_ha"),
             Column("conflict_length", "m", "conflict_length_m"), Column("conflict_points", "int"),
             Column("conditional_pieces", "int"), Column("conditional_area", "ha", "conditional_area_ha"),
+            Column("conditional_length", "m", "conditional_length_m"), Column("conditional_points", "int"),
         ], [_with_ha(r) for r in data.by_plan_type])
 
     unreviewed_cols = [Column("plan_id"), Column("plan_code"), Column("code_name", field="plan_name"),
@@ -118,7 +120,7 @@ def _plan_record(plan, L) -> dict:
         "conflict_pieces": f["conflict_pieces"], "conflict_area": _ha(f["conflict_area_m2"]),
         "conflict_length": f["conflict_length_m"], "conflict_points": f["conflict_points"],
         "conditional_pieces": f["conditional_pieces"], "conditional_area": _ha(f["conditional_area_m2"]),
-        "conditional_length": f["conditional_length_m"],
+        "conditional_length": f["conditional_length_m"], "conditional_points": f["conditional_points"],
         "status": status_text(plan, L), "reason": plan.reason, "path": plan.path,
     }
 
@@ -132,6 +134,9 @@ def _conflict_records(data: ReportData, start: int = 0, stop: int | None = None)
     for record in data.rows.iloc[start:stop].to_dict("records"):
         for key in ("verdict", "severity", "kind"):
             record[key] = L.value(record.get(key))
+        for code, name in (("admin_code", "admin_name"), ("admin_prev_code", "admin_prev_name")):
+            if code in record and not record[code] and not record.get(name):
+                record[name] = L("outside_units")  # as the HTML and PDF say it, not a blank cell
         yield record
 
 
