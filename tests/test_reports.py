@@ -176,6 +176,12 @@ def test_xlsx_plans_communes_unreviewed_and_method(reports):
     flat = " ".join(str(v) for row in method for v in row if v is not None)
     assert "EPSG:9207" in flat and "VN-2000 to WGS 84 (2)" in flat and "kgspatial" in flat
     assert "R01" in flat and "R05" in flat  # the whole rules table, compatible rules included
+    items = {row[0]: row[1] for row in method if row and row[0]}
+    assert items["Số quy tắc"] == 5 and items["Diện tích mảnh tối thiểu (m²)"] == 1.0  # numbers, not text
+    assert "none (same CRS)" not in flat and "không cần (cùng hệ tọa độ)" in flat
+    for sheet in ("Theo quy tắc", "Chưa xét"):
+        header, _ = _sheet(wb, sheet)
+        assert len(header) == len(set(header))  # filters and pivot tables need distinct headers
 
 
 # ---------------------------------------------------------------- HTML

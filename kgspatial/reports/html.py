@@ -107,6 +107,18 @@ def status_text(plan, L) -> str:
     return L("failed") if plan.failed else L("needs_adjustment") if plan.needs_adjustment else L("consistent")
 
 
+_VI_OPERATION = (("Inverse of ", "nghịch đảo của "), ("none (same CRS)", "không cần (cùng hệ tọa độ)"),
+                 ("conversion only (no datum change)", "chỉ đổi phép chiếu (cùng hệ quy chiếu)"),
+                 ("PROJ's choice per point among: ", "PROJ chọn theo từng điểm trong: "))
+
+
+def _vi_operation(text: str) -> str:
+    """The words around EPSG operation names in Vietnamese; the names themselves are EPSG's."""
+    for english, vietnamese in _VI_OPERATION:
+        text = text.replace(english, vietnamese)
+    return text
+
+
 def method_items(data: ReportData) -> list[tuple[str, str]]:
     """The methodology as (item, value) pairs, shared by the HTML/PDF and the XLSX."""
     L, m = data.labels, data.methodology
@@ -116,7 +128,7 @@ def method_items(data: ReportData) -> list[tuple[str, str]]:
         (L("m_profile"), m["profile"]),
         (L("m_crs"), m["analysis_crs"]),
         (L("m_transform"), f"'{m['official_transformation']}' (EPSG:6960)"),
-        (L("m_transform_used"), "; ".join(m["transformations"])),
+        (L("m_transform_used"), "; ".join(m["transformations"] if L.english else map(_vi_operation, m["transformations"]))),
         (L("m_rules"), m["rules_path"] + (f" (SHA-256 {m['rules_sha256'][:16]}…)" if m["rules_sha256"] else "")),
         (L("m_rules_count"), "" if m["rules_count"] is None else str(m["rules_count"])),
         (L("m_min_area"), "" if m["min_area_m2"] is None else _number(m["min_area_m2"], 1, L.english)),

@@ -107,6 +107,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "reference": ("Căn cứ pháp lý", "Legal reference"),
     "note": ("Ghi chú", "Note"),
     "code_name": ("Tên mã đất", "Land use"),
+    "plan_code_name": ("Tên mã đất quy hoạch", "Plan land use"),
+    "master_code_name": ("Tên mã đất QH tỉnh", "Master land use"),
     "outside_units": ("(ngoài các đơn vị hành chính)", "(outside every unit)"),
     # methodology
     "m_item": ("Mục", "Item"),

@@ -85,8 +85,8 @@ def write_xlsx(data: ReportData, path: Path) -> None:
         ], [_with_ha({**u, "name": u.get("name") or ("" if u.get("code") else L("outside_units"))}) for u in units])
 
     _sheet(wb, L("sheet_rules"), L, [
-        Column("rule_id"), Column("plan_code"), Column("code_name", field="plan_name"), Column("master_code"),
-        Column("code_name", field="master_name"), Column("verdict"), Column("severity"), Column("pieces", "int"), Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int"),
+        Column("rule_id"), Column("plan_code"), Column("plan_code_name", field="plan_name"), Column("master_code"),
+        Column("master_code_name", field="master_name"), Column("verdict"), Column("severity"), Column("pieces", "int"), Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int"),
         Column("reference"), Column("note"),
     ], [_translated(_with_ha(r), L) for r in data.by_rule])
 
@@ -100,8 +100,8 @@ def write_xlsx(data: ReportData, path: Path) -> None:
             Column("conditional_length", "m", "conditional_length_m"), Column("conditional_points", "int"),
         ], [_with_ha(r) for r in data.by_plan_type])
 
-    unreviewed_cols = [Column("plan_id"), Column("plan_code"), Column("code_name", field="plan_name"),
-                       Column("master_code"), Column("code_name", field="master_name"), Column("pieces", "int"),
+    unreviewed_cols = [Column("plan_id"), Column("plan_code"), Column("plan_code_name", field="plan_name"),
+                       Column("master_code"), Column("master_code_name", field="master_name"), Column("pieces", "int"),
                        Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int")]
     _sheet(wb, L("sheet_unreviewed"), L, unreviewed_cols, [_with_ha(u) for u in data.unreviewed])
 
@@ -249,8 +249,11 @@ def _method_sheet(wb: Workbook, data: ReportData) -> None:
         ws.column_dimensions[col].width = 22
     ws.freeze_panes = "A2"
     ws.append(_header(ws, [L("m_item"), L("m_value")]))
+    m = data.methodology
+    numbers = {L("m_rules_count"): (m["rules_count"], "int"), L("m_min_area"): (m["min_area_m2"], "m")}
     for key, value in method_items(data):
-        ws.append([_cell(ws, key, "text", bold=True), _cell(ws, value, "text")])
+        value, kind = numbers.get(key, (value, "text"))  # figures stay numbers a spreadsheet can add
+        ws.append([_cell(ws, key, "text", bold=True), _cell(ws, value, kind)])
     t = data.totals
     figures = [
         ("conflict_pieces", t.get("conflict_pieces", 0), "int"),
