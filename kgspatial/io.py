@@ -292,6 +292,8 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
                 loc.raw_text = True
                 return gpd.read_file(loc.gdal_path, engine="pyogrio", use_arrow=False, columns=columns,
                                      encoding="ISO-8859-1", **kwargs)
+            except _Curved:
+                return _read_linearised(loc.gdal_path, kwargs, columns, notes)
         # fiona's GeoJSON driver cannot skip fields: read them all, keep the asked ones
         frame = gpd.read_file(loc.gdal_path, engine=engine, **kwargs)
         return frame[[*columns, frame.geometry.name]] if columns is not None else frame
@@ -310,6 +312,27 @@ class _NotUtf8(Exception):
     """Text that is not UTF-8 where the format promised it."""
 
 
+class _Curved(Exception):
+    """True curves (arcs of ArcGIS or CAD data), which shapely cannot hold."""
+
+
+def _read_linearised(gdal_path: str, kwargs: dict, columns: list[str] | None, notes: list[str] | None):
+    """A layer with true curves, read through fiona, whose GDAL binding turns arcs into straight
+    segments (GDAL's default 4° step: a circle's area comes out about 0.1 % short)."""
+    try:
+        import fiona  # noqa: F401
+    except ImportError:
+        raise InputError(
+            f"{gdal_path}: holds curved geometries (arcs), which cannot be measured as they are: install"
+            " fiona (pip install 'kgspatial[fiona]') to have them turned into straight segments, or convert the"
+            " file with ogr2ogr -nlt CONVERT_TO_LINEAR / lớp có đường cong, cần chuyển thành đoạn thẳng") from None
+    frame = gpd.read_file(gdal_path, engine="fiona", **kwargs)
+    if notes is not None:
+        notes.append("curved geometries (arcs) turned into straight segments (about 0.1 % of a circle's area)"
+                     " / đường cong đã được chuyển thành đoạn thẳng")
+    return frame[[*columns, frame.geometry.name]] if columns is not None else frame
+
+
 def _read_arrow_frame(gdal_path: str, kwargs: dict, notes: list[str] | None = None) -> gpd.GeoDataFrame:
     """pyogrio's Arrow read, with the geometry built straight from the WKB column.
 
@@ -323,7 +346,10 @@ def _read_arrow_frame(gdal_path: str, kwargs: dict, notes: list[str] | None = No
     geoms = None
     if name in table.column_names:
         wkb = table.column(name).to_numpy(zero_copy_only=False)
-        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+        try:
+            geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+        except NotImplementedError:  # "Nonlinear geometry types are not currently supported"
+            raise _Curved(gdal_path) from None
         broken = np.nonzero(shapely.is_missing(geoms) & np.not_equal(wkb, None))[0]
         if len(broken):  # a ring GDAL left open (GeoJSON writers do): closed, not the file refused
             geoms[broken] = shapely.from_wkb(wkb[broken], on_invalid="fix")
