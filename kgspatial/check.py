@@ -375,10 +375,13 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
     part.pop("touched", None)
     outside = part["quality"]["outside_master"]
     if outside["features"]:
+        # Many features off the master: a wrong .prj (TM-3 coordinates declared UTM) more often than
+        # a plan drawn past the province's edge.
+        hint = _crs_hint(ctx, layer, partly=True) if outside["features"] >= 0.1 * len(plan) else ""
         part["warnings"].append(
             f"{plan_id}: {outside['features']} feature(s) lie partly or wholly outside the master plan"
-            f" ({outside['area_m2']:,.0f} m², {outside['length_m']:,.0f} m, {outside['points']} point(s) outside):"
-            " those parts were not checked / có đối tượng nằm ngoài phạm vi quy hoạch tỉnh, phần đó không được kiểm tra"
+            f" ({_amount(outside['area_m2'])} m², {_amount(outside['length_m'])} m, {outside['points']} point(s) outside):"
+            f" those parts were not checked{hint} / có đối tượng nằm ngoài phạm vi quy hoạch tỉnh, phần đó không được kiểm tra"
         )
     if plan.info["ids_missing"] or plan.info["ids_repeated"]:
         part["warnings"].append(
@@ -391,8 +394,14 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
     return frame, part, plan
 
 
-def _crs_hint(ctx: Context, layer) -> str:
-    """'; it would lie on the master plan in EPSG:…' when another usual CRS places the layer there."""
+def _amount(value: float) -> str:
+    """m² or m for a message: whole units, or two decimals when that would read as 0."""
+    return f"{value:,.0f}" if value >= 10 else f"{value:,.2f}"
+
+
+def _crs_hint(ctx: Context, layer, partly: bool = False) -> str:
+    """'; it would lie on the master plan in EPSG:…' when another usual CRS places the layer there
+    (`partly`: the layer lies partly on it already; another CRS must place clearly more of it)."""
     raw = np.asarray(layer.gdf.geometry.values, dtype=object)
     raw = raw[~(shapely.is_missing(raw) | shapely.is_empty(raw))]
     if len(raw) == 0:
@@ -405,7 +414,13 @@ def _crs_hint(ctx: Context, layer) -> str:
         on, _ = ctx.master_tree.query(points, predicate="intersects")
         return len(np.unique(on)) / max(len(points), 1)
 
-    fits = crs_mod.likely_crs(sample, layer.crs, ctx.analysis_crs, share_on_master) if len(sample) else []
+    if len(sample) == 0:
+        return ""
+    min_share = 0.5
+    if partly:
+        declared = share_on_master(crs_mod.transform_geometries(sample, layer.crs, ctx.analysis_crs))
+        min_share = max(0.5, declared + 0.25)
+    fits = crs_mod.likely_crs(sample, layer.crs, ctx.analysis_crs, share_on_master, min_share=min_share)
     if not fits:
         return ""
     if layer.crs_source == "assumed":

@@ -439,7 +439,7 @@ _OTHER_CANDIDATES = (32648, 32649, 4326, 4756)
 
 
 def likely_crs(sample: np.ndarray, declared: Any, analysis: Any, fit: Callable[[np.ndarray], float],
-               limit: int = 3) -> list[str]:
+               limit: int = 3, min_share: float = 0.5) -> list[str]:
     """Labels of the CRSs under which `sample` (a few points, in the layer's own coordinates)
     would land on the master plan, best first: the hint a user needs when a .prj is wrong.
 
@@ -458,7 +458,7 @@ def likely_crs(sample: np.ndarray, declared: Any, analysis: Any, fit: Callable[[
         except CRSError:
             continue
         share = fit(moved)
-        if share >= 0.5:
+        if share >= min_share:
             scored.append((-share, rank, crs_label(candidate)))
     return [label for *_, label in sorted(scored)[:limit]]
 

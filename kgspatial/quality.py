@@ -63,6 +63,9 @@ def master_extent(master: PreparedLayer, invalid_edges: np.ndarray) -> shapely.G
     return shapely.union_all(polys)
 
 
+OUTSIDE_MIN = 0.01  # m² or m
+
+
 def plan_outside(plan: PreparedLayer, extent: shapely.Geometry) -> dict:
     """How much of the plan lies outside the master plan's extent."""
     # The extent is shared by a batch's threads: left unprepared (see admin.py).
@@ -74,7 +77,9 @@ def plan_outside(plan: PreparedLayer, extent: shapely.Geometry) -> dict:
     sizes = np.zeros(len(out))
     if has.any():
         sizes[has] = measure(rest[has], rest_kinds[has])
-    real = has & (sizes > 1e-6)
+    # Below a square decimetre (or a centimetre of line) is a reprojection's rounding along the
+    # province border, not land left unchecked.
+    real = has & ((rest_kinds == POINT) | (sizes >= OUTSIDE_MIN))
     return {
         "features": int(real.sum()),
         "area_m2": float(sizes[real & (rest_kinds == POLYGON)].sum()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pytest
 
 from kgspatial.check import CheckOptions, PlanInput, run_check
@@ -39,6 +40,17 @@ def test_plan_overlaps_and_outside(tmp_path, jobs):
     assert s["inputs"]["plans"][0]["unknown_codes"] == {"zz-9": 1}  # as the layer spells it
     assert any("not in the taxonomy" in w for w in s["warnings"])
 
+
+def test_reprojection_rounding_at_the_border_is_not_outside(tmp_path):
+    """A zone that passes the master's edge by 5 µm (a plan reprojected there and back: 0.00025 m²) is
+    not "outside"; one that passes it by 1 mm over 50 m (0.05 m²) is, and the message shows the 0.05."""
+    master = ({"MA_QH": ["LUC", "RPH"]}, [box(0, 0, 100, 100), box(100, 0, 200, 100)])
+    plan = ({"ma": ["ODT", "ODT"]}, [box(150, 25, 200.000005, 75), box(150, 0, 200, 10)])
+    assert run(tmp_path, master, plan).summary["by_plan"][0]["quality"]["outside_master"]["features"] == 0
+    plan = ({"ma": ["ODT"]}, [box(150, 25, 200.001, 75)])
+    s = run(tmp_path, master, plan).summary
+    assert s["by_plan"][0]["quality"]["outside_master"]["area_m2"] == pytest.approx(0.05)
+    assert any("(0.05 m², 0.00 m, 0 point(s) outside)" in w for w in s["warnings"])
 
 def test_master_gaps_and_overlaps(tmp_path):
     master = ({"MA_QH": ["LUC", "RPH", "ODT"]},
@@ -77,3 +89,23 @@ def test_invalid_plan_geometry_repaired_and_counted(tmp_path):
     result = run(tmp_path, ({"MA_QH": ["LUC"]}, [box(0, 0, 100, 100)]), ({"ma": ["ODT"]}, [bowtie]))
     assert result.summary["inputs"]["plans"][0]["geometries_repaired"] == 1
     assert result.conflicts["area_m2"].sum() == pytest.approx(1250.0)
+
+
+def test_plan_partly_off_the_master_under_a_wrong_crs_gets_the_hint(tmp_path):
+    """TM-3 104°30' coordinates declared as TM-3 104°45' (EPSG:9208) land about 27 km west: about
+    half the plan falls off the 60 × 80 km master plan, and the warning names the CRS that fits."""
+    import shapely
+
+    from kgspatial.check import CheckOptions, PlanInput, run_check
+
+    master = gpd.GeoDataFrame({"MA_QH": ["LUC"]}, geometry=[shapely.box(560_000, 1_060_000, 620_000, 1_140_000)], crs=CRS)
+    master.to_file(tmp_path / "m.gpkg")
+    xs = np.linspace(565_000, 614_000, 50)
+    plan = gpd.GeoDataFrame({"ma": ["ODT"] * 50}, crs="EPSG:9208",
+                            geometry=[shapely.box(x, 1_100_000, x + 500, 1_100_500) for x in xs])
+    plan.to_file(tmp_path / "p.gpkg")
+    (tmp_path / "r.csv").write_text(RULES_CSV, encoding="utf-8")
+    s = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
+                               rules=str(tmp_path / "r.csv"))).summary
+    (warning,) = [w for w in s["warnings"] if "outside the master plan" in w]
+    assert "would lie on the master plan if they were in EPSG:9207" in warning
