@@ -615,6 +615,10 @@ def transform_geometries(geoms: Any, src: Any, dst: Any) -> np.ndarray:
             wild = np.nonzero((np.abs(x) > 360) | (np.abs(y) > 90))[0]
             if len(wild):  # metres under a degrees CRS: say so, not PROJ's "Invalid latitude"
                 k = wild[0]
+                if (np.abs(x[wild]) <= 90).all() and (np.abs(y[wild]) <= 360).all():
+                    raise CRSError(f"coordinates such as x = {x[k]:.4f}, y = {y[k]:.4f} are latitude and longitude in"
+                                   " the wrong order: x must be the longitude; swap them"
+                                   " / kinh độ và vĩ độ bị đảo chỗ")
                 raise CRSError(f"coordinates such as x = {x[k]:.0f}, y = {y[k]:.0f} are not degrees, yet the layer's"
                                f" CRS is {crs_label(s)}")
         try:

@@ -514,7 +514,7 @@ def read_layer(
     if crs_value is None:
         if assume_crs is None:
             what = (f"a local coordinate system ({gdf.crs.name}) with no place on Earth" if local
-                    else "no coordinate reference system (no .prj)")
+                    else "no coordinate reference system" + (" (no .prj)" if loc.is_shapefile else ""))
             raise CRSError(
                 f"{path}: the layer has {what}; "
                 "give one with --assume-crs, e.g. --assume-crs EPSG:9207"

@@ -80,6 +80,18 @@ def test_metres_declared_as_degrees(scene, capsys):
     assert "are not degrees" in err and "Proj" not in err  # said plainly, not PROJ's "Invalid latitude"
     assert "remove the .prj" not in err and "export it again" in err  # a GeoPackage has no .prj
     assert_untouched(scene)
+
+
+def test_latitude_and_longitude_swapped(scene, capsys):
+    import geopandas as gpd
+    import shapely
+
+    plan = gpd.read_file(scene / "plan.gpkg").to_crs("EPSG:4326")
+    plan.geometry = shapely.transform(plan.geometry.values, lambda xy: xy[:, ::-1])  # (lat, lon) as (x, y)
+    plan.to_file(scene / "swapped.gpkg")
+    code, err = run(scene, capsys, plan="swapped.gpkg")
+    assert code == 2 and "latitude and longitude in the wrong order" in err and "x = 9.9" in err
+    assert_untouched(scene)
     (scene / "plan.prj").unlink()
     code, err = run(scene, capsys, "--assume-crs", "EPSG:4326", plan="plan.shp")
     assert code == 2 and "give that to --assume-crs" in err and err.count("\n") == 0
