@@ -24,6 +24,8 @@ from .profile import Profile, load_profile
 PLAN_TYPE_RE = re.compile(r"^(urban_general|urban_zoning|rural|sectoral_[a-z][a-z0-9_]*|technical_[a-z][a-z0-9_]*)$")
 PLAN_TYPES_HELP = "urban_general | urban_zoning | rural | sectoral_<sector> | technical_<kind>"
 PLAN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")  # also a folder name under --out
+# Device names no Windows folder may take (Microsoft, "Naming Files, Paths, and Namespaces").
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 # Vietnamese documents write dates day first: 10/05/2019 is 10 May.
 _DMY_RE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
@@ -125,7 +127,11 @@ class PlanEntry(_Strict):
     @classmethod
     def _id(cls, value: str) -> str:
         if not PLAN_ID_RE.match(value):
-            raise ValueError(f"{value!r} is not a usable id (letters, digits, '.', '_', '-'; it names a folder)")
+            raise ValueError(f"{value!r} is not a usable id (Latin letters without accents, digits, '.', '_', '-';"
+                             " it names a folder)")
+        if value.split(".")[0].upper() in _WINDOWS_RESERVED:
+            raise ValueError(f"{value!r} is not a usable id: Windows reserves that name for a device, so its"
+                             " folder could not be opened on an office PC")
         return value
 
     @field_validator("type")
@@ -357,10 +363,12 @@ def parse_registry(data: Any, path: Path) -> Registry:
                 plan = None
             raw_id = raw.get("id")
             if isinstance(raw_id, str):
-                if raw_id in seen:
-                    problems.append(f"{label}.id: {raw_id!r} is already the id of plans[{seen[raw_id]}]")
+                # Folders on Windows and macOS shares ignore case: qh-a and QH-A would share one.
+                if raw_id.casefold() in seen:
+                    problems.append(f"{label}.id: {raw_id!r} is already the id of plans[{seen[raw_id.casefold()]}]"
+                                    " (ids name folders, whose case Windows ignores)")
                 else:
-                    seen[raw_id] = i
+                    seen[raw_id.casefold()] = i
             if isinstance(raw.get("path"), str):
                 _check_file(f"{label}.path", _resolve(base, raw["path"]), problems)
             if isinstance(raw.get("encoding"), str):

@@ -225,6 +225,8 @@ def test_registry_lists_every_problem_at_once(province, tmp_path, capsys):
         {k: v for k, v in _plan("no-name", "plan_a.gpkg").items() if k != "name"},  # missing key
         _plan("bad-date", "plan_a.gpkg", approved="31/02/2020", encoding="klingon", assume_crs="EPSG:999999"),
         _plan("bad/id", "plan_a.gpkg", min_area=-1),
+        _plan("QHC-A", "plan_a.gpkg"),  # the folder of qhc-a on a Windows share
+        _plan("con", "plan_a.gpkg"),  # a Windows device name
     ]
     reg = _write_registry(province, plans, admin={"path": "xa.gpkg"}, extra_key=1)
     out = tmp_path / "out"
@@ -245,6 +247,8 @@ def test_registry_lists_every_problem_at_once(province, tmp_path, capsys):
         "plans[4] (bad-date).assume_crs",
         "plans[5] (bad/id).id",
         "plans[5] (bad/id).min_area",
+        "plans[6] (QHC-A).id: 'QHC-A' is already the id of plans[0] (ids name folders, whose case Windows ignores)",
+        "plans[7] (con).id: 'con' is not a usable id: Windows reserves that name",
     ]
     for piece in expected:
         assert piece in text, piece
