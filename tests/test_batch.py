@@ -257,7 +257,7 @@ def test_registry_lists_every_problem_at_once(province, tmp_path, capsys):
     rc = _cli(["batch", str(reg), "--out", str(out)])
     assert rc == 2
     err = capsys.readouterr().err
-    assert "12 problem(s)" in err and "klingon" in err
+    assert "14 problem(s)" in err and "klingon" in err
     assert err.startswith("kgspatial: error:") and err.count("\n") == 1  # one line, no empty line before it
     assert not out.exists()
 
