@@ -220,14 +220,19 @@ def _vn2000_grid(crs: CRS) -> CRS | None:
     has no VN-2000 datum, so GDAL's and many converters' MapInfo exports write VN-2000 as WGS 84,
     and hand-made .prj files name it freely.  UTM grids (0.9996) exist on both: not taken."""
     tm = _tm_params(crs)
-    if tm is None:
+    if tm is None or abs(tm[2] - 0.9996) < 1e-10:
         return None
-    lat0, cm, k, fe, fn = tm
-    if abs(lat0) > 1e-9 or abs(fn) > 1e-3 or abs(k - 0.9996) < 1e-10:
+    code = _vn2000_code(*tm)
+    return _from_epsg(code) if code is not None else None
+
+
+def _vn2000_code(lat0: float, cm: float, k: float, fe: float, fn: float) -> int | None:
+    """The EPSG code of the VN-2000 Transverse Mercator grid with these parameters, if there is one."""
+    if abs(lat0) > 1e-9 or abs(fn) > 1e-3:
         return None
     for code, (c_cm, c_k, c_fe) in vn2000_projected_table().items():
         if abs(cm - c_cm) < 1e-7 and abs(k - c_k) < 1e-10 and abs(fe - c_fe) < 1e-3:
-            return _from_epsg(code)
+            return code
     return None
 
 
@@ -352,10 +357,9 @@ def _match(crs: CRS, kind: str) -> CRS | None:
         return None
     lat0, cm, k, fe, fn = tm
     if kind == "vn2000":
-        if abs(lat0) < 1e-9 and abs(fn) < 1e-3:
-            for code, (c_cm, c_k, c_fe) in vn2000_projected_table().items():
-                if abs(cm - c_cm) < 1e-7 and abs(k - c_k) < 1e-10 and abs(fe - c_fe) < 1e-3:
-                    return _from_epsg(code)
+        code = _vn2000_code(lat0, cm, k, fe, fn)
+        if code is not None:
+            return _from_epsg(code)
         # a VN-2000 grid without an EPSG code: rebuild it on EPSG:4756 so that the official
         # datum shift applies to it like to any other VN-2000 CRS
         return ProjectedCRS(
@@ -510,9 +514,9 @@ def datum_warning(crs_like: Any) -> str | None:
     said = _towgs84_kind(raw) if raw.is_bound else _datum_kind(raw)
     if said == "vn2000" or geod is None or geod.datum is None:
         return None
-    taken = crs_label(crs)
+    taken, taken_kind = crs_label(crs), _datum_kind(crs)
     if said == "wgs84":
-        if _datum_kind(crs) != "vn2000":
+        if taken_kind != "vn2000":
             return None
         return (f"CRS '{raw.name}' says WGS 84 on a grid only VN-2000 has: taken as {taken}, as MapInfo"
                 " exports write VN-2000; were the coordinates really WGS 84 they would lie about 225 m off")
@@ -520,13 +524,13 @@ def datum_warning(crs_like: Any) -> str | None:
         return None
     name = _norm(geod.datum.name)
     if name.startswith("unknown") or name.startswith("dunknown") or name == "notspecified":
-        if _datum_kind(crs) is not None:
+        if taken_kind is not None:
             return f"CRS '{raw.name}' gives no datum; taken as {taken} from its projection parameters"
         return (f"CRS '{raw.name}' gives an ellipsoid but no datum: reprojected without a datum shift; "
                 f"VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)")
-    if _datum_kind(crs) == "vn2000":
+    if taken_kind == "vn2000":
         return f"CRS '{raw.name}' names the datum '{geod.datum.name}' on a grid only VN-2000 has: taken as {taken}"
-    if _datum_kind(crs) is None and _wgs84_ellipsoid(geod) and "id" not in geod.datum.to_json_dict():
+    if taken_kind is None and _wgs84_ellipsoid(geod) and "id" not in geod.datum.to_json_dict():
         return (f"CRS '{raw.name}' names the datum '{geod.datum.name}', unknown here: reprojected without a datum"
                 " shift; VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)")
     return None

@@ -148,17 +148,21 @@ def _locate_in_zip(path: Path, layer: str | None) -> _Located:
                 check_shapefile_parts(f"{path}::{member}", zf.getinfo(member).file_size, zf.read(shx),
                                       dbf_head, zf.getinfo(dbf).file_size)
             else:
-                suffix = PurePosixPath(member).suffix.lower()
-                if suffix in MAPINFO_PARTS:
-                    base = member[: -len(suffix)]
-                    missing = [ext for ext in MAPINFO_PARTS[suffix] if (base + ext).lower() not in by_lower]
-                    if missing:
-                        raise InputError(f"{path}: MapInfo table {member} lacks its {', '.join(missing)} part(s)"
-                                         f" / bảng MapInfo thiếu tệp {', '.join(missing)}")
+                suffix = PurePosixPath(member).suffix
+                _require_mapinfo_parts(f"{path}::{member}", suffix,
+                                       lambda ext: f"{member[: -len(suffix)]}{ext}".lower() in by_lower)
                 loc.layer = layer if len(candidates) == 1 else None
             return loc
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path}: not a readable zip file ({exc}) / tệp zip bị hỏng") from None
+
+
+def _require_mapinfo_parts(where: str, suffix: str, present: Callable[[str], bool]) -> None:
+    """Refuse a MapInfo table sent without the files GDAL reads beside it."""
+    missing = [ext for ext in MAPINFO_PARTS.get(suffix.lower(), ()) if not present(ext)]
+    if missing:
+        raise InputError(f"{where}: MapInfo table lacks its {', '.join(missing)} part(s)"
+                         f" / bảng MapInfo thiếu tệp {', '.join(missing)}")
 
 
 def _gdb_folders(names: list[str]) -> list[str]:
@@ -177,11 +181,7 @@ def _locate(path: Path, layer: str | None) -> _Located:
     suffix = path.suffix.lower()
     if suffix == ".zip":
         return _locate_in_zip(path, layer)
-    if suffix in MAPINFO_PARTS:
-        missing = [ext for ext in MAPINFO_PARTS[suffix] if not _sidecar(path, ext)]
-        if missing:
-            raise InputError(f"{path}: MapInfo table lacks its {', '.join(missing)} part(s)"
-                             f" / bảng MapInfo thiếu tệp {', '.join(missing)}")
+    _require_mapinfo_parts(str(path), suffix, lambda ext: _sidecar(path, ext) is not None)
     if suffix == ".shp":
         missing = [ext for ext in SHAPEFILE_PARTS[1:] if not _sidecar(path, ext)]
         if missing:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from .engine import keep_kind
+from .prepare import kinds_of
+
 WITHHELD_CELL = 500.0  # m: the grid defence and security land is widened to on a masked map
 WITHHELD_TEXT = ("Vùng có đất quốc phòng, an ninh: không hiển thị (ô 500 m) / "
                  "area holding defence or security land: withheld (500 m cells)")
@@ -37,17 +40,8 @@ def blank_out(geoms: np.ndarray, area) -> np.ndarray:
     hit = np.zeros(len(out), dtype=bool)
     hit[present] = shapely.intersects(out[present], area)
     if hit.any():
-        kinds = shapely.get_dimensions(out[hit])
-        cut = shapely.difference(out[hit], area)
-        # keep each result's own dimension (a zone cut along a cell edge is no line)
-        cut = np.array([_of_dimension(g, k) for g, k in zip(cut, kinds)], dtype=object)
+        # each result keeps its feature's dimension (a zone cut along a cell edge is no line)
+        cut = keep_kind(shapely.difference(out[hit], area), kinds_of(out[hit]))
+        cut[shapely.is_empty(cut)] = None  # wholly inside: nothing left to draw
         out[hit] = cut
     return out
-
-
-def _of_dimension(geom, dim: int):
-    if geom is None or shapely.is_empty(geom):
-        return None
-    parts = shapely.get_parts(geom)
-    parts = parts[shapely.get_dimensions(parts) == dim]
-    return None if len(parts) == 0 else parts[0] if len(parts) == 1 else shapely.union_all(parts)

@@ -77,20 +77,15 @@ def _parse_date(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, str):
-        match = _DMY_RE.match(value)
-        if match:
-            day, month, year = (int(g) for g in match.groups())
-            try:
-                return dt.date(year, month, day)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a date (day/month/year)") from None
-        match = _ISO_RE.match(value)
-        if match:
-            year, month, day = (int(g) for g in match.groups())
-            try:
-                return dt.date(year, month, day)
-            except ValueError:
-                raise ValueError(f"{value.strip()} is not a date (year-month-day)") from None
+        for pattern, order, shown, form in ((_DMY_RE, (2, 1, 0), repr(value), "day/month/year"),
+                                            (_ISO_RE, (0, 1, 2), value.strip(), "year-month-day")):
+            match = pattern.match(value)
+            if match:
+                numbers = [int(g) for g in match.groups()]
+                try:
+                    return dt.date(*(numbers[i] for i in order))
+                except ValueError:
+                    raise ValueError(f"{shown} is not a date ({form})") from None
     return value
 
 
