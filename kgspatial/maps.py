@@ -264,7 +264,8 @@ class GeoJsonLayer(Layer):
             },
             onEachFeature: function (f, layer) {
                 var tip = f.properties.t || {{ this.get_name() }}_tips[f.properties.s];
-                if (tip) { layer.bindTooltip(tip, {sticky: true}); }
+                // Labels come from uploaded files: shown as text, never parsed as HTML.
+                if (tip) { layer.bindTooltip(document.createTextNode(tip), {sticky: true}); }
                 if (f.properties.p) { layer.bindPopup(f.properties.p, {maxWidth: 460}); }
             },
             interactive: {{ this.interactive|tojson }}
@@ -318,6 +319,7 @@ class _Search(MacroElement):
             layer: {{ this.get_name() }}_index, propertyName: 'search', marker: false, initial: false,
             position: 'topleft', textPlaceholder: 'Tìm xã, quy hoạch… / Search', textErr: 'Không thấy / Not found',
             textCancel: 'Hủy / Cancel',
+            buildTip: function (text) { var li = L.DomUtil.create('li', ''); li.textContent = text; return li; },
             filterData: function (text, records) {
                 var q = {{ this.get_name() }}_fold(text), out = {};
                 for (var key in records) { if ({{ this.get_name() }}_fold(key).indexOf(q) !== -1) { out[key] = records[key]; } }
@@ -668,7 +670,7 @@ def build_map(
     root.header.add_child(Element(assets.inline_head()), name="kgspatial_assets")
     root.header.add_child(Element(_CSS), name="kgspatial_css")
     title = title or "Bản đồ xung đột quy hoạch / Planning conflict map"
-    root.title = title
+    root.title = html.escape(title)  # folium writes it into <title> as it is
     if tiles:
         folium.TileLayer(tiles, attr=html.escape(attribution), name="Bản đồ nền / Basemap", overlay=False,
                          control=False, max_zoom=20).add_to(fmap)

@@ -188,3 +188,38 @@ if os.environ.get("KGSPATIAL_KEEP_SCREENSHOT"):  # for a human look: KGSPATIAL_K
         s = Session(browser, maps.write_map(result, tmp_path / "shot.html", admin=admin))
         s.page.screenshot(path=os.environ["KGSPATIAL_KEEP_SCREENSHOT"])
         s.page.close()
+
+
+def test_uploaded_text_never_runs_as_script(browser, scene, tmp_path):
+    """A plan's title, labels and codes come from uploaded files: a planner must not be able to run
+    script in a viewer's browser through the map's <title>, tooltips or search list."""
+    import dataclasses
+
+    result, admin = scene
+    payload = '<img src=x onerror="window.__xss=(window.__xss||0)+1">'
+    conflicts = result.conflicts.copy()
+    conflicts["rule_id"] = conflicts["rule_id"].astype(object)
+    conflicts.loc[conflicts.index[0], "rule_id"] = payload
+    hostile = dataclasses.replace(result, conflicts=conflicts)
+    names = admin.names.copy()
+    names[:] = [payload + str(n) for n in names]
+    path = maps.write_map(hostile, tmp_path / "xss.html", admin=dataclasses.replace(admin, names=names),
+                          title='QH </title><script>window.__xss=100</script>')
+    s = Session(browser, path)
+    assert "QH </title>" in s.page.title()
+    shown = s.page.evaluate("""() => { const out = [];
+        for (const group of Object.values(kgspatial.layers)) {
+            if (!group || !group.eachLayer) continue;
+            group.eachLayer(l => { if (l.getTooltip && l.getTooltip()) { l.openTooltip(l.getBounds ? l.getBounds().getCenter() : l.getLatLng());
+                                                                       out.push(l.getTooltip().getElement().textContent); l.closeTooltip(); } });
+        }
+        return out; }""")
+    assert any(payload in text for text in shown), shown[:5]
+    s.page.click(".leaflet-control-search .search-button")
+    s.page.type(".leaflet-control-search input", "phi thong", delay=30)
+    s.page.wait_for_selector(".search-tip", timeout=5000)
+    assert payload in s.page.inner_text(".search-tooltip")
+    s.page.wait_for_timeout(200)
+    assert s.page.evaluate("window.__xss") is None
+    assert s.page.query_selector(".leaflet-tooltip img, .search-tooltip img") is None
+    s.page.close()
