@@ -60,6 +60,9 @@ def prepare_admin(
     name_col = find_field(gdf.columns, name_field, NAME_CANDIDATES, "unit name", layer.path)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not present.any():
+        raise InputError(f"{layer.path}: no administrative unit has a geometry ({len(gdf)} read)"
+                         " / không đơn vị hành chính nào có hình học")
     geoms = crs_mod.transform_geometries(geoms[present], layer.crs, analysis_crs)
     kinds = kinds_of(geoms)
     if (kinds != POLYGON).any():

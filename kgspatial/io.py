@@ -478,9 +478,7 @@ def read_layer(
         declared = None  # GeoPackage, GeoJSON... are UTF-8 by definition
     if declared is not None:
         try:
-            import codecs
-
-            codecs.lookup(declared)
+            "a".encode(declared)  # also refuses codecs that are no text encoding (base64, rot13, hex)
         except LookupError:
             raise InputError(f"{path}: unknown text encoding {declared!r}") from None
     columns = None

@@ -513,6 +513,7 @@ def guess_encoding(samples: Iterable[bytes]) -> str:
 def _canonical(name: str) -> str:
     try:
         info = codecs.lookup(name)
+        "a".encode(name)  # base64, rot13, hex... are codecs but no text encoding
     except LookupError:
         raise EncodingError(f"unknown text encoding {name!r}") from None
     return {"iso8859-1": "latin-1", "us-ascii": "ascii"}.get(info.name, info.name)

@@ -98,6 +98,9 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
             id_field=fields.get("id_field") or None, code_candidates=profile.code_fields,
             label_candidates=profile.label_fields, role=kind,
         )
+        if len(prepared.geoms) == 0:
+            raise InputError(f"{filename}: no feature has a geometry ({len(gdf)} read)"
+                             " / không đối tượng nào có hình học")
         if kind == "master" and not (prepared.kinds == POLYGON).any():
             raise InputError(f"{filename}: a master plan is zones, and this layer holds no polygon"
                              " / quy hoạch tỉnh phải là các vùng (polygon)")

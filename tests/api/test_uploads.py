@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
+import shapely
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -71,15 +72,40 @@ def test_zip_slip_is_400(api):
         assert "unsafe" in r.json()["detail"]
 
 
-def test_zip_bomb_is_413(api):
-    before = _counts(api)
+def test_zip_bomb_is_413_and_nothing_kept(make_settings):
+    app = create_app(make_settings(max_unpacked_mb=10))
+    with TestClient(app) as client:
+        key = app.state.store.create_key("p", "planner")[1]
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("qh.shp", b"\0" * (50 * 1024 * 1024))  # 50 MB of zeros: ~50 kB compressed
+        assert len(buf.getvalue()) < 200_000
+        r = client.post("/api/v1/plans", headers={"Authorization": f"Bearer {key}"},
+                        files={"file": ("bomb.zip", buf.getvalue())}, data={"name": "x", "plan_type": "rural"})
+        assert r.status_code == 413 and "more than 10 MB unpacked" in r.json()["detail"]
+        assert client.get("/api/v1/plans", headers={"Authorization": f"Bearer {key}"}).json()["items"] == []
+
+
+def test_shapefile_with_empty_text_columns_is_no_bomb(api, tmp_path):
+    """ArcGIS and MapInfo exports carry wide text columns left empty: their .dbf compresses some
+    250 times, as a bomb does, and must still be accepted."""
+    n = 1500
+    frame = gpd.GeoDataFrame(
+        {"KyHieu": ["ODT"] * n, **{f"GHICHU{i}": [" " * 200] * n for i in range(8)}},
+        geometry=[shapely.box(560000 + 10 * i, 1100000, 560008 + 10 * i, 1100008) for i in range(n)], crs="EPSG:9207")
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    frame.to_file(folder / "wide.shp", encoding="utf-8")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("qh.shp", b"\0" * (50 * 1024 * 1024))  # 50 MB of zeros: ~50 kB compressed (ratio ~1000)
-    assert len(buf.getvalue()) < 200_000
-    r = _post(api, "bomb.zip", buf.getvalue())
-    _refused(api, r, 413, before)
-    assert "zip bomb" in r.json()["detail"]
+        for part in folder.iterdir():
+            zf.write(part, part.name)
+    dbf = (folder / "wide.dbf").stat().st_size
+    with zipfile.ZipFile(buf) as zf:
+        assert dbf > 1024 * 1024 and dbf / zf.getinfo("wide.dbf").compress_size > 200
+    r = _post(api, "wide.zip", buf.getvalue())
+    assert r.status_code == 201, r.text
+    assert r.json()["feature_count"] == n
 
 
 def test_zip_with_too_many_members_or_too_large_unpacked_is_413(make_settings):
@@ -243,3 +269,26 @@ def test_master_without_zones_is_refused_at_upload(api, tmp_path):
     points.to_file(tmp_path / "diem.gpkg")
     r = api.upload("masters", tmp_path / "diem.gpkg", name="điểm")
     assert r.status_code == 400 and "holds no polygon" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize("route", ["plans", "masters", "admin-units"])
+def test_layer_without_any_geometry_is_refused_and_nothing_kept(api, tmp_path, route):
+    """A layer whose every geometry is null or empty was stored with a NaN box, answered 500,
+    and then broke every listing; it is refused as the CLI refuses it."""
+    frame = gpd.GeoDataFrame({"ma": ["ODT", "LUC"], "ma_xa": ["1", "2"], "ten_xa": ["A", "B"]},
+                             geometry=[None, shapely.Polygon()], crs="EPSG:9207")
+    path = tmp_path / "nulls.gpkg"
+    frame.to_file(path)
+    before = _counts(api)
+    r = api.upload(route, path, name="x", plan_type="rural", code_field="ma_xa" if route == "admin-units" else "ma")
+    _refused(api, r, 400, before)
+    assert "has a geometry (2 read)" in r.json()["detail"]
+    assert api.get(f"/api/v1/{route}", "admin").status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ["base64", "rot13", "hex"])
+def test_codec_that_is_no_text_encoding_is_refused(api, tmp_path, encoding):
+    before = _counts(api)
+    r = _post(api, "qh.zip", _shapefile_zip(tmp_path, _polygons()), encoding=encoding)
+    _refused(api, r, 400, before)
+    assert f"unknown text encoding {encoding!r}" in r.json()["detail"]
