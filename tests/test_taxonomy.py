@@ -159,6 +159,9 @@ def test_missing_file_and_columns(tmp_path):
         ("Đất ở tại đô thị", "ODT"),
         ("Đất ở đô thị", "ODT"),            # short form, from taxonomy_aliases.csv
         ("Đất giao thông", "DGT"),          # Circular 27/2018 name, from taxonomy_aliases.csv
+        ("Đất chuyên trồng lúa nước", "LUC"),  # Circular 27/2018 names, from taxonomy_aliases.csv
+        ("Đất trồng lúa nước còn lại", "LUK"),
+        ("Đất khu vui chơi, giải trí công cộng", "DKV"),
         ("Đất quốc phòng", "CQP"),
         ("Đất ở", "OCT"),                   # the residential group's own name: group rules apply
         ("Rice land", "LUA"),
