@@ -21,7 +21,7 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from .settings import MB, Settings
+from .settings import Settings
 
 LAYER_SUFFIXES = {".zip", ".gpkg", ".geojson", ".json", ".parquet", ".geoparquet", ".fgb"}
 CHUNK = 1024 * 1024

@@ -21,7 +21,7 @@ import shapely
 
 from . import crs as crs_mod
 from . import textcodec
-from .errors import CRSError, InputError
+from .errors import CRSError, EncodingError, InputError
 
 SUPPORTED_SUFFIXES = {".shp", ".zip", ".gpkg", ".geojson", ".json", ".parquet", ".geoparquet", ".fgb",
                       ".gdb", ".tab", ".mif"}
@@ -478,9 +478,9 @@ def read_layer(
         declared = None  # GeoPackage, GeoJSON... are UTF-8 by definition
     if declared is not None:
         try:
-            "a".encode(declared)  # also refuses codecs that are no text encoding (base64, rot13, hex)
-        except LookupError:
-            raise InputError(f"{path}: unknown text encoding {declared!r}") from None
+            textcodec.canonical_encoding(declared)
+        except EncodingError as exc:
+            raise InputError(f"{path}: {exc}") from None
     columns = None
     fields = _field_names(loc) if select is not None else None
     # A DBF's field names are decoded with its values (the user names them as their GIS shows

@@ -510,7 +510,8 @@ def guess_encoding(samples: Iterable[bytes]) -> str:
     return best
 
 
-def _canonical(name: str) -> str:
+def canonical_encoding(name: str) -> str:
+    """Python's name for a text encoding; EncodingError for an unknown one or a codec that is no text encoding."""
     try:
         info = codecs.lookup(name)
         "a".encode(name)  # base64, rot13, hex... are codecs but no text encoding
@@ -530,7 +531,7 @@ def fix_strings(
     """
     raws = [_raw_bytes(v) if isinstance(v, (str, bytes, bytearray)) else None for v in values]
     if declared:
-        encoding = _canonical(declared)
+        encoding = canonical_encoding(declared)
     else:
         encoding = guess_encoding(r for r in raws if r is not None)
     identity = not declared and encoding in ("ascii", "latin-1")
