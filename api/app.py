@@ -20,6 +20,7 @@ from kgspatial import __version__
 from kgspatial import crs as crs_mod
 from kgspatial.errors import KgSpatialError, RulesError
 from kgspatial.profile import load_profile
+from kgspatial.untrusted import lock_down_gdal
 
 from .jobs import JobRunner
 from .settings import Settings
@@ -93,6 +94,7 @@ def _docs(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    lock_down_gdal()  # every file this process opens with GDAL is then an upload's or its own
     province = Province(settings.profile)
 
     @contextlib.asynccontextmanager

@@ -7,6 +7,8 @@ stem (or its path inside the zip).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import unicodedata
 import warnings
 import zipfile
@@ -21,6 +23,7 @@ import shapely
 
 from . import crs as crs_mod
 from . import textcodec
+from . import untrusted as untrusted_mod
 from .errors import CRSError, EncodingError, InputError
 
 SUPPORTED_SUFFIXES = {".shp", ".zip", ".gpkg", ".geojson", ".json", ".parquet", ".geoparquet", ".fgb",
@@ -94,9 +97,11 @@ class _Located:
     prj: str | None = None
     is_shapefile: bool = False
     raw_text: bool = False  # text read as Latin-1 to keep its bytes (shapefiles; MapInfo "Neutral" tables)
+    extracted: Path | None = None  # an upload's zip member copied out to be checked, removed after reading
+    untrusted: bool = False  # an upload: read only with its format's driver (kgspatial.untrusted)
 
 
-def _locate_in_zip(path: Path, layer: str | None) -> _Located:
+def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _Located:
     try:
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")]
@@ -132,7 +137,11 @@ def _locate_in_zip(path: Path, layer: str | None) -> _Located:
             else:
                 member = candidates[0]
             loc = _Located(gdal_path=f"/vsizip/{path.resolve()}/{member}", layer=None)
-            if member.lower().endswith(".shp"):
+            if untrusted:
+                _check_zip_member(zf, path, member, by_lower, loc)
+            if loc.extracted is not None:
+                loc.layer = layer if len(candidates) == 1 else None
+            elif member.lower().endswith(".shp"):
                 loc.is_shapefile = True
                 base = member[:-4]
                 missing = [ext for ext in SHAPEFILE_PARTS[1:] if (base + ext).lower() not in by_lower]
@@ -157,6 +166,32 @@ def _locate_in_zip(path: Path, layer: str | None) -> _Located:
         raise InputError(f"{path}: not a readable zip file ({exc}) / tệp zip bị hỏng") from None
 
 
+def _check_zip_member(zf: zipfile.ZipFile, path: Path, member: str, by_lower: dict[str, str], loc: _Located) -> None:
+    """An upload's member checked against the format its name claims (kgspatial.untrusted).
+
+    A single-file format (GeoPackage, GeoJSON...) is copied out beside the zip and read from
+    there, so it gets the same checks as one sent unzipped; a shapefile's or MapInfo table's parts
+    are checked in the zip, where GDAL reads them."""
+    suffix = PurePosixPath(member).suffix.lower()
+    where = f"{path}::{member}"
+    if suffix in {".shp", ".tab", ".mif"}:
+        base = member[: -len(suffix)]
+        parts = [".shp", ".shx", ".dbf", ".prj"] if suffix == ".shp" else [suffix]
+        for ext in parts:
+            real = by_lower.get((base + ext).lower())
+            if real is not None:
+                with zf.open(real) as fh:
+                    head = fh.read(65536 if ext in {".tab", ".prj"} else 4096)
+                untrusted_mod.check_bytes(f"{path}::{real}", ext, head, zf.getinfo(real).file_size)
+        return
+    if suffix in {".gpkg", ".geojson", ".json", ".fgb", ".parquet"}:
+        target = Path(tempfile.mkdtemp(prefix=".member-", dir=path.parent)) / f"layer{suffix}"
+        with zf.open(member) as src, target.open("wb") as out:
+            shutil.copyfileobj(src, out, 1024 * 1024)
+        loc.extracted, loc.gdal_path = target, str(target)
+        untrusted_mod.check_file(target, where)
+
+
 def _require_mapinfo_parts(where: str, suffix: str, present: Callable[[str], bool]) -> None:
     """Refuse a MapInfo table sent without the files GDAL reads beside it."""
     missing = [ext for ext in MAPINFO_PARTS.get(suffix.lower(), ()) if not present(ext)]
@@ -177,10 +212,12 @@ def _gdb_folders(names: list[str]) -> list[str]:
     return list(dict.fromkeys(folders))
 
 
-def _locate(path: Path, layer: str | None) -> _Located:
+def _locate(path: Path, layer: str | None, untrusted: bool = False) -> _Located:
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        return _locate_in_zip(path, layer)
+        return _locate_in_zip(path, layer, untrusted)
+    if untrusted:
+        untrusted_mod.check_file(path, str(path))
     _require_mapinfo_parts(str(path), suffix, lambda ext: _sidecar(path, ext) is not None)
     if suffix == ".shp":
         missing = [ext for ext in SHAPEFILE_PARTS[1:] if not _sidecar(path, ext)]
@@ -293,7 +330,7 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
                 return gpd.read_file(loc.gdal_path, engine="pyogrio", use_arrow=False, columns=columns,
                                      encoding="ISO-8859-1", **kwargs)
             except _Curved:
-                return _read_linearised(loc.gdal_path, kwargs, columns, notes)
+                return _read_linearised(loc.gdal_path, kwargs, columns, notes, loc.untrusted)
         # fiona's GeoJSON driver cannot skip fields: read them all, keep the asked ones
         frame = gpd.read_file(loc.gdal_path, engine=engine, **kwargs)
         return frame[[*columns, frame.geometry.name]] if columns is not None else frame
@@ -316,7 +353,8 @@ class _Curved(Exception):
     """True curves (arcs of ArcGIS or CAD data), which shapely cannot hold."""
 
 
-def _read_linearised(gdal_path: str, kwargs: dict, columns: list[str] | None, notes: list[str] | None):
+def _read_linearised(gdal_path: str, kwargs: dict, columns: list[str] | None, notes: list[str] | None,
+                     untrusted: bool = False):
     """A layer with true curves, read through fiona, whose GDAL binding turns arcs into straight
     segments (GDAL's default 4° step: a circle's area comes out about 0.1 % short)."""
     try:
@@ -326,7 +364,15 @@ def _read_linearised(gdal_path: str, kwargs: dict, columns: list[str] | None, no
             f"{gdal_path}: holds curved geometries (arcs), which cannot be measured as they are: install"
             " fiona (pip install 'kgspatial[fiona]') to have them turned into straight segments, or convert the"
             " file with ogr2ogr -nlt CONVERT_TO_LINEAR / lớp có đường cong, cần chuyển thành đoạn thẳng") from None
-    frame = gpd.read_file(gdal_path, engine="fiona", **kwargs)
+    if untrusted:  # fiona brings its own GDAL, which lock_down_gdal did not touch
+        import fiona
+
+        suffix = PurePosixPath(gdal_path).suffix.lower()
+        with fiona.Env(**untrusted_mod.GDAL_CONFIG):
+            frame = gpd.read_file(gdal_path, engine="fiona", enabled_drivers=sorted(untrusted_mod.DRIVERS[suffix]),
+                                  **kwargs)
+    else:
+        frame = gpd.read_file(gdal_path, engine="fiona", **kwargs)
     if notes is not None:
         notes.append("curved geometries (arcs) turned into straight segments (about 0.1 % of a circle's area)"
                      " / đường cong đã được chuyển thành đoạn thẳng")
@@ -451,6 +497,7 @@ def read_layer(
     assume_crs: str | None = None,
     select: Callable[[list[str]], list[str]] | None = None,
     encoding_option: str | None = "--encoding",
+    untrusted: bool = False,
 ) -> Layer:
     """Read one layer; raise InputError/CRSError with a one-line reason when it cannot be used.
 
@@ -459,7 +506,12 @@ def read_layer(
 
     `select`, given the layer's field names, returns the ones to read: real land-use layers carry
     dozens of attribute columns that the check never uses, and reading them costs time and memory.
+
+    `untrusted` (the service's uploads): the file is opened only as the format its name claims,
+    with GDAL's other drivers and network gone (kgspatial.untrusted).
     """
+    if untrusted:
+        untrusted_mod.lock_down_gdal()
     if engine not in {"pyogrio", "fiona"}:
         raise InputError(f"unknown engine {engine!r}: use pyogrio or fiona")
     path_text, layer = split_selector(str(spec))
@@ -470,7 +522,33 @@ def read_layer(
         raise InputError(f"{path}: is a folder; give the .shp, .zip, .gpkg, .gdb or other file")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise InputError(f"{path}: unsupported file type {path.suffix or '(none)'}; use {FORMATS_TEXT}")
-    loc = _locate(path, layer)
+    loc = _locate(path, layer, untrusted)
+    try:
+        if untrusted:
+            loc.untrusted = True
+            _check_opened_driver(loc, path)
+        return _read_located(path, layer, loc, engine, encoding, assume_crs, select, encoding_option)
+    finally:
+        if loc.extracted is not None:
+            shutil.rmtree(loc.extracted.parent, ignore_errors=True)
+
+
+def _check_opened_driver(loc: _Located, path: Path) -> None:
+    """The driver GDAL picks for an upload, checked against its suffix before anything is read."""
+    if PurePosixPath(loc.gdal_path).suffix.lower() in {".parquet", ".geoparquet"} and not loc.gdal_path.startswith("/vsi"):
+        return  # read by pyarrow, not GDAL
+    import pyogrio
+
+    try:
+        driver = pyogrio.read_info(loc.gdal_path, layer=loc.layer)["driver"]
+    except Exception as exc:  # noqa: BLE001  (not a file any kept driver reads)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise untrusted_mod.refusal(str(path), PurePosixPath(loc.gdal_path).suffix, first) from None
+    untrusted_mod.check_driver(driver, loc.gdal_path, str(path))
+
+
+def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, encoding: str | None, assume_crs: str | None,
+                  select: Callable[[list[str]], list[str]] | None, encoding_option: str | None) -> Layer:
     if PurePosixPath(loc.gdal_path).suffix.lower() in MULTI_LAYER_SUFFIXES:
         loc.layer = _chosen_layer(path, loc.gdal_path, loc.layer)
     declared = encoding or (_cpg_encoding(loc.cpg) if loc.cpg else None)

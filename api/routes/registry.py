@@ -70,7 +70,8 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     """Read and check the whole layer (as `kgspatial check` would) before the store sees it."""
     province = request.app.state.province
     spec = str(path) + (f"::{fields['layer']}" if fields.get("layer") else "")
-    layer = read_layer(spec, encoding=fields.get("encoding") or None, assume_crs=fields.get("assume_crs") or None)
+    layer = read_layer(spec, encoding=fields.get("encoding") or None, assume_crs=fields.get("assume_crs") or None,
+                       untrusted=True)
     gdf = layer.gdf
     if len(gdf) == 0:
         raise InputError(f"{filename}: the layer has no features")

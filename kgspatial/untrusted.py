@@ -1,0 +1,201 @@
+"""Opening a file a stranger sent: only as the format its name claims, with nothing else reachable.
+
+GDAL picks the driver from a file's content, not its name: a ``.geojson`` holding OGR VRT XML
+is opened as a VRT, whose source may be any file of the server (``/etc/passwd``, the service's
+own database) or a URL (``/vsicurl/http://...``); a GeoJSON ``"crs"`` of type ``link`` makes GDAL
+fetch its address.  The service therefore (1) keeps, process-wide, only the drivers of the
+formats it accepts (`lock_down_gdal`), with every HTTP request of GDAL failing before it leaves
+the process, and (2) checks each uploaded file's content against the format its name claims
+before GDAL opens it, and the driver GDAL picks (`check_file`, `check_driver`).
+A local user's CLI and registry inputs are not restricted: this module is used by the service.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sqlite3
+import threading
+from pathlib import Path, PurePosixPath
+
+from .errors import InputError
+
+# The formats an upload may be, by file suffix (README "What the service accepts").
+DRIVERS: dict[str, frozenset[str]] = {
+    ".gpkg": frozenset({"GPKG"}),
+    ".geojson": frozenset({"GeoJSON"}),
+    ".json": frozenset({"GeoJSON", "ESRIJSON", "TopoJSON"}),
+    ".fgb": frozenset({"FlatGeobuf"}),
+    ".shp": frozenset({"ESRI Shapefile"}),
+    ".tab": frozenset({"MapInfo File"}),
+    ".mif": frozenset({"MapInfo File"}),
+    ".gdb": frozenset({"OpenFileGDB"}),
+}
+KEPT_DRIVERS = frozenset().union(*DRIVERS.values())
+FORMAT_NAMES = {".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".json": "GeoJSON", ".fgb": "FlatGeobuf",
+                ".shp": "shapefile", ".tab": "MapInfo TAB", ".mif": "MapInfo MIF", ".gdb": "File Geodatabase",
+                ".parquet": "GeoParquet", ".geoparquet": "GeoParquet", ".shx": "shapefile index",
+                ".dbf": "dBASE table"}
+# A proxy address curl refuses before connecting anywhere: GDAL has no switch for "no network".
+_NO_PROXY_URL = "kgspatial-no-network://0"
+GDAL_CONFIG = {
+    "GDAL_HTTP_PROXY": _NO_PROXY_URL,
+    "GDAL_HTTPS_PROXY": _NO_PROXY_URL,
+    "CPL_VSIL_CURL_ALLOWED_FILENAME": "/kgspatial-no-network",
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no listing of the folder around an upload
+    "ALLOW_OGR_SQL_FUNCTIONS_FROM_TRIGGER_AND_VIEW": "NO",
+    "ALLOW_VIRTUAL_OGR_FROM_TRIGGER_AND_VIEW": "NO",
+}
+_locked = False
+_lock = threading.Lock()
+
+
+def _libgdal() -> ctypes.CDLL:
+    """The GDAL library pyogrio loaded (its wheel bundles one): the same copy, not another."""
+    import pyogrio  # noqa: F401  (loads it)
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libgdal" in line and "/" in line}
+    except OSError:
+        paths = set()
+    pyogrio_dir = str(Path(pyogrio.__file__).resolve().parents[1])
+    ordered = sorted(paths, key=lambda p: not p.startswith(pyogrio_dir))
+    name = ordered[0] if ordered else ctypes.util.find_library("gdal")
+    if not name:
+        raise RuntimeError("cannot find the GDAL library pyogrio uses, so uploads cannot be restricted")
+    lib = ctypes.CDLL(name)
+    lib.GDALGetDriverByName.restype = ctypes.c_void_p
+    lib.GDALGetDriverByName.argtypes = [ctypes.c_char_p]
+    lib.GDALDeregisterDriver.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def lock_down_gdal() -> None:
+    """Keep only the drivers of accepted formats and cut GDAL off the network, for this process.
+
+    Checked afterwards: a service whose GDAL still has other drivers refuses to start.  fiona
+    (curved geometries) has its own GDAL; its reads of uploads pass the allowed drivers instead.
+    """
+    global _locked
+    with _lock:
+        if _locked:
+            return
+        import pyogrio
+        import pyproj
+
+        for var in ("no_proxy", "NO_PROXY"):  # curl would let such hosts bypass the dead proxy
+            os.environ.pop(var, None)
+        pyproj.network.set_network_enabled(False)
+        others = sorted(set(pyogrio.list_drivers()) - KEPT_DRIVERS)
+        # GDAL_SKIP keeps them out should anything call GDALAllRegister again.
+        pyogrio.set_gdal_config_options({**GDAL_CONFIG, "GDAL_SKIP": ",".join(others)})
+        lib = _libgdal()
+        for name in others:
+            handle = lib.GDALGetDriverByName(name.encode())
+            if handle:
+                lib.GDALDeregisterDriver(handle)
+        left = set(pyogrio.list_drivers()) - KEPT_DRIVERS
+        if left:
+            raise RuntimeError(f"GDAL drivers still registered after the lock-down: {sorted(left)}")
+        _locked = True
+
+
+def _head(data: bytes) -> bytes:
+    return data.removeprefix(b"\xef\xbb\xbf").lstrip()
+
+
+def refusal(name: str, suffix: str, why: str) -> InputError:
+    what = FORMAT_NAMES.get(suffix, suffix)
+    return InputError(f"{name}: not a {what} file ({why}): only the format its name says is read"
+                      f" / nội dung tệp không đúng định dạng {what}")
+
+
+def check_bytes(name: str, suffix: str, head: bytes, size: int, tail: bytes = b"") -> None:
+    """Refuse content that is not the format its suffix claims, from its first bytes (and, for
+    Parquet, its last).  `name` is the file as the user named it, for the message."""
+    suffix = suffix.lower()
+    text = _head(head)
+    if suffix in {".geojson", ".json"}:
+        if not text.startswith(b"{"):
+            raise refusal(name, suffix, "it does not begin with a JSON object")
+    elif suffix == ".gpkg":
+        if not head.startswith(b"SQLite format 3\x00"):
+            raise refusal(name, suffix, "no SQLite header")
+    elif suffix == ".fgb":
+        if not (head[:3] == b"fgb" and head[4:7] == b"fgb"):
+            raise refusal(name, suffix, "no FlatGeobuf signature")
+    elif suffix in {".parquet", ".geoparquet"}:
+        if not (head.startswith(b"PAR1") and tail.endswith(b"PAR1")):
+            raise refusal(name, suffix, "no Parquet signature")
+    elif suffix in {".shp", ".shx"}:
+        if len(head) < 100 or head[:4] != b"\x00\x00\x27\x0a":
+            raise refusal(name, suffix, "no shapefile header")
+    elif suffix == ".dbf":
+        # dBASE versions GDAL reads: III, FoxPro, Visual FoxPro, with memo
+        if not head or head[0] not in {0x02, 0x03, 0x30, 0x31, 0x32, 0x43, 0x63, 0x83, 0x8B, 0xCB, 0xF5, 0xFB}:
+            raise refusal(name, suffix, "no dBASE header")
+    elif suffix == ".tab":
+        lower = text.lower()
+        if not lower.startswith(b"!table"):
+            raise refusal(name, suffix, "no '!table' header")
+        # Seamless tables, views and linked (DBMS) tables name other tables, files or servers.
+        if b"type native" not in lower or any(w in lower for w in (b"isseamless", b"create view", b"open table",
+                                                                    b"type linked")):
+            raise refusal(name, suffix, "only native MapInfo tables are read, not seamless, view or linked tables")
+    elif suffix == ".mif":
+        if not text.lower().startswith(b"version"):
+            raise refusal(name, suffix, "no 'Version' header")
+    elif suffix == ".prj":
+        upper = text[:16].upper()
+        if not upper.startswith((b"PROJCS", b"GEOGCS", b"GEOCCS", b"COMPD_CS", b"PROJCRS", b"GEOGCRS",
+                                 b"GEODCRS", b"COMPOUNDCRS", b"LOCAL_CS", b"BOUNDCRS")):
+            raise InputError(f"{name}: the .prj is not a WKT coordinate system / tệp .prj không hợp lệ")
+
+
+def check_file(path: Path, name: str) -> None:
+    """`check_bytes` on a file on disk, plus a GeoPackage's own tables: a GeoPackage is an
+    SQLite database, whose views and virtual tables can make GDAL run SQL of the sender's."""
+    suffix = path.suffix.lower()
+    if suffix == ".gdb":
+        return  # a folder: OpenFileGDB reads its own tables only (driver checked after opening)
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+        tail = b""
+        if suffix in {".parquet", ".geoparquet"} and size >= 8:
+            fh.seek(size - 4)
+            tail = fh.read(4)
+    check_bytes(name, suffix, head, size, tail)
+    if suffix == ".gpkg":
+        _check_geopackage(path, name)
+
+
+def _check_geopackage(path: Path, name: str) -> None:
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise refusal(name, ".gpkg", f"unreadable database: {exc}") from None
+    try:
+        conn.execute("PRAGMA trusted_schema=OFF")
+        rows = conn.execute("SELECT type, name, lower(coalesce(sql, '')) FROM sqlite_master").fetchall()
+    except sqlite3.Error as exc:
+        raise refusal(name, ".gpkg", f"unreadable database: {exc}") from None
+    finally:
+        conn.close()
+    for kind, table, sql in rows:
+        if kind == "view":
+            raise InputError(f"{name}: holds a view ({table}); views are not read from uploads: export the layer as"
+                             " a table / GeoPackage có view, hãy xuất lớp thành bảng")
+        if sql.startswith("create virtual table") and " using rtree" not in sql:
+            raise InputError(f"{name}: holds a virtual table ({table}) that is not a spatial index"
+                             " / GeoPackage có bảng ảo không hợp lệ")
+
+
+def check_driver(driver: str | None, gdal_path: str, name: str) -> None:
+    """Refuse a file GDAL opened with a driver other than its suffix's (e.g. a '.json' that is CSV)."""
+    suffix = PurePosixPath(gdal_path).suffix.lower()
+    allowed = DRIVERS.get(suffix)
+    if allowed is not None and driver not in allowed:
+        raise refusal(name, suffix, f"read as {driver or 'unknown format'}")
