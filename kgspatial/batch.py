@@ -28,7 +28,8 @@ from .check import (CONFLICT_COLUMNS, AdminInput, CheckOptions, CheckResult, Pla
 from .errors import InputError, KgSpatialError
 from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_summary
 from .prepare import PreparedLayer
-from .registry import PlanEntry, Registry, load_registry
+from .register import build_register, results_from_records, review_inputs
+from .registry import REGISTER_KEYS, PlanEntry, Registry, load_registry
 
 
 @dataclass
@@ -70,6 +71,7 @@ class BatchResult:
     taxonomy: Any = None
     rules: Any = None
     exit_code: int = 0
+    register: dict | None = None  # register.json of the day of the run (CONTRACT §7)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -159,7 +161,7 @@ def _shared_fingerprint(reg: Registry, opts: BatchOptions) -> dict:
 def _plan_fingerprint(plan: PlanEntry, reg: Registry, shared_digest: str) -> dict:
     return {
         "shared": shared_digest,
-        "entry": plan.model_dump(mode="json", exclude={"path"}),
+        "entry": plan.model_dump(mode="json", exclude={"path", *REGISTER_KEYS}),
         "files": hash_files(file_parts(reg.plan_spec(plan))),
     }
 
@@ -315,10 +317,12 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
     result = BatchResult(province=reg.province, registry_path=reg.path, out=out, plans=plans, summary=summary,
                          conflicts=conflicts, master=ctx.master, taxonomy=ctx.taxonomy, rules=ctx.rules,
                          exit_code=exit_code)
+    plans_by_id = {p.id: p for p in reg.plans}
     for rec in plans:
         report_formats = formats
         if rec.status == "checked":
             states[rec.id] = {"fingerprint": fingerprints[rec.id], "plan_id": rec.id, "features": len(prepared[rec.id]),
+                              "inputs": review_inputs(reg, plans_by_id[rec.id]),
                               "part": json.loads(json.dumps(parts[rec.id], default=_json_default))}
         elif rec.status == "unchanged":  # reused; only reports asked for now and missing are written
             report_formats = tuple(f for f in formats if not (rec.out_dir / f"report.{f}").is_file())
@@ -332,6 +336,8 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
         except Exception as exc:  # noqa: BLE001  (a report that fails must not lose the province report)
             events.message(f"{rec.id}: báo cáo lỗi / report failed: {type(exc).__name__}: {exc}")
             summary.setdefault("warnings", []).append(f"{rec.id}: plan report failed: {type(exc).__name__}: {exc}")
+    result.register = build_register(reg, datetime.date.today(), results_from_records(plans, reg), opts.english)
+    summary["register"] = {"on": result.register["on"], **result.register["counts"]}
     events.message("ghi báo cáo tỉnh / writing province outputs")
     write_province_outputs(result, formats, english=opts.english, admin=ctx.admin,
                            plans=[prepared[p.id] for p in plans if p.id in prepared])
@@ -491,4 +497,8 @@ def write_province_outputs(result: BatchResult, formats: tuple[str, ...], englis
                 (stage / "map.html").unlink(missing_ok=True)
                 result.summary["warnings"].append(f"province map.html not written / không ghi được bản đồ tỉnh: "
                                                   f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        if result.register is not None:
+            from .reports.register import write_register_files
+
+            write_register_files(result.register, stage, ("json", *formats), english=english)
         write_summary(result.summary, stage / "summary.json")

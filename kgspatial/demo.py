@@ -725,6 +725,18 @@ REGISTRY_HEADER = """\
 """
 
 
+# The register's keys (CONTRACT §7) of some demo plans, invented to show each legal status: a
+# sectoral plan folded into the provincial plan (expired since 3 Nov 2023), one fixing the
+# quantities of its product (abolished), a zoning plan whose period ended in 2025, a rural plan
+# given a later review date.
+DEMO_REGISTER_KEYS = {
+    "thuy-loi": {"integrated": True, "horizon": 2030},
+    "cap-nuoc-rac": {"fixes_quantities": True},
+    "qhpk-kien-luong": {"horizon": 2025},
+    "nong-thon-hon-dat": {"review_due": dt.date(2026, 6, 30), "horizon": 2030},
+}
+
+
 def _yaml_registry(entries: list[dict], out: Path) -> str:
     import os
 
@@ -732,6 +744,7 @@ def _yaml_registry(entries: list[dict], out: Path) -> str:
 
     entries = [{**e, "approved": dt.date.fromisoformat(e["approved"])} if "-" in str(e.get("approved")) else e
                for e in entries]
+    entries = [{**e, **DEMO_REGISTER_KEYS.get(e["id"], {})} for e in entries]
     rules = Path(os.path.relpath(default_layers_dir() / "kien-giang" / "rules.csv", out.resolve())).as_posix()
 
     data = {

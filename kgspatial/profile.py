@@ -3,6 +3,7 @@ layers/<name>/profile.yaml so a second province is a new folder, not new code.""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ class Profile:
     code_fields: tuple[str, ...]
     label_fields: tuple[str, ...]
     master_plan: str = ""
+    master_plan_approved: dt.date | None = None  # the provincial plan's approval (register, CONTRACT §7)
+    review_deadline: dt.date | None = None  # by when every lower plan must have been reviewed
     path: Path | None = None
 
     def load_taxonomy(self) -> Taxonomy:
@@ -126,6 +129,13 @@ def load_profile_file(path: str | Path) -> Profile:
             return ()
         return tuple(v.strip() for v in value)
 
+    def date(key: str) -> dt.date | None:
+        value = data.get(key)
+        if value is None or isinstance(value, dt.date):
+            return value
+        problems.append(f"{key}: expected a date written year-month-day (got {value!r})")
+        return None
+
     name = text("name")
     if name and name != path.parent.name and path.name == PROFILE_FILE:
         problems.append(f"name: {name!r} differs from its folder {path.parent.name!r}")
@@ -142,6 +152,8 @@ def load_profile_file(path: str | Path) -> Profile:
         code_fields=names("code_fields"),
         label_fields=names("label_fields"),
         master_plan=text("master_plan") if "master_plan" in data else "",
+        master_plan_approved=date("master_plan_approved"),
+        review_deadline=date("review_deadline"),
         path=path,
     )
     if problems:

@@ -11,7 +11,7 @@ import codecs
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -89,8 +89,32 @@ def _parse_date(value: Any) -> Any:
     return value
 
 
+class Adjustment(_Strict):
+    """A decision that adjusted an approved plan (CONTRACT §7 `adjustments`)."""
+
+    decision: str
+    approved: dt.date
+    note: str | None = None
+
+    @field_validator("approved", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        return _parse_date(value)
+
+    @field_validator("decision", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+# The register's keys (CONTRACT §7): they say what the plan is in law, not what it contains, so
+# changing them never makes a batch check the plan again.
+REGISTER_KEYS = frozenset({"status", "horizon", "integrated", "fixes_quantities", "parent", "superseded_by",
+                           "review_due", "adjustments"})
+
+
 class PlanEntry(_Strict):
-    """One registered plan. Required keys as in CONTRACT §6; decision data may be null for drafts."""
+    """One registered plan. Required keys as in CONTRACT §6; a draft has no decision yet."""
 
     id: str
     name: str
@@ -98,19 +122,39 @@ class PlanEntry(_Strict):
     path: str
     code_field: str | None
     label_field: str | None
-    decision: str | None
-    approved: dt.date | None
-    authority: str | None
+    decision: str | None = None
+    approved: dt.date | None = None
+    authority: str | None = None
     layer: str | None = None
     id_field: str | None = None
     encoding: str | None = None
     assume_crs: str | None = None
     min_area: float | None = None
+    status: Literal["draft", "approved", "abolished", "superseded"] | None = None
+    horizon: int | None = None
+    integrated: bool = False
+    fixes_quantities: bool = False
+    parent: str | None = None
+    superseded_by: str | None = None
+    review_due: dt.date | None = None
+    adjustments: list[Adjustment] = []
 
-    @field_validator("approved", mode="before")
+    @field_validator("approved", "review_due", mode="before")
     @classmethod
     def _date(cls, value: Any) -> Any:
         return _parse_date(value)
+
+    @field_validator("horizon")
+    @classmethod
+    def _horizon(cls, value: int | None) -> int | None:
+        if value is not None and not 1945 <= value <= 2200:
+            raise ValueError(f"{value} is not a plan's last year (e.g. 2030)")
+        return value
+
+    @property
+    def declared_status(self) -> str:
+        """What the registry says: `approved` when a decision is given, else `draft`, unless declared."""
+        return self.status or ("approved" if self.decision else "draft")
 
     @field_validator("decision", "authority", "name", "assume_crs", mode="before")
     @classmethod
@@ -246,6 +290,34 @@ def _check_crs(where: str, value: str | None, problems: list[str]) -> None:
         problems.append(f"{where}: {value!r} is not a coordinate reference system pyproj knows")
 
 
+def _link_problems(plans: list[PlanEntry]) -> list[str]:
+    """`parent` and `superseded_by` must name other registered plans, and parents never loop."""
+    ids = {p.id for p in plans}
+    problems = []
+    for plan in plans:
+        for key in ("parent", "superseded_by"):
+            target = getattr(plan, key)
+            if target is None:
+                continue
+            if target == plan.id:
+                problems.append(f"plans ({plan.id}).{key}: a plan cannot name itself")
+            elif target not in ids:
+                problems.append(f"plans ({plan.id}).{key}: no plan with id {target!r} in the registry")
+    parent = {p.id: p.parent for p in plans if p.parent in ids and p.parent != p.id}
+    reported: set[str] = set()
+    for start in parent:
+        chain, node = [start], parent.get(start)
+        while node is not None and node not in chain:
+            chain.append(node)
+            node = parent.get(node)
+        loop = chain[chain.index(node):] if node is not None else []
+        if loop and not reported.intersection(loop):
+            reported.update(loop)
+            loop.append(node)
+            problems.append(f"plans: parents form a cycle ({' -> '.join(loop)})")
+    return problems
+
+
 def load_registry(path: str | Path) -> Registry:
     """Read and validate a registry file; RegistryError lists every problem found."""
     path = Path(path).expanduser().resolve()
@@ -373,6 +445,7 @@ def parse_registry(data: Any, path: Path) -> Registry:
             if plan is not None:
                 plans.append(plan.model_copy(update={"path": _resolve(base, plan.path)}))
 
+    problems += _link_problems(plans)
     if problems:
         raise RegistryError(problems, source=source)
     assert top is not None and profile is not None and master is not None and rules is not None
