@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from functools import cached_property
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +22,7 @@ from kgspatial.errors import KgSpatialError, RulesError
 from kgspatial.profile import load_profile
 from kgspatial.untrusted import lock_down_gdal
 
+from . import guards
 from .jobs import JobRunner
 from .settings import Settings
 from .store import Conflict, NotFound, open_store
@@ -71,6 +72,30 @@ def _sweep_scratch(scratch, older_than: float = 6 * 3600) -> None:
             pass
 
 
+def _origin(url: str | None) -> str:
+    """scheme://host[:port] of a tile URL template, for the maps' Content-Security-Policy."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return ""
+    parts = urlsplit(url.replace("{", "").replace("}", ""))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in {"http", "https"} and parts.netloc else ""
+
+
+def _private_data_dir(settings: Settings) -> None:
+    """The data dir is the service's alone (0700), and the embedded database file 0600 before
+    SQLite first opens it (its -wal and -shm files then take the same mode)."""
+    import os
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    if not settings.database_url:
+        db = settings.data_dir / "kgspatial.sqlite"
+        if not db.exists():
+            os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(db, 0o600)
+
+
 def _docs(app: FastAPI) -> None:
     """/docs with Swagger UI served by the service itself (intranets have no CDN)."""
     from fastapi.openapi.docs import get_swagger_ui_html
@@ -99,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _private_data_dir(settings)
         _sweep_scratch(settings.data_dir / "tmp")
         store = open_store(settings, province.taxonomy.sensitive_codes)
         runner = JobRunner(store, settings)
@@ -122,7 +147,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(guards.no_unknown_query_parameters)],
     )
+    tiles_origin = _origin(settings.tiles)
+
+    @app.middleware("http")
+    async def _guard(request: Request, call_next):
+        refused = guards.control_character_answer(request.scope)
+        response = refused if refused is not None else await call_next(request)
+        guards.security_headers(response.headers, response.headers.get("content-type", ""), tiles_origin)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        # Logged with its traceback for the operator; the user gets no path, query or trace.
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        response = JSONResponse({"detail": "internal error / lỗi máy chủ"}, status_code=500)
+        guards.security_headers(response.headers, "application/json", tiles_origin)
+        return response
     _docs(app)
     app.state.settings = settings
     app.state.province = province
@@ -154,8 +196,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if store is None:
                 raise RuntimeError("store not opened")
             store.ping()
-        except Exception as exc:  # noqa: BLE001
-            return JSONResponse({"status": "error", "store": f"unreachable: {exc}"}, status_code=503)
+        except Exception:  # noqa: BLE001  (its text names the database host and port: logged, not shown)
+            log.exception("health: store unreachable")
+            return JSONResponse({"status": "error", "store": "unreachable / không kết nối được cơ sở dữ liệu"},
+                                status_code=503)
         kind = "postgis" if settings.database_url else "embedded"
         return {"status": "ok", "store": kind, "version": __version__}
 

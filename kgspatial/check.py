@@ -350,7 +350,7 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
     if len(plan) == 0:  # a wrong layer or a broken export must not pass as "no conflict"
         raise InputError(
             f"{layer.path}: the plan has no feature with a geometry ({plan.info['features_read']} read"
-            f"{', all empty or missing' if plan.info['features_read'] else ''}); nothing to check"
+            f"{', all empty, missing or rings with no area' if plan.info['features_read'] else ''}); nothing to check"
             " / quy hoạch không có đối tượng nào có hình học"
         )
     if len(plan) and len(ctx.master_tree.query(shapely.box(*shapely.total_bounds(plan.geoms)))) == 0:

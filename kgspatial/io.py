@@ -99,6 +99,12 @@ class _Located:
     raw_text: bool = False  # text read as Latin-1 to keep its bytes (shapefiles; MapInfo "Neutral" tables)
     extracted: Path | None = None  # an upload's zip member copied out to be checked, removed after reading
     untrusted: bool = False  # an upload: read only with its format's driver (kgspatial.untrusted)
+    member_of: str | None = None  # "ZIP::MEMBER" as the user knows it, when read from a zip
+
+    @property
+    def shown(self) -> str:
+        """The file as messages name it: never GDAL's /vsizip/ path or a copied-out member."""
+        return self.member_of or self.gdal_path
 
 
 def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _Located:
@@ -136,7 +142,7 @@ def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _L
                 )
             else:
                 member = candidates[0]
-            loc = _Located(gdal_path=f"/vsizip/{path.resolve()}/{member}", layer=None)
+            loc = _Located(gdal_path=f"/vsizip/{path.resolve()}/{member}", layer=None, member_of=f"{path}::{member}")
             if untrusted:
                 _check_zip_member(zf, path, member, by_lower, loc)
             if loc.extracted is not None:
@@ -338,11 +344,13 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
         raise InputError(f"engine {engine!r} is not installed ({exc})") from None
     except Exception as exc:  # GDAL/pyogrio/fiona raise many types; the user needs one line
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{loc.gdal_path}: cannot read ({text}) / không đọc được tệp") from None
+        raise InputError(f"{loc.shown}: cannot read ({text}) / không đọc được tệp") from None
 
 
 # GDAL's own note on an open ring would reach the user's terminal; the read counts and closes them.
 warnings.filterwarnings("ignore", message="Non closed ring detected", category=RuntimeWarning)
+# NaN coordinates make shapely warn while building geometries; prepare refuses them in one line.
+warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning, module=r"shapely\.")
 
 
 class _NotUtf8(Exception):
@@ -558,7 +566,10 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
         try:
             textcodec.canonical_encoding(declared)
         except EncodingError as exc:
-            raise InputError(f"{path}: {exc}") from None
+            if encoding:
+                raise InputError(f"{path}: {encoding_option or 'encoding'}: {exc}") from None
+            hint = f"; give the encoding with {encoding_option}" if encoding_option else ""
+            raise InputError(f"{path}: its .cpg file: {exc}{hint} / tệp .cpg không hợp lệ") from None
     columns = None
     fields = _field_names(loc) if select is not None else None
     # A DBF's field names are decoded with its values (the user names them as their GIS shows

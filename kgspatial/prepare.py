@@ -134,7 +134,7 @@ def dropped_notes(info: dict) -> list[str]:
                      " / đối tượng hỗn hợp: chỉ kiểm tra phần vùng")
     if info.get("empty_geometries_dropped"):
         n = info["empty_geometries_dropped"]
-        notes.append(f"{n} feature(s) without geometry (empty or missing) are not checked"
+        notes.append(f"{n} feature(s) without geometry (empty, missing, or rings with no area) are not checked"
                      f" / {n} đối tượng không có hình học, không được kiểm tra")
     return notes
 
@@ -146,9 +146,27 @@ def repair(geoms: np.ndarray, kinds: np.ndarray, jobs: int = 1) -> tuple[np.ndar
     count = int(invalid.sum())
     if count:
         geoms = geoms.copy()
-        fixed = shapely.make_valid(geoms[invalid])
-        geoms[invalid] = _keep_dimension(fixed, kinds[invalid])
+        fixed = _keep_dimension(shapely.make_valid(geoms[invalid]), kinds[invalid])
+        # A ring of fewer than 4 points or no area becomes a line or point: no longer the zone the
+        # plan drew, so it is dropped (and counted) rather than checked as a line.
+        collapsed = ~shapely.is_empty(fixed) & (kinds_of(fixed) != kinds[invalid])
+        fixed[collapsed] = shapely.Polygon()
+        geoms[invalid] = fixed
     return geoms, count
+
+
+def _require_finite(geoms: np.ndarray, source_index: np.ndarray, path: str, chunk: int = 100_000) -> None:
+    """Refuse coordinates that are not numbers (NaN, infinity): GEOS cannot measure or repair them."""
+    for start in range(0, len(geoms), chunk):
+        part = geoms[start:start + chunk]
+        coords = shapely.get_coordinates(part)
+        if np.isfinite(coords).all():
+            continue
+        owner = np.repeat(np.arange(len(part)), shapely.get_num_coordinates(part))
+        bad = np.unique(owner[~np.isfinite(coords).all(axis=1)])
+        raise InputError(f"{path}: {len(bad)} feature(s) have coordinates that are not numbers (NaN or infinite),"
+                         f" the first is feature {int(source_index[start + bad[0]])} (0-based): fix or remove them"
+                         " / tọa độ không phải là số")
 
 
 def as_text(value) -> str:
@@ -208,6 +226,7 @@ def prepare_layer(
     dropped_empty = int(n_read - present.sum())
     source_index = np.arange(n_read)[present]
     geoms = geoms[present]
+    _require_finite(geoms, source_index, path)
 
     geoms = crs_mod.transform_geometries(geoms, layer.crs, analysis_crs)
     # Heights (CAD exports carry Z) play no part in plan areas; 2D keeps every output one type.

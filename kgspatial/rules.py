@@ -84,25 +84,34 @@ class RulesTable:
         return verdict_reports[self.matrix]
 
 
-def load_rules(path: str | Path, taxonomy: Taxonomy) -> RulesTable:
-    """Read and validate a rules CSV; every problem is listed in one RulesError."""
+def load_rules(path: str | Path, taxonomy: Taxonomy, name: str | None = None) -> RulesTable:
+    """Read and validate a rules CSV; every problem is listed in one RulesError.
+
+    `name` is the file as the user named it (an upload's), for messages; default its path."""
     path = Path(path)
+    source = name or str(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise RulesError([f"cannot read {path}: {exc.strerror}"], source=str(path)) from None
+        raise RulesError([f"cannot read {path}: {exc.strerror}"], source=source) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise RulesError(["the file is not UTF-8 text (save it as CSV UTF-8)"], source=str(path)) from None
+        raise RulesError(["the file is not UTF-8 text (save it as CSV UTF-8)"], source=source) from None
     lines = text.splitlines()
     if lines and lines[0].lower().startswith("sep=") and len(lines[0]) == 5:  # Excel's separator line
         delimiter, lines = lines[0][4], lines[1:]
     else:
         delimiter = _delimiter(text)
-    rows = list(csv.reader(lines, delimiter=delimiter))
-    rules = parse_rules(rows, taxonomy, source=str(path))
-    return compile_rules(rules, taxonomy, source=str(path), sha256=hashlib.sha256(raw).hexdigest())
+    # A long note is a valid cell (csv's own limit is 128 KiB; the file's size is bounded by
+    # whoever hands it over); an unclosed quote must not swallow the rows after it unseen.
+    csv.field_size_limit(max(csv.field_size_limit(), len(raw) + 1))
+    try:
+        rows = list(csv.reader(lines, delimiter=delimiter, strict=True))
+    except csv.Error as exc:  # an unclosed quote, a stray quote inside a cell
+        raise RulesError([f"not a readable CSV table ({exc}); check the quotes"], source=source) from None
+    rules = parse_rules(rows, taxonomy, source=source)
+    return compile_rules(rules, taxonomy, source=source, sha256=hashlib.sha256(raw).hexdigest())
 
 
 def _delimiter(text: str) -> str:

@@ -512,10 +512,12 @@ def guess_encoding(samples: Iterable[bytes]) -> str:
 
 def canonical_encoding(name: str) -> str:
     """Python's name for a text encoding; EncodingError for an unknown one or a codec that is no text encoding."""
+    if not name or len(name) > 64 or not name.isprintable():  # a binary .cpg, a NUL in a form field
+        raise EncodingError(f"{name[:64]!r} is not the name of a text encoding")
     try:
         info = codecs.lookup(name)
         "a".encode(name)  # base64, rot13, hex... are codecs but no text encoding
-    except LookupError:
+    except (LookupError, ValueError):
         raise EncodingError(f"unknown text encoding {name!r}") from None
     return {"iso8859-1": "latin-1", "us-ascii": "ascii"}.get(info.name, info.name)
 

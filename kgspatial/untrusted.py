@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import sqlite3
 import threading
 from pathlib import Path, PurePosixPath
@@ -172,6 +173,13 @@ def check_file(path: Path, name: str) -> None:
         _check_geopackage(path, name)
 
 
+# GeoPackage 1.3 §F.3: CREATE VIRTUAL TABLE rtree_<t>_<c> USING rtree(id, minx, maxx, miny, maxy)
+_VIRTUAL = re.compile(r"\s*create\s+virtual\s+table\b")
+_RTREE_SQL = re.compile(r'create virtual table\s+(?:"rtree_[^"]+"|rtree_\w+)\s+using\s+rtree\s*'
+                        r'\(\s*id\s*,\s*minx\s*,\s*maxx\s*,\s*miny\s*,\s*maxy\s*\)\s*;?\s*\Z')
+_GENERATED = re.compile(r"\bgenerated\b|\bas\s*\(")
+
+
 def _check_geopackage(path: Path, name: str) -> None:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
@@ -188,9 +196,15 @@ def _check_geopackage(path: Path, name: str) -> None:
         if kind == "view":
             raise InputError(f"{name}: holds a view ({table}); views are not read from uploads: export the layer as"
                              " a table / GeoPackage có view, hãy xuất lớp thành bảng")
-        if sql.startswith("create virtual table") and " using rtree" not in sql:
+        # A virtual table runs a module of GDAL's SQLite (SpatiaLite's VirtualText reads any file):
+        # only the GeoPackage spatial index, written exactly as the standard writes it, is read.
+        if _VIRTUAL.match(sql) and not _RTREE_SQL.match(sql):
             raise InputError(f"{name}: holds a virtual table ({table}) that is not a spatial index"
                              " / GeoPackage có bảng ảo không hợp lệ")
+        # A generated column is computed on every read, by any SQL function the file names.
+        if kind == "table" and _GENERATED.search(sql):
+            raise InputError(f"{name}: table {table} has a computed (generated) column; export the layer as plain"
+                             " columns / GeoPackage có cột tính toán")
 
 
 def check_driver(driver: str | None, gdal_path: str, name: str) -> None:

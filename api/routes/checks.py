@@ -7,7 +7,7 @@ import math
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from kgspatial.rules import SEVERITIES
 
@@ -20,10 +20,13 @@ router = APIRouter(tags=["checks"])
 
 GEOJSON = "application/geo+json"
 MAX_LIMIT = 10_000
+MAX_OFFSET = 2**31 - 1  # beyond it no store has rows, and PostgreSQL's integers overflow
 REPORT_FORMATS = ("html", "xlsx", "pdf")
 
 
 class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key ("min_areaa") is a 422, not ignored
+
     plan_id: str
     master_id: str | None = Field(None, description="default: the newest master plan")
     rules_id: str | None = Field(None, description="default: the newest rules table, else the province profile's")
@@ -153,7 +156,7 @@ def conflicts(
     bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat (EPSG:4326)"),
     severity: list[str] | None = Query(None), rule_id: list[str] | None = Query(None),
     admin_code: list[str] | None = Query(None), verdict: list[str] | None = Query(None),
-    limit: int = Query(1000, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0),
+    limit: int = Query(1000, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0, le=MAX_OFFSET),
     principal: Principal = Depends(any_role),
 ):
     """Conflict rows (CONTRACT §2) as a GeoJSON FeatureCollection in EPSG:4326."""

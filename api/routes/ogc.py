@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from ..auth import Principal, any_role
 from ..store import ConflictFilter, NotFound
-from .checks import GEOJSON, MAX_LIMIT, page_links, parse_bbox
+from .checks import GEOJSON, MAX_LIMIT, MAX_OFFSET, page_links, parse_bbox
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -120,12 +120,13 @@ def collection(cid: str, request: Request, principal: Principal = Depends(any_ro
 
 @router.get("/collections/{cid}/items", response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
 def items(cid: str, request: Request, bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat"),
-          limit: int = Query(10, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0),
+          limit: int = Query(10, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0, le=MAX_OFFSET),
+          bbox_crs: str | None = Query(None, alias="bbox-crs", description=f"only {CRS84}"),
+          crs: str | None = Query(None, description=f"only {CRS84}"),
           principal: Principal = Depends(any_role)):
     what, rec = _resolve(request, principal, cid)
     store = request.app.state.store
-    for name in ("bbox-crs", "crs"):  # OGC API Features Part 2: only CRS84 is served, never ignored silently
-        asked = request.query_params.get(name)
+    for name, asked in (("bbox-crs", bbox_crs), ("crs", crs)):  # OGC API Features Part 2: only CRS84 is served
         if asked is not None and asked.strip() not in {CRS84, CRS84.replace("http:", "https:")}:
             raise HTTPException(422, f"{name} {asked!r} không hỗ trợ / not supported: only {CRS84}")
     box = parse_bbox(bbox)

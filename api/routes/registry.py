@@ -88,7 +88,7 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
 
         code_col = find_field(gdf.columns, fields.get("code_field") or None, CODE_CANDIDATES, "unit code", filename)
         name_col = find_field(gdf.columns, fields.get("name_field") or None, NAME_CANDIDATES, "unit name", filename)
-        meta.update(code_field=code_col, name_field=name_col, info=units.info)
+        meta.update(code_field=code_col, name_field=name_col, info={**units.info, "path": filename})
         meta["warnings"] += list(units.warnings)
         sensitive = np.zeros(len(gdf), dtype=bool)
     else:
@@ -127,6 +127,8 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
         # A wrong .prj (UTM on TM-3 coordinates) puts a plan tens of km away: say it now, not at the check.
         meta["warnings"].append(f"the plan lies outside the master plan {master['id']} (read as {meta['crs']},"
                                 f" {meta['crs_source']}): is its CRS right? / quy hoạch nằm ngoài phạm vi quy hoạch tỉnh")
+    paths = {str(path.resolve()): filename, str(path): filename}
+    meta["warnings"] = [for_api(w, paths) for w in meta["warnings"]]  # they name the scratch copy
     return request.app.state.store.add_layer(meta, gdf, sensitive)
 
 
@@ -263,7 +265,7 @@ async def upload_rules(request: Request, principal: Principal = Depends(admin_on
         with tempfile.TemporaryDirectory(dir=upload.path.parent) as tmp:
             csv_path = Path(tmp) / "rules.csv"
             csv_path.write_bytes(content)
-            table = await run_in_threadpool(load_rules, csv_path, request.app.state.province.taxonomy)
+            table = await run_in_threadpool(load_rules, csv_path, request.app.state.province.taxonomy, upload.filename)
         record = request.app.state.store.add_rules(
             {"name": upload.fields.get("name") or Path(upload.filename).stem, "filename": upload.filename,
              "rule_count": len(table.rules), "owner_id": principal.id}, content)

@@ -182,6 +182,41 @@ def test_geopackage_views_and_virtual_tables_are_refused(api, tmp_path, sql):
     assert "qh.gpkg" in r.json()["detail"]
 
 
+def _planted_schema(path: Path, table: str, sql: str) -> bytes:
+    """A sqlite_master row written directly (as `PRAGMA writable_schema` lets anyone do), and the
+    GeoPackage's contents pointed at it."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA writable_schema=ON")
+    conn.execute("INSERT INTO sqlite_master VALUES ('table', ?, ?, 0, ?)", (table, table, sql))
+    conn.execute("UPDATE gpkg_contents SET table_name = ?, identifier = ?", (table, table))
+    conn.execute("UPDATE gpkg_geometry_columns SET table_name = ?, column_name = 'ROWNO'", (table,))
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE VIRTUAL TABLE pw USING VirtualText('/etc/passwd','UTF-8',1,POINT,NONE,'|') -- using rtree",
+    "CREATE VIRTUAL TABLE pw USING VirtualText('/etc/passwd','UTF-8',1,POINT,NONE,' using rtree')",
+    "CREATE VIRTUAL TABLE pw USING rtree(id, minx, maxx, miny, maxy) -- looks like an index",
+])
+def test_a_planted_virtual_table_reads_no_server_file(api, tmp_path, sql):
+    path = tmp_path / "qh.gpkg"
+    _geopackage(tmp_path, "SELECT 1;")
+    before = api.get("/api/v1/plans").json()["total"]
+    r = _post(api, "qh.gpkg", _planted_schema(path, "pw", sql), code_field="ROWNO")
+    _plans_before_after(api, r, before)
+    assert "root:" not in r.text and "virtual table" in r.json()["detail"]
+
+
+def test_a_generated_column_is_refused(api, tmp_path):
+    payload = _geopackage(tmp_path, "ALTER TABLE quy_hoach ADD COLUMN leak TEXT GENERATED ALWAYS AS (upper(ma)) VIRTUAL;")
+    before = api.get("/api/v1/plans").json()["total"]
+    r = _post(api, "qh.gpkg", payload)
+    _plans_before_after(api, r, before)
+    assert "generated" in r.json()["detail"]
+
+
 def test_a_plain_geopackage_is_still_read(api, tmp_path):
     r = _post(api, "qh.gpkg", _geopackage(tmp_path, "SELECT 1;"))
     assert r.status_code == 201, r.text
