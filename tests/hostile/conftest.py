@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import STORES, pg_cluster  # noqa: F401  (the PostGIS cluster fixture)
+from tests.api.conftest import pg_cluster  # noqa: F401  (the PostGIS cluster fixture)
 from tests.hostile import corpus
 
 _STATE: dict = {}

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pyogrio
 import shapely
 from shapely.geometry import Polygon, box
 
