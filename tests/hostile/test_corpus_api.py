@@ -116,9 +116,9 @@ def test_entry_through_the_api(service, entry, corpus_dir, trap_requests, passwd
                            **fields)
         status, text = r.status_code, r.text
     seen.append(text)
-    assert status == 201 or 400 <= status < 500, f"status {status}: {text[:1500]}"
-    body = json.loads(text)
     try:
+        assert status == 201 or 400 <= status < 500, f"status {status}: {text[:1500]}"
+        body = json.loads(text)
         if entry.expected("api") == "refused":
             assert 400 <= status < 500, f"expected a refusal, got {status}: {text[:800]}"
             detail = body.get("detail")
