@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -180,6 +181,8 @@ def main() -> int:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
     every = [x for v in times.values() for x in v]
     print(f"store {args.store}: {args.clients} clients x {args.requests} requests = {len(every) + len(errors)} "
