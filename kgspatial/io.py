@@ -7,6 +7,7 @@ stem (or its path inside the zip).
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import unicodedata
@@ -224,6 +225,8 @@ def _locate(path: Path, layer: str | None, untrusted: bool = False) -> _Located:
         return _locate_in_zip(path, layer, untrusted)
     if untrusted:
         untrusted_mod.check_file(path, str(path))
+    elif suffix == ".gpkg":
+        untrusted_mod.refuse_recursive_views(path, str(path))
     _require_mapinfo_parts(str(path), suffix, lambda ext: _sidecar(path, ext) is not None)
     if suffix == ".shp":
         missing = [ext for ext in SHAPEFILE_PARTS[1:] if not _sidecar(path, ext)]
@@ -344,6 +347,7 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
         raise InputError(f"engine {engine!r} is not installed ({exc})") from None
     except Exception as exc:  # GDAL/pyogrio/fiona raise many types; the user needs one line
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = text.replace(f"'{loc.gdal_path}'", "it").replace(loc.gdal_path, loc.shown)
         raise InputError(f"{loc.shown}: cannot read ({text}) / không đọc được tệp") from None
 
 
@@ -541,6 +545,20 @@ def read_layer(
             shutil.rmtree(loc.extracted.parent, ignore_errors=True)
 
 
+_CRS_LINK = re.compile(rb'"crs"\s*:\s*\{\s*"type"\s*:\s*"link"')
+
+
+def _unfollowed_crs_link(loc: _Located) -> bool:
+    """Whether a GeoJSON file declares its CRS by a link (GeoJSON 2008 `"crs": {"type": "link"}`)."""
+    if PurePosixPath(loc.gdal_path).suffix.lower() not in {".geojson", ".json"} or loc.gdal_path.startswith("/vsi"):
+        return False
+    try:
+        with open(loc.gdal_path, "rb") as fh:
+            return bool(_CRS_LINK.search(fh.read(1 << 20)))
+    except OSError:
+        return False
+
+
 def _check_opened_driver(loc: _Located, path: Path) -> None:
     """The driver GDAL picks for an upload, checked against its suffix before anything is read."""
     if PurePosixPath(loc.gdal_path).suffix.lower() in {".parquet", ".geoparquet"} and not loc.gdal_path.startswith("/vsi"):
@@ -586,11 +604,20 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
 
     crs_source = "file"
     found_crs = gdf.crs
+    if found_crs is not None and found_crs.to_epsg() == 4326 and _unfollowed_crs_link(loc):
+        # GDAL reads a GeoJSON whose "crs" is a link it cannot (must not) fetch as WGS 84: the
+        # file's CRS is unknown, not WGS 84, so --assume-crs applies.
+        found_crs = None
+        warnings.append(f"{path}: its \"crs\" is a link, not followed / không dùng liên kết hệ tọa độ")
     local = found_crs is not None and not (found_crs.is_geographic or found_crs.is_projected)
     if local:  # MapInfo "NonEarth", CAD units: metres with no place on Earth
         found_crs = None
     if found_crs is None and loc.prj:
-        crs_value = crs_mod.recognise(loc.prj)
+        try:
+            crs_value = crs_mod.recognise(loc.prj)
+        except CRSError as exc:
+            raise CRSError(f"{path}: its .prj: {exc}; give the CRS with --assume-crs, e.g. --assume-crs EPSG:9207"
+                           " / tệp .prj không hợp lệ") from None
         crs_source = "prj (ESRI, recognised)"
     elif found_crs is not None:
         crs_value = crs_mod.recognise(found_crs)

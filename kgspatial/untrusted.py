@@ -73,6 +73,19 @@ def _libgdal() -> ctypes.CDLL:
     return lib
 
 
+def cut_network() -> None:
+    """GDAL's HTTP requests fail before leaving the process, PROJ downloads nothing: a check needs
+    no network (intranets have none), and a file must not make this machine call anywhere."""
+    import pyogrio
+    import pyproj
+
+    for var in ("no_proxy", "NO_PROXY"):  # curl would let such hosts bypass the dead proxy
+        os.environ.pop(var, None)
+    pyproj.network.set_network_enabled(False)
+    pyogrio.set_gdal_config_options({k: GDAL_CONFIG[k] for k in
+                                     ("GDAL_HTTP_PROXY", "GDAL_HTTPS_PROXY", "CPL_VSIL_CURL_ALLOWED_FILENAME")})
+
+
 def lock_down_gdal() -> None:
     """Keep only the drivers of accepted formats and cut GDAL off the network, for this process.
 
@@ -84,11 +97,8 @@ def lock_down_gdal() -> None:
         if _locked:
             return
         import pyogrio
-        import pyproj
 
-        for var in ("no_proxy", "NO_PROXY"):  # curl would let such hosts bypass the dead proxy
-            os.environ.pop(var, None)
-        pyproj.network.set_network_enabled(False)
+        cut_network()
         others = sorted(set(pyogrio.list_drivers()) - KEPT_DRIVERS)
         # GDAL_SKIP keeps them out should anything call GDALAllRegister again.
         pyogrio.set_gdal_config_options({**GDAL_CONFIG, "GDAL_SKIP": ",".join(others)})
@@ -205,6 +215,22 @@ def _check_geopackage(path: Path, name: str) -> None:
         if kind == "table" and _GENERATED.search(sql):
             raise InputError(f"{name}: table {table} has a computed (generated) column; export the layer as plain"
                              " columns / GeoPackage có cột tính toán")
+
+
+def refuse_recursive_views(path: Path, name: str) -> None:
+    """A local file too: a GeoPackage view built on a recursive query can yield rows forever."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'view' AND lower(sql) LIKE"
+                                " '%recursive%'").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return  # not a database: GDAL's read says so
+    if rows:
+        raise InputError(f"{name}: view {rows[0][0]} is a recursive query, which may never end: export the layer"
+                         " as a table / GeoPackage có view đệ quy")
 
 
 def check_driver(driver: str | None, gdal_path: str, name: str) -> None:

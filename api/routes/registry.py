@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from kgspatial import crs as crs_mod
 from kgspatial.admin import prepare_admin
-from kgspatial.errors import InputError, KgSpatialError
+from kgspatial.errors import CRSError, InputError, KgSpatialError
 from kgspatial.io import read_layer
 from kgspatial.prepare import POLYGON, dropped_notes, find_field, prepare_layer
 from kgspatial.rules import load_rules
@@ -120,7 +120,11 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     if fields.get("assume_crs") and layer.crs_source != "assumed":
         meta["warnings"].append(f"assume_crs {fields['assume_crs']} ignored: the file declares"
                                 f" {crs_mod.crs_label(layer.crs)} / bỏ qua assume_crs vì tệp đã có hệ tọa độ")
-    wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
+    try:
+        wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
+    except CRSError as exc:  # served in WGS 84: coordinates it cannot take (1e300 m) cannot be served
+        raise CRSError(f"{filename}: some coordinates cannot be shown in WGS 84 ({exc}): are they in"
+                       f" {crs_mod.crs_label(layer.crs)}? / tọa độ nằm ngoài phạm vi hệ tọa độ") from None
     meta["bbox"] = [round(float(v), 7) for v in wgs84.total_bounds]
     master = request.app.state.store.newest_layer("master") if kind == "plan" else None
     if master and master.get("bbox") and _disjoint(meta["bbox"], master["bbox"]):

@@ -51,6 +51,10 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _register()
+    if os.environ.get("KGSPATIAL_ALLOW_NETWORK") != "1":  # README: what a check may reach
+        from ..untrusted import cut_network
+
+        cut_network()
     try:
         rc = app(args=argv, standalone_mode=False)
     except KgSpatialError as exc:

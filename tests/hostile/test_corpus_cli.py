@@ -31,9 +31,10 @@ WORKERS = 2  # the subprocesses of the whole corpus run two at a time, once per 
 
 def server_paths(*dirs: Path) -> tuple[str, ...]:
     """Text that gives away where things live on this machine (member names a user wrote in a
-    zip, such as '/tmp/plan.prj', are theirs, not ours)."""
+    zip, such as '/tmp/plan.prj', are theirs, not ours; so are the sources a VRT of theirs names,
+    /vsicurl/ URLs included: the CLI reads a local user's files)."""
     return (*(str(d) for d in dirs), str(REPO), sys.prefix, "site-packages", tempfile.gettempdir() + "/pytest",
-            tempfile.gettempdir() + "/kgspatial", "/vsizip", "/vsicurl", "/vsimem")
+            tempfile.gettempdir() + "/kgspatial", "/vsizip", "/vsimem")
 
 
 def _limits():
