@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 
 from ..auth import Principal, any_role
 from ..store import ConflictFilter, NotFound
-from .checks import GEOJSON, MAX_LIMIT, page_links, parse_bbox
+from ..store.features import withhold
+from .checks import GEOJSON, MAX_LIMIT, page_links, parse_bbox, withheld_for
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -138,7 +139,8 @@ def items(cid: str, request: Request, bbox: str | None = Query(None, description
     links.append({"href": f"{_base(request)}/ogc/collections/{cid}", "rel": "collection", "type": JSON})
     import datetime as dt
 
-    body = {"type": "FeatureCollection", "features": page.features, "numberMatched": page.matched,
+    features = withhold(page.features, withheld_for(request, principal, rec, "check" if what == "conflicts" else what))
+    body = {"type": "FeatureCollection", "features": features, "numberMatched": page.matched,
             "numberReturned": len(page.features), "links": links,
             "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     return JSONResponse(body, media_type=GEOJSON)
@@ -157,6 +159,7 @@ def item(cid: str, fid: str, request: Request, principal: Principal = Depends(an
             feature = store.conflict(rec["id"], fid, unmasked=principal.is_admin)
     except NotFound:
         raise HTTPException(404, f"không tìm thấy đối tượng / feature {fid!r} not found in {cid}") from None
+    withhold([feature], withheld_for(request, principal, rec, "check" if what == "conflicts" else what))
     base = f"{_base(request)}/ogc/collections/{cid}"
     feature["links"] = [{"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},
                         {"href": base, "rel": "collection", "type": JSON}]
