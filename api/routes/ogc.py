@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from ..auth import Principal, any_role
 from ..store import ConflictFilter, NotFound
-from ..store.features import withhold
+from ..store.features import query_region, withhold
 from .checks import GEOJSON, MAX_LIMIT, page_links, parse_bbox, withheld_for
 
 router = APIRouter(tags=["OGC API - Features"])
@@ -129,7 +129,8 @@ def items(cid: str, request: Request, bbox: str | None = Query(None, description
         asked = request.query_params.get(name)
         if asked is not None and asked.strip() not in {CRS84, CRS84.replace("http:", "https:")}:
             raise HTTPException(422, f"{name} {asked!r} không hỗ trợ / not supported: only {CRS84}")
-    box = parse_bbox(bbox)
+    withheld = withheld_for(request, principal, rec, "check" if what == "conflicts" else what)
+    box = query_region(parse_bbox(bbox), withheld)
     if what == "layer":
         page = store.layer_features(rec["id"], bbox=box, limit=limit, offset=offset, unmasked=principal.is_admin)
     else:
@@ -139,7 +140,7 @@ def items(cid: str, request: Request, bbox: str | None = Query(None, description
     links.append({"href": f"{_base(request)}/ogc/collections/{cid}", "rel": "collection", "type": JSON})
     import datetime as dt
 
-    features = withhold(page.features, withheld_for(request, principal, rec, "check" if what == "conflicts" else what))
+    features = withhold(page.features, withheld)
     body = {"type": "FeatureCollection", "features": features, "numberMatched": page.matched,
             "numberReturned": len(page.features), "links": links,
             "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
