@@ -176,8 +176,10 @@ def result_for(app, check_id: str, unmasked: bool) -> CheckResult:
         # would show as a hole in the zones and pieces around it.
         cells = []
         for layer_id, layer in ((record["master_id"], master), (record["plan_id"], plan)):
-            with _lock(("cells", layer_id)):
-                cells.append(_cells.setdefault(layer_id, _sensitive_cells(layer, sensitive)))
+            with _lock(("cells", layer_id)):  # the layer_cells of the routes, from layers read anyway
+                if layer_id not in _cells:
+                    _cells[layer_id] = _sensitive_cells(layer, sensitive)
+                cells.append(_cells[layer_id])
         cells = [c for c in cells if c is not None]
         withheld = shapely.union_all(cells) if cells else None
         conflicts = conflicts.copy()

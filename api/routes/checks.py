@@ -172,7 +172,8 @@ def conflicts(
     """Conflict rows (CONTRACT §2) as a GeoJSON FeatureCollection in EPSG:4326."""
     record = visible_check(request, principal, check_id)
     withheld = withheld_for(request, principal, record)
-    flt = ConflictFilter(bbox=query_region(parse_bbox(bbox), withheld), severity=_one_of("severity", _listed(severity), SEVERITIES),
+    flt = ConflictFilter(bbox=query_region(parse_bbox(bbox), withheld),
+                         severity=_one_of("severity", _listed(severity), SEVERITIES),
                          rule_id=_listed(rule_id), admin_code=_listed(admin_code),
                          verdict=_one_of("verdict", _listed(verdict), ("conflict", "conditional")))
     page = request.app.state.store.conflicts(check_id, flt, limit=limit, offset=offset, unmasked=principal.is_admin)
