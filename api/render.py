@@ -19,6 +19,7 @@ import numpy as np
 import shapely
 from fastapi import HTTPException
 
+from kgspatial import crs as crs_mod
 from kgspatial.check import CheckResult
 from kgspatial.io import read_layer
 from kgspatial.masking import blank_out, withheld_area
@@ -35,6 +36,8 @@ MEDIA = {
 }
 _locks: dict[tuple, threading.Lock] = {}
 _locks_guard = threading.Lock()
+_cells: dict[str, object] = {}  # layer id -> withheld cells (analysis CRS) or None; layers never change
+_served: dict[tuple, object] = {}  # layer ids -> their cells in EPSG:4326, prepared
 
 
 def _presenter(what: str):
@@ -106,6 +109,41 @@ def _prepare(store, province, record: dict, role: str) -> PreparedLayer:
         )
 
 
+def _lock(key: tuple) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def _sensitive_cells(layer: PreparedLayer, sensitive: frozenset):
+    return withheld_area(layer.geoms[np.isin(layer.codes.astype(str), list(sensitive))])
+
+
+def layer_cells(app, layer_id: str):
+    """The cells a masked map blanks for one layer's defence and security land, worked out once."""
+    with _lock(("cells", layer_id)):
+        if layer_id not in _cells:
+            store, province = app.state.store, app.state.province
+            record = store.get_layer(layer_id)
+            _cells[layer_id] = None if record["kind"] == "admin" else _sensitive_cells(
+                _prepare(store, province, record, record["kind"]), province.taxonomy.sensitive_codes)
+        return _cells[layer_id]
+
+
+def served_withheld(app, *layer_ids: str):
+    """What a non-admin may not see of the geometry served for these layers (a check: its master
+    plan and plan): their cells in EPSG:4326, prepared for cutting every feature of a page."""
+    with _lock(("served", layer_ids)):
+        if layer_ids not in _served:
+            cells = [c for c in (layer_cells(app, i) for i in layer_ids) if c is not None]
+            area = None
+            if cells:
+                area = crs_mod.transform_geometries([shapely.union_all(cells)], app.state.province.analysis_crs,
+                                                    "EPSG:4326")[0]
+                shapely.prepare(area)
+            _served[layer_ids] = area
+        return _served[layer_ids]
+
+
 def _without(layer: PreparedLayer, sensitive: frozenset, withheld) -> PreparedLayer:
     """The layer without its sensitive features, and the rest without the withheld area."""
     geoms = blank_out(layer.geoms, withheld)
@@ -136,8 +174,14 @@ def result_for(app, check_id: str, unmasked: bool) -> CheckResult:
         rows = (conflicts["plan_code"].isin(sensitive) | conflicts["master_code"].isin(sensitive)).to_numpy()
         # Drawings leave out the 500 m cells that hold such land, not only the land: its outline
         # would show as a hole in the zones and pieces around it.
-        withheld = withheld_area(np.concatenate([
-            layer.geoms[np.isin(layer.codes.astype(str), list(sensitive))] for layer in (master, plan)]))
+        cells = []
+        for layer_id, layer in ((record["master_id"], master), (record["plan_id"], plan)):
+            with _lock(("cells", layer_id)):  # the layer_cells of the routes, from layers read anyway
+                if layer_id not in _cells:
+                    _cells[layer_id] = _sensitive_cells(layer, sensitive)
+                cells.append(_cells[layer_id])
+        cells = [c for c in cells if c is not None]
+        withheld = shapely.union_all(cells) if cells else None
         conflicts = conflicts.copy()
         if rows.any():
             conflicts.loc[rows, list(CONFLICT_WITHHELD)] = None

@@ -13,7 +13,7 @@ from kgspatial.rules import SEVERITIES
 
 from ..auth import Principal, any_role, uploader
 from ..store import Conflict, ConflictFilter, NotFound
-from ..store.features import plain
+from ..store.features import plain, query_region, withhold
 from .registry import _visible_plan, listing
 
 router = APIRouter(tags=["checks"])
@@ -138,6 +138,19 @@ def _one_of(name: str, values: list[str], allowed: tuple[str, ...]) -> list[str]
     return values
 
 
+def withheld_for(request: Request, principal: Principal, record: dict, kind: str = "check"):
+    """The area a non-admin may not see in a check's or layer's geometry (None for admins)."""
+    from ..render import served_withheld
+
+    if principal.is_admin:
+        return None
+    ids = [record["master_id"], record["plan_id"]] if kind == "check" else [record["id"]]
+    if kind == "check" or record.get("kind") == "plan":
+        # plans are often drawn along the master plan's zones: theirs lose every master plan's cells too
+        ids += [m["id"] for m in request.app.state.store.list_layers("master")]
+    return served_withheld(request.app, *dict.fromkeys(ids))
+
+
 def page_links(request: Request, offset: int, limit: int, returned: int, matched: int, media: str) -> list[dict]:
     links = [{"href": str(request.url), "rel": "self", "type": media}]
     if offset + returned < matched:
@@ -160,13 +173,15 @@ def conflicts(
     principal: Principal = Depends(any_role),
 ):
     """Conflict rows (CONTRACT §2) as a GeoJSON FeatureCollection in EPSG:4326."""
-    visible_check(request, principal, check_id)
-    flt = ConflictFilter(bbox=parse_bbox(bbox), severity=_one_of("severity", _listed(severity), SEVERITIES),
+    record = visible_check(request, principal, check_id)
+    withheld = withheld_for(request, principal, record)
+    flt = ConflictFilter(bbox=query_region(parse_bbox(bbox), withheld),
+                         severity=_one_of("severity", _listed(severity), SEVERITIES),
                          rule_id=_listed(rule_id), admin_code=_listed(admin_code),
                          verdict=_one_of("verdict", _listed(verdict), ("conflict", "conditional")))
     page = request.app.state.store.conflicts(check_id, flt, limit=limit, offset=offset, unmasked=principal.is_admin)
     body = {
-        "type": "FeatureCollection", "features": page.features,
+        "type": "FeatureCollection", "features": withhold(page.features, withheld),
         "numberMatched": page.matched, "numberReturned": len(page.features),
         "links": page_links(request, offset, limit, len(page.features), page.matched, GEOJSON),
     }

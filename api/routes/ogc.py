@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 
 from ..auth import Principal, any_role
 from ..store import ConflictFilter, NotFound
-from .checks import GEOJSON, MAX_LIMIT, MAX_OFFSET, page_links, parse_bbox
+from ..store.features import query_region, withhold
+from .checks import GEOJSON, MAX_LIMIT, MAX_OFFSET, page_links, parse_bbox, withheld_for
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -129,7 +130,8 @@ def items(cid: str, request: Request, bbox: str | None = Query(None, description
     for name, asked in (("bbox-crs", bbox_crs), ("crs", crs)):  # OGC API Features Part 2: only CRS84 is served
         if asked is not None and asked.strip() not in {CRS84, CRS84.replace("http:", "https:")}:
             raise HTTPException(422, f"{name} {asked!r} không hỗ trợ / not supported: only {CRS84}")
-    box = parse_bbox(bbox)
+    withheld = withheld_for(request, principal, rec, "check" if what == "conflicts" else what)
+    box = query_region(parse_bbox(bbox), withheld)
     if what == "layer":
         page = store.layer_features(rec["id"], bbox=box, limit=limit, offset=offset, unmasked=principal.is_admin)
     else:
@@ -139,7 +141,8 @@ def items(cid: str, request: Request, bbox: str | None = Query(None, description
     links.append({"href": f"{_base(request)}/ogc/collections/{cid}", "rel": "collection", "type": JSON})
     import datetime as dt
 
-    body = {"type": "FeatureCollection", "features": page.features, "numberMatched": page.matched,
+    features = withhold(page.features, withheld)
+    body = {"type": "FeatureCollection", "features": features, "numberMatched": page.matched,
             "numberReturned": len(page.features), "links": links,
             "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     return JSONResponse(body, media_type=GEOJSON)
@@ -158,6 +161,7 @@ def item(cid: str, fid: str, request: Request, principal: Principal = Depends(an
             feature = store.conflict(rec["id"], fid, unmasked=principal.is_admin)
     except NotFound:
         raise HTTPException(404, f"không tìm thấy đối tượng / feature {fid!r} not found in {cid}") from None
+    withhold([feature], withheld_for(request, principal, rec, "check" if what == "conflicts" else what))
     base = f"{_base(request)}/ogc/collections/{cid}"
     feature["links"] = [{"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},
                         {"href": base, "rel": "collection", "type": JSON}]

@@ -38,7 +38,7 @@ class Page:
 
 @dataclass
 class ConflictFilter:
-    bbox: tuple[float, float, float, float] | None = None
+    bbox: tuple[float, float, float, float] | None = None  # or a geometry: features.query_region
     severity: list[str] = field(default_factory=list)
     rule_id: list[str] = field(default_factory=list)
     admin_code: list[str] = field(default_factory=list)

@@ -78,7 +78,8 @@ def conflicts_wgs84(conflicts: gpd.GeoDataFrame, sensitive_codes) -> gpd.GeoData
 
 
 def _bbox_positions(frame: gpd.GeoDataFrame, bbox) -> np.ndarray:
-    hits = frame.sindex.query(shapely.box(*bbox), predicate="intersects")
+    region = shapely.box(*bbox) if isinstance(bbox, tuple) else bbox  # a geometry: features.query_region
+    hits = frame.sindex.query(region, predicate="intersects")
     keep = np.zeros(len(frame), dtype=bool)
     keep[hits] = True
     return keep

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping
+from shapely.geometry import mapping, shape
+
+from kgspatial.masking import blank_out
 
 # What a masked conflict row withholds besides its geometry (CONTRACT §5).
 CONFLICT_WITHHELD = ("master_label", "master_feature")
@@ -72,6 +74,28 @@ def layer_feature(fid: int, props: dict, geom, sensitive: bool, unmasked: bool, 
     props["masked"] = masked
     return {"type": "Feature", "id": int(fid), "geometry": None if masked else geometry_json(geom),
             "properties": props}
+
+
+def withhold(features: list[dict], area) -> list[dict]:
+    """Features with `area` (the withheld cells, EPSG:4326: api.render.served_withheld) cut out of
+    their geometry, as the maps cut it, and `withheld` saying whether any geometry was kept back (a
+    masked feature's all of it).  Nulling only the masked features would leave their exact outline in
+    the neighbours' edges."""
+    for feature in features:
+        geom = feature["geometry"] and shape(feature["geometry"])
+        cut = area is not None and geom is not None and area.intersects(geom) and not area.touches(geom)
+        if cut:
+            feature["geometry"] = geometry_json(blank_out(np.array([geom], dtype=object), area)[0])
+        feature["properties"]["withheld"] = bool(cut or feature["properties"].get("masked"))
+    return features
+
+
+def query_region(bbox, area):
+    """What a bbox query matches for a non-admin: the box without the withheld cells; matching the
+    whole geometry would let small boxes probe, box by box, where edges run inside them."""
+    if bbox is None or area is None:
+        return bbox
+    return shapely.box(*bbox).difference(area)
 
 
 def json_safe(value: Any) -> Any:

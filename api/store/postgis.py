@@ -139,9 +139,13 @@ class PostgisStore(SqlStore):
     def _bbox_sql(bbox, unmasked: bool, params: dict) -> str:
         if bbox is None:
             return ""
+        region = "ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)"
+        if not isinstance(bbox, tuple):  # a geometry: features.query_region
+            if bbox.is_empty:
+                return " AND false"
+            params["region"], bbox, region = shapely.to_wkb(bbox), bbox.bounds, "ST_GeomFromWKB(:region, 4326)"
         params.update(x1=bbox[0], y1=bbox[1], x2=bbox[2], y2=bbox[3])
-        sql = (" AND geom4326 && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)"
-               " AND ST_Intersects(geom4326, ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326))")
+        sql = f" AND geom4326 && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326) AND ST_Intersects(geom4326, {region})"
         return sql + ("" if unmasked else " AND NOT sensitive")
 
     def layer_features(self, layer_id: str, *, bbox=None, limit: int, offset: int, unmasked: bool) -> Page:
