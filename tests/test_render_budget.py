@@ -105,3 +105,26 @@ def test_within_budget_simplifies_then_aggregates():
     # Under the budget nothing changes.
     same, how = maps.within_budget(np.array([circle], dtype=object), 10_000, 0.5)
     assert same[0] is circle and how == ""
+
+
+def test_report_figures_of_100k_parts_are_bounded(tmp_path, monkeypatch):
+    from kgspatial.check import CheckOptions, PlanInput, run_check
+    from kgspatial.reports import figures, write_check_reports
+
+    (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    result = run_check(CheckOptions(master=str(split_master(tmp_path / "master.gpkg")),
+                                    plans=[PlanInput(str(many_parts_plan(tmp_path / "phan_tan.gpkg")))],
+                                    rules=str(tmp_path / "rules.csv")))
+    drawn_vertices, notes = [], []
+    for name, arg in (("_fill_zones", 1), ("_draw_outline", 1), ("_draw_pieces", 2)):
+        def spy(*args, _f=getattr(figures, name), _i=arg, **kw):
+            drawn_vertices.append(maps.vertex_count(args[_i]))
+            return _f(*args, **kw)
+        monkeypatch.setattr(figures, name, spy)
+    real_bounded = figures._bounded
+    monkeypatch.setattr(figures, "_bounded", lambda g, b, bounds, n: (real_bounded(g, b, bounds, n), notes.extend(n))[0])
+    write_check_reports(result, tmp_path, ["html"])
+    assert 0 < sum(drawn_vertices) <= figures.MAX_VERTICES  # the plan alone has 500 000
+    assert any("as cells of" in n for n in notes)
+    # The report's figures are the exact ones: 4 518 ha.
+    assert "4.518,0000" in (tmp_path / "report.html").read_text(encoding="utf-8")
