@@ -57,6 +57,10 @@ DEFAULT_MAX_FEATURES = 60_000
 # each) is drawn as the grid cells it touches; the map says so.  Figures never come from the
 # drawing.  Measured (bench/render_budget.py): 850 000 vertices took 87 s to first paint.
 MAX_VERTICES = 400_000
+# A feature of more parts than this is drawn as grid cells whatever the budget: Leaflet redraws a
+# feature's rings together, and one conflict piece of 50 000 squares (250 000 vertices) took 8–10 s
+# to first paint and each zoom 7–17 s on a loaded machine, against under 1 s as cells.
+MAX_PARTS = 5_000
 # Coordinates rounded to 1e-6 degree (about 0.1 m): invisible on screen, a third of the bytes.
 COORD_DECIMALS = 6
 VW_FACTOR = 3.0
@@ -606,12 +610,18 @@ def build_map(
         """The layer within its share of the budget, with a note on the map when it was reduced."""
         nonlocal budget_left, drawn_vertices
         needs.pop(role, None)
+        hows = []
+        many = shapely.get_num_geometries(geoms) > MAX_PARTS
+        if many.any():
+            geoms = geoms.copy()
+            geoms[many], size = to_cells(geoms[many], 5 * MAX_PARTS * int(many.sum()))
+            hows.append(f"{int(many.sum())} feature(s) of over {MAX_PARTS:,} parts as cells of {size:,.0f} m")
         share = fair_share(budget_left, vertex_count(geoms), needs.values())
         out, how = within_budget(geoms, share, tolerance, simplify)
         budget_left -= vertex_count(out)
         drawn_vertices += vertex_count(out)
-        if how:
-            notes.append(f"{what}: giản lược để hiển thị / simplified for display, {how}; "
+        if how or hows:
+            notes.append(f"{what}: giản lược để hiển thị / simplified for display, {'; '.join(hows + [how] if how else hows)}; "
                          "diện tích, chiều dài từ hình học gốc / areas and lengths from the exact geometry")
         return out
 

@@ -59,6 +59,9 @@ def assert_bounded(page: str) -> None:
     """Within the budget, the note on the map, and the exact area in the conflict's popup."""
     vertices, features = drawn(page)
     assert vertices <= maps.MAX_VERTICES
+    # No feature keeps so many parts that Leaflet takes seconds to redraw it (the piece has 50 400).
+    parts = [shapely.get_num_geometries(shapely.from_geojson(json.dumps(f["geometry"]))) for f in features if f["geometry"]]
+    assert max(parts) <= maps.MAX_PARTS
     assert "simplified for display" in page and "areas and lengths from the exact geometry" in page
     popups = [f["properties"]["p"] for f in features if "p" in f["properties"]]
     assert len(popups) == 1 and maps.format_area(CONFLICT_M2) in popups[0]
