@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(200, gt=0, description="Largest request body accepted (413 beyond).")
     max_unpacked_mb: float = Field(1024, gt=0, description="Largest total uncompressed size of a zip (413 beyond).")
     max_members: int = Field(10_000, gt=0, description="Most members in an uploaded zip (413 beyond).")
+    max_features: int = Field(1_000_000, gt=0, description="Most features in an uploaded layer (413 beyond).")
+    max_vertices: int = Field(
+        20_000_000, gt=0, description="Most vertices (coordinates) in an uploaded layer, all features together (413 beyond).")
     workers: int = Field(2, ge=0, description="Check jobs run at once by this process (0: accept jobs only).")
     job_lease_seconds: float = Field(
         60, gt=0, description="A running job whose heartbeat is older than this is taken as abandoned.")

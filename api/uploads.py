@@ -150,6 +150,23 @@ def _unpacked(path: Path, settings: Settings) -> str:
             f"(setting KGSPATIAL_MAX_UNPACKED_MB)")
 
 
+def check_layer_size(gdf, filename: str, settings: Settings) -> None:
+    """413 for a layer with more features or vertices than the service takes (checked once read,
+    before anything is stored or computed: a zip within the byte limits may still hold a layer
+    that would not fit in memory through the check and its maps)."""
+    import numpy as np
+    import shapely
+
+    count = len(gdf)
+    if count > settings.max_features:
+        raise TooLarge(f"{filename}: {count:,} features, more than the {settings.max_features:,} a layer may have"
+                       " (setting KGSPATIAL_MAX_FEATURES) / lớp có quá nhiều đối tượng")
+    vertices = int(shapely.get_num_coordinates(np.asarray(gdf.geometry.values, dtype=object)).sum())
+    if vertices > settings.max_vertices:
+        raise TooLarge(f"{filename}: {vertices:,} vertices, more than the {settings.max_vertices:,} a layer may"
+                       " have (setting KGSPATIAL_MAX_VERTICES) / lớp có quá nhiều đỉnh")
+
+
 def require_layer_file(upload: Upload, settings: Settings) -> Path:
     if upload.path is None:
         raise HTTPException(400, "thiếu tệp / no file: send the layer in the multipart field 'file'")

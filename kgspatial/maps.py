@@ -52,6 +52,15 @@ CANVAS_VERTEX_THRESHOLD = 200_000
 # dissolved by code, which keeps the picture (colours are per code) and bounds the file size
 # (measured: 50 000 zones drawn one by one = 13 MB, first paint 5 s).
 DEFAULT_MAX_FEATURES = 60_000
+# Vertices drawn on one map, every layer and the search index together.  Beyond it a layer is
+# simplified further, and what simplification cannot bring down (100 000 tiny parts keep 5 points
+# each) is drawn as the grid cells it touches; the map says so.  Figures never come from the
+# drawing.  Measured (bench/render_budget.py): 850 000 vertices took 87 s to first paint.
+MAX_VERTICES = 400_000
+# A feature of more parts than this is drawn as grid cells whatever the budget: Leaflet redraws a
+# feature's rings together, and one conflict piece of 50 000 squares (250 000 vertices) took 8–10 s
+# to first paint and each zoom 7–17 s on a loaded machine, against under 1 s as cells.
+MAX_PARTS = 5_000
 # Coordinates rounded to 1e-6 degree (about 0.1 m): invisible on screen, a third of the bytes.
 COORD_DECIMALS = 6
 VW_FACTOR = 3.0
@@ -207,6 +216,78 @@ def simplify_features(geoms: np.ndarray, tolerance: float) -> np.ndarray:
     lost = shapely.is_empty(out) | shapely.is_missing(out)
     out[lost] = geoms[lost]
     return np.asarray(out, dtype=object)
+
+
+def vertex_count(geoms) -> int:
+    geoms = np.asarray(geoms, dtype=object)
+    return int(shapely.get_num_coordinates(geoms).sum()) if len(geoms) else 0
+
+
+def fair_share(budget: int, this: int, later: Iterable[int]) -> int:
+    """This layer's part of `budget` when later layers need `later` vertices: each gets what it
+    needs or an equal part of what is left, whichever is less (a small layer is never squeezed)."""
+    needs = sorted([*later, this])
+    left, n = budget, len(needs)
+    for i, need in enumerate(needs):
+        level = left // (n - i)
+        if need > level:
+            return min(this, level)
+        left -= need
+    return this
+
+
+def within_budget(geoms: np.ndarray, budget: int, tolerance: float, simplify=None) -> tuple[np.ndarray, str]:
+    """`geoms` drawn with at most `budget` vertices, and how (empty when unchanged): simplified at
+    up to 64× the display tolerance, else each geometry as the grid cells it touches."""
+    geoms = np.asarray(geoms, dtype=object)
+    before = vertex_count(geoms)
+    if before <= budget or not len(geoms):
+        return geoms, ""
+    simplify = simplify or simplify_features
+    count, step = before, max(tolerance, 0.5)
+    # Each ring keeps 4 vertices and its closing one whatever the tolerance (and simplifying 100 000
+    # parts smaller than the tolerance takes minutes): go to cells when rings alone exceed the budget.
+    parts = shapely.get_parts(geoms)
+    polygons = parts[shapely.get_type_id(parts) == 3]
+    rings = len(polygons) + int(shapely.get_num_interior_rings(polygons).sum())
+    for _ in range(3 if 5 * rings <= budget else 0):
+        step *= 4
+        out = simplify(geoms, step)
+        now = vertex_count(out)
+        if now <= budget:
+            return out, f"{before:,} → {now:,} vertices (simplified at {step:,.0f} m)"
+        if now > 0.9 * count:  # tiny parts: simplifying cannot remove them
+            break
+        count = now
+    out, size = to_cells(geoms, budget)
+    return out, f"{before:,} → {vertex_count(out):,} vertices (as cells of {size:,.0f} m)"
+
+
+def to_cells(geoms: np.ndarray, budget: int) -> tuple[np.ndarray, float]:
+    """Each geometry as the union of the square grid cells it touches, the cells as small as the
+    budget allows (a cell is 5 vertices at most): where the features are, not their shapes."""
+    geoms = np.asarray(geoms, dtype=object)
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    x1, y1, x2, y2 = shapely.total_bounds(geoms)
+    extent = max(x2 - x1, y2 - y1, 1.0)
+    k = max(int((budget / 5) ** 0.5), 1)
+    while True:
+        size = extent / k
+        nx, ny = int((x2 - x1) // size) + 1, int((y2 - y1) // size) + 1
+        ix, iy = np.meshgrid(np.arange(nx), np.arange(ny))
+        cells = shapely.box(x1 + ix.ravel() * size, y1 + iy.ravel() * size,
+                            x1 + (ix.ravel() + 1) * size, y1 + (iy.ravel() + 1) * size)
+        hit_part, hit_cell = shapely.STRtree(cells).query(parts, predicate="intersects")
+        pairs = np.unique(owner[hit_part].astype(np.int64) * len(cells) + hit_cell)
+        if 5 * len(pairs) <= budget or k == 1:
+            break
+        k = max(min(k - 1, int(k * (budget / (5 * len(pairs))) ** 0.5)), 1)
+    who, cell = np.divmod(pairs, len(cells))
+    out = geoms.copy()
+    starts = np.flatnonzero(np.r_[True, np.diff(who) != 0])
+    for a, b in zip(starts, np.r_[starts[1:], len(who)]):
+        out[who[a]] = shapely.coverage_union_all(cells[cell[a:b]])
+    return out, size
 
 
 def dissolve_by(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -454,9 +535,9 @@ def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxo
                      f"{masked} piece(s) not drawn (defence or security land)</div>")
     if withheld:
         parts.append(f"<div><i style='background:#9e9e9e'></i>{WITHHELD_TEXT}</div>")
-    for note in notes:
-        parts.append(f"<div class='en'>{html.escape(note)}</div>")
-    return "".join(parts) + "</details>"
+    # Notes stay visible with the legend folded: a reader must know what the drawing leaves out.
+    notes_html = "".join(f"<div class='en kg-note'>{html.escape(note)}</div>" for note in notes)
+    return "".join(parts) + "</details>" + notes_html
 
 
 def build_map(
@@ -475,6 +556,7 @@ def build_map(
     clip_master: bool = True,
     mask_sensitive: bool = False,
     withheld: Any = None,
+    max_vertices: int = MAX_VERTICES,
 ) -> folium.Map:
     """The folium Map (with every asset inlined) for one check or a whole province.
 
@@ -482,6 +564,7 @@ def build_map(
     PreparedLayers in the same CRS; `admin` anything with geoms/codes/names arrays (AdminUnits).
     `clip_master` draws only the master zones around the plans and conflicts (per-plan maps).
     `withheld` (withheld_area, same CRS) is drawn as one grey area: what a masked map leaves out.
+    At most `max_vertices` are drawn in all (see MAX_VERTICES).
     """
     assets.check_assets()
     crs = crs or conflicts.crs
@@ -513,17 +596,42 @@ def build_map(
     layers: dict[str, Layer] = {}
     counts: dict[str, int] = {}
     drawn_total = drawn_vertices = 0
+    # The vertex budget, shared fairly in drawing order; a tenth is kept for the search index, the
+    # minimap and the withheld area.
+    master_idx = _around(master.geoms, view, clip_master) if master is not None and len(master) and view is not None else []
+    admin_idx = _around(admin.geoms, view, clip_master) if admin is not None and len(admin.geoms) else []
+    needs = {"master": vertex_count(master.geoms[master_idx]) if len(master_idx) else 0,
+             "communes": vertex_count(np.asarray(admin.geoms, dtype=object)[admin_idx]) if len(admin_idx) else 0,
+             **{f"plan {i}": vertex_count(p.geoms) for i, p in enumerate(plans)},
+             "conflicts": vertex_count(frame.geometry.values)}
+    budget_left = max_vertices - max_vertices // 10
+
+    def fit(role: str, geoms: np.ndarray, tolerance: float, what: str, simplify=None) -> np.ndarray:
+        """The layer within its share of the budget, with a note on the map when it was reduced."""
+        nonlocal budget_left, drawn_vertices
+        needs.pop(role, None)
+        hows = []
+        many = shapely.get_num_geometries(geoms) > MAX_PARTS
+        if many.any():
+            geoms = geoms.copy()
+            geoms[many], size = to_cells(geoms[many], 5 * MAX_PARTS * int(many.sum()))
+            hows.append(f"{int(many.sum())} feature(s) of over {MAX_PARTS:,} parts as cells of {size:,.0f} m")
+        share = fair_share(budget_left, vertex_count(geoms), needs.values())
+        out, how = within_budget(geoms, share, tolerance, simplify)
+        budget_left -= vertex_count(out)
+        drawn_vertices += vertex_count(out)
+        if how or hows:
+            notes.append(f"{what}: giản lược để hiển thị / simplified for display, {'; '.join(hows + [how] if how else hows)}; "
+                         "diện tích, chiều dài từ hình học gốc / areas and lengths from the exact geometry")
+        return out
 
     # Master plan zones.
     master_layer = outline_geoms = None
     master_codes: list[tuple[str, int]] = []
     if master is not None and len(master) and view is not None:
         geoms, codes, labels, ids = master.geoms, code_labels(master), master.labels, master.feature_ids
-        if clip_master:
-            w, h = view[2] - view[0], view[3] - view[1]
-            pad = max(0.25 * max(w, h), 500.0)
-            idx = np.sort(shapely.STRtree(geoms).query(shapely.box(view[0] - pad, view[1] - pad, view[2] + pad, view[3] + pad)))
-            geoms, codes, labels, ids = geoms[idx], codes[idx], labels[idx], ids[idx]
+        idx = master_idx
+        geoms, codes, labels, ids = geoms[idx], codes[idx], labels[idx], ids[idx]
         if mask_sensitive:
             keep = ~_sensitive(taxonomy, codes)
             geoms, codes, labels, ids = geoms[keep], codes[keep], labels[keep], ids[keep]
@@ -537,6 +645,8 @@ def build_map(
             props = [{"s": c, "t": f"{zone_text(taxonomy, c)} · {n:,} vùng / zones"} for c, n in zip(codes, feature_counts)]
         else:
             props = [{"s": c, **({"t": f"{zone_text(taxonomy, c)} · {lab}"} if lab else {})} for c, lab in zip(codes, labels)]
+        simplified = fit("master", simplified, tolerance, "Quy hoạch tỉnh / Master plan",
+                         simplify_features if dissolved else simplify_coverage)
         distinct = sorted({str(c) for c in codes})
         styles = {c: {"color": "#6b6b6b", "weight": 0.5, "opacity": 0.8, "fillColor": zone_color(taxonomy, c),
                       "fillOpacity": 0.7} for c in distinct}
@@ -547,7 +657,6 @@ def build_map(
         layers["master"] = master_layer
         counts["master"] = len(wgs)
         drawn_total += len(wgs)
-        drawn_vertices += int(shapely.get_num_coordinates(wgs).sum())
         code_counts = pd.Series(codes).value_counts()
         master_codes = sorted(((str(c), int(n)) for c, n in code_counts.items()), key=lambda cn: cn[0])
         outline_geoms = _outline(simplified, crs)
@@ -558,13 +667,10 @@ def build_map(
     search_props: list[dict] = []
     if admin is not None and len(admin.geoms):
         geoms = np.asarray(admin.geoms, dtype=object)
-        if view is not None and clip_master:
-            w, h = view[2] - view[0], view[3] - view[1]
-            pad = max(0.25 * max(w, h), 500.0)
-            idx = np.sort(shapely.STRtree(geoms).query(shapely.box(view[0] - pad, view[1] - pad, view[2] + pad, view[3] + pad)))
-        else:
-            idx = np.arange(len(geoms))
-        geoms = simplify_coverage(geoms[idx], display_tolerance(shapely.total_bounds(geoms[idx]) if len(idx) else (0, 0, 0, 0), len(idx)))
+        idx = admin_idx
+        tolerance = display_tolerance(shapely.total_bounds(geoms[idx]) if len(idx) else (0, 0, 0, 0), len(idx))
+        geoms = fit("communes", simplify_coverage(geoms[idx], tolerance), tolerance, "Xã, phường / Communes",
+                    simplify_coverage)
         names = [f"{_text(admin.names[i]) or _text(admin.codes[i])}" for i in idx]
         wgs = _to_wgs84(geoms, crs)
         props = [{"s": "c", "t": f"{n} ({_text(admin.codes[i])})"} for n, i in zip(names, idx)]
@@ -582,7 +688,7 @@ def build_map(
     plan_layer = None
     if plans:
         all_geoms, all_props = [], []
-        for plan in plans:
+        for i, plan in enumerate(plans):
             codes = code_labels(plan)
             keep = ~_sensitive(taxonomy, codes) if mask_sensitive else np.ones(len(plan), dtype=bool)
             geoms = plan.geoms[keep]
@@ -595,6 +701,8 @@ def build_map(
                 ids = np.full(len(geoms), "", dtype=object)
             elif len(geoms):
                 geoms = simplify_features(geoms, display_tolerance(shapely.total_bounds(geoms), len(geoms)) / 2)
+            if len(geoms):
+                geoms = fit(f"plan {i}", geoms, display_tolerance(shapely.total_bounds(geoms)) / 2, name)
             wgs = _to_wgs84(geoms, crs)
             for g, c, lab, fid in zip(wgs, codes, labels, ids):
                 tip = f"{name} · {zone_text(taxonomy, c)}" + (f" · {lab}" if lab else "") + (f" [{fid}]" if fid else "")
@@ -604,9 +712,11 @@ def build_map(
                 # The index holds boxes, not shapes: the search only needs where to zoom.
                 search_geoms.append(shapely.box(*shapely.total_bounds(wgs)))
                 search_props.append({"search": f"Quy hoạch: {name}"})
-                named = [(g, lab, fid) for g, lab, fid in zip(wgs, labels, ids) if lab][:5000]
+                named = [(g, lab, fid) for g, lab, fid in zip(wgs, labels, ids) if lab][:min(5000, max_vertices // 80)]
                 for g, lab, fid in named:
-                    search_geoms.append(shapely.box(*shapely.bounds(shapely.buffer(g, 0.0003, quad_segs=1))))
+                    # Padded bounds, not a buffer: buffering a 100 000-part feature unions every part.
+                    x1, y1, x2, y2 = shapely.bounds(g)
+                    search_geoms.append(shapely.box(x1 - 0.0003, y1 - 0.0003, x2 + 0.0003, y2 + 0.0003))
                     search_props.append({"search": f"{lab} [{fid}] – {name}" if fid else f"{lab} – {name}"})
         styles = {
             "a": {"color": PLAN_COLOR, "weight": 1.8, "opacity": 0.9, "fill": True, "fillOpacity": 0.0},
@@ -622,7 +732,11 @@ def build_map(
     # Conflict pieces: one layer for conflicts, one for conditional findings.
     conflict_layers = []
     records = frame.drop(columns=frame.geometry.name).to_dict("records") if len(frame) else []
-    wgs = _to_wgs84(np.asarray(frame.geometry.values, dtype=object), crs) if len(frame) else np.zeros(0, dtype=object)
+    pieces = np.asarray(frame.geometry.values, dtype=object)
+    if len(frame):
+        pieces = fit("conflicts", pieces, display_tolerance(shapely.total_bounds(pieces)) / 2,
+                     "Mảnh xung đột / Conflict pieces")
+    wgs = _to_wgs84(pieces, crs) if len(frame) else np.zeros(0, dtype=object)
     for verdict, layer_name, role in (("conditional", "Có điều kiện / Conditional", "conditional"),
                                       ("conflict", "Xung đột / Conflicts", "conflicts")):
         chosen = [i for i, r in enumerate(records) if r.get("verdict") == verdict]
@@ -652,7 +766,12 @@ def build_map(
 
     withheld_layer = None
     if withheld is not None and not shapely.is_empty(withheld):
-        wgs = _to_wgs84(np.array([withheld], dtype=object), crs)
+        drawn_vertices += vertex_count(search_geoms) + vertex_count(outline_geoms if outline_geoms is not None else [])
+        withheld, how = within_budget(np.array([withheld], dtype=object), max(max_vertices - drawn_vertices, 5), 0.5)
+        drawn_vertices += vertex_count(withheld)
+        if how:
+            notes.append(f"Không hiển thị / Withheld: {how}")
+        wgs = _to_wgs84(withheld, crs)
         withheld_layer = GeoJsonLayer(
             feature_collection(wgs, [{"s": "w", "t": WITHHELD_TEXT}]),
             {"w": {"color": "#555555", "weight": 0.5, "fillColor": "#9e9e9e", "fillOpacity": 0.85}},
@@ -703,6 +822,14 @@ def build_map(
              "bottomleft", "kg-legend").add_to(fmap)
     _Registry(layers, counts).add_to(fmap)
     return fmap
+
+
+def _around(geoms: np.ndarray, view, clip: bool) -> np.ndarray:
+    """Indices of the features near the view (a quarter of its size around it), or all."""
+    if view is None or not clip:
+        return np.arange(len(geoms))
+    pad = max(0.25 * max(view[2] - view[0], view[3] - view[1]), 500.0)
+    return np.sort(shapely.STRtree(geoms).query(shapely.box(view[0] - pad, view[1] - pad, view[2] + pad, view[3] + pad)))
 
 
 def _geom_kind(geom) -> str:

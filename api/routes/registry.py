@@ -20,7 +20,7 @@ from kgspatial.rules import load_rules
 
 from ..auth import Principal, admin_only, any_role, uploader
 from ..store import NotFound
-from ..uploads import Upload, received, require_layer_file
+from ..uploads import Upload, check_layer_size, received, require_layer_file
 from ..wording import for_api
 
 router = APIRouter(tags=["registry"])
@@ -73,6 +73,7 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     layer = read_layer(spec, encoding=fields.get("encoding") or None, assume_crs=fields.get("assume_crs") or None,
                        untrusted=True)
     gdf = layer.gdf
+    check_layer_size(gdf, filename, request.app.state.settings)
     if len(gdf) == 0:
         raise InputError(f"{filename}: the layer has no features")
     meta = {

@@ -29,6 +29,10 @@ MAX_LEGEND_ZONES = 18
 HATCH_LIMIT = 3000  # conditional pieces hatched up to this many (hatching is slow to draw)
 EDGE_LIMIT = 5000  # above this many zones, white zone edges only blur the map (and cost time)
 MAP_SHARE = 0.66  # fraction of the figure width given to the map
+# Vertices drawn in one figure (zones, plan outlines, pieces: a half, a quarter, a quarter); beyond
+# them a layer is simplified or drawn as grid cells (maps.within_budget) and the figure says so.
+# Tables and totals never come from the drawing.
+MAX_VERTICES = 400_000
 
 
 def overview_png(data, plan_id: str | None = None, width_in: float = 10.0, dpi: int = 120) -> bytes | None:
@@ -53,12 +57,18 @@ def overview_png(data, plan_id: str | None = None, width_in: float = 10.0, dpi: 
     fig = Figure(figsize=(width_in, height_in), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.005, 0.01, MAP_SHARE, 0.98))
-    handles = _draw_master(ax, data, bounds)
+    notes: list[str] = []
+    handles = _draw_master(ax, data, bounds, notes)
     for layer in outlines:
-        _draw_outline(ax, layer.geoms)
+        _draw_outline(ax, _bounded(layer.geoms, MAX_VERTICES // (4 * len(outlines)), bounds, notes))
     if outlines:
         handles.append(Line2D([], [], color="#1f3b73", lw=1.2, label=L("legend_plan")))
-    handles += _draw_pieces(ax, rows[present], geoms[present], bounds, L)
+    handles += _draw_pieces(ax, rows[present], _bounded(geoms[present], MAX_VERTICES // 4, bounds, notes), bounds, L)
+    if notes:
+        ax.text(0.01, 0.01, "Giản lược để vẽ / simplified for drawing: " + "; ".join(notes)
+                + " (số liệu từ hình học gốc / figures from the exact geometry)",
+                transform=ax.transAxes, fontsize=6, va="bottom", ha="left", zorder=8, wrap=True,
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1.5})
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
@@ -99,7 +109,17 @@ def _view_bounds(master, pieces: np.ndarray, outlines: list):
     return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
 
 
-def _draw_master(ax, data, bounds) -> list:
+def _bounded(geoms: np.ndarray, budget: int, bounds, notes: list[str]) -> np.ndarray:
+    """`geoms` within `budget` vertices for drawing; what was done is added to `notes`."""
+    from ..maps import within_budget
+
+    out, how = within_budget(geoms, budget, max(bounds[2] - bounds[0], bounds[3] - bounds[1]) / 2500.0)
+    if how:
+        notes.append(how)
+    return out
+
+
+def _draw_master(ax, data, bounds, notes: list[str]) -> list:
     master = data.master
     if master is None or not len(master.geoms):
         return []
@@ -111,7 +131,7 @@ def _draw_master(ax, data, bounds) -> list:
     if not len(geoms):
         return []
     tolerance = max(x1 - x0, y1 - y0) / 2500.0  # below a pixel at this size
-    geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    geoms = _bounded(shapely.simplify(geoms, tolerance, preserve_topology=True), MAX_VERTICES // 2, bounds, notes)
     palette = {c: _color(data.taxonomy, c) for c in set(codes)}
     _fill_zones(ax, geoms, np.array([palette[c] for c in codes], dtype=object), edges=len(geoms) <= EDGE_LIMIT)
     areas = {}
