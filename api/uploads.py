@@ -39,6 +39,14 @@ class Upload:
     filename: str | None = None
 
 
+def shown_filename(name: str | None, default: str = "upload") -> str:
+    """The client's file name as messages and records show it: its last component, NFC, without
+    control characters (the user's spelling kept: "Kế hoạch.gpkg", not "Kế_hoạch.gpkg")."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = re.sub(r"[\x00-\x1f\x7f]+", "", unicodedata.normalize("NFC", base)).strip()
+    return base[-120:] or default
+
+
 def safe_filename(name: str | None, default: str = "upload") -> str:
     """The client's file name reduced to one harmless path component (the suffix matters to GDAL)."""
     base = PurePosixPath((name or "").replace("\\", "/")).name
@@ -80,8 +88,8 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
             if isinstance(value, UploadFile):
                 if key != "file":
                     raise HTTPException(400, f"unexpected file field {key!r}: send the file as 'file'")
-                upload.filename = safe_filename(value.filename)
-                upload.path = scratch / upload.filename
+                upload.filename = shown_filename(value.filename)
+                upload.path = scratch / safe_filename(value.filename)
                 with upload.path.open("wb") as out:
                     while chunk := await value.read(CHUNK):
                         out.write(chunk)
@@ -106,25 +114,26 @@ def _unsafe(name: str) -> bool:
     return any(part == ".." for part in text.split("/"))
 
 
-def check_zip(path: Path, settings: Settings) -> None:
+def check_zip(path: Path, settings: Settings, name: str | None = None) -> None:
     """Refuse unsafe members (400) and bombs (413) before GDAL opens the zip.
 
     Sizes are measured by decompressing (and discarding) each member, not taken from the
     central directory, which a hostile zip can fill with any numbers it likes.
     """
+    shown = name or path.name
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
-        raise HTTPException(400, f"{path.name}: không phải tệp zip đọc được / not a readable zip file") from None
+        raise HTTPException(400, f"{shown}: không phải tệp zip đọc được / not a readable zip file") from None
     with zf:
         infos = zf.infolist()
         if len(infos) > settings.max_members:
-            raise TooLarge(f"{path.name}: {len(infos)} zip members; at most {settings.max_members} are accepted")
+            raise TooLarge(f"{shown}: {len(infos)} zip members; at most {settings.max_members} are accepted")
         for info in infos:
             if _unsafe(info.filename):
-                raise HTTPException(400, f"{path.name}: unsafe member path {info.filename!r} (absolute or with '..')")
+                raise HTTPException(400, f"{shown}: unsafe member path {info.filename!r} (absolute or with '..')")
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise HTTPException(400, f"{path.name}: member {info.filename!r} is a symbolic link")
+                raise HTTPException(400, f"{shown}: member {info.filename!r} is a symbolic link")
         if sum(i.file_size for i in infos) > settings.max_unpacked_bytes:
             raise TooLarge(_unpacked(path, settings))
         total = 0
@@ -140,9 +149,9 @@ def check_zip(path: Path, settings: Settings) -> None:
                         if total > settings.max_unpacked_bytes:
                             raise TooLarge(_unpacked(path, settings))
             except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
-                raise HTTPException(400, f"{path.name}: member {info.filename!r} cannot be read ({exc})") from None
+                raise HTTPException(400, f"{shown}: member {info.filename!r} cannot be read ({exc})") from None
             except RuntimeError as exc:  # encrypted members
-                raise HTTPException(400, f"{path.name}: member {info.filename!r} cannot be read ({exc})") from None
+                raise HTTPException(400, f"{shown}: member {info.filename!r} cannot be read ({exc})") from None
 
 
 def _unpacked(path: Path, settings: Settings) -> str:
@@ -176,5 +185,5 @@ def require_layer_file(upload: Upload, settings: Settings) -> Path:
             400, f"{upload.filename}: loại tệp không hỗ trợ / unsupported file type {suffix or '(none)'}; send a zipped "
                  "shapefile, MapInfo table or File Geodatabase (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf")
     if suffix == ".zip":
-        check_zip(upload.path, settings)
+        check_zip(upload.path, settings, upload.filename)
     return upload.path

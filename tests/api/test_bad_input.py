@@ -169,3 +169,13 @@ def test_the_embedded_store_is_private(api):
     assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
     db = data / "kgspatial.sqlite"
     assert stat.S_IMODE(os.stat(db).st_mode) & 0o077 == 0
+
+
+def test_messages_name_the_file_as_the_user_named_it(api):
+    r = api.post("/api/v1/plans", "planner", files={"file": ("Quy hoạch xã Hòn Đất.geojson", b"not json")},
+                 data={"name": "x", "plan_type": "rural"})
+    detail = _json_4xx(r, 400)
+    assert "Quy hoạch xã Hòn Đất.geojson" in detail and "/tmp" not in detail
+    r = api.post("/api/v1/plans", "planner", files={"file": ("Hồ sơ quy hoạch.zip", b"PK not a zip")},
+                 data={"name": "x", "plan_type": "rural"})
+    assert "Hồ sơ quy hoạch.zip" in _json_4xx(r, 400)
