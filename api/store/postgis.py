@@ -19,10 +19,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import shapely
 import sqlalchemy as sa
 
 from kgspatial import crs as crs_mod
+from kgspatial.errors import InputError
 
 from .base import ConflictFilter, NotFound, Page
 from .embedded import sensitive_rows
@@ -45,6 +47,7 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS conflict_features_geom4326 ON conflict_features USING gist (geom4326)",
 ]
 BATCH = 2000
+MAX_ROWS = 2**62  # LIMIT/OFFSET are bigint: larger ones (fine in embedded) are clamped, not an error
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -64,11 +67,20 @@ def _from_wkb(value):
     return None if value is None else shapely.from_wkb(bytes(value))
 
 
+def _bad_value(context):
+    """A value PostgreSQL refuses (NUL byte, number out of range) is the caller's input: a 400,
+    never a 500 with the SQL. The failed transaction is rolled back as its block exits."""
+    if isinstance(context.original_exception, psycopg.DataError):
+        return InputError(f"a value cannot be used by the database: {context.original_exception}".splitlines()[0])
+    return None
+
+
 class PostgisStore(SqlStore):
     def __init__(self, url: str, data_dir: Path, sensitive_codes):
         self.data_dir = Path(data_dir)
         self.sensitive_codes = frozenset(sensitive_codes)
         engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
+        sa.event.listen(engine, "handle_error", _bad_value)
         with engine.begin() as conn:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(5727415)"))  # one server creates the tables
             for statement in DDL:
@@ -147,7 +159,7 @@ class PostgisStore(SqlStore):
     def layer_features(self, layer_id: str, *, bbox=None, limit: int, offset: int, unmasked: bool) -> Page:
         record = self.get_layer(layer_id)
         columns, _ = self._schema(layer_id)
-        params = {"l": layer_id, "lim": limit, "off": offset}
+        params = {"l": layer_id, "lim": min(limit, MAX_ROWS), "off": min(offset, MAX_ROWS)}
         where = "layer_id = :l" + self._bbox_sql(bbox, unmasked, params)
         with self.engine.connect() as conn:
             matched = conn.execute(sa.text(f"SELECT count(*) FROM layer_features WHERE {where}"), params).scalar_one()
@@ -206,7 +218,7 @@ class PostgisStore(SqlStore):
 
     def conflicts(self, check_id: str, flt: ConflictFilter, *, limit: int, offset: int, unmasked: bool) -> Page:
         self._require_successful(check_id)
-        params: dict = {"c": check_id, "lim": limit, "off": offset}
+        params: dict = {"c": check_id, "lim": min(limit, MAX_ROWS), "off": min(offset, MAX_ROWS)}
         where = "check_id = :c"
         for column, wanted in (("severity", flt.severity), ("rule_id", flt.rule_id),
                                ("admin_code", flt.admin_code), ("verdict", flt.verdict)):

@@ -14,7 +14,11 @@ import threading
 import time
 import uuid
 
+import numpy as np
+import shapely
 import sqlalchemy as sa
+
+from kgspatial.prepare import kinds_of, repair
 
 from .features import json_safe
 from .base import ACTIVE, ROLES, Conflict, NotFound, Store
@@ -102,6 +106,44 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def _storable(gdf):
+    """The layer as both stores keep it: 2D (checks are planar; PostGIS refuses Z or M in its
+    columns), and degenerate parts (rings under 4 points, lines under 2) repaired as
+    kgspatial.prepare repairs them, so PostGIS can hold them and both stores serve the same."""
+    geoms = gdf.geometry.values
+    flat = shapely.has_z(geoms).any() or shapely.has_m(geoms).any()
+    bad = _degenerate(geoms)
+    if not flat and not bad.any():
+        return gdf
+    geoms = shapely.force_2d(np.asarray(geoms, dtype=object))
+    if bad.any():
+        geoms[bad] = repair(geoms[bad], kinds_of(geoms[bad]))[0]
+    gdf = gdf.copy()
+    gdf[gdf.geometry.name] = geoms
+    return gdf
+
+
+def _degenerate(geoms) -> np.ndarray:
+    """Per feature: has it a ring of fewer than 4 points or a line of fewer than 2?"""
+    parts, owner = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+    while len(parts) and (shapely.get_type_id(parts) >= 4).any():  # multi-parts and collections
+        multi = shapely.get_type_id(parts) >= 4
+        inner, at = shapely.get_parts(parts[multi], return_index=True)
+        parts, owner = np.concatenate([parts[~multi], inner]), np.concatenate([owner[~multi], owner[multi][at]])
+    bad = np.zeros(len(geoms), dtype=bool)
+    rings, ring_owner = shapely.get_rings(parts, return_index=True)
+    bad[owner[ring_owner[shapely.get_num_coordinates(rings) < 4]]] = True
+    lines = shapely.get_type_id(parts) == 1
+    bad[owner[lines & (shapely.get_num_coordinates(parts) < 2)]] = True
+    return bad
+
+
+def _lookable(record_id: str) -> None:
+    """No record has a NUL in its id; PostgreSQL refuses to even compare one (embedded: 404 too)."""
+    if "\x00" in record_id:
+        raise NotFound(record_id)
+
+
 def _layer_record(row) -> dict:
     rec = dict(row._mapping)
     for key in ("bbox", "info", "warnings"):
@@ -159,6 +201,7 @@ class SqlStore(Store):
         rec["created_at"] = now_iso()
         for key in ("bbox", "info", "warnings"):
             rec[key] = json.dumps(meta.get(key), ensure_ascii=False, default=str)
+        gdf = _storable(gdf)
         self._layer_save(rec["id"], gdf, sensitive)
         try:
             with self.engine.begin() as conn:
@@ -169,6 +212,7 @@ class SqlStore(Store):
         return self.get_layer(rec["id"])
 
     def get_layer(self, layer_id: str, kind: str | None = None) -> dict:
+        _lookable(layer_id)
         query = sa.select(layers).where(layers.c.id == layer_id)
         if kind:
             query = query.where(layers.c.kind == kind)
@@ -195,6 +239,7 @@ class SqlStore(Store):
         return found[0] if found else None
 
     def delete_plan(self, layer_id: str) -> None:
+        _lookable(layer_id)
         with self._lock, self.engine.begin() as conn:
             if conn.execute(sa.select(layers.c.id).where(layers.c.id == layer_id, layers.c.kind == "plan")).first() is None:
                 raise NotFound(layer_id)
@@ -223,6 +268,7 @@ class SqlStore(Store):
         return self.get_rules(rec["id"])
 
     def get_rules(self, rules_id: str, with_content: bool = False) -> dict:
+        _lookable(rules_id)
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(rules_tables).where(rules_tables.c.id == rules_id)).first()
         if row is None:
@@ -253,6 +299,7 @@ class SqlStore(Store):
             "rules_id": meta.get("rules_id"), "admin_id": meta.get("admin_id"), "min_area": meta["min_area"],
             "status": "accepted", "owner_id": meta.get("owner_id"), "attempts": 0, "created_at": now_iso(),
         }
+        _lookable(rec["plan_id"])
         with self._lock, self.engine.begin() as conn:
             # The plan may have been deleted since the caller looked: insert only if it is still there.
             if conn.execute(sa.select(layers.c.id).where(layers.c.id == rec["plan_id"])).first() is None:
@@ -262,6 +309,7 @@ class SqlStore(Store):
         return {**{c.name: None for c in checks.columns if c.name != "worker"}, **rec}
 
     def get_check(self, check_id: str) -> dict:
+        _lookable(check_id)
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(checks).where(checks.c.id == check_id)).first()
         if row is None:
@@ -354,6 +402,7 @@ class SqlStore(Store):
         self._set_final(check_id, status="failed", reason=reason)
 
     def dismiss_check(self, check_id: str) -> dict:
+        _lookable(check_id)
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(checks.c.status).where(checks.c.id == check_id)).first()
             if row is None:

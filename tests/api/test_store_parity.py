@@ -1,0 +1,74 @@
+"""The PostGIS store answers as the embedded one: 3D/ZM layers, degenerate rings, values that
+PostgreSQL refuses (NUL bytes, bigint overflow), and a failed write leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+
+import shapely
+
+from tests import geoms
+
+
+def _coords_2d(geometry: dict) -> bool:
+    def walk(c):
+        return len(c) == 2 if isinstance(c[0], (int, float)) else all(walk(x) for x in c)
+    return walk(geometry["coordinates"])
+
+
+def _zm(geom):
+    return shapely.from_wkt(shapely.force_3d(geom, 5.0).wkt.replace(" Z ", " ZM ")
+                            .replace(" 5,", " 5 7,").replace(" 5)", " 5 7)"))
+
+
+def test_3d_and_zm_plans_are_stored_2d(api, scene, tmp_path):
+    frame = geoms.plan_frame()
+    z = frame.copy()
+    z["geometry"] = shapely.force_3d(frame.geometry.values, 5.0)
+    z.to_file(tmp_path / "z.gpkg")
+    zm = frame.copy()
+    zm["geometry"] = [_zm(g) for g in frame.geometry]
+    zm.to_parquet(tmp_path / "zm.parquet")
+    for path in (tmp_path / "z.gpkg", tmp_path / "zm.parquet"):
+        r = api.upload("plans", path, name=path.stem, plan_type="rural")
+        assert r.status_code == 201, r.text
+        plan = r.json()["id"]
+        items = api.get(f"/ogc/collections/plan-{plan}/items?limit=100")
+        assert items.status_code == 200, items.text
+        assert all(_coords_2d(f["geometry"]) for f in items.json()["features"] if f["geometry"])
+        check = api.post("/api/v1/checks", json={"plan_id": plan}).json()
+        assert api.wait(check["id"])["status"] == "successful"
+
+
+def test_ring_of_three_points_is_repaired_on_both_stores(api, scene, tmp_path):
+    x0, y0, x1, y1 = geoms.plan_frame().iloc[[0]].total_bounds
+    doc = {"type": "FeatureCollection",
+           "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::9207"}},
+           "features": [{"type": "Feature", "properties": {"ma": "ODT"}, "geometry": {
+               "type": "Polygon", "coordinates": [[[x0, y0], [x1, y1], [x0, y0]]]}},
+               {"type": "Feature", "properties": {"ma": "ODT"}, "geometry": {
+                   "type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y0]]]}}]}
+    (tmp_path / "ring.geojson").write_text(json.dumps(doc))
+    r = api.upload("plans", tmp_path / "ring.geojson", name="ring", plan_type="rural")
+    assert r.status_code == 201, r.text
+    assert any("repaired" in w for w in r.json()["warnings"])
+    plan = r.json()["id"]
+    features = api.get(f"/ogc/collections/plan-{plan}/items").json()["features"]
+    assert [f["geometry"]["type"] for f in features] == ["LineString", "Polygon"]
+    check = api.post("/api/v1/checks", json={"plan_id": plan}).json()
+    assert api.wait(check["id"])["status"] == "successful"
+
+
+def test_values_postgres_refuses_are_4xx_and_leave_connections_usable(api, scene):
+    plan = scene["plan"]
+    r = api.get(f"/ogc/collections/plan-{plan}/items?offset={10**20}")
+    assert r.status_code == 200 and r.json()["features"] == [], r.text
+    for url in ("/api/v1/plans/ab%00cd", "/api/v1/checks/x%00y", "/ogc/collections/plan-ab%00cd/items",
+                "/api/v1/masters/m%00"):
+        r = api.get(url)
+        assert r.status_code == 404 and "detail" in r.json(), (url, r.text)
+    r = api.post("/api/v1/checks", json={"plan_id": "p\x00"})
+    assert 400 <= r.status_code < 500 and "detail" in r.json(), r.text
+    for _ in range(30):  # more than the pool holds: every connection was rolled back
+        assert api.get("/api/v1/plans").status_code == 200
+        assert api.get(f"/api/v1/plans/{plan}").status_code == 200
