@@ -124,7 +124,7 @@ class EmbeddedStore(SqlStore):
     def _layer_dir(self, layer_id: str) -> Path:
         return self.data_dir / "layers" / layer_id
 
-    def _layer_save(self, layer_id: str, gdf, sensitive) -> None:
+    def _layer_save(self, conn, layer_id: str, gdf, sensitive) -> None:
         final = self._layer_dir(layer_id)
         part = final.with_name(layer_id + ".part")
         part.mkdir(parents=True)

@@ -47,6 +47,13 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS conflict_features_geom4326 ON conflict_features USING gist (geom4326)",
 ]
 BATCH = 2000
+_KEPT_RESULT = "SELECT 1 FROM checks c WHERE c.id = {} AND c.status IN ('successful', 'running')"
+SWEEP = [
+    "DELETE FROM layer_features f WHERE NOT EXISTS (SELECT 1 FROM layers l WHERE l.id = f.layer_id)",
+    f"DELETE FROM conflict_features f WHERE NOT EXISTS ({_KEPT_RESULT.format('f.check_id')})",
+    "DELETE FROM feature_schemas s WHERE NOT EXISTS (SELECT 1 FROM layers l WHERE l.id = s.owner_id)"
+    f" AND NOT EXISTS ({_KEPT_RESULT.format('s.owner_id')})",
+]
 MAX_ROWS = 2**62  # LIMIT/OFFSET are bigint: larger ones (fine in embedded) are clamped, not an error
 
 
@@ -86,6 +93,15 @@ class PostgisStore(SqlStore):
             for statement in DDL:
                 conn.execute(sa.text(statement))
         super().__init__(engine)
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Rows no record owns (an earlier server killed mid-write, or mid-delete) are removed.
+
+        Writes in progress elsewhere are uncommitted, so invisible here and untouched."""
+        with self.engine.begin() as conn:
+            for statement in SWEEP:
+                conn.execute(sa.text(statement))
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -105,7 +121,7 @@ class PostgisStore(SqlStore):
         return list(row[0]), row[1]
 
     # -- layers ----------------------------------------------------------------------------
-    def _layer_save(self, layer_id: str, gdf, sensitive) -> None:
+    def _layer_save(self, conn, layer_id: str, gdf, sensitive) -> None:
         columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
         wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
         props = gdf.drop(columns=gdf.geometry.name)
@@ -116,18 +132,13 @@ class PostgisStore(SqlStore):
         insert = sa.text(
             "INSERT INTO layer_features (layer_id, fid, sensitive, props, geom, geom4326) VALUES "
             "(:l, :f, :s, CAST(:p AS jsonb), ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))")
-        try:
-            with self.engine.begin() as conn:
-                self._schema_save(conn, layer_id, columns, gdf.crs.to_wkt())
-                for start in range(0, len(records), BATCH):
-                    conn.execute(insert, [
-                        {"l": layer_id, "f": i, "s": bool(sensitive[i]), "g": geom[i], "g4": geom4326[i],
-                         "p": json.dumps({k: plain(v) for k, v in records[i].items()}, ensure_ascii=False)}
-                        for i in range(start, min(start + BATCH, len(records)))
-                    ])
-        except BaseException:
-            self._layer_delete(layer_id)
-            raise
+        self._schema_save(conn, layer_id, columns, gdf.crs.to_wkt())
+        for start in range(0, len(records), BATCH):
+            conn.execute(insert, [
+                {"l": layer_id, "f": i, "s": bool(sensitive[i]), "g": geom[i], "g4": geom4326[i],
+                 "p": json.dumps({k: plain(v) for k, v in records[i].items()}, ensure_ascii=False)}
+                for i in range(start, min(start + BATCH, len(records)))
+            ])
 
     def _layer_delete(self, layer_id: str) -> None:
         with self.engine.begin() as conn:

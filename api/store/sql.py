@@ -202,9 +202,9 @@ class SqlStore(Store):
         for key in ("bbox", "info", "warnings"):
             rec[key] = json.dumps(meta.get(key), ensure_ascii=False, default=str)
         gdf = _storable(gdf)
-        self._layer_save(rec["id"], gdf, sensitive)
         try:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as conn:  # one transaction: no feature row outlives a failed upload
+                self._layer_save(conn, rec["id"], gdf, sensitive)
                 conn.execute(layers.insert().values(**rec))
         except BaseException:
             self._layer_delete(rec["id"])
@@ -357,17 +357,23 @@ class SqlStore(Store):
                     values["progress"] = progress[check_id]
                 conn.execute(checks.update().where(checks.c.id == check_id, checks.c.status == "running").values(**values))
 
-    def recover_stale(self, lease_seconds: float, max_attempts: int) -> list[dict]:
+    def recover_stale(self, lease_seconds: float, max_attempts: int, dead=None) -> list[dict]:
+        """Jobs whose heartbeat lapsed, or whose worker `dead(worker)` says no longer runs (a
+        process of this machine that is gone: no need to wait for its lease)."""
         limit = time.time() - lease_seconds
+        lapsed = sa.or_(checks.c.heartbeat.is_(None), checks.c.heartbeat < limit)
         with self.engine.connect() as conn:
-            stale = conn.execute(
-                sa.select(checks.c.id, checks.c.attempts)
-                .where(checks.c.status == "running", sa.or_(checks.c.heartbeat.is_(None), checks.c.heartbeat < limit))
-            ).all()
+            running = conn.execute(sa.select(checks.c.id, checks.c.attempts, checks.c.worker, lapsed)
+                                   .where(checks.c.status == "running")).all()
+        stale = []
+        for check_id, attempts, worker, old in running:
+            if old:
+                stale.append((check_id, attempts, lapsed))
+            elif dead is not None and dead(worker):
+                stale.append((check_id, attempts, checks.c.worker == worker))
         changed = []
-        for check_id, attempts in stale:
-            stale_cond = sa.and_(checks.c.id == check_id, checks.c.status == "running",
-                                 sa.or_(checks.c.heartbeat.is_(None), checks.c.heartbeat < limit))
+        for check_id, attempts, still in stale:
+            stale_cond = sa.and_(checks.c.id == check_id, checks.c.status == "running", still)
             if attempts >= max_attempts:
                 values = {"status": "failed", "finished_at": now_iso(),
                           "reason": (f"máy chủ khởi động lại trong khi chạy ({attempts} lần) / server restarted "
@@ -423,7 +429,8 @@ class SqlStore(Store):
             raise Conflict(f"check {check_id} is {status}: results exist only once it is successful")
 
     # -- hooks -------------------------------------------------------------------------------
-    def _layer_save(self, layer_id: str, gdf, sensitive) -> None:
+    def _layer_save(self, conn, layer_id: str, gdf, sensitive) -> None:
+        """Keep the layer's geometry; rows through `conn`, the transaction that adds the record."""
         raise NotImplementedError
 
     def _layer_delete(self, layer_id: str) -> None:

@@ -72,3 +72,47 @@ def test_values_postgres_refuses_are_4xx_and_leave_connections_usable(api, scene
     for _ in range(30):  # more than the pool holds: every connection was rolled back
         assert api.get("/api/v1/plans").status_code == 200
         assert api.get(f"/api/v1/plans/{plan}").status_code == 200
+
+
+def _leave_orphans(settings, store) -> None:
+    """What a server killed mid-upload (or mid-delete) left: feature rows with no record."""
+    if not settings.database_url:
+        (settings.data_dir / "layers" / "0rphan0000000000").mkdir()
+        (settings.data_dir / "layers" / "0rphan0000000000" / "layer.parquet").write_bytes(b"partial")
+        return
+    import sqlalchemy as sa
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO layer_features SELECT '0rphan0000000000', n, false, '{}', ST_MakePoint(n, n), NULL"
+            " FROM generate_series(0, 19999) n"))
+        conn.execute(sa.text("INSERT INTO feature_schemas VALUES ('0rphan0000000000', '[]', 'x'), ('g0ne', '[]', 'x')"))
+        conn.execute(sa.text("INSERT INTO conflict_features (check_id, seq, sensitive, props)"
+                             " VALUES ('g0ne', 0, false, '{}')"))
+
+
+def _orphans(settings, store) -> int:
+    if not settings.database_url:
+        return int((settings.data_dir / "layers" / "0rphan0000000000").exists())
+    import sqlalchemy as sa
+
+    with store.engine.connect() as conn:
+        return sum(conn.execute(sa.text(sql)).scalar_one() for sql in (
+            "SELECT count(*) FROM layer_features WHERE layer_id = '0rphan0000000000'",
+            "SELECT count(*) FROM feature_schemas WHERE owner_id IN ('0rphan0000000000', 'g0ne')",
+            "SELECT count(*) FROM conflict_features WHERE check_id = 'g0ne'"))
+
+
+def test_rows_without_a_record_are_swept_at_restart(api, scene):
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+
+    store = api.client.app.state.store
+    _leave_orphans(api.settings, store)
+    assert _orphans(api.settings, store) > 0
+    with TestClient(create_app(api.settings)):  # a restart: a new app on the same store
+        pass
+    assert _orphans(api.settings, store) == 0
+    plan = scene["plan"]  # what records own is kept
+    assert len(api.get(f"/ogc/collections/plan-{plan}/items").json()["features"]) == 6
