@@ -115,10 +115,13 @@ class EmbeddedStore(SqlStore):
             for item in (self.data_dir / sub).glob(".*.part"):
                 shutil.rmtree(item, ignore_errors=True)
         with self.engine.connect() as conn:
-            known = {r[0] for r in conn.execute(sa.text("SELECT id FROM layers"))}
-        for item in (self.data_dir / "layers").iterdir():
-            if item.is_dir() and item.name not in known:
-                shutil.rmtree(item, ignore_errors=True)
+            known = {"layers": {r[0] for r in conn.execute(sa.text("SELECT id FROM layers"))},
+                     "checks": {r[0] for r in conn.execute(sa.text(
+                         "SELECT id FROM checks WHERE status IN ('successful', 'running')"))}}
+        for sub, ids in known.items():  # results of failed or deleted checks too (killed before cleanup)
+            for item in (self.data_dir / sub).iterdir():
+                if item.is_dir() and item.name not in ids:
+                    shutil.rmtree(item, ignore_errors=True)
 
     # -- layers ----------------------------------------------------------------------------
     def _layer_dir(self, layer_id: str) -> Path:

@@ -79,6 +79,7 @@ def _leave_orphans(settings, store) -> None:
     if not settings.database_url:
         (settings.data_dir / "layers" / "0rphan0000000000").mkdir()
         (settings.data_dir / "layers" / "0rphan0000000000" / "layer.parquet").write_bytes(b"partial")
+        (settings.data_dir / "checks" / "g0ne").mkdir()
         return
     import sqlalchemy as sa
 
@@ -93,7 +94,7 @@ def _leave_orphans(settings, store) -> None:
 
 def _orphans(settings, store) -> int:
     if not settings.database_url:
-        return int((settings.data_dir / "layers" / "0rphan0000000000").exists())
+        return sum((settings.data_dir / sub).exists() for sub in ("layers/0rphan0000000000", "checks/g0ne"))
     import sqlalchemy as sa
 
     with store.engine.connect() as conn:
