@@ -23,6 +23,7 @@ from kgspatial.profile import load_profile
 
 from .jobs import JobRunner
 from .settings import Settings
+from .uploads import sweep_scratch
 from .store import Conflict, NotFound, open_store
 from .store.features import json_safe
 
@@ -54,22 +55,6 @@ def _not_found_detail(exc: Exception) -> str:
     return f"không tìm thấy / not found: {exc}"
 
 
-def _sweep_scratch(scratch, older_than: float = 6 * 3600) -> None:
-    """Upload scratch folders a killed server left behind (old ones only: another process sharing
-    the data dir may be receiving an upload right now)."""
-    import shutil
-    import time
-
-    if not scratch.is_dir():
-        return
-    for item in scratch.glob("upload-*"):
-        try:
-            if time.time() - item.stat().st_mtime > older_than:
-                shutil.rmtree(item, ignore_errors=True)
-        except OSError:
-            pass
-
-
 def _docs(app: FastAPI) -> None:
     """/docs with Swagger UI served by the service itself (intranets have no CDN)."""
     from fastapi.openapi.docs import get_swagger_ui_html
@@ -98,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        _sweep_scratch(settings.data_dir / "tmp")
+        sweep_scratch(settings.data_dir / "tmp")
         store = open_store(settings, province.taxonomy.sensitive_codes)
         runner = JobRunner(store, settings)
         app.state.store = store

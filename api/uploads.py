@@ -1,7 +1,8 @@
 """Receiving files: streamed to disk under a size limit, zips checked before anything reads them.
 
 A rejected upload leaves nothing behind: the scratch folder is removed whatever happens, and the
-store only sees a layer once it has been read and checked in full.
+store only sees a layer once it has been read and checked in full. A killed server cannot remove
+its folders: they are named after their process (api.owner) and swept when a server starts.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import re
 import shutil
 import stat
+import time
 import unicodedata
 import uuid
 import zipfile
@@ -21,6 +23,7 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from . import owner
 from .settings import Settings
 
 LAYER_SUFFIXES = {".zip", ".gpkg", ".geojson", ".json", ".parquet", ".geoparquet", ".fgb"}
@@ -66,7 +69,7 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
                 raise TooLarge(_too_large(settings))
             yield chunk
 
-    scratch = scratch_root / f"upload-{uuid.uuid4().hex}"
+    scratch = scratch_root / f"upload-{owner.me()}-{uuid.uuid4().hex}"
     scratch.mkdir(parents=True)
     form = None
     try:
@@ -92,6 +95,18 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
         if form is not None:
             await form.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def sweep_scratch(scratch_root: Path, older_than: float = 6 * 3600) -> None:
+    """Remove the upload folders no live process holds: at once those of a dead process of this
+    machine, after `older_than` seconds those of another machine sharing the data dir."""
+    for item in scratch_root.glob("upload-*") if scratch_root.is_dir() else ():
+        holder = item.name[len("upload-"):].rpartition("-")[0]
+        try:
+            if owner.dead(holder) or time.time() - item.stat().st_mtime > older_than:
+                shutil.rmtree(item, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _too_large(settings: Settings) -> str:
