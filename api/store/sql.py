@@ -15,6 +15,7 @@ import time
 import uuid
 
 import numpy as np
+import pandas as pd
 import shapely
 import sqlalchemy as sa
 
@@ -110,6 +111,7 @@ def _storable(gdf):
     """The layer as both stores keep it: 2D (checks are planar; PostGIS refuses Z or M in its
     columns), and degenerate parts (rings under 4 points, lines under 2) repaired as
     kgspatial.prepare repairs them, so PostGIS can hold them and both stores serve the same."""
+    gdf = _without_nul(gdf)
     geoms = gdf.geometry.values
     flat = shapely.has_z(geoms).any() or shapely.has_m(geoms).any()
     bad = _degenerate(geoms)
@@ -121,6 +123,22 @@ def _storable(gdf):
     gdf = gdf.copy()
     gdf[gdf.geometry.name] = geoms
     return gdf
+
+
+def _without_nul(gdf):
+    """Text without NUL characters, as GDAL reads most formats: PostgreSQL cannot store them."""
+    def clean(v):
+        return v.replace("\x00", "") if isinstance(v, str) else v
+
+    names = {c: clean(c) for c in gdf.columns}
+    texts = [c for c in gdf.columns if c != gdf.geometry.name and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c]))
+             and gdf[c].map(lambda v: isinstance(v, str) and "\x00" in v).any()]
+    if not texts and all(k == v for k, v in names.items()):
+        return gdf
+    gdf = gdf.copy()
+    for c in texts:
+        gdf[c] = gdf[c].map(clean)
+    return gdf.rename(columns=names)
 
 
 def _degenerate(geoms) -> np.ndarray:

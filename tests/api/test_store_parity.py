@@ -59,6 +59,17 @@ def test_ring_of_three_points_is_repaired_on_both_stores(api, scene, tmp_path):
     assert api.wait(check["id"])["status"] == "successful"
 
 
+def test_text_with_nul_is_kept_alike(api, scene, tmp_path):
+    """GeoParquet may carry NUL in text (GDAL drops it elsewhere); PostgreSQL cannot store it."""
+    frame = geoms.plan_frame()
+    frame["ten"] = ["Khu\x00 dân cư"] + list(frame["ten"][1:])
+    frame.to_parquet(tmp_path / "nul.parquet")
+    r = api.upload("plans", tmp_path / "nul.parquet", name="nul", plan_type="rural")
+    assert r.status_code == 201, r.text
+    item = api.get(f"/ogc/collections/plan-{r.json()['id']}/items/0").json()
+    assert item["properties"]["ten"] == "Khu dân cư"
+
+
 def test_values_postgres_refuses_are_4xx_and_leave_connections_usable(api, scene):
     plan = scene["plan"]
     r = api.get(f"/ogc/collections/plan-{plan}/items?offset={10**20}")
