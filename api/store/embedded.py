@@ -190,7 +190,7 @@ class EmbeddedStore(SqlStore):
     def _check_dir(self, check_id: str) -> Path:
         return self.data_dir / "checks" / check_id
 
-    def _result_save(self, check_id: str, result) -> None:
+    def _result_save(self, conn, check_id: str, result) -> None:
         served = conflicts_wgs84(result.conflicts, self.sensitive_codes)
         write_check_outputs(result, self._check_dir(check_id),
                             extra=lambda stage: served.to_parquet(stage / "conflicts_4326.parquet"))

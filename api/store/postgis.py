@@ -196,7 +196,7 @@ class PostgisStore(SqlStore):
         return self._layer_feature(row, columns, record, unmasked)
 
     # -- results ---------------------------------------------------------------------------
-    def _result_save(self, check_id: str, result) -> None:
+    def _result_save(self, conn, check_id: str, result) -> None:
         conflicts = result.conflicts
         columns = [str(c) for c in conflicts.columns if c != conflicts.geometry.name]
         wgs84 = crs_mod.to_crs(conflicts, "EPSG:4326") if len(conflicts) else conflicts
@@ -207,25 +207,28 @@ class PostgisStore(SqlStore):
             "INSERT INTO conflict_features (check_id, seq, conflict_id, verdict, severity, rule_id, admin_code, "
             "sensitive, props, geom, geom4326) VALUES (:c, :n, :cid, :v, :s, :r, :a, :sens, CAST(:p AS jsonb), "
             "ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))")
-        self._result_delete(check_id)  # a rerun after a restart replaces a partial earlier write
-        with self.engine.begin() as conn:
-            self._schema_save(conn, check_id, columns, conflicts.crs.to_wkt())
-            for start in range(0, len(records), BATCH):
-                batch = []
-                for i in range(start, min(start + BATCH, len(records))):
-                    rec = {k: plain(v) for k, v in records[i].items()}
-                    batch.append({
-                        "c": check_id, "n": i, "cid": rec.get("conflict_id"), "v": rec.get("verdict"),
-                        "s": rec.get("severity"), "r": rec.get("rule_id"), "a": rec.get("admin_code"),
-                        "sens": bool(sensitive[i]), "p": json.dumps(rec, ensure_ascii=False),
-                        "g": geom[i], "g4": geom4326[i],
-                    })
-                conn.execute(insert, batch)
+        self._rows_delete(conn, check_id)  # rows an earlier server left (written before the fix) go
+        self._schema_save(conn, check_id, columns, conflicts.crs.to_wkt())
+        for start in range(0, len(records), BATCH):
+            batch = []
+            for i in range(start, min(start + BATCH, len(records))):
+                rec = {k: plain(v) for k, v in records[i].items()}
+                batch.append({
+                    "c": check_id, "n": i, "cid": rec.get("conflict_id"), "v": rec.get("verdict"),
+                    "s": rec.get("severity"), "r": rec.get("rule_id"), "a": rec.get("admin_code"),
+                    "sens": bool(sensitive[i]), "p": json.dumps(rec, ensure_ascii=False),
+                    "g": geom[i], "g4": geom4326[i],
+                })
+            conn.execute(insert, batch)
 
     def _result_delete(self, check_id: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.text("DELETE FROM conflict_features WHERE check_id = :c"), {"c": check_id})
-            conn.execute(sa.text("DELETE FROM feature_schemas WHERE owner_id = :c"), {"c": check_id})
+            self._rows_delete(conn, check_id)
+
+    @staticmethod
+    def _rows_delete(conn, check_id: str) -> None:
+        conn.execute(sa.text("DELETE FROM conflict_features WHERE check_id = :c"), {"c": check_id})
+        conn.execute(sa.text("DELETE FROM feature_schemas WHERE owner_id = :c"), {"c": check_id})
 
     def conflicts(self, check_id: str, flt: ConflictFilter, *, limit: int, offset: int, unmasked: bool) -> Page:
         self._require_successful(check_id)

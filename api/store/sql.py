@@ -156,6 +156,10 @@ def _degenerate(geoms) -> np.ndarray:
     return bad
 
 
+class _Gone(Exception):
+    """The job stopped being ours while its result was written: roll the write back."""
+
+
 def _lookable(record_id: str) -> None:
     """No record has a NUL in its id; PostgreSQL refuses to even compare one (embedded: 404 too)."""
     if "\x00" in record_id:
@@ -415,12 +419,21 @@ class SqlStore(Store):
         with self._lock:
             if self.get_check(check_id)["status"] != "running":
                 return False
-        self._result_save(check_id, result)
         summary = json.dumps(json_safe(result.summary), ensure_ascii=False, allow_nan=False)
-        if self._set_final(check_id, status="successful", summary=summary, reason=None, progress=None):
-            return True
-        self._result_delete(check_id)  # dismissed (or recovered elsewhere) meanwhile: keep nothing
-        return False
+        try:
+            with self.engine.begin() as conn:  # result rows and `successful` together, or neither
+                self._result_save(conn, check_id, result)
+                if conn.execute(
+                    checks.update().where(checks.c.id == check_id, checks.c.status == "running").values(
+                        finished_at=now_iso(), status="successful", summary=summary, reason=None, progress=None)
+                ).rowcount != 1:
+                    raise _Gone
+        except BaseException as exc:  # dismissed (or recovered elsewhere) meanwhile, or failed: keep nothing
+            self._result_delete(check_id)
+            if isinstance(exc, _Gone):
+                return False
+            raise
+        return True
 
     def fail_check(self, check_id: str, reason: str) -> None:
         self._set_final(check_id, status="failed", reason=reason)
@@ -454,7 +467,8 @@ class SqlStore(Store):
     def _layer_delete(self, layer_id: str) -> None:
         raise NotImplementedError
 
-    def _result_save(self, check_id: str, result) -> None:
+    def _result_save(self, conn, check_id: str, result) -> None:
+        """Keep the conflict rows; rows through `conn`, the transaction that marks the job successful."""
         raise NotImplementedError
 
     def _result_delete(self, check_id: str) -> None:

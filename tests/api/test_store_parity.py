@@ -128,3 +128,30 @@ def test_rows_without_a_record_are_swept_at_restart(api, scene):
     assert _orphans(api.settings, store) == 0
     plan = scene["plan"]  # what records own is kept
     assert len(api.get(f"/ogc/collections/plan-{plan}/items").json()["features"]) == 6
+
+
+def _result_left(settings, store, check_id: str) -> int:
+    if not settings.database_url:
+        return int((settings.data_dir / "checks" / check_id).exists())
+    import sqlalchemy as sa
+
+    with store.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT (SELECT count(*) FROM conflict_features WHERE check_id = :c)"
+                                    " + (SELECT count(*) FROM feature_schemas WHERE owner_id = :c)"),
+                            {"c": check_id}).scalar_one()
+
+
+def test_a_job_dying_while_saving_its_result_leaves_none(api, scene, monkeypatch):
+    """Result rows and `successful` are one transaction: a failure between them keeps neither."""
+    store = api.client.app.state.store
+    save = store._result_save
+
+    def dies_after_writing(*args):
+        save(*args)
+        raise RuntimeError("killed while saving")
+
+    monkeypatch.setattr(store, "_result_save", dies_after_writing)
+    check = api.post("/api/v1/checks", json={"plan_id": scene["plan"]}).json()
+    body = api.wait(check["id"])
+    assert body["status"] == "failed" and "killed while saving" in body["reason"], body
+    assert _result_left(api.settings, store, check["id"]) == 0
