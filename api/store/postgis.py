@@ -225,6 +225,12 @@ class PostgisStore(SqlStore):
         with self.engine.begin() as conn:
             self._rows_delete(conn, check_id)
 
+    def _rows_gone(self, conn, layer_id: str, check_ids: list[str]) -> None:
+        conn.execute(sa.text("DELETE FROM layer_features WHERE layer_id = :l"), {"l": layer_id})
+        conn.execute(sa.text("DELETE FROM feature_schemas WHERE owner_id = :l"), {"l": layer_id})
+        for check_id in check_ids:
+            self._rows_delete(conn, check_id)
+
     @staticmethod
     def _rows_delete(conn, check_id: str) -> None:
         conn.execute(sa.text("DELETE FROM conflict_features WHERE check_id = :c"), {"c": check_id})

@@ -274,6 +274,7 @@ class SqlStore(Store):
             ids = [r[0] for r in conn.execute(sa.select(checks.c.id).where(checks.c.plan_id == layer_id))]
             conn.execute(checks.delete().where(checks.c.plan_id == layer_id))
             conn.execute(layers.delete().where(layers.c.id == layer_id))
+            self._rows_gone(conn, layer_id, ids)
         for check_id in ids:
             self._result_delete(check_id)
         self._layer_delete(layer_id)
@@ -466,6 +467,9 @@ class SqlStore(Store):
 
     def _layer_delete(self, layer_id: str) -> None:
         raise NotImplementedError
+
+    def _rows_gone(self, conn, layer_id: str, check_ids: list[str]) -> None:
+        """Delete in `conn` (the transaction removing the records) rows kept in the database."""
 
     def _result_save(self, conn, check_id: str, result) -> None:
         """Keep the conflict rows; rows through `conn`, the transaction that marks the job successful."""

@@ -137,6 +137,7 @@ def _result_left(settings, store, check_id: str) -> int:
 
     with store.engine.connect() as conn:
         return conn.execute(sa.text("SELECT (SELECT count(*) FROM conflict_features WHERE check_id = :c)"
+                                    " + (SELECT count(*) FROM layer_features WHERE layer_id = :c)"
                                     " + (SELECT count(*) FROM feature_schemas WHERE owner_id = :c)"),
                             {"c": check_id}).scalar_one()
 
@@ -155,3 +156,31 @@ def test_a_job_dying_while_saving_its_result_leaves_none(api, scene, monkeypatch
     body = api.wait(check["id"])
     assert body["status"] == "failed" and "killed while saving" in body["reason"], body
     assert _result_left(api.settings, store, check["id"]) == 0
+
+
+def test_a_plan_deleted_by_a_dying_server_leaves_no_rows(api, scene, monkeypatch):
+    """The plan's records and its rows go in one transaction; files (embedded) go at the next start."""
+    import pytest
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+
+    store = api.client.app.state.store
+    plan = scene["plan"]
+    check = api.post("/api/v1/checks", json={"plan_id": plan}).json()
+    assert api.wait(check["id"])["status"] == "successful"
+
+    def dies(*_):
+        raise RuntimeError("killed while deleting")
+
+    monkeypatch.setattr(store, "_layer_delete", dies)
+    monkeypatch.setattr(store, "_result_delete", dies)
+    with pytest.raises(RuntimeError):
+        store.delete_plan(plan)
+    if api.settings.database_url:
+        assert _result_left(api.settings, store, check["id"]) == 0
+        assert _result_left(api.settings, store, plan) == 0
+    with TestClient(create_app(api.settings)):
+        pass
+    assert not (api.settings.data_dir / "layers" / plan).exists()
+    assert not (api.settings.data_dir / "checks" / check["id"]).exists()
