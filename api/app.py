@@ -23,7 +23,7 @@ from kgspatial.profile import load_profile
 
 from .jobs import JobRunner
 from .settings import Settings
-from .uploads import sweep_scratch
+from .owner import sweep as sweep_scratch
 from .store import Conflict, NotFound, open_store
 from .store.features import json_safe
 

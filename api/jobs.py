@@ -11,8 +11,8 @@ accepted is never lost and never left `running` for ever. A worker's id names it
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
-import tempfile
 import threading
 import traceback
 import uuid
@@ -161,7 +161,8 @@ class JobRunner:
                                     admin["code_field"], admin["name_field"])
         if job.get("rules_id"):
             rules = store.get_rules(job["rules_id"], with_content=True)
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kgspatial-rules-")))
+            tmp = owner.scratch_folder(self.settings.data_dir / "tmp", "rules")
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
             path = tmp / (rules.get("filename") or "rules.csv")
             path.write_bytes(rules["content"])
             opts.rules = str(path)

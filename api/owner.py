@@ -5,6 +5,8 @@ pid namespace, start the process's start time in clock ticks since boot. A holde
 machine whose pid is gone, a zombie, or now a process started at another time is dead, so what
 it held is reclaimed at once rather than after a lease. A holder of another machine (a shared
 database or data folder) or of a system without /proc is never judged dead here: its lease decides.
+Scratch folders (uploads being received, layers exported for a check, a job's rules file) carry
+their holder in their name, `<kind>-<holder>-<random>`, so that a starting server can sweep them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 import socket
+import tempfile
+import time
 from pathlib import Path
 
 
@@ -53,3 +58,22 @@ def dead(holder: str | None) -> bool:
     if len(parts) != 3 or parts[0] != machine() or not parts[1].isdigit() or not parts[2]:
         return False
     return _started(int(parts[1])) != parts[2]
+
+
+def scratch_folder(root: Path, kind: str) -> Path:
+    """A new folder under `root` named after this process; the caller removes it when done."""
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{kind}-{me()}-", dir=root))
+
+
+def sweep(root: Path, older_than: float = 6 * 3600) -> None:
+    """Remove the scratch folders no live process holds: at once those of a dead process of this
+    machine; after `older_than` seconds uploads of another machine sharing the data dir (and of
+    servers before holders were named)."""
+    for item in root.glob("*-*") if root.is_dir() else ():
+        holder = item.name.partition("-")[2].rpartition("-")[0]
+        try:
+            if dead(holder) or (item.name.startswith("upload-") and time.time() - item.stat().st_mtime > older_than):
+                shutil.rmtree(item, ignore_errors=True)
+        except OSError:
+            pass

@@ -11,9 +11,7 @@ import contextlib
 import re
 import shutil
 import stat
-import time
 import unicodedata
-import uuid
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -69,8 +67,7 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
                 raise TooLarge(_too_large(settings))
             yield chunk
 
-    scratch = scratch_root / f"upload-{owner.me()}-{uuid.uuid4().hex}"
-    scratch.mkdir(parents=True)
+    scratch = owner.scratch_folder(scratch_root, "upload")
     form = None
     try:
         parser = MultiPartParser(request.headers, counted(), max_files=1, max_fields=32, max_part_size=64 * 1024)
@@ -95,18 +92,6 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
         if form is not None:
             await form.close()
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def sweep_scratch(scratch_root: Path, older_than: float = 6 * 3600) -> None:
-    """Remove the upload folders no live process holds: at once those of a dead process of this
-    machine, after `older_than` seconds those of another machine sharing the data dir."""
-    for item in scratch_root.glob("upload-*") if scratch_root.is_dir() else ():
-        holder = item.name[len("upload-"):].rpartition("-")[0]
-        try:
-            if owner.dead(holder) or time.time() - item.stat().st_mtime > older_than:
-                shutil.rmtree(item, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def _too_large(settings: Settings) -> str:

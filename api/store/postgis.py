@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 from kgspatial import crs as crs_mod
 from kgspatial.errors import InputError
 
+from .. import owner
 from .base import ConflictFilter, NotFound, Page
 from .embedded import sensitive_rows
 from .features import conflict_feature, layer_feature, plain
@@ -150,7 +150,7 @@ class PostgisStore(SqlStore):
         """The layer exported to a scratch GeoParquet file (source CRS) for kgspatial to read."""
         gdf = self._features_frame(
             layer_id, "SELECT props, ST_AsBinary(geom) FROM layer_features WHERE layer_id = :o ORDER BY fid")
-        tmp = Path(tempfile.mkdtemp(prefix="kgspatial-layer-"))
+        tmp = owner.scratch_folder(self.data_dir / "tmp", "layer")  # swept at start if the server dies
         try:
             path = tmp / f"{layer_id}.parquet"
             gdf.to_parquet(path)
