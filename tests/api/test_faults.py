@@ -2,10 +2,10 @@
 
 Unit tests: a job or an upload folder held by a dead process of this machine is reclaimed when a
 server starts, not after the lease; one held by a live process, or by another machine, is not.
-The fault test: `kgspatial serve` is SIGKILLed in the middle of uploads (body half sent, layer
-half written) and of checks, on both stores; after restarts every accepted job ends successful
-or failed with a reason, no feature row, result or scratch folder is orphaned and the store is
-intact. The recovery times are printed (pytest -s) for the record.
+The fault test: `kgspatial serve` is SIGKILLed in the middle of uploads (body half sent, file
+received, layer half written) and of checks, on both stores; after restarts every accepted job
+ends successful or failed with a reason, no feature row, result or scratch folder is orphaned
+and the store is intact. The recovery times are printed (pytest -s) for the record.
 """
 
 from __future__ import annotations
@@ -170,6 +170,11 @@ class Look:
                                   "AND query LIKE 'INSERT INTO layer_features%'"))
         return any((self.data / "layers").glob("*.part"))
 
+    def received(self, name: str, size: int) -> bool:
+        """An upload's file is in full in its scratch folder, not yet being written to the store."""
+        return any(f.stat().st_size == size for f in (self.data / "tmp").glob(f"upload-*/{name}")) \
+            and not self.writing_layer()
+
     def scratch(self) -> list[str]:
         return sorted(p.name for p in (self.data / "tmp").glob("*"))
 
@@ -259,6 +264,18 @@ def test_server_killed_mid_upload_and_mid_job_recovers_at_once_and_leaves_nothin
     finally:
         server.stop()
     assert sender.status == "cut", sender.status  # killed before it answered
+
+    # 2b. Killed with an upload's file received in full, while the server reads it.
+    server, client, _ = start()
+    try:
+        sender = Sender(server, key, tmp_path / "big.gpkg")
+        sender.start()
+        _until(lambda: look.received("big.gpkg", (tmp_path / "big.gpkg").stat().st_size), "the file received")
+        server.kill()
+        sender.join(30)
+    finally:
+        server.stop()
+    assert sender.status == "cut", sender.status
 
     # 3. Restarted: every job ends, nothing is orphaned, the store answers as before the kills.
     server, client, t0 = start()
