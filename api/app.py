@@ -21,9 +21,9 @@ from kgspatial import crs as crs_mod
 from kgspatial.errors import KgSpatialError, RulesError
 from kgspatial.profile import load_profile
 
+from . import owner
 from .jobs import JobRunner
 from .settings import Settings
-from .owner import sweep as sweep_scratch
 from .store import Conflict, NotFound, open_store
 from .store.features import json_safe
 
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        sweep_scratch(settings.data_dir / "tmp")
+        owner.sweep(settings.data_dir / "tmp")  # what killed servers of this machine left
         store = open_store(settings, province.taxonomy.sensitive_codes)
         runner = JobRunner(store, settings)
         app.state.store = store
