@@ -22,7 +22,7 @@ from kgspatial.errors import KgSpatialError, RulesError
 from kgspatial.profile import load_profile
 from kgspatial.untrusted import lock_down_gdal
 
-from . import guards
+from . import guards, owner
 from .jobs import JobRunner
 from .settings import Settings
 from .store import Conflict, NotFound, open_store
@@ -54,22 +54,6 @@ class Province:
 
 def _not_found_detail(exc: Exception) -> str:
     return f"không tìm thấy / not found: {exc}"
-
-
-def _sweep_scratch(scratch, older_than: float = 6 * 3600) -> None:
-    """Upload scratch folders a killed server left behind (old ones only: another process sharing
-    the data dir may be receiving an upload right now)."""
-    import shutil
-    import time
-
-    if not scratch.is_dir():
-        return
-    for item in scratch.glob("upload-*"):
-        try:
-            if time.time() - item.stat().st_mtime > older_than:
-                shutil.rmtree(item, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def _origin(url: str | None) -> str:
@@ -125,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         _private_data_dir(settings)
-        _sweep_scratch(settings.data_dir / "tmp")
+        owner.sweep(settings.data_dir / "tmp")  # what killed servers of this machine left
         store = open_store(settings, province.taxonomy.sensitive_codes)
         runner = JobRunner(store, settings)
         app.state.store = store

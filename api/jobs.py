@@ -4,15 +4,15 @@ The store is the queue: a job is a row, workers claim the oldest `accepted` row 
 a heartbeat while they run it and write the result before marking it `successful`.  A worker
 that dies (server killed, machine restarted) stops beating; any server on the same store then
 requeues the job, or marks it failed with the reason after `job_max_attempts` runs, so a job
-accepted is never lost and never left `running` for ever.
+accepted is never lost and never left `running` for ever. A worker's id names its process
+(api.owner): a server started on the machine where the dead one ran requeues its jobs at once.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 import socket
-import tempfile
 import threading
 import traceback
 import uuid
@@ -22,6 +22,7 @@ from pathlib import Path
 from kgspatial.check import AdminInput, CheckOptions, PlanInput, run_check
 from kgspatial.errors import KgSpatialError
 
+from . import owner
 from .settings import Settings
 from .wording import for_api
 from .store.base import NotFound, Store
@@ -37,7 +38,7 @@ class JobRunner:
     def __init__(self, store: Store, settings: Settings):
         self.store = store
         self.settings = settings
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.worker_id = f"{owner.me()}/{socket.gethostname()}/{uuid.uuid4().hex[:6]}"
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -46,7 +47,7 @@ class JobRunner:
 
     # -- life ------------------------------------------------------------------------------
     def start(self) -> None:
-        self.store.recover_stale(self.settings.job_lease_seconds, self.settings.job_max_attempts)
+        self._recover()
         beat = threading.Thread(target=self._beat_loop, name="kgspatial-heartbeat", daemon=True)
         beat.start()
         self._threads.append(beat)
@@ -73,10 +74,14 @@ class JobRunner:
                 with self._lock:
                     running = dict(self._running)
                 self.store.heartbeat(list(running), running)
-                if self.store.recover_stale(self.settings.job_lease_seconds, self.settings.job_max_attempts):
+                if self._recover():
                     self._wake.set()
             except Exception:  # noqa: BLE001  (a store hiccup must not end the heartbeat)
                 log.exception("heartbeat failed")
+
+    def _recover(self) -> list[dict]:
+        return self.store.recover_stale(self.settings.job_lease_seconds, self.settings.job_max_attempts,
+                                        dead=lambda worker: owner.dead((worker or "").split("/")[0]))
 
     def _work_loop(self) -> None:
         while not self._stop.is_set():
@@ -156,7 +161,8 @@ class JobRunner:
                                     admin["code_field"], admin["name_field"])
         if job.get("rules_id"):
             rules = store.get_rules(job["rules_id"], with_content=True)
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kgspatial-rules-")))
+            tmp = owner.scratch_folder(self.settings.data_dir / "tmp", "rules")
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
             path = tmp / (rules.get("filename") or "rules.csv")
             path.write_bytes(rules["content"])
             opts.rules = str(path)

@@ -1,7 +1,8 @@
 """Receiving files: streamed to disk under a size limit, zips checked before anything reads them.
 
 A rejected upload leaves nothing behind: the scratch folder is removed whatever happens, and the
-store only sees a layer once it has been read and checked in full.
+store only sees a layer once it has been read and checked in full. A killed server cannot remove
+its folders: they are named after their process (api.owner) and swept when a server starts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import re
 import shutil
 import stat
 import unicodedata
-import uuid
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from . import owner
 from .settings import Settings
 
 LAYER_SUFFIXES = {".zip", ".gpkg", ".geojson", ".json", ".parquet", ".geoparquet", ".fgb"}
@@ -74,8 +75,7 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
                 raise TooLarge(_too_large(settings))
             yield chunk
 
-    scratch = scratch_root / f"upload-{uuid.uuid4().hex}"
-    scratch.mkdir(parents=True)
+    scratch = owner.scratch_folder(scratch_root, "upload")
     form = None
     try:
         parser = MultiPartParser(request.headers, counted(), max_files=1, max_fields=32, max_part_size=64 * 1024)

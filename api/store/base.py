@@ -122,8 +122,9 @@ class Store(abc.ABC):
     def heartbeat(self, check_ids: list[str], progress: dict[str, str]) -> None: ...
 
     @abc.abstractmethod
-    def recover_stale(self, lease_seconds: float, max_attempts: int) -> list[dict]:
-        """Requeue (or fail, after max_attempts runs) running jobs whose worker stopped beating."""
+    def recover_stale(self, lease_seconds: float, max_attempts: int, dead=None) -> list[dict]:
+        """Requeue (or fail, after max_attempts runs) running jobs whose worker stopped beating,
+        or whose worker `dead(worker)` says is gone."""
 
     @abc.abstractmethod
     def finish_check(self, check_id: str, result) -> bool:

@@ -116,16 +116,19 @@ class EmbeddedStore(SqlStore):
             for item in (self.data_dir / sub).glob(".*.part"):
                 shutil.rmtree(item, ignore_errors=True)
         with self.engine.connect() as conn:
-            known = {r[0] for r in conn.execute(sa.text("SELECT id FROM layers"))}
-        for item in (self.data_dir / "layers").iterdir():
-            if item.is_dir() and item.name not in known:
-                shutil.rmtree(item, ignore_errors=True)
+            known = {"layers": {r[0] for r in conn.execute(sa.text("SELECT id FROM layers"))},
+                     "checks": {r[0] for r in conn.execute(sa.text(
+                         "SELECT id FROM checks WHERE status IN ('successful', 'running')"))}}
+        for sub, ids in known.items():  # results of failed or deleted checks too (killed before cleanup)
+            for item in (self.data_dir / sub).iterdir():
+                if item.is_dir() and item.name not in ids:
+                    shutil.rmtree(item, ignore_errors=True)
 
     # -- layers ----------------------------------------------------------------------------
     def _layer_dir(self, layer_id: str) -> Path:
         return self.data_dir / "layers" / layer_id
 
-    def _layer_save(self, layer_id: str, gdf, sensitive) -> None:
+    def _layer_save(self, conn, layer_id: str, gdf, sensitive) -> None:
         final = self._layer_dir(layer_id)
         part = final.with_name(layer_id + ".part")
         part.mkdir(parents=True)
@@ -188,7 +191,7 @@ class EmbeddedStore(SqlStore):
     def _check_dir(self, check_id: str) -> Path:
         return self.data_dir / "checks" / check_id
 
-    def _result_save(self, check_id: str, result) -> None:
+    def _result_save(self, conn, check_id: str, result) -> None:
         served = conflicts_wgs84(result.conflicts, self.sensitive_codes)
         write_check_outputs(result, self._check_dir(check_id),
                             extra=lambda stage: served.to_parquet(stage / "conflicts_4326.parquet"))

@@ -13,17 +13,19 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import shapely
 import sqlalchemy as sa
 
 from kgspatial import crs as crs_mod
+from kgspatial.errors import InputError
 
+from .. import owner
 from .base import ConflictFilter, NotFound, Page
 from .embedded import sensitive_rows
 from .features import conflict_feature, layer_feature, plain
@@ -45,6 +47,14 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS conflict_features_geom4326 ON conflict_features USING gist (geom4326)",
 ]
 BATCH = 2000
+_KEPT_RESULT = "SELECT 1 FROM checks c WHERE c.id = {} AND c.status IN ('successful', 'running')"
+SWEEP = [
+    "DELETE FROM layer_features f WHERE NOT EXISTS (SELECT 1 FROM layers l WHERE l.id = f.layer_id)",
+    f"DELETE FROM conflict_features f WHERE NOT EXISTS ({_KEPT_RESULT.format('f.check_id')})",
+    "DELETE FROM feature_schemas s WHERE NOT EXISTS (SELECT 1 FROM layers l WHERE l.id = s.owner_id)"
+    f" AND NOT EXISTS ({_KEPT_RESULT.format('s.owner_id')})",
+]
+MAX_ROWS = 2**62  # LIMIT/OFFSET are bigint: larger ones (fine in embedded) are clamped, not an error
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -64,16 +74,34 @@ def _from_wkb(value):
     return None if value is None else shapely.from_wkb(bytes(value))
 
 
+def _bad_value(context):
+    """A value PostgreSQL refuses (NUL byte, number out of range) is the caller's input: a 400,
+    never a 500 with the SQL. The failed transaction is rolled back as its block exits."""
+    if isinstance(context.original_exception, psycopg.DataError):
+        return InputError(f"a value cannot be used by the database: {context.original_exception}".splitlines()[0])
+    return None
+
+
 class PostgisStore(SqlStore):
     def __init__(self, url: str, data_dir: Path, sensitive_codes):
         self.data_dir = Path(data_dir)
         self.sensitive_codes = frozenset(sensitive_codes)
         engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
+        sa.event.listen(engine, "handle_error", _bad_value)
         with engine.begin() as conn:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(5727415)"))  # one server creates the tables
             for statement in DDL:
                 conn.execute(sa.text(statement))
         super().__init__(engine)
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Rows no record owns (an earlier server killed mid-write, or mid-delete) are removed.
+
+        Writes in progress elsewhere are uncommitted, so invisible here and untouched."""
+        with self.engine.begin() as conn:
+            for statement in SWEEP:
+                conn.execute(sa.text(statement))
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -93,7 +121,7 @@ class PostgisStore(SqlStore):
         return list(row[0]), row[1]
 
     # -- layers ----------------------------------------------------------------------------
-    def _layer_save(self, layer_id: str, gdf, sensitive) -> None:
+    def _layer_save(self, conn, layer_id: str, gdf, sensitive) -> None:
         columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
         wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
         props = gdf.drop(columns=gdf.geometry.name)
@@ -104,18 +132,13 @@ class PostgisStore(SqlStore):
         insert = sa.text(
             "INSERT INTO layer_features (layer_id, fid, sensitive, props, geom, geom4326) VALUES "
             "(:l, :f, :s, CAST(:p AS jsonb), ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))")
-        try:
-            with self.engine.begin() as conn:
-                self._schema_save(conn, layer_id, columns, gdf.crs.to_wkt())
-                for start in range(0, len(records), BATCH):
-                    conn.execute(insert, [
-                        {"l": layer_id, "f": i, "s": bool(sensitive[i]), "g": geom[i], "g4": geom4326[i],
-                         "p": json.dumps({k: plain(v) for k, v in records[i].items()}, ensure_ascii=False)}
-                        for i in range(start, min(start + BATCH, len(records)))
-                    ])
-        except BaseException:
-            self._layer_delete(layer_id)
-            raise
+        self._schema_save(conn, layer_id, columns, gdf.crs.to_wkt())
+        for start in range(0, len(records), BATCH):
+            conn.execute(insert, [
+                {"l": layer_id, "f": i, "s": bool(sensitive[i]), "g": geom[i], "g4": geom4326[i],
+                 "p": json.dumps({k: plain(v) for k, v in records[i].items()}, ensure_ascii=False)}
+                for i in range(start, min(start + BATCH, len(records)))
+            ])
 
     def _layer_delete(self, layer_id: str) -> None:
         with self.engine.begin() as conn:
@@ -127,7 +150,7 @@ class PostgisStore(SqlStore):
         """The layer exported to a scratch GeoParquet file (source CRS) for kgspatial to read."""
         gdf = self._features_frame(
             layer_id, "SELECT props, ST_AsBinary(geom) FROM layer_features WHERE layer_id = :o ORDER BY fid")
-        tmp = Path(tempfile.mkdtemp(prefix="kgspatial-layer-"))
+        tmp = owner.scratch_folder(self.data_dir / "tmp", "layer")  # swept at start if the server dies
         try:
             path = tmp / f"{layer_id}.parquet"
             gdf.to_parquet(path)
@@ -151,7 +174,7 @@ class PostgisStore(SqlStore):
     def layer_features(self, layer_id: str, *, bbox=None, limit: int, offset: int, unmasked: bool) -> Page:
         record = self.get_layer(layer_id)
         columns, _ = self._schema(layer_id)
-        params = {"l": layer_id, "lim": limit, "off": offset}
+        params = {"l": layer_id, "lim": min(limit, MAX_ROWS), "off": min(offset, MAX_ROWS)}
         where = "layer_id = :l" + self._bbox_sql(bbox, unmasked, params)
         with self.engine.connect() as conn:
             matched = conn.execute(sa.text(f"SELECT count(*) FROM layer_features WHERE {where}"), params).scalar_one()
@@ -177,7 +200,7 @@ class PostgisStore(SqlStore):
         return self._layer_feature(row, columns, record, unmasked)
 
     # -- results ---------------------------------------------------------------------------
-    def _result_save(self, check_id: str, result) -> None:
+    def _result_save(self, conn, check_id: str, result) -> None:
         conflicts = result.conflicts
         columns = [str(c) for c in conflicts.columns if c != conflicts.geometry.name]
         wgs84 = crs_mod.to_crs(conflicts, "EPSG:4326") if len(conflicts) else conflicts
@@ -188,29 +211,38 @@ class PostgisStore(SqlStore):
             "INSERT INTO conflict_features (check_id, seq, conflict_id, verdict, severity, rule_id, admin_code, "
             "sensitive, props, geom, geom4326) VALUES (:c, :n, :cid, :v, :s, :r, :a, :sens, CAST(:p AS jsonb), "
             "ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))")
-        self._result_delete(check_id)  # a rerun after a restart replaces a partial earlier write
-        with self.engine.begin() as conn:
-            self._schema_save(conn, check_id, columns, conflicts.crs.to_wkt())
-            for start in range(0, len(records), BATCH):
-                batch = []
-                for i in range(start, min(start + BATCH, len(records))):
-                    rec = {k: plain(v) for k, v in records[i].items()}
-                    batch.append({
-                        "c": check_id, "n": i, "cid": rec.get("conflict_id"), "v": rec.get("verdict"),
-                        "s": rec.get("severity"), "r": rec.get("rule_id"), "a": rec.get("admin_code"),
-                        "sens": bool(sensitive[i]), "p": json.dumps(rec, ensure_ascii=False),
-                        "g": geom[i], "g4": geom4326[i],
-                    })
-                conn.execute(insert, batch)
+        self._rows_delete(conn, check_id)  # rows an earlier server left (written before the fix) go
+        self._schema_save(conn, check_id, columns, conflicts.crs.to_wkt())
+        for start in range(0, len(records), BATCH):
+            batch = []
+            for i in range(start, min(start + BATCH, len(records))):
+                rec = {k: plain(v) for k, v in records[i].items()}
+                batch.append({
+                    "c": check_id, "n": i, "cid": rec.get("conflict_id"), "v": rec.get("verdict"),
+                    "s": rec.get("severity"), "r": rec.get("rule_id"), "a": rec.get("admin_code"),
+                    "sens": bool(sensitive[i]), "p": json.dumps(rec, ensure_ascii=False),
+                    "g": geom[i], "g4": geom4326[i],
+                })
+            conn.execute(insert, batch)
 
     def _result_delete(self, check_id: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.text("DELETE FROM conflict_features WHERE check_id = :c"), {"c": check_id})
-            conn.execute(sa.text("DELETE FROM feature_schemas WHERE owner_id = :c"), {"c": check_id})
+            self._rows_delete(conn, check_id)
+
+    def _rows_gone(self, conn, layer_id: str, check_ids: list[str]) -> None:
+        conn.execute(sa.text("DELETE FROM layer_features WHERE layer_id = :l"), {"l": layer_id})
+        conn.execute(sa.text("DELETE FROM feature_schemas WHERE owner_id = :l"), {"l": layer_id})
+        for check_id in check_ids:
+            self._rows_delete(conn, check_id)
+
+    @staticmethod
+    def _rows_delete(conn, check_id: str) -> None:
+        conn.execute(sa.text("DELETE FROM conflict_features WHERE check_id = :c"), {"c": check_id})
+        conn.execute(sa.text("DELETE FROM feature_schemas WHERE owner_id = :c"), {"c": check_id})
 
     def conflicts(self, check_id: str, flt: ConflictFilter, *, limit: int, offset: int, unmasked: bool) -> Page:
         self._require_successful(check_id)
-        params: dict = {"c": check_id, "lim": limit, "off": offset}
+        params: dict = {"c": check_id, "lim": min(limit, MAX_ROWS), "off": min(offset, MAX_ROWS)}
         where = "check_id = :c"
         for column, wanted in (("severity", flt.severity), ("rule_id", flt.rule_id),
                                ("admin_code", flt.admin_code), ("verdict", flt.verdict)):

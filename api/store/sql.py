@@ -14,7 +14,12 @@ import threading
 import time
 import uuid
 
+import numpy as np
+import pandas as pd
+import shapely
 import sqlalchemy as sa
+
+from kgspatial.prepare import kinds_of, repair
 
 from .features import json_safe
 from .base import ACTIVE, ROLES, Conflict, NotFound, Store
@@ -102,6 +107,65 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def _storable(gdf):
+    """The layer as both stores keep it: 2D (checks are planar; PostGIS refuses Z or M in its
+    columns), and degenerate parts (rings under 4 points, lines under 2) repaired as
+    kgspatial.prepare repairs them, so PostGIS can hold them and both stores serve the same."""
+    gdf = _without_nul(gdf)
+    geoms = gdf.geometry.values
+    flat = shapely.has_z(geoms).any() or shapely.has_m(geoms).any()
+    bad = _degenerate(geoms)
+    if not flat and not bad.any():
+        return gdf
+    geoms = shapely.force_2d(np.asarray(geoms, dtype=object))
+    if bad.any():
+        geoms[bad] = repair(geoms[bad], kinds_of(geoms[bad]))[0]
+    gdf = gdf.copy()
+    gdf[gdf.geometry.name] = geoms
+    return gdf
+
+
+def _without_nul(gdf):
+    """Text without NUL characters, as GDAL reads most formats: PostgreSQL cannot store them."""
+    def clean(v):
+        return v.replace("\x00", "") if isinstance(v, str) else v
+
+    names = {c: clean(c) for c in gdf.columns}
+    texts = [c for c in gdf.columns if c != gdf.geometry.name and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c]))
+             and gdf[c].map(lambda v: isinstance(v, str) and "\x00" in v).any()]
+    if not texts and all(k == v for k, v in names.items()):
+        return gdf
+    gdf = gdf.copy()
+    for c in texts:
+        gdf[c] = gdf[c].map(clean)
+    return gdf.rename(columns=names)
+
+
+def _degenerate(geoms) -> np.ndarray:
+    """Per feature: has it a ring of fewer than 4 points or a line of fewer than 2?"""
+    parts, owner = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+    while len(parts) and (shapely.get_type_id(parts) >= 4).any():  # multi-parts and collections
+        multi = shapely.get_type_id(parts) >= 4
+        inner, at = shapely.get_parts(parts[multi], return_index=True)
+        parts, owner = np.concatenate([parts[~multi], inner]), np.concatenate([owner[~multi], owner[multi][at]])
+    bad = np.zeros(len(geoms), dtype=bool)
+    rings, ring_owner = shapely.get_rings(parts, return_index=True)
+    bad[owner[ring_owner[shapely.get_num_coordinates(rings) < 4]]] = True
+    lines = shapely.get_type_id(parts) == 1
+    bad[owner[lines & (shapely.get_num_coordinates(parts) < 2)]] = True
+    return bad
+
+
+class _Gone(Exception):
+    """The job stopped being ours while its result was written: roll the write back."""
+
+
+def _lookable(record_id: str) -> None:
+    """No record has a NUL in its id; PostgreSQL refuses to even compare one (embedded: 404 too)."""
+    if "\x00" in record_id:
+        raise NotFound(record_id)
+
+
 def _layer_record(row) -> dict:
     rec = dict(row._mapping)
     for key in ("bbox", "info", "warnings"):
@@ -159,9 +223,10 @@ class SqlStore(Store):
         rec["created_at"] = now_iso()
         for key in ("bbox", "info", "warnings"):
             rec[key] = json.dumps(meta.get(key), ensure_ascii=False, default=str)
-        self._layer_save(rec["id"], gdf, sensitive)
+        gdf = _storable(gdf)
         try:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as conn:  # one transaction: no feature row outlives a failed upload
+                self._layer_save(conn, rec["id"], gdf, sensitive)
                 conn.execute(layers.insert().values(**rec))
         except BaseException:
             self._layer_delete(rec["id"])
@@ -169,6 +234,7 @@ class SqlStore(Store):
         return self.get_layer(rec["id"])
 
     def get_layer(self, layer_id: str, kind: str | None = None) -> dict:
+        _lookable(layer_id)
         query = sa.select(layers).where(layers.c.id == layer_id)
         if kind:
             query = query.where(layers.c.kind == kind)
@@ -195,6 +261,7 @@ class SqlStore(Store):
         return found[0] if found else None
 
     def delete_plan(self, layer_id: str) -> None:
+        _lookable(layer_id)
         with self._lock, self.engine.begin() as conn:
             if conn.execute(sa.select(layers.c.id).where(layers.c.id == layer_id, layers.c.kind == "plan")).first() is None:
                 raise NotFound(layer_id)
@@ -207,6 +274,7 @@ class SqlStore(Store):
             ids = [r[0] for r in conn.execute(sa.select(checks.c.id).where(checks.c.plan_id == layer_id))]
             conn.execute(checks.delete().where(checks.c.plan_id == layer_id))
             conn.execute(layers.delete().where(layers.c.id == layer_id))
+            self._rows_gone(conn, layer_id, ids)
         for check_id in ids:
             self._result_delete(check_id)
         self._layer_delete(layer_id)
@@ -223,6 +291,7 @@ class SqlStore(Store):
         return self.get_rules(rec["id"])
 
     def get_rules(self, rules_id: str, with_content: bool = False) -> dict:
+        _lookable(rules_id)
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(rules_tables).where(rules_tables.c.id == rules_id)).first()
         if row is None:
@@ -253,6 +322,7 @@ class SqlStore(Store):
             "rules_id": meta.get("rules_id"), "admin_id": meta.get("admin_id"), "min_area": meta["min_area"],
             "status": "accepted", "owner_id": meta.get("owner_id"), "attempts": 0, "created_at": now_iso(),
         }
+        _lookable(rec["plan_id"])
         with self._lock, self.engine.begin() as conn:
             # The plan may have been deleted since the caller looked: insert only if it is still there.
             if conn.execute(sa.select(layers.c.id).where(layers.c.id == rec["plan_id"])).first() is None:
@@ -262,6 +332,7 @@ class SqlStore(Store):
         return {**{c.name: None for c in checks.columns if c.name != "worker"}, **rec}
 
     def get_check(self, check_id: str) -> dict:
+        _lookable(check_id)
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(checks).where(checks.c.id == check_id)).first()
         if row is None:
@@ -309,17 +380,23 @@ class SqlStore(Store):
                     values["progress"] = progress[check_id]
                 conn.execute(checks.update().where(checks.c.id == check_id, checks.c.status == "running").values(**values))
 
-    def recover_stale(self, lease_seconds: float, max_attempts: int) -> list[dict]:
+    def recover_stale(self, lease_seconds: float, max_attempts: int, dead=None) -> list[dict]:
+        """Jobs whose heartbeat lapsed, or whose worker `dead(worker)` says no longer runs (a
+        process of this machine that is gone: no need to wait for its lease)."""
         limit = time.time() - lease_seconds
+        lapsed = sa.or_(checks.c.heartbeat.is_(None), checks.c.heartbeat < limit)
         with self.engine.connect() as conn:
-            stale = conn.execute(
-                sa.select(checks.c.id, checks.c.attempts)
-                .where(checks.c.status == "running", sa.or_(checks.c.heartbeat.is_(None), checks.c.heartbeat < limit))
-            ).all()
+            running = conn.execute(sa.select(checks.c.id, checks.c.attempts, checks.c.worker, lapsed)
+                                   .where(checks.c.status == "running")).all()
+        stale = []
+        for check_id, attempts, worker, old in running:
+            if old:
+                stale.append((check_id, attempts, lapsed))
+            elif dead is not None and dead(worker):
+                stale.append((check_id, attempts, checks.c.worker == worker))
         changed = []
-        for check_id, attempts in stale:
-            stale_cond = sa.and_(checks.c.id == check_id, checks.c.status == "running",
-                                 sa.or_(checks.c.heartbeat.is_(None), checks.c.heartbeat < limit))
+        for check_id, attempts, still in stale:
+            stale_cond = sa.and_(checks.c.id == check_id, checks.c.status == "running", still)
             if attempts >= max_attempts:
                 values = {"status": "failed", "finished_at": now_iso(),
                           "reason": (f"máy chủ khởi động lại trong khi chạy ({attempts} lần) / server restarted "
@@ -343,17 +420,27 @@ class SqlStore(Store):
         with self._lock:
             if self.get_check(check_id)["status"] != "running":
                 return False
-        self._result_save(check_id, result)
         summary = json.dumps(json_safe(result.summary), ensure_ascii=False, allow_nan=False)
-        if self._set_final(check_id, status="successful", summary=summary, reason=None, progress=None):
-            return True
-        self._result_delete(check_id)  # dismissed (or recovered elsewhere) meanwhile: keep nothing
-        return False
+        try:
+            with self.engine.begin() as conn:  # result rows and `successful` together, or neither
+                self._result_save(conn, check_id, result)
+                if conn.execute(
+                    checks.update().where(checks.c.id == check_id, checks.c.status == "running").values(
+                        finished_at=now_iso(), status="successful", summary=summary, reason=None, progress=None)
+                ).rowcount != 1:
+                    raise _Gone
+        except BaseException as exc:  # dismissed (or recovered elsewhere) meanwhile, or failed: keep nothing
+            self._result_delete(check_id)
+            if isinstance(exc, _Gone):
+                return False
+            raise
+        return True
 
     def fail_check(self, check_id: str, reason: str) -> None:
         self._set_final(check_id, status="failed", reason=reason)
 
     def dismiss_check(self, check_id: str) -> dict:
+        _lookable(check_id)
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(checks.c.status).where(checks.c.id == check_id)).first()
             if row is None:
@@ -374,13 +461,18 @@ class SqlStore(Store):
             raise Conflict(f"check {check_id} is {status}: results exist only once it is successful")
 
     # -- hooks -------------------------------------------------------------------------------
-    def _layer_save(self, layer_id: str, gdf, sensitive) -> None:
+    def _layer_save(self, conn, layer_id: str, gdf, sensitive) -> None:
+        """Keep the layer's geometry; rows through `conn`, the transaction that adds the record."""
         raise NotImplementedError
 
     def _layer_delete(self, layer_id: str) -> None:
         raise NotImplementedError
 
-    def _result_save(self, check_id: str, result) -> None:
+    def _rows_gone(self, conn, layer_id: str, check_ids: list[str]) -> None:
+        """Delete in `conn` (the transaction removing the records) rows kept in the database."""
+
+    def _result_save(self, conn, check_id: str, result) -> None:
+        """Keep the conflict rows; rows through `conn`, the transaction that marks the job successful."""
         raise NotImplementedError
 
     def _result_delete(self, check_id: str) -> None:

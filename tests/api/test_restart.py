@@ -28,9 +28,9 @@ def _port() -> int:
 
 
 class Server:
-    def __init__(self, settings, workers: int, log: Path):
+    def __init__(self, settings, workers: int, log: Path, lease: float = 2):
         self.port = _port()
-        env = {**os.environ, "KGSPATIAL_JOB_LEASE_SECONDS": "2", "KGSPATIAL_JOB_POLL_SECONDS": "0.2"}
+        env = {**os.environ, "KGSPATIAL_JOB_LEASE_SECONDS": str(lease), "KGSPATIAL_JOB_POLL_SECONDS": "0.2"}
         if settings.database_url:
             env["KGSPATIAL_DATABASE_URL"] = settings.database_url
         self.log = log.open("ab")
