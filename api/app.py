@@ -139,7 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _guard(request: Request, call_next):
         refused = guards.control_character_answer(request.scope)
         response = refused if refused is not None else await call_next(request)
-        guards.security_headers(response.headers, response.headers.get("content-type", ""), tiles_origin)
+        guards.security_headers(response.headers, response.headers.get("content-type", ""), tiles_origin,
+                                request.url.path)
         return response
 
     @app.exception_handler(Exception)

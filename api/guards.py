@@ -17,7 +17,7 @@ from fastapi import HTTPException, Request
 from starlette.responses import JSONResponse
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-HTML_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+HTML_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'{eval}; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data: blob:{tiles}; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
 JSON_FORMATS = {"json", "geojson", "application/json", "application/geo+json"}
@@ -70,8 +70,13 @@ def no_unknown_query_parameters(request: Request) -> None:
                                  f" this route takes: {allowed}")
 
 
-def security_headers(headers, content_type: str, tiles_origin: str = "") -> None:
+def security_headers(headers, content_type: str, tiles_origin: str = "", path: str = "") -> None:
+    """nosniff everywhere; the maps' policy also allows 'unsafe-eval' (leaflet-measure compiles
+    its templates with `new Function`), other HTML does not."""
     headers["X-Content-Type-Options"] = "nosniff"
     if "Content-Security-Policy" not in headers:
-        headers["Content-Security-Policy"] = (HTML_CSP.format(tiles=f" {tiles_origin}" if tiles_origin else "")
-                                              if content_type.startswith("text/html") else OTHER_CSP)
+        is_map = path.endswith("/map")
+        headers["Content-Security-Policy"] = (
+            HTML_CSP.format(tiles=f" {tiles_origin}" if tiles_origin and is_map else "",
+                            eval=" 'unsafe-eval'" if is_map else "")
+            if content_type.startswith("text/html") else OTHER_CSP)

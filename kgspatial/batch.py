@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import importlib
 import json
+import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -30,6 +31,7 @@ from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_s
 from .prepare import PreparedLayer
 from .register import build_register, results_from_records, review_inputs
 from .registry import REGISTER_KEYS, PlanEntry, Registry, load_registry
+from .taxonomy import default_layers_dir
 
 
 @dataclass
@@ -314,7 +316,11 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
     summary = province_summary(ctx, check_opts, reg, plans, conflicts, [parts[p.id] for p in done],
                                [prepared[p.id] for p in done if p.id in prepared])
     exit_code = 1 if (summary["failed"] or (conflicts["verdict"] == "conflict").any()) else 0
-    result = BatchResult(province=reg.province, registry_path=reg.path, out=out, plans=plans, summary=summary,
+    show = _as_written(reg, opts.registry)
+    summary = show(summary)
+    for rec in plans:
+        rec.path, rec.reason = show(rec.path), show(rec.reason)
+    result = BatchResult(province=reg.province, registry_path=Path(opts.registry), out=out, plans=plans, summary=summary,
                          conflicts=conflicts, master=ctx.master, taxonomy=ctx.taxonomy, rules=ctx.rules,
                          exit_code=exit_code)
     plans_by_id = {p.id: p for p in reg.plans}
@@ -363,6 +369,27 @@ def registry_hint(message: str, key: str) -> str:
     # The same for an encoding the text contradicts: `encoding` of the same registry entry.
     return _ENCODING_OPTION.sub(f"the registry key {key.replace('assume_crs', 'encoding')}",
                                 _ASSUME_CRS_HINT.sub(repl, message))
+
+
+def _as_written(reg: Registry, given: str | Path):
+    """A function giving text, lists and dicts with this machine's absolute paths replaced by
+    the paths as the user wrote them: the registry as given, its entries relative to its folder
+    (as written in it), the profile's files under `layers/`.  Reports travel to other offices."""
+    swaps = [(str(reg.path), "\0"), (str(reg.path.parent) + os.sep, ""),
+             (str(default_layers_dir()) + os.sep, "layers" + os.sep), ("\0", str(given))]
+
+    def show(value):
+        if isinstance(value, str):
+            for old, new in swaps:
+                value = value.replace(old, new)
+            return value
+        if isinstance(value, dict):
+            return {k: show(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [show(v) for v in value]
+        return value
+
+    return show
 
 
 def _fail(rec: PlanRecord, reason: str) -> None:
