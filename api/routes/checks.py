@@ -144,11 +144,15 @@ def withheld_for(request: Request, principal: Principal, record: dict, kind: str
 
     if principal.is_admin:
         return None
+    if record.get("kind") == "admin":
+        return None
+    # Layers are drawn along each other (a plan along the master's zones, a plan around another
+    # plan's security land): every geometry loses the cells of every master plan's and plan's
+    # masked land, or a neighbour's edge would trace it. Cells are worked out once per layer.
+    store = request.app.state.store
     ids = [record["master_id"], record["plan_id"]] if kind == "check" else [record["id"]]
-    if kind == "check" or record.get("kind") == "plan":
-        # plans are often drawn along the master plan's zones: theirs lose every master plan's cells too
-        ids += [m["id"] for m in request.app.state.store.list_layers("master")]
-    return served_withheld(request.app, *dict.fromkeys(ids))
+    ids += [m["id"] for m in store.list_layers("master")] + [p["id"] for p in store.list_layers("plan", None)]
+    return served_withheld(request.app, *sorted(dict.fromkeys(ids)))
 
 
 def page_links(request: Request, offset: int, limit: int, returned: int, matched: int, media: str) -> list[dict]:

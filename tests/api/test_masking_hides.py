@@ -186,3 +186,19 @@ def test_bbox_cannot_probe_inside_the_withheld_cells(api, hidden):
     whole = ",".join(f"{v:.9f}" for v in crs_mod.transform_geometries([BLOCK], geoms.CRS, "EPSG:4326")[0].bounds)
     r = api.get(f"/ogc/collections/master-{hidden['master']}/items", "viewer", params={"bbox": whole}).json()
     assert 0 < r["numberMatched"] < 17
+
+
+def test_another_plan_drawn_around_masked_land_does_not_trace_it(api, hidden, tmp_path):
+    """A second planner's plan whose block has a hole exactly where the first plan's security land is."""
+    around = shapely.box(*_at(1100, 150), *_at(1450, 450)).difference(SECURITY)
+    gpd.GeoDataFrame({"ma": ["TMD"], "ten": ["Chợ mới"]}, geometry=[around], crs=geoms.CRS).to_file(tmp_path / "b.gpkg")
+    r = api.upload("plans", tmp_path / "b.gpkg", "planner2", name="QH khác", plan_type="rural")
+    assert r.status_code == 201, r.text
+    items = api.get(f"/ogc/collections/plan-{r.json()['id']}/items", "viewer").json()["features"]
+    visible = [g for f in items if (g := _analysis(f["geometry"])) is not None]
+    hole = shapely.box(*_at(1100, 150), *_at(1450, 450)).difference(shapely.union_all(visible) if visible
+                                                                     else shapely.Polygon())
+    assert _iou(hole, SECURITY) < 0.5 and _traced(SECURITY, visible) < 0.05
+    assert all(f["properties"]["withheld"] for f in items)
+    exact = api.get(f"/ogc/collections/plan-{r.json()['id']}/items", "admin").json()["features"]
+    assert _iou(_analysis(exact[0]["geometry"]), around) > 0.9999
