@@ -206,3 +206,16 @@ def test_register_on_a_bad_date_is_exit_2(legal_registry, tmp_path, capsys):
         main(["register", str(legal_registry), "--out", str(tmp_path / "r"), "--on", "2025-02-30"])
     assert info.value.code == 2 and not (tmp_path / "r").exists()
     assert "--on" in capsys.readouterr().err
+
+
+def test_the_province_report_carries_the_register_summary(province, tmp_path):  # noqa: F811
+    from kgspatial.batch import BatchOptions, run_batch
+
+    reg = _write_registry(province, [_plan("qhc-a", "plan_a.gpkg"),
+                                     _plan("tich-hop", "plan_a.gpkg", name="Quy hoạch thủy lợi cũ", integrated=True)])
+    run_batch(BatchOptions(registry=reg, out=tmp_path / "out", formats=("html",), plan_maps=False))
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    section = html.split("Sổ theo dõi quy hoạch (tình trạng ngày")[1].split("<h2>")[0]
+    assert "<td>Hết hiệu lực</td><td class=\"n\">1</td>" in section
+    assert "<td>Còn hiệu lực</td><td class=\"n\">1</td>" in section
+    assert "Quy hoạch thủy lợi cũ" in section and "Điều 59 khoản 1 điểm c" in section

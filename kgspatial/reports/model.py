@@ -84,6 +84,7 @@ class ReportData:
     plan_layers: list = field(default_factory=list)  # PreparedLayer outlines when known
     registry: str = ""
     rules_total: int = 0  # rules in the whole table (the XLSX lists them all)
+    register: dict | None = None  # the register's summary on the run's day (province reports)
 
     @property
     def has_admin(self) -> bool:
@@ -136,6 +137,10 @@ def from_batch(batch, english: bool = False) -> ReportData:
     data = _assemble("province", labels, labels("title_province"), batch.summary, rows, pieces, plans, batch)
     data.province = _province_name(batch)
     data.registry = str(batch.registry_path or "")
+    if getattr(batch, "register", None):
+        from .register import register_summary
+
+        data.register = register_summary(batch.register, english)
     return data
 
 

@@ -68,6 +68,21 @@ def _date(value) -> str:
     return value.strftime("%d/%m/%Y") if isinstance(value, dt.date) else ""
 
 
+def register_summary(register: dict, english: bool = False) -> dict:
+    """What the province report shows of the register: counts by status and the public list."""
+    L = _labels(english)
+    counts = register["counts"]
+    return {
+        "title": f"{L.title} ({L.on} {_date(register['on'])})",
+        "legal": [(L.legal[s], n) for s, n in counts["legal_status"].items() if n],
+        "review": [(L.review_status[s], n) for s, n in counts["review_status"].items() if n],
+        "overdue": (L.overdue_count, counts["overdue"]),
+        "public_title": L.public,
+        "public": [(r["name"], r["decision"] or "", L.legal[r["legal_status"]], r["basis"]) for r in public_list(register)],
+        "none": L.none,
+    }
+
+
 def render_html(register: dict, english: bool = False, font_css: str = "", font_family: str = "sans-serif") -> str:
     env = jinja2.Environment(loader=jinja2.FunctionLoader(_template_source), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
