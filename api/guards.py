@@ -66,7 +66,8 @@ def no_unknown_query_parameters(request: Request) -> None:
         raise HTTPException(422, f"f={fmt!r} không hỗ trợ / not supported: this service answers JSON only")
     if unknown:
         allowed = ", ".join(sorted(_declared(route))) or "none"
-        raise HTTPException(422, f"tham số không hợp lệ / unknown query parameter(s): {', '.join(unknown)};"
+        # OGC API - Features (Part 1, /req/core/query-param-unknown) asks a 400; the rest of the API 422.
+        raise HTTPException(400 if request.url.path.startswith("/ogc") else 422, f"tham số không hợp lệ / unknown query parameter(s): {', '.join(unknown)};"
                                  f" this route takes: {allowed}")
 
 
