@@ -62,7 +62,7 @@ def _origin(url: str | None) -> str:
 
     if not url:
         return ""
-    parts = urlsplit(url.replace("{", "").replace("}", ""))
+    parts = urlsplit(url.replace("{s}.", "*.").replace("{", "").replace("}", ""))  # {s}: a.b.c subdomains
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in {"http", "https"} and parts.netloc else ""
 
 
@@ -72,7 +72,10 @@ def _private_data_dir(settings: Settings) -> None:
     import os
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(settings.data_dir, 0o700)
+    try:
+        os.chmod(settings.data_dir, 0o700)
+    except PermissionError:  # a mount the service may write but does not own: its owner sets the mode
+        log.warning("data dir %s: cannot make it 0700 (not its owner)", settings.data_dir)
     if not settings.database_url:
         db = settings.data_dir / "kgspatial.sqlite"
         if not db.exists():

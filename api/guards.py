@@ -20,7 +20,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 HTML_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'{eval}; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data: blob:{tiles}; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
-JSON_FORMATS = {"json", "geojson", "application/json", "application/geo+json"}
+# What OGC API - Features clients send on every request: `f` (the answer is JSON whatever it asks),
+# `datetime` (core: items SHALL take it; no layer here has a time, so every feature matches),
+# `limit`/`offset` on the landing and collection routes (nothing to page there).
+OGC_TOLERATED = {"f", "datetime", "limit", "offset"}
 OTHER_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
@@ -60,10 +63,8 @@ def no_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant"):
         return
-    unknown = sorted(set(request.query_params) - _declared(route) - {"f"})
-    fmt = request.query_params.get("f")
-    if fmt is not None and fmt.lower() not in JSON_FORMATS:  # OGC clients add f=json; nothing else is served
-        raise HTTPException(422, f"f={fmt!r} không hỗ trợ / not supported: this service answers JSON only")
+    tolerated = OGC_TOLERATED if request.url.path.startswith("/ogc") else set()
+    unknown = sorted(set(request.query_params) - _declared(route) - tolerated)
     if unknown:
         allowed = ", ".join(sorted(_declared(route))) or "none"
         # OGC API - Features (Part 1, /req/core/query-param-unknown) asks a 400; the rest of the API 422.

@@ -179,3 +179,20 @@ def test_messages_name_the_file_as_the_user_named_it(api):
     r = api.post("/api/v1/plans", "planner", files={"file": ("Hồ sơ quy hoạch.zip", b"PK not a zip")},
                  data={"name": "x", "plan_type": "rural"})
     assert "Hồ sơ quy hoạch.zip" in _json_4xx(r, 400)
+
+
+def test_what_ogc_clients_send_on_every_request_is_taken(api, scene):
+    """QGIS and OGC test suites send f, datetime (core: items take it) and limit everywhere."""
+    base = f"/ogc/collections/plan-{scene['plan']}/items"
+    assert api.get(f"{base}?f=json&limit=10&datetime=..").status_code == 200
+    for url in ("/ogc?f=json", "/ogc/conformance?f=json", "/ogc/collections?f=html&limit=10"):
+        r = api.get(url)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/json"), url
+
+
+def test_the_maps_policy_allows_the_tile_servers_subdomains():
+    from api.app import _origin
+
+    assert _origin("https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png") == "https://*.tile.openstreetmap.org"
+    assert _origin("http://tiles.so.gov.vn:8080/{z}/{x}/{y}.png") == "http://tiles.so.gov.vn:8080"
+    assert _origin("/tiles/{z}/{x}/{y}.png") == ""
