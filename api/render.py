@@ -124,7 +124,8 @@ def layer_cells(app, layer_id: str):
         if layer_id not in _cells:
             store, province = app.state.store, app.state.province
             record = store.get_layer(layer_id)
-            _cells[layer_id] = None if record["kind"] == "admin" else _sensitive_cells(
+            none = record["kind"] == "admin" or (record.get("info") or {}).get("sensitive_features") == 0
+            _cells[layer_id] = None if none else _sensitive_cells(
                 _prepare(store, province, record, record["kind"]), province.taxonomy.sensitive_codes)
         return _cells[layer_id]
 

@@ -134,6 +134,8 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
                                 f" {meta['crs_source']}): is its CRS right? / quy hoạch nằm ngoài phạm vi quy hoạch tỉnh")
     paths = {str(path.resolve()): filename, str(path): filename}
     meta["warnings"] = [for_api(w, paths) for w in meta["warnings"]]  # they name the scratch copy
+    # Masking needs the cells of a layer's sensitive land: a layer with none is known without reading it.
+    meta["info"] = {**(meta.get("info") or {}), "sensitive_features": int(np.count_nonzero(sensitive))}
     return request.app.state.store.add_layer(meta, gdf, sensitive)
 
 
