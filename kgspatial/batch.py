@@ -323,12 +323,12 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
     result = BatchResult(province=reg.province, registry_path=Path(opts.registry), out=out, plans=plans, summary=summary,
                          conflicts=conflicts, master=ctx.master, taxonomy=ctx.taxonomy, rules=ctx.rules,
                          exit_code=exit_code)
-    plans_by_id = {p.id: p for p in reg.plans}
+    inputs = review_inputs(reg)  # what the register's review status compares with, hashed once
     for rec in plans:
         report_formats = formats
         if rec.status == "checked":
             states[rec.id] = {"fingerprint": fingerprints[rec.id], "plan_id": rec.id, "features": len(prepared[rec.id]),
-                              "inputs": review_inputs(reg, plans_by_id[rec.id]),
+                              "inputs": inputs[rec.id],
                               "part": json.loads(json.dumps(parts[rec.id], default=_json_default))}
         elif rec.status == "unchanged":  # reused; only reports asked for now and missing are written
             report_formats = tuple(f for f in formats if not (rec.out_dir / f"report.{f}").is_file())
@@ -342,7 +342,8 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
         except Exception as exc:  # noqa: BLE001  (a report that fails must not lose the province report)
             events.message(f"{rec.id}: báo cáo lỗi / report failed: {type(exc).__name__}: {exc}")
             summary.setdefault("warnings", []).append(f"{rec.id}: plan report failed: {type(exc).__name__}: {exc}")
-    result.register = build_register(reg, datetime.date.today(), results_from_records(plans, reg), opts.english)
+    result.register = build_register(reg, datetime.date.today(), results_from_records(plans, inputs), opts.english,
+                                     inputs=inputs)
     summary["register"] = {"on": result.register["on"], **result.register["counts"]}
     events.message("ghi báo cáo tỉnh / writing province outputs")
     write_province_outputs(result, formats, english=opts.english, admin=ctx.admin,

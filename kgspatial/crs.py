@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+import threading
 from functools import lru_cache
 from numbers import Integral
 from pathlib import Path
@@ -546,11 +547,13 @@ def transformer(src: Any, dst: Any) -> Transformer:
     the candidate operations; if PROJ does not offer it, this fails rather than fall back.
     """
     s, d = recognise(src), recognise(dst)
-    return _transformer_cached(s.to_wkt(), d.to_wkt())
+    # One per thread: a service transforms an upload while a job transforms a check, and two
+    # threads in one PROJ transformer crash the process (seen: segfault in libproj).
+    return _transformer_cached(s.to_wkt(), d.to_wkt(), threading.get_ident())
 
 
 @lru_cache(maxsize=256)
-def _transformer_cached(src_wkt: str, dst_wkt: str) -> Transformer:
+def _transformer_cached(src_wkt: str, dst_wkt: str, thread: int) -> Transformer:
     src, dst = CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt)
     kinds = (_datum_kind(src), _datum_kind(dst))
     if kinds.count("vn2000") == 1:

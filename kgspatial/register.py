@@ -184,19 +184,19 @@ class Result:
     inputs: dict | None  # digests of what it was made with (None: not recorded)
 
 
-def review_inputs(reg: Registry, plan: PlanEntry) -> dict[str, str | None]:
-    """Digests of the files a plan's result depends on: plan, master plan, parent, rules, taxonomy."""
+def review_inputs(reg: Registry) -> dict[str, dict[str, str | None]]:
+    """Per plan, digests of the files its result depends on: plan, master plan, parent, rules,
+    taxonomy. Each file is hashed once, however many plans share it."""
     from .batch import _digest, file_parts, hash_files
 
-    by_id = {p.id: p for p in reg.plans}
-    parent = by_id.get(plan.parent) if plan.parent else None
-    return {
-        "plan": _digest(hash_files(file_parts(reg.plan_spec(plan)))),
-        "master": _digest(hash_files(file_parts(reg.master_spec()))),
-        "parent": _digest(hash_files(file_parts(reg.plan_spec(parent)))) if parent is not None else None,
-        "rules": _digest(hash_files([reg.rules])),
-        "taxonomy": _digest(hash_files([p for p in (reg.profile.taxonomy, reg.profile.aliases) if p])),
-    }
+    def digest(paths) -> str:
+        return _digest(hash_files(paths))
+
+    shared = {"master": digest(file_parts(reg.master_spec())), "rules": digest([reg.rules]),
+              "taxonomy": digest([p for p in (reg.profile.taxonomy, reg.profile.aliases) if p])}
+    plans = {p.id: digest(file_parts(reg.plan_spec(p))) for p in reg.plans}
+    return {p.id: {"plan": plans[p.id], "parent": plans.get(p.parent) if p.parent else None, **shared}
+            for p in reg.plans}
 
 
 _INPUT_NAMES = {"plan": ("quy hoạch", "the plan"), "master": ("quy hoạch tỉnh", "the master plan"),
@@ -252,9 +252,9 @@ def results_from_batch_dir(batch_dir: str | Path) -> dict[str, Result]:
     return results
 
 
-def results_from_records(records, reg: Registry) -> dict[str, Result]:
-    """The results of the batch just run (kgspatial.batch PlanRecords): made from today's inputs."""
-    by_id = {p.id: p for p in reg.plans}
+def results_from_records(records, inputs: dict[str, dict]) -> dict[str, Result]:
+    """The results of the batch just run (kgspatial.batch PlanRecords), made from `inputs`
+    (review_inputs of the run)."""
     out = {}
     for rec in records:
         frame = rec.conflicts
@@ -265,21 +265,25 @@ def results_from_records(records, reg: Registry) -> dict[str, Result]:
             conflict_area_m2=0.0 if open_rows is None else float(open_rows["area_m2"].sum()),
             conflict_length_m=0.0 if open_rows is None else float(open_rows["length_m"].sum()),
             conflict_points=0 if open_rows is None else int((open_rows["kind"] == "point").sum()),
-            inputs=review_inputs(reg, by_id[rec.id]) if rec.status != "failed" else None)
+            inputs=inputs[rec.id] if rec.status != "failed" else None)
     return out
 
 
 def build_register(reg: Registry, on: dt.date, results: dict[str, Result] | None = None,
-                   english: bool = False, transitions: tuple[Transition, ...] | None = None) -> dict:
-    """register.json's content: every plan's legal and review status on the date."""
+                   english: bool = False, transitions: tuple[Transition, ...] | None = None,
+                   inputs: dict[str, dict] | None = None) -> dict:
+    """register.json's content: every plan's legal and review status on the date. `inputs`:
+    review_inputs(reg), when the caller has it already."""
     transitions = transitions if transitions is not None else load_transitions()
     results = results or {}
+    if results and inputs is None:
+        inputs = review_inputs(reg)
     rows = []
     for plan in reg.plans:
         legal = legal_status(plan, reg, on, transitions, english)
         result = results.get(plan.id)
         if legal.status in {"in_force", "draft"}:
-            review, reason = review_status(result, review_inputs(reg, plan) if result else {}, english)
+            review, reason = review_status(result, inputs[plan.id] if result else {}, english)
         else:
             review, reason = "not_required", None
         due = plan.review_due or reg.profile.review_deadline

@@ -74,8 +74,8 @@ def register_summary(register: dict, english: bool = False) -> dict:
     counts = register["counts"]
     return {
         "title": f"{L.title} ({L.on} {_date(register['on'])})",
-        "legal": [(L.legal[s], n) for s, n in counts["legal_status"].items() if n],
-        "review": [(L.review_status[s], n) for s, n in counts["review_status"].items() if n],
+        "groups": [(L.status, [(L.legal[s], n) for s, n in counts["legal_status"].items() if n]),
+                   (L.review, [(L.review_status[s], n) for s, n in counts["review_status"].items() if n])],
         "overdue": (L.overdue_count, counts["overdue"]),
         "public_title": L.public,
         "public": [(r["name"], r["decision"] or "", L.legal[r["legal_status"]], r["basis"]) for r in public_list(register)],

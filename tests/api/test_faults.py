@@ -118,6 +118,7 @@ class Sender(threading.Thread):
         self.url, self.key, self.stall_at = server.url + "/api/v1/plans", key, stall_at
         self.stalled, self.release = threading.Event(), threading.Event()
         self.status = None
+        self.error = ""
 
     def _chunks(self):
         for i in range(0, len(self.body), 65536):
@@ -132,8 +133,9 @@ class Sender(threading.Thread):
             self.status = httpx.post(self.url, content=self._chunks(), timeout=120, headers={
                 "Authorization": f"Bearer {self.key}", "Content-Type": self.ctype,
                 "Content-Length": str(len(self.body))}).status_code
-        except Exception:  # noqa: BLE001  (the connection cut by the kill, whichever layer notices)
+        except Exception as exc:  # noqa: BLE001  (the connection cut by the kill, whichever layer notices)
             self.status = "cut"
+            self.error = f"{type(exc).__name__}: {exc}"
 
 
 def _until(predicate, what: str, timeout: float = 120, every: float = 0.005):
@@ -258,7 +260,8 @@ def test_server_killed_mid_upload_and_mid_job_recovers_at_once_and_leaves_nothin
         assert back["status"] in ("running", "successful"), back
         sender = Sender(server, key, tmp_path / "big.gpkg")
         sender.start()
-        _until(look.writing_layer, "the layer being written")
+        _until(lambda: look.writing_layer() or sender.status is not None, "the layer being written")
+        assert sender.status is None, f"the upload ended before its features were written: {sender.status} {sender.error}"
         server.kill()
         sender.join(30)
     finally:
