@@ -37,3 +37,7 @@ class RulesError(KgSpatialError):
 
 class RegistryError(RulesError):
     """A malformed plan registry (batch runs): every problem listed at once."""
+
+
+class ExceptionsError(RulesError):
+    """A malformed exceptions table (CONTRACT §10): every problem listed at once."""

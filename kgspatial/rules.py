@@ -90,14 +90,22 @@ def load_rules(path: str | Path, taxonomy: Taxonomy, name: str | None = None) ->
     `name` is the file as the user named it (an upload's), for messages; default its path."""
     path = Path(path)
     source = name or str(path)
+    raw, rows = read_csv_table(path, source, RulesError)
+    rules = parse_rules(rows, taxonomy, source=source)
+    return compile_rules(rules, taxonomy, source=source, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def read_csv_table(path: Path, source: str, error: type[RulesError] = RulesError) -> tuple[bytes, list[list[str]]]:
+    """The raw bytes and the cells of a CSV a spreadsheet saved (UTF-8, with or without BOM, the
+    separator of the PC's locale or Excel's `sep=` line); `error` lists why it cannot be read."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise RulesError([f"cannot read {path}: {exc.strerror}"], source=source) from None
+        raise error([f"cannot read {path}: {exc.strerror}"], source=source) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise RulesError(["the file is not UTF-8 text (save it as CSV UTF-8)"], source=source) from None
+        raise error(["the file is not UTF-8 text (save it as CSV UTF-8)"], source=source) from None
     lines = text.splitlines()
     if lines and lines[0].lower().startswith("sep=") and len(lines[0]) == 5:  # Excel's separator line
         delimiter, lines = lines[0][4], lines[1:]
@@ -109,9 +117,8 @@ def load_rules(path: str | Path, taxonomy: Taxonomy, name: str | None = None) ->
     try:
         rows = list(csv.reader(lines, delimiter=delimiter, strict=True))
     except csv.Error as exc:  # an unclosed quote, a stray quote inside a cell
-        raise RulesError([f"not a readable CSV table ({exc}); check the quotes"], source=source) from None
-    rules = parse_rules(rows, taxonomy, source=source)
-    return compile_rules(rules, taxonomy, source=source, sha256=hashlib.sha256(raw).hexdigest())
+        raise error([f"not a readable CSV table ({exc}); check the quotes"], source=source) from None
+    return raw, rows
 
 
 def _delimiter(text: str) -> str:
