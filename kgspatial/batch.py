@@ -27,6 +27,7 @@ from . import __version__
 from .check import (CONFLICT_COLUMNS, AdminInput, CheckOptions, CheckResult, PlanInput, build_context,
                     build_summary, check_one)
 from .errors import InputError, KgSpatialError
+from .exceptions import open_rows
 from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_summary
 from .prepare import PreparedLayer
 from .register import build_register, results_from_records, review_inputs
@@ -53,10 +54,10 @@ class PlanRecord:
 
     @property
     def needs_adjustment(self) -> bool:
-        """True when any of the plan's rows has the verdict "conflict"."""
+        """True when any of the plan's open rows (not excepted, CONTRACT §10) has the verdict "conflict"."""
         if self.conflicts is None or len(self.conflicts) == 0 or "verdict" not in self.conflicts:
             return False
-        return bool((self.conflicts["verdict"] == "conflict").any())
+        return bool(((self.conflicts["verdict"] == "conflict") & open_rows(self.conflicts)).any())
 
 
 @dataclass
@@ -160,11 +161,15 @@ def _shared_fingerprint(reg: Registry, opts: BatchOptions) -> dict:
     return data
 
 
-def _plan_fingerprint(plan: PlanEntry, reg: Registry, shared_digest: str) -> dict:
+def _plan_fingerprint(plan: PlanEntry, reg: Registry, shared_digest: str, on: datetime.date | None = None) -> dict:
+    on = on or datetime.date.today()
     return {
         "shared": shared_digest,
         "entry": plan.model_dump(mode="json", exclude={"path", *REGISTER_KEYS}),
         "files": hash_files(file_parts(reg.plan_spec(plan))),
+        # The plan's exceptions and which still run: an edit or an expiry makes its rows change.
+        "exceptions": sorted([*map(str, vars(e).values()), e.applies(on)] for e in reg.exception_list
+                             if e.plan_id == plan.id),
     }
 
 
@@ -211,6 +216,7 @@ def _check_options(reg: Registry, opts: BatchOptions) -> CheckOptions:
         rules=str(reg.rules), admin=admin, admin_previous=admin_prev,
         assume_crs=reg.master.assume_crs, encoding=reg.master.encoding, min_area=opts.min_area,
         jobs=1, engine=opts.engine, profile=reg.profile.name, master_checks=opts.master_checks,
+        exceptions=list(reg.exception_list),
     )
 
 
@@ -315,7 +321,7 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
                  if to_join else empty)
     summary = province_summary(ctx, check_opts, reg, plans, conflicts, [parts[p.id] for p in done],
                                [prepared[p.id] for p in done if p.id in prepared])
-    exit_code = 1 if (summary["failed"] or (conflicts["verdict"] == "conflict").any()) else 0
+    exit_code = 1 if (summary["failed"] or ((conflicts["verdict"] == "conflict") & open_rows(conflicts)).any()) else 0
     show = _as_written(reg, opts.registry)
     summary = show(summary)
     for rec in plans:
@@ -464,7 +470,7 @@ def province_summary(ctx, check_opts: CheckOptions, reg: Registry, plans: list[P
     for rec in plans:
         row = by_plan.get(rec.id, {"plan_id": rec.id, "pieces": 0, "area_m2": 0.0, "length_m": 0.0,
                                    "points": 0, "conflicts": 0})
-        sub = frame[(frame["plan_id"] == rec.id) & (frame["verdict"] == "conflict")]
+        sub = frame[(frame["plan_id"] == rec.id) & (frame["verdict"] == "conflict") & open_rows(frame)]
         rows.append({
             **row, "name": rec.name, "type": rec.type, "decision": rec.decision,
             "approved": rec.approved.isoformat() if rec.approved else None, "authority": rec.authority,
@@ -477,7 +483,7 @@ def province_summary(ctx, check_opts: CheckOptions, reg: Registry, plans: list[P
     by_type = []
     for plan_type in sorted(set(types.values())):
         ids = [i for i, t in types.items() if t == plan_type]
-        sub = frame[frame["plan_id"].isin(ids)]
+        sub = frame[frame["plan_id"].isin(ids) & open_rows(frame)]
         conflict_only = sub[sub["verdict"] == "conflict"]
         by_type.append({
             "type": plan_type, "plans": len(ids), "pieces": int(len(sub)),

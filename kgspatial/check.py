@@ -24,6 +24,7 @@ from . import crs as crs_mod
 from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
 from .engine import code_labels, measure, overlay
 from .errors import CRSError, InputError
+from .exceptions import PlanException, apply_exceptions, open_rows, read_exceptions
 from .io import file_stem, read_layer, split_selector
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, dropped_notes, field_selector, prepare_layer
 from .profile import Profile, load_profile
@@ -35,6 +36,8 @@ CONFLICT_COLUMNS = [
     "plan_label", "master_label", "rule_id", "verdict", "severity", "reference", "kind",
     "area_m2", "length_m", "share",
 ]
+# CONTRACT §10: whether a decision accepted the row (open | excepted), and which decision.
+REVIEW_COLUMNS = ["review", "review_decision"]
 ADMIN_COLUMNS = ["admin_code", "admin_name"]
 ADMIN_PREV_COLUMNS = ["admin_prev_code", "admin_prev_name"]
 
@@ -75,6 +78,9 @@ class CheckOptions:
     engine: str = "pyogrio"
     profile: str = "kien-giang"
     master_checks: str = "auto"  # auto | always | never
+    # CONTRACT §10: exceptions.csv's path, or exceptions already validated (the service's store)
+    exceptions: str | list[PlanException] | None = None
+    on: dt.date | None = None  # the day exceptions are judged on (expired or not); default today
 
 
 @dataclass
@@ -90,8 +96,8 @@ class CheckResult:
 
     @property
     def exit_code(self) -> int:
-        """1 when a conflict (not merely conditional) was found; slivers do not count."""
-        return 1 if (self.conflicts["verdict"] == "conflict").any() else 0
+        """1 when an open conflict (not merely conditional, not excepted) was found; slivers do not count."""
+        return 1 if ((self.conflicts["verdict"] == "conflict") & open_rows(self.conflicts)).any() else 0
 
 
 Progress = Callable[[str], None]
@@ -138,6 +144,8 @@ class Context:
     admin_previous: AdminUnits | None
     master_quality: dict
     extent: object | None
+    exceptions: list[PlanException] = field(default_factory=list)
+    on: dt.date = field(default_factory=dt.date.today)
 
 
 def _read_admin(spec: AdminInput, opts: CheckOptions, analysis_crs) -> AdminUnits:
@@ -150,6 +158,8 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
     profile = load_profile(opts.profile)
     taxonomy = profile.load_taxonomy()
     rules = load_rules(opts.rules or profile.rules, taxonomy)
+    exceptions = (read_exceptions(opts.exceptions) if isinstance(opts.exceptions, (str, Path))
+                  else list(opts.exceptions or []))
     analysis_crs = crs_mod.recognise(opts.analysis_crs or profile.analysis_crs)
     if analysis_crs.is_geographic:
         raise InputError(f"analysis CRS {crs_mod.crs_label(analysis_crs)} is geographic: areas need a projected CRS")
@@ -202,7 +212,7 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
             if opts.master_checks == "auto" else "--master-checks never"
         )
     return Context(profile, taxonomy, rules, analysis_crs, master, tree, master_code_index,
-                   admin, admin_prev, master_quality, extent)
+                   admin, admin_prev, master_quality, extent, exceptions, opts.on or dt.date.today())
 
 
 def points_apart(geoms: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -296,6 +306,8 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
         "area_m2": np.where(kinds == POLYGON, sizes, 0.0)[keep],
         "length_m": np.where(kinds == LINE, sizes, 0.0)[keep],
         "share": np.where(kinds == POINT, 1.0, sizes / np.where(full > 0, full, 1.0))[keep],
+        "review": np.full(n, "open", dtype=object),
+        "review_decision": np.full(n, "", dtype=object),
     }
     extra = [c for c in ADMIN_COLUMNS + ADMIN_PREV_COLUMNS if c in carried]
     for column in extra:
@@ -311,7 +323,8 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
                                        rows.get("admin_code"), rows.get("admin_prev_code"), ordinal[part_idx][keep])
     # Text columns stay object arrays of the strings already held (no per-cell conversion).
     frame = gpd.GeoDataFrame(
-        {c: pd.Series(rows[c], dtype=object if rows[c].dtype == object else None) for c in CONFLICT_COLUMNS + extra},
+        {c: pd.Series(rows[c], dtype=object if rows[c].dtype == object else None)
+         for c in CONFLICT_COLUMNS + extra + REVIEW_COLUMNS},
         geometry=gpd.GeoSeries(geoms[keep], crs=ctx.analysis_crs),
     )
     part = {
@@ -367,6 +380,10 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
         frame, part = check_plan(ctx, plan, plan_id, opts.min_area if min_area is None else min_area, opts.jobs,
                                  progress)
         flagged = suspects.result() if suspects is not None else None
+    if ctx.exceptions:
+        frame, stale = apply_exceptions(frame, ctx.exceptions, plan_id, ctx.on)
+        frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=ctx.analysis_crs)
+        part["warnings"] += [f"{plan_id}: {w}" for w in stale]
     part["quality"] = {
         "self_overlaps": quality.plan_self_overlaps(plan, opts.jobs, flagged),
         "outside_master": (quality.plan_outside(plan, ctx.extent) if ctx.extent is not None
@@ -469,6 +486,12 @@ def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:
     conflicts = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     conflicts = gpd.GeoDataFrame(conflicts, geometry="geometry", crs=ctx.analysis_crs)
     summary = build_summary(ctx, opts, conflicts, parts, prepared)
+    ids = {p["plan_id"] for p in parts}
+    elsewhere = sorted({e.plan_id for e in ctx.exceptions} - ids)
+    if elsewhere:  # a plan id mistyped in exceptions.csv would otherwise pass unseen
+        summary["warnings"].append(
+            f"{sum(e.plan_id in elsewhere for e in ctx.exceptions)} ngoại lệ của quy hoạch khác / exception(s) name"
+            f" no plan of this check ({', '.join(elsewhere[:10])}); the plans checked are {', '.join(sorted(ids))}")
     return CheckResult(conflicts=conflicts, summary=summary, plans=prepared, master=ctx.master,
                        taxonomy=ctx.taxonomy, rules=ctx.rules, admin=ctx.admin)
 
@@ -500,13 +523,16 @@ def _group(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
 
 
 _SUMMARY_COLUMNS = ("plan_id", "rule_id", "verdict", "severity", "kind", "area_m2", "length_m",
-                    *ADMIN_COLUMNS, *ADMIN_PREV_COLUMNS)
+                    *ADMIN_COLUMNS, *ADMIN_PREV_COLUMNS, *REVIEW_COLUMNS)
 
 
 def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame, parts: list[dict],
                   plans: list[PreparedLayer]) -> dict:
     # Only the columns summed or grouped on: copying the labels and references too cost 1 s at 900k rows.
     frame = pd.DataFrame({c: conflicts[c] for c in _SUMMARY_COLUMNS if c in conflicts})
+    # Rows a decision accepted (CONTRACT §10) are counted apart: every figure below is of open rows.
+    is_open = open_rows(frame)
+    excepted, frame = frame[~is_open], frame[is_open]
     rules = ctx.rules
     per_rule = {row["rule_id"]: row for row in _group(frame, ["rule_id"])}
     by_rule = [
@@ -545,7 +571,8 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
             "admin_previous": ctx.admin_previous.info if ctx.admin_previous else None,
         },
         "totals": {
-            "conflict_rows": int(len(frame)),
+            "conflict_rows": int(len(frame)) + int(len(excepted)),
+            **{f"excepted_{k}": v for k, v in _totals(excepted).items()},
             **{f"conflict_{k}": v for k, v in _totals(conflict_only).items()},
             **{f"conditional_{k}": v for k, v in _totals(frame[frame["verdict"] == "conditional"]).items()},
             "slivers": {"count": sum(p["slivers"]["count"] for p in parts),
@@ -553,6 +580,7 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
         },
         "by_plan": [
             {"plan_id": p["plan_id"], **_totals(sub), "conflicts": int((sub["verdict"] == "conflict").sum()),
+             "excepted": int((excepted["plan_id"] == p["plan_id"]).sum()),
              "slivers": p["slivers"], "quality": p["quality"]}
             for p in parts
             for sub in [frame[frame["plan_id"] == p["plan_id"]]]
@@ -562,6 +590,7 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
         "by_admin": _group(frame, ["admin_code", "admin_name"]) if "admin_code" in frame else [],
         "by_admin_previous": _group(frame, ["admin_prev_code", "admin_prev_name"]) if "admin_prev_code" in frame else [],
         "unreviewed": [dict(row, plan_id=p["plan_id"]) for p in parts for row in p["unreviewed"]],
+        "excepted": _group(excepted, ["plan_id", "rule_id", "verdict", "review_decision"]),
         "master_quality": ctx.master_quality,
         "warnings": warnings,
     }

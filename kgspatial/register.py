@@ -255,10 +255,14 @@ def results_from_batch_dir(batch_dir: str | Path) -> dict[str, Result]:
 def results_from_records(records, inputs: dict[str, dict]) -> dict[str, Result]:
     """The results of the batch just run (kgspatial.batch PlanRecords), made from `inputs`
     (review_inputs of the run)."""
+    from .exceptions import open_rows as still_open
+
     out = {}
     for rec in records:
         frame = rec.conflicts
-        open_rows = frame[frame["verdict"] == "conflict"] if frame is not None and len(frame) else None
+        # Rows a decision excepted (CONTRACT §10) do not make a plan need adjustment.
+        open_rows = (frame[(frame["verdict"] == "conflict") & still_open(frame)]
+                     if frame is not None and len(frame) else None)
         out[rec.id] = Result(
             status=rec.status, reason=rec.reason,
             open_conflicts=0 if open_rows is None else int(len(open_rows)),

@@ -194,6 +194,7 @@ class _Top(_Strict):
     admin: Any = None
     admin_previous: Any = None
     rules: str | None = None
+    exceptions: str | None = None
     plans: list[Any]
 
 
@@ -210,6 +211,8 @@ class Registry(BaseModel):
     admin_previous: AdminEntry | None
     rules: Path
     plans: list[PlanEntry]
+    exceptions: Path | None = None  # CONTRACT §10: exceptions.csv
+    exception_list: tuple[Any, ...] = ()  # its rows, validated (kgspatial.exceptions.PlanException)
 
     def plan_spec(self, plan: PlanEntry) -> str:
         """The plan's layer as read_layer wants it (PATH or PATH::LAYER)."""
@@ -446,8 +449,33 @@ def parse_registry(data: Any, path: Path) -> Registry:
                 plans.append(plan.model_copy(update={"path": _resolve(base, plan.path)}))
 
     problems += _link_problems(plans)
+    exceptions, exception_list = _exceptions(data.get("exceptions"), base, plans, problems)
     if problems:
         raise RegistryError(problems, source=source)
     assert top is not None and profile is not None and master is not None and rules is not None
     return Registry(path=path, province=top.province, profile=profile, master=master, admin=admin,
-                    admin_previous=admin_previous, rules=rules, plans=plans)
+                    admin_previous=admin_previous, rules=rules, plans=plans, exceptions=exceptions,
+                    exception_list=tuple(exception_list))
+
+
+def _exceptions(raw: Any, base: Path, plans: list[PlanEntry], problems: list[str]) -> tuple[Path | None, list]:
+    """The registry's exceptions.csv (CONTRACT §10), read with the registry so its problems are
+    listed with the others; an exception of a plan the registry does not list is one of them."""
+    from .errors import ExceptionsError
+    from .exceptions import read_exceptions
+
+    if raw is None or not isinstance(raw, str) or not raw.strip():
+        return None, []
+    path = Path(_resolve(base, raw.strip()))
+    if not path.is_file():
+        problems.append(f"exceptions: file not found: {path}")
+        return None, []
+    try:
+        rows = read_exceptions(path)
+    except ExceptionsError as exc:
+        problems.extend(f"exceptions ({path.name}): {p}" for p in exc.problems)
+        return None, []
+    ids = {p.id for p in plans}
+    for unknown in sorted({e.plan_id for e in rows} - ids):
+        problems.append(f"exceptions ({path.name}): no plan with id {unknown!r} in the registry")
+    return path, rows

@@ -165,3 +165,172 @@ def test_parse_json_rows_as_the_service_sends_them():
                             ("plan_id", "rule_id", "plan_feature", "master_feature", "decision")]
     with pytest.raises(ExceptionsError):
         parse_exceptions({"plan_id": "x"}, "POST")
+
+
+# ---------------------------------------------------------------- through `kgspatial check`
+# The scene of tests/geoms.py: open conflicts by hand are KDC-01 on LUC (R01, 2500 m²), KDC-01 on
+# RPH (R02, 2500 m²), DT963 on RPH (R02, 90 m), CCN-1 on RPH (R02, 800 m²); conditional findings
+# DT963 on LUC (R03, 90 m) and CHO-1 on ODT (R04, 3600 m²).
+
+
+@pytest.fixture()
+def scene(tmp_path):
+    from tests import geoms
+
+    geoms.master_frame().to_file(tmp_path / "master.gpkg")
+    geoms.plan_frame().to_file(tmp_path / "plan.gpkg")
+    (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    return tmp_path
+
+
+def _check(scene, exceptions: str, *extra: str) -> tuple[int, str]:
+    from kgspatial.cli import main
+
+    (scene / "exceptions.csv").write_text(HEADER + exceptions, encoding="utf-8")
+    out = scene / "out"
+    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
+            "--rules", str(scene / "rules.csv"), "--plan-id-field", "so_hieu", "--exceptions",
+            str(scene / "exceptions.csv"), "--out", str(out), "-q", *extra]
+    with pytest.raises(SystemExit) as info:
+        raise SystemExit(main(argv))
+    return info.value.code, out
+
+
+def test_check_marks_rows_and_keeps_them_out_of_the_figures(scene):
+    import json
+
+    import pyogrio
+
+    master_ids = dict(zip(["LUC", "RPH", "ODT"], map(str, range(3))))  # FIDs as the check reads them
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    code, out = _check(scene, (
+        "plan,R02,KDC-01,*,15/QĐ-UBND,,Nghị quyết HĐND,Khu dân cư tái định cư\n"            # excepts 2500 m²
+        f"plan,R02,CCN-1,{master_ids['RPH']},16/QĐ-UBND,{yesterday},,\n"                  # expired
+        "plan,R01,TBA-1,*,17/QĐ-UBND,,,\n"                                                 # matches nothing
+    ), "--report", "html,xlsx")
+    assert code == 1  # KDC-01 on LUC and the others are still open
+    rows = pyogrio.read_dataframe(out / "conflicts.gpkg")
+    excepted = rows[rows["review"] == "excepted"]
+    assert list(zip(excepted["plan_feature"], excepted["master_code"], excepted["review_decision"])) == [
+        ("KDC-01", "RPH", "15/QĐ-UBND")]
+    assert set(rows.loc[rows["review"] != "excepted", "review"]) == {"open"}
+    assert set(rows.loc[rows["review"] == "open", "review_decision"]) == {""}
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    totals = summary["totals"]
+    assert totals["conflict_area_m2"] == pytest.approx(2500 + 800)  # 5800 less the excepted 2500
+    assert totals["conflict_length_m"] == pytest.approx(90.0)
+    assert totals["excepted_pieces"] == 1 and totals["excepted_area_m2"] == pytest.approx(2500.0)
+    assert totals["conditional_area_m2"] == pytest.approx(3600.0)
+    assert totals["conflict_rows"] == 6
+    assert summary["by_plan"][0]["conflicts"] == 3 and summary["by_plan"][0]["excepted"] == 1
+    assert {r["rule_id"]: r["area_m2"] for r in summary["by_rule"]}["R02"] == pytest.approx(800.0)
+    assert summary["excepted"] == [{"plan_id": "plan", "rule_id": "R02", "verdict": "conflict",
+                                    "review_decision": "15/QĐ-UBND", "pieces": 1, "area_m2": pytest.approx(2500.0),
+                                    "length_m": 0.0, "points": 0}]
+    warnings = [w for w in summary["warnings"] if "exception" in w]
+    assert len(warnings) == 2
+    assert any(f"expired on {yesterday}" in w and "1 row(s) stay open" in w for w in warnings)
+    assert any("plan / R01 / TBA-1 / * (17/QĐ-UBND) matches no conflict row" in w for w in warnings)
+
+    # The reports list the excepted piece apart, with its decision.
+    from openpyxl import load_workbook
+
+    book = load_workbook(out / "report.xlsx", read_only=True)
+    assert "Đã chấp thuận" in book.sheetnames
+    sheet = list(book["Đã chấp thuận"].iter_rows(values_only=True))
+    header, (row,) = sheet[0], sheet[1:]
+    assert row[header.index("Quyết định chấp thuận")] == "15/QĐ-UBND"
+    assert row[header.index("Diện tích (ha)")] == pytest.approx(0.25)
+    conflicts = list(book["Xung đột"].iter_rows(values_only=True))
+    assert len(conflicts) == 1 + 5  # the open rows only
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Xung đột đã được chấp thuận theo quyết định" in html and "15/QĐ-UBND" in html
+
+
+def test_check_exit_0_when_every_conflict_is_excepted(scene):
+    code, out = _check(scene, (
+        "plan,R01,KDC-01,*,15/QĐ,,,\n"
+        "plan,R02,KDC-01,*,15/QĐ,,,\n"
+        "plan,R02,DT963,*,15/QĐ,,,\n"
+        "plan,R02,CCN-1,*,15/QĐ,,,\n"
+    ))
+    assert code == 0  # conditional findings (R03, R04) are allowed
+    import json
+
+    totals = json.loads((out / "summary.json").read_text(encoding="utf-8"))["totals"]
+    assert totals["conflict_pieces"] == 0 and totals["excepted_pieces"] == 4
+    assert totals["excepted_area_m2"] == pytest.approx(5800.0) and totals["excepted_length_m"] == pytest.approx(90.0)
+
+
+def test_check_refuses_a_bad_exceptions_file_before_any_work(scene, capsys):
+    code, out = _check(scene, "plan,R01,,*,,31/12/2026x,,\n")
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert "3 problem(s)" in err and "row 2, plan_feature: trống / empty" in err
+
+
+# ---------------------------------------------------------------- in a batch (registry key `exceptions`)
+
+
+def test_batch_excepted_rows_leave_needs_adjustment_and_the_exit_code(tmp_path):
+    from tests.test_batch import _plan, _run, _write_registry
+    from tests.test_batch import province as _province  # noqa: F401
+
+    from tests import geoms
+
+    data = tmp_path / "data"
+    data.mkdir()
+    geoms.master_frame().to_file(data / "master.gpkg")
+    (data / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    geoms.plan_frame().to_file(data / "plan_a.gpkg")
+    (data / "exceptions.csv").write_text(HEADER + "".join(
+        f"qhc-a,{rule},{feature},*,15/QĐ-UBND,,,\n"
+        for rule, feature in (("R01", "KDC-01"), ("R02", "KDC-01"), ("R02", "DT963"), ("R02", "CCN-1"))
+    ) + "qhc-b,R02,CCN-1,*,16/QĐ-UBND,,,\n", encoding="utf-8")
+    reg = _write_registry(data, [_plan("qhc-a", "plan_a.gpkg"), _plan("qhc-b", "plan_a.gpkg")],
+                          exceptions="exceptions.csv")
+    result = _run(reg, tmp_path / "out")
+    a, b = result.plans
+    assert not a.needs_adjustment and b.needs_adjustment
+    rows = {r["plan_id"]: r for r in result.summary["by_plan"]}
+    assert rows["qhc-a"]["conflict_area_m2"] == 0 and rows["qhc-a"]["excepted"] == 4
+    assert rows["qhc-b"]["conflict_area_m2"] == pytest.approx(5800 - 800) and rows["qhc-b"]["excepted"] == 1
+    assert result.summary["plans"]["needs_adjustment"] == 1
+    register = {r["id"]: r for r in result.register["plans"]}
+    assert register["qhc-a"]["review_status"] == "consistent" and register["qhc-a"]["conflicts"] == 0
+    assert register["qhc-b"]["review_status"] == "needs_adjustment" and register["qhc-b"]["conflicts"] == 3
+    assert result.exit_code == 1  # qhc-b still has open conflicts
+
+    # Only qhc-a: every conflict excepted, the batch exits 0.
+    reg = _write_registry(data, [_plan("qhc-a", "plan_a.gpkg")], exceptions="exceptions.csv")
+    (data / "exceptions.csv").write_text(
+        "\n".join((data / "exceptions.csv").read_text(encoding="utf-8").splitlines()[:-1]) + "\n", encoding="utf-8")
+    assert _run(reg, tmp_path / "out2").exit_code == 0
+
+
+def test_a_registry_with_bad_exceptions_lists_them_with_its_other_problems(tmp_path):
+    from kgspatial.errors import RegistryError
+    from kgspatial.registry import load_registry
+    from tests.test_batch import _plan, _write_registry
+
+    from tests import geoms
+
+    geoms.master_frame().to_file(tmp_path / "master.gpkg")
+    (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    geoms.plan_frame().to_file(tmp_path / "plan_a.gpkg")
+    (tmp_path / "exceptions.csv").write_text(HEADER + "qhc-a,R01,KDC-01,*,,,,\nnobody,R01,KDC-01,*,1/QĐ,,,\n",
+                                             encoding="utf-8")
+    reg = _write_registry(tmp_path, [_plan("qhc-a", "plan_a.gpkg", parent="ghost")], exceptions="exceptions.csv")
+    with pytest.raises(RegistryError) as info:
+        load_registry(reg)
+    assert info.value.problems == [
+        "plans (qhc-a).parent: no plan with id 'ghost' in the registry",
+        "exceptions (exceptions.csv): row 2, decision: trống / empty",
+    ]
+    (tmp_path / "exceptions.csv").write_text(HEADER + "nobody,R01,KDC-01,*,1/QĐ,,,\n", encoding="utf-8")
+    reg = _write_registry(tmp_path, [_plan("qhc-a", "plan_a.gpkg")], exceptions="missing.csv")
+    with pytest.raises(RegistryError, match="exceptions: file not found"):
+        load_registry(reg)
+    reg = _write_registry(tmp_path, [_plan("qhc-a", "plan_a.gpkg")], exceptions="exceptions.csv")
+    with pytest.raises(RegistryError, match="no plan with id 'nobody'"):
+        load_registry(reg)

@@ -40,6 +40,7 @@ def check(
     plan_id_field: Annotated[Optional[str], Opt(help="Plan feature id column (default: FID).")] = None,
     master_id_field: Annotated[Optional[str], Opt(help="Master feature id column (default: FID).")] = None,
     rules: Annotated[Optional[Path], Opt(help="Rules table CSV (default: the profile's).")] = None,
+    exceptions: Annotated[Optional[Path], Opt(help="exceptions.csv: findings accepted by a decision (CONTRACT §10).")] = None,
     admin: Annotated[Optional[str], Opt(help="Administrative units (communes) to split pieces by.")] = None,
     admin_field: Annotated[Optional[str], Opt(help="Unit code column.")] = None,
     admin_name_field: Annotated[Optional[str], Opt(help="Unit name column.")] = None,
@@ -81,6 +82,7 @@ def check(
         master_label_field=master_label_field,
         master_id_field=master_id_field,
         rules=str(rules) if rules else None,
+        exceptions=str(exceptions) if exceptions else None,
         admin=AdminInput(admin, admin_field, admin_name_field) if admin else None,
         admin_previous=AdminInput(admin_previous, admin_previous_field, admin_previous_name_field) if admin_previous else None,
         analysis_crs=analysis_crs,
@@ -102,7 +104,8 @@ def check(
         f"{totals['conflict_pieces']} conflict piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
         f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s); "
         f"{totals['conditional_pieces']} conditional; "
-        f"{len(result.summary['unreviewed'])} unreviewed pair(s) -> {out}",
+        + (f"{totals['excepted_pieces']} excepted by a decision; " if totals.get("excepted_pieces") else "")
+        + f"{len(result.summary['unreviewed'])} unreviewed pair(s) -> {out}",
         file=sys.stderr,
     )
     raise typer.Exit(result.exit_code)

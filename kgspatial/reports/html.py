@@ -78,10 +78,13 @@ def render(data: ReportData, font_css: str = "", maps: list[dict] | None = None,
     rows = sort_rows(data.rows)
     rules, rules_cut = rules_listing(data)
     pieces = rows.head(max_pieces).fillna("").to_dict("records") if data.scope != "province" else []
+    excepted = (sort_rows(data.excepted).fillna("").to_dict("records")
+                if data.excepted is not None and len(data.excepted) else [])
     html = template.render(
         d=data, L=L, t=_TotalsView(data.totals), status=lambda p: _status(p, L),
         maps=build_maps(data) if maps is None else maps, pieces=pieces,
         method_items=method_items(data), font_css=Markup(font_css), rules=rules, rules_cut=rules_cut,
+        excepted=excepted,
     )
     return nfc(html)
 

@@ -39,6 +39,16 @@ TEXT: dict[str, tuple[str, str]] = {
                   "Listing the {shown} rules applied, of the {total} in the table; report.xlsx (sheet Methodology) "
                   "lists them all."),
     "h_warnings": ("Cảnh báo", "Warnings"),
+    "h_excepted": ("Xung đột đã được chấp thuận theo quyết định (ngoại lệ)", "Findings accepted by a decision (exceptions)"),
+    "excepted_note": ("Các mảnh dưới đây không tính vào số xung đột và không làm quy hoạch phải điều chỉnh "
+                      "khi quyết định còn hiệu lực.",
+                      "These pieces are not counted as conflicts and do not make a plan need adjustment while "
+                      "the decision runs."),
+    "excepted_pieces": ("Số mảnh đã được chấp thuận", "Pieces accepted by a decision"),
+    "review_decision": ("Quyết định chấp thuận", "Accepting decision"),
+    "review": ("Xem xét", "Review"),
+    "open": ("Chưa xử lý", "Open"),
+    "excepted": ("Đã chấp thuận", "Excepted"),
     "h_plan_reports": ("Báo cáo từng quy hoạch", "Report of each plan"),
     "none_adjust": ("Không có quy hoạch nào cần điều chỉnh.", "No plan needs adjustment."),
     "none_conflicts": ("Không phát hiện xung đột.", "No conflict found."),
@@ -143,6 +153,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "sheet_rules": ("Theo quy tắc", "By rule"),
     "sheet_plan_type": ("Theo loại quy hoạch", "By plan type"),
     "sheet_unreviewed": ("Chưa xét", "Unreviewed"),
+    "sheet_excepted": ("Đã chấp thuận", "Excepted"),
     "sheet_method": ("Phương pháp", "Methodology"),
     # values
     "needs_adjustment": ("Cần điều chỉnh", "Needs adjustment"),

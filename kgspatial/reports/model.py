@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..exceptions import open_rows
 from .labels import Labels
 
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")  # Vietnam: UTC+7, no daylight saving
@@ -27,6 +28,7 @@ ROW_COLUMNS = [
     "conflict_id", "plan_id", "plan_feature", "rule_id", "verdict", "severity", "kind",
     "plan_code", "plan_label", "master_code", "master_label", "master_feature",
     "area_m2", "length_m", "share", "admin_code", "admin_name", "admin_prev_code", "admin_prev_name", "reference",
+    "review", "review_decision",
 ]
 VERDICTS = ("conflict", "conditional")
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -67,7 +69,7 @@ class ReportData:
     version: str
     province: str
     plans: list[PlanFigures]
-    rows: pd.DataFrame  # conflict rows without geometry, ROW_COLUMNS that exist, plus area_ha
+    rows: pd.DataFrame  # open conflict rows without geometry, ROW_COLUMNS that exist, plus area_ha
     pieces: gpd.GeoSeries  # the conflict geometries, same order as rows
     totals: dict
     by_severity: list[dict]
@@ -85,6 +87,7 @@ class ReportData:
     registry: str = ""
     rules_total: int = 0  # rules in the whole table (the XLSX lists them all)
     register: dict | None = None  # the register's summary on the run's day (province reports)
+    excepted: pd.DataFrame | None = None  # rows a decision accepted (CONTRACT §10), shown apart
 
     @property
     def has_admin(self) -> bool:
@@ -111,7 +114,7 @@ def from_check(result, english: bool = False, known: Mapping[str, Mapping] | Non
     """A `kgspatial check` result (one or more plans, no register); `known` gives a plan id the
     name, type and path its user knows it by."""
     summary = result.summary
-    rows, pieces = _rows(result.conflicts)
+    rows, pieces, excepted = _rows(result.conflicts)
     plans = []
     inputs = (summary.get("inputs") or {}).get("plans") or []
     for i, part in enumerate(summary.get("by_plan") or []):
@@ -123,18 +126,19 @@ def from_check(result, english: bool = False, known: Mapping[str, Mapping] | Non
     labels = Labels(english)
     title = labels("title_check") + (f": {plans[0].name}" if len(plans) == 1 else "")
     return _assemble("check", labels, title, summary, rows, pieces, plans, result,
-                     plan_layers=list(result.plans or []))
+                     plan_layers=list(result.plans or []), excepted=excepted)
 
 
 def from_batch(batch, english: bool = False) -> ReportData:
     """The province report of a batch run: every registered plan, failed ones included."""
-    rows, pieces = _rows(batch.conflicts)
+    rows, pieces, excepted = _rows(batch.conflicts)
     plans = []
     for rec in batch.plans:
         sub = rows[rows["plan_id"] == rec.id] if len(rows) else rows
         plans.append(_plan_from_record(rec, sub, href=f"{rec.id}/report.html"))
     labels = Labels(english)
-    data = _assemble("province", labels, labels("title_province"), batch.summary, rows, pieces, plans, batch)
+    data = _assemble("province", labels, labels("title_province"), batch.summary, rows, pieces, plans, batch,
+                     excepted=excepted)
     data.province = _province_name(batch)
     data.registry = str(batch.registry_path or "")
     if getattr(batch, "register", None):
@@ -149,7 +153,7 @@ def from_plan(record, batch, english: bool = False) -> ReportData:
     frame = record.conflicts
     if frame is None:
         frame = _empty_conflicts(batch)
-    rows, pieces = _rows(frame)
+    rows, pieces, excepted = _rows(frame)
     plan = _plan_from_record(record, rows)
     summary = dict(record.summary or {})
     # A failed plan has no summary of its own: the methodology still comes from the run.
@@ -159,7 +163,7 @@ def from_plan(record, batch, english: bool = False) -> ReportData:
             summary[key] = _meta(batch.summary or {}, key)
     labels = Labels(english)
     title = f"{labels('title_plan')}: {record.name or record.id}"
-    data = _assemble("plan", labels, title, summary, rows, pieces, [plan], batch)
+    data = _assemble("plan", labels, title, summary, rows, pieces, [plan], batch, excepted=excepted)
     data.province = _province_name(batch)
     if not summary.get("unreviewed"):
         data.unreviewed = [u for u in _meta(batch.summary or {}, "unreviewed") or [] if u.get("plan_id") == record.id]
@@ -196,7 +200,8 @@ def province_title(title: str | None, profile: str | None) -> str:
     return _PROVINCE_WORD.sub("", text) or text
 
 
-def _assemble(scope, labels, title, summary, rows, pieces, plans, source, plan_layers=None) -> ReportData:
+def _assemble(scope, labels, title, summary, rows, pieces, plans, source, plan_layers=None,
+              excepted=None) -> ReportData:
     taxonomy = getattr(source, "taxonomy", None)
     rules_table = getattr(source, "rules", None)
     totals = _totals(summary, rows)
@@ -227,6 +232,7 @@ def _assemble(scope, labels, title, summary, rows, pieces, plans, source, plan_l
         taxonomy=taxonomy,
         plan_layers=plan_layers or [],
         rules_total=len(all_rules),
+        excepted=excepted,
     )
 
 
@@ -247,8 +253,10 @@ def _empty_conflicts(batch) -> gpd.GeoDataFrame:
                             geometry=gpd.GeoSeries([], crs=crs))
 
 
-def _rows(frame: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, gpd.GeoSeries]:
-    """Conflict rows in report column order, as given; only `area_ha` is added (m² / 10,000)."""
+def _rows(frame: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, gpd.GeoSeries, pd.DataFrame]:
+    """Open conflict rows in report column order, as given, their geometries, and the rows a
+    decision excepted (CONTRACT §10: shown apart, counted nowhere else); only `area_ha` is added
+    (m² / 10,000)."""
     if frame is None:
         frame = _empty_conflicts(None)
     frame = frame.reset_index(drop=True)
@@ -260,7 +268,11 @@ def _rows(frame: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, gpd.GeoSeries]:
     if "area_m2" in rows:
         rows.insert(rows.columns.get_loc("area_m2"), "area_ha", rows["area_m2"] / 10_000.0)
     geometry = frame.geometry if "geometry" in frame else gpd.GeoSeries([None] * len(frame))
-    return rows, geometry
+    is_open = open_rows(rows)
+    excepted = rows[~is_open].reset_index(drop=True)
+    if is_open.all():
+        return rows, geometry, excepted
+    return rows[is_open].reset_index(drop=True), geometry[is_open].reset_index(drop=True), excepted
 
 
 def _figures(rows: pd.DataFrame) -> dict:

@@ -100,6 +100,11 @@ def write_xlsx(data: ReportData, path: Path) -> None:
             Column("conditional_length", "m", "conditional_length_m"), Column("conditional_points", "int"),
         ], [_with_ha(r) for r in data.by_plan_type])
 
+    if data.excepted is not None and len(data.excepted):  # CONTRACT §10: apart, with their decision
+        excepted_cols = [c for c in conflict_cols if c.key != "reference"] + [Column("review_decision"),
+                                                                               Column("reference")]
+        _sheet(wb, L("sheet_excepted"), L, excepted_cols, _conflict_records(data, frame=data.excepted))
+
     unreviewed_cols = [Column("plan_id"), Column("plan_code"), Column("plan_code_name", field="plan_name"),
                        Column("master_code"), Column("master_code_name", field="master_name"), Column("pieces", "int"),
                        Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int")]
@@ -129,9 +134,10 @@ def _ha(m2):
     return None if m2 is None else m2 / 10_000.0
 
 
-def _conflict_records(data: ReportData, start: int = 0, stop: int | None = None):
+def _conflict_records(data: ReportData, start: int = 0, stop: int | None = None, frame=None):
     L = data.labels
-    for record in data.rows.iloc[start:stop].to_dict("records"):
+    frame = data.rows if frame is None else frame
+    for record in frame.iloc[start:stop].to_dict("records"):
         for key in ("verdict", "severity", "kind"):
             record[key] = L.value(record.get(key))
         for code, name in (("admin_code", "admin_name"), ("admin_prev_code", "admin_prev_name")):
