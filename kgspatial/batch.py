@@ -25,7 +25,7 @@ import pyogrio
 
 from . import __version__
 from .check import (CONFLICT_COLUMNS, AdminInput, CheckOptions, CheckResult, PlanInput, build_context,
-                    build_summary, check_one)
+                    build_summary, check_one, parent_context)
 from .errors import InputError, KgSpatialError
 from .exceptions import open_rows
 from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_summary
@@ -163,10 +163,15 @@ def _shared_fingerprint(reg: Registry, opts: BatchOptions) -> dict:
 
 def _plan_fingerprint(plan: PlanEntry, reg: Registry, shared_digest: str, on: datetime.date | None = None) -> dict:
     on = on or datetime.date.today()
+    parent = next((p for p in reg.plans if p.id == plan.parent), None) if plan.parent else None
     return {
         "shared": shared_digest,
         "entry": plan.model_dump(mode="json", exclude={"path", *REGISTER_KEYS}),
         "files": hash_files(file_parts(reg.plan_spec(plan))),
+        # A plan with a parent is checked against the parent's zones too (CONTRACT §7).
+        "parent": None if parent is None else {
+            "id": parent.id, "entry": parent.model_dump(mode="json", exclude={"path", *REGISTER_KEYS}),
+            "files": hash_files(file_parts(reg.plan_spec(parent)))},
         # The plan's exceptions and which still run: an edit or an expiry makes its rows change.
         "exceptions": sorted([*map(str, vars(e).values()), e.applies(on)] for e in reg.exception_list
                              if e.plan_id == plan.id),
@@ -283,8 +288,27 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
         frames[plan.id] = rec.conflicts
         events.plan_done(rec, int(state.get("features", 0)))
 
+    # The parents of the plans to check, read once each: their zones are a second master (CONTRACT §7).
+    by_id = {p.id: p for p in reg.plans}
+    parent_ctxs: dict[str, object] = {}
+    for parent_id in dict.fromkeys(p.parent for p in todo if p.parent):
+        events.message(f"đọc quy hoạch cấp trên / reading parent plan {parent_id}")
+        try:
+            parent_ctxs[parent_id] = parent_context(ctx, _plan_input(reg, by_id[parent_id]), check_opts)
+        except KgSpatialError as exc:
+            parent_ctxs[parent_id] = registry_hint(str(exc), f"assume_crs of plan {parent_id!r}")
+        except Exception as exc:  # noqa: BLE001  (one unreadable parent fails its children only)
+            parent_ctxs[parent_id] = f"{type(exc).__name__}: {exc}"
+
     def work(plan: PlanEntry):
-        return check_one(ctx, _plan_input(reg, plan), check_opts, min_area=plan.min_area)
+        parents = []
+        if plan.parent:
+            parent = parent_ctxs[plan.parent]
+            if isinstance(parent, str):
+                raise InputError(f"quy hoạch cấp trên {plan.parent} không đọc được / the parent plan"
+                                 f" {plan.parent} could not be read: {parent}")
+            parents.append((plan.parent, parent))
+        return check_one(ctx, _plan_input(reg, plan), check_opts, min_area=plan.min_area, parents=parents)
 
     workers = max(1, min(opts.jobs, len(todo)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kgspatial-plan") as pool:

@@ -32,10 +32,11 @@ from .rules import RulesTable, load_rules
 from .taxonomy import Taxonomy
 
 CONFLICT_COLUMNS = [
-    "conflict_id", "plan_id", "plan_feature", "master_feature", "plan_code", "master_code",
+    "conflict_id", "plan_id", "against", "plan_feature", "master_feature", "plan_code", "master_code",
     "plan_label", "master_label", "rule_id", "verdict", "severity", "reference", "kind",
     "area_m2", "length_m", "share",
 ]
+MASTER = "master"  # `against` of rows found against the master plan (else the parent plan's id, CONTRACT §7)
 # CONTRACT §10: whether a decision accepted the row (open | excepted), and which decision.
 REVIEW_COLUMNS = ["review", "review_decision"]
 ADMIN_COLUMNS = ["admin_code", "admin_name"]
@@ -272,8 +273,9 @@ def percent_steps(progress: Progress, what: str, step: int = 10) -> Callable[[in
 
 
 def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float, jobs: int,
-               progress: Progress = _noop) -> tuple[gpd.GeoDataFrame, dict]:
-    """Conflict rows of one plan and its part of the summary."""
+               progress: Progress = _noop, against: str = MASTER) -> tuple[gpd.GeoDataFrame, dict]:
+    """Conflict rows of one plan and its part of the summary. `against`: what ctx.master is, the
+    master plan or a parent plan (its id; ctx from parent_context)."""
     units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
     parts, src, ordinal, unit_columns = split_plan(plan, units_list, jobs)
     result = overlay(parts, ctx.master, ctx.master_tree, ctx.master_code_index, ctx.rules, jobs,
@@ -294,6 +296,7 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
     n = int(keep.sum())
     rows = {
         "plan_id": np.full(n, plan_id, dtype=object),
+        "against": np.full(n, against, dtype=object),
         "plan_feature": plan.feature_ids[plan_idx][keep],
         "master_feature": ctx.master.feature_ids[master_idx][keep],
         "plan_code": code_labels(plan)[plan_idx][keep],
@@ -316,10 +319,12 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
         outside = int((rows[f"{prefix}_code"] == "").sum())
         if outside:
             warnings.append(
-                f"{plan_id}: {outside} conflict piece(s) lie outside every unit of {units.info['path']} (kept with an"
+                f"{plan_id}{'' if against == MASTER else f' / {against}'}: {outside} conflict piece(s) lie outside every unit of {units.info['path']} (kept with an"
                 f" empty code) / {outside} mảnh xung đột nằm ngoài mọi đơn vị hành chính"
             )
-    rows["conflict_id"] = conflict_ids(plan_id, plan_idx[keep], master_idx[keep], rows["rule_id"],
+    # Rows against a parent hash with its id, so they never share an id with the master's rows.
+    rows["conflict_id"] = conflict_ids(plan_id if against == MASTER else f"{plan_id}\0{against}",
+                                       plan_idx[keep], master_idx[keep], rows["rule_id"],
                                        rows.get("admin_code"), rows.get("admin_prev_code"), ordinal[part_idx][keep])
     # Text columns stay object arrays of the strings already held (no per-cell conversion).
     frame = gpd.GeoDataFrame(
@@ -340,9 +345,37 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
     return frame, part
 
 
+def parent_context(ctx: Context, spec: PlanInput, opts: CheckOptions) -> Context:
+    """The context that checks plans against a parent plan (CONTRACT §7: the parent's zones as a
+    second master, same rules): the parent read and normalised as any plan is, its zones indexed."""
+    layer = read_layer(
+        spec.path, engine=opts.engine, encoding=spec.encoding, assume_crs=spec.assume_crs or opts.assume_crs,
+        select=field_selector(spec.path, "plan", spec.code_field, spec.label_field, spec.id_field,
+                              ctx.profile.code_fields, ctx.profile.label_fields),
+    )
+    parent = prepare_layer(
+        layer, ctx.taxonomy, ctx.analysis_crs, code_field=spec.code_field, label_field=spec.label_field,
+        id_field=spec.id_field, code_candidates=ctx.profile.code_fields, label_candidates=ctx.profile.label_fields,
+        role="plan", name=spec.plan_id, jobs=opts.jobs,
+    )
+    keep = parent.kinds == POLYGON
+    if not keep.any():
+        raise InputError(f"{layer.path}: the parent plan {spec.plan_id} has no zone (polygon) to check against"
+                         " / quy hoạch cấp trên không có vùng nào")
+    if not keep.all():
+        parent = dataclasses.replace(parent, **{name: getattr(parent, name)[keep] for name in
+                                                ("geoms", "codes", "raw_codes", "labels", "feature_ids", "kinds")})
+    return dataclasses.replace(
+        ctx, master=parent, master_tree=shapely.STRtree(parent.geoms),
+        master_code_index=ctx.rules.code_indices(parent.codes), master_quality={"checked": False}, extent=None,
+    )
+
+
 def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progress = _noop,
-              min_area: float | None = None) -> tuple[gpd.GeoDataFrame, dict, PreparedLayer]:
-    """Read, normalise and check one plan against a prepared context (batch runs call this)."""
+              min_area: float | None = None,
+              parents: list[tuple[str, Context]] = ()) -> tuple[gpd.GeoDataFrame, dict, PreparedLayer]:
+    """Read, normalise and check one plan against a prepared context (batch runs call this), and
+    against each parent plan given as (its id, parent_context): their rows say `against`."""
     progress(f"đọc quy hoạch / reading plan {spec.path}")
     layer = read_layer(
         spec.path, engine=opts.engine, encoding=spec.encoding,
@@ -380,6 +413,16 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
         frame, part = check_plan(ctx, plan, plan_id, opts.min_area if min_area is None else min_area, opts.jobs,
                                  progress)
         flagged = suspects.result() if suspects is not None else None
+    for parent_id, parent_ctx in parents:
+        progress(f"chồng xếp với quy hoạch cấp trên / overlaying {plan_id} on its parent {parent_id}")
+        extra, extra_part = check_plan(parent_ctx, plan, plan_id, opts.min_area if min_area is None else min_area,
+                                       opts.jobs, against=parent_id)
+        frame = gpd.GeoDataFrame(pd.concat([frame, extra], ignore_index=True), geometry="geometry",
+                                 crs=ctx.analysis_crs)
+        part["unreviewed"] += [dict(row, against=parent_id) for row in extra_part["unreviewed"]]
+        part["slivers"] = {k: part["slivers"][k] + extra_part["slivers"][k] for k in part["slivers"]}
+        part["warnings"] += extra_part["warnings"]
+        part.setdefault("parents", []).append(parent_id)
     if ctx.exceptions:
         frame, stale = apply_exceptions(frame, ctx.exceptions, plan_id, ctx.on)
         frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=ctx.analysis_crs)

@@ -137,11 +137,17 @@ def conflict_popup(row: Mapping[str, Any], taxonomy: Taxonomy | None, plan_names
     rule = _text(row.get("rule_id"))
     if _text(row.get("reference")):
         rule = f"{rule} — {_text(row.get('reference'))}"
+    against = _text(row.get("against")) or "master"
+    if against == "master":
+        where = "Quy hoạch tỉnh / Master zone"
+    else:  # CONTRACT §7: a row found against the plan's parent plan
+        parent = plan_names.get(against) or against
+        where = f"Quy hoạch cấp trên / Parent plan zone ({parent if parent == against else f'{parent} ({against})'})"
     rows = [
         _row("Quy hoạch / Plan", plan if plan == plan_id else f"{plan} ({plan_id})"),
         _row("Đối tượng / Plan feature", plan_feature),
         _row("Loại đất quy hoạch / Plan zone", zone_text(taxonomy, _text(row.get("plan_code")))),
-        _row("Quy hoạch tỉnh / Master zone", master),
+        _row(where, master),
         _row("Quy tắc / Rule", rule),
         _row("Kết luận / Verdict", f"{VERDICT_VI.get(verdict, verdict)} ({verdict})"),
         _row("Mức độ / Severity", f"{SEVERITY_VI.get(severity, severity)} ({severity})"),
@@ -156,6 +162,8 @@ def conflict_popup(row: Mapping[str, Any], taxonomy: Taxonomy | None, plan_names
         rows.append(_row("Xã, phường / Commune", _unit(row, "admin")))
     if "admin_prev_code" in row or "admin_prev_name" in row:
         rows.append(_row("Đơn vị trước 7/2025 / Unit before 7/2025", _unit(row, "admin_prev")))
+    if _text(row.get("review")) == "excepted":  # CONTRACT §10
+        rows.append(_row("Đã chấp thuận / Accepted by", _text(row.get("review_decision"))))
     rows.append(_row("Mã xung đột / Conflict id", _text(row.get("conflict_id"))))
     title = f"{VERDICT_VI.get(verdict, verdict)} – mức {SEVERITY_VI.get(severity, severity)}"
     return (f'<div class="kg-popup"><h4 style="color:{SEVERITY_COLORS.get(severity, "#333")}">{html.escape(title)}</h4>'

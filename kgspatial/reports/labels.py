@@ -39,6 +39,10 @@ TEXT: dict[str, tuple[str, str]] = {
                   "Listing the {shown} rules applied, of the {total} in the table; report.xlsx (sheet Methodology) "
                   "lists them all."),
     "h_warnings": ("Cảnh báo", "Warnings"),
+    "h_against": ("Tổng hợp theo quy hoạch đối chiếu (quy hoạch tỉnh, quy hoạch cấp trên)",
+                  "By plan checked against (master plan, parent plans)"),
+    "against": ("Đối chiếu với", "Checked against"),
+    "master": ("Quy hoạch tỉnh", "Master plan"),
     "h_excepted": ("Xung đột đã được chấp thuận theo quyết định (ngoại lệ)", "Findings accepted by a decision (exceptions)"),
     "excepted_note": ("Các mảnh dưới đây không tính vào số xung đột và không làm quy hoạch phải điều chỉnh "
                       "khi quyết định còn hiệu lực.",

@@ -25,7 +25,7 @@ from .labels import Labels
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")  # Vietnam: UTC+7, no daylight saving
 OFFICIAL_TRANSFORMATION = "VN-2000 to WGS 84 (2)"  # pinned by kgspatial.crs (EPSG:6960)
 ROW_COLUMNS = [
-    "conflict_id", "plan_id", "plan_feature", "rule_id", "verdict", "severity", "kind",
+    "conflict_id", "plan_id", "against", "plan_feature", "rule_id", "verdict", "severity", "kind",
     "plan_code", "plan_label", "master_code", "master_label", "master_feature",
     "area_m2", "length_m", "share", "admin_code", "admin_name", "admin_prev_code", "admin_prev_name", "reference",
     "review", "review_decision",
@@ -96,6 +96,21 @@ class ReportData:
     @property
     def has_admin_prev(self) -> bool:
         return "admin_prev_code" in self.rows.columns
+
+    @property
+    def has_parents(self) -> bool:
+        """Whether any row was found against a parent plan (CONTRACT §7), not the master plan."""
+        frames = [f for f in (self.rows, self.excepted) if f is not None and "against" in f.columns]
+        return any((f["against"].fillna("master") != "master").any() for f in frames)
+
+    @property
+    def by_against(self) -> list[dict]:
+        """The open rows added up per plan checked against: the master plan, then each parent."""
+        if "against" not in self.rows.columns or self.rows.empty:
+            return []
+        keyed = self.rows.assign(_against=self.rows["against"].fillna("master").astype(str))
+        order = sorted(keyed["_against"].unique(), key=lambda a: (a != "master", a))
+        return [{"against": a, **_figures(keyed[keyed["_against"] == a])} for a in order]
 
     @property
     def needs_adjustment(self) -> list[PlanFigures]:

@@ -56,7 +56,8 @@ def write_xlsx(data: ReportData, path: Path) -> None:
         Column("path"),
     ], plans)
 
-    conflict_cols = [Column("conflict_id"), Column("plan_id"), Column("plan_feature"), Column("rule_id"),
+    conflict_cols = [Column("conflict_id"), Column("plan_id"), *([Column("against")] if data.has_parents else []),
+                     Column("plan_feature"), Column("rule_id"),
                      Column("verdict"), Column("severity"), Column("kind"), Column("plan_code"),
                      Column("plan_label"), Column("master_code"), Column("master_label"), Column("master_feature"),
                      Column("area_ha", "ha"), Column("length_m", "m"), Column("share", "share")]
@@ -138,7 +139,7 @@ def _conflict_records(data: ReportData, start: int = 0, stop: int | None = None,
     L = data.labels
     frame = data.rows if frame is None else frame
     for record in frame.iloc[start:stop].to_dict("records"):
-        for key in ("verdict", "severity", "kind"):
+        for key in ("verdict", "severity", "kind", "against"):
             record[key] = L.value(record.get(key))
         for code, name in (("admin_code", "admin_name"), ("admin_prev_code", "admin_prev_name")):
             if code in record and not record[code] and not record.get(name):
