@@ -115,7 +115,7 @@ def _arrow_column(values: pd.Series) -> pa.Array:
         return pa.array([None if pd.isna(v) else str(v) for v in values], type=pa.string())
 
 
-def write_conflicts_gpkg(conflicts: gpd.GeoDataFrame, path: Path) -> None:
+def write_conflicts_gpkg(conflicts: gpd.GeoDataFrame, path: Path, layer: str = CONFLICTS_LAYER) -> None:
     """One layer, `conflicts`, in the analysis CRS, written in one Arrow batch (appending slices would
     update the R-tree row by row: twice the time at 900k rows)."""
     wkb, geometry_type = _gpkg_geometries(conflicts.geometry.values.to_numpy())
@@ -123,7 +123,7 @@ def write_conflicts_gpkg(conflicts: gpd.GeoDataFrame, path: Path) -> None:
     columns["geometry"] = pa.array(wkb, type=pa.binary())
     epsg = conflicts.crs.to_epsg() if conflicts.crs is not None else None
     crs = f"EPSG:{epsg}" if epsg else (conflicts.crs.to_wkt() if conflicts.crs is not None else None)
-    pyogrio.write_arrow(pa.table(columns), path, layer=CONFLICTS_LAYER, driver="GPKG", geometry_name="geometry",
+    pyogrio.write_arrow(pa.table(columns), path, layer=layer, driver="GPKG", geometry_name="geometry",
                         geometry_type=geometry_type, crs=crs)
 
 
