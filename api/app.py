@@ -191,9 +191,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kind = "postgis" if settings.database_url else "embedded"
         return {"status": "ok", "store": kind, "version": __version__}
 
-    from .routes import checks, ogc, registry
+    from .routes import checks, ogc, register, registry
 
     app.include_router(registry.router, prefix="/api/v1")
+    app.include_router(register.router, prefix="/api/v1")
     app.include_router(checks.router, prefix="/api/v1")
     app.include_router(ogc.router, prefix="/ogc")
     return app

@@ -92,7 +92,8 @@ def render(app, check_id: str, what: str, unmasked: bool, english: bool = False)
             else:
                 plan = app.state.store.get_layer(app.state.store.get_check(check_id)["plan_id"], "plan")
                 known = {plan["id"]: {"name": plan["name"], "type": plan.get("plan_type") or "",
-                                      "path": plan.get("filename") or ""}}
+                                      "path": plan.get("filename") or "", "decision": plan.get("decision"),
+                                      "approved": plan.get("approved"), "authority": plan.get("authority")}}
                 presenter(result, Path(tmp), [what], english=english, plans=known)
             (Path(tmp) / name).replace(target)
         return target

@@ -321,6 +321,35 @@ def _link_problems(plans: list[PlanEntry]) -> list[str]:
     return problems
 
 
+def check_plan_entry(raw: dict, others: list[PlanEntry], source: str = "plan") -> PlanEntry:
+    """One plan's keys validated as a registry's are, for the service's uploads and edits.
+
+    `others` are the plans its `parent` and `superseded_by` may name; every problem is listed at
+    once (RegistryError), links and cycles of parents included, but not the other plans' own
+    problems (a plan is not refused for a link some other plan keeps)."""
+    problems: list[str] = []
+    try:
+        plan = PlanEntry.model_validate(raw)
+    except ValidationError as exc:
+        problems += _errors(exc, "")
+        plan = None
+    # Links are checked even when other keys are wrong (every problem at once): a stand-in
+    # carries just the id and the two links.
+    links = plan or PlanEntry.model_construct(
+        id=str(raw.get("id")), **{k: raw[k] if isinstance(raw.get(k), str) else None for k in ("parent", "superseded_by")})
+    if links.id:
+        prefix, cycle = f"plans ({links.id}).", "plans: parents form a cycle ("
+        for problem in _link_problems([p for p in others if p.id != links.id] + [links]):
+            if problem.startswith(prefix):
+                problems.append(problem[len(prefix):].replace(" in the registry", ""))
+            elif problem.startswith(cycle) and links.id in problem[len(cycle):-1].split(" -> "):
+                problems.append(problem.removeprefix("plans: "))
+    if problems:
+        raise RegistryError(problems, source=source)
+    assert plan is not None
+    return plan
+
+
 def load_registry(path: str | Path) -> Registry:
     """Read and validate a registry file; RegistryError lists every problem found."""
     path = Path(path).expanduser().resolve()

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kgspatial.rules import SEVERITIES
 
+from .. import register as plan_register
 from ..auth import Principal, any_role, uploader
 from ..store import Conflict, ConflictFilter, NotFound
 from ..store.features import plain, query_region, withhold
@@ -81,9 +82,10 @@ def create_check(body: CheckRequest, request: Request, principal: Principal = De
     else:
         newest = store.newest_rules()
         rules_id = newest["id"] if newest else None
+    inputs = plan_register.check_inputs(store, request.app.state.province, plan, master_id, rules_id)
     record = store.create_check({
         "plan_id": plan["id"], "master_id": master_id, "rules_id": rules_id, "admin_id": admin_id,
-        "min_area": 1.0 if body.min_area is None else body.min_area, "owner_id": principal.id,
+        "min_area": 1.0 if body.min_area is None else body.min_area, "owner_id": principal.id, "inputs": inputs,
     })
     request.app.state.runner.wake()
     return JSONResponse(_present(record), status_code=202,

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -18,6 +18,7 @@ from kgspatial.io import read_layer
 from kgspatial.prepare import POLYGON, dropped_notes, find_field, prepare_layer
 from kgspatial.rules import load_rules
 
+from .. import register as plan_register
 from ..auth import Principal, admin_only, any_role, uploader
 from ..store import NotFound
 from ..uploads import Upload, check_layer_size, received, require_layer_file
@@ -66,8 +67,10 @@ def _sensitive_flags(gdf, column: str | None, taxonomy) -> np.ndarray:
     return values.map(flags).to_numpy(dtype=bool)
 
 
-def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Principal, filename: str) -> dict:
-    """Read and check the whole layer (as `kgspatial check` would) before the store sees it."""
+def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Principal, filename: str,
+            named: dict | None = None) -> dict:
+    """Read and check the whole layer (as `kgspatial check` would) before the store sees it.
+    `named`: a plan's decision, approval, authority and register keys, validated already."""
     province = request.app.state.province
     spec = str(path) + (f"::{fields['layer']}" if fields.get("layer") else "")
     layer = read_layer(spec, encoding=fields.get("encoding") or None, assume_crs=fields.get("assume_crs") or None,
@@ -80,7 +83,7 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
         "kind": kind, "name": fields.get("name") or Path(filename).stem, "plan_type": fields.get("plan_type"),
         "owner_id": principal.id, "filename": filename, "crs": crs_mod.crs_label(layer.crs),
         "crs_wkt": layer.crs.to_wkt(), "crs_source": layer.crs_source, "encoding": layer.encoding,
-        "feature_count": int(len(gdf)), "warnings": list(layer.warnings),
+        "feature_count": int(len(gdf)), "warnings": list(layer.warnings), **(named or {}),
     }
     if kind == "admin":
         units = prepare_admin(layer, province.analysis_crs, fields.get("code_field") or None,
@@ -135,7 +138,8 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     paths = {str(path.resolve()): filename, str(path): filename}
     meta["warnings"] = [for_api(w, paths) for w in meta["warnings"]]  # they name the scratch copy
     # Masking needs the cells of a layer's sensitive land: a layer with none is known without reading it.
-    meta["info"] = {**(meta.get("info") or {}), "sensitive_features": int(np.count_nonzero(sensitive))}
+    meta["info"] = {**(meta.get("info") or {}), "sensitive_features": int(np.count_nonzero(sensitive)),
+                    "sha256": plan_register.file_sha256(path)}  # the register's "outdated" compares it
     return request.app.state.store.add_layer(meta, gdf, sensitive)
 
 
@@ -149,19 +153,33 @@ async def _upload_layer(request: Request, principal: Principal, kind: str) -> JS
     async with received(request, settings, scratch) as upload:
         path = require_layer_file(upload, settings)
         _require_name(upload)
+        named = None
         if kind == "plan":
             plan_type = upload.fields.get("plan_type", "")
             if not PLAN_TYPE_RE.match(plan_type):
                 raise HTTPException(
                     422, f"plan_type {plan_type!r} không hợp lệ / invalid: use urban_general, urban_zoning, rural, "
                          "sectoral_<sector> or technical_<kind>")
+            named = await run_in_threadpool(_named, request, upload, principal)
         try:
-            record = await run_in_threadpool(_ingest, request, kind, path, upload.fields, principal, upload.filename)
+            record = await run_in_threadpool(_ingest, request, kind, path, upload.fields, principal, upload.filename,
+                                             named)
         except KgSpatialError as exc:
             paths = {str(path.resolve()): upload.filename, str(path): upload.filename}
             exc.args = (for_api(str(exc), paths),)
             raise
     return JSONResponse(record, status_code=201, headers={"Location": f"{request.url.path}/{record['id']}"})
+
+
+def _named(request: Request, upload: Upload, principal: Principal) -> dict:
+    """The upload's decision, approval, authority and register keys (CONTRACT §5, §7), validated
+    as a registry's plan is, before the layer is read: 422 listing every problem."""
+    values, problems = plan_register.form_values(upload.fields)
+    fields = upload.fields
+    raw = {"id": "new", "name": fields.get("name"), "type": fields.get("plan_type"), "path": upload.filename,
+           "code_field": fields.get("code_field") or None, "label_field": fields.get("label_field") or None, **values}
+    entry = plan_register.validated(raw, plan_register.linkable(request.app.state.store, principal), problems)
+    return plan_register.stored_values(entry)
 
 
 def _require_name(upload: Upload) -> None:
@@ -196,6 +214,34 @@ def list_plans(request: Request, principal: Principal = Depends(any_role)):
 @router.get("/plans/{plan_id}")
 def get_plan(plan_id: str, request: Request, principal: Principal = Depends(any_role)):
     return _visible_plan(request, principal, plan_id)
+
+
+@router.patch("/plans/{plan_id}", openapi_extra={"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "properties": {
+        key: {"description": "null: back to its default"} for key in plan_register.EDITABLE}}}}}})
+def edit_plan(plan_id: str, request: Request, body: dict = Body(...), principal: Principal = Depends(uploader)):
+    """Change a plan's name, type, decision, approval, authority or register keys (CONTRACT §7)
+    (owner or admin); validated as a registry's plan is: 422 listing every problem."""
+    from ..render import drop_renders
+
+    record = _visible_plan(request, principal, plan_id)
+    store = request.app.state.store
+    problems = [f"{key}: không sửa được / not editable here (editable: {', '.join(plan_register.EDITABLE)})"
+                for key in body if key not in plan_register.EDITABLE]
+    raw = plan_register.entry_raw(record)
+    for key, value in body.items():
+        if key in plan_register.EDITABLE:
+            target = "type" if key == "plan_type" else key
+            if value is None:
+                raw.pop(target, None)
+            else:
+                raw[target] = value
+    entry = plan_register.validated(raw, plan_register.linkable(store, principal), problems)
+    updated = store.update_plan(plan_id, {"name": entry.name, "plan_type": entry.type,
+                                          **plan_register.stored_values(entry)})
+    for check in store.list_checks(plan_id=plan_id):  # reports name the plan: draw them again
+        drop_renders(request.app, check["id"])
+    return updated
 
 
 @router.delete("/plans/{plan_id}", status_code=204)

@@ -56,6 +56,11 @@ layers = sa.Table(
     sa.Column("info", sa.Text),  # JSON: what the check reports about this input
     sa.Column("warnings", sa.Text),  # JSON list
     sa.Column("created_at", sa.String(32), nullable=False),
+    # How the plan is named in reports and the register (CONTRACT §5, §7); plans only.
+    sa.Column("decision", sa.Text),
+    sa.Column("approved", sa.String(10)),  # YYYY-MM-DD
+    sa.Column("authority", sa.Text),
+    sa.Column("register_keys", sa.Text),  # JSON: the §7 keys (status, horizon, parent, ...)
 )
 
 rules_tables = sa.Table(
@@ -89,7 +94,29 @@ checks = sa.Table(
     sa.Column("started_at", sa.String(32)),
     sa.Column("finished_at", sa.String(32)),
     sa.Column("summary", sa.Text),  # summary.json when successful
+    sa.Column("inputs", sa.Text),  # JSON: content digests of what it checks (the register's "outdated")
 )
+
+exceptions = sa.Table(
+    "exceptions", metadata,  # findings accepted by a decision (CONTRACT §10)
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("plan_id", sa.String(32), nullable=False, index=True),
+    sa.Column("rule_id", sa.Text, nullable=False),
+    sa.Column("plan_feature", sa.Text, nullable=False),
+    sa.Column("master_feature", sa.Text, nullable=False),
+    sa.Column("decision", sa.Text, nullable=False),
+    sa.Column("until", sa.String(10)),  # YYYY-MM-DD, or none: no end
+    sa.Column("basis", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("owner_id", sa.String(32)),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+# Columns added after the first release: a database made before them gains them when opened.
+ADDED_COLUMNS = {"layers": ("decision", "approved", "authority", "register_keys"), "checks": ("inputs",)}
+REGISTER_DEFAULTS = {"status": None, "horizon": None, "integrated": False, "fixes_quantities": False,
+                     "parent": None, "superseded_by": None, "review_due": None, "adjustments": []}
+PLAN_EDITABLE = ("name", "plan_type", "decision", "approved", "authority", "register_keys")
 
 KEY_PREFIX = "kgs_"
 
@@ -171,12 +198,19 @@ def _layer_record(row) -> dict:
     for key in ("bbox", "info", "warnings"):
         rec[key] = json.loads(rec[key]) if rec[key] else ([] if key == "warnings" else None)
     rec.pop("crs_wkt", None)
+    keys = rec.pop("register_keys", None)
+    if rec["kind"] == "plan":  # the register keys at the top, as a registry's plan has them
+        rec.update({**REGISTER_DEFAULTS, **(json.loads(keys) if keys else {})})
+    else:
+        for key in ("decision", "approved", "authority"):
+            rec.pop(key, None)
     return rec
 
 
 def _check_record(row) -> dict:
     rec = dict(row._mapping)
     rec["summary"] = json.loads(rec["summary"]) if rec["summary"] else None
+    rec["inputs"] = json.loads(rec["inputs"]) if rec.get("inputs") else None
     rec.pop("worker", None)
     return rec
 
@@ -188,6 +222,24 @@ class SqlStore(Store):
         self.engine = engine
         self._lock = threading.RLock()
         metadata.create_all(engine)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Bring a database made by an earlier release up to date: its tables gain the columns
+        added since (ALTER TABLE ADD COLUMN keeps every row; the new values are empty)."""
+        postgres = self.engine.dialect.name == "postgresql"
+        tables = {t.name: t for t in (layers, checks)}
+        for name, columns in ADDED_COLUMNS.items():
+            have = {c["name"] for c in sa.inspect(self.engine).get_columns(name)}
+            for column in (tables[name].c[c] for c in columns if c not in have):
+                kind = column.type.compile(self.engine.dialect)
+                try:
+                    with self.engine.begin() as conn:
+                        exists = " IF NOT EXISTS" if postgres else ""
+                        conn.execute(sa.text(f'ALTER TABLE {name} ADD COLUMN{exists} "{column.name}" {kind}'))
+                except sa.exc.OperationalError:  # SQLite: another process added it meanwhile
+                    if column.name not in {c["name"] for c in sa.inspect(self.engine).get_columns(name)}:
+                        raise
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -223,6 +275,8 @@ class SqlStore(Store):
         rec["created_at"] = now_iso()
         for key in ("bbox", "info", "warnings"):
             rec[key] = json.dumps(meta.get(key), ensure_ascii=False, default=str)
+        if meta.get("register_keys") is not None:
+            rec["register_keys"] = json.dumps(meta["register_keys"], ensure_ascii=False, default=str)
         gdf = _storable(gdf)
         try:
             with self.engine.begin() as conn:  # one transaction: no feature row outlives a failed upload
@@ -260,6 +314,22 @@ class SqlStore(Store):
         found = self.list_layers(kind)
         return found[0] if found else None
 
+    def update_plan(self, layer_id: str, values: dict) -> dict:
+        """Change what names a plan and its register keys (never its layer: checks stay valid)."""
+        _lookable(layer_id)
+        unknown = set(values) - set(PLAN_EDITABLE)
+        if unknown:
+            raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+        values = dict(values)
+        if "register_keys" in values:
+            values["register_keys"] = json.dumps(values["register_keys"], ensure_ascii=False, default=str)
+        with self.engine.begin() as conn:
+            done = conn.execute(layers.update().where(layers.c.id == layer_id, layers.c.kind == "plan")
+                                .values(**values)).rowcount
+        if done != 1:
+            raise NotFound(layer_id)
+        return self.get_layer(layer_id, "plan")
+
     def delete_plan(self, layer_id: str) -> None:
         _lookable(layer_id)
         with self._lock, self.engine.begin() as conn:
@@ -273,11 +343,47 @@ class SqlStore(Store):
                 raise Conflict(f"plan {layer_id} has {active} check(s) queued or running; dismiss them or wait")
             ids = [r[0] for r in conn.execute(sa.select(checks.c.id).where(checks.c.plan_id == layer_id))]
             conn.execute(checks.delete().where(checks.c.plan_id == layer_id))
+            conn.execute(exceptions.delete().where(exceptions.c.plan_id == layer_id))
             conn.execute(layers.delete().where(layers.c.id == layer_id))
+            self._unlink(conn, layer_id)
             self._rows_gone(conn, layer_id, ids)
         for check_id in ids:
             self._result_delete(check_id)
         self._layer_delete(layer_id)
+
+    @staticmethod
+    def _unlink(conn, layer_id: str) -> None:
+        """Other plans' parent or superseded_by naming a deleted plan are cleared: a link to
+        nothing would only show an id no route knows."""
+        rows = conn.execute(sa.select(layers.c.id, layers.c.register_keys).where(
+            layers.c.kind == "plan", layers.c.register_keys.contains(json.dumps(layer_id)))).all()
+        for plan_id, text in rows:
+            keys = json.loads(text)
+            changed = {k: None for k in ("parent", "superseded_by") if keys.get(k) == layer_id}
+            if changed:
+                conn.execute(layers.update().where(layers.c.id == plan_id).values(
+                    register_keys=json.dumps({**keys, **changed}, ensure_ascii=False)))
+
+    # -- exceptions ------------------------------------------------------------------------
+    def add_exceptions(self, rows: list[dict], owner_id: str | None) -> list[dict]:
+        """Keep exceptions (CONTRACT §10), all or none."""
+        recs = [{"id": new_id(), "owner_id": owner_id, "created_at": now_iso(),
+                 **{c: row.get(c) for c in ("plan_id", "rule_id", "plan_feature", "master_feature", "decision",
+                                            "until", "basis", "note")}} for row in rows]
+        with self.engine.begin() as conn:
+            for rec in recs:
+                if conn.execute(sa.select(layers.c.id).where(layers.c.id == rec["plan_id"],
+                                                             layers.c.kind == "plan")).first() is None:
+                    raise NotFound(rec["plan_id"])  # deleted since the caller looked: nothing kept
+                conn.execute(exceptions.insert().values(**rec))
+        return recs
+
+    def list_exceptions(self, plan_ids: list[str] | None = None) -> list[dict]:
+        query = sa.select(exceptions).order_by(exceptions.c.created_at, exceptions.c.id)
+        if plan_ids is not None:
+            query = query.where(exceptions.c.plan_id.in_(plan_ids))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     # -- rules -----------------------------------------------------------------------------
     def add_rules(self, meta: dict, content: bytes) -> dict:
@@ -321,6 +427,7 @@ class SqlStore(Store):
             "id": new_id(), "plan_id": meta["plan_id"], "master_id": meta["master_id"],
             "rules_id": meta.get("rules_id"), "admin_id": meta.get("admin_id"), "min_area": meta["min_area"],
             "status": "accepted", "owner_id": meta.get("owner_id"), "attempts": 0, "created_at": now_iso(),
+            "inputs": json.dumps(meta["inputs"], sort_keys=True) if meta.get("inputs") else None,
         }
         _lookable(rec["plan_id"])
         with self._lock, self.engine.begin() as conn:
@@ -329,7 +436,7 @@ class SqlStore(Store):
                 raise NotFound(rec["plan_id"])
             conn.execute(checks.insert().values(**rec))
         # As inserted: a worker may already have claimed it, but the answer describes the acceptance.
-        return {**{c.name: None for c in checks.columns if c.name != "worker"}, **rec}
+        return {**{c.name: None for c in checks.columns if c.name != "worker"}, **rec, "inputs": meta.get("inputs")}
 
     def get_check(self, check_id: str) -> dict:
         _lookable(check_id)

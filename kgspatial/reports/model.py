@@ -88,6 +88,7 @@ class ReportData:
     rules_total: int = 0  # rules in the whole table (the XLSX lists them all)
     register: dict | None = None  # the register's summary on the run's day (province reports)
     excepted: pd.DataFrame | None = None  # rows a decision accepted (CONTRACT §10), shown apart
+    registered: bool = False  # a check's plans are named as a registry names them (the service's)
 
     @property
     def has_admin(self) -> bool:
@@ -127,7 +128,8 @@ class ReportData:
 
 def from_check(result, english: bool = False, known: Mapping[str, Mapping] | None = None) -> ReportData:
     """A `kgspatial check` result (one or more plans, no register); `known` gives a plan id the
-    name, type and path its user knows it by."""
+    name, type and path its user knows it by, and the decision, approval date and authority
+    when it is registered (the service's plans)."""
     summary = result.summary
     rows, pieces, excepted = _rows(result.conflicts)
     plans = []
@@ -137,11 +139,15 @@ def from_check(result, english: bool = False, known: Mapping[str, Mapping] | Non
         path = str(inputs[i].get("path", "")) if i < len(inputs) else ""
         about = (known or {}).get(pid) or {}
         plans.append(PlanFigures(id=pid, name=str(about.get("name") or pid), type=str(about.get("type") or ""),
+                                 decision=str(about.get("decision") or ""), approved=_date(about.get("approved")),
+                                 authority=str(about.get("authority") or ""),
                                  path=str(about.get("path") or path), figures=_figures(rows[rows["plan_id"] == pid])))
     labels = Labels(english)
     title = labels("title_check") + (f": {plans[0].name}" if len(plans) == 1 else "")
-    return _assemble("check", labels, title, summary, rows, pieces, plans, result,
+    data = _assemble("check", labels, title, summary, rows, pieces, plans, result,
                      plan_layers=list(result.plans or []), excepted=excepted)
+    data.registered = bool(plans) and all("decision" in ((known or {}).get(p.id) or {}) for p in plans)
+    return data
 
 
 def from_batch(batch, english: bool = False) -> ReportData:
@@ -311,13 +317,18 @@ def _totals(summary: dict, rows: pd.DataFrame) -> dict:
     return {"conflict_rows": int(len(rows)), **_figures(rows), "slivers": {"count": 0, "area_m2": 0.0}}
 
 
-def _plan_from_record(rec, rows: pd.DataFrame, href: str = "") -> PlanFigures:
-    approved = rec.approved
-    if isinstance(approved, str):
+def _date(value) -> dt.date | None:
+    """A date, or its ISO text as JSON records keep it."""
+    if isinstance(value, str):
         try:
-            approved = dt.date.fromisoformat(approved)
+            return dt.date.fromisoformat(value)
         except ValueError:
-            approved = None
+            return None
+    return value if isinstance(value, dt.date) else None
+
+
+def _plan_from_record(rec, rows: pd.DataFrame, href: str = "") -> PlanFigures:
+    approved = _date(rec.approved)
     return PlanFigures(
         id=str(rec.id), name=str(rec.name or rec.id), type=str(rec.type or ""),
         decision=str(rec.decision or ""), approved=approved, authority=str(rec.authority or ""),

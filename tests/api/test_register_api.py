@@ -1,0 +1,305 @@
+"""The plan register in the service (CONTRACT §5, §7): register keys on plan records (upload
+form, PATCH), GET /register with legal status by date and review status from each plan's latest
+check, roles, validation and the migration of databases made before these columns existed.
+
+Expected figures are worked out by hand from CONTRACT §7's rules and tests/geoms.py's scene."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api import create_app
+from tests import geoms
+
+# The scene's open conflict rows under geoms.RULES_CSV, no communes (tests/geoms.py):
+# P0 2500 m² on LUC (R01) + 2500 m² on RPH (R02), P1 90 m on RPH (R02), P5 800 m² on RPH (R02).
+SCENE_CONFLICTS = {"conflicts": 4, "conflict_area_m2": 5800.0, "conflict_length_m": 90.0, "conflict_points": 0}
+
+
+@pytest.fixture(scope="module")
+def more_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("register")
+    geoms.plan_frame().iloc[[3]].to_file(root / "consistent.gpkg")  # P3: ODT on ODT, compatible
+    changed = geoms.master_frame()
+    changed.loc[1, "MA_QH"] = "ODT"  # M1 no longer protection forest: a new master plan's content
+    changed.to_file(root / "master_v2.gpkg")
+    return root
+
+
+def _plan(api, files, who="planner", name="QH thử", plan_type="urban_zoning", file="plan.gpkg", **fields):
+    r = api.upload("plans", files / file, who, name=name, plan_type=plan_type, **fields)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _register(api, on, who="admin", **params):
+    r = api.get("/api/v1/register", who, params={"on": on, **params})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["on"] == on
+    return {row["id"]: row for row in body["plans"]}, body
+
+
+def _check(api, plan_id, who="planner", **body):
+    r = api.post("/api/v1/checks", who, json={"plan_id": plan_id, **body})
+    assert r.status_code == 202, r.text
+    done = api.wait(r.json()["id"], who)
+    assert done["status"] == "successful", done
+    return done
+
+
+def test_upload_keeps_naming_and_register_keys_and_reports_name_the_plan(api, scene_files):
+    r = api.upload("masters", scene_files / "master.gpkg", name="Quy hoạch tỉnh")
+    assert r.status_code == 201, r.text
+    plan = _plan(api, scene_files, name="Điều chỉnh QHC Rạch Giá", plan_type="urban_general",
+                 decision="1234/QĐ-UBND", approved="10/05/2019", authority="UBND tỉnh Kiên Giang",
+                 horizon="2030", integrated="true", review_due="30/06/2025",
+                 adjustments='[{"decision": "56/QĐ-UBND", "approved": "2021-03-04", "note": "điều chỉnh cục bộ"}]')
+    assert (plan["decision"], plan["approved"], plan["authority"]) == ("1234/QĐ-UBND", "2019-05-10", "UBND tỉnh Kiên Giang")
+    assert (plan["horizon"], plan["integrated"], plan["fixes_quantities"], plan["review_due"]) == (2030, True, False, "2025-06-30")
+    assert plan["adjustments"] == [{"decision": "56/QĐ-UBND", "approved": "2021-03-04", "note": "điều chỉnh cục bộ"}]
+    assert plan["status"] is None and plan["parent"] is None and plan["superseded_by"] is None
+    assert api.get(f"/api/v1/plans/{plan['id']}", "planner").json() == plan  # kept, not only echoed
+
+    check = _check(api, plan["id"])
+    html = api.get(f"/api/v1/checks/{check['id']}/report", "planner", params={"format": "html"}).text
+    text = re.sub(r"<[^>]+>", " ", html)
+    for shown in ("Điều chỉnh QHC Rạch Giá", "1234/QĐ-UBND", "10/05/2019", "UBND tỉnh Kiên Giang"):
+        assert shown in text, shown
+    xlsx = api.get(f"/api/v1/checks/{check['id']}/report", "planner", params={"format": "xlsx"})
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content))["Quy hoạch"]
+    header = [c.value for c in sheet[1]]
+    row = dict(zip(header, [c.value for c in sheet[2]]))
+    assert row["Số quyết định"] == "1234/QĐ-UBND" and row["Cơ quan phê duyệt"] == "UBND tỉnh Kiên Giang"
+    assert row["Ngày phê duyệt"].date().isoformat() == "2019-05-10"
+
+    # An edit renames the plan in the report drawn next (the cached one is dropped).
+    r = api.client.patch(f"/api/v1/plans/{plan['id']}", headers=api.h("planner"), json={"decision": "99/QĐ-UBND"})
+    assert r.status_code == 200, r.text
+    html = api.get(f"/api/v1/checks/{check['id']}/report", "planner", params={"format": "html"}).text
+    assert "99/QĐ-UBND" in html and "1234/QĐ-UBND" not in html
+
+
+def test_upload_with_bad_register_keys_lists_every_problem_and_keeps_nothing(api, scene_files):
+    store = api.client.app.state.store
+    r = api.upload("plans", scene_files / "plan.gpkg", "planner", name="thử", plan_type="rural",
+                   approved="30/02/2021", horizon="sau 2030", integrated="có lẽ", status="in_force",
+                   parent="khong-co", adjustments="[{", review_due="2025-13-01")
+    assert r.status_code == 422, r.text
+    problems = r.json()["problems"]
+    assert sorted(p.split(":")[0] for p in problems) == ["adjustments", "approved", "horizon", "integrated",
+                                                         "parent", "review_due", "status"], problems
+    assert r.json()["detail"].startswith("thông tin quy hoạch không hợp lệ / invalid plan keys: 7 problem(s)")
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM layers")).scalar_one() == 0
+    assert not list((api.settings.data_dir / "layers").glob("*"))  # embedded: no layer folder either
+
+
+def test_legal_status_on_both_sides_of_each_boundary(api, scene_files):
+    """CONTRACT §7's order, dates worked out by hand: integrated plans expire on the master plan's
+    approval (2023-11-03, the profile's); a horizon ends on 31 December; a successor counts from
+    its approval; review is overdue from the day after review_due (default 2025-12-31)."""
+    ids = {}
+    ids["integrated"] = _plan(api, scene_files, decision="11/QĐ-UBND", approved="2019-05-10", integrated="true")["id"]
+    ids["horizon"] = _plan(api, scene_files, decision="12/QĐ-UBND", approved="2016-01-20", horizon="2025")["id"]
+    ids["new"] = _plan(api, scene_files, decision="13/QĐ-UBND", approved="2024-03-01")["id"]
+    ids["old"] = _plan(api, scene_files, decision="14/QĐ-UBND", approved="2012-07-01", superseded_by=ids["new"])["id"]
+    ids["quantities"] = _plan(api, scene_files, plan_type="sectoral_trade", decision="15/QĐ-UBND",
+                              approved="2017-09-09", fixes_quantities="true")["id"]
+    ids["draft"] = _plan(api, scene_files)["id"]
+    ids["later"] = _plan(api, scene_files, decision="16/QĐ-UBND", approved="2025-04-15")["id"]
+
+    def status(on):
+        rows, _ = _register(api, on)
+        return {k: (rows[i]["legal_status"], rows[i]["since"]) for k, i in ids.items()}
+
+    before = status("2023-11-02")
+    assert before["integrated"] == ("in_force", "2019-05-10")
+    assert before["old"] == ("in_force", "2012-07-01")
+    assert before["new"][0] == "draft" and before["later"][0] == "draft"  # not approved yet on that day
+    assert before["quantities"][0] == "abolished"
+    assert before["draft"] == ("draft", None)
+
+    on_day = status("2023-11-03")
+    assert on_day["integrated"] == ("expired", "2023-11-03")
+
+    assert status("2024-02-29")["old"] == ("in_force", "2012-07-01")
+    march = status("2024-03-01")
+    assert march["old"] == ("superseded", "2024-03-01") and march["new"] == ("in_force", "2024-03-01")
+
+    assert status("2025-04-14")["later"][0] == "draft"
+    assert status("2025-04-15")["later"] == ("in_force", "2025-04-15")
+
+    last_day = status("2025-12-31")
+    assert last_day["horizon"] == ("in_force", "2016-01-20")
+    next_day = status("2026-01-01")
+    assert next_day["horizon"] == ("past_horizon", "2026-01-01")
+
+    rows, body = _register(api, "2025-12-31")
+    assert rows[ids["draft"]]["review_status"] == "not_checked" and rows[ids["draft"]]["overdue"] is False
+    assert rows[ids["quantities"]]["review_status"] == "not_required"
+    rows, body = _register(api, "2026-01-01")
+    assert rows[ids["draft"]]["overdue"] is True and rows[ids["new"]]["overdue"] is True
+    assert rows[ids["old"]]["overdue"] is False  # superseded: no review required
+    # 7 plans on 2026-01-01: integrated expired, horizon past it, old superseded, quantities
+    # abolished, draft draft, new and later in force (none checked: 3 overdue, 4 not required).
+    assert body["counts"]["legal_status"] == {"abolished": 1, "superseded": 1, "expired": 1, "past_horizon": 1,
+                                              "draft": 1, "in_force": 2}
+    assert body["counts"]["review_status"]["not_checked"] == 3 and body["counts"]["overdue"] == 3
+    assert "Luật Quy hoạch" in rows[ids["integrated"]]["basis"]
+
+
+def test_review_status_from_latest_check_and_outdated_by_a_new_master(api, scene, scene_files, more_files):
+    clean = _plan(api, more_files, file="consistent.gpkg", decision="20/QĐ-UBND", approved="2020-02-02")["id"]
+    _check(api, scene["plan"])
+    _check(api, clean)
+    rows, body = _register(api, "2025-12-31", "planner")
+    scene_row = rows[scene["plan"]]
+    assert scene_row["review_status"] == "needs_adjustment"
+    assert {k: scene_row[k] for k in SCENE_CONFLICTS} == SCENE_CONFLICTS
+    assert scene_row["overdue"] is False
+    assert rows[clean]["review_status"] == "consistent" and rows[clean]["conflicts"] == 0
+    assert _register(api, "2026-01-01", "planner")[0][scene["plan"]]["overdue"] is True  # after review_due
+    assert _register(api, "2026-01-01", "planner")[0][clean]["overdue"] is False  # consistent: never overdue
+
+    # The same master file uploaded again: same content, nothing outdated.
+    assert api.upload("masters", scene_files / "master.gpkg", name="lại").status_code == 201
+    assert _register(api, "2025-12-31", "planner")[0][scene["plan"]]["review_status"] == "needs_adjustment"
+    # A master plan with other content: every check made before it is outdated, and says why.
+    assert api.upload("masters", more_files / "master_v2.gpkg", name="mới").status_code == 201
+    rows, _ = _register(api, "2025-12-31", "planner")
+    assert rows[scene["plan"]]["review_status"] == "outdated"
+    assert "quy hoạch tỉnh" in rows[scene["plan"]]["review_reason"]
+    # Checked again against it: M1 is ODT now, so R02 (RPH) matches nothing; only P0 on LUC
+    # (2500 m², R01) is left open.
+    _check(api, scene["plan"])
+    row = _register(api, "2025-12-31", "planner")[0][scene["plan"]]
+    assert (row["review_status"], row["conflicts"], row["conflict_area_m2"], row["conflict_length_m"]) == (
+        "needs_adjustment", 1, 2500.0, 0.0)
+
+
+def test_register_shows_each_caller_the_plans_they_may_see(api, scene_files):
+    mine = _plan(api, scene_files, "planner")["id"]
+    theirs = _plan(api, scene_files, "planner2")["id"]
+    assert set(_register(api, "2025-01-01", "planner")[0]) == {mine}
+    assert set(_register(api, "2025-01-01", "planner2")[0]) == {theirs}
+    assert set(_register(api, "2025-01-01", "viewer")[0]) == {mine, theirs}
+    _, body = _register(api, "2025-01-01", "planner")
+    assert body["counts"]["legal_status"]["draft"] == 1  # counts of what the caller sees
+    # Another planner's plan cannot be named: it does not exist for this caller.
+    r = api.upload("plans", scene_files / "plan.gpkg", "planner", name="x", plan_type="rural", parent=theirs)
+    assert r.status_code == 422 and r.json()["problems"] == [f"parent: no plan with id {theirs!r}"]
+    assert api.client.get("/api/v1/register").status_code == 401
+
+
+@pytest.mark.parametrize("on", ["2025-02-30", "31/12/2025", "2025-1-1", "hôm nay"])
+def test_register_bad_date_is_422(api, on):
+    r = api.get("/api/v1/register", "viewer", params={"on": on})
+    assert r.status_code == 422 and "YYYY-MM-DD" in r.json()["detail"]
+
+
+def test_patch_roles_validation_and_the_register_answer(api, scene, scene_files, more_files):
+    plan = scene["plan"]
+    patch = api.client.patch
+    assert patch(f"/api/v1/plans/{plan}", headers=api.h("viewer"), json={"horizon": 2030}).status_code == 403
+    assert patch(f"/api/v1/plans/{plan}", headers=api.h("planner2"), json={"horizon": 2030}).status_code == 404
+    assert patch("/api/v1/plans/khong-co", headers=api.h("admin"), json={"horizon": 2030}).status_code == 404
+    assert patch(f"/api/v1/plans/{plan}", json={"horizon": 2030}).status_code == 401
+
+    rows, _ = _register(api, "2024-06-01")
+    assert rows[plan]["legal_status"] == "draft"  # uploaded without a decision
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"),
+              json={"decision": "1234/QĐ-UBND", "approved": "2019-05-10", "authority": "UBND tỉnh", "horizon": 2020})
+    assert r.status_code == 200, r.text
+    assert (r.json()["decision"], r.json()["horizon"]) == ("1234/QĐ-UBND", 2020)
+    rows, _ = _register(api, "2024-06-01")
+    assert (rows[plan]["legal_status"], rows[plan]["since"]) == ("past_horizon", "2021-01-01")
+    assert rows[plan]["review_status"] == "not_required"
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("admin"), json={"horizon": None})  # null: back to none
+    assert r.status_code == 200 and r.json()["horizon"] is None
+    assert _register(api, "2024-06-01")[0][plan]["legal_status"] == "in_force"
+
+    # Every problem at once: unknown key, bad date, unknown successor, the plan naming itself.
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"),
+              json={"code_field": "ma", "approved": "2019-02-30", "superseded_by": "khong-co", "parent": plan})
+    assert r.status_code == 422, r.text
+    assert sorted(p.split(":")[0] for p in r.json()["problems"]) == ["approved", "code_field", "parent", "superseded_by"]
+    assert api.get(f"/api/v1/plans/{plan}", "planner").json()["approved"] == "2019-05-10"  # unchanged
+
+    # A cycle of parents is refused; naming a parent makes the last check outdated.
+    child = _plan(api, scene_files, "planner", parent=plan)["id"]
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"parent": child})
+    assert r.status_code == 422 and r.json()["problems"] == [f"parents form a cycle ({plan} -> {child} -> {plan})"] or \
+        r.json()["problems"] == [f"parents form a cycle ({child} -> {plan} -> {child})"], r.text
+    _check(api, child)
+    assert _register(api, "2024-06-01")[0][child]["review_status"] == "needs_adjustment"
+    # (another file: a parent with the same content would be the same parent to the check)
+    other = _plan(api, more_files, "planner", file="consistent.gpkg", decision="3/QĐ-UBND", approved="2018-01-01")["id"]
+    assert patch(f"/api/v1/plans/{child}", headers=api.h("planner"), json={"parent": other}).status_code == 200
+    row = _register(api, "2024-06-01")[0][child]
+    assert row["review_status"] == "outdated" and "quy hoạch cấp trên" in row["review_reason"]
+    # A body that is not a JSON object is the client's mistake.
+    assert patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json=[1, 2]).status_code == 422
+
+
+def test_deleting_a_plan_clears_the_links_that_name_it(api, scene_files):
+    new = _plan(api, scene_files, decision="1/QĐ", approved="2024-01-01")["id"]
+    old = _plan(api, scene_files, decision="2/QĐ", approved="2010-01-01", superseded_by=new)["id"]
+    assert _register(api, "2024-06-01")[0][old]["legal_status"] == "superseded"
+    assert api.delete(f"/api/v1/plans/{new}", "planner").status_code == 204
+    assert api.get(f"/api/v1/plans/{old}", "planner").json()["superseded_by"] is None
+    assert _register(api, "2024-06-01")[0][old]["legal_status"] == "in_force"
+
+
+def _drop_new_columns(store) -> None:
+    """The tables as the release before the register made them."""
+    with store.engine.begin() as conn:
+        for column in ("decision", "approved", "authority", "register_keys"):
+            conn.execute(sa.text(f'ALTER TABLE layers DROP COLUMN "{column}"'))
+        conn.execute(sa.text('ALTER TABLE checks DROP COLUMN "inputs"'))
+        conn.execute(sa.text("DROP TABLE exceptions"))
+
+
+def test_a_database_made_before_the_register_opens_and_keeps_its_data(make_settings, scene_files):
+    settings = make_settings()
+    app = create_app(settings)
+    with TestClient(app) as client:
+        store = app.state.store
+        key = store.create_key("admin", "admin")[1]
+        h = {"Authorization": f"Bearer {key}"}
+        for route, name, extra in (("masters", "master.gpkg", {}), ("plans", "plan.gpkg", {"plan_type": "rural"})):
+            with open(scene_files / name, "rb") as f:
+                r = client.post(f"/api/v1/{route}", headers=h, files={"file": (name, f)}, data={"name": "cũ", **extra})
+            assert r.status_code == 201, r.text
+        plan = r.json()["id"]
+        r = client.post("/api/v1/checks", headers=h, json={"plan_id": plan})
+        check = r.json()["id"]
+        for _ in range(600):
+            if client.get(f"/api/v1/checks/{check}", headers=h).json()["status"] == "successful":
+                break
+            import time
+            time.sleep(0.05)
+        _drop_new_columns(store)
+        columns = {c["name"] for c in sa.inspect(store.engine).get_columns("layers")}
+        assert "register_keys" not in columns
+
+    app = create_app(settings)
+    with TestClient(app) as client:
+        store = app.state.store
+        assert {"decision", "approved", "authority", "register_keys"} <= {
+            c["name"] for c in sa.inspect(store.engine).get_columns("layers")}
+        assert "inputs" in {c["name"] for c in sa.inspect(store.engine).get_columns("checks")}
+        record = client.get(f"/api/v1/plans/{plan}", headers=h).json()
+        assert (record["name"], record["feature_count"], record["decision"], record["integrated"]) == ("cũ", 6, None, False)
+        assert client.get(f"/api/v1/checks/{check}", headers=h).json()["summary"]["totals"]["conflict_pieces"] > 0
+        body = client.get("/api/v1/register", headers=h, params={"on": "2025-01-01"}).json()
+        # A check made before inputs were recorded cannot say it is current.
+        assert [(p["id"], p["legal_status"], p["review_status"]) for p in body["plans"]] == [(plan, "draft", "outdated")]
+        r = client.patch(f"/api/v1/plans/{plan}", headers=h, json={"decision": "7/QĐ-UBND", "approved": "2020-01-01"})
+        assert r.status_code == 200 and r.json()["decision"] == "7/QĐ-UBND"
