@@ -40,6 +40,7 @@ def check(
     plan_id_field: Annotated[Optional[str], Opt(help="Plan feature id column (default: FID).")] = None,
     master_id_field: Annotated[Optional[str], Opt(help="Master feature id column (default: FID).")] = None,
     rules: Annotated[Optional[Path], Opt(help="Rules table CSV (default: the profile's).")] = None,
+    hazards: Annotated[Optional[str], Opt(help="HAZARDS.yaml: also screen the plans for flooding (hazards.gpkg).")] = None,
     admin: Annotated[Optional[str], Opt(help="Administrative units (communes) to split pieces by.")] = None,
     admin_field: Annotated[Optional[str], Opt(help="Unit code column.")] = None,
     admin_name_field: Annotated[Optional[str], Opt(help="Unit name column.")] = None,
@@ -91,6 +92,7 @@ def check(
         engine=engine,
         profile=profile,
         master_checks=master_checks,
+        hazards=hazards,
     )
     with status_printer(quiet) as progress:
         result = run_check(opts, progress)
