@@ -194,6 +194,7 @@ class _Top(_Strict):
     admin: Any = None
     admin_previous: Any = None
     rules: str | None = None
+    hazards: str | None = None  # HAZARDS.yaml (CONTRACT §8)
     plans: list[Any]
 
 
@@ -210,6 +211,7 @@ class Registry(BaseModel):
     admin_previous: AdminEntry | None
     rules: Path
     plans: list[PlanEntry]
+    hazards: Path | None = None
 
     def plan_spec(self, plan: PlanEntry) -> str:
         """The plan's layer as read_layer wants it (PATH or PATH::LAYER)."""
@@ -410,6 +412,15 @@ def parse_registry(data: Any, path: Path) -> Registry:
     elif raw_rules is None and profile is not None:
         rules = Path(profile.rules)
 
+    hazards: Path | None = None
+    raw_hazards = data.get("hazards")
+    if isinstance(raw_hazards, str) and raw_hazards.strip():
+        hazards = Path(_resolve(base, raw_hazards.strip()))
+        if not hazards.is_file():
+            problems.append(f"hazards: file not found: {hazards}")
+    elif raw_hazards is not None:
+        problems.append("hazards: expected the path of a HAZARDS.yaml")
+
     plans: list[PlanEntry] = []
     raw_plans = data.get("plans")
     if isinstance(raw_plans, list):
@@ -450,4 +461,4 @@ def parse_registry(data: Any, path: Path) -> Registry:
         raise RegistryError(problems, source=source)
     assert top is not None and profile is not None and master is not None and rules is not None
     return Registry(path=path, province=top.province, profile=profile, master=master, admin=admin,
-                    admin_previous=admin_previous, rules=rules, plans=plans)
+                    admin_previous=admin_previous, rules=rules, plans=plans, hazards=hazards)
