@@ -75,6 +75,7 @@ class BatchResult:
     rules: Any = None
     exit_code: int = 0
     register: dict | None = None  # register.json of the day of the run (CONTRACT §7)
+    hazards: Any = None  # hazards.HazardResult over all plans, when the registry names `hazards`
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,7 +159,23 @@ def _shared_fingerprint(reg: Registry, opts: BatchOptions) -> dict:
         entry = getattr(reg, key)
         data[key] = None if entry is None else {
             "entry": entry.model_dump(exclude={"path"}), "files": hash_files(file_parts(Registry.admin_spec(entry)))}
+    if reg.hazards is not None:  # the hazards file, its rules table and its rasters
+        data["hazards"] = hash_files(_hazard_files(reg.hazards))
     return data
+
+
+def _hazard_files(path: Path) -> list[Path]:
+    """HAZARDS.yaml and the files it names (rules table, rasters), as far as it can be read."""
+    import yaml
+
+    files = [path]
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        names = [data.get("rules")] + [layer.get("path") for layer in data.get("layers") or [] if isinstance(layer, dict)]
+        files += sorted({(path.parent / n).resolve() for n in names if isinstance(n, str)})
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        pass
+    return files
 
 
 def _plan_fingerprint(plan: PlanEntry, reg: Registry, shared_digest: str, on: datetime.date | None = None) -> dict:
@@ -259,6 +276,22 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
             raise
         raise type(exc)(hinted) from None
     shared_digest = _digest(_shared_fingerprint(reg, opts))
+    screening = None
+    if reg.hazards is not None:
+        from .hazards import Screening, load_hazards
+
+        screening = Screening(load_hazards(reg.hazards, ctx.taxonomy, written=str(reg.hazards)), ctx.analysis_crs)
+    try:
+        return _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, screening)
+    finally:
+        if screening is not None:
+            screening.close()
+
+
+def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, screening) -> BatchResult:
+    hazard_frames: dict[str, gpd.GeoDataFrame] = {}
+    hazard_notes: dict[str, list[str]] = {}
+    units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
 
     records = {p.id: _record(p) for p in reg.plans}
     parts: dict[str, dict] = {}
@@ -284,6 +317,11 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
         states[plan.id] = state
         rec.status, rec.summary = "unchanged", summary
         rec.conflicts = gpd.GeoDataFrame(conflicts, geometry="geometry", crs=ctx.analysis_crs)
+        if screening is not None and (rec.out_dir / "hazards.gpkg").is_file():
+            hazard_frames[plan.id] = gpd.GeoDataFrame(
+                pyogrio.read_dataframe(rec.out_dir / "hazards.gpkg", layer="hazards"), geometry="geometry",
+                crs=ctx.analysis_crs)
+            hazard_notes[plan.id] = list((summary.get("hazards") or {}).get("warnings", []))
         parts[plan.id] = state["part"]
         frames[plan.id] = rec.conflicts
         events.plan_done(rec, int(state.get("features", 0)))
@@ -326,9 +364,18 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
                 _fail(rec, f"{type(exc).__name__}: {exc}")
                 events.plan_done(rec, 0)
                 continue
+            hazards = None
+            if screening is not None:  # in this thread: one rasterio dataset is not shared across threads
+                try:
+                    hazard_frames[plan.id], hazard_notes[plan.id] = screening.plan(layer, plan.id, units_list)
+                except KgSpatialError as exc:
+                    _fail(rec, str(exc))
+                    events.plan_done(rec, 0)
+                    continue
+                hazards = screening.result([hazard_frames[plan.id]], hazard_notes[plan.id])
             # Writing happens here, in the caller's thread: presenters (matplotlib) are not thread-safe.
             try:
-                check_results[plan.id] = _write_plan(ctx, check_opts, rec, frame, part, layer, opts)
+                check_results[plan.id] = _write_plan(ctx, check_opts, rec, frame, part, layer, opts, hazards)
             except Exception as exc:  # noqa: BLE001
                 _fail(rec, f"writing outputs failed: {type(exc).__name__}: {exc}")
                 events.plan_done(rec, len(layer))
@@ -345,14 +392,23 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
                  if to_join else empty)
     summary = province_summary(ctx, check_opts, reg, plans, conflicts, [parts[p.id] for p in done],
                                [prepared[p.id] for p in done if p.id in prepared])
-    exit_code = 1 if (summary["failed"] or ((conflicts["verdict"] == "conflict") & open_rows(conflicts)).any()) else 0
+    hazards = None
+    if screening is not None:
+        hazards = screening.result([hazard_frames[p.id] for p in done if p.id in hazard_frames],
+                                   [w for p in done for w in hazard_notes.get(p.id, [])])
+        summary["hazards"] = hazards.summary
+        summary["warnings"] += hazards.summary["warnings"]
+        summary["transformations"] = sorted(set(summary["transformations"]) |
+                                            {layer["transformation"] for layer in hazards.layers})
+    exit_code = 1 if (summary["failed"] or ((conflicts["verdict"] == "conflict") & open_rows(conflicts)).any()
+                      or (hazards is not None and hazards.exit_code)) else 0
     show = _as_written(reg, opts.registry)
     summary = show(summary)
     for rec in plans:
         rec.path, rec.reason = show(rec.path), show(rec.reason)
     result = BatchResult(province=reg.province, registry_path=Path(opts.registry), out=out, plans=plans, summary=summary,
                          conflicts=conflicts, master=ctx.master, taxonomy=ctx.taxonomy, rules=ctx.rules,
-                         exit_code=exit_code)
+                         exit_code=exit_code, hazards=hazards)
     inputs = review_inputs(reg)  # what the register's review status compares with, hashed once
     for rec in plans:
         report_formats = formats
@@ -431,11 +487,16 @@ def _fail(rec: PlanRecord, reason: str) -> None:
         shutil.rmtree(rec.out_dir, ignore_errors=True)
 
 
-def _write_plan(ctx, check_opts: CheckOptions, rec: PlanRecord, frame, part, layer, opts: BatchOptions) -> None:
-    """conflicts.gpkg, summary.json and map.html of one plan, as `kgspatial check` writes them."""
+def _write_plan(ctx, check_opts: CheckOptions, rec: PlanRecord, frame, part, layer, opts: BatchOptions,
+                hazards=None) -> None:
+    """conflicts.gpkg, summary.json, map.html (and hazards.gpkg) of one plan, as `kgspatial check`
+    writes them."""
     summary = build_summary(ctx, check_opts, frame, [part], [layer])
+    if hazards is not None:
+        summary["hazards"] = hazards.summary
+        summary["warnings"] += hazards.summary["warnings"]
     result = CheckResult(conflicts=frame, summary=summary, plans=[layer], master=ctx.master,
-                         taxonomy=ctx.taxonomy, rules=ctx.rules)
+                         taxonomy=ctx.taxonomy, rules=ctx.rules, hazards=hazards)
     write_map = _optional("maps", "write_map") if opts.plan_maps else None
 
     def extra(stage: Path) -> None:

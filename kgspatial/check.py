@@ -82,6 +82,7 @@ class CheckOptions:
     # CONTRACT §10: exceptions.csv's path, or exceptions already validated (the service's store)
     exceptions: str | list[PlanException] | None = None
     on: dt.date | None = None  # the day exceptions are judged on (expired or not); default today
+    hazards: str | None = None  # HAZARDS.yaml (CONTRACT §8): also screen the plans against it
 
 
 @dataclass
@@ -94,10 +95,14 @@ class CheckResult:
     rules: RulesTable | None = None
     admin: AdminUnits | None = None  # the --admin units, for maps to draw
     withheld: object | None = None  # masked copies: the area left out of every drawing (maps.withheld_area)
+    hazards: object | None = None  # hazards.HazardResult with --hazards
 
     @property
     def exit_code(self) -> int:
-        """1 when an open conflict (not merely conditional, not excepted) was found; slivers do not count."""
+        """1 when an open conflict (not merely conditional, not excepted) was found, or a `conflict`
+        hazard band; slivers do not count."""
+        if self.hazards is not None and self.hazards.exit_code:
+            return 1
         return 1 if ((self.conflicts["verdict"] == "conflict") & open_rows(self.conflicts)).any() else 0
 
 
@@ -520,6 +525,19 @@ def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:
         raise InputError(f"--min-area must be a number of m², 0 or more (got {opts.min_area})")
     specs = _with_distinct_ids(opts.plans)
     ctx = build_context(opts, progress)
+    screening = None
+    if opts.hazards:  # read and checked before any plan: a bad hazards file costs no overlay
+        from .hazards import Screening, load_hazards
+
+        screening = Screening(load_hazards(opts.hazards, ctx.taxonomy, written=opts.hazards), ctx.analysis_crs)
+    try:
+        return _run_plans(opts, specs, ctx, screening, progress)
+    finally:
+        if screening is not None:
+            screening.close()
+
+
+def _run_plans(opts: CheckOptions, specs: list[PlanInput], ctx: Context, screening, progress: Progress) -> CheckResult:
     frames, parts, prepared = [], [], []
     for spec in specs:
         frame, part, plan = check_one(ctx, spec, opts, progress)
@@ -535,8 +553,28 @@ def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:
         summary["warnings"].append(
             f"{sum(e.plan_id in elsewhere for e in ctx.exceptions)} ngoại lệ của quy hoạch khác / exception(s) name"
             f" no plan of this check ({', '.join(elsewhere[:10])}); the plans checked are {', '.join(sorted(ids))}")
+    hazards = None
+    if screening is not None:
+        hazards = screen_hazards(ctx, screening, prepared, [p["plan_id"] for p in parts], opts.jobs, progress)
+        summary["hazards"] = hazards.summary
+        summary["warnings"] += hazards.summary["warnings"]
+        summary["transformations"] = sorted(set(summary["transformations"]) |
+                                            {layer["transformation"] for layer in hazards.layers})
     return CheckResult(conflicts=conflicts, summary=summary, plans=prepared, master=ctx.master,
-                       taxonomy=ctx.taxonomy, rules=ctx.rules, admin=ctx.admin)
+                       taxonomy=ctx.taxonomy, rules=ctx.rules, admin=ctx.admin, hazards=hazards)
+
+
+def screen_hazards(ctx: Context, screening, plans: list[PreparedLayer], plan_ids: list[str], jobs: int,
+                   progress: Progress = _noop):
+    """Hazard rows of prepared plans, split by the context's units as the conflicts are."""
+    units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
+    frames, warnings = [], []
+    for plan, plan_id in zip(plans, plan_ids):
+        progress(f"sàng lọc ngập / screening {plan_id} for hazards")
+        frame, notes = screening.plan(plan, plan_id, units_list, jobs)
+        frames.append(frame)
+        warnings += notes
+    return screening.result(frames, warnings)
 
 
 def _totals(frame: pd.DataFrame) -> dict:

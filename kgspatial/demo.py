@@ -11,6 +11,7 @@ width: tests/test_demo.py asserts them with figures worked out by hand.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 import tempfile
 import zipfile
@@ -737,6 +738,129 @@ DEMO_REGISTER_KEYS = {
 }
 
 
+# ---------------------------------------------------------------------------------- hazards (§8)
+
+# Scenario figures (each with its source; `illustrative` ones are this demo's choice, not a
+# published scenario).  Sources as given in issue 14, not re-checked against the publications:
+# - MONRE (Bộ TN&MT), Kịch bản biến đổi khí hậu, phiên bản cập nhật năm 2020: with 100 cm of
+#   sea-level rise 47.29 % of the Mekong Delta is at risk of flooding.
+# - Minderhoud et al. 2019, Nature Communications 10:3847: the delta's mean elevation is about
+#   0.8 m above sea level (much lower than earlier, SRTM-based, figures).
+# - Minderhoud et al. 2017, Environmental Research Letters 12:064006: the delta subsides about
+#   1.1 cm a year on average (groundwater extraction).
+SUBSIDENCE_CM_PER_YEAR = 1.1
+DEM_CELL = 500  # m: a coarse model (the real 10 m DEM would be ~20,000 cells a side)
+DEM_MEAN_LAND = 0.8  # m, the mainland's mean elevation the generated model is scaled to
+HAZARD_SCENARIOS = [
+    # id, level (m above the height datum), name_vi, name_en, scenario, source, illustrative
+    ("slr50", 0.5, "Ngập do nước biển dâng 50 cm", "Flooding at 50 cm sea-level rise",
+     "Mực nước biển dâng 50 cm (mức trung gian, minh họa)",
+     "Illustrative intermediate level chosen for the demo (between today and the 100 cm scenario)", True),
+    ("slr100", 1.0, "Ngập do nước biển dâng 100 cm", "Flooding at 100 cm sea-level rise",
+     "Kịch bản biến đổi khí hậu 2020 (Bộ TN&MT): nước biển dâng 100 cm; 47,29 % ĐBSCL có nguy cơ ngập",
+     "MONRE 2020 climate-change scenarios (100 cm; 47.29 % of the Mekong Delta at risk); not re-checked", False),
+    ("slr100_lun", round(1.0 + 30 * SUBSIDENCE_CM_PER_YEAR / 100, 2), "Ngập 100 cm cộng sụt lún 30 năm",
+     "100 cm sea-level rise plus 30 years of subsidence",
+     "Nước biển dâng 100 cm cộng 30 năm sụt lún 1,1 cm/năm (= mực nước 1,33 m; tổ hợp minh họa)",
+     "100 cm (MONRE 2020) + 30 x 1.1 cm/yr subsidence (Minderhoud et al. 2017 ERL); the combination is"
+     " illustrative", True),
+]
+# Places the model is shaped around (approximate WGS 84 coordinates, from maps):
+U_MINH = (9.62, 105.10)  # U Minh Thượng National Park: peat-swamp depression
+HILLS = [(10.17, 104.63, 40.0), (10.38, 104.47, 60.0), (10.33, 104.00, 300.0), (10.08, 103.99, 150.0)]
+# Hòn Chông/Kiên Lương limestone, Hà Tiên hills, Phú Quốc's northern and southern ranges (heights illustrative)
+SURVEY_GAP = (10.02, 105.15, 4000)  # a square of no data (a survey gap), to show 'unknown'
+
+
+def build_dem(land: shapely.Geometry, rng) -> tuple[np.ndarray, object, float, dict]:
+    """An illustrative elevation model (m above the height datum, EPSG:9207): low along the coast and
+    in the U Minh wetlands, rising inland, hills in the north-west and on Phú Quốc; the sea -2 m."""
+    from rasterio.transform import from_origin
+
+    x1, y1, x2, y2 = land.bounds
+    x0, y0 = math.floor(x1 / DEM_CELL) * DEM_CELL - 5000, math.ceil(y2 / DEM_CELL) * DEM_CELL + 5000
+    width = int(math.ceil((x2 + 5000 - x0) / DEM_CELL))
+    height = int(math.ceil((y0 - (y1 - 5000)) / DEM_CELL))
+    xs = x0 + (np.arange(width) + 0.5) * DEM_CELL
+    ys = y0 - (np.arange(height) + 0.5) * DEM_CELL
+    gx, gy = np.meshgrid(xs, ys)
+    centres = shapely.points(gx.ravel(), gy.ravel())
+    on_land = shapely.contains_xy(land, gx.ravel(), gy.ravel())
+    coast = shapely.distance(centres, land.boundary)
+    inland = 1.0 - np.exp(-coast / 15000.0)
+    ux, uy = _xy(*U_MINH)
+    swamp = np.exp(-(((gx.ravel() - ux) ** 2 + (gy.ravel() - uy) ** 2) / (2 * 14000.0 ** 2)))
+    base = 0.15 + inland - 0.7 * swamp + rng.normal(0, 0.05, len(centres))
+    scale = DEM_MEAN_LAND / base[on_land].mean()  # the mainland mean as in Minderhoud et al. 2019
+    elev = base * scale
+    for lat, lon, top in HILLS:
+        hx, hy = _xy(lat, lon)
+        elev += top * np.exp(-(((gx.ravel() - hx) ** 2 + (gy.ravel() - hy) ** 2) / (2 * 3000.0 ** 2)))
+    elev = np.where(on_land, np.round(elev, 2), -2.0).astype("float32").reshape(height, width)
+    gap_x, gap_y = _xy(SURVEY_GAP[0], SURVEY_GAP[1])
+    half = SURVEY_GAP[2] / 2
+    gap = (np.abs(gx - gap_x) <= half) & (np.abs(gy - gap_y) <= half)
+    elev[gap] = -9999.0
+    land_cells = elev[on_land.reshape(height, width) & ~gap]
+    below = {level: float((land_cells < level).mean()) for _, level, *_ in HAZARD_SCENARIOS}
+    return elev, from_origin(x0, y0, DEM_CELL, DEM_CELL), float(np.median(land_cells)), below
+
+
+def write_hazards(out: Path, land: shapely.Geometry, rng) -> dict:
+    """layers/demo/hazards/: dem.tif, HAZARDS.yaml (three scenarios on one DEM) and a README."""
+    import os
+
+    import rasterio
+    import yaml
+
+    folder = out / "hazards"
+    folder.mkdir(exist_ok=True)
+    elev, transform, median_land, below = build_dem(land, rng)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(folder / "dem.tif", "w", driver="GTiff", width=elev.shape[1], height=elev.shape[0],
+                           count=1, dtype="float32", crs=CRS, transform=transform, nodata=-9999.0,
+                           compress="deflate", predictor=3, tiled=True, blockxsize=256, blockysize=256) as ds:
+            ds.write(elev, 1)
+            ds.update_tags(TIFFTAG_DATETIME="2025:01:01 00:00:00")
+    rules = Path(os.path.relpath(default_layers_dir() / "kien-giang" / "hazard_rules.csv", folder.resolve())).as_posix()
+    data = {"layers": [
+        {"id": hid, "name_vi": vi, "name_en": en, "path": "dem.tif", "band": 1, "measure": "elevation",
+         "level": level, "scenario": scenario, "source": source, "illustrative": illustrative}
+        for hid, level, vi, en, scenario, source, illustrative in HAZARD_SCENARIOS], "rules": rules}
+    header = ("# Hazard layers of the demo province (CONTRACT §8), generated by kgspatial/demo.py.\n"
+              "# One elevation model, three water levels: depth = level - elevation. The model is\n"
+              "# ILLUSTRATIVE (generated, not surveyed); the source of each level is given with it.\n")
+    (folder / "HAZARDS.yaml").write_text(header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=110),
+                                         encoding="utf-8")
+    land_cells = int((elev > -2).sum())
+    lines = [f"| `{h}` | {level:.2f} m | {src} | {'yes' if ill else 'no'} |"
+             for h, level, _, _, _, src, ill in HAZARD_SCENARIOS]
+    (folder / "README.md").write_text(f"""# Hazard rasters of the demo province
+
+Generated by `python -m kgspatial.demo`; **illustrative**: `dem.tif` is a generated elevation model,
+not a survey. EPSG:9207, {DEM_CELL} m cells ({elev.shape[1]} x {elev.shape[0]}), metres above the
+height datum, no data -9999 (a {SURVEY_GAP[2] / 1000:g} km square survey gap near Rạch Giá, on purpose, so
+maps and reports show *unknown* parts). The sea is -2 m.
+
+- Low along the coast (0.15 m rising over ~15 km inland) and in the U Minh Thượng peat-swamp depression;
+  hills near Kiên Lương/Hà Tiên and on Phú Quốc (heights illustrative).
+- Scaled so the mainland's mean is {DEM_MEAN_LAND} m, the Mekong Delta's mean elevation in Minderhoud et al.
+  2019, Nature Communications 10:3847, before the hills are added (median of the {land_cells:,} land cells
+  {median_land:.2f} m).
+- Share of the land cells below each level: {', '.join(f"{lv:.2f} m: {share:.1%}" for lv, share in below.items())}
+  (for comparison only: MONRE 2020 gives 47.29 % of the whole delta at risk at 100 cm).
+
+| hazard | water level | source of the figure | illustrative |
+|---|---|---|---|
+{chr(10).join(lines)}
+
+Subsidence: {SUBSIDENCE_CM_PER_YEAR} cm a year, Minderhoud et al. 2017, Environmental Research Letters
+12:064006. The 47.29 % figure: MONRE 2020 scenarios (as cited in issue 14; not re-checked here).
+Rules: `layers/kien-giang/hazard_rules.csv` (its thresholds are this project's, see layers/README.md).
+""", encoding="utf-8")
+    return {"median_land": median_land, "below": below, "shape": elev.shape}
+
+
 def _yaml_registry(entries: list[dict], out: Path) -> str:
     import os
 
@@ -754,6 +878,7 @@ def _yaml_registry(entries: list[dict], out: Path) -> str:
         "admin": {"path": "communes.gpkg", "code_field": "ma_xa", "name_field": "ten_xa"},
         "admin_previous": {"path": "communes_2024.gpkg", "code_field": "ma_xa", "name_field": "ten_xa"},
         "rules": rules,
+        "hazards": "hazards/HAZARDS.yaml",
         "plans": entries,
     }
     return REGISTRY_HEADER + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
@@ -788,6 +913,7 @@ def _generate(out: Path) -> Path:
     prev.to_file(out / "communes_2024.gpkg", layer="xa_phuong_2024", driver="GPKG")
     entries, planted = build_plans(out, named, land, rng)
     _check_planted(planted, _plan_frames(out, entries), master, units, prev)
+    write_hazards(out, land, np.random.default_rng(SEED + 14))  # own stream: the plans stay as they were
     (out / "registry.yaml").write_text(_yaml_registry(entries, out), encoding="utf-8")
     (out / "README.md").write_text(_readme(entries, planted, master, units, prev), encoding="utf-8")
     lines = ["plan_id,feature,plan_code,master_code,verdict,severity,kind,size"]

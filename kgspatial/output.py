@@ -43,7 +43,7 @@ def usual_mode(path: str | Path, directory: bool = False) -> None:
 # Every file `kgspatial check` may write: one it does not write this time is an earlier run's
 # (a map of another plan beside new conflicts) and goes; the user's own files stay.
 CHECK_OUTPUTS = ("conflicts.gpkg", "conflicts.geojson", "summary.json", "map.html",
-                 "report.html", "report.xlsx", "report.pdf")
+                 "report.html", "report.xlsx", "report.pdf", "hazards.gpkg")
 
 
 def check_out_folder(out: str | Path) -> None:
@@ -116,7 +116,7 @@ def _arrow_column(values: pd.Series) -> pa.Array:
 
 
 def write_conflicts_gpkg(conflicts: gpd.GeoDataFrame, path: Path, layer: str = CONFLICTS_LAYER) -> None:
-    """One layer, `conflicts`, in the analysis CRS, written in one Arrow batch (appending slices would
+    """One layer (`conflicts`; `hazards` for hazards.gpkg), in the analysis CRS, written in one Arrow batch (appending slices would
     update the R-tree row by row: twice the time at 900k rows)."""
     wkb, geometry_type = _gpkg_geometries(conflicts.geometry.values.to_numpy())
     columns = {c: _arrow_column(conflicts[c]) for c in conflicts.columns if c != conflicts.geometry.name}
@@ -143,6 +143,9 @@ def write_check_outputs(result, out: str | Path, geojson: bool = False, extra=No
         write_conflicts_gpkg(result.conflicts, stage / "conflicts.gpkg")
         if geojson:
             write_geojson(result.conflicts, stage / "conflicts.geojson")
+        hazards = getattr(result, "hazards", None)
+        if hazards is not None:  # check --hazards (CONTRACT §8)
+            write_conflicts_gpkg(hazards.findings, stage / "hazards.gpkg", layer="hazards")
         if extra is not None:
             extra(stage)
         write_summary(result.summary, stage / "summary.json")

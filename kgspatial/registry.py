@@ -195,6 +195,7 @@ class _Top(_Strict):
     admin_previous: Any = None
     rules: str | None = None
     exceptions: str | None = None
+    hazards: str | None = None  # HAZARDS.yaml (CONTRACT §8)
     plans: list[Any]
 
 
@@ -213,6 +214,7 @@ class Registry(BaseModel):
     plans: list[PlanEntry]
     exceptions: Path | None = None  # CONTRACT §10: exceptions.csv
     exception_list: tuple[Any, ...] = ()  # its rows, validated (kgspatial.exceptions.PlanException)
+    hazards: Path | None = None
 
     def plan_spec(self, plan: PlanEntry) -> str:
         """The plan's layer as read_layer wants it (PATH or PATH::LAYER)."""
@@ -442,6 +444,15 @@ def parse_registry(data: Any, path: Path) -> Registry:
     elif raw_rules is None and profile is not None:
         rules = Path(profile.rules)
 
+    hazards: Path | None = None
+    raw_hazards = data.get("hazards")
+    if isinstance(raw_hazards, str) and raw_hazards.strip():
+        hazards = Path(_resolve(base, raw_hazards.strip()))
+        if not hazards.is_file():
+            problems.append(f"hazards: file not found: {hazards}")
+    elif raw_hazards is not None:
+        problems.append("hazards: expected the path of a HAZARDS.yaml")
+
     plans: list[PlanEntry] = []
     raw_plans = data.get("plans")
     if isinstance(raw_plans, list):
@@ -484,7 +495,7 @@ def parse_registry(data: Any, path: Path) -> Registry:
     assert top is not None and profile is not None and master is not None and rules is not None
     return Registry(path=path, province=top.province, profile=profile, master=master, admin=admin,
                     admin_previous=admin_previous, rules=rules, plans=plans, exceptions=exceptions,
-                    exception_list=tuple(exception_list))
+                    exception_list=tuple(exception_list), hazards=hazards)
 
 
 def _exceptions(raw: Any, base: Path, plans: list[PlanEntry], problems: list[str]) -> tuple[Path | None, list]:

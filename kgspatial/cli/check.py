@@ -41,6 +41,7 @@ def check(
     master_id_field: Annotated[Optional[str], Opt(help="Master feature id column (default: FID).")] = None,
     rules: Annotated[Optional[Path], Opt(help="Rules table CSV (default: the profile's).")] = None,
     exceptions: Annotated[Optional[Path], Opt(help="exceptions.csv: findings accepted by a decision (CONTRACT §10).")] = None,
+    hazards: Annotated[Optional[str], Opt(help="HAZARDS.yaml: also screen the plans for flooding (hazards.gpkg).")] = None,
     admin: Annotated[Optional[str], Opt(help="Administrative units (communes) to split pieces by.")] = None,
     admin_field: Annotated[Optional[str], Opt(help="Unit code column.")] = None,
     admin_name_field: Annotated[Optional[str], Opt(help="Unit name column.")] = None,
@@ -93,6 +94,7 @@ def check(
         engine=engine,
         profile=profile,
         master_checks=master_checks,
+        hazards=hazards,
     )
     with status_printer(quiet) as progress:
         result = run_check(opts, progress)

@@ -1,0 +1,329 @@
+"""Hazard screening (CONTRACT §8): known answers worked out by hand on rasters built here.
+
+The scene: 10 m cells in EPSG:9207 whose top-left corner is (X0, Y0); depth is constant by column
+band: columns 0-1 (x 0-20 m) 0.2 m, columns 2-3 (20-40 m) 0.8 m, columns 4-5 (40-60 m) 1.6 m.
+Rules: R1 above 0 m conditional, R2 above 0.5 m conflict, R3 above 1.0 m conflict (high).
+Feature edges fall inside cells, so a method counting whole cells (by centre) is visibly off.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pyproj
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+
+from kgspatial.check import AdminInput, CheckOptions, PlanInput, run_check
+from kgspatial.cli import main
+from kgspatial.hazards import HazardOptions, run_hazards
+
+X0, Y0 = 560_000.0, 1_110_000.0
+DEPTHS = [0.2, 0.2, 0.8, 0.8, 1.6, 1.6]
+RULES = """rule_id,plan_code,hazard_id,min_depth,verdict,severity,reference,note
+R1,*,slr,0,conditional,low,QĐ 1289/QĐ-TTg (illustrative),ngập nông
+R2,*,slr,0.5,conflict,medium,QĐ 1289/QĐ-TTg (illustrative),ngập sâu
+R3,*,slr,1.0,conflict,high,QĐ 1289/QĐ-TTg (illustrative),ngập rất sâu
+"""
+
+
+def write_raster(path, values, crs="EPSG:9207", transform=None, nodata=-9999.0, count=1):
+    values = np.asarray(values, dtype="float32")
+    transform = transform or from_origin(X0, Y0, 10, 10)
+    with rasterio.open(path, "w", driver="GTiff", height=values.shape[0], width=values.shape[1], count=count,
+                       dtype="float32", crs=crs, transform=transform, nodata=nodata) as ds:
+        for b in range(1, count + 1):
+            ds.write(values, b)
+    return path
+
+
+def write_hazards(folder, raster="depth.tif", rules=RULES, **layer):
+    lines = ["layers:", "  - id: slr", "    name_vi: Ngập do nước biển dâng", "    name_en: Sea-level rise flooding",
+             f"    path: {raster}", "    scenario: Kịch bản thử nghiệm"]
+    lines += [f"    {k}: {v}" for k, v in layer.items()]
+    lines.append("rules: hazard_rules.csv")
+    (folder / "hazard_rules.csv").write_text(rules, encoding="utf-8")
+    path = folder / "HAZARDS.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_plan(path, geoms, codes=None, crs="EPSG:9207"):
+    codes = codes or ["ODT"] * len(geoms)
+    gpd.GeoDataFrame({"code": codes, "ten": [f"f{i}" for i in range(len(geoms))]},
+                     geometry=list(geoms), crs=crs).to_file(path)
+    return path
+
+
+@pytest.fixture()
+def columns(tmp_path):
+    write_raster(tmp_path / "depth.tif", [DEPTHS] * 4)
+    write_hazards(tmp_path)
+    return tmp_path
+
+
+def _run(folder, plan, **kw):
+    return run_hazards(HazardOptions(plans=[PlanInput(str(plan), code_field="code", label_field="ten")],
+                                     hazards=str(folder / "HAZARDS.yaml"), **kw))
+
+
+def _by_rule(frame, column="area_m2"):
+    return {r: float(v) for r, v in frame.groupby("rule_id")[column].sum().items()}
+
+
+def test_polygon_bands_exact_with_edges_inside_cells(columns):
+    # x 5..47 m, y 7..33 m below the top: 26 m high.  R1: x 5-20 -> 15 x 26 = 390 m²;
+    # R2: x 20-40 -> 20 x 26 = 520 m²; R3: x 40-47 -> 7 x 26 = 182 m².  Cell centres would give
+    # 400 / 600 / 200 m² (cells 1, 2, 3, 4 in x; 3 rows of centres at 15, 25 (and 5 out)): 3-15 % off.
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    run = _run(columns, plan)
+    rows = run.result.findings
+    got = _by_rule(rows)
+    for rule, want in {"R1": 390.0, "R2": 520.0, "R3": 182.0}.items():
+        assert got[rule] == pytest.approx(want, rel=1e-4)  # contract: 0.01 %
+    by = rows.set_index("rule_id")
+    assert by.loc["R1", "mean_depth"] == pytest.approx(0.2) and by.loc["R3", "max_depth"] == pytest.approx(1.6)
+    assert by.loc["R2", "verdict"] == "conflict" and by.loc["R1", "verdict"] == "conditional"
+    assert by["share"].sum() == pytest.approx(1.0)
+    assert (by["unknown_m2"] == 0).all()
+    # the pieces are the cut geometry: their union is the feature
+    assert shapely.union_all(rows.geometry.values).area == pytest.approx(1092.0)
+    assert run.result.exit_code == 1
+    summary = run.summary["hazards"]
+    bands = {b["rule_id"]: b for b in summary["layers"][0]["bands"]}
+    assert bands["R2"]["area_m2"] == pytest.approx(520.0, rel=1e-4)
+    assert bands["R2"]["by_plan_code"] == [{"plan_code": "ODT", "pieces": 1, "area_m2": 520.0, "length_m": 0.0,
+                                            "points": 0}]
+
+
+def test_mean_depth_is_area_weighted(tmp_path):
+    # One band (above 0.5 m) over cells of 0.6 and 1.0 m: the feature (x -5..15, 10 m high)
+    # covers 10 m of the first column and 5 m of the second: mean = (100 x 0.6 + 50 x 1.0) / 150.
+    write_raster(tmp_path / "depth.tif", [[0.6, 1.0]] * 2)
+    write_hazards(tmp_path, rules="rule_id,plan_code,hazard_id,min_depth,verdict,severity\nR2,*,slr,0.5,conflict,high\n")
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0 - 5, Y0 - 15, X0 + 15, Y0 - 5)])
+    rows = _run(tmp_path, plan).result.findings
+    band = rows[rows["verdict"] == "conflict"].iloc[0]
+    assert band["area_m2"] == pytest.approx(150.0) and band["mean_depth"] == pytest.approx(110 / 150)
+    assert band["max_depth"] == pytest.approx(1.0)
+    # 5 m of the feature lie west of the raster: unknown, never safe
+    unknown = rows[rows["verdict"] == "unknown"].iloc[0]
+    assert unknown["area_m2"] == pytest.approx(50.0) and band["unknown_m2"] == pytest.approx(50.0)
+
+
+def test_admin_split_and_previous_units(columns):
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    units = gpd.GeoDataFrame({"ma_xa": ["A", "B"], "ten_xa": ["Xã Á", "Phường Bê"]},
+                             geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 30, Y0 + 100),
+                                       shapely.box(X0 + 30, Y0 - 100, X0 + 200, Y0 + 100)], crs=9207)
+    units.to_file(columns / "xa.gpkg")
+    old = units.assign(ma_xa=["OLD"] * 2).dissolve("ma_xa").reset_index()
+    old.to_file(columns / "xa_2024.gpkg")
+    run = _run(columns, plan, admin=AdminInput(str(columns / "xa.gpkg"), "ma_xa", "ten_xa"),
+               admin_previous=AdminInput(str(columns / "xa_2024.gpkg"), "ma_xa", "ten_xa"))
+    rows = run.result.findings
+    r2 = rows[rows["rule_id"] == "R2"].set_index("admin_code")
+    assert r2.loc["A", "area_m2"] == pytest.approx(260.0) and r2.loc["B", "area_m2"] == pytest.approx(260.0)
+    assert r2.loc["A", "admin_name"] == "Xã Á"
+    assert set(rows["admin_prev_code"]) == {"OLD"}
+    band = next(b for b in run.summary["hazards"]["layers"][0]["bands"] if b["rule_id"] == "R2")
+    assert {(u["admin_code"], u["area_m2"]) for u in band["by_admin"]} == {("A", 260.0), ("B", 260.0)}
+    assert band["by_admin_previous"][0]["area_m2"] == pytest.approx(520.0)
+    # ids are stable: same inputs, same ids
+    again = _run(columns, plan, admin=AdminInput(str(columns / "xa.gpkg"), "ma_xa", "ten_xa"),
+                 admin_previous=AdminInput(str(columns / "xa_2024.gpkg"), "ma_xa", "ten_xa"))
+    assert list(again.result.findings["finding_id"]) == list(rows["finding_id"])
+    assert rows["finding_id"].is_unique
+
+
+def test_line_length_per_band(columns):
+    # From (5, -5) to (45, -35): 50 m long, 40 m across.  By x: R1 5-20 (15/40 of it) 18.75 m,
+    # R2 20-40: 25 m, R3 40-45: 6.25 m.
+    line = shapely.LineString([(X0 + 5, Y0 - 5), (X0 + 45, Y0 - 35)])
+    plan = write_plan(columns / "plan.gpkg", [line], codes=["DGT"])
+    rows = _run(columns, plan).result.findings
+    got = _by_rule(rows, "length_m")
+    assert got == pytest.approx({"R1": 18.75, "R2": 25.0, "R3": 6.25}, rel=1e-6)
+    assert (rows["area_m2"] == 0).all() and (rows["kind"] == "line").all()
+    assert rows.set_index("rule_id").loc["R2", "share"] == pytest.approx(0.5)
+
+
+def test_points_take_their_cell_and_the_deepest_on_an_edge(columns):
+    pts = [shapely.Point(X0 + 45, Y0 - 15),  # inside column 4: 1.6 m -> R3
+           shapely.Point(X0 + 20, Y0 - 15),  # on the edge of columns 1 (0.2) and 2 (0.8): deepest, R2
+           shapely.Point(X0 + 40, Y0 - 20),  # on a corner of columns 3 (0.8) and 4 (1.6): R3
+           shapely.Point(X0 + 5, Y0 - 5)]  # column 0: 0.2 m -> R1
+    plan = write_plan(columns / "plan.gpkg", pts, codes=["DNL"] * 4)
+    rows = _run(columns, plan).result.findings.sort_values("plan_feature")
+    assert list(rows["rule_id"]) == ["R3", "R2", "R3", "R1"]
+    assert list(rows["max_depth"].round(3)) == [1.6, 0.8, 1.6, 0.2]
+    assert (rows["kind"] == "point").all() and (rows["share"] == 1).all()
+
+
+def test_elevation_raster_with_a_level(tmp_path):
+    # Elevation 0.4 / 0.9 / 1.5 m by column pairs, water at 1.0 m: depths 0.6 / 0.1 / -0.5.
+    # Polygon x 5..55, 20 m high: R1 (0-0.5 m: depth 0.1) x 20-40 = 400 m²; R2 (0.5-1.0: 0.6)
+    # x 5-20 = 300 m²; nothing where the land stands above the water.
+    write_raster(tmp_path / "dem.tif", [[0.4, 0.4, 0.9, 0.9, 1.5, 1.5]] * 3)
+    write_hazards(tmp_path, raster="dem.tif", measure="elevation", level=1.0)
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 25, X0 + 55, Y0 - 5)])
+    rows = _run(tmp_path, plan).result.findings
+    assert _by_rule(rows) == pytest.approx({"R1": 400.0, "R2": 300.0}, rel=1e-6)
+    assert rows.set_index("rule_id").loc["R2", "mean_depth"] == pytest.approx(0.6)
+
+
+def test_no_data_corners_are_unknown_not_safe(tmp_path):
+    # 4 x 4 cells of 0.8 m with the top-left 2 x 2 cells (20 x 20 m) no data.  The polygon
+    # x 10..40, y 10..40 below the top covers 10 x 10 = 100 m² of no data and 800 m² in R2.
+    values = np.full((4, 4), 0.8)
+    values[:2, :2] = -9999
+    write_raster(tmp_path / "depth.tif", values)
+    write_hazards(tmp_path)
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0 + 10, Y0 - 40, X0 + 40, Y0 - 10)])
+    run = _run(tmp_path, plan)
+    rows = run.result.findings.set_index("verdict")
+    assert rows.loc["conflict", "area_m2"] == pytest.approx(800.0)
+    assert rows.loc["unknown", "area_m2"] == pytest.approx(100.0)
+    assert rows.loc["conflict", "unknown_m2"] == pytest.approx(100.0)
+    assert run.summary["hazards"]["layers"][0]["unknown_m2"] == pytest.approx(100.0)
+    assert any("unknown, not safe" in w for w in run.summary["warnings"])
+
+
+def test_a_point_on_no_data_is_unknown(tmp_path):
+    values = np.full((2, 2), 0.8)
+    values[0, 0] = -9999
+    write_raster(tmp_path / "depth.tif", values)
+    write_hazards(tmp_path)
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.Point(X0 + 5, Y0 - 5)], codes=["DNL"])
+    rows = _run(tmp_path, plan).result.findings
+    assert list(rows["verdict"]) == ["unknown"]
+
+
+def _official_vn2000(src, dst):
+    """The official 'VN-2000 to WGS 84 (2)' chosen here by name, independently of crs.py."""
+    group = pyproj.transformer.TransformerGroup(src, dst, always_xy=True)
+    return next(t for t in group.transformers if any("VN-2000 to WGS 84 (2)" in op.name for op in t.operations))
+
+
+def test_raster_in_epsg4326_through_the_official_parameters(tmp_path):
+    # 0.001° cells over lon 105.000-105.010, lat 10.000-10.010: 0.3 m west of 105.005°, 1.2 m east.
+    values = np.where(np.arange(10)[None, :] < 5, 0.3, 1.2).repeat(10, axis=0)
+    write_raster(tmp_path / "depth.tif", values, crs="EPSG:4326", transform=from_origin(105.0, 10.01, 0.001, 0.001))
+    write_hazards(tmp_path)
+    to_tm3 = _official_vn2000("EPSG:4326", "EPSG:9207")
+    cx, cy = to_tm3.transform(105.005, 10.005)
+    box = shapely.box(cx - 200, cy - 150, cx + 300, cy + 150)  # 500 x 300 m, well inside the raster
+    # By hand: the meridian 105.005° is straight to a few mm over 300 m; where it crosses the
+    # box's bottom and top edges (found with the official transformation) splits the box in two
+    # trapezoids: east area = 300 x (x1 - mean crossing x).
+    lon_x = []
+    for y in (cy - 150, cy + 150):
+        to_ll = _official_vn2000("EPSG:9207", "EPSG:4326")
+        lo, hi = cx - 50, cx + 50  # bisect the x on this y where lon = 105.005
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if to_ll.transform(mid, y)[0] < 105.005 else (lo, mid)
+        lon_x.append((lo + hi) / 2)
+    east = 300 * (cx + 300 - sum(lon_x) / 2)
+    west = 500 * 300 - east
+    plan = write_plan(tmp_path / "plan.gpkg", [box])
+    run = _run(tmp_path, plan)
+    got = _by_rule(run.result.findings)
+    assert got["R3"] == pytest.approx(east, rel=1e-3)  # contract: 0.1 %
+    assert got["R1"] == pytest.approx(west, rel=1e-3)
+    assert "VN-2000 to WGS 84 (2)" in run.summary["hazards"]["layers"][0]["transformation"]
+
+
+def test_utm_raster(tmp_path):
+    # A depth raster in UTM 48N (WGS 84): 50 m cells of 0.8 m everywhere; a 200 x 100 m plan box
+    # lies wholly in R2: its exact area.
+    to_utm = _official_vn2000("EPSG:9207", "EPSG:32648")
+    ux, uy = to_utm.transform(X0, Y0)
+    write_raster(tmp_path / "depth.tif", np.full((20, 20), 0.8), crs="EPSG:32648",
+                 transform=from_origin(ux - 500, uy + 500, 50, 50))
+    write_hazards(tmp_path)
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0, Y0, X0 + 200, Y0 + 100)])
+    rows = _run(tmp_path, plan).result.findings
+    assert _by_rule(rows) == pytest.approx({"R2": 20_000.0}, rel=1e-3)
+
+
+def test_most_specific_plan_code_decides_the_bands(columns):
+    rules = RULES + "H1,ODT,slr,1.0,conflict,high,,nhà ở\nH0,ODT,slr,0.1,conditional,low,,nhà ở\n"
+    write_hazards(columns, rules=rules)
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)] * 2, codes=["ODT", "SKC"])
+    rows = _run(columns, plan).result.findings
+    odt = _by_rule(rows[rows["plan_code"] == "ODT"])
+    # ODT has its own rows: above 0.1 m (H0) up to 1.0 m, then H1: x 5-40 -> 910 m²; x 40-47 -> 182
+    assert odt == pytest.approx({"H0": 910.0, "H1": 182.0}, rel=1e-6)
+    assert set(rows.loc[rows["plan_code"] == "SKC", "rule_id"]) == {"R1", "R2", "R3"}
+
+
+def test_cli_writes_gpkg_and_summary(columns):
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    out = columns / "out"
+    assert _code(["hazards", "--plan", str(plan), "--plan-field", "code", "--hazards", str(columns / "HAZARDS.yaml"),
+                  "--out", str(out), "-q"]) == 1
+    layer = pyogrio.read_dataframe(out / "hazards.gpkg", layer="hazards")
+    assert layer.crs.to_epsg() == 9207
+    assert _by_rule(layer) == pytest.approx({"R1": 390.0, "R2": 520.0, "R3": 182.0}, rel=1e-4)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["hazards"]["totals"]["conflict_area_m2"] == pytest.approx(702.0, rel=1e-4)
+
+
+def _code(args):
+    try:
+        return main(args)
+    except SystemExit as exc:
+        return exc.code
+
+
+def _exit(args, capsys):
+    return _code(args), capsys.readouterr().err
+
+
+def test_raster_missing_the_plan_is_exit_2(columns, capsys):
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5000, Y0, X0 + 5100, Y0 + 100)])
+    code, err = _exit(["hazards", "--plan", str(plan), "--hazards", str(columns / "HAZARDS.yaml"),
+                       "--out", str(columns / "out"), "-q"], capsys)
+    assert code == 2 and "depth.tif" in err and "does not overlap" in err
+    assert not (columns / "out").exists()
+
+
+def test_missing_raster_and_unknown_band_are_exit_2_naming_them(columns, capsys):
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    args = ["hazards", "--plan", str(plan), "--hazards", str(columns / "HAZARDS.yaml"), "--out", str(columns / "o"), "-q"]
+    write_hazards(columns, raster="rasters/khong_co.tif")
+    code, err = _exit(args, capsys)
+    assert code == 2 and "rasters/khong_co.tif" in err and "not found" in err
+    write_hazards(columns, band=3)
+    code, err = _exit(args, capsys)
+    assert code == 2 and "depth.tif" in err and "no band 3" in err
+    (columns / "fake.tif").write_text('<VRTDataset rasterXSize="1" rasterYSize="1"></VRTDataset>')
+    write_hazards(columns, raster="fake.tif")
+    code, err = _exit(args, capsys)
+    assert code == 2 and "fake.tif" in err and "not a GeoTIFF" in err
+    write_hazards(columns, rules=RULES + "R9,XYZ,flood,abc,bad,\n")
+    code, err = _exit(args, capsys)
+    assert code == 2 and "XYZ" in err and "'flood'" in err and "'abc'" in err and "'bad'" in err
+    assert not (columns / "o").exists()
+
+
+def test_check_with_hazards_writes_hazards_gpkg(columns):
+    master = columns / "master.gpkg"
+    gpd.GeoDataFrame({"MA_QH": ["ODT"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)],
+                     crs=9207).to_file(master)
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    result = run_check(CheckOptions(master=str(master), plans=[PlanInput(str(plan), code_field="code")],
+                                    hazards=str(columns / "HAZARDS.yaml")))
+    assert len(result.conflicts) == 0 and result.exit_code == 1  # no plan conflict, but a conflict band
+    assert result.summary["hazards"]["totals"]["conflict_area_m2"] == pytest.approx(702.0, rel=1e-4)
+    out = columns / "out"
+    assert _code(["check", "--master", str(master), "--plan", str(plan), "--plan-field", "code",
+                  "--hazards", str(columns / "HAZARDS.yaml"), "--out", str(out), "-q"]) == 1
+    assert len(pyogrio.read_dataframe(out / "hazards.gpkg", layer="hazards")) == 3
