@@ -66,6 +66,25 @@ class LayerEntry(_Strict):
     assume_crs: str | None = None
 
 
+class ProjectsEntry(_Strict):
+    """The priority investment projects (CONTRACT §9): a layer or a CSV, and which column holds what.
+
+    Field names default to the English key names (id, name, code, ...), matched ignoring case."""
+
+    path: str
+    layer: str | None = None
+    id_field: str | None = None
+    name_field: str | None = None
+    code_field: str | None = None
+    sector_field: str | None = None
+    phase_field: str | None = None
+    status_field: str | None = None
+    capital_field: str | None = None
+    funding_field: str | None = None
+    encoding: str | None = None
+    assume_crs: str | None = None
+
+
 class AdminEntry(_Strict):
     path: str
     code_field: str | None = None
@@ -195,6 +214,8 @@ class _Top(_Strict):
     admin_previous: Any = None
     rules: str | None = None
     plans: list[Any]
+    projects: Any = None
+    indicators: Any = None
 
 
 class Registry(BaseModel):
@@ -210,6 +231,8 @@ class Registry(BaseModel):
     admin_previous: AdminEntry | None
     rules: Path
     plans: list[PlanEntry]
+    projects: ProjectsEntry | None = None  # CONTRACT §9
+    indicators: Path | None = None
 
     def plan_spec(self, plan: PlanEntry) -> str:
         """The plan's layer as read_layer wants it (PATH or PATH::LAYER)."""
@@ -410,6 +433,19 @@ def parse_registry(data: Any, path: Path) -> Registry:
     elif raw_rules is None and profile is not None:
         rules = Path(profile.rules)
 
+    projects = entry(ProjectsEntry, "projects")
+    if projects is not None:
+        _check_encoding("projects.encoding", projects.encoding, problems)
+        _check_crs("projects.assume_crs", projects.assume_crs, problems)
+    indicators: Path | None = None
+    raw_indicators = data.get("indicators")
+    if isinstance(raw_indicators, str) and raw_indicators.strip():
+        indicators = Path(_resolve(base, raw_indicators.strip()))
+        if not indicators.is_file():
+            problems.append(f"indicators: file not found: {indicators}")
+    elif raw_indicators is not None:
+        problems.append("indicators: expected the path of a CSV table (unit_code,code,bound,target_ha,tolerance_pct,source)")
+
     plans: list[PlanEntry] = []
     raw_plans = data.get("plans")
     if isinstance(raw_plans, list):
@@ -450,4 +486,5 @@ def parse_registry(data: Any, path: Path) -> Registry:
         raise RegistryError(problems, source=source)
     assert top is not None and profile is not None and master is not None and rules is not None
     return Registry(path=path, province=top.province, profile=profile, master=master, admin=admin,
-                    admin_previous=admin_previous, rules=rules, plans=plans)
+                    admin_previous=admin_previous, rules=rules, plans=plans, projects=projects,
+                    indicators=indicators)
