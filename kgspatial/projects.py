@@ -696,3 +696,59 @@ def run_projects(registry: str | Path, out: str | Path, on: dt.date | None = Non
     with staged_output(out, owned=("projects.json", "projects.gpkg", "projects.xlsx")) as stage:
         write_projects_outputs(result, stage, english=english)
     return result
+
+
+# ----------------------------------------------------------------------------------------------
+# In a batch run (CONTRACT §9: "both are also part of batch")
+
+
+@dataclass
+class Extras:
+    """The registry's projects and indicators, read and validated before any plan is checked."""
+
+    table: ProjectTable | None = None
+    indicators: list | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_extras(reg, ctx: Context) -> Extras:
+    """Bad values in either table stop the batch here (exit 2), before anything is done."""
+    from .indicators import IndicatorsError, load_indicators
+
+    extras, problems = Extras(), []
+    if reg.projects is not None:
+        try:
+            extras.table = read_projects(reg.projects, ctx)
+        except ProjectsError as exc:
+            problems += [f"projects ({exc.args[0].split(':', 1)[0]}): {p}" for p in exc.problems]
+    if reg.indicators is not None:
+        try:
+            extras.indicators, extras.warnings = load_indicators(reg.indicators, ctx)
+        except IndicatorsError as exc:
+            problems += [f"indicators ({reg.indicators.name}): {p}" for p in exc.problems]
+    if problems:
+        raise ProjectsError(problems, source=str(reg.path.name))
+    return extras
+
+
+def assess_extras(ctx: Context, reg, extras: Extras, on: dt.date, known: dict | None = None):
+    """(ProjectsResult or None, IndicatorsResult or None) of a batch run; the plans it read
+    already (`known`: plan id -> PreparedLayer) are not read again."""
+    from .indicators import in_force_layers, measure
+
+    projects = assess(ctx, reg, extras.table, on, known) if extras.table is not None else None
+    indicators = None
+    if extras.indicators is not None:
+        plans, warnings = in_force_layers(ctx, reg, on, known)
+        indicators = measure(ctx, extras.indicators, plans, on, extras.warnings + warnings)
+    return projects, indicators
+
+
+def write_extras(projects, indicators, stage: Path, english: bool = False) -> None:
+    """DIR/projects.json, .gpkg, .xlsx and DIR/indicators.json of a batch run."""
+    if projects is not None:
+        write_projects_outputs(projects, stage, english=english)
+    if indicators is not None:
+        from .indicators import write_indicators_json
+
+        write_indicators_json(indicators, stage / "indicators.json")

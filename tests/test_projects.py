@@ -361,3 +361,52 @@ def test_bad_indicator_rows_are_listed_at_once(scene, tmp_path, capsys):
                    "row 5, target_ha: 'nhiều'", "row 6, tolerance_pct: a max bound takes no tolerance",
                    "row 7, unit_code: empty", "6 problem(s)"):
         assert needle in err, needle
+
+
+# ---------------------------------------------------------------- in a batch run
+
+
+def test_batch_writes_projects_and_indicators_into_its_reports_and_map(scene, tmp_path):
+    from kgspatial.batch import BatchOptions, run_batch
+
+    out = tmp_path / "batch"
+    result = run_batch(BatchOptions(registry=_registry(scene), out=out, formats=("html", "xlsx", "pdf"),
+                                    plan_maps=False))
+    assert result.exit_code == 1
+    today = dt.date.today()  # batch runs for the day: qh-c has expired (after 3 Nov 2023), qh-b is in force
+    assert result.projects.on == today and _by_id(result.projects)["PA"]["reserved_in"] == ["qh-b"]
+    data = json.loads((out / "projects.json").read_text(encoding="utf-8"))
+    assert len(data["projects"]) == 9 and (out / "projects.gpkg").is_file() and (out / "projects.xlsx").is_file()
+    rows = json.loads((out / "indicators.json").read_text(encoding="utf-8"))["rows"]
+    assert rows[0]["plans_ha"] == 0.364
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["projects"]["siting"]["conflict"] == 2 and summary["projects"]["not_reserved"] == 6
+    assert summary["indicators"]["master_over"] == 1 and summary["indicators"]["plans_under"] == 3
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for text in ("Dự án đầu tư trọng điểm", "Dự án chưa được bố trí quỹ đất", "Chỉ tiêu sử dụng đất",
+                 "Số dự án và vốn theo giai đoạn, lĩnh vực, tình trạng", "1.250,5", "Vượt ▲", "Thiếu ▼"):
+        assert text in page, text
+    wb = load_workbook(out / "report.xlsx")
+    assert {"Dự án", "Tổng hợp dự án", "Chậm tiến độ", "Chưa bố trí quỹ đất", "Chỉ tiêu SDĐ"} <= set(wb.sheetnames)
+    first = next(wb["Chỉ tiêu SDĐ"].iter_rows(min_row=2, values_only=True))
+    assert first[:3] == ("A", "Phường Vĩnh Thanh", "ODT") and first[6] == 0.8 and first[7] == "Vượt"
+    from pypdf import PdfReader
+
+    text = "".join(p.extract_text() for p in PdfReader(out / "report.pdf").pages)
+    assert "Chỉ tiêu sử dụng đất" in text and "Dự án đầu tư trọng điểm" in text
+    page = (out / "map.html").read_text(encoding="utf-8")
+    assert "Priority projects (9)" in page and "Dự án PA [PA] · Phù hợp · Đang thi công" in page
+
+
+def test_batch_stops_before_any_work_on_bad_projects(scene, tmp_path, capsys):
+    (scene / "xau.csv").write_text("id,name,code,sector,phase,status,capital,funding,lon,lat\n"
+                                   "B1,Một,ODT,Đô thị,2021-2030,proposed,1,public,105,10\n", encoding="utf-8")
+    (scene / "xau_ct.csv").write_text("unit_code,code,bound,target_ha,tolerance_pct,source\nZ9,ODT,max,1,,\n",
+                                      encoding="utf-8")
+    out = tmp_path / "batch"
+    with pytest.raises(SystemExit) as info:
+        main(["batch", str(_registry(scene, projects={"path": "xau.csv"}, indicators="xau_ct.csv")), "--out",
+              str(out), "-q", "--report", "none"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and not out.exists()
+    assert "phase: '2021-2030'" in err and "unit_code: 'Z9'" in err and "2 problem(s)" in err
