@@ -76,6 +76,8 @@ class BatchResult:
     exit_code: int = 0
     register: dict | None = None  # register.json of the day of the run (CONTRACT §7)
     hazards: Any = None  # hazards.HazardResult over all plans, when the registry names `hazards`
+    projects: Any = None  # projects.ProjectsResult (CONTRACT §9), when the registry lists projects
+    indicators: Any = None  # indicators.IndicatorsResult, when it names an indicator table
 
 
 # ----------------------------------------------------------------------------------------------
@@ -276,19 +278,24 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
             raise
         raise type(exc)(hinted) from None
     shared_digest = _digest(_shared_fingerprint(reg, opts))
+    from .projects import read_extras
+
+    extras = read_extras(reg, ctx)  # §9: bad projects or indicators stop the run before any work
     screening = None
     if reg.hazards is not None:
         from .hazards import Screening, load_hazards
 
         screening = Screening(load_hazards(reg.hazards, ctx.taxonomy, written=str(reg.hazards)), ctx.analysis_crs)
     try:
-        return _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, screening)
+        return _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, screening, extras)
     finally:
         if screening is not None:
             screening.close()
 
 
-def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, screening) -> BatchResult:
+def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, screening, extras) -> BatchResult:
+    from .projects import assess_extras
+
     hazard_frames: dict[str, gpd.GeoDataFrame] = {}
     hazard_notes: dict[str, list[str]] = {}
     units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
@@ -431,6 +438,12 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
     result.register = build_register(reg, datetime.date.today(), results_from_records(plans, inputs), opts.english,
                                      inputs=inputs)
     summary["register"] = {"on": result.register["on"], **result.register["counts"]}
+    result.projects, result.indicators = assess_extras(ctx, reg, extras, datetime.date.today(), prepared)
+    for key, part in (("projects", result.projects), ("indicators", result.indicators)):
+        if part is not None:
+            summary[key] = {"on": part.on.isoformat(), **part.counts()}
+            summary.setdefault("warnings", []).extend(part.warnings)
+            result.exit_code = max(result.exit_code, part.exit_code)
     events.message("ghi báo cáo tỉnh / writing province outputs")
     write_province_outputs(result, formats, english=opts.english, admin=ctx.admin,
                            plans=[prepared[p.id] for p in plans if p.id in prepared])
@@ -609,13 +622,18 @@ def write_province_outputs(result: BatchResult, formats: tuple[str, ...], englis
             write_reports(result, stage, list(formats), english=english)
         if write_map is not None and result.master is not None:
             try:
+                from .projects_map import projects_layers
+
                 write_map(result.master, result.taxonomy, result.conflicts, stage / "map.html",
                           plan_names={p.id: p.name for p in result.plans}, plans=list(plans), admin=admin,
-                          crs=result.conflicts.crs)
+                          crs=result.conflicts.crs, extra_layers=projects_layers(result.projects))
             except Exception as exc:  # noqa: BLE001  (the map is a view: the summary and reports still count)
                 (stage / "map.html").unlink(missing_ok=True)
                 result.summary["warnings"].append(f"province map.html not written / không ghi được bản đồ tỉnh: "
                                                   f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        from .projects import write_extras
+
+        write_extras(result.projects, result.indicators, stage, english=english)
         if result.register is not None:
             from .reports.register import write_register_files
 

@@ -565,6 +565,7 @@ def build_map(
     mask_sensitive: bool = False,
     withheld: Any = None,
     max_vertices: int = MAX_VERTICES,
+    extra_layers: Iterable[Layer] = (),
 ) -> folium.Map:
     """The folium Map (with every asset inlined) for one check or a whole province.
 
@@ -572,6 +573,7 @@ def build_map(
     PreparedLayers in the same CRS; `admin` anything with geoms/codes/names arrays (AdminUnits).
     `clip_master` draws only the master zones around the plans and conflicts (per-plan maps).
     `withheld` (withheld_area, same CRS) is drawn as one grey area: what a masked map leaves out.
+    `extra_layers`: overlays other capabilities build (the projects of a batch run), drawn last.
     At most `max_vertices` are drawn in all (see MAX_VERTICES).
     """
     assets.check_assets()
@@ -801,7 +803,7 @@ def build_map(
     if tiles:
         folium.TileLayer(tiles, attr=html.escape(attribution), name="Bản đồ nền / Basemap", overlay=False,
                          control=False, max_zoom=20).add_to(fmap)
-    for layer in (master_layer, withheld_layer, commune_layer, plan_layer, *conflict_layers):
+    for layer in (master_layer, withheld_layer, commune_layer, plan_layer, *conflict_layers, *extra_layers):
         if layer is not None:
             layer.add_to(fmap)
     if view is not None:
@@ -918,11 +920,11 @@ def write_province_map(master: PreparedLayer, taxonomy: Taxonomy, conflicts: gpd
                        plan_names: Mapping[str, str] | None = None, plans: Iterable[PreparedLayer] = (),
                        admin: Any = None, crs: Any = None, tiles: str | None = None, attribution: str | None = None,
                        max_features: int = DEFAULT_MAX_FEATURES, mask_sensitive: bool = False,
-                       title: str | None = None) -> Path:
+                       title: str | None = None, extra_layers: Iterable[Layer] = ()) -> Path:
     """The batch's province overview: the whole master plan and the conflicts of every plan
     (`conflicts` holds all plans' rows, told apart by plan_id; plan_names maps id -> name)."""
     title = title or "Xung đột quy hoạch toàn tỉnh / Province planning conflicts"
     fmap = build_map(master, taxonomy, conflicts, plans=plans, plan_names=plan_names, admin=admin, crs=crs,
                      title=title, tiles=tiles, attribution=attribution, max_features=max_features,
-                     clip_master=False, mask_sensitive=mask_sensitive)
+                     clip_master=False, mask_sensitive=mask_sensitive, extra_layers=extra_layers)
     return _write(render_html(fmap), path)

@@ -66,6 +66,25 @@ class LayerEntry(_Strict):
     assume_crs: str | None = None
 
 
+class ProjectsEntry(_Strict):
+    """The priority investment projects (CONTRACT §9): a layer or a CSV, and which column holds what.
+
+    Field names default to the English key names (id, name, code, ...), matched ignoring case."""
+
+    path: str
+    layer: str | None = None
+    id_field: str | None = None
+    name_field: str | None = None
+    code_field: str | None = None
+    sector_field: str | None = None
+    phase_field: str | None = None
+    status_field: str | None = None
+    capital_field: str | None = None
+    funding_field: str | None = None
+    encoding: str | None = None
+    assume_crs: str | None = None
+
+
 class AdminEntry(_Strict):
     path: str
     code_field: str | None = None
@@ -197,6 +216,8 @@ class _Top(_Strict):
     exceptions: str | None = None
     hazards: str | None = None  # HAZARDS.yaml (CONTRACT §8)
     plans: list[Any]
+    projects: Any = None
+    indicators: Any = None
 
 
 class Registry(BaseModel):
@@ -215,6 +236,8 @@ class Registry(BaseModel):
     exceptions: Path | None = None  # CONTRACT §10: exceptions.csv
     exception_list: tuple[Any, ...] = ()  # its rows, validated (kgspatial.exceptions.PlanException)
     hazards: Path | None = None
+    projects: ProjectsEntry | None = None  # CONTRACT §9
+    indicators: Path | None = None
 
     def plan_spec(self, plan: PlanEntry) -> str:
         """The plan's layer as read_layer wants it (PATH or PATH::LAYER)."""
@@ -452,6 +475,18 @@ def parse_registry(data: Any, path: Path) -> Registry:
             problems.append(f"hazards: file not found: {hazards}")
     elif raw_hazards is not None:
         problems.append("hazards: expected the path of a HAZARDS.yaml")
+    projects = entry(ProjectsEntry, "projects")
+    if projects is not None:
+        _check_encoding("projects.encoding", projects.encoding, problems)
+        _check_crs("projects.assume_crs", projects.assume_crs, problems)
+    indicators: Path | None = None
+    raw_indicators = data.get("indicators")
+    if isinstance(raw_indicators, str) and raw_indicators.strip():
+        indicators = Path(_resolve(base, raw_indicators.strip()))
+        if not indicators.is_file():
+            problems.append(f"indicators: file not found: {indicators}")
+    elif raw_indicators is not None:
+        problems.append("indicators: expected the path of a CSV table (unit_code,code,bound,target_ha,tolerance_pct,source)")
 
     plans: list[PlanEntry] = []
     raw_plans = data.get("plans")
@@ -495,7 +530,8 @@ def parse_registry(data: Any, path: Path) -> Registry:
     assert top is not None and profile is not None and master is not None and rules is not None
     return Registry(path=path, province=top.province, profile=profile, master=master, admin=admin,
                     admin_previous=admin_previous, rules=rules, plans=plans, exceptions=exceptions,
-                    exception_list=tuple(exception_list), hazards=hazards)
+                    exception_list=tuple(exception_list), hazards=hazards,
+                    projects=projects, indicators=indicators)
 
 
 def _exceptions(raw: Any, base: Path, plans: list[PlanEntry], problems: list[str]) -> tuple[Path | None, list]:

@@ -41,7 +41,7 @@ INTERNAL_ERROR = 3  # a bug, not the user's input: distinct from 0/1/2 so script
 def _register() -> None:
     from . import check  # noqa: F401  (registers the command)
 
-    for optional in ("batch", "register", "diff", "serve", "keys", "demo", "hazards"):
+    for optional in ("batch", "register", "diff", "projects", "serve", "keys", "demo", "hazards"):
         try:
             __import__(f"{__name__}.{optional}")
         except ModuleNotFoundError as exc:

@@ -89,6 +89,8 @@ class ReportData:
     register: dict | None = None  # the register's summary on the run's day (province reports)
     excepted: pd.DataFrame | None = None  # rows a decision accepted (CONTRACT §10), shown apart
     registered: bool = False  # a check's plans are named as a registry names them (the service's)
+    projects: dict | None = None  # reports.projects.projects_section (its "result" for the XLSX)
+    indicators: dict | None = None  # reports.projects.indicators_section
 
     @property
     def has_admin(self) -> bool:
@@ -166,6 +168,13 @@ def from_batch(batch, english: bool = False) -> ReportData:
         from .register import register_summary
 
         data.register = register_summary(batch.register, english)
+    if getattr(batch, "projects", None) is not None or getattr(batch, "indicators", None) is not None:
+        from .projects import indicators_section, projects_section
+
+        if batch.projects is not None:
+            data.projects = {**projects_section(batch.projects, english), "result": batch.projects}
+        if batch.indicators is not None:
+            data.indicators = {**indicators_section(batch.indicators, english), "result": batch.indicators}
     return data
 
 

@@ -111,6 +111,13 @@ def write_xlsx(data: ReportData, path: Path) -> None:
                        Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int")]
     _sheet(wb, L("sheet_unreviewed"), L, unreviewed_cols, [_with_ha(u) for u in data.unreviewed])
 
+    if data.projects or data.indicators:  # CONTRACT §9
+        from .projects import add_indicator_sheet, add_projects_sheets
+
+        if data.projects:
+            add_projects_sheets(wb, data.projects["result"], english=L.lang == "en")
+        if data.indicators:
+            add_indicator_sheet(wb, data.indicators["result"], english=L.lang == "en")
     _method_sheet(wb, data)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
