@@ -299,7 +299,7 @@ def build_register(reg: Registry, on: dt.date, results: dict[str, Result] | None
         else:
             review, reason = "not_required", None
         due = plan.review_due or reg.profile.review_deadline
-        counted = result is not None and review != "failed"
+        counted = result is not None and result.status != "failed"  # a failed check counts nothing
         rows.append({
             "id": plan.id, "name": plan.name, "type": plan.type, "decision": plan.decision,
             "approved": _iso(plan.approved), "authority": plan.authority,
