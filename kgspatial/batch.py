@@ -6,6 +6,7 @@ registered plan is checked against it; the results are gathered into a
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import importlib
@@ -22,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from . import __version__
 from .check import (CONFLICT_COLUMNS, AdminInput, CheckOptions, CheckResult, PlanInput, build_context,
@@ -30,7 +32,7 @@ from .errors import InputError, KgSpatialError
 from .exceptions import open_rows
 from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_summary
 from .prepare import PreparedLayer
-from .register import build_register, results_from_records, review_inputs
+from .register import KEPT_NOTE, build_register, results_from_records, review_inputs
 from .registry import REGISTER_KEYS, PlanEntry, Registry, load_registry
 from .taxonomy import default_layers_dir
 
@@ -48,6 +50,7 @@ class PlanRecord:
     authority: str | None = None
     status: str = "checked"  # "checked" | "failed" | "unchanged" (resumed, results reused)
     reason: str | None = None
+    note: str | None = None  # KEPT_NOTE: reused although the master plan changed (none of it here)
     summary: dict | None = None  # that plan's summary.json
     conflicts: gpd.GeoDataFrame | None = None  # its conflict rows, analysis CRS
     out_dir: Path | None = None
@@ -220,6 +223,99 @@ def _stored(out_dir: Path, fingerprint: str) -> tuple[dict, dict, gpd.GeoDataFra
     return state, summary, conflicts
 
 
+def _state(out_dir: Path) -> dict | None:
+    try:
+        state = json.loads((out_dir / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+SNAPSHOT_DIR = ".kgspatial-master"  # DIR/.kgspatial-master/<digest>.gpkg: the master the results were made with
+
+
+def _keep_master_snapshot(out: Path, master: PreparedLayer, digest: str, crs) -> None:
+    """The master plan's zones as this run used them (canonical codes, analysis CRS), so that the
+    next --resume can tell what changed in it. Written only when the master changed."""
+    folder = out / SNAPSHOT_DIR
+    target = folder / f"{digest}.gpkg"
+    if target.is_file():
+        return
+    from .engine import code_labels
+    from .output import write_conflicts_gpkg
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = gpd.GeoDataFrame({"code": pd.Series(code_labels(master), dtype=object),
+                              "label": pd.Series(master.labels, dtype=object),
+                              "feature": pd.Series(master.feature_ids, dtype=object)},
+                             geometry=gpd.GeoSeries(master.geoms, crs=crs))
+    part = folder / f".{digest}.part.gpkg"
+    write_conflicts_gpkg(frame, part, layer="master")
+    os.replace(part, target)
+    for old in folder.iterdir():
+        if old != target:
+            old.unlink(missing_ok=True)
+
+
+def _read_master_snapshot(out: Path, digest: str) -> PreparedLayer | None:
+    path = out / SNAPSHOT_DIR / f"{digest}.gpkg"
+    try:
+        frame = pyogrio.read_dataframe(path, layer="master")
+    except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
+        return None
+    from .prepare import POLYGON
+
+    n = len(frame)
+    codes = frame["code"].fillna("").astype(str).to_numpy(dtype=object)
+    return PreparedLayer(name="master", geoms=np.asarray(frame.geometry.values, dtype=object), codes=codes,
+                         raw_codes=codes, labels=frame["label"].fillna("").astype(str).to_numpy(dtype=object),
+                         feature_ids=frame["feature"].fillna("").astype(str).to_numpy(dtype=object),
+                         kinds=np.full(n, POLYGON, dtype=np.int8))
+
+
+def _untouched_by_master_changes(out: Path, ctx, check_opts: CheckOptions, reg: Registry,
+                                 candidates: list[tuple[PlanEntry, dict]], opts: BatchOptions,
+                                 events: BatchEvents) -> tuple[list[tuple[PlanEntry, dict]], list[PlanEntry]]:
+    """Split the plans that saw only the master plan change into those that touch none of its
+    changed, added or removed pieces (results kept) and the others (checked again). Without the
+    snapshot of the master their results were made with, every one is checked again."""
+    from .check import read_plan
+    from .diff import diff_prepared
+    from .engine import code_labels
+
+    kept: list[tuple[PlanEntry, dict]] = []
+    again: list[PlanEntry] = []
+    by_master: dict[str, list[tuple[PlanEntry, dict]]] = {}
+    for plan, state in candidates:
+        by_master.setdefault(str(state.get("master")), []).append((plan, state))
+    current = dataclasses.replace(ctx.master, codes=code_labels(ctx.master))
+    for digest, group in by_master.items():
+        before = _read_master_snapshot(out, digest)
+        if before is None:
+            again += [plan for plan, _ in group]
+            continue
+        events.message("so sánh quy hoạch tỉnh với lần trước / comparing the master plan with the last run's")
+        changes = diff_prepared(before, current, opts.jobs)
+        pieces = changes["geometry"].to_numpy(dtype=object)
+        events.message(f"quy hoạch tỉnh thay đổi / master plan changes: {len(pieces)} piece(s),"
+                       f" {float(shapely.area(pieces).sum()) / 1e4:,.2f} ha")
+        tree = shapely.STRtree(pieces)
+        for plan, state in group:
+            box = state.get("bbox")
+            if len(pieces) == 0 or (isinstance(box, list) and len(box) == 4
+                                    and len(tree.query(shapely.box(*box))) == 0):
+                kept.append((plan, state))  # not even near a change: the plan is not read
+                continue
+            try:
+                _, layer, _ = read_plan(ctx, _plan_input(reg, plan), check_opts)
+            except Exception:  # noqa: BLE001  (the check proper will say why)
+                again.append(plan)
+                continue
+            touching, _ = tree.query(layer.geoms, predicate="intersects")
+            (again.append(plan) if len(touching) else kept.append((plan, state)))
+    return kept, again
+
+
 def _optional(module: str, name: str):
     """A presenter function from a module that may not exist yet in this installation."""
     try:
@@ -277,7 +373,12 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
         if hinted == str(exc):
             raise
         raise type(exc)(hinted) from None
-    shared_digest = _digest(_shared_fingerprint(reg, opts))
+    shared = _shared_fingerprint(reg, opts)
+    shared_digest = _digest(shared)
+    # The same without the master's files: a plan whose "rest" is unchanged has only seen the
+    # master plan change, and need not be checked again if it touches none of the changes.
+    master_digest = _digest(shared["master"]["files"])
+    rest_digest = _digest({**shared, "master": {"entry": shared["master"]["entry"]}})
     from .projects import read_extras
 
     extras = read_extras(reg, ctx)  # §9: bad projects or indicators stop the run before any work
@@ -287,13 +388,13 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
 
         screening = Screening(load_hazards(reg.hazards, ctx.taxonomy, written=str(reg.hazards)), ctx.analysis_crs)
     try:
-        return _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, screening, extras)
+        return _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, master_digest, rest_digest, screening, extras)
     finally:
         if screening is not None:
             screening.close()
 
 
-def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, screening, extras) -> BatchResult:
+def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, master_digest, rest_digest, screening, extras) -> BatchResult:
     from .projects import assess_extras
 
     hazard_frames: dict[str, gpd.GeoDataFrame] = {}
@@ -305,21 +406,15 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
     frames: dict[str, gpd.GeoDataFrame] = {}
     prepared: dict[str, object] = {}
     fingerprints: dict[str, str] = {}
+    rests: dict[str, str] = {}
     todo: list[PlanEntry] = []
     check_results: dict[str, CheckResult | None] = {}
     states: dict[str, dict] = {}
+    master_changed: list[tuple[PlanEntry, dict]] = []
     events.start(len(reg.plans))
-    for plan in reg.plans:
+
+    def reuse(plan: PlanEntry, stored) -> None:
         rec = records[plan.id]
-        rec.out_dir = out / plan.id
-        try:
-            fingerprints[plan.id] = _digest(_plan_fingerprint(plan, reg, shared_digest))
-        except OSError as exc:  # pragma: no cover - files vanished since validation
-            fingerprints[plan.id] = f"unhashable: {exc}"
-        stored = _stored(rec.out_dir, fingerprints[plan.id]) if opts.resume else None
-        if stored is None:
-            todo.append(plan)
-            continue
         state, summary, conflicts = stored
         states[plan.id] = state
         rec.status, rec.summary = "unchanged", summary
@@ -332,6 +427,37 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
         parts[plan.id] = state["part"]
         frames[plan.id] = rec.conflicts
         events.plan_done(rec, int(state.get("features", 0)))
+
+    for plan in reg.plans:
+        rec = records[plan.id]
+        rec.out_dir = out / plan.id
+        try:
+            fingerprints[plan.id] = _digest(_plan_fingerprint(plan, reg, shared_digest))
+            rests[plan.id] = _digest(_plan_fingerprint(plan, reg, rest_digest))
+        except OSError as exc:  # pragma: no cover - files vanished since validation
+            fingerprints[plan.id] = rests[plan.id] = f"unhashable: {exc}"
+        stored = _stored(rec.out_dir, fingerprints[plan.id]) if opts.resume else None
+        if stored is not None:
+            reuse(plan, stored)
+            continue
+        earlier = _state(rec.out_dir) if opts.resume else None
+        if earlier and earlier.get("fingerprint_rest") == rests[plan.id] and earlier.get("master") != master_digest:
+            master_changed.append((plan, earlier))
+        else:
+            todo.append(plan)
+
+    if master_changed:  # CONTRACT §7: only the plans that touch a changed piece are checked again
+        kept, again = _untouched_by_master_changes(out, ctx, check_opts, reg, master_changed, opts, events)
+        for plan, state in kept:
+            stored = _stored(records[plan.id].out_dir, state["fingerprint"])
+            if stored is None:
+                todo.append(plan)
+                continue
+            records[plan.id].note = KEPT_NOTE
+            reuse(plan, stored)
+        todo += again
+        order = {p.id: i for i, p in enumerate(reg.plans)}
+        todo.sort(key=lambda p: order[p.id])
 
     # The parents of the plans to check, read once each: their zones are a second master (CONTRACT §7).
     by_id = {p.id: p for p in reg.plans}
@@ -420,12 +546,18 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
     for rec in plans:
         report_formats = formats
         if rec.status == "checked":
-            states[rec.id] = {"fingerprint": fingerprints[rec.id], "plan_id": rec.id, "features": len(prepared[rec.id]),
+            layer = prepared[rec.id]
+            states[rec.id] = {"fingerprint": fingerprints[rec.id], "fingerprint_rest": rests[rec.id],
+                              "master": master_digest, "plan_id": rec.id, "features": len(layer),
+                              "bbox": [float(v) for v in shapely.total_bounds(layer.geoms)],
                               "inputs": inputs[rec.id],
                               "part": json.loads(json.dumps(parts[rec.id], default=_json_default))}
         elif rec.status == "unchanged":  # reused; only reports asked for now and missing are written
             report_formats = tuple(f for f in formats if not (rec.out_dir / f"report.{f}").is_file())
-            if not report_formats:
+            if rec.note == KEPT_NOTE:  # made against the previous master: now they stand for this one
+                states[rec.id] = {**states[rec.id], "fingerprint": fingerprints[rec.id], "master": master_digest,
+                                  "inputs": inputs[rec.id]}
+            elif not report_formats:
                 continue
         else:
             continue
@@ -447,6 +579,7 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
     events.message("ghi báo cáo tỉnh / writing province outputs")
     write_province_outputs(result, formats, english=opts.english, admin=ctx.admin,
                            plans=[prepared[p.id] for p in plans if p.id in prepared])
+    _keep_master_snapshot(out, ctx.master, master_digest, ctx.analysis_crs)
     return result
 
 
@@ -572,7 +705,7 @@ def province_summary(ctx, check_opts: CheckOptions, reg: Registry, plans: list[P
         rows.append({
             **row, "name": rec.name, "type": rec.type, "decision": rec.decision,
             "approved": rec.approved.isoformat() if rec.approved else None, "authority": rec.authority,
-            "status": rec.status, "reason": rec.reason, "needs_adjustment": rec.needs_adjustment,
+            "status": rec.status, "reason": rec.reason, "note": rec.note, "needs_adjustment": rec.needs_adjustment,
             "conflict_area_m2": round(float(sub["area_m2"].sum()), 3),
             "conflict_length_m": round(float(sub["length_m"].sum()), 3),
             "conflict_points": int((sub["kind"] == "point").sum()),
@@ -595,7 +728,8 @@ def province_summary(ctx, check_opts: CheckOptions, reg: Registry, plans: list[P
         "province": reg.province,
         "province_title": reg.profile.title,
         "registry": str(reg.path),
-        "plans": {"total": len(plans), **counts, "needs_adjustment": sum(r.needs_adjustment for r in plans)},
+        "plans": {"total": len(plans), **counts, "kept": sum(r.note == KEPT_NOTE for r in plans),
+                  "needs_adjustment": sum(r.needs_adjustment for r in plans)},
         "by_plan": rows,
         "by_plan_type": by_type,
         "failed": failed,

@@ -376,11 +376,8 @@ def parent_context(ctx: Context, spec: PlanInput, opts: CheckOptions) -> Context
     )
 
 
-def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progress = _noop,
-              min_area: float | None = None,
-              parents: list[tuple[str, Context]] = ()) -> tuple[gpd.GeoDataFrame, dict, PreparedLayer]:
-    """Read, normalise and check one plan against a prepared context (batch runs call this), and
-    against each parent plan given as (its id, parent_context): their rows say `against`."""
+def read_plan(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progress = _noop):
+    """A plan read and normalised for checking: (the layer as read, its prepared features, its id)."""
     progress(f"đọc quy hoạch / reading plan {spec.path}")
     layer = read_layer(
         spec.path, engine=opts.engine, encoding=spec.encoding,
@@ -404,6 +401,15 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
             f"{', all empty, missing or rings with no area' if plan.info['features_read'] else ''}); nothing to check"
             " / quy hoạch không có đối tượng nào có hình học"
         )
+    return layer, plan, plan_id
+
+
+def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progress = _noop,
+              min_area: float | None = None,
+              parents: list[tuple[str, Context]] = ()) -> tuple[gpd.GeoDataFrame, dict, PreparedLayer]:
+    """Read, normalise and check one plan against a prepared context (batch runs call this), and
+    against each parent plan given as (its id, parent_context): their rows say `against`."""
+    layer, plan, plan_id = read_plan(ctx, spec, opts, progress)
     if len(plan) and len(ctx.master_tree.query(shapely.box(*shapely.total_bounds(plan.geoms)))) == 0:
         raise InputError(
             f"{layer.path}: the plan lies entirely outside the master plan, so nothing can be checked; is its"

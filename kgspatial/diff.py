@@ -106,24 +106,15 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
     return keep_kind(geoms, np.full(len(geoms), POLYGON, dtype=np.int8))
 
 
-def compare(opts: DiffOptions) -> DiffResult:
-    """The changed, added and removed pieces between the two versions, and diff.json's content."""
-    if not np.isfinite(opts.min_area) or opts.min_area < 0:
-        raise InputError(f"--min-area must be a number of m², 0 or more (got {opts.min_area})")
-    profile = load_profile(opts.profile)
-    taxonomy = profile.load_taxonomy()
-    analysis_crs = crs_mod.recognise(opts.analysis_crs or profile.analysis_crs)
-    if analysis_crs.is_geographic:
-        raise InputError(f"analysis CRS {crs_mod.crs_label(analysis_crs)} is geographic: areas need a projected CRS")
-    old = _read(opts.old, "old", taxonomy, analysis_crs, profile, opts)
-    new = _read(opts.new, "new", taxonomy, analysis_crs, profile, opts)
+def diff_prepared(old: PreparedLayer, new: PreparedLayer, jobs: int = 1) -> pd.DataFrame:
+    """Changed, added and removed pieces of two prepared polygon layers (one analysis CRS): a
+    frame of COLUMNS but area, and `geometry` (object array; slivers not yet dropped)."""
     old_codes, new_codes = code_labels(old), code_labels(new)
-
     # Changed: pairs of zones that overlap with different codes (compared before any geometry).
     new_tree = shapely.STRtree(new.geoms)
     li, ri = new_tree.query(old.geoms)
     differ = old_codes[li] != new_codes[ri]
-    pieces = intersect_pairs(old.geoms, old.kinds, new.geoms, li[differ], ri[differ], opts.jobs)
+    pieces = intersect_pairs(old.geoms, old.kinds, new.geoms, li[differ], ri[differ], jobs)
     changed_geoms = _polygonal(pieces.geoms)
     # Added and removed: land one version covers and the other does not.
     removed_geoms = _polygonal(_outside(old.geoms, new.geoms, new_tree))
@@ -151,6 +142,21 @@ def compare(opts: DiffOptions) -> DiffResult:
     frame = pd.concat(frames, ignore_index=True)
     for column in COLUMNS[:-1]:
         frame[column] = frame[column].astype(object)
+    return frame
+
+
+def compare(opts: DiffOptions) -> DiffResult:
+    """The changed, added and removed pieces between the two versions, and diff.json's content."""
+    if not np.isfinite(opts.min_area) or opts.min_area < 0:
+        raise InputError(f"--min-area must be a number of m², 0 or more (got {opts.min_area})")
+    profile = load_profile(opts.profile)
+    taxonomy = profile.load_taxonomy()
+    analysis_crs = crs_mod.recognise(opts.analysis_crs or profile.analysis_crs)
+    if analysis_crs.is_geographic:
+        raise InputError(f"analysis CRS {crs_mod.crs_label(analysis_crs)} is geographic: areas need a projected CRS")
+    old = _read(opts.old, "old", taxonomy, analysis_crs, profile, opts)
+    new = _read(opts.new, "new", taxonomy, analysis_crs, profile, opts)
+    frame = diff_prepared(old, new, opts.jobs)
     geoms = frame["geometry"].to_numpy(dtype=object)
 
     warnings = list(old.info["warnings"]) + list(new.info["warnings"])

@@ -182,6 +182,7 @@ class Result:
     conflict_length_m: float
     conflict_points: int
     inputs: dict | None  # digests of what it was made with (None: not recorded)
+    note: str | None = None  # "master_changed_elsewhere": reused by batch --resume after a master change
 
 
 def review_inputs(reg: Registry) -> dict[str, dict[str, str | None]]:
@@ -199,6 +200,9 @@ def review_inputs(reg: Registry) -> dict[str, dict[str, str | None]]:
             for p in reg.plans}
 
 
+KEPT_NOTE = "master_changed_elsewhere"  # batch --resume reused a result after a master change elsewhere
+_KEPT_REASON = ("quy hoạch tỉnh đã thay đổi nhưng không ở phạm vi quy hoạch này: giữ kết quả lần kiểm tra trước",
+                "the master plan changed, but not where this plan lies: the earlier check's results stand")
 _INPUT_NAMES = {"plan": ("quy hoạch", "the plan"), "master": ("quy hoạch tỉnh", "the master plan"),
                 "parent": ("quy hoạch cấp trên", "the parent plan"), "rules": ("bảng quy tắc", "the rules"),
                 "taxonomy": ("bảng mã loại đất", "the taxonomy")}
@@ -248,7 +252,8 @@ def results_from_batch_dir(batch_dir: str | Path) -> dict[str, Result]:
             conflict_area_m2=float(row.get("conflict_area_m2") or 0.0),
             conflict_length_m=float(row.get("conflict_length_m") or 0.0),
             conflict_points=int(row.get("conflict_points") or 0),
-            inputs=state.get("inputs") if isinstance(state, dict) else None)
+            inputs=state.get("inputs") if isinstance(state, dict) else None,
+            note=row.get("note") if isinstance(row.get("note"), str) else None)
     return results
 
 
@@ -269,7 +274,8 @@ def results_from_records(records, inputs: dict[str, dict]) -> dict[str, Result]:
             conflict_area_m2=0.0 if open_rows is None else float(open_rows["area_m2"].sum()),
             conflict_length_m=0.0 if open_rows is None else float(open_rows["length_m"].sum()),
             conflict_points=0 if open_rows is None else int((open_rows["kind"] == "point").sum()),
-            inputs=inputs[rec.id] if rec.status != "failed" else None)
+            inputs=inputs[rec.id] if rec.status != "failed" else None,
+            note=getattr(rec, "note", None))
     return out
 
 
@@ -288,15 +294,18 @@ def build_register(reg: Registry, on: dt.date, results: dict[str, Result] | None
         result = results.get(plan.id)
         if legal.status in {"in_force", "draft"}:
             review, reason = review_status(result, inputs[plan.id] if result else {}, english)
+            if reason is None and result is not None and result.note == KEPT_NOTE:
+                reason = _KEPT_REASON[1 if english else 0]
         else:
             review, reason = "not_required", None
         due = plan.review_due or reg.profile.review_deadline
-        counted = result is not None and review != "failed"
+        counted = result is not None and result.status != "failed"  # a failed check counts nothing
         rows.append({
             "id": plan.id, "name": plan.name, "type": plan.type, "decision": plan.decision,
             "approved": _iso(plan.approved), "authority": plan.authority,
             "legal_status": legal.status, "basis": legal.basis, "since": _iso(legal.since),
             "review_status": review, "review_reason": reason, "review_due": _iso(due),
+            "result": None if result is None else ("kept" if result.note == KEPT_NOTE else result.status),
             "overdue": bool(due is not None and on > due and review in OVERDUE_WHEN),
             "conflicts": result.open_conflicts if counted else None,
             "conflict_area_m2": round(result.conflict_area_m2, 3) if counted else None,

@@ -82,6 +82,9 @@ class ProgressBar:
         self.features += features
         if record.status == "failed":
             note = f"[red]lỗi / failed[/red]: {record.reason}"
+        elif record.status == "unchanged" and record.note:
+            note = ("[dim]quy hoạch tỉnh đổi ở nơi khác, dùng lại kết quả / master plan changed elsewhere,"
+                    " results reused[/dim]")
         elif record.status == "unchanged":
             note = "[dim]không đổi, dùng lại kết quả / unchanged, results reused[/dim]"
         else:
@@ -111,7 +114,9 @@ def run_and_report(opts, quiet: bool) -> int:
     plans = s["plans"]
     totals = s["totals"]
     print(
-        f"{plans['total']} plan(s): {plans['checked']} checked, {plans['unchanged']} unchanged, "
+        f"{plans['total']} plan(s): {plans['checked']} checked, {plans['unchanged']} unchanged"
+        + (f" ({plans['kept']} of them after a master-plan change elsewhere)" if plans.get("kept") else "")
+        + f", "
         f"{plans['failed']} failed; {plans['needs_adjustment']} need adjustment / cần điều chỉnh. "
         f"{totals['conflict_pieces']} conflict piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
         f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s); "
