@@ -10,6 +10,7 @@ accepted is never lost and never left `running` for ever. A worker's id names it
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
 import socket
@@ -155,6 +156,13 @@ class JobRunner:
             min_area=job["min_area"],
             profile=self.settings.profile,
         )
+        exceptions = store.list_exceptions([plan["id"]])
+        if exceptions:  # CONTRACT §10, judged on the day the check was asked for (its inputs say which)
+            from .register import plan_exceptions, today
+
+            opts.exceptions = plan_exceptions(exceptions)
+            day = (job.get("inputs") or {}).get("on")
+            opts.on = dt.date.fromisoformat(day) if day else today()
         if job.get("admin_id"):
             admin = store.get_layer(job["admin_id"], "admin")
             opts.admin = AdminInput(str(stack.enter_context(store.layer_file(admin["id"]))),

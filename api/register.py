@@ -144,11 +144,14 @@ def taxonomy_digest(province) -> str:
 
 
 def check_inputs(store, province, plan: dict, master_id: str, rules_id: str | None) -> dict:
-    """Digests of what a check of `plan` is made from (kept on the check record)."""
+    """Digests of what a check of `plan` is made from (kept on the check record), and the day
+    its exceptions are judged on."""
     parent = _layer_or_none(store, plan.get("parent"))
+    day = today()
     return {"plan": layer_digest(plan), "master": layer_digest(store.get_layer(master_id, "master")),
             "parent": layer_digest(parent), "rules": rules_digest(store, province, rules_id),
-            "taxonomy": taxonomy_digest(province)}
+            "taxonomy": taxonomy_digest(province),
+            "exceptions": exceptions_state(store.list_exceptions([plan["id"]]), day), "on": day.isoformat()}
 
 
 def _layer_or_none(store, layer_id: str | None) -> dict | None:
@@ -192,8 +195,11 @@ def service_register(store, province, principal, on: dt.date, english: bool = Fa
     by_id = {r["id"]: r for r in records}
     shared = {"master": layer_digest(master), "rules": rules_digest(store, province, newest_rules["id"] if newest_rules else None),
               "taxonomy": taxonomy_digest(province)}
+    excepted: dict[str, list[dict]] = {}
+    for row in store.list_exceptions(sorted(visible)):
+        excepted.setdefault(row["plan_id"], []).append(row)
     now = {pid: {"plan": layer_digest(by_id[pid]), "parent": layer_digest(by_id.get(by_id[pid].get("parent") or "")),
-                 **shared} for pid in visible}
+                 "exceptions": exceptions_state(excepted.get(pid, []), on), **shared} for pid in visible}
     results = {pid: _result(check) for pid, check in latest.items()}
     register = build_register(reg, on, results, english, load_transitions(),
                               inputs={**{e.id: {} for e in entries}, **now})
@@ -215,3 +221,22 @@ def parse_on(text: str | None) -> dt.date:
     except ValueError:
         raise HTTPException(422, f"ngày {text!r} không hợp lệ / on={text!r} is not a date: give YYYY-MM-DD,"
                                  " e.g. on=2025-12-31") from None
+
+
+# ---------------------------------------------------------------------------------- exceptions
+EXCEPTION_FIELDS = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis", "note")
+
+
+def plan_exceptions(rows: list[dict]):
+    """Stored exception rows as kgspatial.exceptions.PlanException (validated when stored)."""
+    from kgspatial.exceptions import parse_exceptions
+
+    return parse_exceptions([{k: r.get(k) for k in EXCEPTION_FIELDS} for r in rows], source="exceptions")
+
+
+def exceptions_state(rows: list[dict], on: dt.date) -> str | None:
+    """Which of a plan's exceptions run on the day: a check made with another set is outdated
+    (an exception added, withdrawn or expired since). None when the plan has none."""
+    if not rows:
+        return None
+    return _sha(sorted((r["id"], not r.get("until") or r["until"] >= on.isoformat()) for r in rows))

@@ -385,6 +385,12 @@ class SqlStore(Store):
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def delete_exception(self, exception_id: str) -> None:
+        _lookable(exception_id)
+        with self.engine.begin() as conn:
+            if conn.execute(exceptions.delete().where(exceptions.c.id == exception_id)).rowcount != 1:
+                raise NotFound(exception_id)
+
     # -- rules -----------------------------------------------------------------------------
     def add_rules(self, meta: dict, content: bytes) -> dict:
         rec = {

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api import create_app
+from api.register import today as vn_today
 from tests import geoms
 
 # The scene's open conflict rows under geoms.RULES_CSV, no communes (tests/geoms.py):
@@ -303,3 +304,91 @@ def test_a_database_made_before_the_register_opens_and_keeps_its_data(make_setti
         assert [(p["id"], p["legal_status"], p["review_status"]) for p in body["plans"]] == [(plan, "draft", "outdated")]
         r = client.patch(f"/api/v1/plans/{plan}", headers=h, json={"decision": "7/QĐ-UBND", "approved": "2020-01-01"})
         assert r.status_code == 200 and r.json()["decision"] == "7/QĐ-UBND"
+
+
+# ---------------------------------------------------------------------------------- exceptions
+def _exception(plan, **extra):
+    return {"plan_id": plan, "rule_id": "R02", "plan_feature": "KDC-01", "master_feature": "*",
+            "decision": "123/QĐ-UBND", "basis": "Điều 5 Quyết định 123/QĐ-UBND", "note": "chấp thuận", **extra}
+
+
+def test_exceptions_roles_and_validation(api, scene):
+    plan = scene["plan"]
+    assert api.client.post("/api/v1/exceptions", json=_exception(plan)).status_code == 401
+    for who in ("planner", "viewer"):
+        assert api.post("/api/v1/exceptions", who, json=_exception(plan)).status_code == 403
+    # Every problem of every row at once; nothing kept.
+    r = api.post("/api/v1/exceptions", json=[_exception(plan, decision=""), _exception("khong-co", rule_id="R01"),
+                                             _exception(plan, plan_feature="*", until="31/02/2026"),
+                                             _exception(plan, colour="đỏ")])
+    assert r.status_code == 422, r.text
+    problems = r.json()["problems"]
+    assert len(problems) == 5, problems
+    assert any(p.startswith("row 1, decision") for p in problems)
+    assert "row 2, plan_id: không có quy hoạch / no plan with id 'khong-co'" in problems
+    assert any(p.startswith("row 3, plan_feature") for p in problems) and any(p.startswith("row 3, until") for p in problems)
+    assert any(p.startswith("row 4:") and "colour" in p for p in problems)
+    assert r.json()["detail"].startswith("ngoại lệ không hợp lệ / invalid exceptions: 5 problem(s)")
+    assert api.get("/api/v1/exceptions").json() == {"items": [], "total": 0}
+    assert api.post("/api/v1/exceptions", json=[]).status_code == 422
+
+    r = api.post("/api/v1/exceptions", json=_exception(plan, until="2030-12-31"))
+    assert r.status_code == 201, r.text
+    kept = r.json()
+    assert {k: kept[k] for k in ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until")} == {
+        "plan_id": plan, "rule_id": "R02", "plan_feature": "KDC-01", "master_feature": "*",
+        "decision": "123/QĐ-UBND", "until": "2030-12-31"}
+    r = api.post("/api/v1/exceptions", json=_exception(plan))  # the same finding again
+    assert r.status_code == 422 and kept["id"] in r.json()["problems"][0]
+    # Planners read the exceptions of their own plans only.
+    assert api.get("/api/v1/exceptions", "planner").json()["total"] == 1
+    assert api.get("/api/v1/exceptions", "planner2").json() == {"items": [], "total": 0}
+    assert api.get("/api/v1/exceptions", "viewer", params={"plan_id": plan}).json()["items"] == [kept]
+    assert api.get("/api/v1/exceptions", "viewer", params={"plan_id": "khac"}).json()["total"] == 0
+    assert api.delete(f"/api/v1/exceptions/{kept['id']}", "planner").status_code == 403
+    assert api.delete("/api/v1/exceptions/khong-co").status_code == 404
+    assert api.delete(f"/api/v1/exceptions/{kept['id']}").status_code == 204
+    assert api.get("/api/v1/exceptions").json()["total"] == 0
+
+
+def test_checks_apply_exceptions_and_the_register_follows(api, scene):
+    plan = scene["plan"]
+    _check(api, plan)
+    assert _register(api, "2026-06-01", "planner")[0][plan]["review_status"] == "needs_adjustment"
+    r = api.post("/api/v1/exceptions", json=_exception(plan))
+    assert r.status_code == 201, r.text
+    # An exception accepted after the check: the check no longer says what is open.
+    row = _register(api, "2026-06-01", "planner")[0][plan]
+    assert row["review_status"] == "outdated" and "ngoại lệ" in row["review_reason"]
+
+    done = _check(api, plan)
+    # P0 (KDC-01) on RPH under R02 is excepted (2500 m²); open: P0 on LUC 2500 m², P1 90 m, P5 800 m².
+    totals = done["summary"]["totals"]
+    assert (totals["conflict_pieces"], totals["conflict_area_m2"], totals["conflict_length_m"]) == (3, 3300.0, 90.0)
+    assert (totals["excepted_pieces"], totals["excepted_area_m2"]) == (1, 2500.0)
+    fc = api.get(f"/api/v1/checks/{done['id']}/conflicts", "planner").json()
+    review = {(f["properties"]["plan_feature"], f["properties"]["rule_id"]): (f["properties"]["review"],
+              f["properties"]["review_decision"]) for f in fc["features"]}
+    assert review[("KDC-01", "R02")] == ("excepted", "123/QĐ-UBND")
+    assert review[("KDC-01", "R01")] == ("open", "") and review[("CCN-1", "R02")] == ("open", "")
+    row = _register(api, "2026-06-01", "planner")[0][plan]
+    assert (row["review_status"], row["conflicts"], row["conflict_area_m2"], row["conflict_length_m"]) == (
+        "needs_adjustment", 3, 3300.0, 90.0)
+    html = api.get(f"/api/v1/checks/{done['id']}/report", "planner", params={"format": "html"}).text
+    assert "123/QĐ-UBND" in html
+
+
+def test_an_expired_exception_leaves_rows_open_with_a_warning(api, scene):
+    plan = scene["plan"]
+    assert api.post("/api/v1/exceptions", json=_exception(plan, until="2020-01-01")).status_code == 201
+    done = _check(api, plan)
+    assert done["summary"]["totals"]["conflict_pieces"] == 4 and done["summary"]["totals"]["excepted_pieces"] == 0
+    assert any("2020-01-01" in w for w in done["summary"]["warnings"])
+    # The check judged it on its own day (today, after 2020-01-01): expired, as on any later day.
+    row = _register(api, vn_today().isoformat(), "planner")[0][plan]
+    assert (row["review_status"], row["conflicts"]) == ("needs_adjustment", 4)
+    # On a day it still ran, this check (which judged it expired) is not that day's answer.
+    assert _register(api, "2019-12-31", "planner")[0][plan]["review_status"] == "outdated"
+    # Deleting the plan deletes its exceptions.
+    assert api.delete(f"/api/v1/plans/{plan}", "planner").status_code == 204
+    assert api.get("/api/v1/exceptions").json()["total"] == 0
