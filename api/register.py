@@ -149,7 +149,8 @@ def check_inputs(store, province, plan: dict, master_id: str, rules_id: str | No
     parent = _layer_or_none(store, plan.get("parent"))
     day = today()
     return {"plan": layer_digest(plan), "master": layer_digest(store.get_layer(master_id, "master")),
-            "parent": layer_digest(parent), "rules": rules_digest(store, province, rules_id),
+            "parent": layer_digest(parent), "parent_id": parent["id"] if parent else None,
+            "rules": rules_digest(store, province, rules_id),
             "taxonomy": taxonomy_digest(province),
             "exceptions": exceptions_state(store.list_exceptions([plan["id"]]), day), "on": day.isoformat()}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 
+import geopandas as gpd
 import openpyxl
 import pytest
 import sqlalchemy as sa
@@ -30,6 +31,11 @@ def more_files(tmp_path_factory):
     changed = geoms.master_frame()
     changed.loc[1, "MA_QH"] = "ODT"  # M1 no longer protection forest: a new master plan's content
     changed.to_file(root / "master_v2.gpkg")
+    # The general plan of tests/test_parents.py: Z0 ODT [0,100]×[0,200], Z1 LUC [100,200]×[0,200].
+    gpd.GeoDataFrame({"ma": ["ODT", "LUC"], "ten": ["Khu đô thị trung tâm", "Vùng lúa phía đông"],
+                      "so_hieu": ["Z0", "Z1"]},
+                     geometry=[geoms.box(0, 0, 100, 200), geoms.box(100, 0, 200, 200)], crs=geoms.CRS
+                     ).to_file(root / "general.gpkg")
     return root
 
 
@@ -392,3 +398,25 @@ def test_an_expired_exception_leaves_rows_open_with_a_warning(api, scene):
     # Deleting the plan deletes its exceptions.
     assert api.delete(f"/api/v1/plans/{plan}", "planner").status_code == 204
     assert api.get("/api/v1/exceptions").json()["total"] == 0
+
+
+def test_a_plan_with_a_parent_is_checked_against_it_too(api, scene, more_files):
+    """Hand figures of tests/test_parents.py: against Z0 ODT | Z1 LUC the scene's plan adds P0 on
+    Z1 under R01 (50×50 = 2500 m², conflict) and P1's 90 m on Z1 under R03 (conditional), so
+    4 + 1 = 5 open conflict rows and 5800 + 2500 = 8300 m² with the master's."""
+    general = _plan(api, more_files, "planner", name="Quy hoạch chung cấp trên", plan_type="urban_general",
+                    file="general.gpkg", id_field="so_hieu", decision="1/QĐ-UBND", approved="2015-01-01")["id"]
+    plan = scene["plan"]
+    r = api.client.patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"parent": general})
+    assert r.status_code == 200, r.text
+    done = _check(api, plan)
+    totals = done["summary"]["totals"]
+    assert (totals["conflict_pieces"], totals["conflict_area_m2"], totals["conflict_length_m"]) == (5, 8300.0, 90.0)
+    fc = api.get(f"/api/v1/checks/{done['id']}/conflicts", "planner", params={"rule_id": "R01"}).json()
+    against = sorted((f["properties"]["against"], f["properties"]["master_feature"], f["properties"]["area_m2"])
+                     for f in fc["features"])
+    assert against == [(general, "Z1", 2500.0), ("master", "0", 2500.0)]
+    row = _register(api, "2025-06-01", "planner")[0][plan]
+    assert (row["review_status"], row["conflicts"], row["conflict_area_m2"]) == ("needs_adjustment", 5, 8300.0)
+    html = api.get(f"/api/v1/checks/{done['id']}/map", "planner").text
+    assert "Quy hoạch chung cấp trên" in html  # popups of rows against the parent name it
