@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import unicodedata
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -26,6 +27,18 @@ NAMING_KEYS = ("decision", "approved", "authority")
 EDITABLE = ("name", "plan_type", *NAMING_KEYS, *sorted(REGISTER_KEYS))
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")  # the province's day, not the server's
 SOURCE = "thông tin quy hoạch không hợp lệ / invalid plan keys"
+
+
+def nfc(value):
+    """JSON as sent, its text in Unicode NFC (as uploads' form fields and read layers are): a
+    decision typed on a Mac (NFD) must match and sort as the same words."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [nfc(v) for v in value]
+    if isinstance(value, dict):
+        return {nfc(k): nfc(v) for k, v in value.items()}
+    return value
 
 
 def today() -> dt.date:
@@ -177,6 +190,13 @@ def _result(check: dict) -> Result:
                   int(totals.get("conflict_points") or 0), check.get("inputs"))
 
 
+def _transitions(province):
+    """layers/legal_status.yaml, read once per app (a data file of the installation)."""
+    if getattr(province, "_transitions", None) is None:
+        province._transitions = load_transitions()
+    return province._transitions
+
+
 def service_register(store, province, principal, on: dt.date, english: bool = False) -> dict:
     """register.json's content for the plans the caller may see. Legal status is worked out over
     every plan (a plan is superseded when its successor is approved, whoever owns it)."""
@@ -187,10 +207,7 @@ def service_register(store, province, principal, on: dt.date, english: bool = Fa
                    master=LayerEntry(path=""), admin=None, admin_previous=None, rules=Path(profile.rules),
                    plans=entries)
     visible = {r["id"] for r in records if principal.may_see(r)}
-    latest: dict[str, dict] = {}
-    for check in store.list_checks():  # newest first
-        if check["plan_id"] in visible and check["status"] in ("successful", "failed"):
-            latest.setdefault(check["plan_id"], check)
+    latest = store.latest_finished_checks(sorted(visible))
     master = store.newest_layer("master")
     newest_rules = store.newest_rules()
     by_id = {r["id"]: r for r in records}
@@ -202,7 +219,7 @@ def service_register(store, province, principal, on: dt.date, english: bool = Fa
     now = {pid: {"plan": layer_digest(by_id[pid]), "parent": layer_digest(by_id.get(by_id[pid].get("parent") or "")),
                  "exceptions": exceptions_state(excepted.get(pid, []), on), **shared} for pid in visible}
     results = {pid: _result(check) for pid, check in latest.items()}
-    register = build_register(reg, on, results, english, load_transitions(),
+    register = build_register(reg, on, results, english, _transitions(province),
                               inputs={**{e.id: {} for e in entries}, **now})
     rows = [dict(row, check_id=latest[row["id"]]["id"] if row["id"] in latest else None)
             for row in register["plans"] if row["id"] in visible]

@@ -43,6 +43,7 @@ def add_exceptions(request: Request, body: dict | list = Body(...), principal: P
     (`*`: any), `decision`, optional `until`, `basis`, `note`. Checks made from then on apply
     them; 422 listing every problem (unknown plans too), nothing kept."""
     store = request.app.state.store
+    body = plan_register.nfc(body)
     rows = body if isinstance(body, list) else [body]
     problems: list[str] = []
     if not rows:

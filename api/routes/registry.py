@@ -243,6 +243,7 @@ def edit_plan(plan_id: str, request: Request, body: dict = Body(...), principal:
 
     record = _visible_plan(request, principal, plan_id)
     store = request.app.state.store
+    body = plan_register.nfc(body)
     problems = [f"{key}: không sửa được / not editable here (editable: {', '.join(plan_register.EDITABLE)})"
                 for key in body if key not in plan_register.EDITABLE]
     raw = plan_register.entry_raw(record)

@@ -130,6 +130,10 @@ class Store(abc.ABC):
     def list_checks(self, owner_id: str | None = None, plan_id: str | None = None) -> list[dict]: ...
 
     @abc.abstractmethod
+    def latest_finished_checks(self, plan_ids: list[str]) -> dict[str, dict]:
+        """Per plan id, its newest successful or failed check."""
+
+    @abc.abstractmethod
     def claim_next(self, worker: str) -> dict | None:
         """Move the oldest accepted job to running for this worker, atomically; None if none."""
 

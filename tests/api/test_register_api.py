@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 
 import geopandas as gpd
 import openpyxl
@@ -251,6 +252,13 @@ def test_patch_roles_validation_and_the_register_answer(api, scene, scene_files,
     assert patch(f"/api/v1/plans/{child}", headers=api.h("planner"), json={"parent": other}).status_code == 200
     row = _register(api, "2024-06-01")[0][child]
     assert row["review_status"] == "outdated" and "quy hoạch cấp trên" in row["review_reason"]
+    # Text typed as NFD (macOS) is kept as NFC, as uploads' form fields are.
+    nfd = unicodedata.normalize("NFD", "Quyết định điều chỉnh 5/QĐ-UBND")
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"decision": nfd, "adjustments": [
+        {"decision": nfd, "approved": "2022-02-02", "note": unicodedata.normalize("NFD", "điều chỉnh")}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["decision"] == "Quyết định điều chỉnh 5/QĐ-UBND" != nfd
+    assert r.json()["adjustments"][0]["note"] == "điều chỉnh"
     # A body that is not a JSON object is the client's mistake.
     assert patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json=[1, 2]).status_code == 422
 
@@ -338,12 +346,14 @@ def test_exceptions_roles_and_validation(api, scene):
     assert api.get("/api/v1/exceptions").json() == {"items": [], "total": 0}
     assert api.post("/api/v1/exceptions", json=[]).status_code == 422
 
-    r = api.post("/api/v1/exceptions", json=_exception(plan, until="2030-12-31"))
+    r = api.post("/api/v1/exceptions", json=_exception(plan, until="2030-12-31",
+                                                       note=unicodedata.normalize("NFD", "chấp thuận")))
     assert r.status_code == 201, r.text
     kept = r.json()
     assert {k: kept[k] for k in ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until")} == {
         "plan_id": plan, "rule_id": "R02", "plan_feature": "KDC-01", "master_feature": "*",
         "decision": "123/QĐ-UBND", "until": "2030-12-31"}
+    assert kept["note"] == "chấp thuận"  # NFC, as sent in NFD
     r = api.post("/api/v1/exceptions", json=_exception(plan))  # the same finding again
     assert r.status_code == 422 and kept["id"] in r.json()["problems"][0]
     # Planners read the exceptions of their own plans only.
