@@ -246,6 +246,9 @@ def edit_plan(plan_id: str, request: Request, body: dict = Body(...), principal:
     body = plan_register.nfc(body)
     problems = [f"{key}: không sửa được / not editable here (editable: {', '.join(plan_register.EDITABLE)})"
                 for key in body if key not in plan_register.EDITABLE]
+    if "name" in body and not (isinstance(body["name"], str) and body["name"].strip()):
+        problems.append("name: thiếu tên / a plan needs a name")
+        body = {k: v for k, v in body.items() if k != "name"}
     raw = plan_register.entry_raw(record)
     for key, value in body.items():
         if key in plan_register.EDITABLE:

@@ -29,6 +29,7 @@ SCENE_CONFLICTS = {"conflicts": 4, "conflict_area_m2": 5800.0, "conflict_length_
 def more_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("register")
     geoms.plan_frame().iloc[[3]].to_file(root / "consistent.gpkg")  # P3: ODT on ODT, compatible
+    geoms.plan_frame().iloc[[1]].to_file(root / "line_only.gpkg")  # P1: a road, no polygon
     changed = geoms.master_frame()
     changed.loc[1, "MA_QH"] = "ODT"  # M1 no longer protection forest: a new master plan's content
     changed.to_file(root / "master_v2.gpkg")
@@ -238,6 +239,8 @@ def test_patch_roles_validation_and_the_register_answer(api, scene, scene_files,
               json={"code_field": "ma", "approved": "2019-02-30", "superseded_by": "khong-co", "parent": plan})
     assert r.status_code == 422, r.text
     assert sorted(p.split(":")[0] for p in r.json()["problems"]) == ["approved", "code_field", "parent", "superseded_by"]
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"name": " ", "plan_type": "industrial"})
+    assert r.status_code == 422 and sorted(p.split(":")[0] for p in r.json()["problems"]) == ["name", "plan_type"]
     assert api.get(f"/api/v1/plans/{plan}", "planner").json()["approved"] == "2019-05-10"  # unchanged
 
     # A cycle of parents is refused; naming a parent makes the last check outdated.
@@ -430,3 +433,25 @@ def test_a_plan_with_a_parent_is_checked_against_it_too(api, scene, more_files):
     assert (row["review_status"], row["conflicts"], row["conflict_area_m2"]) == ("needs_adjustment", 5, 8300.0)
     html = api.get(f"/api/v1/checks/{done['id']}/map", "planner").text
     assert "Quy hoạch chung cấp trên" in html  # popups of rows against the parent name it
+
+
+def test_a_failed_check_is_the_register_s_failed_with_its_reason(api, scene, more_files):
+    """A parent with no zone cannot be checked against (kgspatial.check.parent_context): the
+    check fails, and the register says failed with that reason, overdue after review_due."""
+    store = api.client.app.state.store
+    lines = _plan(api, more_files, "planner", name="Tuyến đường", plan_type="technical_transport",
+                  file="line_only.gpkg")["id"]
+    plan = scene["plan"]
+    assert api.client.patch(f"/api/v1/plans/{plan}", headers=api.h("planner"),
+                            json={"parent": lines, "review_due": "2025-09-30"}).status_code == 200
+    r = api.post("/api/v1/checks", "planner", json={"plan_id": plan})
+    done = api.wait(r.json()["id"], "planner")
+    assert done["status"] == "failed" and "no zone" in done["reason"]
+    assert "/" + str(store.data_dir) not in done["reason"] and f"plan {lines}" in done["reason"]
+    row = _register(api, "2025-09-30", "planner")[0][plan]
+    assert (row["review_status"], row["overdue"], row["conflicts"]) == ("failed", False, None)
+    assert "no zone" in row["review_reason"]
+    row = _register(api, "2025-10-01", "planner", english="true")[0][plan]
+    assert (row["review_status"], row["overdue"]) == ("failed", True)
+    assert (row["legal_status"], row["basis"]) == ("draft", "not approved")  # ?english=true: the English basis
+    assert _register(api, "2025-10-01", "planner")[0][plan]["basis"] == "Chưa được phê duyệt"
