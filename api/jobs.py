@@ -172,8 +172,7 @@ class JobRunner:
             from .register import plan_exceptions, today
 
             opts.exceptions = plan_exceptions(exceptions)
-            day = (job.get("inputs") or {}).get("on")
-            opts.on = dt.date.fromisoformat(day) if day else today()
+            opts.on = dt.date.fromisoformat(inputs["on"]) if inputs.get("on") else today()
         if job.get("admin_id"):
             admin = store.get_layer(job["admin_id"], "admin")
             opts.admin = AdminInput(str(stack.enter_context(store.layer_file(admin["id"]))),

@@ -83,9 +83,8 @@ def entry_of(record: dict) -> PlanEntry:
     raw = entry_raw(record)
     try:
         return PlanEntry.model_validate(raw)
-    except ValidationError:
-        return PlanEntry.model_construct(**{**{k: None for k in NAMING_KEYS}, "integrated": False,
-                                            "fixes_quantities": False, "adjustments": [], **raw})
+    except ValidationError:  # e.g. "sectoral_1": kept as stored, the other keys typed
+        return PlanEntry.model_validate({**raw, "type": "rural"}).model_copy(update={"type": raw["type"]})
 
 
 def validated(raw: dict, others: list[PlanEntry], problems: list[str] | None = None) -> PlanEntry:
