@@ -10,6 +10,7 @@ accepted is never lost and never left `running` for ever. A worker's id names it
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
 import socket
@@ -137,6 +138,8 @@ class JobRunner:
             labels[opts.admin.path] = f"admin-units {job['admin_id']}"
         if opts.rules:
             labels[opts.rules] = f"rules {job['rules_id']}"
+        for parent in opts.parents.values():
+            labels[parent.path] = f"plan {parent.plan_id}"
         return labels
 
     def _options(self, job: dict, stack: ExitStack) -> CheckOptions:
@@ -155,6 +158,21 @@ class JobRunner:
             min_area=job["min_area"],
             profile=self.settings.profile,
         )
+        # CONTRACT §7: a plan with a parent is checked against the parent's zones too (the parent
+        # it had when the check was asked for: its inputs name it).
+        inputs = job.get("inputs") or {}
+        parent_id = inputs.get("parent_id") if "parent_id" in inputs else plan.get("parent")
+        if parent_id:
+            parent = store.get_layer(parent_id, "plan")
+            opts.parents = {plan["id"]: PlanInput(
+                path=str(stack.enter_context(store.layer_file(parent["id"]))), plan_id=parent["id"],
+                code_field=parent["code_field"], label_field=parent["label_field"], id_field=parent["id_field"])}
+        exceptions = store.list_exceptions([plan["id"]])
+        if exceptions:  # CONTRACT §10, judged on the day the check was asked for (its inputs say which)
+            from .register import plan_exceptions, today
+
+            opts.exceptions = plan_exceptions(exceptions)
+            opts.on = dt.date.fromisoformat(inputs["on"]) if inputs.get("on") else today()
         if job.get("admin_id"):
             admin = store.get_layer(job["admin_id"], "admin")
             opts.admin = AdminInput(str(stack.enter_context(store.layer_file(admin["id"]))),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import unicodedata
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -26,6 +27,18 @@ NAMING_KEYS = ("decision", "approved", "authority")
 EDITABLE = ("name", "plan_type", *NAMING_KEYS, *sorted(REGISTER_KEYS))
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")  # the province's day, not the server's
 SOURCE = "thông tin quy hoạch không hợp lệ / invalid plan keys"
+
+
+def nfc(value):
+    """JSON as sent, its text in Unicode NFC (as uploads' form fields and read layers are): a
+    decision typed on a Mac (NFD) must match and sort as the same words."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [nfc(v) for v in value]
+    if isinstance(value, dict):
+        return {nfc(k): nfc(v) for k, v in value.items()}
+    return value
 
 
 def today() -> dt.date:
@@ -70,9 +83,8 @@ def entry_of(record: dict) -> PlanEntry:
     raw = entry_raw(record)
     try:
         return PlanEntry.model_validate(raw)
-    except ValidationError:
-        return PlanEntry.model_construct(**{**{k: None for k in NAMING_KEYS}, "integrated": False,
-                                            "fixes_quantities": False, "adjustments": [], **raw})
+    except ValidationError:  # e.g. "sectoral_1": kept as stored, the other keys typed
+        return PlanEntry.model_validate({**raw, "type": "rural"}).model_copy(update={"type": raw["type"]})
 
 
 def validated(raw: dict, others: list[PlanEntry], problems: list[str] | None = None) -> PlanEntry:
@@ -144,11 +156,15 @@ def taxonomy_digest(province) -> str:
 
 
 def check_inputs(store, province, plan: dict, master_id: str, rules_id: str | None) -> dict:
-    """Digests of what a check of `plan` is made from (kept on the check record)."""
+    """Digests of what a check of `plan` is made from (kept on the check record), and the day
+    its exceptions are judged on."""
     parent = _layer_or_none(store, plan.get("parent"))
+    day = today()
     return {"plan": layer_digest(plan), "master": layer_digest(store.get_layer(master_id, "master")),
-            "parent": layer_digest(parent), "rules": rules_digest(store, province, rules_id),
-            "taxonomy": taxonomy_digest(province)}
+            "parent": layer_digest(parent), "parent_id": parent["id"] if parent else None,
+            "rules": rules_digest(store, province, rules_id),
+            "taxonomy": taxonomy_digest(province),
+            "exceptions": exceptions_state(store.list_exceptions([plan["id"]]), day), "on": day.isoformat()}
 
 
 def _layer_or_none(store, layer_id: str | None) -> dict | None:
@@ -173,6 +189,13 @@ def _result(check: dict) -> Result:
                   int(totals.get("conflict_points") or 0), check.get("inputs"))
 
 
+def _transitions(province):
+    """layers/legal_status.yaml, read once per app (a data file of the installation)."""
+    if getattr(province, "_transitions", None) is None:
+        province._transitions = load_transitions()
+    return province._transitions
+
+
 def service_register(store, province, principal, on: dt.date, english: bool = False) -> dict:
     """register.json's content for the plans the caller may see. Legal status is worked out over
     every plan (a plan is superseded when its successor is approved, whoever owns it)."""
@@ -183,19 +206,19 @@ def service_register(store, province, principal, on: dt.date, english: bool = Fa
                    master=LayerEntry(path=""), admin=None, admin_previous=None, rules=Path(profile.rules),
                    plans=entries)
     visible = {r["id"] for r in records if principal.may_see(r)}
-    latest: dict[str, dict] = {}
-    for check in store.list_checks():  # newest first
-        if check["plan_id"] in visible and check["status"] in ("successful", "failed"):
-            latest.setdefault(check["plan_id"], check)
+    latest = store.latest_finished_checks(sorted(visible))
     master = store.newest_layer("master")
     newest_rules = store.newest_rules()
     by_id = {r["id"]: r for r in records}
     shared = {"master": layer_digest(master), "rules": rules_digest(store, province, newest_rules["id"] if newest_rules else None),
               "taxonomy": taxonomy_digest(province)}
+    excepted: dict[str, list[dict]] = {}
+    for row in store.list_exceptions(sorted(visible)):
+        excepted.setdefault(row["plan_id"], []).append(row)
     now = {pid: {"plan": layer_digest(by_id[pid]), "parent": layer_digest(by_id.get(by_id[pid].get("parent") or "")),
-                 **shared} for pid in visible}
+                 "exceptions": exceptions_state(excepted.get(pid, []), on), **shared} for pid in visible}
     results = {pid: _result(check) for pid, check in latest.items()}
-    register = build_register(reg, on, results, english, load_transitions(),
+    register = build_register(reg, on, results, english, _transitions(province),
                               inputs={**{e.id: {} for e in entries}, **now})
     rows = [dict(row, check_id=latest[row["id"]]["id"] if row["id"] in latest else None)
             for row in register["plans"] if row["id"] in visible]
@@ -215,3 +238,22 @@ def parse_on(text: str | None) -> dt.date:
     except ValueError:
         raise HTTPException(422, f"ngày {text!r} không hợp lệ / on={text!r} is not a date: give YYYY-MM-DD,"
                                  " e.g. on=2025-12-31") from None
+
+
+# ---------------------------------------------------------------------------------- exceptions
+EXCEPTION_FIELDS = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis", "note")
+
+
+def plan_exceptions(rows: list[dict]):
+    """Stored exception rows as kgspatial.exceptions.PlanException (validated when stored)."""
+    from kgspatial.exceptions import parse_exceptions
+
+    return parse_exceptions([{k: r.get(k) for k in EXCEPTION_FIELDS} for r in rows], source="exceptions")
+
+
+def exceptions_state(rows: list[dict], on: dt.date) -> str | None:
+    """Which of a plan's exceptions run on the day: a check made with another set is outdated
+    (an exception added, withdrawn or expired since). None when the plan has none."""
+    if not rows:
+        return None
+    return _sha(sorted((r["id"], not r.get("until") or r["until"] >= on.isoformat()) for r in rows))

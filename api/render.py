@@ -26,6 +26,7 @@ from kgspatial.masking import blank_out, withheld_area
 from kgspatial.prepare import PreparedLayer, prepare_layer
 from kgspatial.rules import load_rules
 
+from .store import NotFound
 from .store.features import CONFLICT_WITHHELD
 
 MEDIA = {
@@ -86,8 +87,15 @@ def render(app, check_id: str, what: str, unmasked: bool, english: bool = False)
                 if "mask_sensitive" in params:
                     kwargs["mask_sensitive"] = not unmasked
                 if "plan_names" in params:
-                    plan = app.state.store.get_layer(app.state.store.get_check(check_id)["plan_id"], "plan")
+                    check = app.state.store.get_check(check_id)
+                    plan = app.state.store.get_layer(check["plan_id"], "plan")
                     kwargs["plan_names"] = {plan["id"]: plan["name"]}
+                    parent_id = (check.get("inputs") or {}).get("parent_id")
+                    if parent_id:  # popups of rows against the parent name it (CONTRACT §7)
+                        try:
+                            kwargs["plan_names"][parent_id] = app.state.store.get_layer(parent_id, "plan")["name"]
+                        except NotFound:
+                            pass
                 presenter(result, Path(tmp) / name, **kwargs)
             else:
                 plan = app.state.store.get_layer(app.state.store.get_check(check_id)["plan_id"], "plan")

@@ -83,6 +83,9 @@ class CheckOptions:
     exceptions: str | list[PlanException] | None = None
     on: dt.date | None = None  # the day exceptions are judged on (expired or not); default today
     hazards: str | None = None  # HAZARDS.yaml (CONTRACT §8): also screen the plans against it
+    # CONTRACT §7: plan id -> its parent plan, checked as a second master (the service's checks;
+    # batch runs read each parent once for all its children instead)
+    parents: dict[str, PlanInput] = field(default_factory=dict)
 
 
 @dataclass
@@ -546,7 +549,9 @@ def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:
 def _run_plans(opts: CheckOptions, specs: list[PlanInput], ctx: Context, screening, progress: Progress) -> CheckResult:
     frames, parts, prepared = [], [], []
     for spec in specs:
-        frame, part, plan = check_one(ctx, spec, opts, progress)
+        parent = opts.parents.get(spec.plan_id) if spec.plan_id else None
+        parents = [(parent.plan_id, parent_context(ctx, parent, opts))] if parent is not None else []
+        frame, part, plan = check_one(ctx, spec, opts, progress, parents=parents)
         frames.append(frame)
         parts.append(part)
         prepared.append(plan)

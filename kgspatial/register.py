@@ -205,7 +205,9 @@ _KEPT_REASON = ("quy hoạch tỉnh đã thay đổi nhưng không ở phạm vi
                 "the master plan changed, but not where this plan lies: the earlier check's results stand")
 _INPUT_NAMES = {"plan": ("quy hoạch", "the plan"), "master": ("quy hoạch tỉnh", "the master plan"),
                 "parent": ("quy hoạch cấp trên", "the parent plan"), "rules": ("bảng quy tắc", "the rules"),
-                "taxonomy": ("bảng mã loại đất", "the taxonomy")}
+                "taxonomy": ("bảng mã loại đất", "the taxonomy"),
+                # which exceptions (CONTRACT §10) run on the day; results that record none (batch) skip it
+                "exceptions": ("ngoại lệ", "the exceptions")}
 
 
 def review_status(result: Result | None, now: dict[str, str | None], english: bool = False) -> tuple[str, str | None]:
@@ -217,7 +219,8 @@ def review_status(result: Result | None, now: dict[str, str | None], english: bo
     if result.inputs is None:
         return "outdated", ("made by an earlier kgspatial that did not record its inputs" if english
                             else "kết quả cũ, không ghi lại dữ liệu đầu vào")
-    changed = [key for key in _INPUT_NAMES if result.inputs.get(key) != now.get(key)]
+    changed = [key for key in _INPUT_NAMES if result.inputs.get(key) != now.get(key)
+               and (key != "exceptions" or key in result.inputs)]
     if changed:
         names = [_INPUT_NAMES[k][1 if english else 0] for k in changed]
         return "outdated", ("changed since the check: " if english else "đã thay đổi sau lần kiểm tra: ") + ", ".join(names)

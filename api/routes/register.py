@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+import dataclasses
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from kgspatial.errors import ExceptionsError
+from kgspatial.exceptions import parse_exceptions
 
 from .. import register as plan_register
-from ..auth import Principal, any_role
+from ..auth import Principal, admin_only, any_role
 
 router = APIRouter(tags=["register"])
+SOURCE = "ngoại lệ không hợp lệ / invalid exceptions"
 
 
 @router.get("/register")
@@ -20,3 +27,68 @@ async def get_register(request: Request, on: str | None = Query(None, descriptio
     app = request.app
     return await run_in_threadpool(plan_register.service_register, app.state.store, app.state.province, principal,
                                    day, english)
+
+
+def _exception_record(row: dict) -> dict:
+    return {k: row.get(k) for k in ("id", *plan_register.EXCEPTION_FIELDS, "owner_id", "created_at")}
+
+
+@router.post("/exceptions", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"description": "one exception, or a list of them (CONTRACT §10)",
+                                    "example": {"plan_id": "…", "rule_id": "R01", "plan_feature": "KDC-01",
+                                                "master_feature": "*", "decision": "123/QĐ-UBND",
+                                                "until": "2026-12-31", "basis": "…", "note": "…"}}}}}})
+def add_exceptions(request: Request, body: dict | list = Body(...), principal: Principal = Depends(admin_only)):
+    """Accept findings by a decision (admin): `plan_id, rule_id, plan_feature, master_feature`
+    (`*`: any), `decision`, optional `until`, `basis`, `note`. Checks made from then on apply
+    them; 422 listing every problem (unknown plans too), nothing kept."""
+    store = request.app.state.store
+    body = plan_register.nfc(body)
+    rows = body if isinstance(body, list) else [body]
+    problems: list[str] = []
+    if not rows:
+        problems.append("danh sách trống / the list is empty: send one exception or a list of them")
+    plans = {p["id"] for p in store.list_layers("plan")}
+    stored = {(e["plan_id"], e["rule_id"], e["plan_feature"], e["master_feature"]): e["id"]
+              for e in store.list_exceptions()}
+    for i, row in enumerate(rows):
+        plan_id = row.get("plan_id") if isinstance(row, dict) else None
+        if isinstance(plan_id, str) and plan_id.strip() and plan_id.strip() not in plans:
+            problems.append(f"row {i + 1}, plan_id: không có quy hoạch / no plan with id {plan_id.strip()!r}")
+    found = []
+    try:
+        found = parse_exceptions(rows, source=SOURCE)
+    except ExceptionsError as exc:
+        problems = exc.problems + problems
+    for i, exc in enumerate(found):
+        key = (exc.plan_id, exc.rule_id, exc.plan_feature, exc.master_feature)
+        if key in stored:
+            problems.append(f"row {i + 1}: đã có ngoại lệ {stored[key]} cho phát hiện này / exception {stored[key]}"
+                            " already accepts this finding (one decision per finding)")
+    if problems:
+        raise ExceptionsError(problems, source=SOURCE)
+    kept = store.add_exceptions([{**dataclasses.asdict(e), "until": e.until.isoformat() if e.until else None}
+                                 for e in found],
+                                principal.id)
+    items = [_exception_record(r) for r in kept]
+    return JSONResponse(items[0] if isinstance(body, dict) else {"items": items, "total": len(items)},
+                        status_code=201)
+
+
+@router.get("/exceptions")
+def list_exceptions(request: Request, plan_id: str | None = None, principal: Principal = Depends(any_role)):
+    """Exceptions of the plans the caller may see (a planner: their own plans')."""
+    store = request.app.state.store
+    owner = None if principal.sees_everything else principal.id
+    visible = [p["id"] for p in store.list_layers("plan", owner)]
+    if plan_id is not None:
+        visible = [p for p in visible if p == plan_id]
+    rows = store.list_exceptions(visible) if visible else []
+    return {"items": [_exception_record(r) for r in rows], "total": len(rows)}
+
+
+@router.delete("/exceptions/{exception_id}", status_code=204)
+def delete_exception(exception_id: str, request: Request, principal: Principal = Depends(admin_only)):
+    """Withdraw an exception (admin); checks made from then on no longer apply it."""
+    request.app.state.store.delete_exception(exception_id)
+    return Response(status_code=204)

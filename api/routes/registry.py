@@ -198,8 +198,25 @@ def _visible_plan(request: Request, principal: Principal, plan_id: str) -> dict:
 
 
 # -- plans -------------------------------------------------------------------------------------
+_REGISTER_FORM = {  # CONTRACT §5 and §7: what names the plan and what it is in law
+    "decision": {"type": "string", "description": "approving decision, e.g. 1234/QĐ-UBND (none: a draft)"},
+    "approved": {"type": "string", "description": "approval date, YYYY-MM-DD (or DD/MM/YYYY)"},
+    "authority": {"type": "string", "description": "approving authority, e.g. UBND tỉnh Kiên Giang"},
+    "status": {"type": "string", "enum": ["draft", "approved", "abolished", "superseded"],
+               "description": "declared status (default: approved with a decision, else draft)"},
+    "horizon": {"type": "integer", "description": "last year the plan covers"},
+    "integrated": {"type": "boolean", "description": "folded into the provincial plan (Law 21/2017 Art. 59.1.c)"},
+    "fixes_quantities": {"type": "boolean", "description": "fixes quantities of goods or services (Art. 59.1.d)"},
+    "parent": {"type": "string", "description": "id of the higher plan it must agree with"},
+    "superseded_by": {"type": "string", "description": "id of the plan replacing it"},
+    "review_due": {"type": "string", "description": "review deadline, YYYY-MM-DD (default: the profile's)"},
+    "adjustments": {"type": "string", "description": 'JSON list of {"decision", "approved", "note"}'},
+}
+
+
 @router.post("/plans", status_code=201, openapi_extra=_form({"plan_type": {
-    "type": "string", "description": "urban_general | urban_zoning | rural | sectoral_<sector> | technical_<kind>"}}))
+    "type": "string", "description": "urban_general | urban_zoning | rural | sectoral_<sector> | technical_<kind>"},
+    **_REGISTER_FORM}))
 async def upload_plan(request: Request, principal: Principal = Depends(uploader)):
     """Upload a plan's zoning layer (planner, admin)."""
     return await _upload_layer(request, principal, "plan")
@@ -226,8 +243,12 @@ def edit_plan(plan_id: str, request: Request, body: dict = Body(...), principal:
 
     record = _visible_plan(request, principal, plan_id)
     store = request.app.state.store
+    body = plan_register.nfc(body)
     problems = [f"{key}: không sửa được / not editable here (editable: {', '.join(plan_register.EDITABLE)})"
                 for key in body if key not in plan_register.EDITABLE]
+    if "name" in body and not (isinstance(body["name"], str) and body["name"].strip()):
+        problems.append("name: thiếu tên / a plan needs a name")
+        body = {k: v for k, v in body.items() if k != "name"}
     raw = plan_register.entry_raw(record)
     for key, value in body.items():
         if key in plan_register.EDITABLE:

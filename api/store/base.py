@@ -94,6 +94,21 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def layer_feature(self, layer_id: str, fid: int, *, unmasked: bool) -> dict: ...
 
+    @abc.abstractmethod
+    def update_plan(self, layer_id: str, values: dict) -> dict:
+        """Change a plan's name, type, decision, approval, authority or register keys."""
+
+    # -- exceptions (CONTRACT §10) -----------------------------------------------------------
+    @abc.abstractmethod
+    def add_exceptions(self, rows: list[dict], owner_id: str | None) -> list[dict]:
+        """Keep validated exceptions, all or none (NotFound when a plan went meanwhile)."""
+
+    @abc.abstractmethod
+    def list_exceptions(self, plan_ids: list[str] | None = None) -> list[dict]: ...
+
+    @abc.abstractmethod
+    def delete_exception(self, exception_id: str) -> None: ...
+
     # -- rules -----------------------------------------------------------------------------
     @abc.abstractmethod
     def add_rules(self, meta: dict, content: bytes) -> dict: ...
@@ -113,6 +128,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_checks(self, owner_id: str | None = None, plan_id: str | None = None) -> list[dict]: ...
+
+    @abc.abstractmethod
+    def latest_finished_checks(self, plan_ids: list[str]) -> dict[str, dict]:
+        """Per plan id, its newest successful or failed check."""
 
     @abc.abstractmethod
     def claim_next(self, worker: str) -> dict | None:

@@ -385,6 +385,12 @@ class SqlStore(Store):
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def delete_exception(self, exception_id: str) -> None:
+        _lookable(exception_id)
+        with self.engine.begin() as conn:
+            if conn.execute(exceptions.delete().where(exceptions.c.id == exception_id)).rowcount != 1:
+                raise NotFound(exception_id)
+
     # -- rules -----------------------------------------------------------------------------
     def add_rules(self, meta: dict, content: bytes) -> dict:
         rec = {
@@ -455,6 +461,24 @@ class SqlStore(Store):
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(checks.c.created_at.desc(), checks.c.id)).all()
         return [_check_record(r) for r in rows]
+
+    def latest_finished_checks(self, plan_ids: list[str]) -> dict[str, dict]:
+        """Per plan, its newest successful or failed check (the register's result): only those
+        records are read whole (a summary is kilobytes; a province has thousands of checks)."""
+        if not plan_ids:
+            return {}
+        wanted = set(plan_ids)
+        query = (sa.select(checks.c.id, checks.c.plan_id).where(checks.c.status.in_(("successful", "failed")))
+                 .order_by(checks.c.created_at.desc(), checks.c.id))
+        latest: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for check_id, plan_id in conn.execute(query):
+                if plan_id in wanted:
+                    latest.setdefault(plan_id, check_id)
+            ids = list(latest.values())
+            rows = [r for i in range(0, len(ids), 500)
+                    for r in conn.execute(sa.select(checks).where(checks.c.id.in_(ids[i:i + 500])))]
+        return {r.plan_id: _check_record(r) for r in rows}
 
     def claim_next(self, worker: str) -> dict | None:
         for _ in range(5):

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 
+import geopandas as gpd
 import openpyxl
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api import create_app
+from api.register import today as vn_today
 from tests import geoms
 
 # The scene's open conflict rows under geoms.RULES_CSV, no communes (tests/geoms.py):
@@ -26,9 +29,15 @@ SCENE_CONFLICTS = {"conflicts": 4, "conflict_area_m2": 5800.0, "conflict_length_
 def more_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("register")
     geoms.plan_frame().iloc[[3]].to_file(root / "consistent.gpkg")  # P3: ODT on ODT, compatible
+    geoms.plan_frame().iloc[[1]].to_file(root / "line_only.gpkg")  # P1: a road, no polygon
     changed = geoms.master_frame()
     changed.loc[1, "MA_QH"] = "ODT"  # M1 no longer protection forest: a new master plan's content
     changed.to_file(root / "master_v2.gpkg")
+    # The general plan of tests/test_parents.py: Z0 ODT [0,100]×[0,200], Z1 LUC [100,200]×[0,200].
+    gpd.GeoDataFrame({"ma": ["ODT", "LUC"], "ten": ["Khu đô thị trung tâm", "Vùng lúa phía đông"],
+                      "so_hieu": ["Z0", "Z1"]},
+                     geometry=[geoms.box(0, 0, 100, 200), geoms.box(100, 0, 200, 200)], crs=geoms.CRS
+                     ).to_file(root / "general.gpkg")
     return root
 
 
@@ -230,6 +239,8 @@ def test_patch_roles_validation_and_the_register_answer(api, scene, scene_files,
               json={"code_field": "ma", "approved": "2019-02-30", "superseded_by": "khong-co", "parent": plan})
     assert r.status_code == 422, r.text
     assert sorted(p.split(":")[0] for p in r.json()["problems"]) == ["approved", "code_field", "parent", "superseded_by"]
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"name": " ", "plan_type": "industrial"})
+    assert r.status_code == 422 and sorted(p.split(":")[0] for p in r.json()["problems"]) == ["name", "plan_type"]
     assert api.get(f"/api/v1/plans/{plan}", "planner").json()["approved"] == "2019-05-10"  # unchanged
 
     # A cycle of parents is refused; naming a parent makes the last check outdated.
@@ -244,6 +255,13 @@ def test_patch_roles_validation_and_the_register_answer(api, scene, scene_files,
     assert patch(f"/api/v1/plans/{child}", headers=api.h("planner"), json={"parent": other}).status_code == 200
     row = _register(api, "2024-06-01")[0][child]
     assert row["review_status"] == "outdated" and "quy hoạch cấp trên" in row["review_reason"]
+    # Text typed as NFD (macOS) is kept as NFC, as uploads' form fields are.
+    nfd = unicodedata.normalize("NFD", "Quyết định điều chỉnh 5/QĐ-UBND")
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"decision": nfd, "adjustments": [
+        {"decision": nfd, "approved": "2022-02-02", "note": unicodedata.normalize("NFD", "điều chỉnh")}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["decision"] == "Quyết định điều chỉnh 5/QĐ-UBND" != nfd
+    assert r.json()["adjustments"][0]["note"] == "điều chỉnh"
     # A body that is not a JSON object is the client's mistake.
     assert patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json=[1, 2]).status_code == 422
 
@@ -264,6 +282,8 @@ def _drop_new_columns(store) -> None:
             conn.execute(sa.text(f'ALTER TABLE layers DROP COLUMN "{column}"'))
         conn.execute(sa.text('ALTER TABLE checks DROP COLUMN "inputs"'))
         conn.execute(sa.text("DROP TABLE exceptions"))
+        # The upload's plan type rule was looser then than the registry's (sectoral_<digits>).
+        conn.execute(sa.text("UPDATE layers SET plan_type = 'sectoral_1' WHERE kind = 'plan'"))
 
 
 def test_a_database_made_before_the_register_opens_and_keeps_its_data(make_settings, scene_files):
@@ -300,6 +320,142 @@ def test_a_database_made_before_the_register_opens_and_keeps_its_data(make_setti
         assert client.get(f"/api/v1/checks/{check}", headers=h).json()["summary"]["totals"]["conflict_pieces"] > 0
         body = client.get("/api/v1/register", headers=h, params={"on": "2025-01-01"}).json()
         # A check made before inputs were recorded cannot say it is current.
-        assert [(p["id"], p["legal_status"], p["review_status"]) for p in body["plans"]] == [(plan, "draft", "outdated")]
-        r = client.patch(f"/api/v1/plans/{plan}", headers=h, json={"decision": "7/QĐ-UBND", "approved": "2020-01-01"})
+        assert [(p["id"], p["type"], p["legal_status"], p["review_status"]) for p in body["plans"]] == [
+            (plan, "sectoral_1", "draft", "outdated")]
+        r = client.patch(f"/api/v1/plans/{plan}", headers=h, json={"decision": "7/QĐ-UBND", "approved": "2020-01-01",
+                                                                  "plan_type": "sectoral_energy"})
         assert r.status_code == 200 and r.json()["decision"] == "7/QĐ-UBND"
+
+
+# ---------------------------------------------------------------------------------- exceptions
+def _exception(plan, **extra):
+    return {"plan_id": plan, "rule_id": "R02", "plan_feature": "KDC-01", "master_feature": "*",
+            "decision": "123/QĐ-UBND", "basis": "Điều 5 Quyết định 123/QĐ-UBND", "note": "chấp thuận", **extra}
+
+
+def test_exceptions_roles_and_validation(api, scene):
+    plan = scene["plan"]
+    assert api.client.post("/api/v1/exceptions", json=_exception(plan)).status_code == 401
+    for who in ("planner", "viewer"):
+        assert api.post("/api/v1/exceptions", who, json=_exception(plan)).status_code == 403
+    # Every problem of every row at once; nothing kept.
+    r = api.post("/api/v1/exceptions", json=[_exception(plan, decision=""), _exception("khong-co", rule_id="R01"),
+                                             _exception(plan, plan_feature="*", until="31/02/2026"),
+                                             _exception(plan, colour="đỏ")])
+    assert r.status_code == 422, r.text
+    problems = r.json()["problems"]
+    assert len(problems) == 5, problems
+    assert any(p.startswith("row 1, decision") for p in problems)
+    assert "row 2, plan_id: không có quy hoạch / no plan with id 'khong-co'" in problems
+    assert any(p.startswith("row 3, plan_feature") for p in problems) and any(p.startswith("row 3, until") for p in problems)
+    assert any(p.startswith("row 4:") and "colour" in p for p in problems)
+    assert r.json()["detail"].startswith("ngoại lệ không hợp lệ / invalid exceptions: 5 problem(s)")
+    assert api.get("/api/v1/exceptions").json() == {"items": [], "total": 0}
+    assert api.post("/api/v1/exceptions", json=[]).status_code == 422
+
+    r = api.post("/api/v1/exceptions", json=_exception(plan, until="2030-12-31",
+                                                       note=unicodedata.normalize("NFD", "chấp thuận")))
+    assert r.status_code == 201, r.text
+    kept = r.json()
+    assert {k: kept[k] for k in ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until")} == {
+        "plan_id": plan, "rule_id": "R02", "plan_feature": "KDC-01", "master_feature": "*",
+        "decision": "123/QĐ-UBND", "until": "2030-12-31"}
+    assert kept["note"] == "chấp thuận"  # NFC, as sent in NFD
+    r = api.post("/api/v1/exceptions", json=_exception(plan))  # the same finding again
+    assert r.status_code == 422 and kept["id"] in r.json()["problems"][0]
+    # Planners read the exceptions of their own plans only.
+    assert api.get("/api/v1/exceptions", "planner").json()["total"] == 1
+    assert api.get("/api/v1/exceptions", "planner2").json() == {"items": [], "total": 0}
+    assert api.get("/api/v1/exceptions", "viewer", params={"plan_id": plan}).json()["items"] == [kept]
+    assert api.get("/api/v1/exceptions", "viewer", params={"plan_id": "khac"}).json()["total"] == 0
+    assert api.delete(f"/api/v1/exceptions/{kept['id']}", "planner").status_code == 403
+    assert api.delete("/api/v1/exceptions/khong-co").status_code == 404
+    assert api.delete(f"/api/v1/exceptions/{kept['id']}").status_code == 204
+    assert api.get("/api/v1/exceptions").json()["total"] == 0
+
+
+def test_checks_apply_exceptions_and_the_register_follows(api, scene):
+    plan = scene["plan"]
+    _check(api, plan)
+    assert _register(api, "2026-06-01", "planner")[0][plan]["review_status"] == "needs_adjustment"
+    r = api.post("/api/v1/exceptions", json=_exception(plan))
+    assert r.status_code == 201, r.text
+    # An exception accepted after the check: the check no longer says what is open.
+    row = _register(api, "2026-06-01", "planner")[0][plan]
+    assert row["review_status"] == "outdated" and "ngoại lệ" in row["review_reason"]
+
+    done = _check(api, plan)
+    # P0 (KDC-01) on RPH under R02 is excepted (2500 m²); open: P0 on LUC 2500 m², P1 90 m, P5 800 m².
+    totals = done["summary"]["totals"]
+    assert (totals["conflict_pieces"], totals["conflict_area_m2"], totals["conflict_length_m"]) == (3, 3300.0, 90.0)
+    assert (totals["excepted_pieces"], totals["excepted_area_m2"]) == (1, 2500.0)
+    fc = api.get(f"/api/v1/checks/{done['id']}/conflicts", "planner").json()
+    review = {(f["properties"]["plan_feature"], f["properties"]["rule_id"]): (f["properties"]["review"],
+              f["properties"]["review_decision"]) for f in fc["features"]}
+    assert review[("KDC-01", "R02")] == ("excepted", "123/QĐ-UBND")
+    assert review[("KDC-01", "R01")] == ("open", "") and review[("CCN-1", "R02")] == ("open", "")
+    row = _register(api, "2026-06-01", "planner")[0][plan]
+    assert (row["review_status"], row["conflicts"], row["conflict_area_m2"], row["conflict_length_m"]) == (
+        "needs_adjustment", 3, 3300.0, 90.0)
+    html = api.get(f"/api/v1/checks/{done['id']}/report", "planner", params={"format": "html"}).text
+    assert "123/QĐ-UBND" in html
+
+
+def test_an_expired_exception_leaves_rows_open_with_a_warning(api, scene):
+    plan = scene["plan"]
+    assert api.post("/api/v1/exceptions", json=_exception(plan, until="2020-01-01")).status_code == 201
+    done = _check(api, plan)
+    assert done["summary"]["totals"]["conflict_pieces"] == 4 and done["summary"]["totals"]["excepted_pieces"] == 0
+    assert any("2020-01-01" in w for w in done["summary"]["warnings"])
+    # The check judged it on its own day (today, after 2020-01-01): expired, as on any later day.
+    row = _register(api, vn_today().isoformat(), "planner")[0][plan]
+    assert (row["review_status"], row["conflicts"]) == ("needs_adjustment", 4)
+    # On a day it still ran, this check (which judged it expired) is not that day's answer.
+    assert _register(api, "2019-12-31", "planner")[0][plan]["review_status"] == "outdated"
+    # Deleting the plan deletes its exceptions.
+    assert api.delete(f"/api/v1/plans/{plan}", "planner").status_code == 204
+    assert api.get("/api/v1/exceptions").json()["total"] == 0
+
+
+def test_a_plan_with_a_parent_is_checked_against_it_too(api, scene, more_files):
+    """Hand figures of tests/test_parents.py: against Z0 ODT | Z1 LUC the scene's plan adds P0 on
+    Z1 under R01 (50×50 = 2500 m², conflict) and P1's 90 m on Z1 under R03 (conditional), so
+    4 + 1 = 5 open conflict rows and 5800 + 2500 = 8300 m² with the master's."""
+    general = _plan(api, more_files, "planner", name="Quy hoạch chung cấp trên", plan_type="urban_general",
+                    file="general.gpkg", id_field="so_hieu", decision="1/QĐ-UBND", approved="2015-01-01")["id"]
+    plan = scene["plan"]
+    r = api.client.patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"parent": general})
+    assert r.status_code == 200, r.text
+    done = _check(api, plan)
+    totals = done["summary"]["totals"]
+    assert (totals["conflict_pieces"], totals["conflict_area_m2"], totals["conflict_length_m"]) == (5, 8300.0, 90.0)
+    fc = api.get(f"/api/v1/checks/{done['id']}/conflicts", "planner", params={"rule_id": "R01"}).json()
+    against = sorted((f["properties"]["against"], f["properties"]["master_feature"], f["properties"]["area_m2"])
+                     for f in fc["features"])
+    assert against == [(general, "Z1", 2500.0), ("master", "0", 2500.0)]
+    row = _register(api, "2025-06-01", "planner")[0][plan]
+    assert (row["review_status"], row["conflicts"], row["conflict_area_m2"]) == ("needs_adjustment", 5, 8300.0)
+    html = api.get(f"/api/v1/checks/{done['id']}/map", "planner").text
+    assert "Quy hoạch chung cấp trên" in html  # popups of rows against the parent name it
+
+
+def test_a_failed_check_is_the_register_s_failed_with_its_reason(api, scene, more_files):
+    """A parent with no zone cannot be checked against (kgspatial.check.parent_context): the
+    check fails, and the register says failed with that reason, overdue after review_due."""
+    store = api.client.app.state.store
+    lines = _plan(api, more_files, "planner", name="Tuyến đường", plan_type="technical_transport",
+                  file="line_only.gpkg")["id"]
+    plan = scene["plan"]
+    assert api.client.patch(f"/api/v1/plans/{plan}", headers=api.h("planner"),
+                            json={"parent": lines, "review_due": "2025-09-30"}).status_code == 200
+    r = api.post("/api/v1/checks", "planner", json={"plan_id": plan})
+    done = api.wait(r.json()["id"], "planner")
+    assert done["status"] == "failed" and "no zone" in done["reason"]
+    assert "/" + str(store.data_dir) not in done["reason"] and f"plan {lines}" in done["reason"]
+    row = _register(api, "2025-09-30", "planner")[0][plan]
+    assert (row["review_status"], row["overdue"], row["conflicts"]) == ("failed", False, None)
+    assert "no zone" in row["review_reason"]
+    row = _register(api, "2025-10-01", "planner", english="true")[0][plan]
+    assert (row["review_status"], row["overdue"]) == ("failed", True)
+    assert (row["legal_status"], row["basis"]) == ("draft", "not approved")  # ?english=true: the English basis
+    assert _register(api, "2025-10-01", "planner")[0][plan]["basis"] == "Chưa được phê duyệt"
