@@ -581,7 +581,7 @@ def write_province_outputs(result: BatchResult, formats: tuple[str, ...], englis
             try:
                 write_map(result.master, result.taxonomy, result.conflicts, stage / "map.html",
                           plan_names={p.id: p.name for p in result.plans}, plans=list(plans), admin=admin,
-                          crs=result.conflicts.crs)
+                          crs=result.conflicts.crs, hazards=result.hazards)
             except Exception as exc:  # noqa: BLE001  (the map is a view: the summary and reports still count)
                 (stage / "map.html").unlink(missing_ok=True)
                 result.summary["warnings"].append(f"province map.html not written / không ghi được bản đồ tỉnh: "

@@ -39,6 +39,29 @@ def write_plan_reports(record, batch, out_dir, formats: Iterable[str], english: 
     return write_reports(model.from_plan(record, batch, english), out_dir, formats)
 
 
+def write_hazard_reports(run, out_dir, formats: Iterable[str], english: bool = False) -> list[Path]:
+    """report.* of `kgspatial hazards` (hazards.HazardRun): the hazard sections, no conflicts."""
+    from types import SimpleNamespace
+
+    from ..hazards import empty_findings  # noqa: F401  (the run's rows carry the CRS)
+    import geopandas as gpd
+    import pandas as pd
+
+    from ..check import CONFLICT_COLUMNS
+
+    crs = run.result.findings.crs
+    none = gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in CONFLICT_COLUMNS},
+                            geometry=gpd.GeoSeries([], crs=crs))
+    for c in ("area_m2", "length_m", "share"):
+        none[c] = none[c].astype(float)
+    summary = {**run.summary, "by_plan": [{"plan_id": p.name} for p in run.plans]}
+    shim = SimpleNamespace(summary=summary, conflicts=none, plans=run.plans, taxonomy=run.taxonomy, rules=None,
+                           master=None, hazards=run.result)
+    data = model.from_check(shim, english)
+    data.title = data.labels("h_hazard") + ": " + ", ".join(p.name for p in run.plans[:3])
+    return write_reports(data, out_dir, formats)
+
+
 def write_reports(data: "model.ReportData", out_dir, formats: Iterable[str]) -> list[Path]:
     formats = _formats(formats)
     out_dir = Path(out_dir)

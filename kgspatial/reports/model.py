@@ -85,6 +85,7 @@ class ReportData:
     registry: str = ""
     rules_total: int = 0  # rules in the whole table (the XLSX lists them all)
     register: dict | None = None  # the register's summary on the run's day (province reports)
+    hazards: list = field(default_factory=list)  # a section per hazard (reports/hazards.py), CONTRACT §8
 
     @property
     def has_admin(self) -> bool:
@@ -122,8 +123,18 @@ def from_check(result, english: bool = False, known: Mapping[str, Mapping] | Non
                                  path=str(about.get("path") or path), figures=_figures(rows[rows["plan_id"] == pid])))
     labels = Labels(english)
     title = labels("title_check") + (f": {plans[0].name}" if len(plans) == 1 else "")
-    return _assemble("check", labels, title, summary, rows, pieces, plans, result,
+    data = _assemble("check", labels, title, summary, rows, pieces, plans, result,
                      plan_layers=list(result.plans or []))
+    data.hazards = _hazard_sections(getattr(result, "hazards", None), result, labels, plans)
+    return data
+
+
+def _hazard_sections(hazards, source, labels, plans, plan_id=None) -> list:
+    if hazards is None:
+        return []
+    from .hazards import sections
+
+    return sections(hazards, getattr(source, "taxonomy", None), labels.lang, plans, plan_id)
 
 
 def from_batch(batch, english: bool = False) -> ReportData:
@@ -137,6 +148,7 @@ def from_batch(batch, english: bool = False) -> ReportData:
     data = _assemble("province", labels, labels("title_province"), batch.summary, rows, pieces, plans, batch)
     data.province = _province_name(batch)
     data.registry = str(batch.registry_path or "")
+    data.hazards = _hazard_sections(getattr(batch, "hazards", None), batch, labels, plans)
     if getattr(batch, "register", None):
         from .register import register_summary
 
@@ -161,6 +173,7 @@ def from_plan(record, batch, english: bool = False) -> ReportData:
     title = f"{labels('title_plan')}: {record.name or record.id}"
     data = _assemble("plan", labels, title, summary, rows, pieces, [plan], batch)
     data.province = _province_name(batch)
+    data.hazards = _hazard_sections(getattr(batch, "hazards", None), batch, labels, [plan], plan_id=record.id)
     if not summary.get("unreviewed"):
         data.unreviewed = [u for u in _meta(batch.summary or {}, "unreviewed") or [] if u.get("plan_id") == record.id]
         data.unreviewed = _unreviewed(data.unreviewed, batch.taxonomy, labels)
