@@ -48,6 +48,7 @@ HAZARD_COLUMNS = [
     "unknown_m2", "unknown_m",
 ]
 HAZARDS_LAYER = "hazards"
+GDAL_CACHE_MB = 256
 STRATEGY = "feature-sequential"  # a window per feature: "raster-sequential" read the whole 20,000² raster (1.5 GB)
 # Magic numbers of TIFF and BigTIFF, both byte orders (TIFF 6.0 §2; BigTIFF: 43 in place of 42).
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -370,7 +371,7 @@ def open_raster(layer: HazardLayer, where: str = "") -> Raster:
     check_geotiff(layer.path, shown)
     try:
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS="none",
-                          GDAL_HTTP_PROXY="kgspatial-no-network://0"):
+                          GDAL_HTTP_PROXY="kgspatial-no-network://0", GDAL_CACHEMAX=GDAL_CACHE_MB):
             ds = rasterio.open(layer.path, driver="GTiff")
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"{shown}: not a readable GeoTIFF ({' '.join(str(exc).split())}) / không đọc được raster") from None
@@ -445,7 +446,9 @@ def screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.
     """The exposed pieces of each part (geoms, analysis CRS) in each band of one hazard."""
     import rasterio
 
-    with rasterio.Env():  # one GDAL environment for the many window reads (each read would set one up)
+    # One GDAL environment for the many window reads (each read would set one up), its block cache
+    # bounded: GDAL's default (5 % of RAM) held 1.2 GB of decoded tiles for 10,000 scattered features.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         return _screen(raster, geoms, kinds, code_index, config, analysis_crs)
 
 
@@ -461,7 +464,7 @@ def _screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np
     sizes = measure(geoms, kinds)
 
     ext = kinds != POINT
-    idx = np.nonzero(ext)[0]
+    idx = _tile_order(raster, there, np.nonzero(ext)[0])
     if len(idx):
         cells = _cells(raster, there[idx])
         for j, i in enumerate(idx):
@@ -515,9 +518,23 @@ def _screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np
             out.append((i, int(rule_ids[b]), geoms[i], 1.0, value, value))
     if not out:
         return Findings.empty(n) if not unknown.any() else dataclasses.replace(Findings.empty(n), unknown=unknown)
+    out.sort(key=lambda row: (row[0], row[1]))  # feature order, whatever order the tiles were read in
     part, rule, pieces, size, mx, mean = zip(*out)
     return Findings(np.array(part, np.int64), np.array(rule, np.int64), np.array(pieces, dtype=object),
                     np.array(size, float), np.array(mx, float), np.array(mean, float), unknown)
+
+
+def _tile_order(raster: Raster, geoms: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """`idx` sorted by the raster tile their top-left corner falls in: features sharing tiles are
+    screened one after the other, so each tile is decoded about once (the cache holds the rest)."""
+    if len(idx) < 2:
+        return idx
+    t = raster.dataset.transform
+    bh, bw = raster.dataset.block_shapes[raster.layer.band - 1]
+    b = shapely.bounds(geoms[idx])
+    col = np.floor((b[:, 0] - t.c) / t.a / bw)
+    row = np.floor((b[:, 3] - t.f) / t.e / bh)
+    return idx[np.lexsort((col, row))]
 
 
 def _stats(depth: np.ndarray, cover: np.ndarray, mask: np.ndarray) -> tuple[float, float]:

@@ -409,3 +409,40 @@ def test_reports_have_a_section_per_hazard(columns):
     assert len(findings) == 4 and "Sâu TB (m)" in findings[0]
     text = "".join(p.extract_text() for p in PdfReader(columns / "vi" / "report.pdf").pages)
     assert "Sàng lọc ngập" in text and "Kịch bản thử nghiệm" in text
+
+
+def test_batch_with_hazards_in_the_registry(columns):
+    """`hazards:` in a registry: each plan's folder has hazards.gpkg, the province summary adds up
+    the plans (520 m² of R2 in each of two identical plans = 1,040 m²); a missing file is exit 2."""
+    import yaml
+
+    from kgspatial.batch import BatchOptions, run_batch
+    from kgspatial.errors import RegistryError
+
+    gpd.GeoDataFrame({"MA_QH": ["ODT"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)],
+                     crs=9207).to_file(columns / "master.gpkg")
+    for name in ("a", "b"):
+        write_plan(columns / f"{name}.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    registry = {
+        "province": "kien-giang", "master": {"path": "master.gpkg", "code_field": "MA_QH", "label_field": None},
+        "hazards": "HAZARDS.yaml",
+        "plans": [{"id": n, "name": f"Quy hoạch {n}", "type": "urban_zoning", "path": f"{n}.gpkg", "code_field": "code",
+                   "label_field": "ten"} for n in ("a", "b")],
+    }
+    (columns / "registry.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
+    result = run_batch(BatchOptions(registry=columns / "registry.yaml", out=columns / "out", formats=("html",),
+                                    plan_maps=False))
+    assert result.exit_code == 1
+    for n in ("a", "b"):
+        rows = pyogrio.read_dataframe(columns / "out" / n / "hazards.gpkg", layer="hazards")
+        assert _by_rule(rows) == pytest.approx({"R1": 390.0, "R2": 520.0, "R3": 182.0}, rel=1e-4)
+    summary = json.loads((columns / "out" / "summary.json").read_text(encoding="utf-8"))
+    r2 = next(b for b in summary["hazards"]["layers"][0]["bands"] if b["rule_id"] == "R2")
+    assert r2["area_m2"] == pytest.approx(1040.0, rel=1e-4)
+    assert {p["plan_id"]: p["area_m2"] for p in r2["by_plan"]} == pytest.approx({"a": 520.0, "b": 520.0}, rel=1e-4)
+    assert "Sàng lọc ngập" in (columns / "out" / "report.html").read_text(encoding="utf-8")
+    registry["hazards"] = "khong_co/HAZARDS.yaml"
+    (columns / "registry.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(RegistryError, match="hazards: file not found"):
+        run_batch(BatchOptions(registry=columns / "registry.yaml", out=columns / "out2", formats=()))
+    assert not (columns / "out2").exists()
