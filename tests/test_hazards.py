@@ -9,7 +9,6 @@ Feature edges fall inside cells, so a method counting whole cells (by centre) is
 from __future__ import annotations
 
 import json
-import math
 
 import geopandas as gpd
 import numpy as np

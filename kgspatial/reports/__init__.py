@@ -19,7 +19,8 @@ from . import model
 
 FORMATS = ("html", "xlsx", "pdf")
 
-__all__ = ["FORMATS", "write_check_reports", "write_plan_reports", "write_province_reports", "write_reports"]
+__all__ = ["FORMATS", "write_check_reports", "write_hazard_reports", "write_plan_reports", "write_province_reports",
+           "write_reports"]
 
 
 def write_check_reports(result, out_dir, formats: Iterable[str], english: bool = False,
@@ -43,7 +44,6 @@ def write_hazard_reports(run, out_dir, formats: Iterable[str], english: bool = F
     """report.* of `kgspatial hazards` (hazards.HazardRun): the hazard sections, no conflicts."""
     from types import SimpleNamespace
 
-    from ..hazards import empty_findings  # noqa: F401  (the run's rows carry the CRS)
     import geopandas as gpd
     import pandas as pd
 
