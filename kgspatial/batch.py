@@ -760,7 +760,8 @@ def write_province_outputs(result: BatchResult, formats: tuple[str, ...], englis
 
                 write_map(result.master, result.taxonomy, result.conflicts, stage / "map.html",
                           plan_names={p.id: p.name for p in result.plans}, plans=list(plans), admin=admin,
-                          crs=result.conflicts.crs, extra_layers=projects_layers(result.projects))
+                          crs=result.conflicts.crs, extra_layers=projects_layers(result.projects),
+                          hazards=result.hazards)
             except Exception as exc:  # noqa: BLE001  (the map is a view: the summary and reports still count)
                 (stage / "map.html").unlink(missing_ok=True)
                 result.summary["warnings"].append(f"province map.html not written / không ghi được bản đồ tỉnh: "

@@ -945,6 +945,8 @@ commune centres, and every zone, plan, decision number and date is invented.
 - `communes_2024.gpkg`: {len(prev)} pre-2025 communes with their districts (`ma_xa`, `ten_xa`,
   `ma_huyen`, `ten_huyen`, `ma_xa_2025` = the 2025 unit they were merged into).
 - `registry.yaml`: the plan register (CONTRACT §6); `planted.csv`: the planted conflicts below.
+- `hazards/`: a generated elevation model and three sea-level-rise levels (CONTRACT §8; sources and
+  illustrative figures in `hazards/README.md`), named by the register's `hazards` key.
 
 ## Plans, as messy as real submissions
 

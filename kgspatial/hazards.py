@@ -48,6 +48,8 @@ HAZARD_COLUMNS = [
     "unknown_m2", "unknown_m",
 ]
 HAZARDS_LAYER = "hazards"
+GDAL_CACHE_MB = 256
+STRATEGY = "feature-sequential"  # a window per feature: "raster-sequential" read the whole 20,000² raster (1.5 GB)
 # Magic numbers of TIFF and BigTIFF, both byte orders (TIFF 6.0 §2; BigTIFF: 43 in place of 42).
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _YAML_LAYER_KEYS = {"id", "name_vi", "name_en", "path", "band", "measure", "level", "scenario", "source",
@@ -369,7 +371,7 @@ def open_raster(layer: HazardLayer, where: str = "") -> Raster:
     check_geotiff(layer.path, shown)
     try:
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS="none",
-                          GDAL_HTTP_PROXY="kgspatial-no-network://0"):
+                          GDAL_HTTP_PROXY="kgspatial-no-network://0", GDAL_CACHEMAX=GDAL_CACHE_MB):
             ds = rasterio.open(layer.path, driver="GTiff")
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"{shown}: not a readable GeoTIFF ({' '.join(str(exc).split())}) / không đọc được raster") from None
@@ -442,6 +444,16 @@ def _span(geoms: np.ndarray) -> float:
 def screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.ndarray, config: HazardConfig,
            analysis_crs) -> Findings:
     """The exposed pieces of each part (geoms, analysis CRS) in each band of one hazard."""
+    import rasterio
+
+    # One GDAL environment for the many window reads (each read would set one up), its block cache
+    # bounded: GDAL's default (5 % of RAM) held 1.2 GB of decoded tiles for 10,000 scattered features.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _screen(raster, geoms, kinds, code_index, config, analysis_crs)
+
+
+def _screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.ndarray, config: HazardConfig,
+            analysis_crs) -> Findings:
     layer = raster.layer
     table = config.bands.per_hazard[layer.id]
     n = len(geoms)
@@ -452,7 +464,7 @@ def screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.
     sizes = measure(geoms, kinds)
 
     ext = kinds != POINT
-    idx = np.nonzero(ext)[0]
+    idx = _tile_order(raster, there, np.nonzero(ext)[0])
     if len(idx):
         cells = _cells(raster, there[idx])
         for j, i in enumerate(idx):
@@ -468,7 +480,9 @@ def screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.
             else:
                 data_there = float(cover.sum())
                 full_there = float(shapely.length(there[i]))
-            complete = data_there >= full_there * (1 - 1e-9) - 1e-12
+            # exactextract's coverage fractions are float32: a shortfall under 1e-5 of the feature
+            # is rounding, not a no-data part (one 10 m cell is 1e-5 of a 10 ha zone).
+            complete = data_there >= full_there * (1 - 1e-5) - 1e-9
             present = np.unique(band[cover > 0])
             reported = [b for b in present if b >= 0 and config.rules[rule_ids[b]].verdict != "compatible"]
             if complete and len(present) == 1:
@@ -504,9 +518,23 @@ def screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.
             out.append((i, int(rule_ids[b]), geoms[i], 1.0, value, value))
     if not out:
         return Findings.empty(n) if not unknown.any() else dataclasses.replace(Findings.empty(n), unknown=unknown)
+    out.sort(key=lambda row: (row[0], row[1]))  # feature order, whatever order the tiles were read in
     part, rule, pieces, size, mx, mean = zip(*out)
     return Findings(np.array(part, np.int64), np.array(rule, np.int64), np.array(pieces, dtype=object),
                     np.array(size, float), np.array(mx, float), np.array(mean, float), unknown)
+
+
+def _tile_order(raster: Raster, geoms: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """`idx` sorted by the raster tile their top-left corner falls in: features sharing tiles are
+    screened one after the other, so each tile is decoded about once (the cache holds the rest)."""
+    if len(idx) < 2:
+        return idx
+    t = raster.dataset.transform
+    bh, bw = raster.dataset.block_shapes[raster.layer.band - 1]
+    b = shapely.bounds(geoms[idx])
+    col = np.floor((b[:, 0] - t.c) / t.a / bw)
+    row = np.floor((b[:, 3] - t.f) / t.e / bh)
+    return idx[np.lexsort((col, row))]
 
 
 def _stats(depth: np.ndarray, cover: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
@@ -522,13 +550,17 @@ def _stats(depth: np.ndarray, cover: np.ndarray, mask: np.ndarray) -> tuple[floa
 def _cells(raster: Raster, geoms: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per feature (raster CRS): the values and coverage of every data cell it touches, read by
     exactextract one feature window at a time (a province-wide raster is never read whole)."""
-    from exactextract import exact_extract
-    from exactextract.raster import RasterioRasterSource
+    import json
 
-    frame = gpd.GeoDataFrame({"k": np.arange(len(geoms))}, geometry=gpd.GeoSeries(geoms, crs=raster.crs.to_wkt()))
-    source = RasterioRasterSource(raster.dataset, raster.layer.band)
-    rows = exact_extract(source, frame, ["values", "coverage"], include_cols=["k"], output="pandas",
-                         strategy="feature-sequential", max_cells_in_memory=4_000_000)
+    from exactextract import exact_extract
+    from exactextract.feature import JSONFeatureSource
+
+    features = [{"type": "Feature", "properties": {"k": k}, "geometry": json.loads(g)}
+                for k, g in enumerate(shapely.to_geojson(geoms))]
+    rows = exact_extract(_PlainSource(raster.dataset, raster.layer.band),
+                         JSONFeatureSource(features, srs_wkt=raster.crs.to_wkt()),
+                         ["values", "coverage"], include_cols=["k"], output="pandas", strategy=STRATEGY,
+                         max_cells_in_memory=4_000_000)
     out: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0), np.empty(0))] * len(geoms)
     for k, values, cover in zip(rows["k"].to_numpy(), rows["values"], rows["coverage"]):
         values = np.asarray(values, dtype=float)
@@ -538,6 +570,32 @@ def _cells(raster: Raster, geoms: np.ndarray) -> list[tuple[np.ndarray, np.ndarr
             ok &= values != raster.nodata
         out[int(k)] = (values[ok], cover[ok])
     return out
+
+
+def _plain_source_class():
+    from exactextract.raster import RasterioRasterSource
+
+    class PlainSource(RasterioRasterSource):
+        """Reads windows as plain arrays: exactextract drops the no-data value itself, and a masked
+        read per feature cost a third of the screening (measured, 10,000 features)."""
+
+        def read_window(self, x0, y0, nx, ny):
+            from rasterio.windows import Window
+
+            arr = self.ds.read(self.band_idx, window=Window(x0, y0, nx, ny))
+            return arr * self.scale + self.offset if self.scaled else arr
+
+    return PlainSource
+
+
+def _PlainSource(ds, band):  # noqa: N802  (a class made on first use: exactextract is imported lazily)
+    global _PLAIN
+    if _PLAIN is None:
+        _PLAIN = _plain_source_class()
+    return _PLAIN(ds, band)
+
+
+_PLAIN = None
 
 
 def _window(raster: Raster, bounds) -> Any:
@@ -555,9 +613,14 @@ def _window(raster: Raster, bounds) -> Any:
 
 
 def _read(raster: Raster, window) -> np.ma.MaskedArray:
-    data = raster.dataset.read(raster.layer.band, window=window, masked=True).astype(float)
-    mask = np.ma.getmaskarray(data) | ~np.isfinite(data.filled(np.nan))
-    return np.ma.masked_array(data.filled(np.nan), mask=mask)
+    data = raster.dataset.read(raster.layer.band, window=window).astype(float)
+    mask = ~np.isfinite(data)
+    if raster.nodata is not None and not math.isnan(raster.nodata):
+        mask |= data == raster.nodata
+    if raster.dataset.mask_flag_enums[raster.layer.band - 1] and any(  # an internal mask band (not nodata)
+            f.name == "per_dataset" for f in raster.dataset.mask_flag_enums[raster.layer.band - 1]):
+        mask |= raster.dataset.read_masks(raster.layer.band, window=window) == 0
+    return np.ma.masked_array(np.where(mask, np.nan, data), mask=mask)
 
 
 def _cut(raster: Raster, geom, there, kind: int, thresholds, analysis_crs, same: bool):

@@ -566,6 +566,7 @@ def build_map(
     withheld: Any = None,
     max_vertices: int = MAX_VERTICES,
     extra_layers: Iterable[Layer] = (),
+    hazards: Any = None,
 ) -> folium.Map:
     """The folium Map (with every asset inlined) for one check or a whole province.
 
@@ -575,6 +576,7 @@ def build_map(
     `withheld` (withheld_area, same CRS) is drawn as one grey area: what a masked map leaves out.
     `extra_layers`: overlays other capabilities build (the projects of a batch run), drawn last.
     At most `max_vertices` are drawn in all (see MAX_VERTICES).
+    `hazards` (hazards.HazardResult): each hazard's depth bands and exposed pieces (hazard_map).
     """
     assets.check_assets()
     crs = crs or conflicts.crs
@@ -810,6 +812,10 @@ def build_map(
         corners = _to_wgs84(np.array([shapely.box(*view)], dtype=object), crs)[0]
         x1, y1, x2, y2 = shapely.bounds(corners)
         fmap.fit_bounds([[y1, x1], [y2, x2]])
+    if hazards is not None:
+        from .hazard_map import add_layers
+
+        notes += add_layers(fmap, hazards, crs, view, layers, counts, plan_names)
 
     folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
     fullscreen = folium.plugins.Fullscreen(position="topleft", title="Toàn màn hình / Full screen",
@@ -901,7 +907,8 @@ def map_for_result(result, *, tiles: str | None = None, attribution: str | None 
         title = f"Xung đột quy hoạch / Planning conflicts: {shown}"
     return build_map(result.master, result.taxonomy, result.conflicts, plans=result.plans, plan_names=names,
                      admin=admin, title=title, tiles=tiles, attribution=attribution, max_features=max_features,
-                     clip_master=True, mask_sensitive=mask_sensitive, withheld=getattr(result, "withheld", None))
+                     clip_master=True, mask_sensitive=mask_sensitive, withheld=getattr(result, "withheld", None),
+                     hazards=getattr(result, "hazards", None))
 
 
 def write_map(result, path: str | Path, *, tiles: str | None = None, attribution: str | None = None,
@@ -920,11 +927,26 @@ def write_province_map(master: PreparedLayer, taxonomy: Taxonomy, conflicts: gpd
                        plan_names: Mapping[str, str] | None = None, plans: Iterable[PreparedLayer] = (),
                        admin: Any = None, crs: Any = None, tiles: str | None = None, attribution: str | None = None,
                        max_features: int = DEFAULT_MAX_FEATURES, mask_sensitive: bool = False,
-                       title: str | None = None, extra_layers: Iterable[Layer] = ()) -> Path:
+                       title: str | None = None, extra_layers: Iterable[Layer] = (), hazards: Any = None) -> Path:
     """The batch's province overview: the whole master plan and the conflicts of every plan
     (`conflicts` holds all plans' rows, told apart by plan_id; plan_names maps id -> name)."""
     title = title or "Xung đột quy hoạch toàn tỉnh / Province planning conflicts"
     fmap = build_map(master, taxonomy, conflicts, plans=plans, plan_names=plan_names, admin=admin, crs=crs,
                      title=title, tiles=tiles, attribution=attribution, max_features=max_features,
-                     clip_master=False, mask_sensitive=mask_sensitive, extra_layers=extra_layers)
+                     clip_master=False, mask_sensitive=mask_sensitive, extra_layers=extra_layers,
+                     hazards=hazards)
+    return _write(render_html(fmap), path)
+
+
+def write_hazard_map(run, path: str | Path, *, tiles: str | None = None, attribution: str | None = None) -> Path:
+    """map.html of `kgspatial hazards --map`: the plans, communes and every hazard's layers."""
+    from .check import ADMIN_COLUMNS, CONFLICT_COLUMNS
+
+    crs = run.result.findings.crs
+    none = gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in CONFLICT_COLUMNS + ADMIN_COLUMNS},
+                            geometry=gpd.GeoSeries([], crs=crs))
+    ids = [p.name for p in run.plans]
+    title = "Sàng lọc ngập / Hazard screening: " + ", ".join(ids[:3]) + ("…" if len(ids) > 3 else "")
+    fmap = build_map(None, run.taxonomy, none, plans=run.plans, admin=run.admin, crs=crs, title=title, tiles=tiles,
+                     attribution=attribution, clip_master=True, hazards=run.result)
     return _write(render_html(fmap), path)

@@ -9,7 +9,6 @@ Feature edges fall inside cells, so a method counting whole cells (by centre) is
 from __future__ import annotations
 
 import json
-import math
 
 import geopandas as gpd
 import numpy as np
@@ -327,3 +326,122 @@ def test_check_with_hazards_writes_hazards_gpkg(columns):
     assert _code(["check", "--master", str(master), "--plan", str(plan), "--plan-field", "code",
                   "--hazards", str(columns / "HAZARDS.yaml"), "--out", str(out), "-q"]) == 1
     assert len(pyogrio.read_dataframe(out / "hazards.gpkg", layer="hazards")) == 3
+
+
+@pytest.mark.needs_system
+def test_hazard_map_in_chromium_offline(columns, tmp_path):
+    """The depth bands are an inlined image (drawn with no network), toggled in the layer control,
+    and a click on an exposed piece opens its popup: band, depths, rule, scenario."""
+    from PIL import Image
+    import io
+
+    from tests.test_browser import ARGS, CHROMIUM, Session
+    from tests.conftest import require_system
+
+    if not CHROMIUM.exists():
+        require_system("Chromium", "apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    out = columns / "out"
+    assert _code(["hazards", "--plan", str(plan), "--plan-field", "code", "--hazards", str(columns / "HAZARDS.yaml"),
+                  "--out", str(out), "--map", "-q"]) == 1
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        s = Session(browser, out / "map.html")
+        state = s.page.evaluate("""() => { const l = kgspatial.layers['hazard:slr'];
+            return {on: kgspatial.map.hasLayer(l), loaded: l._image.complete && l._image.naturalWidth > 0,
+                    src: l._image.src.slice(0, 22), opacity: l.options.opacity,
+                    exposed: kgspatial.counts['exposed:slr']}; }""")
+        assert state == {"on": True, "loaded": True, "src": "data:image/png;base64,", "opacity": 0.55, "exposed": 3}
+        assert "Ngập do nước biển dâng" in s.page.inner_text(".leaflet-control-layers")
+        assert "> 1 m" in s.page.inner_text(".kg-hazard-legend") and "0.5 – 1 m" in s.page.inner_text(".kg-hazard-legend")
+        # Column 5 (1.6 m, the darkest band) outside the plan: the image shows blue there.
+        s.page.evaluate("kgspatial.map.setView(kgspatial.map.getCenter(), 19, {animate: false})")
+        s.page.wait_for_timeout(300)
+        lon, lat = crs_mod_transform(X0 + 55, Y0 - 37)
+        px = s.page.evaluate("""([lat, lon]) => { const p = kgspatial.map.latLngToContainerPoint([lat, lon]);
+                                 const r = kgspatial.map.getContainer().getBoundingClientRect(); return [p.x + r.left, p.y + r.top]; }""",
+                             [lat, lon])
+        pixel = Image.open(io.BytesIO(s.page.screenshot())).convert("RGB").getpixel((int(px[0]), int(px[1])))
+        assert pixel[2] > pixel[0] + 40, pixel
+        text = s.click_at(X0 + 30, Y0 - 20)  # inside the piece of R2 (x 20-40 m)
+        for expected in ("> 0.5 m", "R2", "0.80 m", "Kịch bản thử nghiệm", "Xung đột / Conflict", "520 m²"):
+            assert expected in text, (expected, text)
+        s.page.evaluate("kgspatial.map.removeLayer(kgspatial.layers['hazard:slr'])")
+        assert s.page.evaluate("kgspatial.map.hasLayer(kgspatial.layers['hazard:slr'])") is False
+        assert s.errors == [] and s.external == []
+        s.page.close()
+        browser.close()
+
+
+def crs_mod_transform(x, y):
+    from kgspatial import crs as crs_mod
+
+    return crs_mod.transformer("EPSG:9207", "EPSG:4326").transform(x, y)
+
+
+def test_reports_have_a_section_per_hazard(columns):
+    """HTML (Vietnamese and English), XLSX and PDF: the bands' hand-worked areas (R2: 520 m² =
+    0.052 ha), the scenario, the findings, the commune split."""
+    import openpyxl
+    from pypdf import PdfReader
+
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    gpd.GeoDataFrame({"ma_xa": ["A"], "ten_xa": ["Xã Á"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 200, Y0 + 100)],
+                     crs=9207).to_file(columns / "xa.gpkg")
+    args = ["hazards", "--plan", str(plan), "--plan-field", "code", "--hazards", str(columns / "HAZARDS.yaml"),
+            "--admin", str(columns / "xa.gpkg"), "--admin-field", "ma_xa", "--admin-name-field", "ten_xa", "-q"]
+    assert _code(args + ["--out", str(columns / "vi"), "--report", "html,xlsx,pdf"]) == 1
+    assert _code(args + ["--out", str(columns / "en"), "--report", "html", "--english"]) == 1
+    page = (columns / "vi" / "report.html").read_text(encoding="utf-8")
+    assert "Sàng lọc ngập: Ngập do nước biển dâng" in page and "Kịch bản thử nghiệm" in page
+    assert "0,0520" in page and "0,0390" in page and "0,0182" in page  # ha, Vietnamese decimals
+    assert "Theo xã, phường" in page and "Xã Á" in page and "Theo loại đất quy hoạch" in page
+    english = (columns / "en" / "report.html").read_text(encoding="utf-8")
+    assert "Hazard screening: Sea-level rise flooding" in english and "0.0520" in english
+    wb = openpyxl.load_workbook(columns / "vi" / "report.xlsx")
+    rows = list(wb["Ngập - tổng hợp"].iter_rows(values_only=True))
+    header = rows[0]
+    got = {r[header.index("Quy tắc")]: r[header.index("Diện tích (ha)")] for r in rows[1:]}
+    assert got == pytest.approx({"R1": 0.039, "R2": 0.052, "R3": 0.0182}, rel=1e-4)
+    findings = list(wb["Ngập - chi tiết"].iter_rows(values_only=True))
+    assert len(findings) == 4 and "Sâu TB (m)" in findings[0]
+    text = "".join(p.extract_text() for p in PdfReader(columns / "vi" / "report.pdf").pages)
+    assert "Sàng lọc ngập" in text and "Kịch bản thử nghiệm" in text
+
+
+def test_batch_with_hazards_in_the_registry(columns):
+    """`hazards:` in a registry: each plan's folder has hazards.gpkg, the province summary adds up
+    the plans (520 m² of R2 in each of two identical plans = 1,040 m²); a missing file is exit 2."""
+    import yaml
+
+    from kgspatial.batch import BatchOptions, run_batch
+    from kgspatial.errors import RegistryError
+
+    gpd.GeoDataFrame({"MA_QH": ["ODT"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)],
+                     crs=9207).to_file(columns / "master.gpkg")
+    for name in ("a", "b"):
+        write_plan(columns / f"{name}.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    registry = {
+        "province": "kien-giang", "master": {"path": "master.gpkg", "code_field": "MA_QH", "label_field": None},
+        "hazards": "HAZARDS.yaml",
+        "plans": [{"id": n, "name": f"Quy hoạch {n}", "type": "urban_zoning", "path": f"{n}.gpkg", "code_field": "code",
+                   "label_field": "ten"} for n in ("a", "b")],
+    }
+    (columns / "registry.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
+    result = run_batch(BatchOptions(registry=columns / "registry.yaml", out=columns / "out", formats=("html",),
+                                    plan_maps=False))
+    assert result.exit_code == 1
+    for n in ("a", "b"):
+        rows = pyogrio.read_dataframe(columns / "out" / n / "hazards.gpkg", layer="hazards")
+        assert _by_rule(rows) == pytest.approx({"R1": 390.0, "R2": 520.0, "R3": 182.0}, rel=1e-4)
+    summary = json.loads((columns / "out" / "summary.json").read_text(encoding="utf-8"))
+    r2 = next(b for b in summary["hazards"]["layers"][0]["bands"] if b["rule_id"] == "R2")
+    assert r2["area_m2"] == pytest.approx(1040.0, rel=1e-4)
+    assert {p["plan_id"]: p["area_m2"] for p in r2["by_plan"]} == pytest.approx({"a": 520.0, "b": 520.0}, rel=1e-4)
+    assert "Sàng lọc ngập" in (columns / "out" / "report.html").read_text(encoding="utf-8")
+    registry["hazards"] = "khong_co/HAZARDS.yaml"
+    (columns / "registry.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(RegistryError, match="hazards: file not found"):
+        run_batch(BatchOptions(registry=columns / "registry.yaml", out=columns / "out2", formats=()))
+    assert not (columns / "out2").exists()

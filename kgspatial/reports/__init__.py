@@ -19,7 +19,8 @@ from . import model
 
 FORMATS = ("html", "xlsx", "pdf")
 
-__all__ = ["FORMATS", "write_check_reports", "write_plan_reports", "write_province_reports", "write_reports"]
+__all__ = ["FORMATS", "write_check_reports", "write_hazard_reports", "write_plan_reports", "write_province_reports",
+           "write_reports"]
 
 
 def write_check_reports(result, out_dir, formats: Iterable[str], english: bool = False,
@@ -37,6 +38,28 @@ def write_province_reports(batch, out_dir, formats: Iterable[str], english: bool
 def write_plan_reports(record, batch, out_dir, formats: Iterable[str], english: bool = False) -> list[Path]:
     """One registered plan's report.* (PlanRecord of a BatchResult), with its decision and authority."""
     return write_reports(model.from_plan(record, batch, english), out_dir, formats)
+
+
+def write_hazard_reports(run, out_dir, formats: Iterable[str], english: bool = False) -> list[Path]:
+    """report.* of `kgspatial hazards` (hazards.HazardRun): the hazard sections, no conflicts."""
+    from types import SimpleNamespace
+
+    import geopandas as gpd
+    import pandas as pd
+
+    from ..check import CONFLICT_COLUMNS
+
+    crs = run.result.findings.crs
+    none = gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in CONFLICT_COLUMNS},
+                            geometry=gpd.GeoSeries([], crs=crs))
+    for c in ("area_m2", "length_m", "share"):
+        none[c] = none[c].astype(float)
+    summary = {**run.summary, "by_plan": [{"plan_id": p.name} for p in run.plans]}
+    shim = SimpleNamespace(summary=summary, conflicts=none, plans=run.plans, taxonomy=run.taxonomy, rules=None,
+                           master=None, hazards=run.result)
+    data = model.from_check(shim, english)
+    data.title = data.labels("h_hazard") + ": " + ", ".join(p.name for p in run.plans[:3])
+    return write_reports(data, out_dir, formats)
 
 
 def write_reports(data: "model.ReportData", out_dir, formats: Iterable[str]) -> list[Path]:

@@ -91,6 +91,7 @@ class ReportData:
     registered: bool = False  # a check's plans are named as a registry names them (the service's)
     projects: dict | None = None  # reports.projects.projects_section (its "result" for the XLSX)
     indicators: dict | None = None  # reports.projects.indicators_section
+    hazards: list = field(default_factory=list)  # a section per hazard (reports/hazards.py), CONTRACT §8
 
     @property
     def has_admin(self) -> bool:
@@ -149,7 +150,16 @@ def from_check(result, english: bool = False, known: Mapping[str, Mapping] | Non
     data = _assemble("check", labels, title, summary, rows, pieces, plans, result,
                      plan_layers=list(result.plans or []), excepted=excepted)
     data.registered = bool(plans) and all("decision" in ((known or {}).get(p.id) or {}) for p in plans)
+    data.hazards = _hazard_sections(getattr(result, "hazards", None), result, labels, plans)
     return data
+
+
+def _hazard_sections(hazards, source, labels, plans, plan_id=None) -> list:
+    if hazards is None:
+        return []
+    from .hazards import sections
+
+    return sections(hazards, getattr(source, "taxonomy", None), labels.lang, plans, plan_id)
 
 
 def from_batch(batch, english: bool = False) -> ReportData:
@@ -164,6 +174,7 @@ def from_batch(batch, english: bool = False) -> ReportData:
                      excepted=excepted)
     data.province = _province_name(batch)
     data.registry = str(batch.registry_path or "")
+    data.hazards = _hazard_sections(getattr(batch, "hazards", None), batch, labels, plans)
     if getattr(batch, "register", None):
         from .register import register_summary
 
@@ -195,6 +206,7 @@ def from_plan(record, batch, english: bool = False) -> ReportData:
     title = f"{labels('title_plan')}: {record.name or record.id}"
     data = _assemble("plan", labels, title, summary, rows, pieces, [plan], batch, excepted=excepted)
     data.province = _province_name(batch)
+    data.hazards = _hazard_sections(getattr(batch, "hazards", None), batch, labels, [plan], plan_id=record.id)
     if not summary.get("unreviewed"):
         data.unreviewed = [u for u in _meta(batch.summary or {}, "unreviewed") or [] if u.get("plan_id") == record.id]
         data.unreviewed = _unreviewed(data.unreviewed, batch.taxonomy, labels)

@@ -111,6 +111,8 @@ def write_xlsx(data: ReportData, path: Path) -> None:
                        Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int")]
     _sheet(wb, L("sheet_unreviewed"), L, unreviewed_cols, [_with_ha(u) for u in data.unreviewed])
 
+    if data.hazards:
+        _hazard_sheets(wb, data)
     if data.projects or data.indicators:  # CONTRACT §9
         from .projects import add_indicator_sheet, add_projects_sheets
 
@@ -121,6 +123,37 @@ def write_xlsx(data: ReportData, path: Path) -> None:
     _method_sheet(wb, data)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
+
+
+def _hazard_sheets(wb: Workbook, data: ReportData) -> None:
+    """CONTRACT §8: a summary row per hazard and band (and its unknown part), then every finding."""
+    L = data.labels
+    summary, rows = [], []
+    for h in data.hazards:
+        name = h["name_en"] if L.english else h["name_vi"]
+        head = {"hazard_id": h["id"], "h_hazard": name, "hz_scenario": h["scenario"], "hz_source": h["source"]}
+        for b in h["bands"]:
+            summary.append({**head, **_translated(_with_ha(b), L), "hz_band": b["band"]})
+        if h["unknown_m2"] or h["unknown_m"] or h["unknown_points"]:
+            summary.append({**head, "verdict": L("unknown"), "area_ha": h["unknown_m2"] / 10_000.0,
+                            "length_m": h["unknown_m"], "points": h["unknown_points"]})
+        rows += [{**_translated(_with_ha(r), L), "hz_band": r["band"], "hz_mean": r["mean_depth"],
+                  "hz_max": r["max_depth"]} for r in h["rows"]]
+    _sheet(wb, L("sheet_hazards"), L, [
+        Column("hazard_id"), Column("h_hazard"), Column("hz_scenario"), Column("rule_id"), Column("plan_code"),
+        Column("hz_band"), Column("verdict"), Column("severity"), Column("pieces", "int"), Column("area_ha", "ha"),
+        Column("length_m", "m"), Column("points", "int"), Column("reference"), Column("note"), Column("hz_source"),
+    ], summary)
+    cols = [Column("finding_id"), Column("hazard_id"), Column("plan_id"), Column("plan_feature"), Column("plan_code"),
+            Column("plan_label"), Column("rule_id"), Column("hz_band"), Column("verdict"), Column("severity"),
+            Column("kind"), Column("area_ha", "ha"), Column("length_m", "m"), Column("share", "share"),
+            Column("hz_mean", "m"), Column("hz_max", "m"), Column("unknown_m2", "m")]
+    if any("admin_code" in r for r in rows):
+        cols += [Column("admin_code"), Column("admin_name")]
+    if any("admin_prev_code" in r for r in rows):
+        cols += [Column("admin_prev_code"), Column("admin_prev_name")]
+    cols.append(Column("reference"))
+    _sheet(wb, L("sheet_hazard_rows"), L, cols, rows[:MAX_SHEET_ROWS])
 
 
 def _plan_record(plan, L) -> dict:
