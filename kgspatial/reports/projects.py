@@ -126,7 +126,7 @@ def projects_section(result, english: bool = False) -> dict:
         "overdue": [(r["id"], r["name"], r["phase"], N["status"][r["status"]], num(r["capital"], 1))
                     for r in overdue(rows)],
         "not_reserved": [(r["id"], r["name"], r["code"], N["siting"][r["siting"]],
-                          ", ".join(f"{k} {v:.0%}" for k, v in r["reserved_share"].items()))
+                          ", ".join(f"{k} {v:.1%}" for k, v in r["reserved_share"].items()))
                          for r in not_reserved(rows)],
         "projects": [(r["id"], r["name"], r["sector"], r["phase"], N["status"][r["status"]], num(r["capital"], 1),
                       N["siting"][r["siting"]], ", ".join(r["reserved_in"]), _hazard_text(r["hazard"]),
@@ -201,7 +201,7 @@ def add_projects_sheets(wb: Workbook, result, english: bool = False) -> None:
             for r in overdue(result.rows)], {5: "#,##0.0"})
     _sheet(wb, T["sheet_not_reserved"], [T["id"], T["name"], T["code"], T["siting"], T["reserved_in"]],
            [[r["id"], r["name"], r["code"], N["siting"][r["siting"]],
-             ", ".join(f"{k} {v:.0%}" for k, v in r["reserved_share"].items())] for r in not_reserved(result.rows)])
+             ", ".join(f"{k} {v:.1%}" for k, v in r["reserved_share"].items())] for r in not_reserved(result.rows)])
 
 
 def add_indicator_sheet(wb: Workbook, result, english: bool = False) -> None:
