@@ -794,7 +794,9 @@ def _generate(out: Path) -> Path:
 
     projects = write_projects(out, frames, named)
     (out / "registry.yaml").write_text(_yaml_registry(entries, out, projects), encoding="utf-8")
-    (out / "README.md").write_text(_readme(entries, planted, master, units, prev), encoding="utf-8")
+    from .demo_projects import README as projects_readme
+
+    (out / "README.md").write_text(_readme(entries, planted, master, units, prev) + projects_readme, encoding="utf-8")
     lines = ["plan_id,feature,plan_code,master_code,verdict,severity,kind,size"]
     lines += [f"{p.plan_id},{p.feature},{p.plan_code},{p.master_code},{p.verdict},{p.severity},{p.kind},{p.size:g}"
               for p in planted]

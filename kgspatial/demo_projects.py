@@ -20,7 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
-from .demo import AN_THOI, CRS, HA_TIEN, PQ_AIRPORT, RACH_GIA, THANH_LOC, THUAN_YEN, TOWNS, XEO_RO, _box, _through, _xy
+from .demo import CRS, PQ_AIRPORT, RACH_GIA, THANH_LOC, THUAN_YEN, TOWNS, XEO_RO, _box, _through, _xy
 
 PROJECTS_FILE = "du_an_trong_diem.gpkg"
 PROJECTS_LAYER = "du_an"
@@ -187,3 +187,24 @@ def write_projects(out: Path, frames: dict, named: dict) -> dict:
                                           geometry_type="Unknown")
     (out / INDICATORS_FILE).write_text(INDICATORS, encoding="utf-8")
     return dict(PROJECTS_ENTRY)
+
+
+README = """
+## Priority projects and land-use indicators (CONTRACT §9)
+
+- `du_an_trong_diem.gpkg` (layer `du_an`, points, lines and polygons in one layer): 33 priority
+  projects with Vietnamese field names (`MaDA`, `TenDA`, `MaDat`, `LinhVuc`, `GiaiDoan`,
+  `TinhTrang`, `TongVon` in billion VND, `NguonVon`) and Vietnamese values (`đang thi công`,
+  `hoàn thành`, `đầu tư công`…), mapped by `projects:` in `registry.yaml`.
+- `chi_tieu_su_dung_dat.csv`: land-use indicators of some communes (2025 units, one pre-2025
+  commune, the whole province); every target is invented (source column "minh họa").
+
+Real: the places; the ports are OpenStreetMap points (© OpenStreetMap contributors, ODbL); the
+Hà Tiên – Rạch Giá expressway's 86 km (drawn 86.07 km) and the Phú Quốc airport plan's 1,050 ha
+(3,500 × 3,000 m); the names of the industrial parks and of the Cái Lớn – Cái Bé works. Invented:
+every status, phase, capital, funding source and shape. On purpose: projects drawn on the plans'
+own features (reserved), a school 60 % and a health centre 45 % on blocks of their own use
+(reserved, not reserved), a waste plant and two canals on features of the abolished and the
+expired plans (not reserved), a power line reserved by the energy plan yet through the national
+park (conflict), a sea-encroachment area wholly at sea (outside the master plan).
+"""

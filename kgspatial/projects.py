@@ -29,7 +29,7 @@ from .engine import NOISE, intersect_pairs, keep_kind
 from .errors import InputError, RulesError
 from .io import Layer, read_layer, split_selector
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, as_text, field_selector, find_field, prepare_layer
-from .rules import SAME_CODE, UNREVIEWED, RulesTable
+from .rules import UNREVIEWED, RulesTable
 from .taxonomy import default_layers_dir
 
 PLAN_ID = "projects"  # the plan_id of the projects' conflict rows (CONTRACT §9)
@@ -413,7 +413,8 @@ def _size(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     return out
 
 
-def siting(ctx: Context, layer: PreparedLayer, min_area: float = 1.0, jobs: int = 1) -> tuple[list[str], gpd.GeoDataFrame, dict]:
+def siting(ctx: Context, layer: PreparedLayer, min_area: float = 1.0,
+           jobs: int = 1) -> tuple[list[str], gpd.GeoDataFrame, dict]:
     """Per project: the worst of its pieces on the master plan (conflict, conditional, unreviewed,
     consistent) or outside_master; and the conflict rows (§2) of check.check_plan."""
     frame, part = check_plan(ctx, layer, PLAN_ID, min_area, jobs)
@@ -452,7 +453,8 @@ def _compatible_mask(rules: RulesTable) -> np.ndarray:
 RESERVED_SHARE = 0.5  # §9: at least half of the project's area, length or points
 
 
-def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]], rules: RulesTable) -> tuple[list[list[str]], list[dict]]:
+def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]],
+                rules: RulesTable) -> tuple[list[list[str]], list[dict]]:
     """Per project, the plans (each on its own) whose features of a compatible code cover at least
     half of it, and each such plan's share. Line and point features of a plan reserve only what
     they cover exactly (a road line reserves the road drawn on it, not a corridor)."""
@@ -541,7 +543,7 @@ def screen_hazards(reg, ctx: Context, layer: PreparedLayer) -> pd.DataFrame | No
     it here on `layer` (plan_id `projects`) and return its findings frame: hazard_bands does the rest."""
     if getattr(reg, "hazards", None) is None:
         return None
-    return None  # wired when kgspatial's hazard screening exists
+    return None  # wired when kgspatial's hazard screening exists (assess warns meanwhile)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -614,6 +616,9 @@ def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | No
     reserved, shares = reservation(layer, layers, ctx.rules)
     findings = screen_hazards(reg, ctx, layer)
     bands = hazard_bands(findings, table.ids)
+    if findings is None and getattr(reg, "hazards", None) is not None:
+        warnings.append("projects: the registry configures hazards, but this version does not screen projects"
+                        " for them yet: hazard is null / chưa sàng lọc rủi ro thiên tai cho dự án")
     sizes = _size(layer.geoms, layer.kinds)
     rows = []
     for i, pid in enumerate(table.ids):

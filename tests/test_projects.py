@@ -410,3 +410,23 @@ def test_batch_stops_before_any_work_on_bad_projects(scene, tmp_path, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2 and not out.exists()
     assert "phase: '2021-2030'" in err and "unit_code: 'Z9'" in err and "2 problem(s)" in err
+
+
+def test_the_hazard_seam_picks_each_projects_highest_band():
+    """hazard_bands reads the §8 hazards layer's rows; hazard screening (issue 14) feeds it once it lands."""
+    import pandas as pd
+
+    from kgspatial.projects import hazard_bands
+
+    rows = [("projects", "PA", "slr100", "H1", 0.0, "conditional", "low", 0.4),
+            ("projects", "PA", "slr100", "H2", 0.5, "conditional", "medium", 0.9),
+            ("projects", "PB", "flood", "H3", 1.0, "conditional", "medium", 1.2),
+            ("projects", "PB", "slr100", "H4", 0.5, "conflict", "high", 0.7),
+            ("qh-a", "PC", "slr100", "H4", 0.5, "conflict", "high", 0.7)]  # another plan's feature
+    findings = pd.DataFrame(rows, columns=["plan_id", "plan_feature", "hazard_id", "rule_id", "min_depth", "verdict",
+                                           "severity", "max_depth"])
+    bands = hazard_bands(findings, ["PA", "PB", "PC"])
+    assert bands["PA"]["rule_id"] == "H2" and bands["PA"]["min_depth"] == 0.5  # the deeper band
+    assert bands["PB"]["rule_id"] == "H4"  # a conflict band before a deeper conditional one
+    assert bands["PC"] is None
+    assert hazard_bands(None, ["PA"]) == {"PA": None}

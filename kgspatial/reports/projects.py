@@ -41,10 +41,12 @@ NAMES = {
 }
 TEXT = {
     "vi": dict(
-        h_projects="Dự án đầu tư trọng điểm", on="tình trạng ngày", h_matrix="Số dự án và vốn theo giai đoạn, lĩnh vực, tình trạng",
+        h_projects="Dự án đầu tư trọng điểm", on="tình trạng ngày",
+        h_matrix="Số dự án và vốn theo giai đoạn, lĩnh vực, tình trạng",
         h_overdue="Dự án chậm tiến độ", h_not_reserved="Dự án chưa được bố trí quỹ đất trong quy hoạch còn hiệu lực",
         h_indicators="Chỉ tiêu sử dụng đất", id="Mã dự án", name="Tên dự án", code="Mã loại đất", sector="Lĩnh vực",
-        phase="Giai đoạn", status="Tình trạng", capital="Vốn (tỷ đồng)", funding="Nguồn vốn", siting="Vị trí so với quy hoạch tỉnh",
+        phase="Giai đoạn", status="Tình trạng", capital="Vốn (tỷ đồng)", funding="Nguồn vốn",
+        siting="Vị trí so với quy hoạch tỉnh",
         reserved_in="Bố trí trong quy hoạch", hazard="Rủi ro thiên tai", schedule="Tiến độ", count="Số dự án",
         kind="Loại hình học", area_ha="Diện tích (ha)", length_m="Chiều dài (m)", none="Không có.", totals="Tổng",
         unit_code="Mã đơn vị", unit_name="Đơn vị hành chính", target_ha="Chỉ tiêu (ha)", bound="Loại chỉ tiêu",
