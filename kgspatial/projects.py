@@ -472,9 +472,13 @@ def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]],
         li, ri = li[keep], ri[keep]
         if len(li) == 0:
             continue
+        order = np.argsort(li, kind="stable")
+        li, ri = li[order], ri[order]
         cut = keep_kind(shapely.intersection(layer.geoms[li], plan.geoms[ri]), layer.kinds[li])
-        for i in np.unique(li):
-            parts = [g for g in cut[li == i] if g is not None and not shapely.is_empty(g)]
+        starts = np.r_[0, np.nonzero(np.diff(li))[0] + 1]
+        for start, stop in zip(starts, np.r_[starts[1:], len(li)]):
+            i = int(li[start])
+            parts = [g for g in cut[start:stop] if g is not None and not shapely.is_empty(g)]
             if not parts:
                 continue
             merged = shapely.union_all(parts)  # a plan's own overlapping features count once
@@ -590,11 +594,11 @@ def in_force_plans(reg, on: dt.date) -> list:
 
 
 def plan_layers(ctx: Context, reg, plans, known: dict | None = None) -> tuple[list[tuple[str, PreparedLayer]], list[str]]:
-    """The layers of the given plans (those already read in `known` reused); a plan that cannot be
-    read reserves nothing and is named in a warning."""
+    """The layers of the given plans (those in `known` reused, those read added to it); a plan that
+    cannot be read reserves nothing and is named in a warning."""
     out, warnings = [], []
     for plan in plans:
-        layer = (known or {}).get(plan.id)
+        layer = known.get(plan.id) if known is not None else None
         if layer is None:
             try:
                 layer = read_plan_layer(ctx, reg, plan)
@@ -602,6 +606,8 @@ def plan_layers(ctx: Context, reg, plans, known: dict | None = None) -> tuple[li
                 warnings.append(f"{plan.id}: cannot be read, so it reserves nothing: {exc}"
                                 " / không đọc được quy hoạch, không tính là có dành quỹ đất")
                 continue
+            if known is not None:
+                known[plan.id] = layer  # read once for projects and indicators alike
         out.append((plan.id, layer))
     return out, warnings
 
@@ -741,6 +747,7 @@ def assess_extras(ctx: Context, reg, extras: Extras, on: dt.date, known: dict | 
     already (`known`: plan id -> PreparedLayer) are not read again."""
     from .indicators import in_force_layers, measure
 
+    known = dict(known or {})
     projects = assess(ctx, reg, extras.table, on, known) if extras.table is not None else None
     indicators = None
     if extras.indicators is not None:

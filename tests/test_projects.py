@@ -384,7 +384,9 @@ def test_batch_writes_projects_and_indicators_into_its_reports_and_map(scene, tm
     assert summary["indicators"]["master_over"] == 1 and summary["indicators"]["plans_under"] == 3
     page = (out / "report.html").read_text(encoding="utf-8")
     for text in ("Dự án đầu tư trọng điểm", "Dự án chưa được bố trí quỹ đất", "Chỉ tiêu sử dụng đất",
-                 "Số dự án và vốn theo giai đoạn, lĩnh vực, tình trạng", "1.250,5", "Vượt ▲", "Thiếu ▼"):
+                 "Số dự án và vốn theo giai đoạn, lĩnh vực, tình trạng", "1.250,5", "Vượt ▲", "Thiếu ▼",
+                 # the phase's total: 5 projects, 1,250.5 + 300 + 12 + 0.5 billion VND (PC has none)
+                 '<td>Tổng 2021-2025</td><td></td><td class="n">5</td><td class="n">1.563,0</td>'):
         assert text in page, text
     wb = load_workbook(out / "report.xlsx")
     assert {"Dự án", "Tổng hợp dự án", "Chậm tiến độ", "Chưa bố trí quỹ đất", "Chỉ tiêu SDĐ"} <= set(wb.sheetnames)
@@ -430,3 +432,25 @@ def test_the_hazard_seam_picks_each_projects_highest_band():
     assert bands["PB"]["rule_id"] == "H4"  # a conflict band before a deeper conditional one
     assert bands["PC"] is None
     assert hazard_bands(None, ["PA"]) == {"PA": None}
+
+
+def test_registry_keys_are_validated_with_the_rest(scene):
+    from kgspatial.errors import RegistryError
+    from kgspatial.registry import load_registry
+
+    path = _registry(scene, projects={"path": "khong_co.gpkg", "phase_feild": "giai_doan", "encoding": "tcvn-9"},
+                     indicators="khong_co.csv")
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    assert sorted(info.value.problems) == sorted([
+        "projects.phase_feild: unknown key", f"indicators: file not found: {scene / 'khong_co.csv'}"])
+    path = _registry(scene, projects={"path": "khong_co.gpkg"})
+    with pytest.raises(RegistryError, match="projects.path: file not found"):
+        load_registry(path)
+    path = _registry(scene, projects={"path": "du_an.gpkg", "encoding": "tcvn-9"}, indicators=5)
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    assert len(info.value.problems) == 2 and "unknown text encoding 'tcvn-9'" in str(info.value)
+    assert "indicators: expected the path of a CSV table" in str(info.value)
+    reg = load_registry(_registry(scene, projects="du_an.gpkg"))  # the short form: just the path
+    assert reg.projects.path == str(scene / "du_an.gpkg") and reg.indicators == scene / "chi_tieu.csv"

@@ -123,8 +123,7 @@ def projects_section(result, english: bool = False) -> dict:
         "totals": (counts["projects"], num(counts["capital"], 1)),
         "in_force": ", ".join(result.in_force) or T["none"],
         "hazards": None if result.hazards_configured else T["no_hazards"],
-        "matrix": [(g["phase"], g["sector"] or T["unclassified"], N["status"][g["status"]], g["count"],
-                    num(g["capital"], 1)) for g in matrix(rows)],
+        "matrix": _with_subtotals(matrix(rows), T, N, num),
         "overdue": [(r["id"], r["name"], r["phase"], N["status"][r["status"]], num(r["capital"], 1))
                     for r in overdue(rows)],
         "not_reserved": [(r["id"], r["name"], r["code"], N["siting"][r["siting"]],
@@ -135,6 +134,22 @@ def projects_section(result, english: bool = False) -> dict:
                       N["schedule"][r["schedule"]], r["siting"] == "conflict", r["schedule"] == "overdue")
                      for r in rows],
     }
+
+
+def _with_subtotals(groups: list[dict], T: dict, N: dict, num) -> list[tuple]:
+    """The matrix rows for print, a total row after each phase: (phase, sector, status, n, capital, is_total)."""
+    out, phase, n, capital = [], None, 0, 0.0
+    for g in groups + [None]:
+        if phase is not None and (g is None or g["phase"] != phase):
+            out.append((phase, f"{T['totals']} {phase}", "", n, num(capital, 1), True))
+            n, capital = 0, 0.0
+        if g is None:
+            break
+        phase = g["phase"]
+        n, capital = n + g["count"], capital + g["capital"]
+        out.append((g["phase"], g["sector"] or T["unclassified"], N["status"][g["status"]], g["count"],
+                    num(g["capital"], 1), False))
+    return out
 
 
 def indicators_section(result, english: bool = False) -> dict:
