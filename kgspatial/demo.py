@@ -861,7 +861,7 @@ Rules: `layers/kien-giang/hazard_rules.csv` (its thresholds are this project's, 
     return {"median_land": median_land, "below": below, "shape": elev.shape}
 
 
-def _yaml_registry(entries: list[dict], out: Path) -> str:
+def _yaml_registry(entries: list[dict], out: Path, projects: dict | None = None) -> str:
     import os
 
     import yaml
@@ -879,6 +879,7 @@ def _yaml_registry(entries: list[dict], out: Path) -> str:
         "admin_previous": {"path": "communes_2024.gpkg", "code_field": "ma_xa", "name_field": "ten_xa"},
         "rules": rules,
         "hazards": "hazards/HAZARDS.yaml",
+        **({"projects": projects, "indicators": "chi_tieu_su_dung_dat.csv"} if projects else {}),
         "plans": entries,
     }
     return REGISTRY_HEADER + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
@@ -912,10 +913,16 @@ def _generate(out: Path) -> Path:
     units.to_file(out / "communes.gpkg", layer="xa_phuong_2025", driver="GPKG")
     prev.to_file(out / "communes_2024.gpkg", layer="xa_phuong_2024", driver="GPKG")
     entries, planted = build_plans(out, named, land, rng)
-    _check_planted(planted, _plan_frames(out, entries), master, units, prev)
+    frames = _plan_frames(out, entries)
+    _check_planted(planted, frames, master, units, prev)
     write_hazards(out, land, np.random.default_rng(SEED + 14))  # own stream: the plans stay as they were
-    (out / "registry.yaml").write_text(_yaml_registry(entries, out), encoding="utf-8")
-    (out / "README.md").write_text(_readme(entries, planted, master, units, prev), encoding="utf-8")
+    from .demo_projects import write_projects  # priority projects and indicators (CONTRACT §9)
+
+    projects = write_projects(out, frames, named)
+    (out / "registry.yaml").write_text(_yaml_registry(entries, out, projects), encoding="utf-8")
+    from .demo_projects import README as projects_readme
+
+    (out / "README.md").write_text(_readme(entries, planted, master, units, prev) + projects_readme, encoding="utf-8")
     lines = ["plan_id,feature,plan_code,master_code,verdict,severity,kind,size"]
     lines += [f"{p.plan_id},{p.feature},{p.plan_code},{p.master_code},{p.verdict},{p.severity},{p.kind},{p.size:g}"
               for p in planted]

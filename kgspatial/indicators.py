@@ -175,13 +175,25 @@ def _matches(taxonomy, codes: np.ndarray, wanted: str) -> np.ndarray:
 
 
 def _area_inside(geoms: np.ndarray, unit) -> float:
-    """Total area of polygons (m²), inside `unit` when one is given."""
+    """Total area of polygons (m²), inside `unit` when one is given (a prepared copy of the unit:
+    zones it covers count whole, the others are intersected)."""
     if len(geoms) == 0:
         return 0.0
     if unit is None:
         return float(shapely.area(geoms).sum())
-    near = geoms[shapely.intersects(geoms, unit)]
-    return float(shapely.area(shapely.intersection(near, unit)).sum()) if len(near) else 0.0
+    whole = shapely.covered_by(geoms, unit)
+    rest = geoms[~whole]
+    rest = rest[shapely.intersects(rest, unit)]
+    cut = float(shapely.area(shapely.intersection(rest, unit)).sum()) if len(rest) else 0.0
+    return float(shapely.area(geoms[whole]).sum()) + cut
+
+
+def _own_prepared(geom):
+    """A copy of a shared unit geometry, prepared (GEOS builds a prepared index lazily and unsafely
+    under concurrency; the AdminUnits are shared, so they stay unprepared)."""
+    copy = shapely.from_wkb(shapely.to_wkb(geom))
+    shapely.prepare(copy)
+    return copy
 
 
 def flatten_plans(plans: list[tuple[str, dt.date, PreparedLayer]]) -> tuple[list[tuple[str, str, object]], object]:
@@ -257,8 +269,9 @@ def measure(ctx: Context, indicators: list[Indicator], plans: list[tuple[str, dt
         if ind.units in units:
             u = units[ind.units]
             k = int(np.nonzero(u.codes == ind.unit_code)[0][0])
-            unit_geom, unit_name = u.geoms[k], str(u.names[k])
-        in_master = _matches(ctx.taxonomy, master.codes, ind.code) & (master.kinds == POLYGON)
+            unit_geom, unit_name = _own_prepared(u.geoms[k]), str(u.names[k])
+        near = np.sort(ctx.master_tree.query(unit_geom)) if unit_geom is not None else np.arange(len(master))
+        in_master = near[_matches(ctx.taxonomy, master.codes[near], ind.code) & (master.kinds[near] == POLYGON)]
         master_ha = _area_inside(master.geoms[in_master], unit_geom) / 1e4
         detail = {}
         if len(pieces):

@@ -29,7 +29,7 @@ from .engine import NOISE, intersect_pairs, keep_kind
 from .errors import InputError, RulesError
 from .io import Layer, read_layer, split_selector
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, as_text, field_selector, find_field, prepare_layer
-from .rules import SAME_CODE, UNREVIEWED, RulesTable
+from .rules import UNREVIEWED, RulesTable
 from .taxonomy import default_layers_dir
 
 PLAN_ID = "projects"  # the plan_id of the projects' conflict rows (CONTRACT §9)
@@ -413,7 +413,8 @@ def _size(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     return out
 
 
-def siting(ctx: Context, layer: PreparedLayer, min_area: float = 1.0, jobs: int = 1) -> tuple[list[str], gpd.GeoDataFrame, dict]:
+def siting(ctx: Context, layer: PreparedLayer, min_area: float = 1.0,
+           jobs: int = 1) -> tuple[list[str], gpd.GeoDataFrame, dict]:
     """Per project: the worst of its pieces on the master plan (conflict, conditional, unreviewed,
     consistent) or outside_master; and the conflict rows (§2) of check.check_plan."""
     frame, part = check_plan(ctx, layer, PLAN_ID, min_area, jobs)
@@ -452,7 +453,8 @@ def _compatible_mask(rules: RulesTable) -> np.ndarray:
 RESERVED_SHARE = 0.5  # §9: at least half of the project's area, length or points
 
 
-def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]], rules: RulesTable) -> tuple[list[list[str]], list[dict]]:
+def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]],
+                rules: RulesTable) -> tuple[list[list[str]], list[dict]]:
     """Per project, the plans (each on its own) whose features of a compatible code cover at least
     half of it, and each such plan's share. Line and point features of a plan reserve only what
     they cover exactly (a road line reserves the road drawn on it, not a corridor)."""
@@ -470,9 +472,13 @@ def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]], ru
         li, ri = li[keep], ri[keep]
         if len(li) == 0:
             continue
+        order = np.argsort(li, kind="stable")
+        li, ri = li[order], ri[order]
         cut = keep_kind(shapely.intersection(layer.geoms[li], plan.geoms[ri]), layer.kinds[li])
-        for i in np.unique(li):
-            parts = [g for g in cut[li == i] if g is not None and not shapely.is_empty(g)]
+        starts = np.r_[0, np.nonzero(np.diff(li))[0] + 1]
+        for start, stop in zip(starts, np.r_[starts[1:], len(li)]):
+            i = int(li[start])
+            parts = [g for g in cut[start:stop] if g is not None and not shapely.is_empty(g)]
             if not parts:
                 continue
             merged = shapely.union_all(parts)  # a plan's own overlapping features count once
@@ -541,7 +547,7 @@ def screen_hazards(reg, ctx: Context, layer: PreparedLayer) -> pd.DataFrame | No
     it here on `layer` (plan_id `projects`) and return its findings frame: hazard_bands does the rest."""
     if getattr(reg, "hazards", None) is None:
         return None
-    return None  # wired when kgspatial's hazard screening exists
+    return None  # wired when kgspatial's hazard screening exists (assess warns meanwhile)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -588,11 +594,11 @@ def in_force_plans(reg, on: dt.date) -> list:
 
 
 def plan_layers(ctx: Context, reg, plans, known: dict | None = None) -> tuple[list[tuple[str, PreparedLayer]], list[str]]:
-    """The layers of the given plans (those already read in `known` reused); a plan that cannot be
-    read reserves nothing and is named in a warning."""
+    """The layers of the given plans (those in `known` reused, those read added to it); a plan that
+    cannot be read reserves nothing and is named in a warning."""
     out, warnings = [], []
     for plan in plans:
-        layer = (known or {}).get(plan.id)
+        layer = known.get(plan.id) if known is not None else None
         if layer is None:
             try:
                 layer = read_plan_layer(ctx, reg, plan)
@@ -600,6 +606,8 @@ def plan_layers(ctx: Context, reg, plans, known: dict | None = None) -> tuple[li
                 warnings.append(f"{plan.id}: cannot be read, so it reserves nothing: {exc}"
                                 " / không đọc được quy hoạch, không tính là có dành quỹ đất")
                 continue
+            if known is not None:
+                known[plan.id] = layer  # read once for projects and indicators alike
         out.append((plan.id, layer))
     return out, warnings
 
@@ -614,6 +622,9 @@ def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | No
     reserved, shares = reservation(layer, layers, ctx.rules)
     findings = screen_hazards(reg, ctx, layer)
     bands = hazard_bands(findings, table.ids)
+    if findings is None and getattr(reg, "hazards", None) is not None:
+        warnings.append("projects: the registry configures hazards, but this version does not screen projects"
+                        " for them yet: hazard is null / chưa sàng lọc rủi ro thiên tai cho dự án")
     sizes = _size(layer.geoms, layer.kinds)
     rows = []
     for i, pid in enumerate(table.ids):
@@ -736,6 +747,7 @@ def assess_extras(ctx: Context, reg, extras: Extras, on: dt.date, known: dict | 
     already (`known`: plan id -> PreparedLayer) are not read again."""
     from .indicators import in_force_layers, measure
 
+    known = dict(known or {})
     projects = assess(ctx, reg, extras.table, on, known) if extras.table is not None else None
     indicators = None
     if extras.indicators is not None:

@@ -30,6 +30,7 @@ import json
 import geopandas as gpd
 import numpy as np
 import pyogrio
+import shapely
 import pytest
 import yaml
 from openpyxl import load_workbook
@@ -384,7 +385,9 @@ def test_batch_writes_projects_and_indicators_into_its_reports_and_map(scene, tm
     assert summary["indicators"]["master_over"] == 1 and summary["indicators"]["plans_under"] == 3
     page = (out / "report.html").read_text(encoding="utf-8")
     for text in ("Dự án đầu tư trọng điểm", "Dự án chưa được bố trí quỹ đất", "Chỉ tiêu sử dụng đất",
-                 "Số dự án và vốn theo giai đoạn, lĩnh vực, tình trạng", "1.250,5", "Vượt ▲", "Thiếu ▼"):
+                 "Số dự án và vốn theo giai đoạn, lĩnh vực, tình trạng", "1.250,5", "Vượt ▲", "Thiếu ▼",
+                 # the phase's total: 5 projects, 1,250.5 + 300 + 12 + 0.5 billion VND (PC has none)
+                 '<td>Tổng 2021-2025</td><td></td><td class="n">5</td><td class="n">1.563,0</td>'):
         assert text in page, text
     wb = load_workbook(out / "report.xlsx")
     assert {"Dự án", "Tổng hợp dự án", "Chậm tiến độ", "Chưa bố trí quỹ đất", "Chỉ tiêu SDĐ"} <= set(wb.sheetnames)
@@ -410,3 +413,83 @@ def test_batch_stops_before_any_work_on_bad_projects(scene, tmp_path, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2 and not out.exists()
     assert "phase: '2021-2030'" in err and "unit_code: 'Z9'" in err and "2 problem(s)" in err
+
+
+def test_the_hazard_seam_picks_each_projects_highest_band():
+    """hazard_bands reads the §8 hazards layer's rows; hazard screening (issue 14) feeds it once it lands."""
+    import pandas as pd
+
+    from kgspatial.projects import hazard_bands
+
+    rows = [("projects", "PA", "slr100", "H1", 0.0, "conditional", "low", 0.4),
+            ("projects", "PA", "slr100", "H2", 0.5, "conditional", "medium", 0.9),
+            ("projects", "PB", "flood", "H3", 1.0, "conditional", "medium", 1.2),
+            ("projects", "PB", "slr100", "H4", 0.5, "conflict", "high", 0.7),
+            ("qh-a", "PC", "slr100", "H4", 0.5, "conflict", "high", 0.7)]  # another plan's feature
+    findings = pd.DataFrame(rows, columns=["plan_id", "plan_feature", "hazard_id", "rule_id", "min_depth", "verdict",
+                                           "severity", "max_depth"])
+    bands = hazard_bands(findings, ["PA", "PB", "PC"])
+    assert bands["PA"]["rule_id"] == "H2" and bands["PA"]["min_depth"] == 0.5  # the deeper band
+    assert bands["PB"]["rule_id"] == "H4"  # a conflict band before a deeper conditional one
+    assert bands["PC"] is None
+    assert hazard_bands(None, ["PA"]) == {"PA": None}
+
+
+def test_registry_keys_are_validated_with_the_rest(scene):
+    from kgspatial.errors import RegistryError
+    from kgspatial.registry import load_registry
+
+    path = _registry(scene, projects={"path": "khong_co.gpkg", "phase_feild": "giai_doan", "encoding": "tcvn-9"},
+                     indicators="khong_co.csv")
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    assert sorted(info.value.problems) == sorted([
+        "projects.phase_feild: unknown key", f"indicators: file not found: {scene / 'khong_co.csv'}"])
+    path = _registry(scene, projects={"path": "khong_co.gpkg"})
+    with pytest.raises(RegistryError, match="projects.path: file not found"):
+        load_registry(path)
+    path = _registry(scene, projects={"path": "du_an.gpkg", "encoding": "tcvn-9"}, indicators=5)
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    assert len(info.value.problems) == 2 and "unknown text encoding 'tcvn-9'" in str(info.value)
+    assert "indicators: expected the path of a CSV table" in str(info.value)
+    reg = load_registry(_registry(scene, projects="du_an.gpkg"))  # the short form: just the path
+    assert reg.projects.path == str(scene / "du_an.gpkg") and reg.indicators == scene / "chi_tieu.csv"
+
+
+def test_indicators_on_the_real_2025_wards_and_pre_2025_communes(shared_data, tmp_path):
+    """Real boundaries (EPSG:4326, read from ../shared/data): one LUC zone over the whole province,
+    so a unit's LUC area is the unit's own area: the 2025 wards' stated areaKm2 (to 1 %), and for a
+    pre-2025 commune its polygon's geodesic area on the WGS 84 ellipsoid by pyproj.Geod (to 0.5 %;
+    the census `area` column, 1,065 ha for Vĩnh Quang, is not its 1:250k polygon's 921-927 ha)."""
+    from pyproj import Geod
+    d = tmp_path / "real"
+    d.mkdir()
+    wards = gpd.read_file(shared_data / "an_giang_2025_wards_sapnhap.gpkg", layer="wards")
+    wards = wards[wards["former_province"] == "Kiên Giang"]
+    communes = gpd.read_file(shared_data / "kg_pre2025_admin_censusVN2009.gpkg", layer="communes")
+    vinh_quang = communes.geometry[communes["commune_id"] == 8130104].iloc[0]
+    geodesic_ha = abs(Geod(ellps="WGS84").geometry_area_perimeter(vinh_quang)[0]) / 1e4
+    bounds = wards.to_crs("EPSG:9207").total_bounds
+    zone = shapely.box(bounds[0] - 1000, bounds[1] - 1000, bounds[2] + 1000, bounds[3] + 1000)
+    gpd.GeoDataFrame({"MA_QH": ["LUC"], "TEN": ["Lúa"]}, geometry=[zone], crs=CRS).to_file(d / "master.gpkg")
+    gpd.GeoDataFrame({"ma": ["ODT"], "ten": ["x"], "so_hieu": ["1"]}, geometry=[shapely.box(*zone.centroid.buffer(50).bounds)],
+                     crs=CRS).to_file(d / "plan.gpkg")
+    (d / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    (d / "ct.csv").write_text("unit_code,units,code,bound,target_ha,tolerance_pct,source\n"
+                              "30742,admin,LUC,target,4553,1,areaKm2 45.53\n"
+                              "30790,admin,LUC,target,28538,1,areaKm2 285.38\n"
+                              f"8130104,admin_previous,LUC,target,{geodesic_ha:.4f},0.5,pyproj.Geod\n"
+                              "*,,LUA,min,1,,\n", encoding="utf-8")
+    reg = {"province": "kien-giang", "master": {"path": "master.gpkg", "code_field": "MA_QH", "label_field": "TEN"},
+           "admin": {"path": str(shared_data / "an_giang_2025_wards_sapnhap.gpkg"), "layer": "wards",
+                     "code_field": "code", "name_field": "name"},
+           "admin_previous": {"path": str(shared_data / "kg_pre2025_admin_censusVN2009.gpkg"), "layer": "communes",
+                              "code_field": "commune_id", "name_field": "commune_vn"},
+           "rules": "rules.csv", "plans": [_entry("p", "plan.gpkg")], "indicators": "ct.csv"}
+    (d / "registry.yaml").write_text(yaml.safe_dump(reg, allow_unicode=True), encoding="utf-8")
+    rows = run_indicators(d / "registry.yaml", tmp_path / "out", ON).rows
+    assert [r["master_verdict"] for r in rows] == ["ok", "ok", "ok", "ok"], [r["master_ha"] for r in rows]
+    assert rows[0]["unit_name"] == "Rạch Giá" and rows[2]["unit_name"] == "Phường Vĩnh Quang"
+    assert rows[3]["master_ha"] == pytest.approx(zone.area / 1e4, rel=1e-9)  # the whole province: the zone
+    assert len(communes) > 100

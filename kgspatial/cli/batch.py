@@ -125,6 +125,14 @@ def run_and_report(opts, quiet: bool) -> int:
     )
     for failed in s["failed"]:
         print(f"  failed / lỗi: {failed['id']}: {failed['reason']}", file=sys.stderr)
+    if "projects" in s:  # CONTRACT §9
+        p = s["projects"]
+        print(f"  {p['projects']} project(s) / dự án: {p['siting']['conflict']} conflict, {p['schedule']['overdue']}"
+              f" overdue, {p['not_reserved']} not reserved -> {result.out / 'projects.json'}", file=sys.stderr)
+    if "indicators" in s:
+        c = s["indicators"]
+        print(f"  indicators / chỉ tiêu: master plan {c['master_over']} over, {c['master_under']} under; plans in force"
+              f" {c['plans_over']} over, {c['plans_under']} under -> {result.out / 'indicators.json'}", file=sys.stderr)
     return result.exit_code
 
 

@@ -41,10 +41,12 @@ NAMES = {
 }
 TEXT = {
     "vi": dict(
-        h_projects="Dự án đầu tư trọng điểm", on="tình trạng ngày", h_matrix="Số dự án và vốn theo giai đoạn, lĩnh vực, tình trạng",
+        h_projects="Dự án đầu tư trọng điểm", on="tình trạng ngày",
+        h_matrix="Số dự án và vốn theo giai đoạn, lĩnh vực, tình trạng",
         h_overdue="Dự án chậm tiến độ", h_not_reserved="Dự án chưa được bố trí quỹ đất trong quy hoạch còn hiệu lực",
         h_indicators="Chỉ tiêu sử dụng đất", id="Mã dự án", name="Tên dự án", code="Mã loại đất", sector="Lĩnh vực",
-        phase="Giai đoạn", status="Tình trạng", capital="Vốn (tỷ đồng)", funding="Nguồn vốn", siting="Vị trí so với quy hoạch tỉnh",
+        phase="Giai đoạn", status="Tình trạng", capital="Vốn (tỷ đồng)", funding="Nguồn vốn",
+        siting="Vị trí so với quy hoạch tỉnh",
         reserved_in="Bố trí trong quy hoạch", hazard="Rủi ro thiên tai", schedule="Tiến độ", count="Số dự án",
         kind="Loại hình học", area_ha="Diện tích (ha)", length_m="Chiều dài (m)", none="Không có.", totals="Tổng",
         unit_code="Mã đơn vị", unit_name="Đơn vị hành chính", target_ha="Chỉ tiêu (ha)", bound="Loại chỉ tiêu",
@@ -121,18 +123,33 @@ def projects_section(result, english: bool = False) -> dict:
         "totals": (counts["projects"], num(counts["capital"], 1)),
         "in_force": ", ".join(result.in_force) or T["none"],
         "hazards": None if result.hazards_configured else T["no_hazards"],
-        "matrix": [(g["phase"], g["sector"] or T["unclassified"], N["status"][g["status"]], g["count"],
-                    num(g["capital"], 1)) for g in matrix(rows)],
+        "matrix": _with_subtotals(matrix(rows), T, N, num),
         "overdue": [(r["id"], r["name"], r["phase"], N["status"][r["status"]], num(r["capital"], 1))
                     for r in overdue(rows)],
         "not_reserved": [(r["id"], r["name"], r["code"], N["siting"][r["siting"]],
-                          ", ".join(f"{k} {v:.0%}" for k, v in r["reserved_share"].items()))
+                          ", ".join(f"{k} {v:.1%}" for k, v in r["reserved_share"].items()))
                          for r in not_reserved(rows)],
         "projects": [(r["id"], r["name"], r["sector"], r["phase"], N["status"][r["status"]], num(r["capital"], 1),
                       N["siting"][r["siting"]], ", ".join(r["reserved_in"]), _hazard_text(r["hazard"]),
                       N["schedule"][r["schedule"]], r["siting"] == "conflict", r["schedule"] == "overdue")
                      for r in rows],
     }
+
+
+def _with_subtotals(groups: list[dict], T: dict, N: dict, num) -> list[tuple]:
+    """The matrix rows for print, a total row after each phase: (phase, sector, status, n, capital, is_total)."""
+    out, phase, n, capital = [], None, 0, 0.0
+    for g in groups + [None]:
+        if phase is not None and (g is None or g["phase"] != phase):
+            out.append((phase, f"{T['totals']} {phase}", "", n, num(capital, 1), True))
+            n, capital = 0, 0.0
+        if g is None:
+            break
+        phase = g["phase"]
+        n, capital = n + g["count"], capital + g["capital"]
+        out.append((g["phase"], g["sector"] or T["unclassified"], N["status"][g["status"]], g["count"],
+                    num(g["capital"], 1), False))
+    return out
 
 
 def indicators_section(result, english: bool = False) -> dict:
@@ -201,7 +218,7 @@ def add_projects_sheets(wb: Workbook, result, english: bool = False) -> None:
             for r in overdue(result.rows)], {5: "#,##0.0"})
     _sheet(wb, T["sheet_not_reserved"], [T["id"], T["name"], T["code"], T["siting"], T["reserved_in"]],
            [[r["id"], r["name"], r["code"], N["siting"][r["siting"]],
-             ", ".join(f"{k} {v:.0%}" for k, v in r["reserved_share"].items())] for r in not_reserved(result.rows)])
+             ", ".join(f"{k} {v:.1%}" for k, v in r["reserved_share"].items())] for r in not_reserved(result.rows)])
 
 
 def add_indicator_sheet(wb: Workbook, result, english: bool = False) -> None:
