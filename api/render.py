@@ -33,7 +33,10 @@ MEDIA = {
     "html": "text/html; charset=utf-8",
     "pdf": "application/pdf",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpkg": "application/geopackage+sqlite3",
+    "geojson": "application/geo+json",
 }
+DATA_FORMATS = ("gpkg", "geojson")  # the conflict rows as files, written by kgspatial.output
 _locks: dict[tuple, threading.Lock] = {}
 _locks_guard = threading.Lock()
 _cells: dict[str, object] = {}  # layer id -> withheld cells (analysis CRS) or None; layers never change
@@ -65,10 +68,20 @@ def drop_renders(app, check_id: str) -> None:
     shutil.rmtree(render_dir(app, check_id), ignore_errors=True)
 
 
+def _data_writer(what: str):
+    from kgspatial.output import write_conflicts_gpkg, write_geojson
+
+    def write(result, path: Path, **_):
+        (write_conflicts_gpkg if what == "gpkg" else write_geojson)(result.conflicts, path)
+
+    return write
+
+
 def render(app, check_id: str, what: str, unmasked: bool, english: bool = False) -> Path:
-    presenter = _presenter(what)
+    presenter = _data_writer(what) if what in DATA_FORMATS else _presenter(what)
     audience = ("admin" if unmasked else "masked") + ("-en" if english else "")
-    name = "map.html" if what == "map" else f"report.{what}"
+    name = ("map.html" if what == "map" else f"conflicts.{what}" if what in DATA_FORMATS
+            else f"report.{what}")
     target = render_dir(app, check_id) / audience / name
     with _locks_guard:
         lock = _locks.setdefault((check_id, audience, what), threading.Lock())
@@ -89,6 +102,8 @@ def render(app, check_id: str, what: str, unmasked: bool, english: bool = False)
                     plan = app.state.store.get_layer(app.state.store.get_check(check_id)["plan_id"], "plan")
                     kwargs["plan_names"] = {plan["id"]: plan["name"]}
                 presenter(result, Path(tmp) / name, **kwargs)
+            elif what in DATA_FORMATS:
+                presenter(result, Path(tmp) / name)
             else:
                 plan = app.state.store.get_layer(app.state.store.get_check(check_id)["plan_id"], "plan")
                 known = {plan["id"]: {"name": plan["name"], "type": plan.get("plan_type") or "",

@@ -216,3 +216,19 @@ async def check_report(check_id: str, request: Request, format: str = Query("htm
     path = await run_in_threadpool(render, request.app, check_id, format, principal.is_admin, english)
     return FileResponse(path, media_type=MEDIA[format], filename=f"kgspatial-{check_id}.{format}",
                         content_disposition_type="inline" if format != "xlsx" else "attachment")
+
+
+@router.get("/checks/{check_id}/download", response_class=FileResponse)
+async def check_download(check_id: str, request: Request,
+                         format: str = Query("gpkg", description="gpkg (analysis CRS) or geojson (EPSG:4326)"),
+                         principal: Principal = Depends(any_role)):
+    """Every conflict row as one file (the pages' downloads); masked for non-admins as the maps are."""
+    from ..render import DATA_FORMATS, MEDIA, render
+
+    if format not in DATA_FORMATS:
+        raise HTTPException(422, f"định dạng {format!r} không hỗ trợ / unsupported format: use gpkg or geojson")
+    record = visible_check(request, principal, check_id)
+    if record["status"] != "successful":
+        raise HTTPException(409, f"kiểm tra chưa xong / check {check_id} is {record['status']}, not successful")
+    path = await run_in_threadpool(render, request.app, check_id, format, principal.is_admin)
+    return FileResponse(path, media_type=MEDIA[format], filename=f"kgspatial-{check_id}-conflicts.{format}")

@@ -147,10 +147,14 @@ def _disjoint(a: list[float], b: list[float]) -> bool:
     return a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1]
 
 
-async def _upload_layer(request: Request, principal: Principal, kind: str) -> JSONResponse:
+async def _upload_layer(request: Request, principal: Principal, kind: str, accept=None) -> JSONResponse:
+    """`accept(fields)`, when given, sees the form's fields before the file is read (the web
+    pages check their CSRF token there)."""
     settings = request.app.state.settings
     scratch = settings.data_dir / "tmp"
     async with received(request, settings, scratch) as upload:
+        if accept is not None:
+            accept(upload.fields)
         path = require_layer_file(upload, settings)
         _require_name(upload)
         named = None
@@ -306,8 +310,14 @@ def _rules_record(record: dict) -> dict:
         "name": {"type": "string"}}}}}}})
 async def upload_rules(request: Request, principal: Principal = Depends(admin_only)):
     """Upload a rules table (admin); a malformed table is refused whole (422, every problem listed)."""
+    return await _upload_rules(request, principal)
+
+
+async def _upload_rules(request: Request, principal: Principal, accept=None) -> JSONResponse:
     settings = request.app.state.settings
     async with received(request, settings, settings.data_dir / "tmp") as upload:
+        if accept is not None:
+            accept(upload.fields)
         if upload.path is None:
             raise HTTPException(400, "thiếu tệp / no file: send the CSV in the multipart field 'file'")
         content = upload.path.read_bytes()
