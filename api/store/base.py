@@ -43,6 +43,7 @@ class ConflictFilter:
     rule_id: list[str] = field(default_factory=list)
     admin_code: list[str] = field(default_factory=list)
     verdict: list[str] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)  # polygon, line, point: one geometry type per OGC collection
 
 
 class Store(abc.ABC):
