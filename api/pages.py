@@ -77,7 +77,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "encoding_hint": ("Ví dụ TCVN3, VNI, cp1258, utf-8 (mặc định: theo tệp .cpg hoặc tự nhận biết)",
                       "e.g. TCVN3, VNI, cp1258, utf-8 (default: the .cpg file or detected)"),
     "assume_crs": ("Hệ tọa độ nếu tệp không có", "CRS if the file has none"),
-    "assume_crs_hint": ("Ví dụ EPSG:9207 (VN-2000 / TM-3 Kiên Giang)", "e.g. EPSG:9207 (VN-2000 / TM-3 Kiên Giang)"),
+    "assume_crs_hint": ("Ví dụ EPSG:9207 (VN-2000 / TM-3 kinh tuyến trục 104°30', Kiên Giang)", "e.g. EPSG:9207 (VN-2000 / TM-3 104°30', Kiên Giang)"),
     "upload": ("Tải lên", "Upload"),
     "uploaded": ("Đã tải lên.", "Uploaded."),
     "warnings": ("Cảnh báo khi tải lên", "Upload warnings"),
