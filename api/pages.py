@@ -149,8 +149,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "upload_exceptions": ("Ngoại lệ", "Exceptions"),
     "exceptions_pending": ("Biểu mẫu ngoại lệ cần POST /api/v1/exceptions, chưa có trong dịch vụ này.",
                            "The exceptions form needs POST /api/v1/exceptions, not yet in this service."),
-    "register_pending": ("Sổ quy hoạch cần GET /api/v1/register, chưa có trong dịch vụ này.",
-                         "The register needs GET /api/v1/register, not yet in this service."),
+    "on": ("Tình trạng ngày", "Status on"),
+    "show": ("Xem", "Show"),
+    "legal_status": ("Tình trạng pháp lý", "Legal status"),
+    "since": ("Từ ngày", "Since"),
+    "basis": ("Căn cứ", "Basis"),
+    "review_status": ("Tình trạng rà soát", "Review status"),
+    "review_due": ("Hạn rà soát", "Review due"),
+    "overdue": ("Quá hạn", "Overdue"),
+    "overdue_count": ("Quá hạn rà soát", "Overdue for review"),
+    "yes": ("có", "yes"),
+    "last_check": ("Lần kiểm tra gần nhất", "Latest check"),
+    "conflict_area": ("Diện tích xung đột", "Conflict area"),
+    "no_register": ("Chưa có quy hoạch nào trong sổ.", "No plan in the register yet."),
     "layers": ("Các lớp đã tải lên", "Uploaded layers"),
     "forbidden": ("Vai trò của bạn không được làm việc này.", "Your role may not do this."),
     "not_found": ("Không tìm thấy.", "Not found."),
@@ -506,12 +517,22 @@ async def check_page(check_id: str, request: Request, lang: str | None = None,
 # -- register and administration -----------------------------------------------------------------
 @router.get("/register", response_class=HTMLResponse)
 @_guarded
-async def register_page(request: Request, lang: str | None = None):
+async def register_page(request: Request, lang: str | None = None, on: str | None = None):
+    """The register (CONTRACT §7) as GET /api/v1/register gives it: the plans the caller may see."""
+    from fastapi.concurrency import run_in_threadpool
+
+    from kgspatial.reports.register import _LEGAL, _REVIEW
+
+    from . import register as plan_register
+
     principal, secret = _require(request)
-    store = request.app.state.store
-    plans = store.list_layers("plan", None if principal.sees_everything else principal.id)
-    return _page(request, "register.html", principal=principal, secret=secret, plans=plans,
-                 checks=_checks_by_plan(store, principal))
+    day = plan_register.parse_on(on)
+    english = _english(request)
+    register = await run_in_threadpool(plan_register.service_register, request.app.state.store,
+                                       request.app.state.province, principal, day, english)
+    lang = "en" if english else "vi"
+    return _page(request, "register.html", principal=principal, secret=secret, register=register,
+                 legal=_LEGAL[lang], review=_REVIEW[lang], on=day.isoformat())
 
 
 def _admin_context(request: Request) -> dict:

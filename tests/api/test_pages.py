@@ -269,3 +269,30 @@ def test_ogc_takes_the_key_as_basic_password(api, checked):
     assert r.status_code == 401 and "Basic" in r.headers["www-authenticate"]
     # Basic is for OGC clients only; the JSON API keeps Bearer
     assert api.client.get("/api/v1/plans", headers={"Authorization": basic}).status_code == 401
+
+
+def test_register_page_shows_legal_and_review_status(api, scene, scene_files):
+    """A plan approved 2019-05-10 (decision 1234/QĐ-UBND) is in force; checked with 4 open conflict
+    pieces (0,5800 ha, by hand as above) it needs adjustment. The scene's own plan has no decision:
+    a draft. Another planner's plans are not in their register."""
+    r = api.upload("plans", scene_files / "plan.gpkg", "planner", name="QHC Rạch Giá 2019", plan_type="urban_general",
+                   decision="1234/QĐ-UBND", approved="2019-05-10", authority="UBND tỉnh Kiên Giang")
+    assert r.status_code == 201, r.text
+    approved = r.json()["id"]
+    check = api.post("/api/v1/checks", "planner", json={"plan_id": approved}).json()
+    assert api.wait(check["id"], "planner")["status"] == "successful"
+    signin(api, "viewer")
+    html = api.client.get("/register", params={"on": "2025-12-31"}).text
+    row = re.search(rf'<tr data-plan-id="{approved}"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells[:6] == ["QHC Rạch Giá 2019", "Quy hoạch chung đô thị", "1234/QĐ-UBND", "2019-05-10",
+                         "UBND tỉnh Kiên Giang", "Còn hiệu lực"]
+    assert cells[7] == "Cần điều chỉnh" and cells[9] == "4" and cells[10] == "0,5800 ha" and cells[11] == check["id"]
+    draft = re.search(rf'<tr data-plan-id="{scene["plan"]}"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert "Dự thảo" in draft
+    assert 'value="2025-12-31"' in html
+    assert api.client.get("/register", params={"on": "31/12/2025"}).status_code == 422
+    en = api.client.get("/register", params={"on": "2025-12-31", "lang": "en"}).text
+    assert "In force" in en and "Needs adjustment" in en
+    signin(api, "planner2")
+    assert 'data-plan-id="' not in api.client.get("/register").text
