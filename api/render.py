@@ -41,6 +41,7 @@ _locks: dict[tuple, threading.Lock] = {}
 _locks_guard = threading.Lock()
 _cells: dict[str, object] = {}  # layer id -> withheld cells (analysis CRS) or None; layers never change
 _served: dict[tuple, object] = {}  # layer ids -> their cells in EPSG:4326, prepared
+_trees: dict[str, object] = {}  # master id -> STRtree of its zones (analysis CRS); layers never change
 
 
 def _presenter(what: str):
@@ -123,6 +124,17 @@ def _prepare(store, province, record: dict, role: str) -> PreparedLayer:
             code_candidates=province.profile.code_fields, label_candidates=province.profile.label_fields,
             role=role, name=record["id"] if role == "plan" else record["name"],
         )
+
+
+def master_tree(app, master_id: str):
+    """An STRtree of a master plan's zones in the analysis CRS, built once per master plan (an
+    upload asks where the plan lies on it)."""
+    with _lock(("tree", master_id)):
+        if master_id not in _trees:
+            store = app.state.store
+            layer = _prepare(store, app.state.province, store.get_layer(master_id, "master"), "master")
+            _trees[master_id] = shapely.STRtree(layer.geoms)
+        return _trees[master_id]
 
 
 def _lock(key: tuple) -> threading.Lock:

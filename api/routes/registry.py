@@ -131,16 +131,35 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
                        f" {crs_mod.crs_label(layer.crs)}? / tọa độ nằm ngoài phạm vi hệ tọa độ") from None
     meta["bbox"] = [round(float(v), 7) for v in wgs84.total_bounds]
     master = request.app.state.store.newest_layer("master") if kind == "plan" else None
-    if master and master.get("bbox") and _disjoint(meta["bbox"], master["bbox"]):
-        # A wrong .prj (UTM on TM-3 coordinates) puts a plan tens of km away: say it now, not at the check.
-        meta["warnings"].append(f"the plan lies outside the master plan {master['id']} (read as {meta['crs']},"
-                                f" {meta['crs_source']}): is its CRS right? / quy hoạch nằm ngoài phạm vi quy hoạch tỉnh")
+    if master:
+        meta["warnings"] += _placement(request, layer, master, meta)
     paths = {str(path.resolve()): filename, str(path): filename}
     meta["warnings"] = [for_api(w, paths) for w in meta["warnings"]]  # they name the scratch copy
     # Masking needs the cells of a layer's sensitive land: a layer with none is known without reading it.
     meta["info"] = {**(meta.get("info") or {}), "sensitive_features": int(np.count_nonzero(sensitive)),
                     "sha256": plan_register.file_sha256(path)}  # the register's "outdated" compares it
     return request.app.state.store.add_layer(meta, gdf, sensitive)
+
+
+def _placement(request: Request, layer, master: dict, meta: dict) -> list[str]:
+    """A warning when the plan does not lie on the master plan's zones, with the CRS under which it
+    would: a wrong .prj (UTM 48N over TM-3 104°30' coordinates) puts a plan 55 km off, still inside
+    a province-wide master plan's bounding box. Said at upload, not at the check."""
+    from kgspatial.check import crs_hint, share_on_master
+
+    from ..render import master_tree
+
+    province = request.app.state.province
+    tree = master_tree(request.app, master["id"])
+    share = 0.0 if master.get("bbox") and _disjoint(meta["bbox"], master["bbox"]) else \
+        share_on_master(layer, province.analysis_crs, tree)
+    if share is None or share >= 0.5:
+        return []
+    hint = crs_hint(layer, province.analysis_crs, tree, partly=share > 0)
+    where = "nằm ngoài" if share == 0 else f"chỉ {share:.0%} nằm trên"
+    return [f"quy hoạch {where} các vùng của quy hoạch tỉnh {master['name']}: kiểm tra lại hệ tọa độ / the plan"
+            f" {'lies outside' if share == 0 else f'lies only {share:.0%} on'} the zones of the master plan"
+            f" {master['name']} (read as {meta['crs']}, {meta['crs_source']}): is its CRS right?{hint}"]
 
 
 def _disjoint(a: list[float], b: list[float]) -> bool:
