@@ -145,6 +145,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "upload_master": ("Tải lên quy hoạch tỉnh", "Upload a master plan"),
     "upload_units": ("Tải lên đơn vị hành chính (mới, từ 2025)", "Upload administrative units (new, from 2025)"),
     "upload_units_prev": ("Tải lên đơn vị hành chính cũ (trước 2025)", "Upload administrative units (pre-2025)"),
+    "admin_units_prev": ("Đơn vị hành chính cũ (trước 2025)", "Administrative units (pre-2025)"),
     "upload_rules": ("Tải lên bảng quy tắc (CSV)", "Upload a rules table (CSV)"),
     "upload_exceptions": ("Ngoại lệ", "Exceptions"),
     "exceptions_pending": ("Biểu mẫu ngoại lệ cần POST /api/v1/exceptions, chưa có trong dịch vụ này.",
@@ -421,7 +422,8 @@ async def plan_page(plan_id: str, request: Request, lang: str | None = None, upl
     may_check = principal.role in ("planner", "admin") and (principal.is_admin or plan.get("owner_id") == principal.id)
     return _page(request, "plan.html", principal=principal, secret=secret, plan=plan, checks=checks,
                  uploaded=bool(uploaded), may_check=may_check, masters=store.list_layers("master"),
-                 units=store.list_layers("admin"), rules=store.list_rules(), error=None)
+                 units=store.list_layers("admin"), units_prev=store.list_layers("admin_prev"), rules=store.list_rules(),
+                 error=None)
 
 
 @router.post("/plans/{plan_id}/checks", response_class=HTMLResponse)
@@ -435,7 +437,8 @@ async def start_check(plan_id: str, request: Request, lang: str | None = None):
     principal, secret = _require(request, "planner", "admin")
     form = await request.form()
     _csrf_check(secret)(dict(form))
-    values = {k: str(form.get(k) or "").strip() for k in ("master_id", "rules_id", "admin_id", "min_area")}
+    values = {k: str(form.get(k) or "").strip()
+              for k in ("master_id", "rules_id", "admin_id", "admin_previous_id", "min_area")}
     try:
         body = CheckRequest(plan_id=plan_id, **{k: v for k, v in values.items() if v})
         record = _body(create_check(body, request, principal))
@@ -538,7 +541,7 @@ async def register_page(request: Request, lang: str | None = None, on: str | Non
 def _admin_context(request: Request) -> dict:
     store = request.app.state.store
     return {"masters": store.list_layers("master"), "units": store.list_layers("admin"),
-            "rules": store.list_rules()}
+            "units_prev": store.list_layers("admin_prev"), "rules": store.list_rules()}
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -562,8 +565,15 @@ async def admin_upload(what: str, request: Request, lang: str | None = None):
         if what == "rules":
             record = _body(await _upload_rules(request, principal, _csrf_check(secret)))
         else:
+            from .routes.registry import _period
+
+            def accept(fields: dict) -> None:
+                _csrf_check(secret)(fields)
+                if what == "admin-units":
+                    _period(fields)
+
             record = _body(await _upload_layer(request, principal, "master" if what == "masters" else "admin",
-                                               _csrf_check(secret)))
+                                               accept))
     except Exception as exc:  # noqa: BLE001
         status, detail, problems = _error_detail(exc)
         return _page(request, "admin.html", status, principal, secret, done=None, error=detail, problems=problems,

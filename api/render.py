@@ -137,6 +137,17 @@ def master_tree(app, master_id: str):
         return _trees[master_id]
 
 
+def _units(store, province, layer_id: str | None):
+    """The check's administrative units as kgspatial.admin.AdminUnits, for the maps to draw."""
+    if not layer_id:
+        return None
+    from kgspatial.admin import prepare_admin
+
+    record = store.get_layer(layer_id, "admin")
+    with store.layer_file(record["id"]) as path:
+        return prepare_admin(read_layer(str(path)), province.analysis_crs, record["code_field"], record["name_field"])
+
+
 def _lock(key: tuple) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(key, threading.Lock())
@@ -218,4 +229,5 @@ def result_for(app, check_id: str, unmasked: bool) -> CheckResult:
         conflicts[conflicts.geometry.name] = blank_out(conflicts.geometry.to_numpy(), withheld)
         master, plan = (_without(layer, sensitive, withheld) for layer in (master, plan))
     return CheckResult(conflicts=conflicts, summary=record["summary"], plans=[plan], master=master,
-                       taxonomy=province.taxonomy, rules=rules, withheld=withheld)
+                       taxonomy=province.taxonomy, rules=rules, withheld=withheld,
+                       admin=_units(store, province, record.get("admin_id")))

@@ -80,7 +80,7 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     if len(gdf) == 0:
         raise InputError(f"{filename}: the layer has no features")
     meta = {
-        "kind": kind, "name": fields.get("name") or Path(filename).stem, "plan_type": fields.get("plan_type"),
+        "kind": "admin_prev" if kind == "admin" and fields.get("period") == "previous" else kind, "name": fields.get("name") or Path(filename).stem, "plan_type": fields.get("plan_type"),
         "owner_id": principal.id, "filename": filename, "crs": crs_mod.crs_label(layer.crs),
         "crs_wkt": layer.crs.to_wkt(), "crs_source": layer.crs_source, "encoding": layer.encoding,
         "feature_count": int(len(gdf)), "warnings": list(layer.warnings), **(named or {}),
@@ -299,20 +299,34 @@ def get_master(master_id: str, request: Request, principal: Principal = Depends(
 
 
 @router.post("/admin-units", status_code=201, openapi_extra=_form(
-    {"name_field": {"type": "string", "description": "unit name column"}}, drop=("label_field", "id_field")))
+    {"name_field": {"type": "string", "description": "unit name column"},
+     "period": {"type": "string", "enum": ["current", "previous"],
+                "description": "current (default): the units since the 2025 merger; previous: the units before it"}},
+    drop=("label_field", "id_field")))
 async def upload_admin_units(request: Request, principal: Principal = Depends(admin_only)):
-    """Upload administrative units (communes) (admin); the newest is the default of new checks."""
-    return await _upload_layer(request, principal, "admin")
+    """Upload administrative units (communes) (admin); the newest of each period is the default of new checks."""
+    return await _upload_layer(request, principal, "admin", _period)
+
+
+def _period(fields: dict) -> None:
+    if fields.get("period", "") not in ("", "current", "previous"):
+        raise HTTPException(422, f"period {fields['period']!r} không hợp lệ / invalid: use current (đơn vị hành chính"
+                                 " hiện hành) or previous (trước sáp nhập 2025)")
 
 
 @router.get("/admin-units")
 def list_admin_units(request: Request, principal: Principal = Depends(any_role)):
-    return listing(request.app.state.store.list_layers("admin"))
+    """Current units, then pre-2025 ones (kind admin_prev)."""
+    store = request.app.state.store
+    return listing(store.list_layers("admin") + store.list_layers("admin_prev"))
 
 
 @router.get("/admin-units/{admin_id}")
 def get_admin_units(admin_id: str, request: Request, principal: Principal = Depends(any_role)):
-    return request.app.state.store.get_layer(admin_id, "admin")
+    record = request.app.state.store.get_layer(admin_id)
+    if record["kind"] not in ("admin", "admin_prev"):
+        raise NotFound(admin_id)
+    return record
 
 
 # -- rules -------------------------------------------------------------------------------------

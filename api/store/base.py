@@ -17,7 +17,7 @@ import geopandas as gpd
 ROLES = ("viewer", "planner", "admin")
 STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
 ACTIVE = ("accepted", "running")
-LAYER_KINDS = ("plan", "master", "admin")
+LAYER_KINDS = ("plan", "master", "admin", "admin_prev")  # admin_prev: the units before the 2025 merger
 
 
 class NotFound(LookupError):
