@@ -191,10 +191,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kind = "postgis" if settings.database_url else "embedded"
         return {"status": "ok", "store": kind, "version": __version__}
 
+    from . import pages
     from .routes import checks, ogc, register, registry
 
     app.include_router(registry.router, prefix="/api/v1")
     app.include_router(register.router, prefix="/api/v1")
     app.include_router(checks.router, prefix="/api/v1")
     app.include_router(ogc.router, prefix="/ogc")
+    app.include_router(pages.router)
     return app

@@ -136,6 +136,8 @@ class JobRunner:
         labels = {opts.plans[0].path: f"plan {job['plan_id']}", opts.master: f"master {job['master_id']}"}
         if opts.admin is not None:
             labels[opts.admin.path] = f"admin-units {job['admin_id']}"
+        if opts.admin_previous is not None:
+            labels[opts.admin_previous.path] = f"admin-units {job['admin_prev_id']} (pre-2025)"
         if opts.rules:
             labels[opts.rules] = f"rules {job['rules_id']}"
         for parent in opts.parents.values():
@@ -177,6 +179,10 @@ class JobRunner:
             admin = store.get_layer(job["admin_id"], "admin")
             opts.admin = AdminInput(str(stack.enter_context(store.layer_file(admin["id"]))),
                                     admin["code_field"], admin["name_field"])
+        if job.get("admin_prev_id"):
+            prev = store.get_layer(job["admin_prev_id"], "admin_prev")
+            opts.admin_previous = AdminInput(str(stack.enter_context(store.layer_file(prev["id"]))),
+                                             prev["code_field"], prev["name_field"])
         if job.get("rules_id"):
             rules = store.get_rules(job["rules_id"], with_content=True)
             tmp = owner.scratch_folder(self.settings.data_dir / "tmp", "rules")

@@ -34,11 +34,15 @@ MEDIA = {
     "html": "text/html; charset=utf-8",
     "pdf": "application/pdf",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpkg": "application/geopackage+sqlite3",
+    "geojson": "application/geo+json",
 }
+DATA_FORMATS = ("gpkg", "geojson")  # the conflict rows as files, written by kgspatial.output
 _locks: dict[tuple, threading.Lock] = {}
 _locks_guard = threading.Lock()
 _cells: dict[str, object] = {}  # layer id -> withheld cells (analysis CRS) or None; layers never change
 _served: dict[tuple, object] = {}  # layer ids -> their cells in EPSG:4326, prepared
+_trees: dict[str, object] = {}  # master id -> STRtree of its zones (analysis CRS); layers never change
 
 
 def _presenter(what: str):
@@ -66,10 +70,20 @@ def drop_renders(app, check_id: str) -> None:
     shutil.rmtree(render_dir(app, check_id), ignore_errors=True)
 
 
+def _data_writer(what: str):
+    from kgspatial.output import write_conflicts_gpkg, write_geojson
+
+    def write(result, path: Path, **_):
+        (write_conflicts_gpkg if what == "gpkg" else write_geojson)(result.conflicts, path)
+
+    return write
+
+
 def render(app, check_id: str, what: str, unmasked: bool, english: bool = False) -> Path:
-    presenter = _presenter(what)
+    presenter = _data_writer(what) if what in DATA_FORMATS else _presenter(what)
     audience = ("admin" if unmasked else "masked") + ("-en" if english else "")
-    name = "map.html" if what == "map" else f"report.{what}"
+    name = ("map.html" if what == "map" else f"conflicts.{what}" if what in DATA_FORMATS
+            else f"report.{what}")
     target = render_dir(app, check_id) / audience / name
     with _locks_guard:
         lock = _locks.setdefault((check_id, audience, what), threading.Lock())
@@ -97,6 +111,8 @@ def render(app, check_id: str, what: str, unmasked: bool, english: bool = False)
                         except NotFound:
                             pass
                 presenter(result, Path(tmp) / name, **kwargs)
+            elif what in DATA_FORMATS:
+                presenter(result, Path(tmp) / name)
             else:
                 plan = app.state.store.get_layer(app.state.store.get_check(check_id)["plan_id"], "plan")
                 known = {plan["id"]: {"name": plan["name"], "type": plan.get("plan_type") or "",
@@ -116,6 +132,28 @@ def _prepare(store, province, record: dict, role: str) -> PreparedLayer:
             code_candidates=province.profile.code_fields, label_candidates=province.profile.label_fields,
             role=role, name=record["id"] if role == "plan" else record["name"],
         )
+
+
+def master_tree(app, master_id: str):
+    """An STRtree of a master plan's zones in the analysis CRS, built once per master plan (an
+    upload asks where the plan lies on it)."""
+    with _lock(("tree", master_id)):
+        if master_id not in _trees:
+            store = app.state.store
+            layer = _prepare(store, app.state.province, store.get_layer(master_id, "master"), "master")
+            _trees[master_id] = shapely.STRtree(layer.geoms)
+        return _trees[master_id]
+
+
+def _units(store, province, layer_id: str | None):
+    """The check's administrative units as kgspatial.admin.AdminUnits, for the maps to draw."""
+    if not layer_id:
+        return None
+    from kgspatial.admin import prepare_admin
+
+    record = store.get_layer(layer_id, "admin")
+    with store.layer_file(record["id"]) as path:
+        return prepare_admin(read_layer(str(path)), province.analysis_crs, record["code_field"], record["name_field"])
 
 
 def _lock(key: tuple) -> threading.Lock:
@@ -199,4 +237,5 @@ def result_for(app, check_id: str, unmasked: bool) -> CheckResult:
         conflicts[conflicts.geometry.name] = blank_out(conflicts.geometry.to_numpy(), withheld)
         master, plan = (_without(layer, sensitive, withheld) for layer in (master, plan))
     return CheckResult(conflicts=conflicts, summary=record["summary"], plans=[plan], master=master,
-                       taxonomy=province.taxonomy, rules=rules, withheld=withheld)
+                       taxonomy=province.taxonomy, rules=rules, withheld=withheld,
+                       admin=_units(store, province, record.get("admin_id")))

@@ -476,25 +476,52 @@ def _amount(value: float) -> str:
 def _crs_hint(ctx: Context, layer, partly: bool = False) -> str:
     """'; it would lie on the master plan in EPSG:…' when another usual CRS places the layer there
     (`partly`: the layer lies partly on it already; another CRS must place clearly more of it)."""
+    return crs_hint(layer, ctx.analysis_crs, ctx.master_tree, partly)
+
+
+def _placement_sample(layer) -> np.ndarray:
+    """Up to 100 points of the layer, in its own coordinates: centres of spread-out features' boxes."""
     raw = np.asarray(layer.gdf.geometry.values, dtype=object)
     raw = raw[~(shapely.is_missing(raw) | shapely.is_empty(raw))]
     if len(raw) == 0:
-        return ""
+        return raw
     sample = shapely.centroid(shapely.envelope(raw[np.unique(np.linspace(0, len(raw) - 1, 100).astype(int))]))
-    finite = np.isfinite(shapely.get_coordinates(sample)).all(axis=1)
-    sample = sample[finite]
+    return sample[np.isfinite(shapely.get_coordinates(sample)).all(axis=1)]
 
-    def share_on_master(points: np.ndarray) -> float:
-        on, _ = ctx.master_tree.query(points, predicate="intersects")
+
+def _share_on(master_tree: shapely.STRtree):
+    def share(points: np.ndarray) -> float:
+        on, _ = master_tree.query(points, predicate="intersects")
         return len(np.unique(on)) / max(len(points), 1)
 
+    return share
+
+
+def share_on_master(layer, analysis_crs, master_tree: shapely.STRtree) -> float | None:
+    """The share of the layer's sample points that lie on a master zone (None: nothing to sample).
+    What the service asks of an upload: bounding boxes overlap for a plan read 55 km off (a UTM 48N
+    .prj over TM-3 104°30' coordinates) inside a province-wide master plan's box."""
+    sample = _placement_sample(layer)
+    if len(sample) == 0:
+        return None
+    try:
+        moved = crs_mod.transform_geometries(sample, layer.crs, analysis_crs)
+    except CRSError:
+        return 0.0
+    return _share_on(master_tree)(moved)
+
+
+def crs_hint(layer, analysis_crs, master_tree: shapely.STRtree, partly: bool = False) -> str:
+    """_crs_hint for a layer and a master plan's tree (the service keeps one per master plan)."""
+    sample = _placement_sample(layer)
+    share_on_master = _share_on(master_tree)
     if len(sample) == 0:
         return ""
     min_share = 0.5
     if partly:
-        declared = share_on_master(crs_mod.transform_geometries(sample, layer.crs, ctx.analysis_crs))
+        declared = share_on_master(crs_mod.transform_geometries(sample, layer.crs, analysis_crs))
         min_share = max(0.5, declared + 0.25)
-    fits = crs_mod.likely_crs(sample, layer.crs, ctx.analysis_crs, share_on_master, min_share=min_share)
+    fits = crs_mod.likely_crs(sample, layer.crs, analysis_crs, share_on_master, min_share=min_share)
     if not fits:
         return ""
     if layer.crs_source == "assumed":

@@ -35,8 +35,13 @@ from .output import usual_mode
 from .prepare import PreparedLayer
 from .taxonomy import Taxonomy
 
-# ColorBrewer "RdYlBu"-like ramp: red / orange / yellow read as urgency on any basemap.
-SEVERITY_COLORS = {"high": "#d7191c", "medium": "#fd8d3c", "low": "#f2d600"}
+# Conflicts in dark colours that no land use has (the taxonomy's are light: CQP red #FF5046, DGT
+# orange, LUC/LUK yellow), hatched and heavily outlined, so a red defence zone cannot read as a
+# conflict nor a low-severity piece vanish yellow on rice land. Every one is at least CIE76
+# ΔE 35 from every colour of layers/taxonomy.csv (tests/test_maps.py measures it).
+SEVERITY_COLORS = {"high": "#6a0033", "medium": "#8c2d04", "low": "#3f007d"}
+# Hatch line spacing (px) by severity: denser reads as more urgent, in print and for colour-blind readers.
+HATCH_SPACING = {"high": 5, "medium": 8, "low": 12}
 SEVERITY_VI = {"high": "cao", "medium": "trung bình", "low": "thấp"}
 VERDICT_VI = {"conflict": "Xung đột", "conditional": "Có điều kiện"}
 UNKNOWN_COLOR = "#bdbdbd"
@@ -47,6 +52,8 @@ COMMUNE_COLOR = "#555555"
 # SVG paths: measured (README "Maps: limits measured"), at 10 000 zones a zoom redraws in half the
 # time on canvas, and a few huge SVG paths (dissolved layers) take tens of seconds.
 CANVAS_THRESHOLD = 3000
+# The legend opens only on screens at least this wide and tall (px); smaller, it starts folded.
+LEGEND_OPEN_FROM = (1600, 1000)
 CANVAS_VERTEX_THRESHOLD = 200_000
 # Master zones (and plan features) drawn one by one up to this count; above it they are
 # dissolved by code, which keeps the picture (colours are per code) and bounds the file size
@@ -99,18 +106,49 @@ def zone_color(taxonomy: Taxonomy | None, code: str | None) -> str:
 
 
 def conflict_style(verdict: str, severity: str, kind: str) -> dict:
-    """Severity gives the colour; conditional findings are dashed and lighter; kind the shape."""
-    color = SEVERITY_COLORS.get(severity, "#7b3294")
+    """Severity gives the colour (none a land use has) and, for areas, the hatching (an SVG
+    pattern set by the class, see _HATCH); conditional findings are dashed; kind the shape.
+    The canvas renderer of large maps has no patterns: areas there keep the heavy outline and a
+    light fill of the same colour."""
+    sev = severity if severity in SEVERITY_COLORS else "high"
+    color = SEVERITY_COLORS.get(severity, "#000000")
     conditional = verdict != "conflict"
-    style = {"color": color, "fillColor": color, "className": "kg-conflict"}
+    classes = f"kg-conflict kg-{sev}" + (" kg-conditional" if conditional else "")
+    style = {"color": color, "fillColor": color}
     if kind == "line":
         style.update(weight=6 if not conditional else 5, opacity=0.95, dashArray="10 6" if conditional else None)
     elif kind == "point":
-        style.update(weight=2, opacity=1.0, fillOpacity=0.9 if not conditional else 0.5)
+        style.update(weight=2.5, opacity=1.0, fillOpacity=0.9 if not conditional else 0.5)
     else:
-        style.update(weight=2.5, opacity=1.0, fillOpacity=0.55 if not conditional else 0.3,
-                     dashArray="6 4" if conditional else None)
+        classes += " kg-area"
+        style.update(weight=3.5, opacity=1.0, fillOpacity=0.3 if not conditional else 0.2,
+                     dashArray="7 4" if conditional else None)
+    style["className"] = classes
     return {k: v for k, v in style.items() if v is not None}
+
+
+def _hatch_svg() -> str:
+    """<svg> patterns for conflict areas, and the CSS that fills them: diagonal lines of the
+    severity's colour over transparency, so the land-use colour shows between them."""
+    patterns, rules = [], []
+    for sev, color in SEVERITY_COLORS.items():
+        gap = HATCH_SPACING[sev]
+        patterns.append(
+            f'<pattern id="kg-hatch-{sev}" patternUnits="userSpaceOnUse" width="{gap}" height="{gap}" '
+            f'patternTransform="rotate(45)"><rect width="{gap}" height="{gap}" fill="#ffffff" fill-opacity="0.25"/>'
+            f'<line x1="0" y1="0" x2="0" y2="{gap}" stroke="{color}" stroke-width="2.2"/></pattern>')
+        rules.append(f"path.kg-conflict.kg-area.kg-{sev} {{ fill: url(#kg-hatch-{sev}); fill-opacity: 1; }}")
+    rules.append("path.kg-conflict.kg-area.kg-conditional { fill-opacity: 0.6; }")
+    return ('<svg aria-hidden="true" width="0" height="0" style="position:absolute"><defs>' + "".join(patterns)
+            + "</defs></svg>\n<style>\n" + "\n".join(rules) + "\n</style>")
+
+
+def _swatch(sev: str, conditional: bool = False) -> str:
+    """A legend swatch drawn as the map draws the area: hatched, heavy outline."""
+    color, gap = SEVERITY_COLORS[sev], HATCH_SPACING[sev]
+    border = "dashed" if conditional else "solid"
+    return (f"<i style='background:repeating-linear-gradient(45deg,{color} 0 2px,transparent 2px {gap}px);"
+            f"border:2px {border} {color}'></i>")
 
 
 def _row(label: str, value: str) -> str:
@@ -379,6 +417,12 @@ class _Control(MacroElement):
         {{ this.get_name() }}.onAdd = function () {
             var div = L.DomUtil.create('div', {{ this.css_class|tojson }});
             div.innerHTML = {{ this.html|tojson }};
+            {% if this.collapse_below %}
+            // Folded on small screens (at 1400 x 900 the open legend hid a quarter of the plan).
+            if (window.innerWidth < {{ this.collapse_below[0] }} || window.innerHeight < {{ this.collapse_below[1] }}) {
+                div.querySelectorAll('details').forEach(function (d) { d.open = false; });
+            }
+            {% endif %}
             L.DomEvent.disableClickPropagation(div);
             L.DomEvent.disableScrollPropagation(div);
             return div;
@@ -387,9 +431,20 @@ class _Control(MacroElement):
         {% endmacro %}
     """)
 
-    def __init__(self, html_text: str, position: str, css_class: str):
+    def __init__(self, html_text: str, position: str, css_class: str, collapse_below: tuple[int, int] | None = None):
         super().__init__()
         self.html, self.position, self.css_class = html_text, position, css_class
+        self.collapse_below = collapse_below
+
+
+class _Scale(MacroElement):
+    """Metric scale bar only (folium's control_scale adds miles and feet too)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false, maxWidth: 150}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
 
 
 class _Search(MacroElement):
@@ -515,18 +570,17 @@ def _sensitive(taxonomy: Taxonomy | None, codes: Iterable[Any]) -> np.ndarray:
 def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxonomy | None,
                  severities: list[str], has_conditional: bool, has_plans: bool, has_communes: bool,
                  masked: int, notes: list[str], withheld: bool = False) -> str:
-    # Open unless long: a long legend would hide the map (it opens with one click).
+    # Open unless long: a long legend would hide the map (it opens with one click). On a small
+    # screen it starts folded whatever its length (_Control.collapse_below).
     opened = " open" if len(master_codes) <= 8 else ""
     parts = [f"<details{opened}><summary><b>{html.escape(title)}</b> <span class='en'>(chú giải / legend)</span></summary>"]
     if severities:
         parts.append("<h4>Xung đột theo mức độ <span class='en'>/ conflicts by severity</span></h4>")
         for sev in ("high", "medium", "low"):
             if sev in severities:
-                color = SEVERITY_COLORS[sev]
-                parts.append(f"<div><i style='background:{color};opacity:.75'></i>Mức {SEVERITY_VI[sev]} "
-                             f"<span class='en'>/ {sev}</span></div>")
+                parts.append(f"<div>{_swatch(sev)}Mức {SEVERITY_VI[sev]} <span class='en'>/ {sev}</span></div>")
         if has_conditional:
-            parts.append("<div><i style='background:#fff;border:2px dashed #666'></i>Có điều kiện (nét đứt) "
+            parts.append(f"<div>{_swatch('medium', conditional=True)}Có điều kiện (nét đứt) "
                          "<span class='en'>/ conditional (dashed)</span></div>")
     if has_plans:
         parts.append(f"<div><i style='background:none;border:2px solid {PLAN_COLOR}'></i>Ranh đối tượng quy hoạch "
@@ -793,13 +847,14 @@ def build_map(
 
     # The map itself.
     tiles, attribution = _tiles_setting(tiles, attribution)
-    fmap = folium.Map(location=[10.0, 105.1], zoom_start=9, tiles=None, control_scale=True,
+    fmap = folium.Map(location=[10.0, 105.1], zoom_start=9, tiles=None, control_scale=False,
                       prefer_canvas=drawn_total > CANVAS_THRESHOLD or drawn_vertices > CANVAS_VERTEX_THRESHOLD,
                       max_zoom=20)
     fmap.default_js, fmap.default_css = [], []  # Leaflet comes inlined from node_modules instead
     root = fmap.get_root()
     root.header.add_child(Element(assets.inline_head()), name="kgspatial_assets")
     root.header.add_child(Element(_CSS), name="kgspatial_css")
+    root.html.add_child(Element(_hatch_svg()), name="kgspatial_hatch")
     title = title or "Bản đồ xung đột quy hoạch / Planning conflict map"
     root.title = html.escape(title)  # folium writes it into <title> as it is
     if tiles:
@@ -835,7 +890,8 @@ def build_map(
     has_conditional = bool(len(frame)) and bool((frame["verdict"] == "conditional").any())
     _Control(_legend_html(title, master_codes, taxonomy, severities, has_conditional, bool(plans),
                           commune_layer is not None, masked, notes, withheld_layer is not None),
-             "bottomleft", "kg-legend").add_to(fmap)
+             "bottomleft", "kg-legend", collapse_below=LEGEND_OPEN_FROM).add_to(fmap)
+    _Scale().add_to(fmap)
     _Registry(layers, counts).add_to(fmap)
     return fmap
 

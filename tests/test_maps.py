@@ -7,8 +7,10 @@ thousands with '.' and decimals with ','.  Colours are read from layers/taxonomy
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +26,8 @@ from kgspatial.crs import recognise
 from kgspatial.io import read_layer
 from kgspatial.taxonomy import Taxonomy
 from tests import geoms
+
+REPO = Path(__file__).resolve().parents[1]
 
 # The test rules plus a point rule, so the scene has every kind and every severity.
 SCENE_RULES = geoms.RULES_CSV.replace(
@@ -104,12 +108,41 @@ def test_zone_colours_from_taxonomy(taxonomy):
 
 def test_conflict_style_by_severity_verdict_and_kind():
     high = maps.conflict_style("conflict", "high", "polygon")
-    assert high["color"] == high["fillColor"] == "#d7191c" and "dashArray" not in high
-    assert maps.conflict_style("conflict", "medium", "point")["fillColor"] == "#fd8d3c"
+    assert high["color"] == high["fillColor"] == "#6a0033" and "dashArray" not in high
+    assert high["className"] == "kg-conflict kg-high kg-area" and high["weight"] >= 3
+    assert maps.conflict_style("conflict", "medium", "point")["fillColor"] == "#8c2d04"
     low = maps.conflict_style("conditional", "low", "polygon")
-    assert low["color"] == "#f2d600" and low["dashArray"] and low["fillOpacity"] < high["fillOpacity"]
+    assert low["color"] == "#3f007d" and low["dashArray"] and low["fillOpacity"] < high["fillOpacity"]
+    assert "kg-conditional" in low["className"]
     line = maps.conflict_style("conflict", "high", "line")
-    assert line["weight"] >= 5 and "fillOpacity" not in line
+    assert line["weight"] >= 5 and "fillOpacity" not in line and "kg-area" not in line["className"]
+
+
+def _lab(hex_color: str) -> tuple[float, float, float]:
+    """sRGB -> CIE L*a*b* (D65), written out here rather than taken from the code under test."""
+    rgb = [int(hex_color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92 for c in rgb]
+    x = (0.4124 * lin[0] + 0.3576 * lin[1] + 0.1805 * lin[2]) / 0.95047
+    y = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    z = (0.0193 * lin[0] + 0.1192 * lin[1] + 0.9505 * lin[2]) / 1.08883
+
+    def f(t):
+        return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+
+    return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
+def test_no_land_use_colour_can_be_taken_for_a_conflict(taxonomy):
+    """Issue 16: the old high-severity red (#d7191c) was ΔE 15 from defence land's #FF5046."""
+    import csv
+
+    rows = list(csv.DictReader((REPO / "layers" / "taxonomy.csv").open(encoding="utf-8")))
+    colours = {r["code"]: r["color"] for r in rows if r["color"]}
+    assert len(colours) >= 40
+    for sev, colour in maps.SEVERITY_COLORS.items():
+        nearest = min(colours, key=lambda c: math.dist(_lab(colour), _lab(colours[c])))
+        assert math.dist(_lab(colour), _lab(colours[nearest])) >= 35, (sev, colour, nearest)
+    assert math.dist(_lab("#d7191c"), _lab(colours["CQP"])) < 20  # the measure tells the old red apart
 
 
 def test_popup_in_vietnamese_with_hand_figures(taxonomy):

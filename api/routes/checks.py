@@ -32,6 +32,8 @@ class CheckRequest(BaseModel):
     master_id: str | None = Field(None, description="default: the newest master plan")
     rules_id: str | None = Field(None, description="default: the newest rules table, else the province profile's")
     admin_id: str | None = Field(None, description="default: the newest administrative units, if any")
+    admin_previous_id: str | None = Field(
+        None, description="pre-2025 administrative units (default: the newest uploaded with period=previous, if any)")
     min_area: float | None = Field(None, ge=0, allow_inf_nan=False,
                                    description="slivers below this many m² are counted, not listed (default 1)")
 
@@ -48,7 +50,7 @@ def visible_check(request: Request, principal: Principal, check_id: str) -> dict
 
 def _present(record: dict) -> dict:
     """The job as the contract shows it: summary only when successful, reason when failed."""
-    out = {k: plain(record[k]) for k in ("id", "status", "plan_id", "master_id", "rules_id", "admin_id", "min_area",
+    out = {k: plain(record[k]) for k in ("id", "status", "plan_id", "master_id", "rules_id", "admin_id", "admin_prev_id", "min_area",
                                          "created_at", "started_at", "finished_at", "attempts", "owner_id")}
     if record["status"] == "running":
         out["progress"] = record.get("progress")
@@ -76,6 +78,7 @@ def create_check(body: CheckRequest, request: Request, principal: Principal = De
     if master_id is None:
         raise Conflict("chưa có quy hoạch tỉnh / no master plan yet: an admin must upload one (POST /api/v1/masters)")
     admin_id = _reference(store, "admin", body.admin_id, "administrative units")
+    admin_prev_id = _reference(store, "admin_prev", body.admin_previous_id, "pre-2025 administrative units")
     if body.rules_id:
         store.get_rules(body.rules_id)
         rules_id = body.rules_id
@@ -85,7 +88,7 @@ def create_check(body: CheckRequest, request: Request, principal: Principal = De
     inputs = plan_register.check_inputs(store, request.app.state.province, plan, master_id, rules_id)
     record = store.create_check({
         "plan_id": plan["id"], "master_id": master_id, "rules_id": rules_id, "admin_id": admin_id,
-        "min_area": 1.0 if body.min_area is None else body.min_area, "owner_id": principal.id, "inputs": inputs,
+        "admin_prev_id": admin_prev_id, "min_area": 1.0 if body.min_area is None else body.min_area, "owner_id": principal.id, "inputs": inputs,
     })
     request.app.state.runner.wake()
     return JSONResponse(_present(record), status_code=202,
@@ -216,3 +219,19 @@ async def check_report(check_id: str, request: Request, format: str = Query("htm
     path = await run_in_threadpool(render, request.app, check_id, format, principal.is_admin, english)
     return FileResponse(path, media_type=MEDIA[format], filename=f"kgspatial-{check_id}.{format}",
                         content_disposition_type="inline" if format != "xlsx" else "attachment")
+
+
+@router.get("/checks/{check_id}/download", response_class=FileResponse)
+async def check_download(check_id: str, request: Request,
+                         format: str = Query("gpkg", description="gpkg (analysis CRS) or geojson (EPSG:4326)"),
+                         principal: Principal = Depends(any_role)):
+    """Every conflict row as one file (the pages' downloads); masked for non-admins as the maps are."""
+    from ..render import DATA_FORMATS, MEDIA, render
+
+    if format not in DATA_FORMATS:
+        raise HTTPException(422, f"định dạng {format!r} không hỗ trợ / unsupported format: use gpkg or geojson")
+    record = visible_check(request, principal, check_id)
+    if record["status"] != "successful":
+        raise HTTPException(409, f"kiểm tra chưa xong / check {check_id} is {record['status']}, not successful")
+    path = await run_in_threadpool(render, request.app, check_id, format, principal.is_admin)
+    return FileResponse(path, media_type=MEDIA[format], filename=f"kgspatial-{check_id}-conflicts.{format}")

@@ -80,7 +80,7 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     if len(gdf) == 0:
         raise InputError(f"{filename}: the layer has no features")
     meta = {
-        "kind": kind, "name": fields.get("name") or Path(filename).stem, "plan_type": fields.get("plan_type"),
+        "kind": "admin_prev" if kind == "admin" and fields.get("period") == "previous" else kind, "name": fields.get("name") or Path(filename).stem, "plan_type": fields.get("plan_type"),
         "owner_id": principal.id, "filename": filename, "crs": crs_mod.crs_label(layer.crs),
         "crs_wkt": layer.crs.to_wkt(), "crs_source": layer.crs_source, "encoding": layer.encoding,
         "feature_count": int(len(gdf)), "warnings": list(layer.warnings), **(named or {}),
@@ -131,10 +131,8 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
                        f" {crs_mod.crs_label(layer.crs)}? / tọa độ nằm ngoài phạm vi hệ tọa độ") from None
     meta["bbox"] = [round(float(v), 7) for v in wgs84.total_bounds]
     master = request.app.state.store.newest_layer("master") if kind == "plan" else None
-    if master and master.get("bbox") and _disjoint(meta["bbox"], master["bbox"]):
-        # A wrong .prj (UTM on TM-3 coordinates) puts a plan tens of km away: say it now, not at the check.
-        meta["warnings"].append(f"the plan lies outside the master plan {master['id']} (read as {meta['crs']},"
-                                f" {meta['crs_source']}): is its CRS right? / quy hoạch nằm ngoài phạm vi quy hoạch tỉnh")
+    if master:
+        meta["warnings"] += _placement(request, layer, master, meta)
     paths = {str(path.resolve()): filename, str(path): filename}
     meta["warnings"] = [for_api(w, paths) for w in meta["warnings"]]  # they name the scratch copy
     # Masking needs the cells of a layer's sensitive land: a layer with none is known without reading it.
@@ -143,14 +141,39 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     return request.app.state.store.add_layer(meta, gdf, sensitive)
 
 
+def _placement(request: Request, layer, master: dict, meta: dict) -> list[str]:
+    """A warning when the plan does not lie on the master plan's zones, with the CRS under which it
+    would: a wrong .prj (UTM 48N over TM-3 104°30' coordinates) puts a plan 55 km off, still inside
+    a province-wide master plan's bounding box. Said at upload, not at the check."""
+    from kgspatial.check import crs_hint, share_on_master
+
+    from ..render import master_tree
+
+    province = request.app.state.province
+    tree = master_tree(request.app, master["id"])
+    share = 0.0 if master.get("bbox") and _disjoint(meta["bbox"], master["bbox"]) else \
+        share_on_master(layer, province.analysis_crs, tree)
+    if share is None or share >= 0.5:
+        return []
+    hint = crs_hint(layer, province.analysis_crs, tree, partly=share > 0)
+    where = "nằm ngoài" if share == 0 else f"chỉ {share:.0%} nằm trên"
+    return [f"quy hoạch {where} các vùng của quy hoạch tỉnh {master['name']}: kiểm tra lại hệ tọa độ / the plan"
+            f" {'lies outside' if share == 0 else f'lies only {share:.0%} on'} the zones of the master plan"
+            f" {master['name']} (read as {meta['crs']}, {meta['crs_source']}): is its CRS right?{hint}"]
+
+
 def _disjoint(a: list[float], b: list[float]) -> bool:
     return a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1]
 
 
-async def _upload_layer(request: Request, principal: Principal, kind: str) -> JSONResponse:
+async def _upload_layer(request: Request, principal: Principal, kind: str, accept=None) -> JSONResponse:
+    """`accept(fields)`, when given, sees the form's fields before the file is read (the web
+    pages check their CSRF token there)."""
     settings = request.app.state.settings
     scratch = settings.data_dir / "tmp"
     async with received(request, settings, scratch) as upload:
+        if accept is not None:
+            accept(upload.fields)
         path = require_layer_file(upload, settings)
         _require_name(upload)
         named = None
@@ -297,20 +320,34 @@ def get_master(master_id: str, request: Request, principal: Principal = Depends(
 
 
 @router.post("/admin-units", status_code=201, openapi_extra=_form(
-    {"name_field": {"type": "string", "description": "unit name column"}}, drop=("label_field", "id_field")))
+    {"name_field": {"type": "string", "description": "unit name column"},
+     "period": {"type": "string", "enum": ["current", "previous"],
+                "description": "current (default): the units since the 2025 merger; previous: the units before it"}},
+    drop=("label_field", "id_field")))
 async def upload_admin_units(request: Request, principal: Principal = Depends(admin_only)):
-    """Upload administrative units (communes) (admin); the newest is the default of new checks."""
-    return await _upload_layer(request, principal, "admin")
+    """Upload administrative units (communes) (admin); the newest of each period is the default of new checks."""
+    return await _upload_layer(request, principal, "admin", _period)
+
+
+def _period(fields: dict) -> None:
+    if fields.get("period", "") not in ("", "current", "previous"):
+        raise HTTPException(422, f"period {fields['period']!r} không hợp lệ / invalid: use current (đơn vị hành chính"
+                                 " hiện hành) or previous (trước sáp nhập 2025)")
 
 
 @router.get("/admin-units")
 def list_admin_units(request: Request, principal: Principal = Depends(any_role)):
-    return listing(request.app.state.store.list_layers("admin"))
+    """Current units, then pre-2025 ones (kind admin_prev)."""
+    store = request.app.state.store
+    return listing(store.list_layers("admin") + store.list_layers("admin_prev"))
 
 
 @router.get("/admin-units/{admin_id}")
 def get_admin_units(admin_id: str, request: Request, principal: Principal = Depends(any_role)):
-    return request.app.state.store.get_layer(admin_id, "admin")
+    record = request.app.state.store.get_layer(admin_id)
+    if record["kind"] not in ("admin", "admin_prev"):
+        raise NotFound(admin_id)
+    return record
 
 
 # -- rules -------------------------------------------------------------------------------------
@@ -327,8 +364,14 @@ def _rules_record(record: dict) -> dict:
         "name": {"type": "string"}}}}}}})
 async def upload_rules(request: Request, principal: Principal = Depends(admin_only)):
     """Upload a rules table (admin); a malformed table is refused whole (422, every problem listed)."""
+    return await _upload_rules(request, principal)
+
+
+async def _upload_rules(request: Request, principal: Principal, accept=None) -> JSONResponse:
     settings = request.app.state.settings
     async with received(request, settings, settings.data_dir / "tmp") as upload:
+        if accept is not None:
+            accept(upload.fields)
         if upload.path is None:
             raise HTTPException(400, "thiếu tệp / no file: send the CSV in the multipart field 'file'")
         content = upload.path.read_bytes()

@@ -17,7 +17,7 @@ import geopandas as gpd
 ROLES = ("viewer", "planner", "admin")
 STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
 ACTIVE = ("accepted", "running")
-LAYER_KINDS = ("plan", "master", "admin")
+LAYER_KINDS = ("plan", "master", "admin", "admin_prev")  # admin_prev: the units before the 2025 merger
 
 
 class NotFound(LookupError):
@@ -43,6 +43,7 @@ class ConflictFilter:
     rule_id: list[str] = field(default_factory=list)
     admin_code: list[str] = field(default_factory=list)
     verdict: list[str] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)  # polygon, line, point: one geometry type per OGC collection
 
 
 class Store(abc.ABC):

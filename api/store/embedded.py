@@ -212,7 +212,7 @@ class EmbeddedStore(SqlStore):
         frame = self._served_conflicts(check_id)
         keep = np.ones(len(frame), dtype=bool)
         for column, wanted in (("severity", flt.severity), ("rule_id", flt.rule_id),
-                               ("admin_code", flt.admin_code), ("verdict", flt.verdict)):
+                               ("admin_code", flt.admin_code), ("verdict", flt.verdict), ("kind", flt.kind)):
             if wanted:
                 if column not in frame:
                     keep &= False

@@ -252,6 +252,12 @@ class PostgisStore(SqlStore):
                     params[f"{column}{i}"] = value
                     names.append(f":{column}{i}")
                 where += f" AND {column} IN ({', '.join(names)})"
+        if flt.kind:  # kept in the row's properties only
+            names = []
+            for i, value in enumerate(flt.kind):
+                params[f"kind{i}"] = value
+                names.append(f":kind{i}")
+            where += f" AND props->>'kind' IN ({', '.join(names)})"
         where += self._bbox_sql(flt.bbox, unmasked, params)
         with self.engine.connect() as conn:
             matched = conn.execute(sa.text(f"SELECT count(*) FROM conflict_features WHERE {where}"), params).scalar_one()

@@ -82,6 +82,7 @@ checks = sa.Table(
     sa.Column("master_id", sa.String(32), nullable=False),
     sa.Column("rules_id", sa.String(32)),
     sa.Column("admin_id", sa.String(32)),
+    sa.Column("admin_prev_id", sa.String(32)),  # the pre-2025 units (conflict rows gain admin_prev_*)
     sa.Column("min_area", sa.Float, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("reason", sa.Text),
@@ -431,7 +432,8 @@ class SqlStore(Store):
     def create_check(self, meta: dict) -> dict:
         rec = {
             "id": new_id(), "plan_id": meta["plan_id"], "master_id": meta["master_id"],
-            "rules_id": meta.get("rules_id"), "admin_id": meta.get("admin_id"), "min_area": meta["min_area"],
+            "rules_id": meta.get("rules_id"), "admin_id": meta.get("admin_id"),
+            "admin_prev_id": meta.get("admin_prev_id"), "min_area": meta["min_area"],
             "status": "accepted", "owner_id": meta.get("owner_id"), "attempts": 0, "created_at": now_iso(),
             "inputs": json.dumps(meta["inputs"], sort_keys=True) if meta.get("inputs") else None,
         }

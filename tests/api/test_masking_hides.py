@@ -89,7 +89,9 @@ def _everything(api, who: str) -> dict[str, list[dict]]:
         url = f"/ogc/collections/{coll['id']}/items"
         page = api.get(url, who, params={"limit": 10000}).json()
         assert page["numberReturned"] == page["numberMatched"]
-        out[coll["id"]] = page["features"]
+        # a check's pieces come in one collection per geometry kind (-polygons, -lines, -points)
+        key = coll["id"].rsplit("-", 1)[0] if coll["id"].startswith("conflicts-") else coll["id"]
+        out.setdefault(key, []).extend(page["features"])
         for f in page["features"]:
             one = api.get(f"{url}/{f['id']}", who).json()
             assert one["geometry"] == f["geometry"] and one["properties"] == f["properties"]

@@ -9,7 +9,9 @@ def test_landing_and_conformance(api):
     body = api.get("/ogc/", "viewer").json()
     rels = {link["rel"]: link for link in body["links"]}
     assert rels["service-desc"]["href"].endswith("/openapi.json")
-    assert rels["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
+    # FastAPI writes OpenAPI 3.1: the link's type says the version the document has
+    assert api.client.get("/openapi.json").json()["openapi"].startswith("3.1")
+    assert rels["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.1"
     assert rels["data"]["href"].endswith("/ogc/collections")
     assert rels["conformance"]["href"].endswith("/ogc/conformance")
     assert api.get("/ogc", "viewer").status_code == 200
@@ -22,7 +24,12 @@ def test_collections_items_and_paging(api, scene):
     check = api.post("/api/v1/checks", "planner", json={"plan_id": scene["plan"]}).json()
     assert api.wait(check["id"], "planner")["status"] == "successful"
     ids = {c["id"] for c in api.get("/ogc/collections", "planner").json()["collections"]}
-    assert ids == {f"master-{scene['master']}", f"plan-{scene['plan']}", f"conflicts-{check['id']}"}
+    # one conflict collection per geometry kind present (no point piece here), titled by the plan's name
+    assert ids == {f"master-{scene['master']}", f"plan-{scene['plan']}", f"conflicts-{check['id']}-polygons",
+                   f"conflicts-{check['id']}-lines"}
+    titles = {c["id"]: c["title"] for c in api.get("/ogc/collections", "planner").json()["collections"]}
+    assert titles[f"conflicts-{check['id']}-lines"].startswith("Xung đột / conflicts: QHC Rạch Giá — tuyến / lines")
+    assert titles[f"plan-{scene['plan']}"] == "Quy hoạch / plan: QHC Rạch Giá"
     # another planner sees the shared master plan only
     ids2 = {c["id"] for c in api.get("/ogc/collections", "planner2").json()["collections"]}
     assert ids2 == {f"master-{scene['master']}"}
@@ -61,3 +68,19 @@ def test_collections_items_and_paging(api, scene):
     assert one["id"] == fid and one["properties"]["conflict_id"] == fid
     assert api.get(f"/ogc/collections/conflicts-{check['id']}/items", "viewer",
                    params={"limit": 10001}).status_code == 422
+    # per kind: 4 polygon pieces of 9400 m², 2 line pieces of 90 m each; an item of another kind is 404
+    polygons = api.get(f"/ogc/collections/conflicts-{check['id']}-polygons/items", "viewer").json()
+    assert polygons["numberMatched"] == 4
+    assert {f["geometry"]["type"] for f in polygons["features"]} == {"Polygon"}
+    assert sum(f["properties"]["area_m2"] for f in polygons["features"]) == pytest.approx(9400)
+    lines = api.get(f"/ogc/collections/conflicts-{check['id']}-lines/items", "viewer").json()
+    assert [f["properties"]["length_m"] for f in lines["features"]] == pytest.approx([90, 90])
+    line_id = lines["features"][0]["id"]
+    assert api.get(f"/ogc/collections/conflicts-{check['id']}-polygons/items/{line_id}", "viewer").status_code == 404
+    assert api.get(f"/ogc/collections/conflicts-{check['id']}-lines/items/{line_id}", "viewer").status_code == 200
+    assert api.get(f"/ogc/collections/conflicts-{check['id']}-curves/items", "viewer").status_code == 404
+    # the default page is what clients use well (GDAL reads it from the OpenAPI document)
+    spec = api.client.get("/openapi.json").json()
+    params = spec["paths"]["/ogc/collections/{cid}/items"]["get"]["parameters"]
+    limit = next(p for p in params if p["name"] == "limit")["schema"]
+    assert (limit["default"], limit["maximum"]) == (1000, 10000)

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
 import sqlalchemy as sa
@@ -255,7 +256,8 @@ def test_upload_record_says_what_a_planner_must_know(api, scene, tmp_path):
     r = _post(api, "lech.zip", _shapefile_zip(tmp_path, wrong), assume_crs="EPSG:9207")
     assert r.status_code == 201, r.text
     warnings = " | ".join(r.json()["warnings"])
-    assert f"lies outside the master plan {scene['master']}" in warnings and "EPSG:32648" in warnings
+    assert "lies outside the zones of the master plan Quy hoạch tỉnh Kiên Giang" in warnings
+    assert "EPSG:32648" in warnings and "would lie on the master plan if they were in EPSG:9207" in warnings
     assert "assume_crs EPSG:9207 ignored" in warnings
     assert "1 feature(s) without geometry" in warnings
     good = _post(api, "dung.zip", _shapefile_zip(tmp_path, _polygons()))
@@ -292,3 +294,28 @@ def test_codec_that_is_no_text_encoding_is_refused(api, tmp_path, encoding):
     r = _post(api, "qh.zip", _shapefile_zip(tmp_path, _polygons()), encoding=encoding)
     _refused(api, r, 400, before)
     assert f"unknown text encoding {encoding!r}" in r.json()["detail"]
+
+
+def test_wrong_prj_warned_when_the_boxes_overlap(api, tmp_path):
+    """Issue 16: a UTM 48N .prj over TM-3 104°30' coordinates, inside the bounding box of a master
+    plan that also has a zone 120 km east: the boxes overlap, no zone is under the plan. By hand:
+    x = 560 000 is 60 km east of 104°30' in TM-3 and 60 km east of 105° in UTM, so the plan is read
+    about 0.5° (55 km) east of where it is, between the master's two groups of zones."""
+    master = geoms.master_frame()
+    far = gpd.GeoDataFrame({"MA_QH": ["LUC"], "TEN": ["Lúa xa"]}, geometry=[geoms.box(120_000, 0, 120_100, 100)],
+                           crs=geoms.CRS)
+    path = tmp_path / "master_far.gpkg"
+    gpd.GeoDataFrame(pd.concat([master, far], ignore_index=True), crs=geoms.CRS).to_file(path)
+    r = api.upload("masters", path, name="QH tỉnh rộng")
+    assert r.status_code == 201, r.text
+    box = r.json()["bbox"]
+    wrong = _polygons().set_crs("EPSG:32648", allow_override=True)
+    read_as = wrong.to_crs("EPSG:4326").total_bounds
+    assert box[0] < read_as[0] and read_as[2] < box[2]  # the boxes overlap: the old check said nothing
+    r = _post(api, "utm.zip", _shapefile_zip(tmp_path, wrong))
+    assert r.status_code == 201, r.text
+    warnings = " | ".join(r.json()["warnings"])
+    assert warnings.startswith("quy hoạch nằm ngoài các vùng của quy hoạch tỉnh QH tỉnh rộng")
+    assert "if they were in EPSG:9207" in warnings and "fix or remove the .prj" in warnings
+    right = _post(api, "tm3.zip", _shapefile_zip(tmp_path, _polygons()))
+    assert right.status_code == 201 and right.json()["warnings"] == []
