@@ -61,8 +61,11 @@ def _libgdal() -> ctypes.CDLL:
             paths = {line.split()[-1] for line in maps if "libgdal" in line and "/" in line}
     except OSError:
         paths = set()
-    pyogrio_dir = str(Path(pyogrio.__file__).resolve().parents[1])
-    ordered = sorted(paths, key=lambda p: not p.startswith(pyogrio_dir))
+    # pyogrio's wheel keeps its copy in site-packages/pyogrio.libs; rasterio and fiona bring their own
+    # copies beside it, so the folder, not site-packages, tells them apart.
+    package = Path(pyogrio.__file__).resolve().parent
+    own = (str(package.parent / "pyogrio.libs") + "/", str(package) + "/")
+    ordered = sorted(paths, key=lambda p: not p.startswith(own))
     name = ordered[0] if ordered else ctypes.util.find_library("gdal")
     if not name:
         raise RuntimeError("cannot find the GDAL library pyogrio uses, so uploads cannot be restricted")
