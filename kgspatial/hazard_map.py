@@ -133,7 +133,7 @@ def add_layers(fmap, hazards, crs, view, layers: dict, counts: dict, plan_names=
     corners = crs_mod.transform_geometries(np.array([shapely.segmentize(shapely.box(*view), max(
         view[2] - view[0], view[3] - view[1], 1) / 16)], dtype=object), crs, "EPSG:3857")[0]
     x0, y0, x1, y1 = shapely.bounds(corners)
-    pad = 0.1 * max(x1 - x0, y1 - y0, 2000)
+    pad = 0.5 * max(x1 - x0, y1 - y0, 4000)  # context around the plans when the user zooms out
     view_3857 = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
     for n, info in enumerate(hazards.layers):
         hid = info["id"]
@@ -186,8 +186,9 @@ def add_layers(fmap, hazards, crs, view, layers: dict, counts: dict, plan_names=
             legend.append(f'<i style="background:{BAND_COLORS[min(b, len(BAND_COLORS) - 1)]}"></i>{band_label(lower, upper)}<br>')
         legend.append(f'<i style="background:rgb{NODATA_COLOR}"></i>Không có dữ liệu <span class="en">/ no data (unknown)</span><br>')
         if info.get("scenario"):
+            said = "minh họa" in info["scenario"].lower() or "illustrative" in info["scenario"].lower()
             legend.append(f'<span class="en">{html.escape(info["scenario"])}'
-                          f'{" (minh họa / illustrative)" if info.get("illustrative") else ""}</span><br>')
+                          f'{" (minh họa / illustrative)" if info.get("illustrative") and not said else ""}</span><br>')
     legend.append("</details>")
     _Control("".join(legend), "bottomright", "kg-legend kg-hazard-legend").add_to(fmap)
     return notes
