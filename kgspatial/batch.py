@@ -6,7 +6,6 @@ registered plan is checked against it; the results are gathered into a
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import hashlib
 import importlib
@@ -281,21 +280,19 @@ def _untouched_by_master_changes(out: Path, ctx, check_opts: CheckOptions, reg: 
     snapshot of the master their results were made with, every one is checked again."""
     from .check import read_plan
     from .diff import diff_prepared
-    from .engine import code_labels
 
     kept: list[tuple[PlanEntry, dict]] = []
     again: list[PlanEntry] = []
     by_master: dict[str, list[tuple[PlanEntry, dict]]] = {}
     for plan, state in candidates:
         by_master.setdefault(str(state.get("master")), []).append((plan, state))
-    current = dataclasses.replace(ctx.master, codes=code_labels(ctx.master))
     for digest, group in by_master.items():
         before = _read_master_snapshot(out, digest)
         if before is None:
             again += [plan for plan, _ in group]
             continue
         events.message("so sánh quy hoạch tỉnh với lần trước / comparing the master plan with the last run's")
-        changes = diff_prepared(before, current, opts.jobs)
+        changes = diff_prepared(before, ctx.master, opts.jobs)
         pieces = changes["geometry"].to_numpy(dtype=object)
         events.message(f"quy hoạch tỉnh thay đổi / master plan changes: {len(pieces)} piece(s),"
                        f" {float(shapely.area(pieces).sum()) / 1e4:,.2f} ha")

@@ -323,11 +323,12 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
     extra = [c for c in ADMIN_COLUMNS + ADMIN_PREV_COLUMNS if c in carried]
     for column in extra:
         rows[column] = carried[column][keep]
+    who = plan_id if against == MASTER else f"{plan_id} / {against}"
     for units, prefix in units_list:
         outside = int((rows[f"{prefix}_code"] == "").sum())
         if outside:
             warnings.append(
-                f"{plan_id}{'' if against == MASTER else f' / {against}'}: {outside} conflict piece(s) lie outside every unit of {units.info['path']} (kept with an"
+                f"{who}: {outside} conflict piece(s) lie outside every unit of {units.info['path']} (kept with an"
                 f" empty code) / {outside} mảnh xung đột nằm ngoài mọi đơn vị hành chính"
             )
     # Rows against a parent hash with its id, so they never share an id with the master's rows.
@@ -356,16 +357,7 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
 def parent_context(ctx: Context, spec: PlanInput, opts: CheckOptions) -> Context:
     """The context that checks plans against a parent plan (CONTRACT §7: the parent's zones as a
     second master, same rules): the parent read and normalised as any plan is, its zones indexed."""
-    layer = read_layer(
-        spec.path, engine=opts.engine, encoding=spec.encoding, assume_crs=spec.assume_crs or opts.assume_crs,
-        select=field_selector(spec.path, "plan", spec.code_field, spec.label_field, spec.id_field,
-                              ctx.profile.code_fields, ctx.profile.label_fields),
-    )
-    parent = prepare_layer(
-        layer, ctx.taxonomy, ctx.analysis_crs, code_field=spec.code_field, label_field=spec.label_field,
-        id_field=spec.id_field, code_candidates=ctx.profile.code_fields, label_candidates=ctx.profile.label_fields,
-        role="plan", name=spec.plan_id, jobs=opts.jobs,
-    )
+    layer, parent, _ = read_plan(ctx, spec, opts)
     keep = parent.kinds == POLYGON
     if not keep.any():
         raise InputError(f"{layer.path}: the parent plan {spec.plan_id} has no zone (polygon) to check against"

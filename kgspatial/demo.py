@@ -248,6 +248,7 @@ class Planted:
     severity: str
     kind: str
     size: float
+    against: str = "master"  # or the parent plan's id (CONTRACT §7): then master_code is the parent's code
 
 
 def _xy(lat: float, lon: float) -> tuple[int, int]:
@@ -671,6 +672,77 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
     return entries, planted
 
 
+def build_register_plans(out: Path, named: dict) -> tuple[list[dict], list[Planted]]:
+    """Plans that give the register every legal status (CONTRACT §7): a zoning plan with its general
+    plan as parent (and a conflict with that parent only), a draft, an old plan superseded by the
+    current general plan. No random numbers: the layers written before stay byte for byte the same."""
+    entries: list[dict] = []
+    planted: list[Planted] = []
+    qhc = gpd.read_file(out / "qhc_rach_gia.gpkg", layer="quy_hoach_chung")
+    blocks = {r.so_hieu: (r.ma, r.geometry) for r in qhc.itertuples()}
+    units = gpd.read_file(out / "communes.gpkg")
+    prev = gpd.read_file(out / "communes_2024.gpkg")
+
+    # 12. Zoning plan of central Rạch Giá (1/2000), detailing the general plan: each lot keeps its
+    # block's function, but a housing lot sits on the general plan's road corridor QHC-RG-011.
+    rows, geoms = [], []
+    road_code, road = blocks["QHC-RG-011"]
+    assert road_code == "DGT"
+    x0, y0 = road.bounds[:2]
+    lot = next(g for g in (shapely.box(x0 + dx, y0 + dy, x0 + dx + 200, y0 + dy + 150)
+                           for dx in range(100, 700, 50) for dy in range(100, 800, 50))
+               if int(units.covers(g).sum()) == 1 and int(prev.covers(g).sum()) == 1)
+    for block_id in ("QHC-RG-010", "QHC-RG-011", "QHC-RG-012", "QHC-RG-018", "QHC-RG-019", "QHC-RG-020",
+                     "QHC-RG-026", "QHC-RG-027", "QHC-RG-028"):
+        code, block = blocks[block_id]
+        inner = block.buffer(-20, join_style="mitre")
+        if block_id == "QHC-RG-011":
+            inner = inner.difference(lot)
+        rows.append({"ma_chuc_nang": code, "ten_lo": f"Lô {block_id[-3:]}", "ma_lo": f"RG-PK-{block_id[-3:]}"})
+        geoms.append(shapely.set_precision(inner, 0.001))
+    rows.append({"ma_chuc_nang": "ODT", "ten_lo": "Khu nhà ở liền kề Phan Thị Ràng", "ma_lo": "RG-PK-L11"})
+    geoms.append(lot)
+    assert road.contains(lot)
+    planted.append(Planted("qhpk-rach-gia", "RG-PK-L11", "ODT", "DGT", "conflict", "medium", "polygon", 200 * 150,
+                           against="qhc-rach-gia"))
+    _frame(rows, geoms).to_file(out / "qhpk_rach_gia.gpkg", layer="quy_hoach_phan_khu", driver="GPKG")
+    entries.append(dict(id="qhpk-rach-gia", name="Quy hoạch phân khu tỷ lệ 1/2000 khu trung tâm thành phố Rạch Giá",
+                        type="urban_zoning", path="qhpk_rach_gia.gpkg", code_field="ma_chuc_nang", label_field="ten_lo",
+                        id_field="ma_lo", decision="2210/QĐ-UBND", approved="2022-12-20",
+                        authority="UBND thành phố Rạch Giá"))
+
+    # 13. The general plan of Rạch Giá before its 2019 adjustment: superseded by qhc-rach-gia.
+    rows = [{"ma": code, "ten": f"Khu {block_id[-3:]} (2005)", "so_hieu": f"QHC05-{block_id[-3:]}"}
+            for block_id, (code, _) in blocks.items() if block_id.startswith("QHC-RG-0")]
+    geoms = [g for block_id, (_, g) in blocks.items() if block_id.startswith("QHC-RG-0")]
+    _frame(rows, geoms).to_file(out / "qhc_rach_gia_2005.gpkg", layer="quy_hoach_chung_2005", driver="GPKG")
+    entries.append(dict(id="qhc-rach-gia-2005", name="Quy hoạch chung thành phố Rạch Giá đến năm 2025 (2005)",
+                        type="urban_general", path="qhc_rach_gia_2005.gpkg", code_field="ma", label_field="ten",
+                        id_field="so_hieu", decision="386/QĐ-UBND", approved="2005-03-02",
+                        authority="UBND tỉnh Kiên Giang"))
+
+    # 14. A draft: the general plan of Phú Quốc to 2045, not yet approved (no decision).
+    pq = named["Đất ở đô thị Dương Đông"]
+    x0, y0 = (int(v) for v in pq.bounds[:2])
+    rows = [{"ma": "ODT", "ten": "Khu đô thị Dương Đông", "so_hieu": "PQ45-01"},
+            {"ma": "TMD", "ten": "Khu thương mại dịch vụ ven sông", "so_hieu": "PQ45-02"}]
+    geoms = [shapely.box(x0 + 200, y0 + 200, x0 + 1200, y0 + 1000), shapely.box(x0 + 1200, y0 + 200, x0 + 1700, y0 + 1000)]
+    crs_mod.to_crs(_frame(rows, geoms), "EPSG:4326").to_file(out / "qhc_phu_quoc_du_thao.geojson", driver="GeoJSON",
+                                                             COORDINATE_PRECISION=8)
+    entries.append(dict(id="qhc-phu-quoc-2045", name="Quy hoạch chung thành phố Phú Quốc đến năm 2045 (dự thảo)",
+                        type="urban_general", path="qhc_phu_quoc_du_thao.geojson", code_field="ma", label_field="ten",
+                        id_field="so_hieu"))
+    return entries, planted
+
+
+# Findings the province accepted by a decision (CONTRACT §10), for the demo: the Rạch Giá expansion
+# on rice land. The resolution number and dates are invented, like every demo decision.
+DEMO_EXCEPTIONS = """\
+plan_id,rule_id,plan_feature,master_feature,decision,until,basis,note
+qhc-rach-gia,R101,QHC-RG-MR01,*,45/NQ-HĐND,2027-12-31,Nghị quyết HĐND tỉnh chấp thuận chuyển mục đích đất trồng lúa (số hiệu giả định),Khu đô thị mới Rạch Giá mở rộng
+"""
+
+
 # ----------------------------------------------------------------------------------------------
 # Putting it together
 
@@ -680,6 +752,8 @@ def _check_planted(planted: list[Planted], plans: dict[str, gpd.GeoDataFrame], m
     (old and new), so its piece is w×h; each planted line crosses its zone whole."""
     problems = []
     for p in planted:
+        if p.against != "master":  # against a parent plan: build_register_plans asserts its layout
+            continue
         frame = plans[p.plan_id]
         geom = frame.geometry[frame["_id"] == p.feature].iloc[0]
         zones = master[master.intersects(geom)]
@@ -735,6 +809,8 @@ DEMO_REGISTER_KEYS = {
     "cap-nuoc-rac": {"fixes_quantities": True},
     "qhpk-kien-luong": {"horizon": 2025},
     "nong-thon-hon-dat": {"review_due": dt.date(2026, 6, 30), "horizon": 2030},
+    "qhpk-rach-gia": {"parent": "qhc-rach-gia", "horizon": 2040},
+    "qhc-rach-gia-2005": {"superseded_by": "qhc-rach-gia", "horizon": 2025},
 }
 
 
@@ -880,6 +956,7 @@ def _yaml_registry(entries: list[dict], out: Path, projects: dict | None = None)
         "rules": rules,
         "hazards": "hazards/HAZARDS.yaml",
         **({"projects": projects, "indicators": "chi_tieu_su_dung_dat.csv"} if projects else {}),
+        "exceptions": "exceptions.csv",
         "plans": entries,
     }
     return REGISTRY_HEADER + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
@@ -907,7 +984,8 @@ def _generate(out: Path) -> Path:
         raise AssertionError(f"demo master uses codes not in layers/taxonomy.csv: {unknown}")
     units, prev = build_communes(land)
     for name in ("master.gpkg", "communes.gpkg", "communes_2024.gpkg", "nang_luong.gpkg", "qhc_rach_gia.gpkg",
-                 "thuy_loi.gpkg", "cap_nuoc_rac.gpkg", "qhpk_ha_tien.zip", "gt_duong_tinh.geojson"):
+                 "thuy_loi.gpkg", "cap_nuoc_rac.gpkg", "qhpk_ha_tien.zip", "gt_duong_tinh.geojson",
+                 "qhpk_rach_gia.gpkg", "qhc_rach_gia_2005.gpkg", "qhc_phu_quoc_du_thao.geojson"):
         (out / name).unlink(missing_ok=True)
     master.to_file(out / "master.gpkg", layer="quy_hoach_tinh", driver="GPKG")
     units.to_file(out / "communes.gpkg", layer="xa_phuong_2025", driver="GPKG")
@@ -919,13 +997,18 @@ def _generate(out: Path) -> Path:
     from .demo_projects import write_projects  # priority projects and indicators (CONTRACT §9)
 
     projects = write_projects(out, frames, named)
+    # The register's plans (CONTRACT §7) come after the projects, which were laid out without them.
+    more_entries, more_planted = build_register_plans(out, named)
+    entries, planted = entries + more_entries, planted + more_planted
+    _check_planted(more_planted, _plan_frames(out, more_entries), master, units, prev)
+    (out / "exceptions.csv").write_text(DEMO_EXCEPTIONS, encoding="utf-8")
     (out / "registry.yaml").write_text(_yaml_registry(entries, out, projects), encoding="utf-8")
     from .demo_projects import README as projects_readme
 
     (out / "README.md").write_text(_readme(entries, planted, master, units, prev) + projects_readme, encoding="utf-8")
-    lines = ["plan_id,feature,plan_code,master_code,verdict,severity,kind,size"]
-    lines += [f"{p.plan_id},{p.feature},{p.plan_code},{p.master_code},{p.verdict},{p.severity},{p.kind},{p.size:g}"
-              for p in planted]
+    lines = ["plan_id,feature,plan_code,master_code,verdict,severity,kind,size,against"]
+    lines += [f"{p.plan_id},{p.feature},{p.plan_code},{p.master_code},{p.verdict},{p.severity},{p.kind},{p.size:g},"
+              f"{p.against}" for p in planted]
     (out / "planted.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out / "registry.yaml"
 
@@ -936,7 +1019,8 @@ def _readme(entries, planted, master, units, prev) -> str:
         f"| `{e['id']}` | {e['type']} | `{e['path']}`{' :: ' + e['layer'] if e.get('layer') else ''} | "
         f"{e['code_field'] or '(detected)'} | {e['name']} |" for e in entries)
     rows = "\n".join(
-        f"| `{p.plan_id}` | `{p.feature}` | {p.plan_code} on {p.master_code} | {p.verdict}, {p.severity} | "
+        f"| `{p.plan_id}` | `{p.feature}` | {p.plan_code} on {p.master_code}"
+        f"{'' if p.against == 'master' else f' of the parent plan `{p.against}`'} | {p.verdict}, {p.severity} | "
         f"{p.size:,.0f} {unit[p.kind]} |" for p in planted)
     return f"""# Tỉnh mẫu / demo province
 
@@ -966,6 +1050,15 @@ an unknown `CX-01`); `nong_thon_an_minh_bac.shp` in TCVN3 without `.cpg`; `du_li
 in cp1258 with a `.cpg` of `1258`; `nong_thon_son_kien.shp` without `.prj` (the register gives
 `assume_crs`); `gt_duong_tinh.geojson` in EPSG:4326; `qhpk_ha_tien.zip` a zipped shapefile;
 `qhpk_kien_luong.shp` sent without its `.shx`, so the batch records it as failed.
+
+## The register (CONTRACT §7, §10)
+
+Register keys give every legal status: `thuy-loi` is folded into the provincial plan (expired
+since 3 Nov 2023), `cap-nuoc-rac` fixes quantities (abolished), `qhpk-kien-luong` ended in 2025
+(past its horizon), `qhc-rach-gia-2005` is superseded by `qhc-rach-gia`, `qhc-phu-quoc-2045` is a
+draft (no decision), `qhpk-rach-gia` is a zoning plan checked against its parent `qhc-rach-gia`
+too. `exceptions.csv` accepts one finding by an (invented) resolution: the Rạch Giá expansion
+on rice land.
 
 ## Planted conflicts
 

@@ -37,6 +37,8 @@ PLANTED = [
     ("thuy-loi", "K-RPH-01", "RPH", "conditional", "high", "line", 1600),  # protection forest 1600 m wide
     ("nang-luong-duong-day", "DZ-110-02", "RDD", "conflict", "high", "line", 9000),  # national park 9 km wide
     ("nang-luong-nha-may", "NM-DMT-05", "RPH", "conflict", "high", "point", 1),
+    # against the parent plan qhc-rach-gia (CONTRACT §7): a housing lot on its road block QHC-RG-011
+    ("qhpk-rach-gia", "RG-PK-L11", "DGT", "conflict", "medium", "polygon", 200 * 150),
 ]
 PLAN_TYPES = {"urban_general", "urban_zoning", "rural", "sectoral_transport", "sectoral_irrigation",
               "sectoral_energy", "technical_water_waste", "sectoral_tourism"}
@@ -182,7 +184,7 @@ def test_demo_end_to_end(demo_run):
     assert elapsed < 15 * 60
     assert summary["failed"] == [{"id": "qhpk-kien-luong", "reason": summary["failed"][0]["reason"]}]
     assert ".shx" in summary["failed"][0]["reason"]
-    assert summary["plans"]["total"] == 11 and summary["plans"]["checked"] == 10
+    assert summary["plans"]["total"] == 14 and summary["plans"]["checked"] == 13
     for name in ("summary.json", "report.html", "report.xlsx", "report.pdf"):
         assert (out / name).is_file(), name
     for row in summary["by_plan"]:
@@ -223,5 +225,54 @@ def test_demo_resume_reuses_everything(demo_run):
     rc = _cli(["demo", "--out", str(out), "--resume", "--report", "html", "-q"])
     assert rc == 1
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["plans"]["unchanged"] == 10 and summary["plans"]["checked"] == 0
+    assert summary["plans"]["unchanged"] == 13 and summary["plans"]["checked"] == 0
     assert summary["totals"]["conflict_area_m2"] == pytest.approx(demo_run[3]["totals"]["conflict_area_m2"])
+
+
+def test_demo_register_has_every_legal_status_and_its_exception(demo_run, tmp_path):
+    """The demo register (CONTRACT §7, §10) on two days either side of the review deadline, from
+    the demo run's results; statuses worked out from layers/demo/registry.yaml by hand."""
+    out = demo_run[0]
+    rows = gpd.read_file(out / "qhc-rach-gia" / "conflicts.gpkg", layer="conflicts")
+    accepted = rows[rows["review"] == "excepted"]
+    assert list(accepted["plan_feature"]) == ["QHC-RG-MR01"] and list(accepted["review_decision"]) == ["45/NQ-HĐND"]
+    assert accepted["area_m2"].iloc[0] == pytest.approx(400 * 250)
+    by_plan = {r["plan_id"]: r for r in demo_run[3]["by_plan"]}
+    assert by_plan["qhc-rach-gia"]["excepted"] == 1
+    # The 2005 plan is the 2019 one's blocks without the expansion MR01: once MR01's row is
+    # excepted, both have the same open conflicts.
+    old, new = by_plan["qhc-rach-gia-2005"], by_plan["qhc-rach-gia"]
+    assert (old["conflicts"], old["excepted"]) == (new["conflicts"], 0)
+    assert old["conflict_area_m2"] == pytest.approx(new["conflict_area_m2"])
+
+    # Overdue from 1 Jan 2026: the 10 plans under review (9 in force, the draft) but the draft,
+    # which is consistent, and nong-thon-hon-dat, due on 2026-06-30: 8.
+    for day, overdue in (("2025-12-31", 0), ("2026-01-01", 8)):
+        reg_out = tmp_path / day
+        assert _cli(["register", str(DEMO / "registry.yaml"), "--out", str(reg_out), "--on", day,
+                     "--results", str(out)]) == 0
+        content = json.loads((reg_out / "register.json").read_text(encoding="utf-8"))
+        assert content["counts"]["legal_status"] == {"abolished": 1, "superseded": 1, "expired": 1,
+                                                     "past_horizon": 1 if day == "2026-01-01" else 0,
+                                                     "draft": 1, "in_force": 9 if day == "2026-01-01" else 10}
+        status = {r["id"]: (r["legal_status"], r["review_status"]) for r in content["plans"]}
+        assert status["qhc-rach-gia-2005"] == ("superseded", "not_required")
+        assert status["qhc-phu-quoc-2045"] == ("draft", "consistent")
+        assert status["qhpk-rach-gia"] == ("in_force", "needs_adjustment")  # its parent conflict
+        assert status["thuy-loi"][0] == "expired" and status["cap-nuoc-rac"][0] == "abolished"
+        # 2025 is the last year of qhpk-kien-luong: in force (its check failed) on 31 December only
+        assert status["qhpk-kien-luong"] == (("past_horizon", "not_required") if day == "2026-01-01"
+                                             else ("in_force", "failed"))
+        assert content["counts"]["overdue"] == overdue  # the review deadline is 2025-12-31
+    import openpyxl
+    import pypdf
+
+    public = [r for r in openpyxl.load_workbook(reg_out / "register.xlsx")["Danh mục công bố"].iter_rows(values_only=True)]
+    names = {row[1] for row in public[1:]}
+    assert names == {"Quy hoạch thủy lợi vùng Tứ giác Long Xuyên và U Minh Thượng",
+                     "Quy hoạch cấp nước và xử lý chất thải rắn tỉnh Kiên Giang"}
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", " ".join(" ".join(page.extract_text().split())
+                                                  for page in pypdf.PdfReader(str(reg_out / "register.pdf")).pages))
+    assert "Quy hoạch thủy lợi vùng Tứ giác Long Xuyên và U Minh Thượng" in text and "3011/QĐ-BNN-TL" in text

@@ -273,10 +273,8 @@ def test_check_refuses_a_bad_exceptions_file_before_any_work(scene, capsys):
 
 
 def test_batch_excepted_rows_leave_needs_adjustment_and_the_exit_code(tmp_path):
-    from tests.test_batch import _plan, _run, _write_registry
-    from tests.test_batch import province as _province  # noqa: F401
-
     from tests import geoms
+    from tests.test_batch import _plan, _run, _write_registry
 
     data = tmp_path / "data"
     data.mkdir()
@@ -311,9 +309,8 @@ def test_batch_excepted_rows_leave_needs_adjustment_and_the_exit_code(tmp_path):
 def test_a_registry_with_bad_exceptions_lists_them_with_its_other_problems(tmp_path):
     from kgspatial.errors import RegistryError
     from kgspatial.registry import load_registry
-    from tests.test_batch import _plan, _write_registry
-
     from tests import geoms
+    from tests.test_batch import _plan, _write_registry
 
     geoms.master_frame().to_file(tmp_path / "master.gpkg")
     (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")

@@ -107,3 +107,19 @@ def test_another_change_than_the_master_checks_every_plan_again(province, tmp_pa
         fh.write("R09,ODT,ODT,conflict,low,,\n")
     again = _run(registry, out, resume=True)
     assert [p.status for p in again.plans] == ["checked"] * 3
+
+
+def test_an_exception_added_to_one_plan_checks_that_plan_again_only(province, tmp_path):
+    data, registry = province
+    out = tmp_path / "out"
+    _run(registry, out)
+    (data / "exceptions.csv").write_text(
+        "plan_id,rule_id,plan_feature,master_feature,decision,until,basis,note\nwest,R01,K1,*,7/QĐ-UBND,,,\n",
+        encoding="utf-8")
+    registry = _write_registry(data, [_plan(p, f"{p}.gpkg") for p in ("near", "west", "edge")],
+                               exceptions="exceptions.csv")
+    again = _run(registry, out, resume=True)
+    assert {p.id: p.status for p in again.plans} == {"near": "unchanged", "west": "checked", "edge": "unchanged"}
+    west = {r["plan_id"]: r for r in again.summary["by_plan"]}["west"]
+    assert (west["conflict_area_m2"], west["excepted"]) == (0.0, 1)  # its 900 m² accepted
+    assert not again.plans[1].needs_adjustment
