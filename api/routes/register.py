@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+from pathlib import Path
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -13,20 +15,51 @@ from kgspatial.exceptions import parse_exceptions
 
 from .. import register as plan_register
 from ..auth import Principal, admin_only, any_role
+from ..render import MEDIA
 
 router = APIRouter(tags=["register"])
 SOURCE = "ngoại lệ không hợp lệ / invalid exceptions"
 
 
-@router.get("/register")
+FORMATS = ("json", "html", "xlsx", "pdf")
+
+
+@router.get("/register", responses={200: {"content": {"application/json": {}, "text/html": {}, "application/pdf": {},
+                                                      MEDIA["xlsx"]: {}}}})
 async def get_register(request: Request, on: str | None = Query(None, description="YYYY-MM-DD (default: today in Vietnam)"),
-                       english: bool = False, principal: Principal = Depends(any_role)):
+                       english: bool = False,
+                       format: str = Query("json", description="json (register.json), or the register's html, xlsx or"
+                                                               " pdf as `kgspatial register` writes them"),
+                       principal: Principal = Depends(any_role)):
     """Every plan the caller may see with its legal status and review status on the date, as
-    `kgspatial register` writes register.json; review status from each plan's latest check."""
+    `kgspatial register` writes register.json; review status from each plan's latest check.
+    `format=pdf` (html, xlsx) gives the public list ready to announce, of the same plans."""
+    if format not in FORMATS:
+        raise HTTPException(422, f"định dạng {format!r} không hỗ trợ / unsupported format: use json, html, xlsx or pdf")
     day = plan_register.parse_on(on)
     app = request.app
-    return await run_in_threadpool(plan_register.service_register, app.state.store, app.state.province, principal,
-                                   day, english)
+    register = await run_in_threadpool(plan_register.service_register, app.state.store, app.state.province, principal,
+                                       day, english)
+    if format == "json":
+        return register
+    content = await run_in_threadpool(_register_file, register, format, english)
+    return Response(content, media_type=MEDIA[format],
+                    headers={"Content-Disposition": f'attachment; filename="register-{day.isoformat()}.{format}"'})
+
+
+def _register_file(register: dict, format: str, english: bool) -> bytes:
+    """One of register.{html,xlsx,pdf}, written by kgspatial's presenter in a scratch folder."""
+    try:
+        from kgspatial.reports.register import write_register_files
+    except ImportError as exc:
+        raise HTTPException(501, f"chưa hỗ trợ / kgspatial.reports is not available in this installation ({exc});"
+                                 " install kgspatial[reports]") from None
+    with tempfile.TemporaryDirectory(prefix="kgs-register-") as tmp:
+        try:
+            (path,) = write_register_files(register, Path(tmp), formats=(format,), english=english)
+        except ImportError as exc:  # WeasyPrint for the PDF
+            raise HTTPException(501, f"chưa hỗ trợ / {format} needs a library not installed here ({exc})") from None
+        return path.read_bytes()
 
 
 def _exception_record(row: dict) -> dict:

@@ -163,6 +163,24 @@ def test_legal_status_on_both_sides_of_each_boundary(api, scene_files):
     assert body["counts"]["review_status"]["not_checked"] == 3 and body["counts"]["overdue"] == 3
     assert "Luật Quy hoạch" in rows[ids["integrated"]]["basis"]
 
+    # The public list ready to announce, as files: the expired and the abolished plan, by decision.
+    r = api.get("/api/v1/register", "viewer", params={"on": "2026-01-01", "format": "xlsx"})
+    assert r.status_code == 200 and r.headers["content-disposition"].endswith('register-2026-01-01.xlsx"')
+    sheet = openpyxl.load_workbook(io.BytesIO(r.content))["Danh mục công bố"]
+    header = [c.value for c in sheet[1]]
+    listed = sorted((row[header.index("Số quyết định")], row[header.index("Tình trạng pháp lý")])
+                    for row in sheet.iter_rows(min_row=2, values_only=True))
+    assert listed == [("11/QĐ-UBND", "Hết hiệu lực"), ("15/QĐ-UBND", "Bãi bỏ")]
+    pypdf = pytest.importorskip("pypdf")
+    r = api.get("/api/v1/register", "viewer", params={"on": "2026-01-01", "format": "pdf"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text = unicodedata.normalize("NFC", " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(r.content)).pages))
+    compact = re.sub(r"\s+", "", text)  # table cells wrap at the hyphen: "15/QĐ-\nUBND"
+    assert "11/QĐ-UBND" in compact and "15/QĐ-UBND" in compact and "Hết hiệu lực" in text
+    r = api.get("/api/v1/register", "viewer", params={"on": "2026-01-01", "format": "html"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and "15/QĐ-UBND" in r.text
+    assert api.get("/api/v1/register", "viewer", params={"format": "docx"}).status_code == 422
+
 
 def test_review_status_from_latest_check_and_outdated_by_a_new_master(api, scene, scene_files, more_files):
     clean = _plan(api, more_files, file="consistent.gpkg", decision="20/QĐ-UBND", approved="2020-02-02")["id"]
