@@ -3,30 +3,64 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+from pathlib import Path
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from kgspatial.errors import ExceptionsError
-from kgspatial.exceptions import parse_exceptions
+from kgspatial.exceptions import parse_exceptions, read_exceptions
 
 from .. import register as plan_register
 from ..auth import Principal, admin_only, any_role
+from ..render import MEDIA
+from ..uploads import received
 
 router = APIRouter(tags=["register"])
 SOURCE = "ngoại lệ không hợp lệ / invalid exceptions"
 
 
-@router.get("/register")
+FORMATS = ("json", "html", "xlsx", "pdf")
+
+
+@router.get("/register", responses={200: {"content": {"application/json": {}, "text/html": {}, "application/pdf": {},
+                                                      MEDIA["xlsx"]: {}}}})
 async def get_register(request: Request, on: str | None = Query(None, description="YYYY-MM-DD (default: today in Vietnam)"),
-                       english: bool = False, principal: Principal = Depends(any_role)):
+                       english: bool = False,
+                       format: str = Query("json", description="json (register.json), or the register's html, xlsx or"
+                                                               " pdf as `kgspatial register` writes them"),
+                       principal: Principal = Depends(any_role)):
     """Every plan the caller may see with its legal status and review status on the date, as
-    `kgspatial register` writes register.json; review status from each plan's latest check."""
+    `kgspatial register` writes register.json; review status from each plan's latest check.
+    `format=pdf` (html, xlsx) gives the public list ready to announce, of the same plans."""
+    if format not in FORMATS:
+        raise HTTPException(422, f"định dạng {format!r} không hỗ trợ / unsupported format: use json, html, xlsx or pdf")
     day = plan_register.parse_on(on)
     app = request.app
-    return await run_in_threadpool(plan_register.service_register, app.state.store, app.state.province, principal,
-                                   day, english)
+    register = await run_in_threadpool(plan_register.service_register, app.state.store, app.state.province, principal,
+                                       day, english)
+    if format == "json":
+        return register
+    content = await run_in_threadpool(_register_file, register, format, english)
+    return Response(content, media_type=MEDIA[format],
+                    headers={"Content-Disposition": f'attachment; filename="register-{day.isoformat()}.{format}"'})
+
+
+def _register_file(register: dict, format: str, english: bool) -> bytes:
+    """One of register.{html,xlsx,pdf}, written by kgspatial's presenter in a scratch folder."""
+    try:
+        from kgspatial.reports.register import write_register_files
+    except ImportError as exc:
+        raise HTTPException(501, f"chưa hỗ trợ / kgspatial.reports is not available in this installation ({exc});"
+                                 " install kgspatial[reports]") from None
+    with tempfile.TemporaryDirectory(prefix="kgs-register-") as tmp:
+        try:
+            (path,) = write_register_files(register, Path(tmp), formats=(format,), english=english)
+        except ImportError as exc:  # WeasyPrint for the PDF
+            raise HTTPException(501, f"chưa hỗ trợ / {format} needs a library not installed here ({exc})") from None
+        return path.read_bytes()
 
 
 def _exception_record(row: dict) -> dict:
@@ -37,42 +71,61 @@ def _exception_record(row: dict) -> dict:
     "application/json": {"schema": {"description": "one exception, or a list of them (CONTRACT §10)",
                                     "example": {"plan_id": "…", "rule_id": "R01", "plan_feature": "KDC-01",
                                                 "master_feature": "*", "decision": "123/QĐ-UBND",
-                                                "until": "2026-12-31", "basis": "…", "note": "…"}}}}}})
-def add_exceptions(request: Request, body: dict | list = Body(...), principal: Principal = Depends(admin_only)):
+                                                "until": "2026-12-31", "basis": "…", "note": "…"}}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": "exceptions.csv (UTF-8; plan_id,rule_id,plan_feature,master_feature,decision,"
+                                "until,basis,note), as `kgspatial check --exceptions` reads it"}}}}}}})
+async def add_exceptions(request: Request, principal: Principal = Depends(admin_only)):
     """Accept findings by a decision (admin): `plan_id, rule_id, plan_feature, master_feature`
-    (`*`: any), `decision`, optional `until`, `basis`, `note`. Checks made from then on apply
-    them; 422 listing every problem (unknown plans too), nothing kept."""
+    (`*`: any), `decision`, optional `until`, `basis`, `note`, as JSON (one or a list) or an
+    exceptions.csv in the multipart field `file` (what a web form or a spreadsheet sends).
+    Checks made from then on apply them; 422 listing every problem (unknown plans too), nothing kept."""
     store = request.app.state.store
-    body = plan_register.nfc(body)
-    rows = body if isinstance(body, list) else [body]
     problems: list[str] = []
-    if not rows:
-        problems.append("danh sách trống / the list is empty: send one exception or a list of them")
+    single = False
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        settings = request.app.state.settings
+        async with received(request, settings, settings.data_dir / "tmp") as upload:
+            if upload.path is None:
+                raise HTTPException(400, "thiếu tệp / no file: send exceptions.csv in the multipart field 'file'")
+            found = await run_in_threadpool(read_exceptions, upload.path, upload.filename)
+        named = [(f"{e.describe()}", e.plan_id) for e in found]
+    else:
+        try:
+            body = plan_register.nfc(await request.json())
+        except ValueError:
+            raise HTTPException(422, "không phải JSON / the body is not JSON: send one exception (an object) or a"
+                                     " list of them, or exceptions.csv as the multipart field 'file'") from None
+        if not isinstance(body, (dict, list)):
+            raise HTTPException(422, "gửi một ngoại lệ hoặc một danh sách / send one exception (an object) or a list")
+        single = isinstance(body, dict)
+        rows = [body] if single else body
+        if not rows:
+            problems.append("danh sách trống / the list is empty: send one exception or a list of them")
+        named = [(f"row {i + 1}", row.get("plan_id").strip()) for i, row in enumerate(rows)
+                 if isinstance(row, dict) and isinstance(row.get("plan_id"), str) and row["plan_id"].strip()]
+        found = []
+        try:
+            found = parse_exceptions(rows, source=SOURCE)
+        except ExceptionsError as exc:
+            problems += exc.problems
     plans = {p["id"] for p in store.list_layers("plan")}
+    problems += [f"{where}, plan_id: không có quy hoạch / no plan with id {plan_id!r}"
+                 for where, plan_id in named if plan_id not in plans]
     stored = {(e["plan_id"], e["rule_id"], e["plan_feature"], e["master_feature"]): e["id"]
               for e in store.list_exceptions()}
-    for i, row in enumerate(rows):
-        plan_id = row.get("plan_id") if isinstance(row, dict) else None
-        if isinstance(plan_id, str) and plan_id.strip() and plan_id.strip() not in plans:
-            problems.append(f"row {i + 1}, plan_id: không có quy hoạch / no plan with id {plan_id.strip()!r}")
-    found = []
-    try:
-        found = parse_exceptions(rows, source=SOURCE)
-    except ExceptionsError as exc:
-        problems = exc.problems + problems
-    for i, exc in enumerate(found):
+    for exc in found:
         key = (exc.plan_id, exc.rule_id, exc.plan_feature, exc.master_feature)
         if key in stored:
-            problems.append(f"row {i + 1}: đã có ngoại lệ {stored[key]} cho phát hiện này / exception {stored[key]}"
-                            " already accepts this finding (one decision per finding)")
+            problems.append(f"{exc.describe()}: đã có ngoại lệ {stored[key]} cho phát hiện này / exception"
+                            f" {stored[key]} already accepts this finding (one decision per finding)")
     if problems:
         raise ExceptionsError(problems, source=SOURCE)
     kept = store.add_exceptions([{**dataclasses.asdict(e), "until": e.until.isoformat() if e.until else None}
-                                 for e in found],
-                                principal.id)
+                                 for e in found], principal.id)
     items = [_exception_record(r) for r in kept]
-    return JSONResponse(items[0] if isinstance(body, dict) else {"items": items, "total": len(items)},
-                        status_code=201)
+    return JSONResponse(items[0] if single else {"items": items, "total": len(items)}, status_code=201)
 
 
 @router.get("/exceptions")

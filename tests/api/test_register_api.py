@@ -163,6 +163,24 @@ def test_legal_status_on_both_sides_of_each_boundary(api, scene_files):
     assert body["counts"]["review_status"]["not_checked"] == 3 and body["counts"]["overdue"] == 3
     assert "Luật Quy hoạch" in rows[ids["integrated"]]["basis"]
 
+    # The public list ready to announce, as files: the expired and the abolished plan, by decision.
+    r = api.get("/api/v1/register", "viewer", params={"on": "2026-01-01", "format": "xlsx"})
+    assert r.status_code == 200 and r.headers["content-disposition"].endswith('register-2026-01-01.xlsx"')
+    sheet = openpyxl.load_workbook(io.BytesIO(r.content))["Danh mục công bố"]
+    header = [c.value for c in sheet[1]]
+    listed = sorted((row[header.index("Số quyết định")], row[header.index("Tình trạng pháp lý")])
+                    for row in sheet.iter_rows(min_row=2, values_only=True))
+    assert listed == [("11/QĐ-UBND", "Hết hiệu lực"), ("15/QĐ-UBND", "Bãi bỏ")]
+    pypdf = pytest.importorskip("pypdf")
+    r = api.get("/api/v1/register", "viewer", params={"on": "2026-01-01", "format": "pdf"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text = unicodedata.normalize("NFC", " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(r.content)).pages))
+    compact = re.sub(r"\s+", "", text)  # table cells wrap at the hyphen: "15/QĐ-\nUBND"
+    assert "11/QĐ-UBND" in compact and "15/QĐ-UBND" in compact and "Hết hiệu lực" in text
+    r = api.get("/api/v1/register", "viewer", params={"on": "2026-01-01", "format": "html"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and "15/QĐ-UBND" in r.text
+    assert api.get("/api/v1/register", "viewer", params={"format": "docx"}).status_code == 422
+
 
 def test_review_status_from_latest_check_and_outdated_by_a_new_master(api, scene, scene_files, more_files):
     clean = _plan(api, more_files, file="consistent.gpkg", decision="20/QĐ-UBND", approved="2020-02-02")["id"]
@@ -363,6 +381,10 @@ def test_exceptions_roles_and_validation(api, scene):
     assert kept["note"] == "chấp thuận"  # NFC, as sent in NFD
     r = api.post("/api/v1/exceptions", json=_exception(plan))  # the same finding again
     assert r.status_code == 422 and kept["id"] in r.json()["problems"][0]
+    for bad, said in ((b"{", "không phải JSON / the body is not JSON"), (b'"R02"', "gửi một ngoại lệ hoặc một danh sách")):
+        r = api.client.post("/api/v1/exceptions", content=bad,
+                            headers={**api.h("admin"), "Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["detail"].startswith(said), r.text
     # Planners read the exceptions of their own plans only.
     assert api.get("/api/v1/exceptions", "planner").json()["total"] == 1
     assert api.get("/api/v1/exceptions", "planner2").json() == {"items": [], "total": 0}
@@ -459,3 +481,25 @@ def test_a_failed_check_is_the_register_s_failed_with_its_reason(api, scene, mor
     assert (row["review_status"], row["overdue"]) == ("failed", True)
     assert (row["legal_status"], row["basis"]) == ("draft", "not approved")  # ?english=true: the English basis
     assert _register(api, "2025-10-01", "planner")[0][plan]["basis"] == "Chưa được phê duyệt"
+
+
+def test_exceptions_as_a_csv_file_from_a_form_or_a_spreadsheet(api, scene, scene_files):
+    """exceptions.csv as `kgspatial check --exceptions` reads it, sent as the multipart field
+    `file`: every problem of the file at once (its row numbers), unknown plans too."""
+    plan = scene["plan"]
+    header = "plan_id,rule_id,plan_feature,master_feature,decision,until,basis,note\n"
+    bad = header + f"{plan},R02,KDC-01,*,,,,\nkhong-co,R01,KDC-01,0,5/QĐ-UBND,,,\n"
+    r = api.post("/api/v1/exceptions", files={"file": ("ngoai_le.csv", bad.encode("utf-8"))})
+    assert r.status_code == 422, r.text
+    assert r.json()["problems"] == ["row 2, decision: trống / empty"]  # the file's own problems first
+    good = header + f"{plan},R02,KDC-01,*,123/QĐ-UBND,31/12/2030,Điều 5,chấp thuận\n"
+    r = api.post("/api/v1/exceptions", files={"file": ("ngoai_le.csv", good.encode("utf-8"))})
+    assert r.status_code == 201, r.text
+    assert [(e["plan_id"], e["until"], e["basis"]) for e in r.json()["items"]] == [(plan, "2030-12-31", "Điều 5")]
+    r = api.post("/api/v1/exceptions", files={"file": ("ngoai_le.csv", (header + "khong-co,R01,X,*,1/QĐ,,,\n").encode())})
+    assert r.status_code == 422 and r.json()["problems"] == [
+        "khong-co / R01 / X / * (1/QĐ), plan_id: không có quy hoạch / no plan with id 'khong-co'"]
+    r = api.post("/api/v1/exceptions", "planner", files={"file": ("ngoai_le.csv", good.encode("utf-8"))})
+    assert r.status_code == 403
+    done = _check(api, plan)
+    assert done["summary"]["totals"]["conflict_area_m2"] == 3300.0  # 5800 less KDC-01's 2500 m² on RPH
