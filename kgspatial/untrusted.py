@@ -61,8 +61,11 @@ def _libgdal() -> ctypes.CDLL:
             paths = {line.split()[-1] for line in maps if "libgdal" in line and "/" in line}
     except OSError:
         paths = set()
-    pyogrio_dir = str(Path(pyogrio.__file__).resolve().parents[1])
-    ordered = sorted(paths, key=lambda p: not p.startswith(pyogrio_dir))
+    # pyogrio's own copy (site-packages/pyogrio.libs/ in its wheel), never rasterio.libs/ or
+    # fiona.libs/ beside it: a wheel's libraries all start with site-packages/.
+    package = Path(pyogrio.__file__).resolve().parent
+    own = (str(package) + "/", str(package.parent / "pyogrio.libs") + "/")
+    ordered = sorted(paths, key=lambda p: not p.startswith(own))
     name = ordered[0] if ordered else ctypes.util.find_library("gdal")
     if not name:
         raise RuntimeError("cannot find the GDAL library pyogrio uses, so uploads cannot be restricted")
