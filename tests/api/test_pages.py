@@ -105,7 +105,7 @@ def test_pages_post_need_the_csrf_token_and_this_origin(api, scene, scene_files)
     assert api.get("/api/v1/checks", "admin").json()["total"] == 0
 
 
-def test_planner_journey_upload_warnings_check_result(api, scene, scene_files):
+def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, tmp_path):
     signin(api, "planner")
     form = api.client.get("/plans/new").text
     for name in ("file", "name", "plan_type", "decision", "approved", "authority", "code_field", "label_field",
@@ -126,7 +126,7 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files):
     frame = geoms.plan_frame()
     frame.loc[5, "ma"] = "XYZ"
     buf = io.BytesIO()
-    path = scene_files.parent / "plan_unknown.gpkg"
+    path = tmp_path / "plan_unknown.gpkg"
     gpd.GeoDataFrame(frame, crs=geoms.CRS).to_file(path)
     buf.write(path.read_bytes())
     r = api.client.post("/plans/new", data={"csrf": csrf(form), "name": "QH có mã lạ", "plan_type": "rural"},
@@ -160,7 +160,7 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files):
     assert f'<iframe class="map" src="/api/v1/checks/{check_id}/map"' in html
     # the conflicts as a GeoPackage: 9400 m² of pieces (5800 + 3600) and 180 m of lines (90 + 90)
     gpkg = api.client.get(f"/api/v1/checks/{check_id}/download?format=gpkg")
-    path = scene_files.parent / "dl.gpkg"
+    path = tmp_path / "dl.gpkg"
     path.write_bytes(gpkg.content)
     df = pyogrio.read_dataframe(path)
     assert len(df) == 6 and df.crs.to_epsg() == 9207
@@ -296,3 +296,25 @@ def test_register_page_shows_legal_and_review_status(api, scene, scene_files):
     assert "In force" in en and "Needs adjustment" in en
     signin(api, "planner2")
     assert 'data-plan-id="' not in api.client.get("/register").text
+
+
+def test_a_queued_check_page_refreshes_itself(make_settings, scene_files):
+    """With no worker the check stays queued: its page says so and reloads every 2 s, no result yet."""
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from tests.api.conftest import Api
+
+    app = create_app(make_settings(workers=0))
+    with TestClient(app) as client:
+        keys = {"admin": app.state.store.create_key("admin", "admin")[1],
+                "planner": app.state.store.create_key("planner", "planner")[1]}
+        api = Api(client, keys)
+        assert api.upload("masters", scene_files / "master.gpkg", name="QH tỉnh").status_code == 201
+        plan = api.upload("plans", scene_files / "plan.gpkg", "planner", name="QH", plan_type="rural").json()
+        check = api.post("/api/v1/checks", "planner", json={"plan_id": plan["id"]}).json()
+        signin(api, "planner")
+        html = api.client.get(f"/checks/{check['id']}").text
+        assert '<meta http-equiv="refresh" content="2">' in html and 'data-status="accepted"' in html
+        assert "Đang chờ" in html and 'id="conflicts"' not in html and "/download" not in html
+        assert api.client.get(f"/api/v1/checks/{check['id']}/download?format=gpkg").status_code == 409
