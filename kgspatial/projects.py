@@ -492,6 +492,25 @@ def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]],
     return reserved, shares
 
 
+def main_unit(layer: PreparedLayer, units) -> list[tuple[str, str]]:
+    """Per project, the (code, name) of the unit holding most of it (admin.split_by_units), or
+    ("", "") when no unit does or no units are configured."""
+    out = [("", "")] * len(layer)
+    if units is None or len(layer) == 0:
+        return out
+    from .admin import split_by_units
+
+    pieces = split_by_units(layer.geoms, layer.kinds, units)
+    size = _size(pieces.geoms, layer.kinds[pieces.left])
+    best: dict[int, tuple[float, int]] = {}
+    for left, right, s in zip(pieces.left.tolist(), pieces.right.tolist(), size.tolist()):
+        if right >= 0 and s > best.get(left, (-1.0, -1))[0]:
+            best[left] = (s, right)
+    for left, (_, right) in best.items():
+        out[left] = (str(units.codes[right]), str(units.names[right]))
+    return out
+
+
 def schedule(phase: str, status: str, on: dt.date) -> str:
     """§9: overdue after its phase ended unless completed or cancelled; late_start when still
     proposed more than two years after its phase began; else on_track."""
@@ -626,6 +645,7 @@ def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | No
         warnings.append("projects: the registry configures hazards, but this version does not screen projects"
                         " for them yet: hazard is null / chưa sàng lọc rủi ro thiên tai cho dự án")
     sizes = _size(layer.geoms, layer.kinds)
+    units = main_unit(layer, ctx.admin)
     rows = []
     for i, pid in enumerate(table.ids):
         kind = int(layer.kinds[i])
@@ -637,7 +657,7 @@ def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | No
             "code": str(layer.codes[i]), "kind": KIND_NAMES[kind],
             "area_m2": round(float(sizes[i]), 3) if kind == POLYGON else 0.0,
             "length_m": round(float(sizes[i]), 3) if kind == LINE else 0.0,
-            "reserved_share": shares[i],
+            "reserved_share": shares[i], "admin_code": units[i][0], "admin_name": units[i][1],
         })
     frame = gpd.GeoDataFrame({
         "project_id": [r["id"] for r in rows], "name": [r["name"] for r in rows],
@@ -649,6 +669,7 @@ def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | No
                    for r in rows],
         "schedule": [r["schedule"] for r in rows], "kind": [r["kind"] for r in rows],
         "area_m2": [r["area_m2"] for r in rows], "length_m": [r["length_m"] for r in rows],
+        "admin_code": [r["admin_code"] for r in rows], "admin_name": [r["admin_name"] for r in rows],
     }, geometry=gpd.GeoSeries(layer.geoms, crs=ctx.analysis_crs))
     warnings = table.warnings + part["warnings"] + warnings
     if part["unreviewed"]:

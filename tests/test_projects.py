@@ -146,6 +146,10 @@ def test_siting_reservation_and_values_by_hand(scene, tmp_path):
     assert all(r["hazard"] is None for r in result.rows) and result.hazards_configured is False
     assert result.exit_code == 1
     assert rows["PA"]["area_m2"] == 4000 and rows["PG"]["length_m"] == 80
+    # the unit holding most of it: PA [20,120] has 60 m in A [0,80], 40 m in B; PG 70 m in A, 10 m in B;
+    # PD [150,190] lies in B; PH and PI lie in no unit
+    units = {k: r["admin_code"] for k, r in rows.items()}
+    assert (units["PA"], units["PG"], units["PD"], units["PH"], units["PI"]) == ("A", "A", "B", "", "")
 
 
 def test_outputs_as_the_contract_says(scene, tmp_path):
