@@ -77,9 +77,9 @@ def _lang(english: bool) -> str:
 
 
 def _hazard_text(band) -> str:
-    if band is None:
-        return ""
-    return f"{band['hazard_id']} ≥ {band['min_depth']:g} m ({band['verdict']})"
+    from ..projects import hazard_text
+
+    return hazard_text(band) or ""
 
 
 def matrix(rows: list[dict]) -> list[dict]:
