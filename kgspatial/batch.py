@@ -567,7 +567,7 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
     result.register = build_register(reg, datetime.date.today(), results_from_records(plans, inputs), opts.english,
                                      inputs=inputs)
     summary["register"] = {"on": result.register["on"], **result.register["counts"]}
-    result.projects, result.indicators = assess_extras(ctx, reg, extras, datetime.date.today(), prepared)
+    result.projects, result.indicators = assess_extras(ctx, reg, extras, datetime.date.today(), prepared, screening)
     for key, part in (("projects", result.projects), ("indicators", result.indicators)):
         if part is not None:
             summary[key] = {"on": part.on.isoformat(), **part.counts()}

@@ -206,5 +206,7 @@ every status, phase, capital, funding source and shape. On purpose: projects dra
 own features (reserved), a school 60 % and a health centre 45 % on blocks of their own use
 (reserved, not reserved), a waste plant and two canals on features of the abolished and the
 expired plans (not reserved), a power line reserved by the energy plan yet through the national
-park (conflict), a sea-encroachment area wholly at sea (outside the master plan).
+park (conflict), a sea-encroachment area wholly at sea (outside the master plan). With the
+demo's hazard layers (`hazards/`) each project gets its highest band; the Thạnh Lộc industrial
+park lies in the elevation model's survey gap, so its band is *unknown*.
 """

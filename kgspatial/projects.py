@@ -1,9 +1,9 @@
 """Priority investment projects (CONTRACT §9): siting, reservation, hazard band and schedule.
 
 A project is a plan feature: its siting is the check of kgspatial.check (same engine, rules,
-admin split) with plan_id `projects`. Reservation asks each `in_force` plan of the register on
-its own whether it gives the project's land the project's use; the schedule compares the phase
-and status with a date. Nothing here writes files except `write_projects_outputs`, into a
+admin split) with plan_id `projects`, and its hazard band the screening of kgspatial.hazards.
+Reservation asks each `in_force` plan of the register on its own whether it gives the project's
+land the project's use; the schedule compares the phase and status with a date. Nothing here writes files except `write_projects_outputs`, into a
 folder the caller stages.
 """
 
@@ -26,7 +26,7 @@ import shapely
 from . import crs as crs_mod
 from .check import Context, check_plan
 from .engine import NOISE, intersect_pairs, keep_kind
-from .errors import InputError, RulesError
+from .errors import InputError, KgSpatialError, RulesError
 from .io import Layer, read_layer, split_selector
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, as_text, field_selector, find_field, prepare_layer
 from .rules import UNREVIEWED, RulesTable
@@ -492,6 +492,25 @@ def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]],
     return reserved, shares
 
 
+def main_unit(layer: PreparedLayer, units) -> list[tuple[str, str]]:
+    """Per project, the (code, name) of the unit holding most of it (admin.split_by_units), or
+    ("", "") when no unit does or no units are configured."""
+    out = [("", "")] * len(layer)
+    if units is None or len(layer) == 0:
+        return out
+    from .admin import split_by_units
+
+    pieces = split_by_units(layer.geoms, layer.kinds, units)
+    size = _size(pieces.geoms, layer.kinds[pieces.left])
+    best: dict[int, tuple[float, int]] = {}
+    for left, right, s in zip(pieces.left.tolist(), pieces.right.tolist(), size.tolist()):
+        if right >= 0 and s > best.get(left, (-1.0, -1))[0]:
+            best[left] = (s, right)
+    for left, (_, right) in best.items():
+        out[left] = (str(units.codes[right]), str(units.names[right]))
+    return out
+
+
 def schedule(phase: str, status: str, on: dt.date) -> str:
     """§9: overdue after its phase ended unless completed or cancelled; late_start when still
     proposed more than two years after its phase began; else on_track."""
@@ -507,7 +526,7 @@ def schedule(phase: str, status: str, on: dt.date) -> str:
     return "on_track"
 
 
-_VERDICT_WEIGHT = {"conflict": 0, "conditional": 1}
+_VERDICT_WEIGHT = {"conflict": 0, "conditional": 1, "compatible": 2, "unknown": 3}
 _SEVERITY_WEIGHT = {"high": 0, "medium": 1, "low": 2}
 
 
@@ -515,8 +534,10 @@ def hazard_bands(findings: pd.DataFrame | None, project_ids: list[str]) -> dict[
     """The highest hazard band (§8) each project falls into, from the hazards layer's rows of plan
     `projects` (plan_feature, hazard_id, rule_id, min_depth, verdict, severity, max_depth).
 
-    "Highest": the worst verdict, then severity, then the deepest band. None when no band
-    reaches the project, and for every project when `findings` is None (no hazards configured)."""
+    "Highest": the worst verdict (conflict, conditional, compatible), then severity, then the
+    deepest band; a project that lies only on cells with no data gets verdict `unknown` (not
+    safe, CONTRACT §8). None when no band reaches the project, and for every project when
+    `findings` is None (no hazards configured)."""
     out: dict[str, dict | None] = {pid: None for pid in project_ids}
     if findings is None or len(findings) == 0:
         return out
@@ -525,9 +546,14 @@ def hazard_bands(findings: pd.DataFrame | None, project_ids: list[str]) -> dict[
         pid = str(row["plan_feature"])
         if pid not in out:
             continue
-        band = {"hazard_id": row["hazard_id"], "rule_id": row.get("rule_id"), "min_depth": float(row["min_depth"]),
-                "verdict": row["verdict"], "severity": row.get("severity"),
-                "max_depth": None if pd.isna(row.get("max_depth")) else float(row["max_depth"])}
+
+        def number(key):
+            value = row.get(key)
+            return None if value is None or pd.isna(value) else float(value)
+
+        band = {"hazard_id": row["hazard_id"], "rule_id": row.get("rule_id") or None, "min_depth": number("min_depth"),
+                "verdict": row["verdict"], "severity": row.get("severity") or None,
+                "max_depth": None if number("max_depth") is None else round(number("max_depth"), 3)}
         now = out[pid]
         if now is None or _band_key(band) < _band_key(now):
             out[pid] = band
@@ -535,19 +561,24 @@ def hazard_bands(findings: pd.DataFrame | None, project_ids: list[str]) -> dict[
 
 
 def _band_key(band: dict) -> tuple:
-    return (_VERDICT_WEIGHT.get(band["verdict"], 9), _SEVERITY_WEIGHT.get(band.get("severity"), 9),
-            -band["min_depth"], str(band["hazard_id"]))
+    depth = band["min_depth"] if band["min_depth"] is not None else -math.inf
+    return (_VERDICT_WEIGHT.get(band["verdict"], 9), _SEVERITY_WEIGHT.get(band.get("severity"), 9), -depth,
+            str(band["hazard_id"]))
 
 
-def screen_hazards(reg, ctx: Context, layer: PreparedLayer) -> pd.DataFrame | None:
-    """The seam for hazard screening (CONTRACT §8, issue 14): the hazards layer's rows for the
-    projects, or None when the registry configures no hazards.
-
-    Hazard screening is not in this installation yet, so this returns None; once it lands, run
-    it here on `layer` (plan_id `projects`) and return its findings frame: hazard_bands does the rest."""
+def screen_hazards(reg, ctx: Context, layer: PreparedLayer, screening=None) -> tuple[pd.DataFrame | None, list[str]]:
+    """The projects screened as a plan (plan_id `projects`) by kgspatial.hazards (CONTRACT §8):
+    its hazards rows and warnings, or (None, []) when the registry names no `hazards`.
+    `screening`: a batch's open hazards.Screening (rasters opened once per run)."""
     if getattr(reg, "hazards", None) is None:
-        return None
-    return None  # wired when kgspatial's hazard screening exists (assess warns meanwhile)
+        return None, []
+    units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
+    if screening is not None:
+        return screening.plan(layer, PLAN_ID, units_list)
+    from .hazards import Screening, load_hazards
+
+    with Screening(load_hazards(reg.hazards, ctx.taxonomy, written=str(reg.hazards)), ctx.analysis_crs) as own:
+        return own.plan(layer, PLAN_ID, units_list)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -585,6 +616,14 @@ class ProjectsResult:
                 "hazards_configured": self.hazards_configured, "counts": self.counts(), "warnings": self.warnings}
 
 
+def hazard_text(band: dict | None) -> str | None:
+    """'slr100 ≥ 0.5 m (conflict)' for the projects layer and the reports."""
+    if band is None:
+        return None
+    depth = f" ≥ {band['min_depth']:g} m" if band["min_depth"] is not None else ""
+    return f"{band['hazard_id']}{depth} ({band['verdict']})"
+
+
 def in_force_plans(reg, on: dt.date) -> list:
     """The register's plans whose legal status on the date is in_force (CONTRACT §7)."""
     from .register import legal_status, load_transitions
@@ -613,19 +652,26 @@ def plan_layers(ctx: Context, reg, plans, known: dict | None = None) -> tuple[li
 
 
 def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | None = None,
-           min_area: float = 1.0, jobs: int = 1) -> ProjectsResult:
-    """Siting, reservation, hazard band and schedule of every project on the date."""
+           min_area: float = 1.0, jobs: int = 1, screening=None, strict: bool = True) -> ProjectsResult:
+    """Siting, reservation, hazard band and schedule of every project on the date. `strict`: a
+    hazard raster that cannot screen the projects is an error (exit 2, as for `kgspatial hazards`);
+    a batch (strict=False) records it as a warning and keeps its province outputs."""
     layer = table.layer
     sitings, conflicts, part = siting(ctx, layer, min_area, jobs)
     in_force = in_force_plans(reg, on)
     layers, warnings = plan_layers(ctx, reg, in_force, known)
     reserved, shares = reservation(layer, layers, ctx.rules)
-    findings = screen_hazards(reg, ctx, layer)
+    try:
+        findings, notes = screen_hazards(reg, ctx, layer, screening)
+    except KgSpatialError as exc:
+        if strict:
+            raise
+        findings, notes = None, [f"projects: hazard screening failed, hazard left null: {exc}"
+                                 " / không sàng lọc được rủi ro thiên tai cho dự án"]
+    warnings += notes
     bands = hazard_bands(findings, table.ids)
-    if findings is None and getattr(reg, "hazards", None) is not None:
-        warnings.append("projects: the registry configures hazards, but this version does not screen projects"
-                        " for them yet: hazard is null / chưa sàng lọc rủi ro thiên tai cho dự án")
     sizes = _size(layer.geoms, layer.kinds)
+    units = main_unit(layer, ctx.admin)
     rows = []
     for i, pid in enumerate(table.ids):
         kind = int(layer.kinds[i])
@@ -637,7 +683,7 @@ def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | No
             "code": str(layer.codes[i]), "kind": KIND_NAMES[kind],
             "area_m2": round(float(sizes[i]), 3) if kind == POLYGON else 0.0,
             "length_m": round(float(sizes[i]), 3) if kind == LINE else 0.0,
-            "reserved_share": shares[i],
+            "reserved_share": shares[i], "admin_code": units[i][0], "admin_name": units[i][1],
         })
     frame = gpd.GeoDataFrame({
         "project_id": [r["id"] for r in rows], "name": [r["name"] for r in rows],
@@ -645,10 +691,10 @@ def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | No
         "phase": [r["phase"] for r in rows], "status": [r["status"] for r in rows],
         "capital": [r["capital"] for r in rows], "funding": [r["funding"] for r in rows],
         "siting": [r["siting"] for r in rows], "reserved_in": [",".join(r["reserved_in"]) for r in rows],
-        "hazard": [None if r["hazard"] is None else f"{r['hazard']['hazard_id']} ≥ {r['hazard']['min_depth']:g} m"
-                   for r in rows],
+        "hazard": [hazard_text(r["hazard"]) for r in rows],
         "schedule": [r["schedule"] for r in rows], "kind": [r["kind"] for r in rows],
         "area_m2": [r["area_m2"] for r in rows], "length_m": [r["length_m"] for r in rows],
+        "admin_code": [r["admin_code"] for r in rows], "admin_name": [r["admin_name"] for r in rows],
     }, geometry=gpd.GeoSeries(layer.geoms, crs=ctx.analysis_crs))
     warnings = table.warnings + part["warnings"] + warnings
     if part["unreviewed"]:
@@ -742,13 +788,15 @@ def read_extras(reg, ctx: Context) -> Extras:
     return extras
 
 
-def assess_extras(ctx: Context, reg, extras: Extras, on: dt.date, known: dict | None = None):
+def assess_extras(ctx: Context, reg, extras: Extras, on: dt.date, known: dict | None = None, screening=None):
     """(ProjectsResult or None, IndicatorsResult or None) of a batch run; the plans it read
-    already (`known`: plan id -> PreparedLayer) are not read again."""
+    already (`known`: plan id -> PreparedLayer) are not read again, nor the hazard rasters
+    (`screening`, the batch's open hazards.Screening)."""
     from .indicators import in_force_layers, measure
 
     known = dict(known or {})
-    projects = assess(ctx, reg, extras.table, on, known) if extras.table is not None else None
+    projects = (assess(ctx, reg, extras.table, on, known, screening=screening, strict=False)
+                if extras.table is not None else None)
     indicators = None
     if extras.indicators is not None:
         plans, warnings = in_force_layers(ctx, reg, on, known)

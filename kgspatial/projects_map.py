@@ -37,6 +37,10 @@ def projects_layers(result, crs=None) -> list[GeoJsonLayer]:
                 ("Vốn (tỷ đồng) / capital", "" if r["capital"] is None else f"{r['capital']:,.1f}"),
                 ("Vị trí / siting", vi["siting"][r["siting"]]), ("Bố trí trong / reserved in", reserved),
                 ("Tiến độ / schedule", vi["schedule"][r["schedule"]])]
+        if r["hazard"] is not None:
+            from .projects import hazard_text
+
+            rows.append(("Rủi ro thiên tai / hazard", hazard_text(r["hazard"])))
         popup = f"<b>{html.escape(r['name'])}</b><table>" + "".join(
             f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows) + "</table>"
         props.append({"s": key, "t": tip, "p": popup})

@@ -146,6 +146,10 @@ def test_siting_reservation_and_values_by_hand(scene, tmp_path):
     assert all(r["hazard"] is None for r in result.rows) and result.hazards_configured is False
     assert result.exit_code == 1
     assert rows["PA"]["area_m2"] == 4000 and rows["PG"]["length_m"] == 80
+    # the unit holding most of it: PA [20,120] has 60 m in A [0,80], 40 m in B; PG 70 m in A, 10 m in B;
+    # PD [150,190] lies in B; PH and PI lie in no unit
+    units = {k: r["admin_code"] for k, r in rows.items()}
+    assert (units["PA"], units["PG"], units["PD"], units["PH"], units["PI"]) == ("A", "A", "B", "", "")
 
 
 def test_outputs_as_the_contract_says(scene, tmp_path):
@@ -493,3 +497,32 @@ def test_indicators_on_the_real_2025_wards_and_pre_2025_communes(shared_data, tm
     assert rows[0]["unit_name"] == "Rạch Giá" and rows[2]["unit_name"] == "Phường Vĩnh Quang"
     assert rows[3]["master_ha"] == pytest.approx(zone.area / 1e4, rel=1e-9)  # the whole province: the zone
     assert len(communes) > 100
+
+
+def test_hazard_bands_of_the_projects_when_hazards_are_configured(scene, tmp_path):
+    """A 20 m grid over the scene's 200 × 200 m: depth 0.2 m west of x = 100, 0.8 m east of it.
+    R1 (over 0 m) conditional, R2 (over 0.5 m) conflict."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    values = np.array([[0.2] * 5 + [0.8] * 5] * 10, dtype="float32")
+    with rasterio.open(scene / "depth.tif", "w", driver="GTiff", height=10, width=10, count=1, dtype="float32",
+                       crs="EPSG:9207", transform=from_origin(X0, Y0 + 200, 20, 20), nodata=-9999.0) as ds:
+        ds.write(values, 1)
+    (scene / "hazard_rules.csv").write_text(
+        "rule_id,plan_code,hazard_id,min_depth,verdict,severity,reference,note\n"
+        "R1,*,slr,0,conditional,low,minh họa,\nR2,*,slr,0.5,conflict,medium,minh họa,\n", encoding="utf-8")
+    (scene / "HAZARDS.yaml").write_text(
+        "layers:\n  - id: slr\n    name_vi: Ngập\n    name_en: Flooding\n    path: depth.tif\n    scenario: thử\n"
+        "rules: hazard_rules.csv\n", encoding="utf-8")
+    result = run_projects(_registry(scene, hazards="HAZARDS.yaml"), tmp_path / "out", ON)
+    rows = _by_id(result)
+    assert result.hazards_configured is True
+    assert rows["PA"]["hazard"]["rule_id"] == "R2" and rows["PA"]["hazard"]["min_depth"] == 0.5  # straddles x = 100
+    assert rows["PA"]["hazard"]["max_depth"] == 0.8
+    assert rows["PC"]["hazard"]["rule_id"] == "R1" and rows["PC"]["hazard"]["verdict"] == "conditional"
+    assert rows["PF"]["hazard"]["rule_id"] == "R2"  # the point (150, 50)
+    assert rows["PH"]["hazard"]["verdict"] == "unknown"  # off the raster: not safe, not a band
+    assert result.exit_code == 1  # §9's exit code does not change with hazards
+    layer = gpd.read_file(tmp_path / "out" / "projects.gpkg", layer="projects")
+    assert dict(zip(layer["project_id"], layer["hazard"]))["PA"] == "slr ≥ 0.5 m (conflict)"

@@ -29,8 +29,7 @@ def projects(
     english: Annotated[bool, Opt("--english", help="English headings and values in projects.xlsx.")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress messages.")] = False,
 ) -> None:
-    """Siting, reservation, hazard and schedule of every priority project; exit 1 when one
-    conflicts with the master plan or is overdue."""
+    """Siting, reservation, hazard and schedule of every priority project; exit 1 on a conflict or an overdue one."""
     from ..projects import run_projects
 
     day = parse_day(on)
@@ -51,8 +50,7 @@ def indicators(
     on: Annotated[Optional[str], Opt(help="The day the plans in force are for (default: today).")] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress messages.")] = False,
 ) -> None:
-    """Land-use indicators per unit against the master plan and the plans in force; exit 1 when
-    any verdict is over or under."""
+    """Land-use indicators per unit, master plan and plans in force; exit 1 when one is over or under."""
     from ..indicators import run_indicators
 
     day = parse_day(on)

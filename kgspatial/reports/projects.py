@@ -77,9 +77,9 @@ def _lang(english: bool) -> str:
 
 
 def _hazard_text(band) -> str:
-    if band is None:
-        return ""
-    return f"{band['hazard_id']} ≥ {band['min_depth']:g} m ({band['verdict']})"
+    from ..projects import hazard_text
+
+    return hazard_text(band) or ""
 
 
 def matrix(rows: list[dict]) -> list[dict]:
@@ -124,9 +124,9 @@ def projects_section(result, english: bool = False) -> dict:
         "in_force": ", ".join(result.in_force) or T["none"],
         "hazards": None if result.hazards_configured else T["no_hazards"],
         "matrix": _with_subtotals(matrix(rows), T, N, num),
-        "overdue": [(r["id"], r["name"], r["phase"], N["status"][r["status"]], num(r["capital"], 1))
-                    for r in overdue(rows)],
-        "not_reserved": [(r["id"], r["name"], r["code"], N["siting"][r["siting"]],
+        "overdue": [(r["id"], r["name"], r.get("admin_name", ""), r["phase"], N["status"][r["status"]],
+                     num(r["capital"], 1)) for r in overdue(rows)],
+        "not_reserved": [(r["id"], r["name"], r.get("admin_name", ""), r["code"], N["siting"][r["siting"]],
                           ", ".join(f"{k} {v:.1%}" for k, v in r["reserved_share"].items()))
                          for r in not_reserved(rows)],
         "projects": [(r["id"], r["name"], r["sector"], r["phase"], N["status"][r["status"]], num(r["capital"], 1),
@@ -204,21 +204,24 @@ def add_projects_sheets(wb: Workbook, result, english: bool = False) -> None:
     lang = _lang(english)
     T, N = TEXT[lang], NAMES[lang]
     cols = ["id", "name", "code", "sector", "phase", "status", "capital", "funding", "siting", "reserved_in",
-            "hazard", "schedule", "kind", "area_ha", "length_m"]
+            "hazard", "schedule", "kind", "area_ha", "length_m", "unit_code", "unit_name"]
     rows = [[r["id"], r["name"], r["code"], r["sector"], r["phase"], N["status"][r["status"]], r["capital"],
              N["funding"].get(r["funding"], "") if r["funding"] else "", N["siting"][r["siting"]],
              ", ".join(r["reserved_in"]), _hazard_text(r["hazard"]), N["schedule"][r["schedule"]], r["kind"],
-             round(r["area_m2"] / 1e4, 4) if r["area_m2"] else None, r["length_m"] or None] for r in result.rows]
+             round(r["area_m2"] / 1e4, 4) if r["area_m2"] else None, r["length_m"] or None,
+             r.get("admin_code", ""), r.get("admin_name", "")] for r in result.rows]
     _sheet(wb, T["sheet_projects"], [T[c] for c in cols], rows, {6: "#,##0.0", 13: "#,##0.0000", 14: "#,##0.0"})
     _sheet(wb, T["sheet_matrix"], [T["phase"], T["sector"], T["status"], T["count"], T["capital"]],
            [[g["phase"], g["sector"] or T["unclassified"], N["status"][g["status"]], g["count"], round(g["capital"], 3)]
             for g in matrix(result.rows)], {4: "#,##0.0"})
-    _sheet(wb, T["sheet_overdue"], [T["id"], T["name"], T["sector"], T["phase"], T["status"], T["capital"]],
-           [[r["id"], r["name"], r["sector"], r["phase"], N["status"][r["status"]], r["capital"]]
+    _sheet(wb, T["sheet_overdue"], [T["id"], T["name"], T["sector"], T["phase"], T["status"], T["capital"],
+                                    T["unit_name"]],
+           [[r["id"], r["name"], r["sector"], r["phase"], N["status"][r["status"]], r["capital"], r.get("admin_name", "")]
             for r in overdue(result.rows)], {5: "#,##0.0"})
-    _sheet(wb, T["sheet_not_reserved"], [T["id"], T["name"], T["code"], T["siting"], T["reserved_in"]],
+    _sheet(wb, T["sheet_not_reserved"], [T["id"], T["name"], T["code"], T["siting"], T["reserved_in"], T["unit_name"]],
            [[r["id"], r["name"], r["code"], N["siting"][r["siting"]],
-             ", ".join(f"{k} {v:.1%}" for k, v in r["reserved_share"].items())] for r in not_reserved(result.rows)])
+             ", ".join(f"{k} {v:.1%}" for k, v in r["reserved_share"].items()), r.get("admin_name", "")]
+            for r in not_reserved(result.rows)])
 
 
 def add_indicator_sheet(wb: Workbook, result, english: bool = False) -> None:
