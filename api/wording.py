@@ -27,5 +27,7 @@ def for_api(message: str, paths: dict[str, str]) -> str:
     message = _SELECTOR.sub(r"choose one with the form field layer, e.g. layer=\1", message)
     message = _EXAMPLE.sub(r"give one in the form field assume_crs, e.g. assume_crs=\1", message)
     for flag, field in sorted(_FLAGS, key=lambda kv: -len(kv[0])):
+        # Vietnamese halves say "tùy chọn --flag" (the option): "trường <field>" (the form field).
+        message = message.replace(f"tùy chọn {flag}", f"trường {field.removeprefix('the form field ')}")
         message = message.replace(flag, field)
     return message

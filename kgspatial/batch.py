@@ -355,6 +355,9 @@ REPORT_FORMATS = ("html", "xlsx", "pdf")
 
 _ASSUME_CRS_HINT = re.compile(r"give one with --assume-crs(?:, e\.g\. --assume-crs (\S+))?")
 _ENCODING_OPTION = re.compile(r"--(?:master-)?encoding\b")
+# The Vietnamese halves of the same messages (kgspatial.io).
+_ASSUME_CRS_HINT_VI = re.compile(r"hãy khai báo bằng tùy chọn --assume-crs(?:, ví dụ --assume-crs (\S+))?")
+_ENCODING_OPTION_VI = re.compile(r"tùy chọn --(?:master-)?encoding\b")
 
 
 def registry_hint(message: str, key: str) -> str:
@@ -367,6 +370,13 @@ def registry_hint(message: str, key: str) -> str:
         example = f", e.g. assume_crs: {match.group(1)}" if match.group(1) else ""
         return f"give one with the registry key {key}{example}"
 
+    def repl_vi(match: re.Match) -> str:
+        example = f", ví dụ assume_crs: {match.group(1)}" if match.group(1) else ""
+        return f"hãy khai báo bằng khóa {vi_key} trong danh mục{example}"
+
+    vi_key = key.replace(" of plan ", " của quy hoạch ")
+    message = _ASSUME_CRS_HINT_VI.sub(repl_vi, message)
+    message = _ENCODING_OPTION_VI.sub(f"khóa {vi_key.replace('assume_crs', 'encoding')} trong danh mục", message)
     # The same for an encoding the text contradicts: `encoding` of the same registry entry.
     return _ENCODING_OPTION.sub(f"the registry key {key.replace('assume_crs', 'encoding')}",
                                 _ASSUME_CRS_HINT.sub(repl, message))

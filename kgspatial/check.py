@@ -23,8 +23,9 @@ from . import __version__, quality
 from . import crs as crs_mod
 from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
 from .engine import code_labels, measure, overlay
-from .errors import CRSError, InputError
+from .errors import CRSError, InputError, say
 from .io import file_stem, read_layer, split_selector
+from .numfmt import en, number, vn
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, dropped_notes, field_selector, prepare_layer
 from .profile import Profile, load_profile
 from .rules import RulesTable, load_rules
@@ -346,19 +347,24 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
             role="plan", name=plan_id, jobs=opts.jobs,
         )
     except CRSError as exc:  # coordinates the declared CRS cannot take (metres read as degrees...)
-        raise CRSError(f"{layer.path}: {exc}{_crs_hint(ctx, layer)}") from None
+        vi_hint, en_hint = _crs_hint(ctx, layer)
+        if exc.vi is None:
+            raise CRSError(f"{layer.path}: {exc}{en_hint}") from None
+        raise CRSError.say(f"{layer.path}: {exc.vi}{vi_hint}", f"{exc.en}{en_hint}") from None
     if len(plan) == 0:  # a wrong layer or a broken export must not pass as "no conflict"
-        raise InputError(
-            f"{layer.path}: the plan has no feature with a geometry ({plan.info['features_read']} read"
-            f"{', all empty, missing or rings with no area' if plan.info['features_read'] else ''}); nothing to check"
-            " / quy hoạch không có đối tượng nào có hình học"
-        )
+        read = plan.info["features_read"]
+        raise InputError.say(
+            f"{layer.path}: quy hoạch không có đối tượng nào có hình học ({vn(read)} đối tượng đã đọc"
+            f"{', đều rỗng, thiếu hoặc là vòng không có diện tích' if read else ''}); không có gì để kiểm tra",
+            f"the plan has no feature with a geometry ({en(read)} read"
+            f"{', all empty, missing or rings with no area' if read else ''}); nothing to check")
     if len(plan) and len(ctx.master_tree.query(shapely.box(*shapely.total_bounds(plan.geoms)))) == 0:
-        raise InputError(
-            f"{layer.path}: the plan lies entirely outside the master plan, so nothing can be checked; is its"
-            f" CRS right? It was read as {crs_mod.crs_label(layer.crs)} ({layer.crs_source}){_crs_hint(ctx, layer)}"
-            " / quy hoạch nằm hoàn toàn ngoài phạm vi quy hoạch tỉnh: kiểm tra lại hệ tọa độ"
-        )
+        vi_hint, en_hint = _crs_hint(ctx, layer)
+        raise InputError.say(
+            f"{layer.path}: quy hoạch nằm hoàn toàn ngoài phạm vi quy hoạch tỉnh nên không kiểm tra được; hệ tọa độ"
+            f" có đúng không? Lớp được đọc theo {crs_mod.crs_label(layer.crs)} ({layer.crs_source}){vi_hint}",
+            f"the plan lies entirely outside the master plan, so nothing can be checked; is its"
+            f" CRS right? It was read as {crs_mod.crs_label(layer.crs)} ({layer.crs_source}){en_hint}")
     progress(f"chồng xếp / overlaying {plan_id} ({len(plan)} features)")
     with ThreadPoolExecutor(max_workers=1) as beside:
         # The plan's own overlap scan needs no GIL: with threads to spare it runs during the
@@ -377,35 +383,38 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
     if outside["features"]:
         # Many features off the master: a wrong .prj (TM-3 coordinates declared UTM) more often than
         # a plan drawn past the province's edge.
-        hint = _crs_hint(ctx, layer, partly=True) if outside["features"] >= 0.1 * len(plan) else ""
-        part["warnings"].append(
-            f"{plan_id}: {outside['features']} feature(s) lie partly or wholly outside the master plan"
-            f" ({_amount(outside['area_m2'])} m², {_amount(outside['length_m'])} m, {outside['points']} point(s) outside):"
-            f" those parts were not checked{hint} / có đối tượng nằm ngoài phạm vi quy hoạch tỉnh, phần đó không được kiểm tra"
-        )
+        vi_hint, en_hint = _crs_hint(ctx, layer, partly=True) if outside["features"] >= 0.1 * len(plan) else ("", "")
+        part["warnings"].append(say(
+            f"{plan_id}: {vn(outside['features'])} đối tượng nằm một phần hoặc hoàn toàn ngoài phạm vi quy hoạch tỉnh"
+            f" ({_amount(outside['area_m2'])} m², {_amount(outside['length_m'])} m, {vn(outside['points'])} điểm"
+            f" nằm ngoài): phần đó không được kiểm tra{vi_hint}",
+            f"{en(outside['features'])} feature(s) lie partly or wholly outside the master plan"
+            f" ({_amount(outside['area_m2'], True)} m², {_amount(outside['length_m'], True)} m,"
+            f" {en(outside['points'])} point(s) outside): those parts were not checked{en_hint}"))
     if plan.info["ids_missing"] or plan.info["ids_repeated"]:
-        part["warnings"].append(
-            f"{plan_id}: the id field {plan.info['id_field']} is empty for {plan.info['ids_missing']} feature(s) and"
-            f" shared by {plan.info['ids_repeated']}: their rows cannot be traced to one feature"
-            " / mã đối tượng bị trống hoặc trùng"
-        )
+        part["warnings"].append(say(
+            f"{plan_id}: trường mã đối tượng {plan.info['id_field']} bị trống ở {vn(plan.info['ids_missing'])} đối"
+            f" tượng và trùng ở {vn(plan.info['ids_repeated'])}: các dòng đó không truy được về một đối tượng",
+            f"the id field {plan.info['id_field']} is empty for {en(plan.info['ids_missing'])} feature(s) and"
+            f" shared by {en(plan.info['ids_repeated'])}: their rows cannot be traced to one feature"))
     part["warnings"] += [f"{plan_id}: {note}" for note in dropped_notes(plan.info)]
     part["warnings"] = layer.warnings + part["warnings"]
     return frame, part, plan
 
 
-def _amount(value: float) -> str:
+def _amount(value: float, english: bool = False) -> str:
     """m² or m for a message: whole units, or two decimals when that would read as 0."""
-    return f"{value:,.0f}" if value >= 10 else f"{value:,.2f}"
+    return number(value, 0 if value >= 10 else 2, english)
 
 
-def _crs_hint(ctx: Context, layer, partly: bool = False) -> str:
-    """'; it would lie on the master plan in EPSG:…' when another usual CRS places the layer there
-    (`partly`: the layer lies partly on it already; another CRS must place clearly more of it)."""
+def _crs_hint(ctx: Context, layer, partly: bool = False) -> tuple[str, str]:
+    """('; tọa độ sẽ nằm…', '; it would lie on the master plan in EPSG:…') when another usual CRS
+    places the layer there, else ('', '') (`partly`: the layer lies partly on it already; another
+    CRS must place clearly more of it)."""
     raw = np.asarray(layer.gdf.geometry.values, dtype=object)
     raw = raw[~(shapely.is_missing(raw) | shapely.is_empty(raw))]
     if len(raw) == 0:
-        return ""
+        return "", ""
     sample = shapely.centroid(shapely.envelope(raw[np.unique(np.linspace(0, len(raw) - 1, 100).astype(int))]))
     finite = np.isfinite(shapely.get_coordinates(sample)).all(axis=1)
     sample = sample[finite]
@@ -415,22 +424,23 @@ def _crs_hint(ctx: Context, layer, partly: bool = False) -> str:
         return len(np.unique(on)) / max(len(points), 1)
 
     if len(sample) == 0:
-        return ""
+        return "", ""
     min_share = 0.5
     if partly:
         declared = share_on_master(crs_mod.transform_geometries(sample, layer.crs, ctx.analysis_crs))
         min_share = max(0.5, declared + 0.25)
     fits = crs_mod.likely_crs(sample, layer.crs, ctx.analysis_crs, share_on_master, min_share=min_share)
     if not fits:
-        return ""
+        return "", ""
     if layer.crs_source == "assumed":
-        fix = "give that to --assume-crs"
+        vi_fix, en_fix = "hãy dùng hệ đó cho tùy chọn --assume-crs", "give that to --assume-crs"
     elif Path(layer.path).suffix.lower() in {".shp", ".zip"}:
-        fix = "fix or remove the .prj"
+        vi_fix, en_fix = "hãy sửa hoặc bỏ tệp .prj", "fix or remove the .prj"
     else:
-        fix = "the file's CRS is wrong: export it again with the right one"
-    return (f"; its coordinates would lie on the master plan if they were in {' or '.join(fits)} ({fix})"
-            " / hệ tọa độ khai báo không đúng")
+        vi_fix, en_fix = ("hệ tọa độ của tệp sai: hãy xuất lại tệp với hệ đúng",
+                          "the file's CRS is wrong: export it again with the right one")
+    return (f"; tọa độ sẽ nằm trên quy hoạch tỉnh nếu chúng thuộc {' hoặc '.join(fits)} ({vi_fix})",
+            f"; its coordinates would lie on the master plan if they were in {' or '.join(fits)} ({en_fix})")
 
 
 def _with_distinct_ids(plans: list[PlanInput]) -> list[PlanInput]:

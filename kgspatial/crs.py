@@ -49,6 +49,7 @@ from pyproj.exceptions import ProjError
 from pyproj.transformer import TransformerGroup
 
 from .errors import CRSError
+from .numfmt import en, vn
 
 __all__ = [
     "OFFICIAL_OPERATION",
@@ -623,11 +624,22 @@ def transform_geometries(geoms: Any, src: Any, dst: Any) -> np.ndarray:
             if len(wild):  # metres under a degrees CRS: say so, not PROJ's "Invalid latitude"
                 k = wild[0]
                 if (np.abs(x[wild]) <= 90).all() and (np.abs(y[wild]) <= 360).all():
-                    raise CRSError(f"coordinates such as x = {x[k]:.4f}, y = {y[k]:.4f} are latitude and longitude in"
-                                   " the wrong order: x must be the longitude; swap them"
-                                   " / kinh độ và vĩ độ bị đảo chỗ")
-                raise CRSError(f"coordinates such as x = {x[k]:.0f}, y = {y[k]:.0f} are not degrees, yet the layer's"
-                               f" CRS is {crs_label(s)}")
+                    raise CRSError.say(
+                        f"tọa độ như x = {vn(x[k], 4)}, y = {vn(y[k], 4)} là vĩ độ và kinh độ bị đảo chỗ: x phải là"
+                        " kinh độ; hãy đổi chỗ hai cột",
+                        f"coordinates such as x = {en(x[k], 4)}, y = {en(y[k], 4)} are latitude and longitude in"
+                        " the wrong order: x must be the longitude; swap them")
+                vi_fix = en_fix = ""
+                if _datum_kind(s) == "vn2000":  # e.g. assume_crs=VN2000: the datum, not a TM-3 zone
+                    vi_fix = ("; tọa độ VN-2000 tính bằng mét thuộc một múi chiếu TM-3, ví dụ EPSG:9207"
+                              " (VN-2000 / TM-3 104-30, Kiên Giang) hoặc EPSG:9208 (VN-2000 / TM-3 104-45, An Giang)")
+                    en_fix = ("; VN-2000 coordinates in metres are in a TM-3 zone, e.g. EPSG:9207"
+                              " (VN-2000 / TM-3 104-30, Kiên Giang) or EPSG:9208 (VN-2000 / TM-3 104-45, An Giang)")
+                raise CRSError.say(
+                    f"tọa độ như x = {vn(x[k])}, y = {vn(y[k])} không phải là độ, nhưng hệ tọa độ của lớp là"
+                    f" {crs_label(s)} (tính bằng độ){vi_fix}",
+                    f"coordinates such as x = {en(x[k])}, y = {en(y[k])} are not degrees, yet the layer's"
+                    f" CRS is {crs_label(s)}{en_fix}")
         try:
             if z is None:
                 out = t.transform(x, y, errcheck=True)

@@ -27,7 +27,7 @@ from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
 
-from . import assets
+from . import assets, numfmt
 from . import crs as crs_mod
 from .engine import code_labels
 from .masking import WITHHELD_TEXT
@@ -70,13 +70,12 @@ VW_FACTOR = 3.0
 
 def vn_number(value: float, decimals: int = 0) -> str:
     """1234.5 -> '1.234,5' (Vietnamese thousands '.' and decimal ',')."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return numfmt.vn(value, decimals)
 
 
 def format_area(m2: float) -> str:
     """Hectares (what planners read) with square metres alongside."""
-    return f"{vn_number(m2 / 10_000, 4)} ha ({vn_number(m2, 0)} m²)"
+    return f"{numfmt.hectares(m2)} ({vn_number(m2, 0)} m²)"
 
 
 def format_length(m: float) -> str:

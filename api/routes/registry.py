@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from kgspatial.admin import prepare_admin
 from kgspatial.errors import CRSError, InputError, KgSpatialError
 from kgspatial.io import read_layer
 from kgspatial.prepare import POLYGON, dropped_notes, find_field, prepare_layer
+from kgspatial.registry import PLAN_TYPE_RE, plan_type_error
 from kgspatial.rules import load_rules
 
 from ..auth import Principal, admin_only, any_role, uploader
@@ -24,8 +24,6 @@ from ..uploads import Upload, check_layer_size, received, require_layer_file
 from ..wording import for_api
 
 router = APIRouter(tags=["registry"])
-
-PLAN_TYPE_RE = re.compile(r"^(urban_general|urban_zoning|rural|sectoral_[a-z0-9_]+|technical_[a-z0-9_]+)$")
 
 _LAYER_FORM = {
     "type": "object",
@@ -152,9 +150,7 @@ async def _upload_layer(request: Request, principal: Principal, kind: str) -> JS
         if kind == "plan":
             plan_type = upload.fields.get("plan_type", "")
             if not PLAN_TYPE_RE.match(plan_type):
-                raise HTTPException(
-                    422, f"plan_type {plan_type!r} không hợp lệ / invalid: use urban_general, urban_zoning, rural, "
-                         "sectoral_<sector> or technical_<kind>")
+                raise HTTPException(422, f"plan_type: {plan_type_error(plan_type)}")
         try:
             record = await run_in_threadpool(_ingest, request, kind, path, upload.fields, principal, upload.filename)
         except KgSpatialError as exc:
@@ -230,7 +226,8 @@ def get_master(master_id: str, request: Request, principal: Principal = Depends(
 
 
 @router.post("/admin-units", status_code=201, openapi_extra=_form(
-    {"name_field": {"type": "string", "description": "unit name column"}}, drop=("label_field", "id_field")))
+    {"code_field": {"type": "string", "description": "commune (unit) code column, e.g. ma_xa (default: detected)"},
+     "name_field": {"type": "string", "description": "unit name column"}}, drop=("label_field", "id_field")))
 async def upload_admin_units(request: Request, principal: Principal = Depends(admin_only)):
     """Upload administrative units (communes) (admin); the newest is the default of new checks."""
     return await _upload_layer(request, principal, "admin")

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.core import TyperCommand
 
 from . import app
+from .common import totals_text
 
 Opt = typer.Option
 
@@ -111,15 +112,15 @@ def run_and_report(opts, quiet: bool) -> int:
     plans = s["plans"]
     totals = s["totals"]
     print(
-        f"{plans['total']} plan(s): {plans['checked']} checked, {plans['unchanged']} unchanged, "
-        f"{plans['failed']} failed; {plans['needs_adjustment']} need adjustment / cần điều chỉnh. "
-        f"{totals['conflict_pieces']} conflict piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
-        f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s); "
-        f"{totals['conditional_pieces']} conditional -> {result.out}",
+        f"{plans['total']} quy hoạch: {plans['checked']} đã kiểm tra, {plans['unchanged']} không đổi,"
+        f" {plans['failed']} lỗi; {plans['needs_adjustment']} cần điều chỉnh. {totals_text(totals)}"
+        f" / {plans['total']} plan(s): {plans['checked']} checked, {plans['unchanged']} unchanged,"
+        f" {plans['failed']} failed; {plans['needs_adjustment']} need adjustment."
+        f" {totals_text(totals, english=True)} -> {result.out}",
         file=sys.stderr,
     )
     for failed in s["failed"]:
-        print(f"  failed / lỗi: {failed['id']}: {failed['reason']}", file=sys.stderr)
+        print(f"  lỗi / failed: {failed['id']}: {failed['reason']}", file=sys.stderr)
     return result.exit_code
 
 

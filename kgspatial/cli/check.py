@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import status_printer
+from .common import status_printer, totals_text
 
 Opt = typer.Option
 # GEOS releases the GIL: a check uses the cores it has unless told otherwise (results do not
@@ -98,11 +98,10 @@ def check(
         write_check_outputs(result, out, geojson=geojson, extra=_presenters(result, map_, formats, english))
     _KEPT[:] = [result]
     totals = result.summary["totals"]
+    unreviewed = len(result.summary["unreviewed"])
     print(
-        f"{totals['conflict_pieces']} conflict piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
-        f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s); "
-        f"{totals['conditional_pieces']} conditional; "
-        f"{len(result.summary['unreviewed'])} unreviewed pair(s) -> {out}",
+        f"{totals_text(totals)}; {unreviewed} cặp mã chưa xét / {totals_text(totals, english=True)};"
+        f" {unreviewed} unreviewed pair(s) -> {out}",
         file=sys.stderr,
     )
     raise typer.Exit(result.exit_code)
