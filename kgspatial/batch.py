@@ -231,12 +231,13 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
     formats = tuple(opts.formats)
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
-        raise InputError(f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)}")
+        raise InputError.say(f"--report: không có định dạng {', '.join(bad)}; dùng {', '.join(REPORT_FORMATS)}",
+                             f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)}")
     if opts.jobs < 1:
-        raise InputError("--jobs must be 1 or more")
+        raise InputError.say("--jobs phải từ 1 trở lên", "--jobs must be 1 or more")
     out = Path(opts.out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a folder")
+        raise InputError.say(f"--out {out} đã có và không phải là thư mục", f"--out {out} exists and is not a folder")
 
     check_opts = _check_options(reg, opts)
     events.message("đọc quy hoạch tỉnh và đơn vị hành chính / reading master plan and units")

@@ -153,7 +153,9 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
     rules = load_rules(opts.rules or profile.rules, taxonomy)
     analysis_crs = crs_mod.recognise(opts.analysis_crs or profile.analysis_crs)
     if analysis_crs.is_geographic:
-        raise InputError(f"analysis CRS {crs_mod.crs_label(analysis_crs)} is geographic: areas need a projected CRS")
+        raise InputError.say(f"hệ tọa độ tính toán {crs_mod.crs_label(analysis_crs)} là hệ địa lý (độ): diện tích cần"
+                             " một hệ tọa độ phẳng, ví dụ EPSG:9207",
+                             f"analysis CRS {crs_mod.crs_label(analysis_crs)} is geographic: areas need a projected CRS")
 
     progress("đọc quy hoạch tỉnh / reading master plan")
     master_layer = read_layer(
@@ -169,12 +171,14 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
     )
     master.info["warnings"] = list(master_layer.warnings)
     if not (master.kinds == POLYGON).any():
-        raise InputError(f"{opts.master}: the master plan has no zone with a geometry ({master.info['features_read']}"
-                         " feature(s) read) / quy hoạch tỉnh không có vùng nào")
+        read = master.info["features_read"]
+        raise InputError.say(f"{opts.master}: quy hoạch tỉnh không có vùng nào có hình học (đã đọc {vn(read)} đối tượng)",
+                             f"the master plan has no zone with a geometry ({en(read)} feature(s) read)")
     if (master.kinds != POLYGON).any():
         n = int((master.kinds != POLYGON).sum())
-        master.info["warnings"].append(f"{opts.master}: {n} non-polygon feature(s) ignored (a master plan is zones)"
-                                       f" / bỏ qua {n} đối tượng không phải vùng")
+        master.info["warnings"].append(say(f"{opts.master}: bỏ qua {vn(n)} đối tượng không phải vùng (quy hoạch tỉnh"
+                                           " gồm các vùng)",
+                                           f"{en(n)} non-polygon feature(s) ignored (a master plan is zones)"))
         keep = master.kinds == POLYGON
         for name in ("geoms", "codes", "raw_codes", "labels", "feature_ids", "kinds"):
             setattr(master, name, getattr(master, name)[keep])
@@ -257,7 +261,7 @@ def percent_steps(progress: Progress, what: str, step: int = 10) -> Callable[[in
         percent = 100 * done // max(total, 1)
         if percent // step > shown[0]:
             shown[0] = percent // step
-            progress(f"{what}: {percent}% ({done:,} / {total:,})")
+            progress(f"{what}: {percent}% ({vn(done)} / {vn(total)})")
 
     return report
 
@@ -365,7 +369,7 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
             f" có đúng không? Lớp được đọc theo {crs_mod.crs_label(layer.crs)} ({layer.crs_source}){vi_hint}",
             f"the plan lies entirely outside the master plan, so nothing can be checked; is its"
             f" CRS right? It was read as {crs_mod.crs_label(layer.crs)} ({layer.crs_source}){en_hint}")
-    progress(f"chồng xếp / overlaying {plan_id} ({len(plan)} features)")
+    progress(f"chồng xếp / overlaying {plan_id} ({vn(len(plan))} đối tượng / {en(len(plan))} features)")
     with ThreadPoolExecutor(max_workers=1) as beside:
         # The plan's own overlap scan needs no GIL: with threads to spare it runs during the
         # overlay and the conflict table (1.6 s of a 1M-zone check).
@@ -456,7 +460,8 @@ def _with_distinct_ids(plans: list[PlanInput]) -> list[PlanInput]:
     for spec, plain in zip(plans, stems):
         plan_id = spec.plan_id or (stem(spec, True) if stems.count(plain) > 1 else plain)
         if plan_id in seen:
-            raise InputError(f"two plans have the id {plan_id!r}: rename one file / hai quy hoạch trùng tên")
+            raise InputError.say(f"hai quy hoạch trùng mã {plan_id!r}: hãy đổi tên một tệp",
+                                 f"two plans have the id {plan_id!r}: rename one file")
         seen.add(plan_id)
         out.append(dataclasses.replace(spec, plan_id=plan_id))
     return out
@@ -465,9 +470,10 @@ def _with_distinct_ids(plans: list[PlanInput]) -> list[PlanInput]:
 def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:
     """The whole check for one or more plans against one master plan."""
     if not opts.plans:
-        raise InputError("no plan given: use --plan PATH")
+        raise InputError.say("chưa cho quy hoạch nào: dùng --plan ĐƯỜNG_DẪN", "no plan given: use --plan PATH")
     if not math.isfinite(opts.min_area) or opts.min_area < 0:
-        raise InputError(f"--min-area must be a number of m², 0 or more (got {opts.min_area})")
+        raise InputError.say(f"--min-area phải là số m², từ 0 trở lên (nhận được {opts.min_area})",
+                             f"--min-area must be a number of m², 0 or more (got {opts.min_area})")
     specs = _with_distinct_ids(opts.plans)
     ctx = build_context(opts, progress)
     frames, parts, prepared = [], [], []
@@ -532,12 +538,16 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
     for part in parts:
         unknown = part["input"]["unknown_codes"]
         if unknown:
-            warnings.append(f"{part['plan_id']}: {sum(unknown.values())} feature(s) with codes not in the taxonomy: "
-                            + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
+            listed = ", ".join(f"{k} ({vn(v)})" for k, v in list(unknown.items())[:10])
+            warnings.append(say(f"{part['plan_id']}: {vn(sum(unknown.values()))} đối tượng có mã không có trong bảng"
+                                f" phân loại: {listed}", f"{en(sum(unknown.values()))} feature(s) with codes not in the"
+                                " taxonomy: " + ", ".join(f"{k} ({en(v)})" for k, v in list(unknown.items())[:10])))
     if ctx.master.info["unknown_codes"]:
         unknown = ctx.master.info["unknown_codes"]
-        warnings.append(f"master: {sum(unknown.values())} zone(s) with codes not in the taxonomy: "
-                        + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
+        warnings.append(say(f"quy hoạch tỉnh: {vn(sum(unknown.values()))} vùng có mã không có trong bảng phân loại: "
+                            + ", ".join(f"{k} ({vn(v)})" for k, v in list(unknown.items())[:10]),
+                            f"master: {en(sum(unknown.values()))} zone(s) with codes not in the taxonomy: "
+                            + ", ".join(f"{k} ({en(v)})" for k, v in list(unknown.items())[:10])))
     conflict_only = frame[frame["verdict"] == "conflict"]
     return {
         "kgspatial_version": __version__,

@@ -639,9 +639,9 @@ def build_map(
         dissolved = len(geoms) > max_features
         if dissolved:
             simplified, codes, feature_counts = dissolve_by(simplified, codes)
-            notes.append(f"Quy hoạch tỉnh: {len(geoms):,} vùng gộp theo mã để hiển thị / "
-                         f"{len(geoms):,} master zones dissolved by code for display")
-            props = [{"s": c, "t": f"{zone_text(taxonomy, c)} · {n:,} vùng / zones"} for c, n in zip(codes, feature_counts)]
+            notes.append(f"Quy hoạch tỉnh: {vn_number(len(geoms))} vùng gộp theo mã để hiển thị / "
+                         f"{numfmt.en(len(geoms))} master zones dissolved by code for display")
+            props = [{"s": c, "t": f"{zone_text(taxonomy, c)} · {vn_number(n)} vùng / zones"} for c, n in zip(codes, feature_counts)]
         else:
             props = [{"s": c, **({"t": f"{zone_text(taxonomy, c)} · {lab}"} if lab else {})} for c, lab in zip(codes, labels)]
         simplified = fit("master", simplified, tolerance, "Quy hoạch tỉnh / Master plan",
@@ -696,7 +696,7 @@ def build_map(
             if len(geoms) > max_features:
                 geoms = simplify_features(geoms, display_tolerance(shapely.total_bounds(geoms), len(geoms)))
                 geoms, codes, n = dissolve_by(geoms, codes)
-                labels = np.array([f"{k:,} đối tượng / features" for k in n], dtype=object)
+                labels = np.array([f"{vn_number(k)} đối tượng / features" for k in n], dtype=object)
                 ids = np.full(len(geoms), "", dtype=object)
             elif len(geoms):
                 geoms = simplify_features(geoms, display_tolerance(shapely.total_bounds(geoms), len(geoms)) / 2)

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 
 from kgspatial import crs as crs_mod
 from kgspatial.admin import prepare_admin
-from kgspatial.errors import CRSError, InputError, KgSpatialError
+from kgspatial.errors import CRSError, InputError, KgSpatialError, say
+from kgspatial.numfmt import en, vn
 from kgspatial.io import read_layer
 from kgspatial.prepare import POLYGON, dropped_notes, find_field, prepare_layer
 from kgspatial.registry import PLAN_TYPE_RE, plan_type_error
@@ -73,7 +74,7 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     gdf = layer.gdf
     check_layer_size(gdf, filename, request.app.state.settings)
     if len(gdf) == 0:
-        raise InputError(f"{filename}: the layer has no features")
+        raise InputError.say(f"{filename}: lớp không có đối tượng nào", "the layer has no features")
     meta = {
         "kind": kind, "name": fields.get("name") or Path(filename).stem, "plan_type": fields.get("plan_type"),
         "owner_id": principal.id, "filename": filename, "crs": crs_mod.crs_label(layer.crs),
@@ -92,44 +93,56 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
         sensitive = np.zeros(len(gdf), dtype=bool)
     else:
         profile = province.profile
-        prepared = prepare_layer(
-            layer, province.taxonomy, province.analysis_crs,
-            code_field=fields.get("code_field") or None, label_field=fields.get("label_field") or None,
-            id_field=fields.get("id_field") or None, code_candidates=profile.code_fields,
-            label_candidates=profile.label_fields, role=kind,
-        )
+        try:
+            prepared = prepare_layer(
+                layer, province.taxonomy, province.analysis_crs,
+                code_field=fields.get("code_field") or None, label_field=fields.get("label_field") or None,
+                id_field=fields.get("id_field") or None, code_candidates=profile.code_fields,
+                label_candidates=profile.label_fields, role=kind,
+            )
+        except CRSError as exc:  # coordinates the CRS cannot take (metres under degrees): name the file
+            raise (CRSError.say(f"{spec}: {exc.vi}", exc.en) if exc.vi else CRSError(f"{spec}: {exc}")) from None
         if len(prepared.geoms) == 0:
-            raise InputError(f"{filename}: no feature has a geometry ({len(gdf)} read)"
-                             " / không đối tượng nào có hình học")
+            raise InputError.say(f"{filename}: không đối tượng nào có hình học (đã đọc {vn(len(gdf))})",
+                                 f"no feature has a geometry ({en(len(gdf))} read)")
         if kind == "master" and not (prepared.kinds == POLYGON).any():
-            raise InputError(f"{filename}: a master plan is zones, and this layer holds no polygon"
-                             " / quy hoạch tỉnh phải là các vùng (polygon)")
+            raise InputError.say(f"{filename}: quy hoạch tỉnh phải là các vùng (polygon), lớp này không có vùng nào",
+                                 "a master plan is zones, and this layer holds no polygon")
         info = dict(prepared.info)
         info.pop("path", None)  # a scratch path, gone after the upload
         meta.update(code_field=info["code_field"], label_field=info["label_field"], id_field=info["id_field"],
                     info=info)
         if info["unknown_codes"]:
             unknown = info["unknown_codes"]
-            meta["warnings"].append(f"{sum(unknown.values())} feature(s) with codes not in the taxonomy: "
-                                    + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
+            meta["warnings"].append(say(
+                f"{vn(sum(unknown.values()))} đối tượng có mã không có trong bảng phân loại: "
+                + ", ".join(f"{k} ({vn(v)})" for k, v in list(unknown.items())[:10]),
+                f"{en(sum(unknown.values()))} feature(s) with codes not in the taxonomy: "
+                + ", ".join(f"{k} ({en(v)})" for k, v in list(unknown.items())[:10])))
         sensitive = _sensitive_flags(gdf, info["code_field"], province.taxonomy)
         meta["warnings"] += dropped_notes(info)
         if info["geometries_repaired"]:
-            meta["warnings"].append(f"{info['geometries_repaired']} invalid geometry(ies) repaired (make_valid)")
+            meta["warnings"].append(say(f"đã sửa {vn(info['geometries_repaired'])} hình học không hợp lệ (make_valid)",
+                                        f"{en(info['geometries_repaired'])} invalid geometry(ies) repaired (make_valid)"))
     if fields.get("assume_crs") and layer.crs_source != "assumed":
-        meta["warnings"].append(f"assume_crs {fields['assume_crs']} ignored: the file declares"
-                                f" {crs_mod.crs_label(layer.crs)} / bỏ qua assume_crs vì tệp đã có hệ tọa độ")
+        meta["warnings"].append(say(f"bỏ qua assume_crs {fields['assume_crs']} vì tệp đã khai báo"
+                                    f" {crs_mod.crs_label(layer.crs)}", f"assume_crs {fields['assume_crs']} ignored:"
+                                    f" the file declares {crs_mod.crs_label(layer.crs)}"))
     try:
         wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
     except CRSError as exc:  # served in WGS 84: coordinates it cannot take (1e300 m) cannot be served
-        raise CRSError(f"{filename}: some coordinates cannot be shown in WGS 84 ({exc}): are they in"
-                       f" {crs_mod.crs_label(layer.crs)}? / tọa độ nằm ngoài phạm vi hệ tọa độ") from None
+        raise CRSError.say(f"{filename}: có tọa độ không chuyển được sang WGS 84 ({exc.vi or exc}): chúng có thật"
+                           f" thuộc {crs_mod.crs_label(layer.crs)} không?",
+                           f"some coordinates cannot be shown in WGS 84 ({exc.en or exc}): are they in"
+                           f" {crs_mod.crs_label(layer.crs)}?") from None
     meta["bbox"] = [round(float(v), 7) for v in wgs84.total_bounds]
     master = request.app.state.store.newest_layer("master") if kind == "plan" else None
     if master and master.get("bbox") and _disjoint(meta["bbox"], master["bbox"]):
         # A wrong .prj (UTM on TM-3 coordinates) puts a plan tens of km away: say it now, not at the check.
-        meta["warnings"].append(f"the plan lies outside the master plan {master['id']} (read as {meta['crs']},"
-                                f" {meta['crs_source']}): is its CRS right? / quy hoạch nằm ngoài phạm vi quy hoạch tỉnh")
+        meta["warnings"].append(say(f"quy hoạch nằm ngoài phạm vi quy hoạch tỉnh {master['id']} (đọc theo {meta['crs']},"
+                                    f" {meta['crs_source']}): hệ tọa độ có đúng không?",
+                                    f"the plan lies outside the master plan {master['id']} (read as {meta['crs']},"
+                                    f" {meta['crs_source']}): is its CRS right?"))
     paths = {str(path.resolve()): filename, str(path): filename}
     meta["warnings"] = [for_api(w, paths) for w in meta["warnings"]]  # they name the scratch copy
     # Masking needs the cells of a layer's sensitive land: a layer with none is known without reading it.
@@ -162,7 +175,7 @@ async def _upload_layer(request: Request, principal: Principal, kind: str) -> JS
 
 def _require_name(upload: Upload) -> None:
     if not upload.fields.get("name"):
-        raise HTTPException(422, "thiếu tên / the form field 'name' is required")
+        raise HTTPException(422, say("thiếu tên: trường 'name' là bắt buộc", "the form field 'name' is required"))
 
 
 def _visible_plan(request: Request, principal: Principal, plan_id: str) -> dict:

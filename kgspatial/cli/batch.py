@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.core import TyperCommand
 
 from . import app
+from ..numfmt import number
 from .common import totals_text
 
 Opt = typer.Option
@@ -43,7 +44,8 @@ def parse_formats(report: str | None) -> tuple[str, ...]:
         return ()
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
-        raise InputError(f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)} or none")
+        raise InputError.say(f"--report: không có định dạng {', '.join(bad)}; dùng {', '.join(REPORT_FORMATS)} hoặc none",
+                             f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)} or none")
     return formats
 
 
@@ -59,7 +61,7 @@ class ProgressBar:
             TextColumn("quy hoạch / plans"),
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
-            TextColumn("· {task.fields[features]:,} đối tượng / features ·"),
+            TextColumn("· {task.fields[features]} đối tượng / features ·"),  # in Vietnamese format
             TimeElapsedColumn(),
             TextColumn("· còn / ETA"),
             TimeRemainingColumn(),
@@ -73,7 +75,7 @@ class ProgressBar:
     def start(self, total: int) -> None:
         self.started = True
         self.progress.start()
-        self.task = self.progress.add_task("kiểm tra / checking", total=total, features=0)
+        self.task = self.progress.add_task("kiểm tra / checking", total=total, features="0")
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -89,7 +91,7 @@ class ProgressBar:
             note = "[yellow]cần điều chỉnh / needs adjustment[/yellow]" if record.needs_adjustment else "[green]ok[/green]"
         self.message(f"{record.id}: {note}")
         if self.task is not None:
-            self.progress.update(self.task, advance=1, features=self.features)
+            self.progress.update(self.task, advance=1, features=number(self.features))
 
     def finish(self) -> None:
         # Stopping a bar that never started still prints a newline: an invalid registry's
@@ -147,9 +149,10 @@ def batch(
     from ..errors import InputError
 
     if master_checks not in {"auto", "always", "never"}:
-        raise InputError("--master-checks must be auto, always or never")
+        raise InputError.say("--master-checks phải là auto, always hoặc never",
+                             "--master-checks must be auto, always or never")
     if min_area < 0:
-        raise InputError("--min-area must be 0 or more")
+        raise InputError.say("--min-area phải từ 0 trở lên", "--min-area must be 0 or more")
     opts = BatchOptions(registry=registry, out=out, jobs=jobs, resume=resume, formats=parse_formats(report),
                         english=english, engine=engine, min_area=min_area, master_checks=master_checks)
     raise typer.Exit(run_and_report(opts, quiet))

@@ -68,11 +68,13 @@ def check(
 
     check_out_folder(out)
     if master_checks not in {"auto", "always", "never"}:
-        raise InputError("--master-checks must be auto, always or never")
+        raise InputError.say("--master-checks phải là auto, always hoặc never",
+                             "--master-checks must be auto, always or never")
     formats = [f.strip().lower() for f in report.split(",") if f.strip()] if report else []
     bad = [f for f in formats if f not in {"html", "xlsx", "pdf"}]
     if bad:
-        raise InputError(f"--report: unknown format(s) {', '.join(bad)}; use html, xlsx, pdf")
+        raise InputError.say(f"--report: không có định dạng {', '.join(bad)}; dùng html, xlsx, pdf",
+                             f"--report: unknown format(s) {', '.join(bad)}; use html, xlsx, pdf")
     opts = CheckOptions(
         master=master,
         plans=[PlanInput(path=p, code_field=plan_field, label_field=plan_label_field, id_field=plan_id_field,
