@@ -26,7 +26,7 @@ import pyogrio
 from . import __version__
 from .check import (CONFLICT_COLUMNS, AdminInput, CheckOptions, CheckResult, PlanInput, build_context,
                     build_summary, check_one)
-from .errors import InputError, KgSpatialError
+from .errors import InputError, KgSpatialError, say
 from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_summary
 from .prepare import PreparedLayer
 from .register import build_register, results_from_records, review_inputs
@@ -427,8 +427,9 @@ def _write_plan(ctx, check_opts: CheckOptions, rec: PlanRecord, frame, part, lay
                       title=f"{rec.name} ({rec.id})")
         except Exception as exc:  # noqa: BLE001  (a map is a view: its failure must not lose the results)
             (stage / "map.html").unlink(missing_ok=True)
-            summary["warnings"].append(f"{rec.id}: map.html not written / không ghi được bản đồ: "
-                                       f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            summary["warnings"].append(say(f"{rec.id}: không ghi được bản đồ map.html ({reason})",
+                                           f"map.html not written ({reason})"))
 
     write_check_outputs(result, rec.out_dir, extra=extra)
     rec.status, rec.summary, rec.conflicts = "checked", summary, frame
@@ -534,8 +535,9 @@ def write_province_outputs(result: BatchResult, formats: tuple[str, ...], englis
                           crs=result.conflicts.crs)
             except Exception as exc:  # noqa: BLE001  (the map is a view: the summary and reports still count)
                 (stage / "map.html").unlink(missing_ok=True)
-                result.summary["warnings"].append(f"province map.html not written / không ghi được bản đồ tỉnh: "
-                                                  f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+                reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                result.summary["warnings"].append(say(f"không ghi được bản đồ tỉnh map.html ({reason})",
+                                                      f"province map.html not written ({reason})"))
         if result.register is not None:
             from .reports.register import write_register_files
 

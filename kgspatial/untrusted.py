@@ -119,8 +119,8 @@ def _head(data: bytes) -> bytes:
 
 def refusal(name: str, suffix: str, why: str) -> InputError:
     what = FORMAT_NAMES.get(suffix, suffix)
-    return InputError(f"{name}: not a {what} file ({why}): only the format its name says is read"
-                      f" / nội dung tệp không đúng định dạng {what}")
+    return InputError.say(f"{name}: nội dung tệp không đúng định dạng {what} ({why}): chỉ đọc đúng định dạng mà tên"
+                          " tệp cho biết", f"not a {what} file ({why}): only the format its name says is read")
 
 
 def check_bytes(name: str, suffix: str, head: bytes, size: int, tail: bytes = b"") -> None:

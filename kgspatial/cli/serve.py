@@ -34,20 +34,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        where = f"cannot listen on {host}:{port} / không mở được cổng"
+        where = f"{host}:{port}"
         if exc.errno == errno.EADDRINUSE:
-            raise InputError.say(f"{where}: cổng đã được dùng (một dịch vụ khác?); hãy chọn cổng khác bằng --port",
-                                 "the port is already in use (another service?); choose another with --port") from None
+            raise InputError.say(f"không mở được {where}: cổng đã được dùng (một dịch vụ khác?); hãy chọn cổng khác"
+                                 " bằng --port", f"cannot listen on {where}: the port is already in use (another"
+                                 " service?); choose another with --port") from None
         if exc.errno == errno.EACCES:
-            raise InputError.say(f"{where}: không có quyền (cổng dưới 1024 cần quyền quản trị); hãy chọn cổng khác"
-                                 " bằng --port",
-                                 "permission denied (ports below 1024 need privileges); choose another with --port") from None
+            raise InputError.say(f"không mở được {where}: không có quyền (cổng dưới 1024 cần quyền quản trị); hãy chọn"
+                                 " cổng khác bằng --port", f"cannot listen on {where}: permission denied (ports below"
+                                 " 1024 need privileges); choose another with --port") from None
         if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
-            raise InputError.say(f"{where}: {host!r} không phải là địa chỉ của máy này ({exc.strerror or exc}); ví dụ"
-                                 " --host 127.0.0.1 hoặc --host 0.0.0.0",
-                                 f"{host!r} is not an address of this machine ({exc.strerror or exc}); e.g. --host"
-                                 " 127.0.0.1 or --host 0.0.0.0") from None
-        raise InputError(f"{where}: {exc.strerror or exc}") from None
+            raise InputError.say(f"không mở được {where}: {host!r} không phải là địa chỉ của máy này"
+                                 f" ({exc.strerror or exc}); ví dụ --host 127.0.0.1 hoặc --host 0.0.0.0",
+                                 f"cannot listen on {where}: {host!r} is not an address of this machine"
+                                 f" ({exc.strerror or exc}); e.g. --host 127.0.0.1 or --host 0.0.0.0") from None
+        raise InputError.say(f"không mở được {where}: {exc.strerror or exc}",
+                             f"cannot listen on {where}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock
 
