@@ -52,7 +52,9 @@ class BuildPyWithData(build_py):
     def run(self) -> None:
         super().run()
         if not getattr(self, "editable_mode", False):
-            _copy(_data_files(), Path(self.build_lib) / "kgspatial" / "_bundled")
+            dest = Path(self.build_lib) / "kgspatial" / "_bundled"
+            shutil.rmtree(dest, ignore_errors=True)  # a reused build/ must not keep files layers/ dropped
+            _copy(_data_files(), dest)
 
 
 class SdistWithData(sdist):
