@@ -45,7 +45,7 @@ class RulesError(KgSpatialError):
 
     def __init__(self, problems: list[str], source: str = "rules table"):
         self.problems = list(problems)
-        head = f"{source}: {len(self.problems)} problem(s): "
+        head = f"{source}: {len(self.problems)} lỗi / {len(self.problems)} problem(s): "
         super().__init__(head + "; ".join(self.problems))
 
 

@@ -27,7 +27,7 @@ def vietnamese_first(message: str) -> bool:
     message = message.removeprefix("kgspatial: error: ").strip()
     head, sep, tail = message.partition(" / ")
     head = re.sub(r"^\S*[/\\.]\S*: ", "", head)  # a file name or path prefix
-    return bool(sep) and bool(VI_LETTER.search(head)) and len(re.findall(r"\b[a-z]{2,}\b", tail)) >= 3
+    return bool(sep) and bool(VI_LETTER.search(head)) and len(re.findall(r"\b[a-z]{2,}\b", tail)) >= 2
 
 
 # --- the formatter --------------------------------------------------------------------------
@@ -230,3 +230,19 @@ def test_bad_plan_type_lists_every_type_with_its_vietnamese_name(tmp_path):
 def test_say_keeps_both_halves():
     exc = InputError.say("tệp hỏng", "broken file")
     assert str(exc) == "tệp hỏng / broken file" and (exc.vi, exc.en) == ("tệp hỏng", "broken file")
+
+
+def test_rules_table_problems_are_vietnamese_first(tmp_path):
+    from kgspatial.profile import load_profile
+    from kgspatial.rules import RulesError, load_rules
+
+    path = tmp_path / "quy_tac.csv"
+    path.write_text("rule_id,plan_code,master_code,verdict,severity\n"
+                    ",ODT,LUC,conflict,high\n"          # row 2: no id
+                    "R3,ODT,LUC,maybe,high\n", encoding="utf-8")  # row 3: verdict, and the pair again
+    with pytest.raises(RulesError) as exc:
+        load_rules(path, load_profile("kien-giang").load_taxonomy())
+    problems = exc.value.problems
+    assert problems[0] == "dòng 2, rule_id: để trống / row 2, rule_id: empty"
+    assert all(vietnamese_first(p) for p in problems), problems
+    assert str(exc.value).startswith(f"{path}: 3 lỗi / 3 problem(s): dòng 2, rule_id: để trống")
