@@ -246,3 +246,24 @@ def test_rules_table_problems_are_vietnamese_first(tmp_path):
     assert problems[0] == "dòng 2, rule_id: để trống / row 2, rule_id: empty"
     assert all(vietnamese_first(p) for p in problems), problems
     assert str(exc.value).startswith(f"{path}: 3 lỗi / 3 problem(s): dòng 2, rule_id: để trống")
+
+
+@pytest.mark.parametrize("english, note", [
+    (False, "Hiển thị 300 trong 1.100 mảnh"), (True, "Showing 300 of 1,100 pieces")])
+def test_report_counts_in_the_reports_language(tmp_path, capsys, english, note):
+    """1 100 master zones of 10 × 10 m LUC under one ODT zone: 1 100 conflict pieces, 300 listed."""
+    import geopandas as gpd
+    import shapely
+
+    cells = [shapely.box(560_000 + 10 * i, 1_100_000 + 10 * j, 560_010 + 10 * i, 1_100_010 + 10 * j)
+             for i in range(44) for j in range(25)]
+    gpd.GeoDataFrame({"MA_QH": ["LUC"] * len(cells)}, geometry=cells, crs="EPSG:9207").to_file(tmp_path / "master.gpkg")
+    gpd.GeoDataFrame({"ma": ["ODT"]}, geometry=[shapely.box(560_000, 1_100_000, 560_440, 1_100_250)],
+                     crs="EPSG:9207").to_file(tmp_path / "plan.gpkg")
+    (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    code, _ = _run(_check(tmp_path, "--report", "html", *(["--english"] if english else [])), capsys)
+    assert code == 1
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert note in page
+    # The conflict-area card: 440 × 250 m = 110 000 m² = 11 ha, two decimals.
+    assert f'<div class="v">{"11.00" if english else "11,00"}</div>' in page
