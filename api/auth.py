@@ -92,8 +92,8 @@ def role(*allowed: str):
     def check(principal: Principal = Depends(current)) -> Principal:
         if principal.role not in allowed:
             raise HTTPException(
-                403, f"vai trò {principal.role} không được phép / role {principal.role!r} may not do this "
-                     f"(needs {' or '.join(allowed)})")
+                403, f"vai trò {principal.role} không được làm việc này (cần {' hoặc '.join(allowed)}) / role"
+                     f" {principal.role!r} may not do this (needs {' or '.join(allowed)})")
         return principal
 
     return check

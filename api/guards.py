@@ -68,8 +68,9 @@ def no_unknown_query_parameters(request: Request) -> None:
     if unknown:
         allowed = ", ".join(sorted(_declared(route))) or "none"
         # OGC API - Features (Part 1, /req/core/query-param-unknown) asks a 400; the rest of the API 422.
-        raise HTTPException(400 if request.url.path.startswith("/ogc") else 422, f"tham số không hợp lệ / unknown query parameter(s): {', '.join(unknown)};"
-                                 f" this route takes: {allowed}")
+        raise HTTPException(400 if request.url.path.startswith("/ogc") else 422,
+                            f"tham số không hợp lệ: {', '.join(unknown)}; địa chỉ này nhận: {allowed} / unknown query"
+                            f" parameter(s): {', '.join(unknown)}; this route takes: {allowed}")
 
 
 def security_headers(headers, content_type: str, tiles_origin: str = "", path: str = "") -> None:

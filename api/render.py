@@ -58,8 +58,8 @@ def _presenter(what: str):
     except ImportError as exc:
         module = "kgspatial.maps" if what == "map" else "kgspatial.reports"
         raise HTTPException(
-            501, f"chưa hỗ trợ / {module} is not available in this installation ({exc}); "
-                 "install kgspatial[maps,reports]") from None
+            501, f"bản cài đặt này chưa có {module} ({exc}); hãy cài kgspatial[maps,reports] / {module} is not"
+                 f" available in this installation ({exc}); install kgspatial[maps,reports]") from None
 
 
 def render_dir(app, check_id: str) -> Path:

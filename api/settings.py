@@ -75,12 +75,13 @@ def prepare_data_dir(path: Path) -> Path:
 
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
-        raise InputError(f"data folder {path} exists and is not a folder / không phải thư mục")
+        raise InputError.say(f"thư mục dữ liệu {path} đã có và không phải là thư mục",
+                             f"data folder {path} exists and is not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the data folder {path} ({exc.strerror or exc}) "
-                         f"/ không tạo được thư mục dữ liệu") from None
+        raise InputError.say(f"không tạo được thư mục dữ liệu {path} ({exc.strerror or exc})",
+                             f"cannot create the data folder {path} ({exc.strerror or exc})") from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise InputError(f"the data folder {path} is not writable / không ghi được vào thư mục dữ liệu")
+        raise InputError.say(f"không ghi được vào thư mục dữ liệu {path}", f"the data folder {path} is not writable")
     return path

@@ -21,6 +21,9 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from kgspatial.errors import say
+from kgspatial.numfmt import en, vn
+
 from . import owner
 from .settings import Settings
 
@@ -87,7 +90,8 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 if key != "file":
-                    raise HTTPException(400, f"unexpected file field {key!r}: send the file as 'file'")
+                    raise HTTPException(400, say(f"trường tệp {key!r} không được nhận: hãy gửi tệp trong trường 'file'",
+                                                 f"unexpected file field {key!r}: send the file as 'file'"))
                 upload.filename = shown_filename(value.filename)
                 upload.path = scratch / safe_filename(value.filename)
                 with upload.path.open("wb") as out:
@@ -103,8 +107,14 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
 
 
 def _too_large(settings: Settings) -> str:
-    return (f"tệp quá lớn / upload too large: at most {settings.max_upload_mb:g} MB may be sent "
-            f"(setting KGSPATIAL_MAX_UPLOAD_MB)")
+    return say(f"tệp quá lớn: chỉ được gửi tối đa {vn(settings.max_upload_mb, _decimals(settings.max_upload_mb))} MB"
+               " (thiết lập KGSPATIAL_MAX_UPLOAD_MB)",
+               f"upload too large: at most {settings.max_upload_mb:g} MB may be sent (setting KGSPATIAL_MAX_UPLOAD_MB)")
+
+
+def _decimals(value: float) -> int:
+    """Decimals a limit such as 0.5 MB needs (none for a whole number)."""
+    return 0 if float(value).is_integer() else len(f"{value:g}".split(".")[-1])
 
 
 def _unsafe(name: str) -> bool:
@@ -124,16 +134,20 @@ def check_zip(path: Path, settings: Settings, name: str | None = None) -> None:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
-        raise HTTPException(400, f"{shown}: không phải tệp zip đọc được / not a readable zip file") from None
+        raise HTTPException(400, say(f"{shown}: không phải tệp zip đọc được", "not a readable zip file")) from None
     with zf:
         infos = zf.infolist()
         if len(infos) > settings.max_members:
-            raise TooLarge(f"{shown}: {len(infos)} zip members; at most {settings.max_members} are accepted")
+            raise TooLarge(say(f"{shown}: tệp zip có {vn(len(infos))} tệp; chỉ nhận tối đa {vn(settings.max_members)}",
+                               f"{en(len(infos))} zip members; at most {en(settings.max_members)} are accepted"))
         for info in infos:
             if _unsafe(info.filename):
-                raise HTTPException(400, f"{shown}: unsafe member path {info.filename!r} (absolute or with '..')")
+                raise HTTPException(400, say(f"{shown}: đường dẫn trong tệp zip không an toàn {info.filename!r}"
+                                             " (tuyệt đối hoặc có '..')",
+                                             f"unsafe member path {info.filename!r} (absolute or with '..')"))
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise HTTPException(400, f"{shown}: member {info.filename!r} is a symbolic link")
+                raise HTTPException(400, say(f"{shown}: {info.filename!r} trong tệp zip là liên kết tượng trưng",
+                                             f"member {info.filename!r} is a symbolic link"))
         if sum(i.file_size for i in infos) > settings.max_unpacked_bytes:
             raise TooLarge(_unpacked(path, settings))
         total = 0
@@ -149,14 +163,17 @@ def check_zip(path: Path, settings: Settings, name: str | None = None) -> None:
                         if total > settings.max_unpacked_bytes:
                             raise TooLarge(_unpacked(path, settings))
             except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
-                raise HTTPException(400, f"{shown}: member {info.filename!r} cannot be read ({exc})") from None
+                raise HTTPException(400, say(f"{shown}: không đọc được {info.filename!r} trong tệp zip ({exc})",
+                                             f"member {info.filename!r} cannot be read ({exc})")) from None
             except RuntimeError as exc:  # encrypted members
-                raise HTTPException(400, f"{shown}: member {info.filename!r} cannot be read ({exc})") from None
+                raise HTTPException(400, say(f"{shown}: không đọc được {info.filename!r} trong tệp zip ({exc})",
+                                             f"member {info.filename!r} cannot be read ({exc})")) from None
 
 
 def _unpacked(path: Path, settings: Settings) -> str:
-    return (f"{path.name}: giải nén quá lớn / more than {settings.max_unpacked_mb:g} MB unpacked "
-            f"(setting KGSPATIAL_MAX_UNPACKED_MB)")
+    limit = settings.max_unpacked_mb
+    return say(f"{path.name}: giải nén ra hơn {vn(limit, _decimals(limit))} MB (thiết lập KGSPATIAL_MAX_UNPACKED_MB)",
+               f"more than {limit:g} MB unpacked (setting KGSPATIAL_MAX_UNPACKED_MB)")
 
 
 def check_layer_size(gdf, filename: str, settings: Settings) -> None:
@@ -168,22 +185,29 @@ def check_layer_size(gdf, filename: str, settings: Settings) -> None:
 
     count = len(gdf)
     if count > settings.max_features:
-        raise TooLarge(f"{filename}: {count:,} features, more than the {settings.max_features:,} a layer may have"
-                       " (setting KGSPATIAL_MAX_FEATURES) / lớp có quá nhiều đối tượng")
+        raise TooLarge(say(f"{filename}: lớp có {vn(count)} đối tượng, quá {vn(settings.max_features)} đối tượng cho phép"
+                           " (thiết lập KGSPATIAL_MAX_FEATURES)",
+                           f"{en(count)} features, more than the {en(settings.max_features)} a layer may have"
+                           " (setting KGSPATIAL_MAX_FEATURES)"))
     vertices = int(shapely.get_num_coordinates(np.asarray(gdf.geometry.values, dtype=object)).sum())
     if vertices > settings.max_vertices:
-        raise TooLarge(f"{filename}: {vertices:,} vertices, more than the {settings.max_vertices:,} a layer may"
-                       " have (setting KGSPATIAL_MAX_VERTICES) / lớp có quá nhiều đỉnh")
+        raise TooLarge(say(f"{filename}: lớp có {vn(vertices)} đỉnh, quá {vn(settings.max_vertices)} đỉnh cho phép"
+                           " (thiết lập KGSPATIAL_MAX_VERTICES)",
+                           f"{en(vertices)} vertices, more than the {en(settings.max_vertices)} a layer may"
+                           " have (setting KGSPATIAL_MAX_VERTICES)"))
 
 
 def require_layer_file(upload: Upload, settings: Settings) -> Path:
     if upload.path is None:
-        raise HTTPException(400, "thiếu tệp / no file: send the layer in the multipart field 'file'")
+        raise HTTPException(400, say("thiếu tệp: hãy gửi lớp dữ liệu trong trường 'file' của biểu mẫu",
+                                     "no file: send the layer in the multipart field 'file'"))
     suffix = upload.path.suffix.lower()
     if suffix not in LAYER_SUFFIXES:
         raise HTTPException(
-            400, f"{upload.filename}: loại tệp không hỗ trợ / unsupported file type {suffix or '(none)'}; send a zipped "
-                 "shapefile, MapInfo table or File Geodatabase (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf")
+            400, say(f"{upload.filename}: loại tệp {suffix or '(không có đuôi)'} không được hỗ trợ; hãy gửi shapefile,"
+                     " bảng MapInfo hoặc File Geodatabase đã nén (.zip), GeoPackage, GeoJSON, GeoParquet hoặc FlatGeobuf",
+                     f"unsupported file type {suffix or '(none)'}; send a zipped shapefile, MapInfo table or File"
+                     " Geodatabase (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf"))
     if suffix == ".zip":
         check_zip(upload.path, settings, upload.filename)
     return upload.path

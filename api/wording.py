@@ -17,6 +17,9 @@ _FLAGS = (
 )
 _SELECTOR = re.compile(r"choose one (?:as|with) \S+::(\S+)")
 _EXAMPLE = re.compile(r"give one with --assume-crs, e\.g\. --assume-crs (\S+)")
+# The same in the Vietnamese half of a message (kgspatial.io).
+_SELECTOR_VI = re.compile(r"hãy chọn một lớp(?: bằng|, ví dụ) \S+::(\S+)")
+_EXAMPLE_VI = re.compile(r"ví dụ --assume-crs (\S+)")
 
 
 def for_api(message: str, paths: dict[str, str]) -> str:
@@ -26,6 +29,10 @@ def for_api(message: str, paths: dict[str, str]) -> str:
         message = message.replace(f"/vsizip/{path}/", f"{label}::").replace(path, label)
     message = _SELECTOR.sub(r"choose one with the form field layer, e.g. layer=\1", message)
     message = _EXAMPLE.sub(r"give one in the form field assume_crs, e.g. assume_crs=\1", message)
+    message = _SELECTOR_VI.sub(r"hãy chọn một lớp bằng trường layer, ví dụ layer=\1", message)
+    message = _EXAMPLE_VI.sub(r"ví dụ assume_crs=\1", message)
     for flag, field in sorted(_FLAGS, key=lambda kv: -len(kv[0])):
+        # Vietnamese halves say "tùy chọn --flag" (the option): "trường <field>" (the form field).
+        message = message.replace(f"tùy chọn {flag}", f"trường {field.removeprefix('the form field ')}")
         message = message.replace(flag, field)
     return message

@@ -15,7 +15,8 @@ import shapely
 
 from . import crs as crs_mod
 from .engine import Pieces, intersect_pairs, keep_kind, lines_once, measure
-from .errors import InputError
+from .errors import InputError, say
+from .numfmt import en, vn
 from .io import Layer
 from .prepare import POINT, POLYGON, as_text, find_field, kinds_of, repair
 
@@ -29,7 +30,9 @@ def admin_selector(path: str, code_field: str | None = None, name_field: str | N
     def select(names: list[str]) -> list[str]:
         code = find_field(names, code_field, CODE_CANDIDATES, "unit code", path)
         if code is None:
-            raise InputError(f"{path}: no unit code field found; name it with --admin-field (fields: {', '.join(names)})")
+            raise InputError.say(f"{path}: không tìm thấy trường mã đơn vị hành chính; hãy chỉ ra bằng tùy chọn"
+                                 f" --admin-field (các trường: {', '.join(names)})",
+                                 f"no unit code field found; name it with --admin-field (fields: {', '.join(names)})")
         name = find_field(names, name_field, NAME_CANDIDATES, "unit name", path)
         return [c for c in (code, name) if c]
 
@@ -56,17 +59,19 @@ def prepare_admin(
     gdf = layer.gdf
     code_col = find_field(gdf.columns, code_field, CODE_CANDIDATES, "unit code", layer.path)
     if code_col is None:
-        raise InputError(f"{layer.path}: no unit code field found; name it with --admin-field")
+        raise InputError.say(f"{layer.path}: không tìm thấy trường mã đơn vị hành chính; hãy chỉ ra bằng tùy chọn"
+                             " --admin-field", "no unit code field found; name it with --admin-field")
     name_col = find_field(gdf.columns, name_field, NAME_CANDIDATES, "unit name", layer.path)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if not present.any():
-        raise InputError(f"{layer.path}: no administrative unit has a geometry ({len(gdf)} read)"
-                         " / không đơn vị hành chính nào có hình học")
+        raise InputError.say(f"{layer.path}: không đơn vị hành chính nào có hình học (đã đọc {vn(len(gdf))})",
+                             f"no administrative unit has a geometry ({en(len(gdf))} read)")
     geoms = crs_mod.transform_geometries(geoms[present], layer.crs, analysis_crs)
     kinds = kinds_of(geoms)
     if (kinds != POLYGON).any():
-        raise InputError(f"{layer.path}: administrative units must be polygons")
+        raise InputError.say(f"{layer.path}: đơn vị hành chính phải là các vùng (polygon)",
+                             "administrative units must be polygons")
     geoms, repaired = repair(geoms, kinds)
     # A Real field gives 8130103.0: the unit code is 8130103, as the land-use codes are read.
     codes = np.array([as_text(v) for v in gdf[code_col]], dtype=object)[present]
@@ -88,10 +93,10 @@ def prepare_admin(
     overlap = float(before.sum() - shapely.area(resolved).sum())
     warnings = list(layer.warnings)
     if overlap > 0.01:
-        warnings.append(
-            f"{layer.path}: units overlap by {overlap:,.0f} m² in all; each overlap was given to one unit"
-            f" / các đơn vị hành chính chồng lấn {overlap:,.0f} m², phần chồng lấn được tính cho một đơn vị"
-        )
+        warnings.append(say(
+            f"{layer.path}: các đơn vị hành chính chồng lấn tổng cộng {vn(overlap)} m²; mỗi phần chồng lấn được"
+            " tính cho một đơn vị",
+            f"units overlap by {en(overlap)} m² in all; each overlap was given to one unit"))
     # Not prepared: units are shared by the threads of a batch, and GEOS builds a prepared
     # geometry's indexes lazily, unsafely under concurrency; they are only ever the second operand.
     info = {

@@ -2,7 +2,8 @@
 
 Government intranets cannot reach a CDN, so every script and stylesheet the map needs is inlined
 into the file.  The sources come from npm packages pinned in the repository's package.json and
-installed by `npm ci` (never committed); images a stylesheet refers to become data: URIs.
+installed by `npm ci` (never committed); images a stylesheet refers to become data: URIs.  A built
+wheel carries the files it needs (`bundle_files`, copied by setup.py) so no install needs npm.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from .errors import KgSpatialError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Filled only inside a built wheel (setup.py): the layers/ data and the map's node_modules files.
+BUNDLED = Path(__file__).resolve().parent / "_bundled"
 
 # What the map uses, in load order: (kind, path under node_modules).  Versions are pinned in
 # package.json; they are the ones folium 0.20's plugin templates are written for.
@@ -43,9 +46,13 @@ class AssetsMissing(KgSpatialError):
 
 
 def assets_dir() -> Path:
-    """node_modules holding the map's packages: $KGSPATIAL_ASSETS_DIR, else the repository's."""
+    """node_modules holding the map's packages: $KGSPATIAL_ASSETS_DIR, else the copy a wheel
+    carries, else the source tree's (`npm ci`)."""
     configured = os.environ.get("KGSPATIAL_ASSETS_DIR")
-    return Path(configured) if configured else REPO_ROOT / "node_modules"
+    if configured:
+        return Path(configured)
+    bundled = BUNDLED / "node_modules"
+    return bundled if bundled.is_dir() else REPO_ROOT / "node_modules"
 
 
 def check_assets(base: Path | None = None) -> Path:
@@ -53,10 +60,11 @@ def check_assets(base: Path | None = None) -> Path:
     base = base or assets_dir()
     missing = [rel for _, rel in MAP_ASSETS if not (base / rel).is_file()]
     if missing:
+        shown = f"{', '.join(missing[:3])}{'...' if len(missing) > 3 else ''}"
         raise AssetsMissing(
-            f"map assets missing under {base} ({', '.join(missing[:3])}{'...' if len(missing) > 3 else ''}): "
-            f"run `npm ci` in {REPO_ROOT} (or set KGSPATIAL_ASSETS_DIR to a node_modules folder) / "
-            "thiếu thư viện bản đồ: chạy `npm ci`"
+            f"thiếu thư viện bản đồ trong {base} ({shown}): chạy `npm ci` trong {REPO_ROOT} (hoặc đặt"
+            f" KGSPATIAL_ASSETS_DIR là một thư mục node_modules) / map assets missing under {base}: run"
+            f" `npm ci` in {REPO_ROOT} (or set KGSPATIAL_ASSETS_DIR to a node_modules folder)"
         )
     return base
 
@@ -68,19 +76,45 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
+def _css_target(ref: str, folder: Path) -> Path | None:
+    """The local file a stylesheet's url() names, None for data:, remote or absent ones."""
+    ref = ref.strip()
+    if ref.startswith(("data:", "#", "http:", "https:", "//")):
+        return None
+    target = (folder / ref.split("?")[0].split("#")[0]).resolve()
+    return target if target.is_file() else None  # absent: e.g. an IE-only behaviour url, harmless
+
+
 def _inline_css_urls(css: str, folder: Path) -> str:
     """url(images/x.png) -> url(data:...) so the stylesheet needs no file beside it."""
 
     def repl(match: re.Match) -> str:
-        ref = match.group(2).strip()
-        if ref.startswith(("data:", "#", "http:", "https:", "//")):
-            return match.group(0)
-        target = (folder / ref.split("?")[0].split("#")[0]).resolve()
-        if not target.is_file():
-            return match.group(0)  # e.g. an IE-only behaviour url; harmless offline
-        return f'url("{_data_uri(target)}")'
+        target = _css_target(match.group(2), folder)
+        return match.group(0) if target is None else f'url("{_data_uri(target)}")'
 
     return _CSS_URL.sub(repl, css)
+
+
+_LICENCE = re.compile(r"^(licen[cs]e|copying)(\.\w+)?$|^package\.json$", re.I)
+
+
+def bundle_files(base: Path) -> list[str]:
+    """Paths under `base` (node_modules) a wheel must carry: every asset, the images its
+    stylesheets name, and each package's licence and package.json (Leaflet's BSD licence asks
+    that copies keep its notice).  Stdlib only: setup.py imports it at build time."""
+    root = check_assets(base).resolve()
+    files: set[str] = set()
+    for kind, rel in MAP_ASSETS:
+        files.add(rel)
+        package = root / rel.split("/")[0]
+        files.update(f"{package.name}/{p.name}" for p in package.iterdir() if p.is_file() and _LICENCE.match(p.name))
+        if kind == "css":
+            path = root / rel
+            for match in _CSS_URL.finditer(path.read_text(encoding="utf-8")):
+                target = _css_target(match.group(2), path.parent)
+                if target is not None and target.is_relative_to(root):
+                    files.add(target.relative_to(root).as_posix())
+    return sorted(files)
 
 
 @lru_cache(maxsize=4)
@@ -108,4 +142,5 @@ def assert_offline(html: str) -> None:
     """Refuse to write a map that would fetch a script or stylesheet from the network."""
     match = _REMOTE_REF.search(html)
     if match:
-        raise KgSpatialError(f"map would load a remote asset ({match.group(0)[:80]}...): refusing to write it")
+        raise KgSpatialError.say(f"bản đồ sẽ tải tài nguyên từ mạng ({match.group(0)[:80]}...): không ghi tệp",
+                                 f"map would load a remote asset ({match.group(0)[:80]}...): refusing to write it")

@@ -27,7 +27,7 @@ import shapely
 from . import __version__
 from .check import (CONFLICT_COLUMNS, AdminInput, CheckOptions, CheckResult, PlanInput, build_context,
                     build_summary, check_one, parent_context)
-from .errors import InputError, KgSpatialError
+from .errors import InputError, KgSpatialError, say
 from .exceptions import open_rows
 from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_summary
 from .prepare import PreparedLayer
@@ -354,12 +354,13 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
     formats = tuple(opts.formats)
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
-        raise InputError(f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)}")
+        raise InputError.say(f"--report: không có định dạng {', '.join(bad)}; dùng {', '.join(REPORT_FORMATS)}",
+                             f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)}")
     if opts.jobs < 1:
-        raise InputError("--jobs must be 1 or more")
+        raise InputError.say("--jobs phải từ 1 trở lên", "--jobs must be 1 or more")
     out = Path(opts.out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a folder")
+        raise InputError.say(f"--out {out} đã có và không phải là thư mục", f"--out {out} exists and is not a folder")
 
     check_opts = _check_options(reg, opts)
     events.message("đọc quy hoạch tỉnh và đơn vị hành chính / reading master plan and units")
@@ -584,6 +585,9 @@ REPORT_FORMATS = ("html", "xlsx", "pdf")
 
 _ASSUME_CRS_HINT = re.compile(r"give one with --assume-crs(?:, e\.g\. --assume-crs (\S+))?")
 _ENCODING_OPTION = re.compile(r"--(?:master-)?encoding\b")
+# The Vietnamese halves of the same messages (kgspatial.io).
+_ASSUME_CRS_HINT_VI = re.compile(r"hãy khai báo bằng tùy chọn --assume-crs(?:, ví dụ --assume-crs (\S+))?")
+_ENCODING_OPTION_VI = re.compile(r"tùy chọn --(?:master-)?encoding\b")
 
 
 def registry_hint(message: str, key: str) -> str:
@@ -596,6 +600,13 @@ def registry_hint(message: str, key: str) -> str:
         example = f", e.g. assume_crs: {match.group(1)}" if match.group(1) else ""
         return f"give one with the registry key {key}{example}"
 
+    def repl_vi(match: re.Match) -> str:
+        example = f", ví dụ assume_crs: {match.group(1)}" if match.group(1) else ""
+        return f"hãy khai báo bằng khóa {vi_key} trong danh mục{example}"
+
+    vi_key = key.replace(" of plan ", " của quy hoạch ")
+    message = _ASSUME_CRS_HINT_VI.sub(repl_vi, message)
+    message = _ENCODING_OPTION_VI.sub(f"khóa {vi_key.replace('assume_crs', 'encoding')} trong danh mục", message)
     # The same for an encoding the text contradicts: `encoding` of the same registry entry.
     return _ENCODING_OPTION.sub(f"the registry key {key.replace('assume_crs', 'encoding')}",
                                 _ASSUME_CRS_HINT.sub(repl, message))
@@ -650,8 +661,9 @@ def _write_plan(ctx, check_opts: CheckOptions, rec: PlanRecord, frame, part, lay
                       title=f"{rec.name} ({rec.id})")
         except Exception as exc:  # noqa: BLE001  (a map is a view: its failure must not lose the results)
             (stage / "map.html").unlink(missing_ok=True)
-            summary["warnings"].append(f"{rec.id}: map.html not written / không ghi được bản đồ: "
-                                       f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            summary["warnings"].append(say(f"{rec.id}: không ghi được bản đồ map.html ({reason})",
+                                           f"map.html not written ({reason})"))
 
     write_check_outputs(result, rec.out_dir, extra=extra)
     rec.status, rec.summary, rec.conflicts = "checked", summary, frame
@@ -761,8 +773,9 @@ def write_province_outputs(result: BatchResult, formats: tuple[str, ...], englis
                           hazards=result.hazards)
             except Exception as exc:  # noqa: BLE001  (the map is a view: the summary and reports still count)
                 (stage / "map.html").unlink(missing_ok=True)
-                result.summary["warnings"].append(f"province map.html not written / không ghi được bản đồ tỉnh: "
-                                                  f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+                reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                result.summary["warnings"].append(say(f"không ghi được bản đồ tỉnh map.html ({reason})",
+                                                      f"province map.html not written ({reason})"))
         from .projects import write_extras
 
         write_extras(result.projects, result.indicators, stage, english=english)

@@ -23,9 +23,10 @@ from . import __version__, quality
 from . import crs as crs_mod
 from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
 from .engine import code_labels, measure, overlay
-from .errors import CRSError, InputError
+from .errors import CRSError, InputError, say
 from .exceptions import PlanException, apply_exceptions, open_rows, read_exceptions
 from .io import file_stem, read_layer, split_selector
+from .numfmt import en, number, vn
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, dropped_notes, field_selector, prepare_layer
 from .profile import Profile, load_profile
 from .rules import RulesTable, load_rules
@@ -171,7 +172,9 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
                   else list(opts.exceptions or []))
     analysis_crs = crs_mod.recognise(opts.analysis_crs or profile.analysis_crs)
     if analysis_crs.is_geographic:
-        raise InputError(f"analysis CRS {crs_mod.crs_label(analysis_crs)} is geographic: areas need a projected CRS")
+        raise InputError.say(f"hệ tọa độ tính toán {crs_mod.crs_label(analysis_crs)} là hệ địa lý (độ): diện tích cần"
+                             " một hệ tọa độ phẳng, ví dụ EPSG:9207",
+                             f"analysis CRS {crs_mod.crs_label(analysis_crs)} is geographic: areas need a projected CRS")
 
     progress("đọc quy hoạch tỉnh / reading master plan")
     master_layer = read_layer(
@@ -187,12 +190,14 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
     )
     master.info["warnings"] = list(master_layer.warnings)
     if not (master.kinds == POLYGON).any():
-        raise InputError(f"{opts.master}: the master plan has no zone with a geometry ({master.info['features_read']}"
-                         " feature(s) read) / quy hoạch tỉnh không có vùng nào")
+        read = master.info["features_read"]
+        raise InputError.say(f"{opts.master}: quy hoạch tỉnh không có vùng nào có hình học (đã đọc {vn(read)} đối tượng)",
+                             f"the master plan has no zone with a geometry ({en(read)} feature(s) read)")
     if (master.kinds != POLYGON).any():
         n = int((master.kinds != POLYGON).sum())
-        master.info["warnings"].append(f"{opts.master}: {n} non-polygon feature(s) ignored (a master plan is zones)"
-                                       f" / bỏ qua {n} đối tượng không phải vùng")
+        master.info["warnings"].append(say(f"{opts.master}: bỏ qua {vn(n)} đối tượng không phải vùng (quy hoạch tỉnh"
+                                           " gồm các vùng)",
+                                           f"{en(n)} non-polygon feature(s) ignored (a master plan is zones)"))
         keep = master.kinds == POLYGON
         for name in ("geoms", "codes", "raw_codes", "labels", "feature_ids", "kinds"):
             setattr(master, name, getattr(master, name)[keep])
@@ -275,7 +280,7 @@ def percent_steps(progress: Progress, what: str, step: int = 10) -> Callable[[in
         percent = 100 * done // max(total, 1)
         if percent // step > shown[0]:
             shown[0] = percent // step
-            progress(f"{what}: {percent}% ({done:,} / {total:,})")
+            progress(f"{what}: {percent}% ({vn(done)} / {vn(total)})")
 
     return report
 
@@ -389,13 +394,17 @@ def read_plan(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
             role="plan", name=plan_id, jobs=opts.jobs,
         )
     except CRSError as exc:  # coordinates the declared CRS cannot take (metres read as degrees...)
-        raise CRSError(f"{layer.path}: {exc}{_crs_hint(ctx, layer)}") from None
+        vi_hint, en_hint = _crs_hint(ctx, layer)
+        if exc.vi is None:
+            raise CRSError(f"{layer.path}: {exc}{en_hint}") from None
+        raise CRSError.say(f"{layer.path}: {exc.vi}{vi_hint}", f"{exc.en}{en_hint}") from None
     if len(plan) == 0:  # a wrong layer or a broken export must not pass as "no conflict"
-        raise InputError(
-            f"{layer.path}: the plan has no feature with a geometry ({plan.info['features_read']} read"
-            f"{', all empty, missing or rings with no area' if plan.info['features_read'] else ''}); nothing to check"
-            " / quy hoạch không có đối tượng nào có hình học"
-        )
+        read = plan.info["features_read"]
+        raise InputError.say(
+            f"{layer.path}: quy hoạch không có đối tượng nào có hình học ({vn(read)} đối tượng đã đọc"
+            f"{', đều rỗng, thiếu hoặc là vòng không có diện tích' if read else ''}); không có gì để kiểm tra",
+            f"the plan has no feature with a geometry ({en(read)} read"
+            f"{', all empty, missing or rings with no area' if read else ''}); nothing to check")
     return layer, plan, plan_id
 
 
@@ -406,12 +415,13 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
     against each parent plan given as (its id, parent_context): their rows say `against`."""
     layer, plan, plan_id = read_plan(ctx, spec, opts, progress)
     if len(plan) and len(ctx.master_tree.query(shapely.box(*shapely.total_bounds(plan.geoms)))) == 0:
-        raise InputError(
-            f"{layer.path}: the plan lies entirely outside the master plan, so nothing can be checked; is its"
-            f" CRS right? It was read as {crs_mod.crs_label(layer.crs)} ({layer.crs_source}){_crs_hint(ctx, layer)}"
-            " / quy hoạch nằm hoàn toàn ngoài phạm vi quy hoạch tỉnh: kiểm tra lại hệ tọa độ"
-        )
-    progress(f"chồng xếp / overlaying {plan_id} ({len(plan)} features)")
+        vi_hint, en_hint = _crs_hint(ctx, layer)
+        raise InputError.say(
+            f"{layer.path}: quy hoạch nằm hoàn toàn ngoài phạm vi quy hoạch tỉnh nên không kiểm tra được; hệ tọa độ"
+            f" có đúng không? Lớp được đọc theo {crs_mod.crs_label(layer.crs)} ({layer.crs_source}){vi_hint}",
+            f"the plan lies entirely outside the master plan, so nothing can be checked; is its"
+            f" CRS right? It was read as {crs_mod.crs_label(layer.crs)} ({layer.crs_source}){en_hint}")
+    progress(f"chồng xếp / overlaying {plan_id} ({vn(len(plan))} đối tượng / {en(len(plan))} features)")
     with ThreadPoolExecutor(max_workers=1) as beside:
         # The plan's own overlap scan needs no GIL: with threads to spare it runs during the
         # overlay and the conflict table (1.6 s of a 1M-zone check).
@@ -443,31 +453,34 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
     if outside["features"]:
         # Many features off the master: a wrong .prj (TM-3 coordinates declared UTM) more often than
         # a plan drawn past the province's edge.
-        hint = _crs_hint(ctx, layer, partly=True) if outside["features"] >= 0.1 * len(plan) else ""
-        part["warnings"].append(
-            f"{plan_id}: {outside['features']} feature(s) lie partly or wholly outside the master plan"
-            f" ({_amount(outside['area_m2'])} m², {_amount(outside['length_m'])} m, {outside['points']} point(s) outside):"
-            f" those parts were not checked{hint} / có đối tượng nằm ngoài phạm vi quy hoạch tỉnh, phần đó không được kiểm tra"
-        )
+        vi_hint, en_hint = _crs_hint(ctx, layer, partly=True) if outside["features"] >= 0.1 * len(plan) else ("", "")
+        part["warnings"].append(say(
+            f"{plan_id}: {vn(outside['features'])} đối tượng nằm một phần hoặc hoàn toàn ngoài phạm vi quy hoạch tỉnh"
+            f" ({_amount(outside['area_m2'])} m², {_amount(outside['length_m'])} m, {vn(outside['points'])} điểm"
+            f" nằm ngoài): phần đó không được kiểm tra{vi_hint}",
+            f"{en(outside['features'])} feature(s) lie partly or wholly outside the master plan"
+            f" ({_amount(outside['area_m2'], True)} m², {_amount(outside['length_m'], True)} m,"
+            f" {en(outside['points'])} point(s) outside): those parts were not checked{en_hint}"))
     if plan.info["ids_missing"] or plan.info["ids_repeated"]:
-        part["warnings"].append(
-            f"{plan_id}: the id field {plan.info['id_field']} is empty for {plan.info['ids_missing']} feature(s) and"
-            f" shared by {plan.info['ids_repeated']}: their rows cannot be traced to one feature"
-            " / mã đối tượng bị trống hoặc trùng"
-        )
+        part["warnings"].append(say(
+            f"{plan_id}: trường mã đối tượng {plan.info['id_field']} bị trống ở {vn(plan.info['ids_missing'])} đối"
+            f" tượng và trùng ở {vn(plan.info['ids_repeated'])}: các dòng đó không truy được về một đối tượng",
+            f"the id field {plan.info['id_field']} is empty for {en(plan.info['ids_missing'])} feature(s) and"
+            f" shared by {en(plan.info['ids_repeated'])}: their rows cannot be traced to one feature"))
     part["warnings"] += [f"{plan_id}: {note}" for note in dropped_notes(plan.info)]
     part["warnings"] = layer.warnings + part["warnings"]
     return frame, part, plan
 
 
-def _amount(value: float) -> str:
+def _amount(value: float, english: bool = False) -> str:
     """m² or m for a message: whole units, or two decimals when that would read as 0."""
-    return f"{value:,.0f}" if value >= 10 else f"{value:,.2f}"
+    return number(value, 0 if value >= 10 else 2, english)
 
 
-def _crs_hint(ctx: Context, layer, partly: bool = False) -> str:
-    """'; it would lie on the master plan in EPSG:…' when another usual CRS places the layer there
-    (`partly`: the layer lies partly on it already; another CRS must place clearly more of it)."""
+def _crs_hint(ctx: Context, layer, partly: bool = False) -> tuple[str, str]:
+    """('; tọa độ sẽ nằm…', '; it would lie on the master plan in EPSG:…') when another usual CRS
+    places the layer there, else ('', '') (`partly`: the layer lies partly on it already; another
+    CRS must place clearly more of it)."""
     return crs_hint(layer, ctx.analysis_crs, ctx.master_tree, partly)
 
 
@@ -503,27 +516,28 @@ def share_on_master(layer, analysis_crs, master_tree: shapely.STRtree) -> float 
     return _share_on(master_tree)(moved)
 
 
-def crs_hint(layer, analysis_crs, master_tree: shapely.STRtree, partly: bool = False) -> str:
+def crs_hint(layer, analysis_crs, master_tree: shapely.STRtree, partly: bool = False) -> tuple[str, str]:
     """_crs_hint for a layer and a master plan's tree (the service keeps one per master plan)."""
     sample = _placement_sample(layer)
     share_on_master = _share_on(master_tree)
     if len(sample) == 0:
-        return ""
+        return "", ""
     min_share = 0.5
     if partly:
         declared = share_on_master(crs_mod.transform_geometries(sample, layer.crs, analysis_crs))
         min_share = max(0.5, declared + 0.25)
     fits = crs_mod.likely_crs(sample, layer.crs, analysis_crs, share_on_master, min_share=min_share)
     if not fits:
-        return ""
+        return "", ""
     if layer.crs_source == "assumed":
-        fix = "give that to --assume-crs"
+        vi_fix, en_fix = "hãy dùng hệ đó cho tùy chọn --assume-crs", "give that to --assume-crs"
     elif Path(layer.path).suffix.lower() in {".shp", ".zip"}:
-        fix = "fix or remove the .prj"
+        vi_fix, en_fix = "hãy sửa hoặc bỏ tệp .prj", "fix or remove the .prj"
     else:
-        fix = "the file's CRS is wrong: export it again with the right one"
-    return (f"; its coordinates would lie on the master plan if they were in {' or '.join(fits)} ({fix})"
-            " / hệ tọa độ khai báo không đúng")
+        vi_fix, en_fix = ("hệ tọa độ của tệp sai: hãy xuất lại tệp với hệ đúng",
+                          "the file's CRS is wrong: export it again with the right one")
+    return (f"; tọa độ sẽ nằm trên quy hoạch tỉnh nếu chúng thuộc {' hoặc '.join(fits)} ({vi_fix})",
+            f"; its coordinates would lie on the master plan if they were in {' or '.join(fits)} ({en_fix})")
 
 
 def _with_distinct_ids(plans: list[PlanInput]) -> list[PlanInput]:
@@ -539,7 +553,8 @@ def _with_distinct_ids(plans: list[PlanInput]) -> list[PlanInput]:
     for spec, plain in zip(plans, stems):
         plan_id = spec.plan_id or (stem(spec, True) if stems.count(plain) > 1 else plain)
         if plan_id in seen:
-            raise InputError(f"two plans have the id {plan_id!r}: rename one file / hai quy hoạch trùng tên")
+            raise InputError.say(f"hai quy hoạch trùng mã {plan_id!r}: hãy đổi tên một tệp",
+                                 f"two plans have the id {plan_id!r}: rename one file")
         seen.add(plan_id)
         out.append(dataclasses.replace(spec, plan_id=plan_id))
     return out
@@ -548,9 +563,10 @@ def _with_distinct_ids(plans: list[PlanInput]) -> list[PlanInput]:
 def run_check(opts: CheckOptions, progress: Progress = _noop) -> CheckResult:
     """The whole check for one or more plans against one master plan."""
     if not opts.plans:
-        raise InputError("no plan given: use --plan PATH")
+        raise InputError.say("chưa cho quy hoạch nào: dùng --plan ĐƯỜNG_DẪN", "no plan given: use --plan PATH")
     if not math.isfinite(opts.min_area) or opts.min_area < 0:
-        raise InputError(f"--min-area must be a number of m², 0 or more (got {opts.min_area})")
+        raise InputError.say(f"--min-area phải là số m², từ 0 trở lên (nhận được {opts.min_area})",
+                             f"--min-area must be a number of m², 0 or more (got {opts.min_area})")
     specs = _with_distinct_ids(opts.plans)
     ctx = build_context(opts, progress)
     screening = None
@@ -659,12 +675,16 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
     for part in parts:
         unknown = part["input"]["unknown_codes"]
         if unknown:
-            warnings.append(f"{part['plan_id']}: {sum(unknown.values())} feature(s) with codes not in the taxonomy: "
-                            + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
+            listed = ", ".join(f"{k} ({vn(v)})" for k, v in list(unknown.items())[:10])
+            warnings.append(say(f"{part['plan_id']}: {vn(sum(unknown.values()))} đối tượng có mã không có trong bảng"
+                                f" phân loại: {listed}", f"{en(sum(unknown.values()))} feature(s) with codes not in the"
+                                " taxonomy: " + ", ".join(f"{k} ({en(v)})" for k, v in list(unknown.items())[:10])))
     if ctx.master.info["unknown_codes"]:
         unknown = ctx.master.info["unknown_codes"]
-        warnings.append(f"master: {sum(unknown.values())} zone(s) with codes not in the taxonomy: "
-                        + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
+        warnings.append(say(f"quy hoạch tỉnh: {vn(sum(unknown.values()))} vùng có mã không có trong bảng phân loại: "
+                            + ", ".join(f"{k} ({vn(v)})" for k, v in list(unknown.items())[:10]),
+                            f"master: {en(sum(unknown.values()))} zone(s) with codes not in the taxonomy: "
+                            + ", ".join(f"{k} ({en(v)})" for k, v in list(unknown.items())[:10])))
     conflict_only = frame[frame["verdict"] == "conflict"]
     return {
         "kgspatial_version": __version__,

@@ -49,6 +49,7 @@ from pyproj.exceptions import ProjError
 from pyproj.transformer import TransformerGroup
 
 from .errors import CRSError
+from .numfmt import en, vn
 
 __all__ = [
     "OFFICIAL_OPERATION",
@@ -134,9 +135,9 @@ def recognise(crs_like: Any) -> CRS:
     are matched on datum and projection parameters. Unknown but valid CRSs come back as parsed.
     """
     if crs_like is None:
-        raise CRSError("no coordinate reference system given")
+        raise CRSError.say("chưa cho hệ tọa độ", "no coordinate reference system given")
     if isinstance(crs_like, bool):
-        raise CRSError(f"not a coordinate reference system: {crs_like!r}")
+        raise CRSError.say(f"không phải là hệ tọa độ: {crs_like!r}", f"not a coordinate reference system: {crs_like!r}")
     if isinstance(crs_like, Integral):
         return _from_epsg(int(crs_like))
     if isinstance(crs_like, bytes):
@@ -144,14 +145,15 @@ def recognise(crs_like: Any) -> CRS:
     if isinstance(crs_like, str):
         text = crs_like.strip().lstrip("\ufeff").strip()
         if not text:
-            raise CRSError("empty coordinate reference system text")
+            raise CRSError.say("hệ tọa độ để trống (ví dụ EPSG:9207)", "empty coordinate reference system text (e.g. EPSG:9207)")
         return _recognise_text(text)
     if isinstance(crs_like, CRS):
         return _recognise_text(crs_like.to_wkt())
     try:
         crs = CRS.from_user_input(crs_like)
     except (pyproj.exceptions.CRSError, TypeError, ValueError) as exc:
-        raise CRSError(f"not a coordinate reference system: {_snippet(crs_like)}") from exc
+        raise CRSError.say(f"không phải là hệ tọa độ: {_snippet(crs_like)}",
+                           f"not a coordinate reference system: {_snippet(crs_like)}") from exc
     return _recognise_text(crs.to_wkt())
 
 
@@ -175,7 +177,9 @@ def read_prj(path: str | Path) -> CRS | None:
     try:
         return recognise(text)
     except CRSError as exc:
-        raise CRSError(f"{path.name}: {exc}") from exc
+        if exc.vi is None:
+            raise CRSError(f"{path.name}: {exc}") from exc
+        raise CRSError.say(f"{path.name}: {exc.vi}", exc.en) from exc
 
 
 _EPSG_CODE_RE = re.compile(r"^(?:epsg\s*:\s*)?(\d{4,6})$", re.IGNORECASE)
@@ -189,7 +193,8 @@ def _recognise_text(text: str) -> CRS:
     try:
         crs = CRS.from_user_input(text)
     except pyproj.exceptions.CRSError as exc:
-        raise CRSError(f"unrecognised coordinate reference system: {_snippet(text)}") from exc
+        raise CRSError.say(f"không nhận ra hệ tọa độ {_snippet(text)} (ví dụ EPSG:9207, VN-2000 / TM-3 104-30)",
+                           f"unrecognised coordinate reference system: {_snippet(text)} (e.g. EPSG:9207)") from exc
     return _identify(crs)
 
 
@@ -472,7 +477,7 @@ def _from_epsg(code: int) -> CRS:
     try:
         return _from_epsg_cached(code)
     except pyproj.exceptions.CRSError as exc:
-        raise CRSError(f"unknown EPSG code: {code}") from exc
+        raise CRSError.say(f"không có mã EPSG {code}", f"unknown EPSG code: {code}") from exc
 
 
 @lru_cache(maxsize=256)
@@ -623,20 +628,33 @@ def transform_geometries(geoms: Any, src: Any, dst: Any) -> np.ndarray:
             if len(wild):  # metres under a degrees CRS: say so, not PROJ's "Invalid latitude"
                 k = wild[0]
                 if (np.abs(x[wild]) <= 90).all() and (np.abs(y[wild]) <= 360).all():
-                    raise CRSError(f"coordinates such as x = {x[k]:.4f}, y = {y[k]:.4f} are latitude and longitude in"
-                                   " the wrong order: x must be the longitude; swap them"
-                                   " / kinh độ và vĩ độ bị đảo chỗ")
-                raise CRSError(f"coordinates such as x = {x[k]:.0f}, y = {y[k]:.0f} are not degrees, yet the layer's"
-                               f" CRS is {crs_label(s)}")
+                    raise CRSError.say(
+                        f"tọa độ như x = {vn(x[k], 4)}, y = {vn(y[k], 4)} là vĩ độ và kinh độ bị đảo chỗ: x phải là"
+                        " kinh độ; hãy đổi chỗ hai cột",
+                        f"coordinates such as x = {en(x[k], 4)}, y = {en(y[k], 4)} are latitude and longitude in"
+                        " the wrong order: x must be the longitude; swap them")
+                vi_fix = en_fix = ""
+                if _datum_kind(s) == "vn2000":  # e.g. assume_crs=VN2000: the datum, not a TM-3 zone
+                    vi_fix = ("; tọa độ VN-2000 tính bằng mét thuộc một múi chiếu TM-3, ví dụ EPSG:9207"
+                              " (VN-2000 / TM-3 104-30, Kiên Giang) hoặc EPSG:9208 (VN-2000 / TM-3 104-45, An Giang)")
+                    en_fix = ("; VN-2000 coordinates in metres are in a TM-3 zone, e.g. EPSG:9207"
+                              " (VN-2000 / TM-3 104-30, Kiên Giang) or EPSG:9208 (VN-2000 / TM-3 104-45, An Giang)")
+                raise CRSError.say(
+                    f"tọa độ như x = {vn(x[k])}, y = {vn(y[k])} không phải là độ, nhưng hệ tọa độ của lớp là"
+                    f" {crs_label(s)} (tính bằng độ){vi_fix}",
+                    f"coordinates such as x = {en(x[k])}, y = {en(y[k])} are not degrees, yet the layer's"
+                    f" CRS is {crs_label(s)}{en_fix}")
         try:
             if z is None:
                 out = t.transform(x, y, errcheck=True)
             else:
                 out = t.transform(x, y, z, errcheck=True)
         except ProjError as exc:
-            raise CRSError(f"reprojection {crs_label(s)} -> {crs_label(d)} failed: {exc}") from exc
+            raise CRSError.say(f"chuyển hệ tọa độ {crs_label(s)} -> {crs_label(d)} không được: {exc}",
+                               f"reprojection {crs_label(s)} -> {crs_label(d)} failed: {exc}") from exc
         if not all(np.isfinite(c).all() for c in out[:2]):
-            raise CRSError(f"reprojection {crs_label(s)} -> {crs_label(d)} gave non-finite coordinates")
+            raise CRSError.say(f"chuyển hệ tọa độ {crs_label(s)} -> {crs_label(d)} cho tọa độ không hữu hạn",
+                               f"reprojection {crs_label(s)} -> {crs_label(d)} gave non-finite coordinates")
         return out
 
     return shapely.transform(arr, _apply, include_z=None, interleaved=False)
@@ -650,7 +668,7 @@ def to_crs(gdf, dst: Any):
     import geopandas as gpd
 
     if gdf.crs is None:
-        raise CRSError("layer has no coordinate reference system")
+        raise CRSError.say("lớp không có hệ tọa độ", "layer has no coordinate reference system")
     src = recognise(gdf.crs)
     d = recognise(dst)
     if src == d:

@@ -8,6 +8,20 @@ class KgSpatialError(Exception):
 
     exit_code = 2
     http_status = 400
+    vi: str | None = None  # the two halves of a message made by `say`, for callers that extend it
+    en: str | None = None
+
+    @classmethod
+    def say(cls, vi: str, en: str):
+        """The error with its message in Vietnamese first, English after ("vi / en")."""
+        exc = cls(say(vi, en))
+        exc.vi, exc.en = vi, en
+        return exc
+
+
+def say(vi: str, en: str) -> str:
+    """A message as this project's users read it: Vietnamese, then the same in English."""
+    return f"{vi} / {en}"
 
 
 class InputError(KgSpatialError):
@@ -31,7 +45,7 @@ class RulesError(KgSpatialError):
 
     def __init__(self, problems: list[str], source: str = "rules table"):
         self.problems = list(problems)
-        head = f"{source}: {len(self.problems)} problem(s): "
+        head = f"{source}: {len(self.problems)} lỗi / {len(self.problems)} problem(s): "
         super().__init__(head + "; ".join(self.problems))
 
 

@@ -25,7 +25,8 @@ import shapely
 from . import crs as crs_mod
 from . import textcodec
 from . import untrusted as untrusted_mod
-from .errors import CRSError, EncodingError, InputError
+from .errors import CRSError, EncodingError, InputError, say
+from .numfmt import en, vn
 
 SUPPORTED_SUFFIXES = {".shp", ".zip", ".gpkg", ".geojson", ".json", ".parquet", ".geoparquet", ".fgb",
                       ".gdb", ".tab", ".mif"}
@@ -114,11 +115,13 @@ def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _L
             names = [n for n in zf.namelist() if not n.endswith("/")]
             unsafe = [n for n in names if n.startswith(("/", "\\")) or ".." in PurePosixPath(n.replace("\\", "/")).parts]
             if unsafe:  # GDAL would not follow them, but its message would only confuse
-                raise InputError(f"{path}: unsafe member path {unsafe[0]!r} (absolute or with '..'): zip the files"
-                                 " again from their folder / đường dẫn trong tệp zip không an toàn")
+                raise InputError.say(
+                    f"{path}: đường dẫn trong tệp zip không an toàn {unsafe[0]!r} (tuyệt đối hoặc có '..'): hãy nén"
+                    " lại các tệp từ thư mục của chúng",
+                    f"unsafe member path {unsafe[0]!r} (absolute or with '..'): zip the files again from their folder")
             bad = zf.testzip()
             if bad is not None:
-                raise InputError(f"{path}: zip member {bad} is corrupt")
+                raise InputError.say(f"{path}: tệp {bad} trong zip bị hỏng", f"zip member {bad} is corrupt")
             by_lower = {n.lower(): n for n in names}
             shps = [n for n in names if n.lower().endswith(".shp") and not PurePosixPath(n).name.startswith("._")]
             others = [n for n in names if PurePosixPath(n).suffix.lower() in
@@ -128,19 +131,23 @@ def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _L
             if not candidates:
                 inner = [n for n in names if n.lower().endswith(".zip")]
                 if inner:
-                    raise InputError(f"{path}: the zip holds another zip ({inner[0]}): unzip the outer one and give the"
-                                     " inner zip / tệp zip lồng trong tệp zip")
-                raise InputError(f"{path}: the zip holds no shapefile (.shp) or other vector file / tệp zip không chứa shapefile")
+                    raise InputError.say(
+                        f"{path}: tệp zip chứa một tệp zip khác ({inner[0]}): hãy giải nén tệp ngoài và dùng tệp zip"
+                        " bên trong",
+                        f"the zip holds another zip ({inner[0]}): unzip the outer one and give the inner zip")
+                raise InputError.say(f"{path}: tệp zip không chứa shapefile (.shp) hay tệp dữ liệu vector nào",
+                                     "the zip holds no shapefile (.shp) or other vector file")
             if layer is not None and len(candidates) > 1:
                 chosen = [n for n in candidates if n == layer or PurePosixPath(n).stem == layer]
                 if not chosen:
-                    raise InputError(f"{path}: no layer {layer!r} in the zip; it holds {', '.join(candidates)}")
+                    raise InputError.say(f"{path}: không có lớp {layer!r} trong tệp zip; tệp có {', '.join(candidates)}",
+                                         f"no layer {layer!r} in the zip; it holds {', '.join(candidates)}")
                 member = chosen[0]
             elif len(candidates) > 1:
-                raise InputError(
-                    f"{path}: the zip holds {len(candidates)} layers ({', '.join(candidates)}); "
-                    f"choose one with {path}::NAME"
-                )
+                raise InputError.say(
+                    f"{path}: tệp zip có {len(candidates)} lớp ({', '.join(candidates)}); hãy chọn một lớp bằng"
+                    f" {path}::TÊN",
+                    f"the zip holds {len(candidates)} layers ({', '.join(candidates)}); choose one with {path}::NAME")
             else:
                 member = candidates[0]
             loc = _Located(gdal_path=f"/vsizip/{path.resolve()}/{member}", layer=None, member_of=f"{path}::{member}")
@@ -153,7 +160,8 @@ def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _L
                 base = member[:-4]
                 missing = [ext for ext in SHAPEFILE_PARTS[1:] if (base + ext).lower() not in by_lower]
                 if missing:
-                    raise InputError(f"{path}: shapefile {member} lacks its {', '.join(missing)} part(s) / shapefile thiếu tệp {', '.join(missing)}")
+                    raise InputError.say(f"{path}: shapefile {member} thiếu tệp {', '.join(missing)}",
+                                         f"shapefile {member} lacks its {', '.join(missing)} part(s)")
                 for ext in (".cpg", ".prj"):
                     if (base + ext).lower() in by_lower:
                         text = zf.read(by_lower[(base + ext).lower()]).decode("latin-1")
@@ -170,7 +178,8 @@ def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _L
                 loc.layer = layer if len(candidates) == 1 else None
             return loc
     except zipfile.BadZipFile as exc:
-        raise InputError(f"{path}: not a readable zip file ({exc}) / tệp zip bị hỏng") from None
+        raise InputError.say(f"{path}: tệp zip bị hỏng, không đọc được ({exc})",
+                             f"not a readable zip file ({exc})") from None
 
 
 def _check_zip_member(zf: zipfile.ZipFile, path: Path, member: str, by_lower: dict[str, str], loc: _Located) -> None:
@@ -203,8 +212,8 @@ def _require_mapinfo_parts(where: str, suffix: str, present: Callable[[str], boo
     """Refuse a MapInfo table sent without the files GDAL reads beside it."""
     missing = [ext for ext in MAPINFO_PARTS.get(suffix.lower(), ()) if not present(ext)]
     if missing:
-        raise InputError(f"{where}: MapInfo table lacks its {', '.join(missing)} part(s)"
-                         f" / bảng MapInfo thiếu tệp {', '.join(missing)}")
+        raise InputError.say(f"{where}: bảng MapInfo thiếu tệp {', '.join(missing)}",
+                             f"MapInfo table lacks its {', '.join(missing)} part(s)")
 
 
 def _gdb_folders(names: list[str]) -> list[str]:
@@ -231,7 +240,8 @@ def _locate(path: Path, layer: str | None, untrusted: bool = False) -> _Located:
     if suffix == ".shp":
         missing = [ext for ext in SHAPEFILE_PARTS[1:] if not _sidecar(path, ext)]
         if missing:
-            raise InputError(f"{path}: shapefile lacks its {', '.join(missing)} part(s) / shapefile thiếu tệp {', '.join(missing)}")
+            raise InputError.say(f"{path}: shapefile thiếu tệp {', '.join(missing)}",
+                                 f"shapefile lacks its {', '.join(missing)} part(s)")
         loc = _Located(gdal_path=str(path), layer=None, is_shapefile=True)
         for ext in (".cpg", ".prj"):
             side = _sidecar(path, ext)
@@ -257,27 +267,30 @@ def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes,
     and record sizes (uint16 LE) at bytes 8 and 10.
     """
     if len(shx) < 100 or (len(shx) - 100) % 8:
-        raise InputError(f"{name}: the .shx index is damaged ({len(shx):,} bytes) / tệp .shx bị hỏng")
+        raise InputError.say(f"{name}: tệp chỉ mục .shx bị hỏng ({vn(len(shx))} byte)",
+                             f"the .shx index is damaged ({en(len(shx))} bytes)")
     records = np.frombuffer(shx, dtype=">u4", offset=100).reshape(-1, 2).astype(np.int64)
     shapes = len(records)
     beyond = int(((records[:, 0] + 4 + records[:, 1]) * 2 > shp_size).sum())
     if beyond:
-        raise InputError(
-            f"{name}: the .shp is cut short ({shp_size:,} bytes): {beyond} of its {shapes} shapes lie beyond its"
-            " end; copy or export it again / tệp .shp bị cắt cụt, hãy sao chép lại"
-        )
+        raise InputError.say(
+            f"{name}: tệp .shp bị cắt cụt ({vn(shp_size)} byte): {vn(beyond)} trong {vn(shapes)} hình nằm quá cuối"
+            " tệp; hãy sao chép hoặc xuất lại",
+            f"the .shp is cut short ({en(shp_size)} bytes): {en(beyond)} of its {en(shapes)} shapes lie beyond its"
+            " end; copy or export it again")
     if len(dbf_head) < 12:
-        raise InputError(f"{name}: the .dbf is damaged (no header) / tệp .dbf bị hỏng")
+        raise InputError.say(f"{name}: tệp .dbf bị hỏng (không có phần đầu)", "the .dbf is damaged (no header)")
     rows = int.from_bytes(dbf_head[4:8], "little")
     header_size, row_size = int.from_bytes(dbf_head[8:10], "little"), int.from_bytes(dbf_head[10:12], "little")
     if rows != shapes:
-        raise InputError(
-            f"{name}: its parts disagree: {shapes} shapes in the .shp/.shx but {rows} records in the .dbf"
-            " (copied from different exports?) / các tệp .shp và .dbf không khớp nhau"
-        )
+        raise InputError.say(
+            f"{name}: các tệp .shp và .dbf không khớp nhau: {vn(shapes)} hình trong .shp/.shx nhưng {vn(rows)} bản"
+            " ghi trong .dbf (sao chép từ các lần xuất khác nhau?)",
+            f"its parts disagree: {en(shapes)} shapes in the .shp/.shx but {en(rows)} records in the .dbf"
+            " (copied from different exports?)")
     if dbf_size < header_size + rows * row_size:
-        raise InputError(f"{name}: the .dbf is cut short ({dbf_size:,} of {header_size + rows * row_size:,} bytes)"
-                         " / tệp .dbf bị cắt cụt")
+        raise InputError.say(f"{name}: tệp .dbf bị cắt cụt ({vn(dbf_size)} trong {vn(header_size + rows * row_size)} byte)",
+                             f"the .dbf is cut short ({en(dbf_size)} of {en(header_size + rows * row_size)} bytes)")
 
 
 def _existing_form(path: Path) -> Path:
@@ -344,11 +357,11 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
         frame = gpd.read_file(loc.gdal_path, engine=engine, **kwargs)
         return frame[[*columns, frame.geometry.name]] if columns is not None else frame
     except ImportError as exc:
-        raise InputError(f"engine {engine!r} is not installed ({exc})") from None
+        raise InputError.say(f"chưa cài bộ đọc {engine!r} ({exc})", f"engine {engine!r} is not installed ({exc})") from None
     except Exception as exc:  # GDAL/pyogrio/fiona raise many types; the user needs one line
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         text = text.replace(f"'{loc.gdal_path}'", "it").replace(loc.gdal_path, loc.shown)
-        raise InputError(f"{loc.shown}: cannot read ({text}) / không đọc được tệp") from None
+        raise InputError.say(f"{loc.shown}: không đọc được tệp ({text})", f"cannot read ({text})") from None
 
 
 # GDAL's own note on an open ring would reach the user's terminal; the read counts and closes them.
@@ -372,10 +385,12 @@ def _read_linearised(gdal_path: str, kwargs: dict, columns: list[str] | None, no
     try:
         import fiona  # noqa: F401
     except ImportError:
-        raise InputError(
-            f"{gdal_path}: holds curved geometries (arcs), which cannot be measured as they are: install"
+        raise InputError.say(
+            f"{gdal_path}: lớp có đường cong (cung tròn), không đo được như vậy: hãy cài fiona (pip install"
+            " 'kgspatial[fiona]') để chuyển chúng thành đoạn thẳng, hoặc chuyển tệp bằng ogr2ogr -nlt CONVERT_TO_LINEAR",
+            "holds curved geometries (arcs), which cannot be measured as they are: install"
             " fiona (pip install 'kgspatial[fiona]') to have them turned into straight segments, or convert the"
-            " file with ogr2ogr -nlt CONVERT_TO_LINEAR / lớp có đường cong, cần chuyển thành đoạn thẳng") from None
+            " file with ogr2ogr -nlt CONVERT_TO_LINEAR") from None
     if untrusted:  # fiona brings its own GDAL, which lock_down_gdal did not touch
         import fiona
 
@@ -386,8 +401,9 @@ def _read_linearised(gdal_path: str, kwargs: dict, columns: list[str] | None, no
     else:
         frame = gpd.read_file(gdal_path, engine="fiona", **kwargs)
     if notes is not None:
-        notes.append("curved geometries (arcs) turned into straight segments (about 0.1 % of a circle's area)"
-                     " / đường cong đã được chuyển thành đoạn thẳng")
+        notes.append(say("đường cong (cung tròn) đã được chuyển thành đoạn thẳng (sai khác khoảng 0,1 % diện tích"
+                         " một hình tròn)", "curved geometries (arcs) turned into straight segments (about 0.1 % of"
+                         " a circle's area)"))
     return frame[[*columns, frame.geometry.name]] if columns is not None else frame
 
 
@@ -412,8 +428,8 @@ def _read_arrow_frame(gdal_path: str, kwargs: dict, notes: list[str] | None = No
         if len(broken):  # a ring GDAL left open (GeoJSON writers do): closed, not the file refused
             geoms[broken] = shapely.from_wkb(wkb[broken], on_invalid="fix")
             if notes is not None:
-                notes.append(f"{len(broken)} feature(s) with a ring left open: closed"
-                             " / vòng không khép kín đã được khép lại")
+                notes.append(say(f"{vn(len(broken))} đối tượng có vòng không khép kín: đã khép lại",
+                                 f"{en(len(broken))} feature(s) with a ring left open: closed"))
         table = table.drop_columns([name])
     if "encoding" not in kwargs:  # GDAL passes on bytes it could not tell the encoding of
         import pyarrow as pa
@@ -447,26 +463,33 @@ def _decode_text(gdf, declared: str | None, given: bool, option: str | None, pat
     if declared is None:
         return decode()
     source = f"{option or 'the encoding given'} {declared}" if given else f"its .cpg ({declared})"
+    source_vi = (f"tùy chọn {option} {declared}" if option else f"bảng mã đã cho {declared}") if given \
+        else f"tệp .cpg ({declared})"
     try:
         fixed, used = decode(declared)
     except (UnicodeError, InputError) as exc:
         detected = decode()[1]
         fix = f"give {option} {detected}" if option else "fix or remove its .cpg"
-        hint = f"; the text looks like {detected}: {fix}" if detected not in {"ascii", "latin-1"} else ""
+        fix_vi = f"hãy dùng tùy chọn {option} {detected}" if option else "hãy sửa hoặc bỏ tệp .cpg"
+        named = detected not in {"ascii", "latin-1"}
+        hint = f"; the text looks like {detected}: {fix}" if named else ""
+        hint_vi = f"; văn bản có vẻ là {detected}: {fix_vi}" if named else ""
         reason = getattr(exc, "reason", None) or str(exc)
-        raise InputError(f"{path}: text cannot be decoded as {declared}, from {source} ({reason}){hint}"
-                         " / văn bản không đọc được theo bảng mã đã khai báo") from None
+        raise InputError.say(
+            f"{path}: văn bản không đọc được theo bảng mã {declared}, theo {source_vi}"
+            f" ({getattr(exc, 'vi', None) or reason}){hint_vi}",
+            f"text cannot be decoded as {declared}, from {source} ({getattr(exc, 'en', None) or reason}){hint}") from None
     if used in {"cp1252", "latin-1"} and not given:
         vietnamese, detected = decode()
         if detected in {"tcvn3", "vni"}:
-            warnings.append(f"{path}: the .cpg says {declared} but the text is {detected}: read as {detected}"
-                            f" / tệp .cpg ghi {declared} nhưng văn bản là {detected}")
+            warnings.append(say(f"{path}: tệp .cpg ghi {declared} nhưng văn bản là {detected}: đã đọc theo {detected}",
+                                f"the .cpg says {declared} but the text is {detected}: read as {detected}"))
             return vietnamese, detected
     elif given:  # the user's choice stands, but a slip is said
         detected = decode()[1]
         if detected not in {"ascii", "latin-1", used}:
-            warnings.append(f"{path}: the text looks like {detected}, not {used} as given by {source}: check it"
-                            f" / văn bản có vẻ là {detected}, không phải {used}")
+            warnings.append(say(f"{path}: văn bản có vẻ là {detected}, không phải {used} như {source_vi}: hãy kiểm tra",
+                                f"the text looks like {detected}, not {used} as given by {source}: check it"))
     return fixed, used
 
 
@@ -488,14 +511,14 @@ def _chosen_layer(path: Path, gdal_path: str, layer: str | None) -> str | None:
     if layer is not None:
         names = [name for name, _ in listed]
         if names and layer not in names:
-            raise InputError(f"{path}: no layer {layer!r}; layers: {', '.join(names)}")
+            raise InputError.say(f"{path}: không có lớp {layer!r}; các lớp: {', '.join(names)}",
+                                 f"no layer {layer!r}; layers: {', '.join(names)}")
         return layer
     names = [name for name, spatial in listed if spatial]
     if len(names) > 1:
-        raise InputError(
-            f"{path}: holds {len(names)} layers ({', '.join(names)}); choose one as {path}::{names[0]}"
-            " / tệp có nhiều lớp, hãy chọn một lớp"
-        )
+        raise InputError.say(
+            f"{path}: tệp có {len(names)} lớp ({', '.join(names)}); hãy chọn một lớp, ví dụ {path}::{names[0]}",
+            f"holds {len(names)} layers ({', '.join(names)}); choose one as {path}::{names[0]}")
     if names and len(listed) > 1:
         return names[0]  # the one layer with geometry beside attribute tables: named, so GDAL does not warn
     return None
@@ -525,15 +548,18 @@ def read_layer(
     if untrusted:
         untrusted_mod.lock_down_gdal()
     if engine not in {"pyogrio", "fiona"}:
-        raise InputError(f"unknown engine {engine!r}: use pyogrio or fiona")
+        raise InputError.say(f"không có bộ đọc {engine!r}: dùng pyogrio hoặc fiona",
+                             f"unknown engine {engine!r}: use pyogrio or fiona")
     path_text, layer = split_selector(str(spec))
     path = _existing_form(Path(path_text))
     if not path.exists():
-        raise InputError(f"{path}: no such file / không có tệp này")
+        raise InputError.say(f"{path}: không có tệp này", "no such file")
     if path.is_dir() and path.suffix.lower() != ".gdb":
-        raise InputError(f"{path}: is a folder; give the .shp, .zip, .gpkg, .gdb or other file")
+        raise InputError.say(f"{path}: đây là thư mục; hãy cho tệp .shp, .zip, .gpkg, .gdb hoặc tệp dữ liệu khác",
+                             "is a folder; give the .shp, .zip, .gpkg, .gdb or other file")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise InputError(f"{path}: unsupported file type {path.suffix or '(none)'}; use {FORMATS_TEXT}")
+        raise InputError.say(f"{path}: loại tệp {path.suffix or '(không có đuôi)'} không được hỗ trợ; dùng {FORMATS_TEXT}",
+                             f"unsupported file type {path.suffix or '(none)'}; use {FORMATS_TEXT}")
     loc = _locate(path, layer, untrusted)
     try:
         if untrusted:
@@ -587,7 +613,9 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
             if encoding:
                 raise InputError(f"{path}: {encoding_option or 'encoding'}: {exc}") from None
             hint = f"; give the encoding with {encoding_option}" if encoding_option else ""
-            raise InputError(f"{path}: its .cpg file: {exc}{hint} / tệp .cpg không hợp lệ") from None
+            hint_vi = f"; hãy cho bảng mã bằng tùy chọn {encoding_option}" if encoding_option else ""
+            raise InputError.say(f"{path}: tệp .cpg không hợp lệ: {exc.vi or exc}{hint_vi}",
+                                 f"its .cpg file: {exc.en or exc}{hint}") from None
     columns = None
     fields = _field_names(loc) if select is not None else None
     # A DBF's field names are decoded with its values (the user names them as their GIS shows
@@ -599,7 +627,7 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
     loc.raw_text = loc.is_shapefile
     gdf = _read_frame(loc, engine, "ISO-8859-1" if loc.is_shapefile else None, columns, notes)
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputError(f"{path}: the layer has no geometry column")
+        raise InputError.say(f"{path}: lớp không có cột hình học", "the layer has no geometry column")
     warnings: list[str] = [f"{path}: {note}" for note in notes]
 
     crs_source = "file"
@@ -608,7 +636,8 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
         # GDAL reads a GeoJSON whose "crs" is a link it cannot (must not) fetch as WGS 84: the
         # file's CRS is unknown, not WGS 84, so --assume-crs applies.
         found_crs = None
-        warnings.append(f"{path}: its \"crs\" is a link, not followed / không dùng liên kết hệ tọa độ")
+        warnings.append(say(f"{path}: \"crs\" của tệp là một liên kết, không được dùng",
+                            "its \"crs\" is a link, not followed"))
     local = found_crs is not None and not (found_crs.is_geographic or found_crs.is_projected)
     if local:  # MapInfo "NonEarth", CAD units: metres with no place on Earth
         found_crs = None
@@ -616,8 +645,10 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
         try:
             crs_value = crs_mod.recognise(loc.prj)
         except CRSError as exc:
-            raise CRSError(f"{path}: its .prj: {exc}; give the CRS with --assume-crs, e.g. --assume-crs EPSG:9207"
-                           " / tệp .prj không hợp lệ") from None
+            raise CRSError.say(f"{path}: tệp .prj không hợp lệ: {exc.vi or exc}; hãy khai báo bằng tùy chọn"
+                               " --assume-crs, ví dụ --assume-crs EPSG:9207",
+                               f"its .prj: {exc.en or exc}; give the CRS with --assume-crs, e.g. --assume-crs"
+                               " EPSG:9207") from None
         crs_source = "prj (ESRI, recognised)"
     elif found_crs is not None:
         crs_value = crs_mod.recognise(found_crs)
@@ -629,11 +660,12 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
         if assume_crs is None:
             what = (f"a local coordinate system ({gdf.crs.name}) with no place on Earth" if local
                     else "no coordinate reference system" + (" (no .prj)" if loc.is_shapefile else ""))
-            raise CRSError(
-                f"{path}: the layer has {what}; "
-                "give one with --assume-crs, e.g. --assume-crs EPSG:9207"
-                " / lớp không có hệ tọa độ (thiếu tệp .prj)"
-            )
+            what_vi = (f"hệ tọa độ cục bộ ({gdf.crs.name}), không gắn với vị trí nào trên Trái Đất" if local
+                       else "không có hệ tọa độ" + (" (thiếu tệp .prj)" if loc.is_shapefile else ""))
+            raise CRSError.say(
+                f"{path}: lớp {what_vi}; hãy khai báo bằng tùy chọn --assume-crs, ví dụ --assume-crs EPSG:9207"
+                " (VN-2000 / TM-3 104-30, Kiên Giang)",
+                f"the layer has {what}; give one with --assume-crs, e.g. --assume-crs EPSG:9207")
         crs_value = crs_mod.recognise(assume_crs)
         crs_source = "assumed"
     if crs_source != "assumed":

@@ -27,7 +27,7 @@ from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
 
-from . import assets
+from . import assets, numfmt
 from . import crs as crs_mod
 from .engine import code_labels
 from .masking import WITHHELD_TEXT
@@ -77,13 +77,12 @@ VW_FACTOR = 3.0
 
 def vn_number(value: float, decimals: int = 0) -> str:
     """1234.5 -> '1.234,5' (Vietnamese thousands '.' and decimal ',')."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return numfmt.vn(value, decimals)
 
 
 def format_area(m2: float) -> str:
     """Hectares (what planners read) with square metres alongside."""
-    return f"{vn_number(m2 / 10_000, 4)} ha ({vn_number(m2, 0)} m²)"
+    return f"{numfmt.hectares(m2)} ({vn_number(m2, 0)} m²)"
 
 
 def format_length(m: float) -> str:
@@ -706,9 +705,9 @@ def build_map(
         dissolved = len(geoms) > max_features
         if dissolved:
             simplified, codes, feature_counts = dissolve_by(simplified, codes)
-            notes.append(f"Quy hoạch tỉnh: {len(geoms):,} vùng gộp theo mã để hiển thị / "
-                         f"{len(geoms):,} master zones dissolved by code for display")
-            props = [{"s": c, "t": f"{zone_text(taxonomy, c)} · {n:,} vùng / zones"} for c, n in zip(codes, feature_counts)]
+            notes.append(f"Quy hoạch tỉnh: {vn_number(len(geoms))} vùng gộp theo mã để hiển thị / "
+                         f"{numfmt.en(len(geoms))} master zones dissolved by code for display")
+            props = [{"s": c, "t": f"{zone_text(taxonomy, c)} · {vn_number(n)} vùng / zones"} for c, n in zip(codes, feature_counts)]
         else:
             props = [{"s": c, **({"t": f"{zone_text(taxonomy, c)} · {lab}"} if lab else {})} for c, lab in zip(codes, labels)]
         simplified = fit("master", simplified, tolerance, "Quy hoạch tỉnh / Master plan",
@@ -763,7 +762,7 @@ def build_map(
             if len(geoms) > max_features:
                 geoms = simplify_features(geoms, display_tolerance(shapely.total_bounds(geoms), len(geoms)))
                 geoms, codes, n = dissolve_by(geoms, codes)
-                labels = np.array([f"{k:,} đối tượng / features" for k in n], dtype=object)
+                labels = np.array([f"{vn_number(k)} đối tượng / features" for k in n], dtype=object)
                 ids = np.full(len(geoms), "", dtype=object)
             elif len(geoms):
                 geoms = simplify_features(geoms, display_tolerance(shapely.total_bounds(geoms), len(geoms)) / 2)

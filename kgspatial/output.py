@@ -49,7 +49,7 @@ CHECK_OUTPUTS = ("conflicts.gpkg", "conflicts.geojson", "summary.json", "map.htm
 def check_out_folder(out: str | Path) -> None:
     """Refuse an --out that names a file, before any work is done."""
     if Path(out).exists() and not Path(out).is_dir():
-        raise InputError(f"--out {out} exists and is not a folder / --out phải là một thư mục")
+        raise InputError.say(f"--out {out} đã có và không phải là thư mục", f"--out {out} exists and is not a folder")
 
 
 @contextlib.contextmanager

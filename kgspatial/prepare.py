@@ -15,7 +15,8 @@ import pyproj
 import shapely
 
 from . import crs as crs_mod
-from .errors import InputError
+from .errors import InputError, say
+from .numfmt import en, vn
 from .io import Layer
 from .parallel import run_chunked
 from .taxonomy import Taxonomy
@@ -48,6 +49,11 @@ class PreparedLayer:
         return len(self.geoms)
 
 
+# What find_field looks for, in the Vietnamese half of its message.
+FIELD_ROLES_VI = {"land-use code": "mã loại đất", "label": "tên vùng", "feature id": "mã đối tượng",
+                  "unit code": "mã đơn vị hành chính", "unit name": "tên đơn vị hành chính"}
+
+
 def find_field(columns, wanted: str | None, candidates: list[str], what: str, path: str) -> str | None:
     """The column to use: the one asked for (case-insensitive), else the first known candidate."""
     by_lower = {str(c).lower(): str(c) for c in columns if c != "geometry"}
@@ -56,8 +62,9 @@ def find_field(columns, wanted: str | None, candidates: list[str], what: str, pa
             return wanted
         if wanted.lower() in by_lower:
             return by_lower[wanted.lower()]
-        raise InputError(f"{path}: no field {wanted!r} for the {what}; fields: {', '.join(by_lower.values()) or '(none)'}"
-                         f" / không có trường {wanted!r}")
+        fields = ', '.join(by_lower.values())
+        raise InputError.say(f"{path}: không có trường {wanted!r} cho {FIELD_ROLES_VI.get(what, what)}; các trường:"
+                             f" {fields or '(không có)'}", f"no field {wanted!r} for the {what}; fields: {fields or '(none)'}")
     for candidate in candidates:
         if candidate.lower() in by_lower:
             return by_lower[candidate.lower()]
@@ -66,8 +73,10 @@ def find_field(columns, wanted: str | None, candidates: list[str], what: str, pa
 
 def _no_code_field(path: str, role: str, columns) -> InputError:
     fields = ", ".join(str(c) for c in columns if c != "geometry") or "none: is the layer empty?"
-    return InputError(f"{path}: no land-use code field found; name it with --{role}-field (fields: {fields})"
-                      " / không tìm thấy trường mã loại đất")
+    fields_vi = ", ".join(str(c) for c in columns if c != "geometry") or "không có: lớp có rỗng không?"
+    return InputError.say(f"{path}: không tìm thấy trường mã loại đất; hãy chỉ ra bằng tùy chọn --{role}-field"
+                          f" (các trường: {fields_vi})",
+                          f"no land-use code field found; name it with --{role}-field (fields: {fields})")
 
 
 def field_selector(path: str, role: str, code_field=None, label_field=None, id_field=None,
@@ -129,13 +138,16 @@ def dropped_notes(info: dict) -> list[str]:
     summary's warnings and the service's upload record, where users read first."""
     notes = []
     if info.get("collections_reduced"):
-        notes.append(f"{info['collections_reduced']} feature(s) mix polygons with lines or points (geometry"
-                     " collections): only their polygons (lacking polygons, their lines) are checked"
-                     " / đối tượng hỗn hợp: chỉ kiểm tra phần vùng")
+        n = info["collections_reduced"]
+        notes.append(say(f"{vn(n)} đối tượng trộn vùng với đường hoặc điểm (tập hợp hình học): chỉ kiểm tra phần"
+                         " vùng (không có vùng thì phần đường)",
+                         f"{en(n)} feature(s) mix polygons with lines or points (geometry collections): only their"
+                         " polygons (lacking polygons, their lines) are checked"))
     if info.get("empty_geometries_dropped"):
         n = info["empty_geometries_dropped"]
-        notes.append(f"{n} feature(s) without geometry (empty, missing, or rings with no area) are not checked"
-                     f" / {n} đối tượng không có hình học, không được kiểm tra")
+        notes.append(say(f"{vn(n)} đối tượng không có hình học (rỗng, thiếu hoặc vòng không có diện tích), không được"
+                         " kiểm tra",
+                         f"{en(n)} feature(s) without geometry (empty, missing, or rings with no area) are not checked"))
     return notes
 
 
@@ -164,9 +176,11 @@ def _require_finite(geoms: np.ndarray, source_index: np.ndarray, path: str, chun
             continue
         owner = np.repeat(np.arange(len(part)), shapely.get_num_coordinates(part))
         bad = np.unique(owner[~np.isfinite(coords).all(axis=1)])
-        raise InputError(f"{path}: {len(bad)} feature(s) have coordinates that are not numbers (NaN or infinite),"
-                         f" the first is feature {int(source_index[start + bad[0]])} (0-based): fix or remove them"
-                         " / tọa độ không phải là số")
+        first = int(source_index[start + bad[0]])
+        raise InputError.say(f"{path}: {vn(len(bad))} đối tượng có tọa độ không phải là số (NaN hoặc vô cực), đối tượng"
+                             f" đầu tiên là số {first} (đếm từ 0): hãy sửa hoặc bỏ chúng",
+                             f"{en(len(bad))} feature(s) have coordinates that are not numbers (NaN or infinite),"
+                             f" the first is feature {first} (0-based): fix or remove them")
 
 
 def as_text(value) -> str:

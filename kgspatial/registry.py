@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from . import textcodec  # noqa: F401  (registers the tcvn3 and vni codecs for the encoding check)
-from .errors import KgSpatialError, RegistryError
+from .errors import KgSpatialError, RegistryError, say
 from .io import split_selector
 from .profile import Profile, load_profile
 
@@ -30,6 +30,14 @@ _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 1
 # Vietnamese documents write dates day first: 10/05/2019 is 10 May.
 _DMY_RE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
 _ISO_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
+
+
+def plan_type_error(value: object) -> str:
+    """What a wrong plan type gets told: every accepted type, with its Vietnamese (then English) name."""
+    from .reports.labels import plan_type_choices
+
+    return say(f"{value!r} không phải là loại quy hoạch; các loại: {plan_type_choices()}",
+               f"{value!r} is not a plan type; use {plan_type_choices(english=True)}")
 
 
 class _Loader(yaml.SafeLoader):
@@ -196,7 +204,7 @@ class PlanEntry(_Strict):
     @classmethod
     def _type(cls, value: str) -> str:
         if not PLAN_TYPE_RE.match(value):
-            raise ValueError(f"{value!r} is not a plan type ({PLAN_TYPES_HELP})")
+            raise ValueError(plan_type_error(value))
         return value
 
     @field_validator("min_area")

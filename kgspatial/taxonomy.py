@@ -33,9 +33,14 @@ NAME_MARK = " "  # alias keys starting with this are name keys (no normalised co
 
 
 def default_layers_dir() -> Path:
-    """Where the bundled data lives: $KGSPATIAL_LAYERS, else the repository's layers/ folder."""
+    """Where the bundled data lives: $KGSPATIAL_LAYERS, else the copy a built wheel carries
+    (setup.py puts layers/ into kgspatial/_bundled/), else the source tree's layers/ folder."""
     env = os.environ.get("KGSPATIAL_LAYERS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "layers"
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    bundled = here.parent / "_bundled" / "layers"
+    return bundled if bundled.is_dir() else here.parents[1] / "layers"
 
 
 @dataclass(frozen=True)

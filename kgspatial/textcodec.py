@@ -513,12 +513,13 @@ def guess_encoding(samples: Iterable[bytes]) -> str:
 def canonical_encoding(name: str) -> str:
     """Python's name for a text encoding; EncodingError for an unknown one or a codec that is no text encoding."""
     if not name or len(name) > 64 or not name.isprintable():  # a binary .cpg, a NUL in a form field
-        raise EncodingError(f"{name[:64]!r} is not the name of a text encoding")
+        raise EncodingError.say(f"{name[:64]!r} không phải là tên bảng mã", f"{name[:64]!r} is not the name of a text encoding")
     try:
         info = codecs.lookup(name)
         "a".encode(name)  # base64, rot13, hex... are codecs but no text encoding
     except (LookupError, ValueError):
-        raise EncodingError(f"unknown text encoding {name!r}") from None
+        raise EncodingError.say(f"không biết bảng mã {name!r} (ví dụ utf-8, tcvn3, vni, cp1258)",
+                                f"unknown text encoding {name!r} (e.g. utf-8, tcvn3, vni, cp1258)") from None
     return {"iso8859-1": "latin-1", "us-ascii": "ascii"}.get(info.name, info.name)
 
 
@@ -553,9 +554,9 @@ def fix_strings(
             except UnicodeDecodeError as exc:
                 if declared:
                     shown = raw[:40].decode("latin-1")
-                    raise EncodingError(
-                        f"text value {index + 1} ({shown!r}) is not valid {encoding}: {exc.reason}"
-                    ) from None
+                    raise EncodingError.say(
+                        f"giá trị văn bản thứ {index + 1} ({shown!r}) không hợp lệ theo {encoding}: {exc.reason}",
+                        f"text value {index + 1} ({shown!r}) is not valid {encoding}: {exc.reason}") from None
                 text = unicodedata.normalize("NFC", raw.decode("latin-1"))
             memo[raw] = text
         out.append(text)

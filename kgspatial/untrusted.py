@@ -122,8 +122,8 @@ def _head(data: bytes) -> bytes:
 
 def refusal(name: str, suffix: str, why: str) -> InputError:
     what = FORMAT_NAMES.get(suffix, suffix)
-    return InputError(f"{name}: not a {what} file ({why}): only the format its name says is read"
-                      f" / nội dung tệp không đúng định dạng {what}")
+    return InputError.say(f"{name}: nội dung tệp không đúng định dạng {what} ({why}): chỉ đọc đúng định dạng mà tên"
+                          " tệp cho biết", f"not a {what} file ({why}): only the format its name says is read")
 
 
 def check_bytes(name: str, suffix: str, head: bytes, size: int, tail: bytes = b"") -> None:
@@ -165,7 +165,7 @@ def check_bytes(name: str, suffix: str, head: bytes, size: int, tail: bytes = b"
         upper = text[:16].upper()
         if not upper.startswith((b"PROJCS", b"GEOGCS", b"GEOCCS", b"COMPD_CS", b"PROJCRS", b"GEOGCRS",
                                  b"GEODCRS", b"COMPOUNDCRS", b"LOCAL_CS", b"BOUNDCRS")):
-            raise InputError(f"{name}: the .prj is not a WKT coordinate system / tệp .prj không hợp lệ")
+            raise InputError.say(f"{name}: tệp .prj không phải là hệ tọa độ dạng WKT", "the .prj is not a WKT coordinate system")
 
 
 def check_file(path: Path, name: str) -> None:
@@ -207,17 +207,18 @@ def _check_geopackage(path: Path, name: str) -> None:
         conn.close()
     for kind, table, sql in rows:
         if kind == "view":
-            raise InputError(f"{name}: holds a view ({table}); views are not read from uploads: export the layer as"
-                             " a table / GeoPackage có view, hãy xuất lớp thành bảng")
+            raise InputError.say(f"{name}: GeoPackage có view ({table}); view không được đọc từ tệp tải lên: hãy xuất"
+                                 " lớp thành bảng",
+                                 f"holds a view ({table}); views are not read from uploads: export the layer as a table")
         # A virtual table runs a module of GDAL's SQLite (SpatiaLite's VirtualText reads any file):
         # only the GeoPackage spatial index, written exactly as the standard writes it, is read.
         if _VIRTUAL.match(sql) and not _RTREE_SQL.match(sql):
-            raise InputError(f"{name}: holds a virtual table ({table}) that is not a spatial index"
-                             " / GeoPackage có bảng ảo không hợp lệ")
+            raise InputError.say(f"{name}: GeoPackage có bảng ảo ({table}) không phải là chỉ mục không gian",
+                                 f"holds a virtual table ({table}) that is not a spatial index")
         # A generated column is computed on every read, by any SQL function the file names.
         if kind == "table" and _GENERATED.search(sql):
-            raise InputError(f"{name}: table {table} has a computed (generated) column; export the layer as plain"
-                             " columns / GeoPackage có cột tính toán")
+            raise InputError.say(f"{name}: bảng {table} có cột tính toán (generated); hãy xuất lớp với các cột thường",
+                                 f"table {table} has a computed (generated) column; export the layer as plain columns")
 
 
 def refuse_recursive_views(path: Path, name: str) -> None:
@@ -232,8 +233,9 @@ def refuse_recursive_views(path: Path, name: str) -> None:
     except sqlite3.Error:
         return  # not a database: GDAL's read says so
     if rows:
-        raise InputError(f"{name}: view {rows[0][0]} is a recursive query, which may never end: export the layer"
-                         " as a table / GeoPackage có view đệ quy")
+        raise InputError.say(f"{name}: view {rows[0][0]} là truy vấn đệ quy, có thể chạy mãi không dừng: hãy xuất lớp"
+                             " thành bảng",
+                             f"view {rows[0][0]} is a recursive query, which may never end: export the layer as a table")
 
 
 def check_driver(driver: str | None, gdal_path: str, name: str) -> None:

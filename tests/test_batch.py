@@ -288,7 +288,7 @@ def test_registry_yaml_syntax_error_is_one_line_with_its_place(tmp_path, capsys,
     rc = _cli(["batch", str(reg), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
-    assert err.startswith(f"kgspatial: error: {reg}: 1 problem(s): not valid YAML at {where}: ")
+    assert err.startswith(f"kgspatial: error: {reg}: 1 lỗi / 1 problem(s): not valid YAML at {where}: ")
     assert "<unicode string>" not in err and "^" not in err
 
 

@@ -83,8 +83,8 @@ def test_batch_reports_name_files_as_the_registry_writes_them(tmp_path):
     out = tmp_path / "ket_qua"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["registry"] == "so_nn/dang_ky/registry.yaml"
-    assert summary["failed"] == [{"id": "broken", "reason": "broken.shp: shapefile lacks its .shx part(s)"
-                                                            " / shapefile thiếu tệp .shx"}]
+    assert summary["failed"] == [{"id": "broken", "reason": "broken.shp: shapefile thiếu tệp .shx"
+                                                            " / shapefile lacks its .shx part(s)"}]
     assert summary["methodology"]["rules"]["path"] == "rules.csv"
     pdf = "\n".join(page.extract_text() for page in pypdf.PdfReader(str(out / "report.pdf")).pages)
     cells = [str(v) for ws in openpyxl.load_workbook(out / "report.xlsx") for row in ws.iter_rows(values_only=True)

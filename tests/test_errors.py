@@ -167,7 +167,7 @@ def test_console_script_exit_codes(scene):
     bad = subprocess.run([*base, "--plan", str(scene / "nothing.gpkg"), "--out", str(scene / "out")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
-    assert "nothing.gpkg: no such file" in bad.stderr
+    assert "nothing.gpkg: không có tệp này / no such file" in bad.stderr
     assert_untouched(scene)
     good = subprocess.run([*base, "--plan", str(scene / "plan.gpkg"), "--out", str(scene / "fresh")],
                           capture_output=True, text=True, timeout=120)

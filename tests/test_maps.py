@@ -91,7 +91,7 @@ def _unescaped(page: str) -> str:
 def test_numbers_in_vietnamese_convention():
     assert maps.vn_number(1234567.891, 2) == "1.234.567,89"
     assert maps.format_area(2500) == "0,2500 ha (2.500 m²)"
-    assert maps.format_area(1_234_567.8) == "123,4568 ha (1.234.568 m²)"
+    assert maps.format_area(1_234_567.8) == "123,46 ha (1.234.568 m²)"  # two decimals from 1 ha up
     assert maps.format_length(90) == "90,0 m"
     assert maps.format_length(1234.56) == "1.234,6 m"
 

@@ -65,7 +65,7 @@ def assert_bounded(page: str) -> None:
     assert "simplified for display" in page and "areas and lengths from the exact geometry" in page
     popups = [f["properties"]["p"] for f in features if "p" in f["properties"]]
     assert len(popups) == 1 and maps.format_area(CONFLICT_M2) in popups[0]
-    assert maps.format_area(CONFLICT_M2) == "4.518,0000 ha (45.180.000 m²)"
+    assert maps.format_area(CONFLICT_M2) == "4.518,00 ha (45.180.000 m²)"
 
 
 def test_cli_check_map_of_100k_parts_is_bounded(tmp_path):
@@ -129,5 +129,5 @@ def test_report_figures_of_100k_parts_are_bounded(tmp_path, monkeypatch):
     write_check_reports(result, tmp_path, ["html"])
     assert 0 < sum(drawn_vertices) <= figures.MAX_VERTICES  # the plan alone has 500 000
     assert any("as cells of" in n for n in notes)
-    # The report's figures are the exact ones: 4 518 ha.
-    assert "4.518,0000" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    # The report's figures are the exact ones: 4 518 ha (two decimals from 1 ha up).
+    assert "4.518,00" in (tmp_path / "report.html").read_text(encoding="utf-8")

@@ -144,7 +144,8 @@ def test_xlsx_conflict_rows_equal_the_conflict_rows(result, reports):
     assert ws.freeze_panes == "A2"
     assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(header))}{len(rows) + 1}"
     area_col = header.index("Diện tích (ha)") + 1
-    assert ws.cell(row=2, column=area_col).number_format == "#,##0.0000"
+    # Two decimals from 1 ha up, four below (kgspatial.numfmt); the cell keeps the full value.
+    assert ws.cell(row=2, column=area_col).number_format == "[>=1]#,##0.00;[=0]0.00;0.0000"
     assert ws.column_dimensions["A"].width >= 16
 
 

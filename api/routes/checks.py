@@ -7,8 +7,9 @@ import math
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kgspatial.errors import say
 from kgspatial.rules import SEVERITIES
 
 from .. import register as plan_register
@@ -28,7 +29,7 @@ REPORT_FORMATS = ("html", "xlsx", "pdf")
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key ("min_areaa") is a 422, not ignored
 
-    plan_id: str
+    plan_id: str = Field(description="id of an uploaded plan (GET /api/v1/plans)")
     master_id: str | None = Field(None, description="default: the newest master plan")
     rules_id: str | None = Field(None, description="default: the newest rules table, else the province profile's")
     admin_id: str | None = Field(None, description="default: the newest administrative units, if any")
@@ -36,6 +37,15 @@ class CheckRequest(BaseModel):
         None, description="pre-2025 administrative units (default: the newest uploaded with period=previous, if any)")
     min_area: float | None = Field(None, ge=0, allow_inf_nan=False,
                                    description="slivers below this many m² are counted, not listed (default 1)")
+
+
+    @field_validator("plan_id")
+    @classmethod
+    def _plan_id(cls, value: str) -> str:
+        if not value.strip():  # was a 404 "plan  not found", as if some plan had an empty id
+            raise ValueError(say("plan_id không được để trống: cho mã của một quy hoạch đã tải lên",
+                                 "plan_id must not be empty: give the id of an uploaded plan (GET /api/v1/plans)"))
+        return value
 
 
 def visible_check(request: Request, principal: Principal, check_id: str) -> dict:

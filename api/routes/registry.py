@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 
@@ -13,9 +12,11 @@ from fastapi.responses import JSONResponse
 
 from kgspatial import crs as crs_mod
 from kgspatial.admin import prepare_admin
-from kgspatial.errors import CRSError, InputError, KgSpatialError
+from kgspatial.errors import CRSError, InputError, KgSpatialError, say
+from kgspatial.numfmt import en, vn
 from kgspatial.io import read_layer
 from kgspatial.prepare import POLYGON, dropped_notes, find_field, prepare_layer
+from kgspatial.registry import PLAN_TYPE_RE, plan_type_error
 from kgspatial.rules import load_rules
 
 from .. import register as plan_register
@@ -25,8 +26,6 @@ from ..uploads import Upload, check_layer_size, received, require_layer_file
 from ..wording import for_api
 
 router = APIRouter(tags=["registry"])
-
-PLAN_TYPE_RE = re.compile(r"^(urban_general|urban_zoning|rural|sectoral_[a-z0-9_]+|technical_[a-z0-9_]+)$")
 
 _LAYER_FORM = {
     "type": "object",
@@ -78,7 +77,7 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     gdf = layer.gdf
     check_layer_size(gdf, filename, request.app.state.settings)
     if len(gdf) == 0:
-        raise InputError(f"{filename}: the layer has no features")
+        raise InputError.say(f"{filename}: lớp không có đối tượng nào", "the layer has no features")
     meta = {
         "kind": "admin_prev" if kind == "admin" and fields.get("period") == "previous" else kind, "name": fields.get("name") or Path(filename).stem, "plan_type": fields.get("plan_type"),
         "owner_id": principal.id, "filename": filename, "crs": crs_mod.crs_label(layer.crs),
@@ -97,38 +96,48 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
         sensitive = np.zeros(len(gdf), dtype=bool)
     else:
         profile = province.profile
-        prepared = prepare_layer(
-            layer, province.taxonomy, province.analysis_crs,
-            code_field=fields.get("code_field") or None, label_field=fields.get("label_field") or None,
-            id_field=fields.get("id_field") or None, code_candidates=profile.code_fields,
-            label_candidates=profile.label_fields, role=kind,
-        )
+        try:
+            prepared = prepare_layer(
+                layer, province.taxonomy, province.analysis_crs,
+                code_field=fields.get("code_field") or None, label_field=fields.get("label_field") or None,
+                id_field=fields.get("id_field") or None, code_candidates=profile.code_fields,
+                label_candidates=profile.label_fields, role=kind,
+            )
+        except CRSError as exc:  # coordinates the CRS cannot take (metres under degrees): name the file
+            raise (CRSError.say(f"{spec}: {exc.vi}", exc.en) if exc.vi else CRSError(f"{spec}: {exc}")) from None
         if len(prepared.geoms) == 0:
-            raise InputError(f"{filename}: no feature has a geometry ({len(gdf)} read)"
-                             " / không đối tượng nào có hình học")
+            raise InputError.say(f"{filename}: không đối tượng nào có hình học (đã đọc {vn(len(gdf))})",
+                                 f"no feature has a geometry ({en(len(gdf))} read)")
         if kind == "master" and not (prepared.kinds == POLYGON).any():
-            raise InputError(f"{filename}: a master plan is zones, and this layer holds no polygon"
-                             " / quy hoạch tỉnh phải là các vùng (polygon)")
+            raise InputError.say(f"{filename}: quy hoạch tỉnh phải là các vùng (polygon), lớp này không có vùng nào",
+                                 "a master plan is zones, and this layer holds no polygon")
         info = dict(prepared.info)
         info.pop("path", None)  # a scratch path, gone after the upload
         meta.update(code_field=info["code_field"], label_field=info["label_field"], id_field=info["id_field"],
                     info=info)
         if info["unknown_codes"]:
             unknown = info["unknown_codes"]
-            meta["warnings"].append(f"{sum(unknown.values())} feature(s) with codes not in the taxonomy: "
-                                    + ", ".join(f"{k} ({v})" for k, v in list(unknown.items())[:10]))
+            meta["warnings"].append(say(
+                f"{vn(sum(unknown.values()))} đối tượng có mã không có trong bảng phân loại: "
+                + ", ".join(f"{k} ({vn(v)})" for k, v in list(unknown.items())[:10]),
+                f"{en(sum(unknown.values()))} feature(s) with codes not in the taxonomy: "
+                + ", ".join(f"{k} ({en(v)})" for k, v in list(unknown.items())[:10])))
         sensitive = _sensitive_flags(gdf, info["code_field"], province.taxonomy)
         meta["warnings"] += dropped_notes(info)
         if info["geometries_repaired"]:
-            meta["warnings"].append(f"{info['geometries_repaired']} invalid geometry(ies) repaired (make_valid)")
+            meta["warnings"].append(say(f"đã sửa {vn(info['geometries_repaired'])} hình học không hợp lệ (make_valid)",
+                                        f"{en(info['geometries_repaired'])} invalid geometry(ies) repaired (make_valid)"))
     if fields.get("assume_crs") and layer.crs_source != "assumed":
-        meta["warnings"].append(f"assume_crs {fields['assume_crs']} ignored: the file declares"
-                                f" {crs_mod.crs_label(layer.crs)} / bỏ qua assume_crs vì tệp đã có hệ tọa độ")
+        meta["warnings"].append(say(f"bỏ qua assume_crs {fields['assume_crs']} vì tệp đã khai báo"
+                                    f" {crs_mod.crs_label(layer.crs)}", f"assume_crs {fields['assume_crs']} ignored:"
+                                    f" the file declares {crs_mod.crs_label(layer.crs)}"))
     try:
         wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
     except CRSError as exc:  # served in WGS 84: coordinates it cannot take (1e300 m) cannot be served
-        raise CRSError(f"{filename}: some coordinates cannot be shown in WGS 84 ({exc}): are they in"
-                       f" {crs_mod.crs_label(layer.crs)}? / tọa độ nằm ngoài phạm vi hệ tọa độ") from None
+        raise CRSError.say(f"{filename}: có tọa độ không chuyển được sang WGS 84 ({exc.vi or exc}): chúng có thật"
+                           f" thuộc {crs_mod.crs_label(layer.crs)} không?",
+                           f"some coordinates cannot be shown in WGS 84 ({exc.en or exc}): are they in"
+                           f" {crs_mod.crs_label(layer.crs)}?") from None
     meta["bbox"] = [round(float(v), 7) for v in wgs84.total_bounds]
     master = request.app.state.store.newest_layer("master") if kind == "plan" else None
     if master:
@@ -155,11 +164,12 @@ def _placement(request: Request, layer, master: dict, meta: dict) -> list[str]:
         share_on_master(layer, province.analysis_crs, tree)
     if share is None or share >= 0.5:
         return []
-    hint = crs_hint(layer, province.analysis_crs, tree, partly=share > 0)
+    vi_hint, en_hint = crs_hint(layer, province.analysis_crs, tree, partly=share > 0)
     where = "nằm ngoài" if share == 0 else f"chỉ {share:.0%} nằm trên"
-    return [f"quy hoạch {where} các vùng của quy hoạch tỉnh {master['name']}: kiểm tra lại hệ tọa độ / the plan"
-            f" {'lies outside' if share == 0 else f'lies only {share:.0%} on'} the zones of the master plan"
-            f" {master['name']} (read as {meta['crs']}, {meta['crs_source']}): is its CRS right?{hint}"]
+    return [say(f"quy hoạch {where} các vùng của quy hoạch tỉnh {master['name']} (đọc theo {meta['crs']},"
+                f" {meta['crs_source']}): hệ tọa độ có đúng không?{vi_hint}",
+                f"the plan {'lies outside' if share == 0 else f'lies only {share:.0%} on'} the zones of the master plan"
+                f" {master['name']} (read as {meta['crs']}, {meta['crs_source']}): is its CRS right?{en_hint}")]
 
 
 def _disjoint(a: list[float], b: list[float]) -> bool:
@@ -180,9 +190,7 @@ async def _upload_layer(request: Request, principal: Principal, kind: str, accep
         if kind == "plan":
             plan_type = upload.fields.get("plan_type", "")
             if not PLAN_TYPE_RE.match(plan_type):
-                raise HTTPException(
-                    422, f"plan_type {plan_type!r} không hợp lệ / invalid: use urban_general, urban_zoning, rural, "
-                         "sectoral_<sector> or technical_<kind>")
+                raise HTTPException(422, f"plan_type: {plan_type_error(plan_type)}")
             named = await run_in_threadpool(_named, request, upload, principal)
         try:
             record = await run_in_threadpool(_ingest, request, kind, path, upload.fields, principal, upload.filename,
@@ -207,7 +215,7 @@ def _named(request: Request, upload: Upload, principal: Principal) -> dict:
 
 def _require_name(upload: Upload) -> None:
     if not upload.fields.get("name"):
-        raise HTTPException(422, "thiếu tên / the form field 'name' is required")
+        raise HTTPException(422, say("thiếu tên: trường 'name' là bắt buộc", "the form field 'name' is required"))
 
 
 def _visible_plan(request: Request, principal: Principal, plan_id: str) -> dict:
@@ -320,7 +328,8 @@ def get_master(master_id: str, request: Request, principal: Principal = Depends(
 
 
 @router.post("/admin-units", status_code=201, openapi_extra=_form(
-    {"name_field": {"type": "string", "description": "unit name column"},
+    {"code_field": {"type": "string", "description": "commune (unit) code column, e.g. ma_xa (default: detected)"},
+     "name_field": {"type": "string", "description": "unit name column"},
      "period": {"type": "string", "enum": ["current", "previous"],
                 "description": "current (default): the units since the 2025 merger; previous: the units before it"}},
     drop=("label_field", "id_field")))

@@ -19,6 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.core import TyperCommand
 
 from . import app
+from ..numfmt import number
+from .common import totals_text
 
 Opt = typer.Option
 
@@ -42,7 +44,8 @@ def parse_formats(report: str | None) -> tuple[str, ...]:
         return ()
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
-        raise InputError(f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)} or none")
+        raise InputError.say(f"--report: không có định dạng {', '.join(bad)}; dùng {', '.join(REPORT_FORMATS)} hoặc none",
+                             f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)} or none")
     return formats
 
 
@@ -58,7 +61,7 @@ class ProgressBar:
             TextColumn("quy hoạch / plans"),
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
-            TextColumn("· {task.fields[features]:,} đối tượng / features ·"),
+            TextColumn("· {task.fields[features]} đối tượng / features ·"),  # in Vietnamese format
             TimeElapsedColumn(),
             TextColumn("· còn / ETA"),
             TimeRemainingColumn(),
@@ -72,7 +75,7 @@ class ProgressBar:
     def start(self, total: int) -> None:
         self.started = True
         self.progress.start()
-        self.task = self.progress.add_task("kiểm tra / checking", total=total, features=0)
+        self.task = self.progress.add_task("kiểm tra / checking", total=total, features="0")
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -91,7 +94,7 @@ class ProgressBar:
             note = "[yellow]cần điều chỉnh / needs adjustment[/yellow]" if record.needs_adjustment else "[green]ok[/green]"
         self.message(f"{record.id}: {note}")
         if self.task is not None:
-            self.progress.update(self.task, advance=1, features=self.features)
+            self.progress.update(self.task, advance=1, features=number(self.features))
 
     def finish(self) -> None:
         # Stopping a bar that never started still prints a newline: an invalid registry's
@@ -114,17 +117,17 @@ def run_and_report(opts, quiet: bool) -> int:
     plans = s["plans"]
     totals = s["totals"]
     print(
-        f"{plans['total']} plan(s): {plans['checked']} checked, {plans['unchanged']} unchanged"
+        f"{plans['total']} quy hoạch: {plans['checked']} đã kiểm tra, {plans['unchanged']} không đổi"
+        + (f" ({plans['kept']} giữ kết quả sau khi quy hoạch tỉnh đổi ở nơi khác)" if plans.get("kept") else "")
+        + f", {plans['failed']} lỗi; {plans['needs_adjustment']} cần điều chỉnh. {totals_text(totals)}"
+        f" / {plans['total']} plan(s): {plans['checked']} checked, {plans['unchanged']} unchanged"
         + (f" ({plans['kept']} of them after a master-plan change elsewhere)" if plans.get("kept") else "")
-        + f", "
-        f"{plans['failed']} failed; {plans['needs_adjustment']} need adjustment / cần điều chỉnh. "
-        f"{totals['conflict_pieces']} conflict piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
-        f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s); "
-        f"{totals['conditional_pieces']} conditional -> {result.out}",
+        + f", {plans['failed']} failed; {plans['needs_adjustment']} need adjustment."
+        f" {totals_text(totals, english=True)} -> {result.out}",
         file=sys.stderr,
     )
     for failed in s["failed"]:
-        print(f"  failed / lỗi: {failed['id']}: {failed['reason']}", file=sys.stderr)
+        print(f"  lỗi / failed: {failed['id']}: {failed['reason']}", file=sys.stderr)
     if "projects" in s:  # CONTRACT §9
         p = s["projects"]
         print(f"  {p['projects']} project(s) / dự án: {p['siting']['conflict']} conflict, {p['schedule']['overdue']}"
@@ -159,9 +162,10 @@ def batch(
     from ..errors import InputError
 
     if master_checks not in {"auto", "always", "never"}:
-        raise InputError("--master-checks must be auto, always or never")
+        raise InputError.say("--master-checks phải là auto, always hoặc never",
+                             "--master-checks must be auto, always or never")
     if min_area < 0:
-        raise InputError("--min-area must be 0 or more")
+        raise InputError.say("--min-area phải từ 0 trở lên", "--min-area must be 0 or more")
     opts = BatchOptions(registry=registry, out=out, jobs=jobs, resume=resume, formats=parse_formats(report),
                         english=english, engine=engine, min_area=min_area, master_checks=master_checks)
     raise typer.Exit(run_and_report(opts, quiet))

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import status_printer
+from .common import status_printer, totals_text
 
 Opt = typer.Option
 # GEOS releases the GIL: a check uses the cores it has unless told otherwise (results do not
@@ -70,11 +70,13 @@ def check(
 
     check_out_folder(out)
     if master_checks not in {"auto", "always", "never"}:
-        raise InputError("--master-checks must be auto, always or never")
+        raise InputError.say("--master-checks phải là auto, always hoặc never",
+                             "--master-checks must be auto, always or never")
     formats = [f.strip().lower() for f in report.split(",") if f.strip()] if report else []
     bad = [f for f in formats if f not in {"html", "xlsx", "pdf"}]
     if bad:
-        raise InputError(f"--report: unknown format(s) {', '.join(bad)}; use html, xlsx, pdf")
+        raise InputError.say(f"--report: không có định dạng {', '.join(bad)}; dùng html, xlsx, pdf",
+                             f"--report: unknown format(s) {', '.join(bad)}; use html, xlsx, pdf")
     opts = CheckOptions(
         master=master,
         plans=[PlanInput(path=p, code_field=plan_field, label_field=plan_label_field, id_field=plan_id_field,
@@ -102,12 +104,10 @@ def check(
         write_check_outputs(result, out, geojson=geojson, extra=_presenters(result, map_, formats, english))
     _KEPT[:] = [result]
     totals = result.summary["totals"]
+    unreviewed = len(result.summary["unreviewed"])
     print(
-        f"{totals['conflict_pieces']} conflict piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha, "
-        f"{totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s); "
-        f"{totals['conditional_pieces']} conditional; "
-        + (f"{totals['excepted_pieces']} excepted by a decision; " if totals.get("excepted_pieces") else "")
-        + f"{len(result.summary['unreviewed'])} unreviewed pair(s) -> {out}",
+        f"{totals_text(totals)}; {unreviewed} cặp mã chưa xét / {totals_text(totals, english=True)};"
+        f" {unreviewed} unreviewed pair(s) -> {out}",
         file=sys.stderr,
     )
     raise typer.Exit(result.exit_code)

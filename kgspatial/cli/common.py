@@ -20,3 +20,21 @@ def status_printer(quiet: bool = False) -> Iterator[Callable[[str], None]]:
             console.print(f"[dim]{time.perf_counter() - start:7.1f}s[/dim] {message}")
 
     yield show
+
+
+def totals_text(totals: dict, english: bool = False) -> str:
+    """A run's conflict figures in one language, numbers in its own format (kgspatial.numfmt)."""
+    from ..numfmt import hectares, number
+
+    def n(value: float, decimals: int = 0) -> str:
+        return number(value, decimals, english)
+
+    if english:
+        return (f"{n(totals['conflict_pieces'])} conflict piece(s): {hectares(totals['conflict_area_m2'], True)}, "
+                f"{n(totals['conflict_length_m'])} m, {n(totals['conflict_points'])} point(s); "
+                f"{n(totals['conditional_pieces'])} conditional"
+                + (f"; {n(totals['excepted_pieces'])} excepted by a decision" if totals.get("excepted_pieces") else ""))
+    return (f"{n(totals['conflict_pieces'])} mảnh xung đột: {hectares(totals['conflict_area_m2'])}, "
+            f"{n(totals['conflict_length_m'])} m, {n(totals['conflict_points'])} điểm; "
+            f"{n(totals['conditional_pieces'])} có điều kiện"
+            + (f"; {n(totals['excepted_pieces'])} được miễn theo quyết định" if totals.get("excepted_pieces") else ""))

@@ -29,14 +29,15 @@ def create(
 ) -> None:
     """Tạo khóa API / create an API key; it is printed once on stdout."""
     if role not in ROLES:
-        raise InputError(f"unknown role {role!r}: use viewer, planner or admin")
+        raise InputError.say(f"không có vai trò {role!r}: dùng viewer (xem), planner (lập quy hoạch) hoặc admin (quản trị)",
+                             f"unknown role {role!r}: use viewer, planner or admin")
     if not name.strip():
-        raise InputError("--name must not be empty")
+        raise InputError.say("--name không được để trống", "--name must not be empty")
     try:
         from api.settings import load_settings, prepare_data_dir
         from api.store import open_store
     except ImportError as exc:
-        raise InputError(f"keys need kgspatial[service] ({exc})") from None
+        raise InputError.say(f"tạo khóa cần kgspatial[service] ({exc})", f"keys need kgspatial[service] ({exc})") from None
     settings = load_settings(**({"data_dir": data_dir} if data_dir is not None else {}))
     prepare_data_dir(settings.data_dir)  # a file or an unwritable place: one line, exit 2
     store = open_store(settings, ())

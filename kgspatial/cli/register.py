@@ -31,7 +31,9 @@ def parse_day(value: str | None, option: str = "--on") -> dt.date | None:
     except ValueError as exc:
         raise InputError(f"{option}: {exc}") from None
     if not isinstance(day, dt.date):
-        raise InputError(f"{option}: {value!r} is not a date (year-month-day, e.g. 2025-12-31, or day/month/year)")
+        raise InputError.say(f"{option}: {value!r} không phải là ngày (năm-tháng-ngày, ví dụ 2025-12-31, hoặc"
+                             " ngày/tháng/năm)",
+                             f"{value!r} is not a date (year-month-day, e.g. 2025-12-31, or day/month/year)")
     return day
 
 

@@ -85,8 +85,8 @@ def find_font() -> ReportFont:
             if bold is not None and not (bold.is_file() and covers_vietnamese(bold)):
                 bold = None
             return ReportFont("KG Report Sans", regular, bold)
-    raise FontError(
+    raise FontError.say(
+        "không tìm thấy phông chữ TrueType có chữ tiếng Việt để nhúng vào báo cáo PDF (đã thử "
+        + ", ".join(tried) + f"); hãy cài {FONT_PACKAGES}, hoặc đặt KGSPATIAL_REPORT_FONT là một tệp .ttf",
         "no TrueType font with Vietnamese glyphs found for the PDF report (tried "
-        + ", ".join(tried) + f"); install {FONT_PACKAGES}, or set KGSPATIAL_REPORT_FONT to a .ttf file"
-        " / không tìm thấy phông chữ tiếng Việt để nhúng vào PDF"
-    )
+        + ", ".join(tried) + f"); install {FONT_PACKAGES}, or set KGSPATIAL_REPORT_FONT to a .ttf file")

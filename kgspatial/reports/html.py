@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 from importlib import resources
 
 import jinja2
 from markupsafe import Markup, escape
 
+from .. import numfmt
 from . import figures
 from .labels import nfc
 from .model import ReportData, rules_listing, sort_rows
@@ -20,11 +20,8 @@ MAX_PIECES_IN_PDF = 150  # ~6 pages; WeasyPrint lays tables out slowly
 
 
 def _number(value, decimals: int, english: bool) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    text = f"{float(value):,.{decimals}f}"
-    # Vietnamese writes 1.234,56; English 1,234.56
-    return text if english else text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    """Vietnamese writes 1.234,56; English 1,234.56 (kgspatial.numfmt)."""
+    return numfmt.number(value, decimals, english)
 
 
 @functools.lru_cache(maxsize=2)
@@ -32,7 +29,7 @@ def environment(english: bool) -> jinja2.Environment:
     loader = jinja2.FunctionLoader(_template_source)
     env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(default=True),
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters["ha"] = lambda m2: _number(None if m2 is None else float(m2) / 10_000.0, 4, english)
+    env.filters["ha"] = lambda m2: numfmt.hectares(m2, english, unit=False)
     env.filters["m"] = lambda m: _number(m, 1, english)
     env.filters["num"] = lambda v, d=2: _number(v, d, english)
     env.filters["int_"] = lambda v: _number(v or 0, 0, english)

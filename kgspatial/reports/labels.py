@@ -202,6 +202,19 @@ SECTORS: dict[str, tuple[str, str]] = {
 }
 
 
+def plan_type_choices(english: bool = False) -> str:
+    """The plan types a register or an upload accepts, each with its name, for a message:
+    'urban_general (Quy hoạch chung đô thị), …, sectoral_<ngành> (Quy hoạch ngành: transport = giao thông, …)'."""
+    i = 1 if english else 0
+    # urban_detailed has a name for reports but is no register type (kgspatial.registry.PLAN_TYPE_RE).
+    fixed = [f"{key} ({names[i]})" for key, names in PLAN_TYPES.items() if key != "urban_detailed"]
+    sectors = ", ".join(key if english else f"{key} = {names[0]}" for key, names in SECTORS.items())
+    kind, sector = ("kind", "sector") if english else ("loại", "ngành")
+    return ", ".join([*fixed, f"sectoral_<{sector}> ({PLAN_TYPE_PREFIXES['sectoral'][i]}: {sectors})",
+                      f"technical_<{kind}> ({PLAN_TYPE_PREFIXES['technical'][i]}, {'e.g.' if english else 'ví dụ'}"
+                      " technical_drainage)"])
+
+
 class Labels:
     """`L("key")` -> the text in the report's language, NFC."""
 

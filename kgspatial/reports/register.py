@@ -14,7 +14,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
 from ..register import public_list, to_adjust
-from .html import _number, _template_source
+from ..numfmt import XLSX_HECTARES, hectares
+from .html import _template_source
 from .pdf import _local_only_fetcher, _weasyprint
 
 FORMATS = ("json", "xlsx", "html", "pdf")
@@ -87,7 +88,7 @@ def render_html(register: dict, english: bool = False, font_css: str = "", font_
     env = jinja2.Environment(loader=jinja2.FunctionLoader(_template_source), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["date"] = _date
-    env.filters["ha"] = lambda m2: _number(None if m2 is None else float(m2) / 10_000.0, 4, english)
+    env.filters["ha"] = lambda m2: hectares(m2, english, unit=False)
     return env.get_template("register.html.j2").render(
         register=register, public=public_list(register), adjust=to_adjust(register), L=_labels(english),
         english=english, on=_date(register["on"]), font_css=font_css, font_family=f'"{font_family}"')
@@ -129,7 +130,7 @@ def write_xlsx(register: dict, path: Path, english: bool = False) -> None:
                 if key in {"approved", "since", "review_due"}:
                     cell.number_format = "DD/MM/YYYY"
                 elif key == "conflict_area_m2":
-                    cell.number_format = "#,##0.0000"
+                    cell.number_format = XLSX_HECTARES
         ws.freeze_panes = "A2"
         for letter, width in zip("ABCDEFGHIJKLM", (14, 40, 18, 12, 24, 18, 50, 12, 20, 12, 10, 10, 14)):
             ws.column_dimensions[letter].width = width

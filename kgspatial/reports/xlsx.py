@@ -14,13 +14,14 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from ..numfmt import XLSX_HECTARES, ha_decimals
 from .html import method_items, status_text
 from .model import ReportData
 
 FORMATS = {
     "text": "@",
     "int": "#,##0",
-    "ha": "#,##0.0000",
+    "ha": XLSX_HECTARES,  # 2 decimals from 1 ha, 4 below (kgspatial.numfmt)
     "m": "#,##0.0",
     "share": "0.0%",
     "date": "DD/MM/YYYY",
@@ -277,7 +278,7 @@ def _display_width(value, kind: str) -> float:
     if value is None:
         return 0
     if kind == "ha":
-        return len(f"{float(value):,.4f}")
+        return len(f"{float(value):,.{ha_decimals(float(value))}f}")
     if kind == "m":
         return len(f"{float(value):,.1f}")
     if kind == "date":
