@@ -123,7 +123,7 @@ def test_every_problem_listed_at_once(tmp_path):
     assert any(p.startswith("row 4, until:") and "'30/02/2026' is not a date" in p for p in problems)
     assert any(p.startswith("row 6:") and "row 5" in p for p in problems)
     assert any(p.startswith("row 7:") and "9 cells for 8 columns" in p for p in problems)
-    assert str(info.value).startswith(f"{path}: 6 problem(s): ")
+    assert str(info.value).startswith(f"{path}: 6 lỗi / 6 problem(s): ")
     assert isinstance(info.value, KgSpatialError) and info.value.exit_code == 2 and info.value.http_status == 422
 
 

@@ -34,7 +34,7 @@ def test_every_problem_at_once_links_included():
         "horizon: 3000 is not a plan's last year (e.g. 2030) (got 3000)",
         "superseded_by: no plan with id 'zz'",
         "parents form a cycle (a -> b -> a)"])
-    assert str(err.value).startswith("plan: 4 problem(s): ")
+    assert str(err.value).startswith("plan: 4 lỗi / 4 problem(s): ")
 
 
 def test_a_plan_cannot_name_itself_and_others_loops_are_not_its_problem():
