@@ -75,6 +75,7 @@ class CheckOptions:
     engine: str = "pyogrio"
     profile: str = "kien-giang"
     master_checks: str = "auto"  # auto | always | never
+    exact_unreviewed: bool = False  # intersect unreviewed pairs for their exact areas (engine.overlay)
 
 
 @dataclass
@@ -262,12 +263,14 @@ def percent_steps(progress: Progress, what: str, step: int = 10) -> Callable[[in
 
 
 def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float, jobs: int,
-               progress: Progress = _noop) -> tuple[gpd.GeoDataFrame, dict]:
+               progress: Progress = _noop, exact_unreviewed: bool = False) -> tuple[gpd.GeoDataFrame, dict]:
     """Conflict rows of one plan and its part of the summary."""
     units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
     parts, src, ordinal, unit_columns = split_plan(plan, units_list, jobs)
+    full_size = measure(plan.geoms, plan.kinds)
     result = overlay(parts, ctx.master, ctx.master_tree, ctx.master_code_index, ctx.rules, jobs,
-                     on_progress=percent_steps(progress, f"{plan_id}: cặp vùng / zone pairs") if progress is not _noop else None)
+                     on_progress=percent_steps(progress, f"{plan_id}: cặp vùng / zone pairs") if progress is not _noop else None,
+                     exact_unreviewed=exact_unreviewed, feature_of=src, feature_size=full_size)
     part_idx = result.pieces.left
     plan_idx, master_idx, rule_idx = src[part_idx], result.pieces.right, result.rule_index
     geoms = result.pieces.geoms
@@ -276,7 +279,7 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
 
     kinds = plan.kinds[plan_idx]
     sizes = measure(geoms, kinds)
-    full = measure(plan.geoms, plan.kinds)[plan_idx]
+    full = full_size[plan_idx]
     sliver = (kinds == POLYGON) & (sizes < min_area)
     slivers = {"count": int(sliver.sum()), "area_m2": float(sizes[sliver].sum())}
     keep = ~sliver
@@ -365,7 +368,7 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
         # overlay and the conflict table (1.6 s of a 1M-zone check).
         suspects = beside.submit(quality.overlap_suspects, plan) if opts.jobs > 1 else None
         frame, part = check_plan(ctx, plan, plan_id, opts.min_area if min_area is None else min_area, opts.jobs,
-                                 progress)
+                                 progress, exact_unreviewed=opts.exact_unreviewed)
         flagged = suspects.result() if suspects is not None else None
     part["quality"] = {
         "self_overlaps": quality.plan_self_overlaps(plan, opts.jobs, flagged),
@@ -562,6 +565,7 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
         "by_admin": _group(frame, ["admin_code", "admin_name"]) if "admin_code" in frame else [],
         "by_admin_previous": _group(frame, ["admin_prev_code", "admin_prev_name"]) if "admin_prev_code" in frame else [],
         "unreviewed": [dict(row, plan_id=p["plan_id"]) for p in parts for row in p["unreviewed"]],
+        "unreviewed_exact": opts.exact_unreviewed,
         "master_quality": ctx.master_quality,
         "warnings": warnings,
     }
