@@ -25,6 +25,7 @@ from .admin import AdminUnits, admin_selector, prepare_admin, split_by_units
 from .engine import code_labels, measure, overlay
 from .errors import CRSError, InputError
 from .io import file_stem, read_layer, split_selector
+from .parallel import release_memory
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, dropped_notes, field_selector, prepare_layer
 from .profile import Profile, load_profile
 from .rules import RulesTable, load_rules
@@ -202,6 +203,7 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
             f"{len(master)} zones > {quality.MASTER_CHECK_LIMIT}: use --master-checks always"
             if opts.master_checks == "auto" else "--master-checks never"
         )
+    release_memory()  # the master's Arrow table, WKB and frame are gone: their pages go back
     return Context(profile, taxonomy, rules, analysis_crs, master, tree, master_code_index,
                    admin, admin_prev, master_quality, extent)
 
