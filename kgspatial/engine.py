@@ -251,7 +251,7 @@ def overlay(
                    unreviewed=unreviewed)
 
 
-FEATURE_BATCH = 20_000  # plan features prepared at a time
+FEATURE_BATCH = 5_000  # plan features prepared at a time
 
 
 def intersect_prepared(left_geoms: np.ndarray, left_kinds: np.ndarray, right_geoms: np.ndarray, li: np.ndarray,

@@ -111,16 +111,21 @@ def _gpkg_wkb(geoms: np.ndarray, type_ids: np.ndarray, promote: int | None) -> n
     return wkb
 
 
+# Arrow buffers from the C heap, not pyarrow's own pool: the heap has the space the overlay freed,
+# the pool would take new pages beside it.
+_POOL = pa.system_memory_pool()
+
+
 def _arrow_column(values: pd.Series) -> pa.Array:
     if values.dtype != object:
-        return pa.Array.from_pandas(values)
+        return pa.Array.from_pandas(values, memory_pool=_POOL)
     try:
-        return pa.array(values.to_numpy(), type=pa.string(), from_pandas=True)
+        return pa.array(values.to_numpy(), type=pa.string(), from_pandas=True, memory_pool=_POOL)
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # a non-text value in a text column: write its text
-        return pa.array([None if pd.isna(v) else str(v) for v in values], type=pa.string())
+        return pa.array([None if pd.isna(v) else str(v) for v in values], type=pa.string(), memory_pool=_POOL)
 
 
-BATCH_ROWS = 65_536  # rows turned into Arrow (text and WKB) at a time while GDAL writes
+BATCH_ROWS = 16_384  # rows turned into Arrow (text and WKB) at a time while GDAL writes
 
 
 def write_conflicts_gpkg(conflicts: gpd.GeoDataFrame, path: Path) -> None:
@@ -136,7 +141,7 @@ def write_conflicts_gpkg(conflicts: gpd.GeoDataFrame, path: Path) -> None:
     def batch(s: slice) -> pa.RecordBatch:
         part = conflicts.iloc[s]
         columns = {c: _arrow_column(part[c]) for c in names}
-        columns["geometry"] = pa.array(_gpkg_wkb(geoms[s], type_ids[s], promote), type=pa.binary())
+        columns["geometry"] = pa.array(_gpkg_wkb(geoms[s], type_ids[s], promote), type=pa.binary(), memory_pool=_POOL)
         return pa.RecordBatch.from_pydict(columns)
 
     first = batch(slice(0, BATCH_ROWS))
