@@ -262,6 +262,8 @@ def intersect_prepared(left_geoms: np.ndarray, left_kinds: np.ndarray, right_geo
     indexes (~2 KB each) are freed as soon as its pairs are done, so they never all exist at once
     (at 100k plan features they were 300 MB of the peak).  Same pieces, in the same order."""
     u_li, u_ri, groups = loose if loose is not None else (np.empty(0, np.int64),) * 3
+    left_bounds = shapely.bounds(left_geoms)  # once, not per batch (a million zones: 0.15 s each time)
+    right_bounds = shapely.bounds(right_geoms) if right_bounds is None else right_bounds
     order = np.argsort(li, kind="stable")
     li, ri = li[order], ri[order]
     features = np.unique(np.concatenate([li, u_li]))
@@ -275,8 +277,9 @@ def intersect_prepared(left_geoms: np.ndarray, left_kinds: np.ndarray, right_geo
         shapely.prepare(prepared)
         progress = None if on_progress is None else (lambda k, _n, base=a: on_progress(base + k, len(li)))
         found.append(intersect_pairs(left_geoms, left_kinds, right_geoms, li[a:b], ri[a:b], jobs,
-                                     right_bounds=right_bounds, on_progress=progress))
-        contacts[c:d] = interiors_meet(left_geoms, right_geoms, u_li[c:d], u_ri[c:d], groups[c:d], jobs)
+                                     left_bounds=left_bounds, right_bounds=right_bounds, on_progress=progress))
+        contacts[c:d] = interiors_meet(left_geoms, right_geoms, u_li[c:d], u_ri[c:d], groups[c:d], jobs,
+                                       left_bounds, right_bounds)
         shapely.destroy_prepared(prepared)
     release_memory()
     return Pieces.concat(found), contacts
@@ -287,7 +290,8 @@ def _factorized(values: np.ndarray) -> np.ndarray:
 
 
 def interiors_meet(left_geoms: np.ndarray, right_geoms: np.ndarray, li: np.ndarray, ri: np.ndarray,
-                   right_group: np.ndarray, jobs: int = 1) -> np.ndarray:
+                   right_group: np.ndarray, jobs: int = 1, left_bounds: np.ndarray | None = None,
+                   right_bounds: np.ndarray | None = None) -> np.ndarray:
     """For pairs (li[k], ri[k]) sorted by li: whether their interiors meet (intersect, not only
     touch), asked only until one zone of each (left feature, right group) answers yes.
 
@@ -302,7 +306,8 @@ def interiors_meet(left_geoms: np.ndarray, right_geoms: np.ndarray, li: np.ndarr
     overlap = np.empty(n, dtype=np.float32)  # a ranking only; in slices, so no 4-column copies of 2M pairs
     for start in range(0, n, 1 << 18):
         s = slice(start, start + (1 << 18))
-        lb, rb = shapely.bounds(left_geoms[li[s]]), shapely.bounds(right_geoms[ri[s]])
+        lb = shapely.bounds(left_geoms[li[s]]) if left_bounds is None else left_bounds[li[s]]
+        rb = shapely.bounds(right_geoms[ri[s]]) if right_bounds is None else right_bounds[ri[s]]
         overlap[s] = ((np.minimum(lb[:, 2], rb[:, 2]) - np.maximum(lb[:, 0], rb[:, 0]))
                       * (np.minimum(lb[:, 3], rb[:, 3]) - np.maximum(lb[:, 1], rb[:, 1])))
     order = np.lexsort((-overlap, group))  # group-major, so li stays sorted
