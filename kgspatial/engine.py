@@ -222,8 +222,14 @@ def overlay(
     u_pi, u_mi = pi[loose], mi[loose]
     pi, mi, verdict = pi[~loose], mi[~loose], verdict[~loose]
 
-    pieces, contacts = intersect_prepared(plan.geoms, plan.kinds, master.geoms, pi, mi, jobs, on_progress=on_progress,
-                                          loose=(u_pi, u_mi, _factorized(code_labels(master))[u_mi]))
+    plan_bounds, master_bounds = shapely.bounds(plan.geoms), shapely.bounds(master.geoms)
+    prepared = prepare_big(plan.geoms, np.unique(np.concatenate([pi, u_pi])))
+    pieces = intersect_pairs(plan.geoms, plan.kinds, master.geoms, pi, mi, jobs, plan_bounds, master_bounds,
+                             on_progress=on_progress)
+    contacts = interiors_meet(plan.geoms, master.geoms, u_pi, u_mi, _factorized(code_labels(master))[u_mi], jobs,
+                              plan_bounds, master_bounds)
+    shapely.destroy_prepared(prepared)
+    release_memory()
     u_pi, u_mi = u_pi[contacts], u_mi[contacts]
     verdict = rules.matrix[plan_code_index[pieces.left], master_code_index[pieces.right]]
     # On a zone border, the zone whose rule weighs most: a road on the edge of a protection
@@ -251,38 +257,17 @@ def overlay(
                    unreviewed=unreviewed)
 
 
-FEATURE_BATCH = 5_000  # plan features prepared at a time
+PREPARE_VERTICES = 64  # plan features with more vertices are prepared before their pairs are tested
 
 
-def intersect_prepared(left_geoms: np.ndarray, left_kinds: np.ndarray, right_geoms: np.ndarray, li: np.ndarray,
-                       ri: np.ndarray, jobs: int, right_bounds: np.ndarray | None = None, on_progress=None,
-                       loose: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[Pieces, np.ndarray]:
-    """intersect_pairs with the left features prepared FEATURE_BATCH at a time, and interiors_meet
-    of the `loose` pairs (li, ri, right group), all sorted by left feature: a prepared feature's
-    indexes (~2 KB each) are freed as soon as its pairs are done, so they never all exist at once
-    (at 100k plan features they were 300 MB of the peak).  Same pieces, in the same order."""
-    u_li, u_ri, groups = loose if loose is not None else (np.empty(0, np.int64),) * 3
-    left_bounds = shapely.bounds(left_geoms)  # once, not per batch (a million zones: 0.15 s each time)
-    right_bounds = shapely.bounds(right_geoms) if right_bounds is None else right_bounds
-    order = np.argsort(li, kind="stable")
-    li, ri = li[order], ri[order]
-    features = np.unique(np.concatenate([li, u_li]))
-    found, contacts = [], np.zeros(len(u_li), dtype=bool)
-    for start in range(0, max(len(features), 1), FEATURE_BATCH):
-        batch = features[start:start + FEATURE_BATCH]
-        bounds = [batch[0], batch[-1] + 1] if len(batch) else [0, 0]
-        a, b = np.searchsorted(li, bounds)
-        c, d = np.searchsorted(u_li, bounds)
-        prepared = left_geoms[batch]
-        shapely.prepare(prepared)
-        progress = None if on_progress is None else (lambda k, _n, base=a: on_progress(base + k, len(li)))
-        found.append(intersect_pairs(left_geoms, left_kinds, right_geoms, li[a:b], ri[a:b], jobs,
-                                     left_bounds=left_bounds, right_bounds=right_bounds, on_progress=progress))
-        contacts[c:d] = interiors_meet(left_geoms, right_geoms, u_li[c:d], u_ri[c:d], groups[c:d], jobs,
-                                       left_bounds, right_bounds)
-        shapely.destroy_prepared(prepared)
-    release_memory()
-    return Pieces.concat(found), contacts
+def prepare_big(geoms: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Prepare the big features among `used` and return them (for destroy_prepared).  A zone of
+    the size of the master's meets ten or so zones, too few tests to pay for its indexes (1M x
+    100k: 9.4 CPU s unprepared, 10.1 s prepared, the same pieces, and the indexes took 300 MB);
+    a commune-wide zone of 40,000 vertices meets thousands."""
+    big = geoms[used[shapely.get_num_coordinates(geoms[used]) > PREPARE_VERTICES]]
+    shapely.prepare(big)
+    return big
 
 
 def _factorized(values: np.ndarray) -> np.ndarray:
