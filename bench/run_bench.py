@@ -1,16 +1,19 @@
-"""Benchmark `kgspatial check` against the plain geopandas baseline on synthetic provinces.
+"""Benchmark `kgspatial check` against the plain geopandas way and DuckDB spatial on synthetic provinces.
 
 Each tool runs as a whole separate process (interpreter start-up, imports, reading and writing
-included), one at a time. Wall clock comes from the parent; peak memory from the kernel's
-`ru_maxrss` of the reaped child (os.wait4) and from polling the RSS of the child's whole process
-tree (in case a tool fans out to worker processes), whichever is larger. The total and per-rule
-areas of the two tools are compared (relative tolerance 1e-6): a disagreement is a bug in one
-of them, and the report says which figures differ.
+included), one at a time, the tools alternating within each round. Wall clock comes from the
+parent; peak memory from the kernel's `ru_maxrss` of the reaped child (os.wait4) and from
+polling the RSS of the child's whole process tree (in case a tool fans out to worker
+processes), whichever is larger. Per-rule and per-commune areas of each tool are compared with
+the geopandas baseline's (relative tolerance 1e-6), and the total conflict and conditional
+areas to 1e-10: a disagreement is a bug in one of them, and the report says which figures differ.
 
 Usage::
 
     python bench/run_bench.py --sizes 20000x2000                  # development size
     python bench/run_bench.py --sizes 100000x10000,1000000x100000 --repeat 1 --jobs 2
+    python bench/run_bench.py --sizes 100000x10000x50 --rules conflicts-only --repeat 3 \
+        --tools kgspatial,baseline,duckdb        # issue 17's case
 
 Sizes are MASTERxPLAN or MASTERxPLANxCOMMUNES. Data are generated once with
 bench/gen_province.py and cached under bench/data/; results go to bench/results/latest.md
@@ -39,6 +42,8 @@ REPO = BENCH.parent
 DEFAULT_RULES = REPO / "layers" / "kien-giang" / "rules.csv"
 DEFAULT_TAXONOMY = REPO / "layers" / "taxonomy.csv"
 RTOL = 1e-6
+TOTAL_RTOL = 1e-10  # the total conflict and conditional areas: every tool must give the same answer
+TOOLS = ("kgspatial", "baseline", "duckdb")
 ATOL_M2 = 1e-3  # kgspatial rounds summary areas to the mm²; below that, differences are noise
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # Imports a tool needs before doing any work: measured alone to show the fixed RSS cost
@@ -242,6 +247,42 @@ def run_baseline(data: Path, meta: dict, rules: Path, taxonomy: Path, out_json: 
     return res, json.loads(out_json.read_text(encoding="utf-8")) if res["ok"] else None
 
 
+def run_duckdb(data: Path, meta: dict, rules: Path, taxonomy: Path, out_json: Path,
+               log: Path) -> tuple[dict, dict | None]:
+    f = meta["files"]
+    fields = meta["fields"]
+    out_json.unlink(missing_ok=True)
+    cmd = [sys.executable, str(BENCH / "duckdb_spatial.py"),
+           "--master", str(data / f["master"]), "--master-field", fields["master"]["code"],
+           "--master-label-field", fields["master"]["label"],
+           "--plan", str(data / f["plan"]), "--plan-field", fields["plan"]["code"],
+           "--plan-label-field", fields["plan"]["label"],
+           "--communes", str(data / f["communes"]),
+           "--admin-field", fields["communes"]["code"],
+           "--admin-name-field", fields["communes"]["name"],
+           "--rules", str(rules), "--taxonomy", str(taxonomy), "--out", str(out_json),
+           "--gpkg", str(out_json.with_suffix(".gpkg"))]
+    res = run_measured(cmd, log)
+    res["ok"] = res["exit"] == 0 and out_json.exists()
+    return res, json.loads(out_json.read_text(encoding="utf-8")) if res["ok"] else None
+
+
+def conflicts_only_rules(src: Path, dst: Path) -> Path:
+    """The default table cut down to its `conflict` rows: a rules table as users write it, which
+    names what is forbidden and leaves every other code pair unreviewed (issue 17's case)."""
+    import csv
+
+    with open(src, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        names, rows = reader.fieldnames, [r for r in reader if r["verdict"].strip().lower() == "conflict"]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(dst, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    return dst
+
+
 # --------------------------------------------------------------------------- comparison
 
 def _rule_areas(summary: dict) -> dict[str, dict]:
@@ -341,6 +382,14 @@ def compare(kg: dict, base: dict) -> dict:
     bad.extend(admin_bad[:20])
     if len(admin_bad) > 20:
         bad.append(f"... and {len(admin_bad) - 20} more admin units")
+    # The answer itself: total conflict and conditional areas to 1e-10 (or the summary's mm² rounding).
+    for name in ("conflict", "conditional"):
+        ka = float(kg_totals.get(f"{name}_area_m2", totals[name]["kgspatial_m2"]))
+        ba = float((base.get("totals") or {}).get(f"{name}_area_m2", totals[name]["baseline_m2"]))
+        diff = abs(ka - ba)
+        rel = diff / max(abs(ka), abs(ba)) if max(abs(ka), abs(ba)) else 0.0
+        if not (rel <= TOTAL_RTOL or diff <= ATOL_M2):
+            bad.append(f"total {name} area to {TOTAL_RTOL:g}: {ka:,.6f} vs baseline {ba:,.6f} m2 (rel {rel:.2e})")
     max_rel = max([r["rel_diff"] for r in rows] + [t["rel_diff"] for t in totals.values()],
                   default=0.0)
     return {"ok": not bad, "max_rel_diff": max_rel, "rules": rows, "totals": totals,
@@ -393,17 +442,27 @@ def size_label(size) -> str:
     return f"{n:,} x {m:,} (communes {k:,})"
 
 
+def _round_ratios(r: dict, tool: str) -> list[float]:
+    """tool seconds / kgspatial seconds, round by round (the tools alternate within a round, so
+    each ratio is taken under the same contention)."""
+    kg, other = r["runs"].get("kgspatial") or [], r["runs"].get(tool) or []
+    return [o["seconds"] / k["seconds"] for k, o in zip(kg, other) if k["ok"] and o["ok"]]
+
+
+TOOL_LABELS = {"kgspatial": "kgspatial", "baseline": "geopandas way", "duckdb": "DuckDB spatial"}
+
+
 def table_rows(results: list[dict], imports_rss: int | None = None) -> list[list[str]]:
     rows = []
     for r in results:
         in_bytes = sum(v["coord_bytes"] for v in r["meta"]["geometry_size"].values())
-        for tool in ("kgspatial", "baseline"):
+        for tool in TOOLS:
             runs = r["runs"].get(tool)
             if not runs:
                 continue
             good = [x for x in runs if x["ok"]]
             if not good:
-                rows.append([size_label(r["size"]), tool, "FAILED", "-", "-", "-", "-", "-",
+                rows.append([size_label(r["size"]), TOOL_LABELS[tool], "FAILED", "-", "-", "-", "-", "-",
                              f"exit {runs[-1]['exit']}, see {runs[-1]['log']}"])
                 continue
             sec = statistics.median(x["seconds"] for x in good)
@@ -411,11 +470,11 @@ def table_rows(results: list[dict], imports_rss: int | None = None) -> list[list
             cpu = statistics.median(x["cpu_seconds"] for x in good)
             peak = max(x["peak_bytes"] for x in good)
             speed = "-"
-            if tool == "kgspatial" and r["runs"].get("baseline"):
-                bgood = [x for x in r["runs"]["baseline"] if x["ok"]]
-                if bgood:
-                    speed = f"{statistics.median(x['seconds'] for x in bgood) / sec:.1f}x"
-            cmp_ = r.get("comparison")
+            ratios = _round_ratios(r, tool) if tool != "kgspatial" else []
+            if ratios:
+                speed = f"{statistics.median(ratios):.2f}x" + (
+                    f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else "")
+            cmp_ = (r.get("comparisons") or {}).get(tool)
             if tool == "baseline":
                 area = "reference"
             elif cmp_ is None:
@@ -429,15 +488,15 @@ def table_rows(results: list[dict], imports_rss: int | None = None) -> list[list
             sec_text = f"{sec:.1f}" + (f" / {best:.1f}" if len(good) > 1 else "")
             if others > 0.25 * sec:  # others took over a quarter of a core meanwhile
                 sec_text += f" (busy: others +{others:.0f} CPU s)"
-            rows.append([size_label(r["size"]), tool, sec_text, f"{cpu:.1f}", mb(peak),
+            rows.append([size_label(r["size"]), TOOL_LABELS[tool], sec_text, f"{cpu:.1f}", mb(peak),
                          f"{peak / in_bytes:.1f}x", above, speed, area])
     return rows
 
 
 def render_md(results: list[dict], info: dict, argv: list[str], imports_rss: int | None) -> str:
     head = ["size (master x plan)", "tool", "seconds (median / best)", "CPU s", "peak MB",
-            "peak / input coords", "(peak - imports) / input shapely", "speed-up",
-            "areas vs baseline"]
+            "peak / input coords", "(peak - imports) / input shapely",
+            "its seconds / kgspatial's (median of rounds)", "areas vs geopandas way"]
     lines = [
         "# kgspatial benchmark: latest run", "",
         f"Run {dt.datetime.now().astimezone().isoformat(timespec='seconds')} "
@@ -450,7 +509,8 @@ def render_md(results: list[dict], info: dict, argv: list[str], imports_rss: int
         "Seconds are wall clock of the whole process (start-up, reading, writing included), "
         "median and best of the repeats, marked 'busy' when other processes on this shared "
         "machine used over a quarter of a core meanwhile (median; see each run below); speed-up "
-        "compares medians; CPU s is user+system; peak MB is the larger of the kernel's "
+        "is this tool's seconds over kgspatial's in the same round, median (and range) over the "
+        "rounds; CPU s is user+system; peak MB is the larger of the kernel's "
         "ru_maxrss and the polled RSS sum of the process tree. 'peak / input coords' divides it "
         "by the input geometries' raw coordinates (16 bytes a vertex, all three layers); "
         "'(peak - imports) / input shapely' takes away the RSS of a process that only imports "
@@ -491,10 +551,14 @@ def render_md(results: list[dict], info: dict, argv: list[str], imports_rss: int
             lines.append("")
             lines.append("Baseline stages (s): " + ", ".join(
                 f"{k} {v:.1f}" for k, v in r["baseline_stages"].items()))
-        cmp_ = r.get("comparison")
-        if cmp_:
-            lines += ["", "| rule | verdict | kgspatial m² | baseline m² | rel. diff | "
-                      "pieces kg / base |", "|---|---|---|---|---|---|"]
+        if r.get("duckdb_stages"):
+            lines.append("")
+            lines.append("DuckDB stages (s): " + ", ".join(
+                f"{k} {v:.1f}" for k, v in r["duckdb_stages"].items()))
+        for tool, cmp_ in (r.get("comparisons") or {}).items():
+            lines += ["", f"{TOOL_LABELS[tool]} against the geopandas way:",
+                      "", f"| rule | verdict | {tool} m² | baseline m² | rel. diff | "
+                      f"pieces {tool} / base |", "|---|---|---|---|---|---|"]
             for row in cmp_["rules"]:
                 lines.append(f"| {row['rule_id']} | {row['verdict']} | "
                              f"{row['kgspatial_m2']:,.1f} | {row['baseline_m2']:,.1f} | "
@@ -509,7 +573,8 @@ def render_md(results: list[dict], info: dict, argv: list[str], imports_rss: int
             if cmp_["problems"]:
                 lines += ["", "**Disagreements:**", ""] + [f"- {p}" for p in cmp_["problems"]]
             else:
-                lines += ["", f"All areas agree within {RTOL:g} relative."]
+                lines += ["", f"All areas agree within {RTOL:g} relative, the total conflict and"
+                          f" conditional areas within {TOTAL_RTOL:g}."]
     return "\n".join(lines) + "\n"
 
 
@@ -526,11 +591,14 @@ def main(argv=None) -> int:
                     help="share of plan zones that follow the master plan (gen_province.py)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2, help="kgspatial --jobs")
-    ap.add_argument("--tools", default="kgspatial,baseline")
+    ap.add_argument("--tools", default="kgspatial,baseline",
+                    help="comma-separated, run in this order in each round: kgspatial, baseline"
+                         " (the geopandas way), duckdb (DuckDB spatial)")
     ap.add_argument("--wait-idle", type=float, default=0, metavar="PCT",
                     help="before each run, wait (up to 15 min) until the CPUs are PCT%% idle "
                          "over 3 s: for a machine shared with others (e.g. 90)")
-    ap.add_argument("--rules", type=Path, default=DEFAULT_RULES)
+    ap.add_argument("--rules", default=str(DEFAULT_RULES),
+                    help="rules CSV, or 'conflicts-only': the default table's conflict rows alone")
     ap.add_argument("--taxonomy", type=Path, default=DEFAULT_TAXONOMY,
                     help="for the baseline's group matching")
     ap.add_argument("--kgspatial-cmd", default=None,
@@ -541,9 +609,13 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     sizes = [parse_size(s, a.communes) for s in a.sizes.split(",") if s.strip()]
     tools = [t.strip() for t in a.tools.split(",") if t.strip()]
-    unknown = set(tools) - {"kgspatial", "baseline"}
+    unknown = set(tools) - set(TOOLS)
     if unknown:
         ap.error(f"unknown tool(s) {', '.join(sorted(unknown))}")
+    if a.rules == "conflicts-only":
+        a.rules = conflicts_only_rules(DEFAULT_RULES, a.data_dir / "rules_conflicts_only.csv")
+    a.rules = Path(a.rules)
+    rules_tag = "" if a.rules == DEFAULT_RULES else f"_{a.rules.stem}"
     kg_base = kgspatial_cmd(a.kgspatial_cmd)
     info = machine()
     runs_dir = a.results_dir / "runs"
@@ -553,11 +625,11 @@ def main(argv=None) -> int:
     results = []
     for size in sizes:
         data, meta, gen_s = ensure_data(size, a.seed, a.format, a.follow, a.data_dir)
-        tag = f"m{size[0]}_p{size[1]}_c{size[2]}_f{a.follow:g}_{a.format}"
+        tag = f"m{size[0]}_p{size[1]}_c{size[2]}_f{a.follow:g}_{a.format}{rules_tag}"
         r = {"size": list(size), "data": str(data.relative_to(REPO)) if data.is_relative_to(REPO)
              else str(data), "meta": meta, "gen_seconds": gen_s,
              "runs": {t: [] for t in tools}}
-        kg_summary = base_summary = None
+        summaries: dict[str, dict] = {}
         for i in range(a.repeat):
             for tool in tools:
                 if a.wait_idle:
@@ -565,24 +637,29 @@ def main(argv=None) -> int:
                     if waited > 5:
                         print(f"[{tag}] waited {waited:.0f} s for idle CPUs", file=sys.stderr)
                 print(f"[{tag}] {tool} run {i + 1}/{a.repeat} ...", file=sys.stderr, flush=True)
+                log = runs_dir / tag / f"{tool}.run{i + 1}.log"
                 if tool == "kgspatial":
                     res, s = run_kgspatial(kg_base, data, meta, a.rules, a.jobs,
-                                           runs_dir / tag / "kgspatial",
-                                           runs_dir / tag / f"kgspatial.run{i + 1}.log",
+                                           runs_dir / tag / "kgspatial", log,
                                            shlex.split(a.kgspatial_args))
-                    kg_summary = s or kg_summary
+                elif tool == "duckdb":
+                    res, s = run_duckdb(data, meta, a.rules, a.taxonomy,
+                                        runs_dir / tag / "duckdb.json", log)
                 else:
                     res, s = run_baseline(data, meta, a.rules, a.taxonomy,
-                                          runs_dir / tag / "baseline.json",
-                                          runs_dir / tag / f"baseline.run{i + 1}.log")
-                    base_summary = s or base_summary
+                                          runs_dir / tag / "baseline.json", log)
+                if s:
+                    summaries[tool] = s
                 r["runs"][tool].append(res)
                 print(f"[{tag}] {tool}: exit {res['exit']}, {res['seconds']:.1f} s, peak "
                       f"{mb(res['peak_bytes'])} MB", file=sys.stderr, flush=True)
+        base_summary = summaries.get("baseline")
         if base_summary:
             r["baseline_stages"] = base_summary.get("seconds")
-        if kg_summary and base_summary:
-            r["comparison"] = compare(kg_summary, base_summary)
+        if summaries.get("duckdb"):
+            r["duckdb_stages"] = summaries["duckdb"].get("seconds")
+        r["comparisons"] = {t: compare(summaries[t], base_summary) for t in ("kgspatial", "duckdb")
+                            if base_summary and summaries.get(t)}
         results.append(r)
 
     head = ["size", "tool", "seconds", "CPU s", "peak MB", "peak/coords", "-imports/shapely",
@@ -593,8 +670,9 @@ def main(argv=None) -> int:
     for row in [head] + rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
     for r in results:
-        for p in (r.get("comparison") or {}).get("problems", []):
-            print(f"DISAGREEMENT [{size_label(r['size'])}]: {p}")
+        for tool, cmp_ in r["comparisons"].items():
+            for p in cmp_["problems"]:
+                print(f"DISAGREEMENT [{size_label(r['size'])}] {tool}: {p}")
 
     a.results_dir.mkdir(parents=True, exist_ok=True)
     (a.results_dir / "latest.md").write_text(render_md(results, info, argv, imports_rss),
@@ -604,7 +682,7 @@ def main(argv=None) -> int:
         indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     print(f"\nwrote {a.results_dir / 'latest.md'}", file=sys.stderr)
     failed = any(not x["ok"] for r in results for runs in r["runs"].values() for x in runs)
-    disagree = any(r.get("comparison") and not r["comparison"]["ok"] for r in results)
+    disagree = any(not c["ok"] for r in results for c in r["comparisons"].values())
     return 1 if failed or disagree else 0
 
 

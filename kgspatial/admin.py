@@ -14,7 +14,7 @@ import pyproj
 import shapely
 
 from . import crs as crs_mod
-from .engine import Pieces, intersect_pairs, keep_kind, lines_once, measure
+from .engine import Pieces, intersect_pairs, keep_kind, lines_once, measure, prepare_big
 from .errors import InputError, say
 from .numfmt import en, vn
 from .io import Layer
@@ -120,9 +120,11 @@ def prepare_admin(
 def split_by_units(geoms: np.ndarray, kinds: np.ndarray, units: AdminUnits, jobs: int = 1) -> Pieces:
     """Cut pieces at unit borders: result.left indexes `geoms`, result.right the unit (-1: outside all)."""
     li, ri = units.tree.query(geoms)
-    shapely.prepare(geoms)
+    # Only big features prepared: most meet one or two units (1M x 100k: 0.64 CPU s against 0.94 s
+    # with every feature prepared, the same pieces).
+    prepared = prepare_big(geoms, np.unique(li))
     inside = intersect_pairs(geoms, kinds, units.geoms, li, ri, jobs, right_bounds=units.bounds)
-    shapely.destroy_prepared(geoms)
+    shapely.destroy_prepared(prepared)
     # A plan zone that covers a whole unit gets the unit's own geometry object back; the overlay
     # then prepares its pieces, so sharing that object with a plan on another thread (batch runs)
     # would prepare and free one GEOS index from two threads at once.  Each plan gets its copy.

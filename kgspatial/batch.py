@@ -13,7 +13,7 @@ import json
 import os
 import re
 import shutil
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_s
 from .prepare import PreparedLayer
 from .register import KEPT_NOTE, build_register, results_from_records, review_inputs
 from .registry import REGISTER_KEYS, PlanEntry, Registry, load_registry
+from .scaleout import check_on_worker, plan_executor
 from .taxonomy import default_layers_dir
 
 
@@ -103,6 +104,8 @@ class BatchOptions:
     min_area: float = 1.0
     master_checks: str = "always"  # one master serves every plan: its coverage is worth checking
     plan_maps: bool = True
+    exact_unreviewed: bool = False  # exact areas of the code pairs no rule covers (check --exact-unreviewed)
+    scheduler: str | None = None  # a Dask scheduler's address: the plans run on its cluster (scaleout.py)
 
 
 class BatchEvents:
@@ -159,6 +162,8 @@ def _shared_fingerprint(reg: Registry, opts: BatchOptions) -> dict:
         "taxonomy": hash_files([p for p in (reg.profile.taxonomy, reg.profile.aliases) if p]),
         "analysis_crs": reg.profile.analysis_crs,
     }
+    if opts.exact_unreviewed:  # only then: fingerprints of earlier runs stay valid
+        data["exact_unreviewed"] = True
     for key in ("admin", "admin_previous"):
         entry = getattr(reg, key)
         data[key] = None if entry is None else {
@@ -334,6 +339,7 @@ def _check_options(reg: Registry, opts: BatchOptions) -> CheckOptions:
         assume_crs=reg.master.assume_crs, encoding=reg.master.encoding, min_area=opts.min_area,
         jobs=1, engine=opts.engine, profile=reg.profile.name, master_checks=opts.master_checks,
         exceptions=list(reg.exception_list),
+        exact_unreviewed=opts.exact_unreviewed,
     )
 
 
@@ -480,8 +486,9 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
         return check_one(ctx, _plan_input(reg, plan), check_opts, min_area=plan.min_area, parents=parents)
 
     workers = max(1, min(opts.jobs, len(todo)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kgspatial-plan") as pool:
-        futures = {pool.submit(work, plan): plan for plan in todo}
+    with plan_executor(opts.scheduler, workers) as (pool, remote):
+        futures = {(pool.submit(check_on_worker, check_opts, _plan_input(reg, plan), plan.min_area) if remote
+                    else pool.submit(work, plan)): plan for plan in todo}
         for future in as_completed(futures):
             plan = futures[future]
             rec = records[plan.id]

@@ -27,6 +27,7 @@ from .errors import CRSError, InputError, say
 from .exceptions import PlanException, apply_exceptions, open_rows, read_exceptions
 from .io import file_stem, read_layer, split_selector
 from .numfmt import en, number, vn
+from .parallel import release_memory
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer, dropped_notes, field_selector, prepare_layer
 from .profile import Profile, load_profile
 from .rules import RulesTable, load_rules
@@ -87,6 +88,7 @@ class CheckOptions:
     # CONTRACT §7: plan id -> its parent plan, checked as a second master (the service's checks;
     # batch runs read each parent once for all its children instead)
     parents: dict[str, PlanInput] = field(default_factory=dict)
+    exact_unreviewed: bool = False  # intersect unreviewed pairs for their exact areas (engine.overlay)
 
 
 @dataclass
@@ -225,6 +227,7 @@ def build_context(opts: CheckOptions, progress: Progress = _noop) -> Context:
             f"{len(master)} zones > {quality.MASTER_CHECK_LIMIT}: use --master-checks always"
             if opts.master_checks == "auto" else "--master-checks never"
         )
+    release_memory()  # the master's Arrow table, WKB and frame are gone: their pages go back
     return Context(profile, taxonomy, rules, analysis_crs, master, tree, master_code_index,
                    admin, admin_prev, master_quality, extent, exceptions, opts.on or dt.date.today())
 
@@ -286,13 +289,16 @@ def percent_steps(progress: Progress, what: str, step: int = 10) -> Callable[[in
 
 
 def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float, jobs: int,
-               progress: Progress = _noop, against: str = MASTER) -> tuple[gpd.GeoDataFrame, dict]:
+               progress: Progress = _noop, against: str = MASTER,
+               exact_unreviewed: bool = False) -> tuple[gpd.GeoDataFrame, dict]:
     """Conflict rows of one plan and its part of the summary. `against`: what ctx.master is, the
     master plan or a parent plan (its id; ctx from parent_context)."""
     units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
     parts, src, ordinal, unit_columns = split_plan(plan, units_list, jobs)
+    full_size = measure(plan.geoms, plan.kinds)
     result = overlay(parts, ctx.master, ctx.master_tree, ctx.master_code_index, ctx.rules, jobs,
-                     on_progress=percent_steps(progress, f"{plan_id}: cặp vùng / zone pairs") if progress is not _noop else None)
+                     on_progress=percent_steps(progress, f"{plan_id}: cặp vùng / zone pairs") if progress is not _noop else None,
+                     exact_unreviewed=exact_unreviewed, feature_of=src, feature_size=full_size)
     part_idx = result.pieces.left
     plan_idx, master_idx, rule_idx = src[part_idx], result.pieces.right, result.rule_index
     geoms = result.pieces.geoms
@@ -301,7 +307,7 @@ def check_plan(ctx: Context, plan: PreparedLayer, plan_id: str, min_area: float,
 
     kinds = plan.kinds[plan_idx]
     sizes = measure(geoms, kinds)
-    full = measure(plan.geoms, plan.kinds)[plan_idx]
+    full = full_size[plan_idx]
     sliver = (kinds == POLYGON) & (sizes < min_area)
     slivers = {"count": int(sliver.sum()), "area_m2": float(sizes[sliver].sum())}
     keep = ~sliver
@@ -427,12 +433,12 @@ def check_one(ctx: Context, spec: PlanInput, opts: CheckOptions, progress: Progr
         # overlay and the conflict table (1.6 s of a 1M-zone check).
         suspects = beside.submit(quality.overlap_suspects, plan) if opts.jobs > 1 else None
         frame, part = check_plan(ctx, plan, plan_id, opts.min_area if min_area is None else min_area, opts.jobs,
-                                 progress)
+                                 progress, exact_unreviewed=opts.exact_unreviewed)
         flagged = suspects.result() if suspects is not None else None
     for parent_id, parent_ctx in parents:
         progress(f"chồng xếp với quy hoạch cấp trên / overlaying {plan_id} on its parent {parent_id}")
         extra, extra_part = check_plan(parent_ctx, plan, plan_id, opts.min_area if min_area is None else min_area,
-                                       opts.jobs, against=parent_id)
+                                       opts.jobs, against=parent_id, exact_unreviewed=opts.exact_unreviewed)
         frame = gpd.GeoDataFrame(pd.concat([frame, extra], ignore_index=True), geometry="geometry",
                                  crs=ctx.analysis_crs)
         part["unreviewed"] += [dict(row, against=parent_id) for row in extra_part["unreviewed"]]
@@ -722,6 +728,7 @@ def build_summary(ctx: Context, opts: CheckOptions, conflicts: gpd.GeoDataFrame,
         "by_admin_previous": _group(frame, ["admin_prev_code", "admin_prev_name"]) if "admin_prev_code" in frame else [],
         "unreviewed": [dict(row, plan_id=p["plan_id"]) for p in parts for row in p["unreviewed"]],
         "excepted": _group(excepted, ["plan_id", "rule_id", "verdict", "review_decision"]),
+        "unreviewed_exact": opts.exact_unreviewed,
         "master_quality": ctx.master_quality,
         "warnings": warnings,
     }

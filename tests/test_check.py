@@ -62,10 +62,12 @@ def test_pieces_areas_and_lengths_by_hand(scene):
     assert totals["conflict_length_m"] == pytest.approx(90.0)
     assert totals["conditional_area_m2"] == pytest.approx(3600.0)
     assert totals["conditional_length_m"] == pytest.approx(90.0)
+    # SKK on ODT has no rule: by default listed with the plan feature it concerns (P5, 40 x 40 m).
     assert result.summary["unreviewed"] == [
-        {"plan_code": "SKK", "master_code": "ODT", "area_m2": pytest.approx(800.0), "length_m": 0.0,
-         "points": 0, "pieces": 1, "plan_id": "plan"}
+        {"plan_code": "SKK", "master_code": "ODT", "exact": False, "features": 1, "feature_area_m2": 1600.0,
+         "feature_length_m": 0.0, "points": 0, "plan_id": "plan"}
     ]
+    assert result.summary["unreviewed_exact"] is False
     row = result.conflicts.set_index(["plan_feature", "master_code"]).loc[("KDC-01", "LUC")]
     assert row["share"] == pytest.approx(0.5)  # 2500 of 5000 m²
     assert row["plan_label"] == "Khu dân cư mới"
@@ -74,6 +76,41 @@ def test_pieces_areas_and_lengths_by_hand(scene):
     line_row = result.conflicts.set_index(["plan_feature", "master_code"]).loc[("DT963", "RPH")]
     assert line_row["share"] == pytest.approx(0.5) and line_row["kind"] == "line"
     assert result.exit_code == 1
+
+
+def test_exact_unreviewed_areas(scene):
+    """--exact-unreviewed: the overlap itself, 40 x 20 m of P5 on ODT, beside the feature it concerns;
+    the conflict rows are those of the default run, ids included."""
+    exact = run_check(_options(scene, exact_unreviewed=True))
+    assert exact.summary["unreviewed"] == [
+        {"plan_code": "SKK", "master_code": "ODT", "exact": True, "features": 1, "feature_area_m2": 1600.0,
+         "feature_length_m": 0.0, "points": 0, "area_m2": pytest.approx(800.0), "length_m": 0.0, "pieces": 1,
+         "plan_id": "plan"}
+    ]
+    default = run_check(_options(scene))
+    pd.testing.assert_frame_equal(pd.DataFrame(exact.conflicts), pd.DataFrame(default.conflicts))
+
+
+def test_unreviewed_contact_needs_interiors_to_meet(tmp_path):
+    """A plan zone that only shares an edge with a zone of an unreviewed pair does not concern it;
+    a zone over two zones of one unreviewed code counts once, with its whole area and length."""
+    master = gpd.GeoDataFrame({"MA_QH": ["LUC", "NTS", "NTS"]}, crs=geoms.CRS, geometry=[
+        geoms.box(0, 0, 100, 100), geoms.box(100, 0, 200, 100), geoms.box(0, 100, 200, 200)])
+    plan = gpd.GeoDataFrame({"ma": ["SKK", "SKK", "DGT"]}, crs=geoms.CRS, geometry=[
+        geoms.box(20, 20, 100, 80),  # 80 x 60 on LUC, edge x = 100 on the first NTS zone only
+        geoms.box(150, 50, 190, 150),  # 40 x 100 over both NTS zones
+        geoms.line((10, 150), (190, 150)),  # 180 m on NTS
+    ])
+    master.to_file(tmp_path / "m.gpkg")
+    plan.to_file(tmp_path / "p.gpkg")
+    (tmp_path / "r.csv").write_text("rule_id,plan_code,master_code,verdict,severity\nR1,*,RPH,conflict,high\n",
+                                    encoding="utf-8")
+    result = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
+                                    rules=str(tmp_path / "r.csv")))
+    got = {(u["plan_code"], u["master_code"]): (u["features"], u["feature_area_m2"], u["feature_length_m"])
+           for u in result.summary["unreviewed"]}
+    assert got == {("SKK", "LUC"): (1, 4800.0, 0.0), ("SKK", "NTS"): (1, 4000.0, 0.0),
+                   ("DGT", "NTS"): (1, 0.0, pytest.approx(180.0))}
 
 
 def test_admin_split_gives_overlap_to_one_unit(scene):
@@ -172,8 +209,12 @@ def test_progress_counts_zone_pairs(scene):
     run_check(_options(scene), progress=messages.append)
     pairs = [m for m in messages if "zone pairs" in m]
     # Candidate pairs left after the rule filter: P0 x {LUC, RPH}, P1 x {LUC, RPH}, P4 x ODT,
-    # P5 x {RPH, ODT (unreviewed, still measured)}; P3 on ODT is the same code, the point is apart.
-    assert pairs and pairs[-1].endswith("100% (7 / 7)")
+    # P5 x RPH (P5 x ODT is unreviewed: only tested for contact); P3 on ODT is the same code, the
+    # point is apart.  With --exact-unreviewed P5 x ODT is intersected too.
+    assert pairs and pairs[-1].endswith("100% (6 / 6)")
+    messages.clear()
+    run_check(_options(scene, exact_unreviewed=True), progress=messages.append)
+    assert [m for m in messages if "zone pairs" in m][-1].endswith("100% (7 / 7)")
 
 
 def test_road_along_a_zone_border_counted_once(tmp_path):

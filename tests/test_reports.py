@@ -2,7 +2,9 @@
 
 Figures are checked against the hand values of tests/geoms.py, not against the reports' own
 arithmetic: the scene has 5,800 m² (0.58 ha) and 90 m of conflict, 3,600 m² (0.36 ha) and 90 m of
-conditional findings, and one unreviewed pair SKK/ODT of 800 m² (0.08 ha).
+conditional findings, and one unreviewed pair SKK/ODT of 800 m² (0.08 ha) that concerns the plan
+feature CCN-1, 40 × 40 m (0.16 ha): the reports give the feature's figures unless the check was run
+with --exact-unreviewed.
 
 Units: current communes A [0,80] / B [70,200] (overlap to A) as in geoms.units_frame(); previous
 communes (before the 2025 merger) split the square south X [0,100] / north Y [100,200] in y:
@@ -16,6 +18,7 @@ communes (before the 2025 merger) split the square south X [0,100] / north Y [10
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -44,7 +47,7 @@ def _weasyprint_ready() -> None:
         require_system("Pango/HarfBuzz for WeasyPrint", "apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b")
 
 HA = 10_000.0
-CONFLICT_HA, CONDITIONAL_HA, UNREVIEWED_HA = 0.58, 0.36, 0.08
+CONFLICT_HA, CONDITIONAL_HA, UNREVIEWED_HA, UNREVIEWED_FEATURE_HA = 0.58, 0.36, 0.08, 0.16
 CONFLICT_M, CONDITIONAL_M = 90.0, 90.0
 NEW_UNITS = {  # code: (name, conflict ha, conflict m, conditional ha, conditional m)
     "A": ("Phường Vĩnh Thanh", 0.15, 0.0, 0.0, 70.0),
@@ -172,7 +175,8 @@ def test_xlsx_plans_communes_unreviewed_and_method(reports):
             assert got[key][1:] == pytest.approx(values[1:])
     _, unreviewed = _sheet(wb, "Chưa xét")
     assert [(u["Mã đất quy hoạch"], u["Mã đất QH tỉnh"]) for u in unreviewed] == [("SKK", "ODT")]
-    assert unreviewed[0]["Diện tích (ha)"] == pytest.approx(UNREVIEWED_HA)
+    assert unreviewed[0]["Diện tích các đối tượng liên quan (ha)"] == pytest.approx(UNREVIEWED_FEATURE_HA)
+    assert unreviewed[0]["Số đối tượng"] == 1 and "Diện tích (ha)" not in unreviewed[0]
     method = [r for r in wb["Phương pháp"].iter_rows(values_only=True)]
     flat = " ".join(str(v) for row in method for v in row if v is not None)
     assert "EPSG:9207" in flat and "VN-2000 to WGS 84 (2)" in flat and "kgspatial" in flat
@@ -183,6 +187,16 @@ def test_xlsx_plans_communes_unreviewed_and_method(reports):
     for sheet in ("Theo quy tắc", "Chưa xét"):
         header, _ = _sheet(wb, sheet)
         assert len(header) == len(set(header))  # filters and pivot tables need distinct headers
+
+
+def test_reports_of_exact_unreviewed_areas(scene, tmp_path):
+    """With --exact-unreviewed the overlap's own 800 m² (0.08 ha) is shown beside the feature's 0.16 ha."""
+    exact = run_check(dataclasses.replace(_options(scene), exact_unreviewed=True))
+    write_check_reports(exact, tmp_path, ["xlsx", "html"])
+    _, unreviewed = _sheet(openpyxl.load_workbook(tmp_path / "report.xlsx"), "Chưa xét")
+    assert unreviewed[0]["Diện tích (ha)"] == pytest.approx(UNREVIEWED_HA)
+    assert unreviewed[0]["Diện tích các đối tượng liên quan (ha)"] == pytest.approx(UNREVIEWED_FEATURE_HA)
+    assert "--exact-unreviewed" in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------- HTML

@@ -155,6 +155,8 @@ def batch(
     min_area: Annotated[float, Opt(help="Polygon pieces below this many m² are slivers (per plan: min_area in the registry).")] = 1.0,
     engine: Annotated[str, Opt(help="Reading engine: pyogrio or fiona.", envvar="KGSPATIAL_ENGINE")] = "pyogrio",
     master_checks: Annotated[str, Opt(help="Master coverage checks: always (default: one master serves every plan), auto or never.")] = "always",
+    exact_unreviewed: Annotated[bool, Opt("--exact-unreviewed", help="Exact areas of the code pairs no rule covers (default: the plan features they concern).")] = False,
+    scheduler: Annotated[Optional[str], Opt(help="Dask scheduler address (tcp://HOST:PORT): check the plans on its cluster; workers must see the registry's paths.")] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar or messages.")] = False,
 ) -> None:
     """Check every plan of a province's registry; exit 1 when a plan has conflicts or failed."""
@@ -167,5 +169,6 @@ def batch(
     if min_area < 0:
         raise InputError.say("--min-area phải từ 0 trở lên", "--min-area must be 0 or more")
     opts = BatchOptions(registry=registry, out=out, jobs=jobs, resume=resume, formats=parse_formats(report),
-                        english=english, engine=engine, min_area=min_area, master_checks=master_checks)
+                        english=english, engine=engine, min_area=min_area, master_checks=master_checks,
+                        exact_unreviewed=exact_unreviewed, scheduler=scheduler)
     raise typer.Exit(run_and_report(opts, quiet))

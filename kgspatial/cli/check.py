@@ -61,6 +61,7 @@ def check(
     engine: Annotated[str, Opt(help="Reading engine: pyogrio or fiona.", envvar="KGSPATIAL_ENGINE")] = "pyogrio",
     profile: Annotated[str, Opt(help="Province profile.")] = "kien-giang",
     master_checks: Annotated[str, Opt(help="Master coverage checks: auto, always or never.")] = "auto",
+    exact_unreviewed: Annotated[bool, Opt("--exact-unreviewed", help="Intersect the code pairs no rule covers for their exact areas (default: the plan features they concern, far cheaper).")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress messages.")] = False,
 ) -> None:
     """Find the conflicts between plans and the provincial master plan."""
@@ -97,6 +98,7 @@ def check(
         profile=profile,
         master_checks=master_checks,
         hazards=hazards,
+        exact_unreviewed=exact_unreviewed,
     )
     with status_printer(quiet) as progress:
         result = run_check(opts, progress)

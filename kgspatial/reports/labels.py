@@ -89,6 +89,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "area_ha": ("Diện tích (ha)", "Area (ha)"),
     "length_m": ("Chiều dài (m)", "Length (m)"),
     "points": ("Số điểm", "Points"),
+    "features": ("Số đối tượng", "Features"),
+    "feature_area_ha": ("Diện tích các đối tượng liên quan (ha)", "Area of the plan features concerned (ha)"),
+    "feature_length_m": ("Chiều dài các đối tượng liên quan (m)", "Length of the plan features concerned (m)"),
+    "unreviewed_features_note": (
+        "Số liệu là của toàn bộ các đối tượng quy hoạch có phần nằm trên vùng mang mã đó, không phải diện tích "
+        "phần giao (chạy lại với --exact-unreviewed để đo phần giao).",
+        "Figures are those of the whole plan features that lie partly on zones of that code, not of the overlap "
+        "(run again with --exact-unreviewed to measure the overlap).",
+    ),
+    "unreviewed_exact_note": (
+        "Diện tích và chiều dài phần giao được đo chính xác (--exact-unreviewed).",
+        "The overlap's area and length are measured exactly (--exact-unreviewed).",
+    ),
     "plans_n": ("Số quy hoạch", "Plans"),
     "plans_adjust_n": ("Cần điều chỉnh", "Need adjustment"),
     # plan columns

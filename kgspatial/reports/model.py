@@ -385,7 +385,8 @@ def _by_unit(rows: pd.DataFrame, code_col: str, name_col: str) -> list[dict]:
 
 def _unreviewed(items: list[dict], taxonomy, labels: Labels) -> list[dict]:
     out = _named([dict(item) for item in items], taxonomy, labels)
-    return sorted(out, key=lambda r: (-float(r.get("area_m2") or 0), -float(r.get("length_m") or 0),
+    return sorted(out, key=lambda r: (-float(r.get("area_m2") or r.get("feature_area_m2") or 0),
+                                      -float(r.get("length_m") or r.get("feature_length_m") or 0),
                                       str(r.get("plan_id", "")), str(r.get("plan_code")), str(r.get("master_code"))))
 
 

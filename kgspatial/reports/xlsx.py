@@ -107,9 +107,13 @@ def write_xlsx(data: ReportData, path: Path) -> None:
                                                                                Column("reference")]
         _sheet(wb, L("sheet_excepted"), L, excepted_cols, _conflict_records(data, frame=data.excepted))
 
+    # The overlap's own figures only when measured (--exact-unreviewed); else the features concerned.
+    exact = any("area_m2" in u for u in data.unreviewed)
     unreviewed_cols = [Column("plan_id"), Column("plan_code"), Column("plan_code_name", field="plan_name"),
-                       Column("master_code"), Column("master_code_name", field="master_name"), Column("pieces", "int"),
-                       Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int")]
+                       Column("master_code"), Column("master_code_name", field="master_name"), Column("features", "int"),
+                       Column("feature_area_ha", "ha"), Column("feature_length_m", "m")]
+    unreviewed_cols += [Column("pieces", "int"), Column("area_ha", "ha"), Column("length_m", "m")] if exact else []
+    unreviewed_cols += [Column("points", "int")]
     _sheet(wb, L("sheet_unreviewed"), L, unreviewed_cols, [_with_ha(u) for u in data.unreviewed])
 
     if data.hazards:
