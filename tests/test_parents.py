@@ -58,7 +58,7 @@ def _rows(frame) -> set[tuple]:
 
 def test_a_zoning_plan_is_checked_against_its_general_plan(scene, tmp_path):
     data, registry = scene
-    result = _run(registry, tmp_path / "out", jobs=2)
+    result = _run(registry, tmp_path / "out", jobs=2, exact_unreviewed=True)  # the areas of the no-rule pairs below
     qhc, qhpk = result.plans
     assert qhc.status == qhpk.status == "checked"
     parent_rows = qhpk.conflicts[qhpk.conflicts["against"] == "qhc"]
