@@ -117,7 +117,7 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, t
     with open(scene_files / "plan.gpkg", "rb") as f:
         r = api.client.post("/plans/new", data={"csrf": csrf(form), "name": "QH thử", "plan_type": "bogus"},
                             files={"file": ("plan.gpkg", f)})
-    assert r.status_code == 422 and "plan_type &#39;bogus&#39;" in r.text and 'value="QH thử"' in r.text
+    assert r.status_code == 422 and "&#39;bogus&#39; không phải là loại quy hoạch" in r.text and 'value="QH thử"' in r.text
     # A plan with a code not in the taxonomy: its warning shows before any check.
     import geopandas as gpd
 
@@ -134,7 +134,7 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, t
     assert r.status_code == 303
     plan_page = api.client.get(r.headers["location"]).text
     assert "Đã tải lên." in plan_page
-    assert re.search(r'<ul class="warn" id="warnings"><li>1 feature\(s\) with codes not in the taxonomy: XYZ \(1\)',
+    assert re.search(r'<ul class="warn" id="warnings"><li>1 đối tượng có mã không có trong bảng phân loại: XYZ \(1\)',
                      plan_page)
     # start the check of the scene's plan from its page, then watch it
     page = api.client.get(f"/plans/{scene['plan']}").text
