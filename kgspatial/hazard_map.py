@@ -38,8 +38,9 @@ def band_image(raster, levels: list[float], view_3857, max_pixels: int = MAX_PIX
     """RGBA pixels of the depth bands over `view_3857` (EPSG:3857 bounds, clipped to the raster),
     and their lat/lon bounds; None when the raster misses the view.  The raster is read once at
     a decimated size (GDAL's overviews or nearest neighbour), never whole at full resolution."""
-    from rasterio.enums import Resampling
     from rasterio.windows import Window
+
+    from .hazards import read_values
 
     ds = raster.dataset
     to_3857 = crs_mod.transformer(raster.crs, "EPSG:3857")
@@ -67,12 +68,12 @@ def band_image(raster, levels: list[float], view_3857, max_pixels: int = MAX_PIX
     window = Window(c0, r0, c1 - c0, r1 - r0)
     step = max(1.0, max(window.width / (2 * w), window.height / (2 * h)))
     shape = (max(1, int(window.height / step)), max(1, int(window.width / step)))
-    data = ds.read(raster.layer.band, window=window, out_shape=shape, masked=True, resampling=Resampling.nearest)
+    data = read_values(raster, window, out_shape=shape)  # the screening's reader: mask, scale and offset
     sc, sr = shape[1] / window.width, shape[0] / window.height
     ci = np.clip(((cols - c0) * sc).astype(int), 0, shape[1] - 1)
     ri = np.clip(((rows - r0) * sr).astype(int), 0, shape[0] - 1)
-    values = np.asarray(data.filled(np.nan), dtype=float)[ri, ci]
-    missing = np.ma.getmaskarray(data)[ri, ci] | ~np.isfinite(values)
+    values = data[ri, ci]
+    missing = ~np.isfinite(values)
     depth = raster.layer.level - values if raster.layer.measure == "elevation" else values
     band = np.searchsorted(np.asarray(levels), np.nan_to_num(depth, nan=-1e9), side="left") - 1
     rgba = np.zeros((len(values), 4), dtype=np.uint8)
