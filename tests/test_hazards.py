@@ -575,3 +575,39 @@ def test_a_few_no_data_cells_in_a_large_zone_are_unknown(tmp_path):
     assert rows.loc["unknown", "area_m2"] == pytest.approx(900.0, rel=1e-6)
     assert rows.loc["conditional", "area_m2"] == pytest.approx(1e8 - 900, rel=1e-9)
     assert any("unknown, not safe" in w for w in run.summary["warnings"])
+
+
+def test_large_parts_are_screened_tile_by_tile_with_the_same_figures(columns, monkeypatch):
+    # Tiles of 2 x 2 cells (20 m): every part below spans several.  The figures and rows are those
+    # of the untiled screening: polygon R1 390, R2 520, R3 182 m² (one row each, union 1092 m²);
+    # the line y = -20 along a tile edge (and a row edge) x 5..45: R1 15, R2 20, R3 5 m, counted
+    # once.
+    import kgspatial.hazards as hz
+
+    monkeypatch.setattr(hz, "TILE", 2)
+    monkeypatch.setattr(hz, "TILE_CELLS", 4)
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7),
+                                              shapely.LineString([(X0 + 5, Y0 - 20), (X0 + 45, Y0 - 20)])],
+                      codes=["ODT", "DGT"])
+    rows = _run(columns, plan).result.findings
+    poly, line = rows[rows["kind"] == "polygon"], rows[rows["kind"] == "line"]
+    assert _by_rule(poly) == pytest.approx({"R1": 390.0, "R2": 520.0, "R3": 182.0}, rel=1e-6) and len(poly) == 3
+    assert shapely.union_all(poly.geometry.values).area == pytest.approx(1092.0)
+    assert poly["share"].sum() == pytest.approx(1.0) and poly.set_index("rule_id").loc["R2", "mean_depth"] == pytest.approx(0.8)
+    assert _by_rule(line, "length_m") == pytest.approx({"R1": 15.0, "R2": 20.0, "R3": 5.0}, rel=1e-6) and len(line) == 3
+
+
+def test_tiles_keep_no_data_unknown(tmp_path, monkeypatch):
+    # The no-data corner scene (800 m² R2, 100 m² unknown) cut in 20 m tiles: one row each.
+    import kgspatial.hazards as hz
+
+    monkeypatch.setattr(hz, "TILE", 2)
+    monkeypatch.setattr(hz, "TILE_CELLS", 4)
+    values = np.full((4, 4), 0.8)
+    values[:2, :2] = -9999
+    write_raster(tmp_path / "depth.tif", values)
+    write_hazards(tmp_path)
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0 + 10, Y0 - 40, X0 + 40, Y0 - 10)])
+    rows = _run(tmp_path, plan).result.findings.set_index("verdict")
+    assert len(rows) == 2 and rows.loc["conflict", "area_m2"] == pytest.approx(800.0)
+    assert rows.loc["unknown", "area_m2"] == pytest.approx(100.0) and rows.loc["conflict", "unknown_m2"] == pytest.approx(100.0)
