@@ -139,7 +139,9 @@ def add_layers(fmap, hazards, crs, view, layers: dict, counts: dict, plan_names=
     for n, info in enumerate(hazards.layers):
         hid = info["id"]
         levels = thresholds(config, hid)
-        name = f"{info['name_vi']} / {info['name_en']}"
+        # HTML from here on: Leaflet's layer control shows layer names as HTML, and HAZARDS.yaml is
+        # the user's text (a name "<img onerror=...>" ran in the map).
+        name = html.escape(f"{info['name_vi']} / {info['name_en']}")
         try:
             raster = open_raster(config.layer(hid))
         except Exception as exc:  # noqa: BLE001  (the map is a view: the raster moved since the run)
@@ -181,7 +183,7 @@ def add_layers(fmap, hazards, crs, view, layers: dict, counts: dict, plan_names=
             layer.add_to(fmap)
             layers[f"exposed:{hid}"] = layer
             counts[f"exposed:{hid}"] = len(sub)
-        legend.append(f"<h4>{html.escape(name)}</h4>")
+        legend.append(f"<h4>{name}</h4>")
         for b, lower in enumerate(levels):
             upper = levels[b + 1] if b + 1 < len(levels) else None
             legend.append(f'<i style="background:{BAND_COLORS[min(b, len(BAND_COLORS) - 1)]}"></i>{band_label(lower, upper)}<br>')

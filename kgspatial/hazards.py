@@ -146,12 +146,17 @@ def load_hazards(path: str | Path, taxonomy: Taxonomy, written: str | None = Non
         if not isinstance(raw, dict):
             problems.append(f"{where}: expected a mapping (id, path, measure, ...)")
             continue
-        hid = str(raw.get("id", "")).strip()
+        hid = raw.get("id", "")
+        text_id = isinstance(hid, str)
+        if not text_id:  # a list or a number is no id: str() made "[1, 2]" of [1, 2]
+            problems.append(f"{where}.id: {hid!r} không phải chuỗi ký tự / is not a text id (write it in quotes)")
+            hid = ""
+        hid = hid.strip()
         where += f" ({hid})" if hid else ""
         extra = sorted(set(raw) - _YAML_LAYER_KEYS)
         if extra:
             problems.append(f"{where}: unknown key(s) {', '.join(map(str, extra))}")
-        if not hid:
+        if not hid and text_id:
             problems.append(f"{where}.id: missing")
         elif hid in seen:
             problems.append(f"{where}.id: {hid!r} is used twice")

@@ -611,3 +611,22 @@ def test_tiles_keep_no_data_unknown(tmp_path, monkeypatch):
     rows = _run(tmp_path, plan).result.findings.set_index("verdict")
     assert len(rows) == 2 and rows.loc["conflict", "area_m2"] == pytest.approx(800.0)
     assert rows.loc["unknown", "area_m2"] == pytest.approx(100.0) and rows.loc["conflict", "unknown_m2"] == pytest.approx(100.0)
+
+
+def test_hazard_names_are_text_in_the_map_and_ids_must_be_text(columns, capsys):
+    # A name with markup reaches the layer control, the legend and the popups as text, never as
+    # a tag; an id written as a list ([1, 2]) is refused (exit 2), not turned into "[1, 2]".
+    yaml_path = columns / "HAZARDS.yaml"
+    text = yaml_path.read_text(encoding="utf-8").replace("Sea-level rise flooding", "<img src=x onerror=alert(1)>")
+    yaml_path.write_text(text, encoding="utf-8")
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    out = columns / "out"
+    assert _code(["hazards", "--plan", str(plan), "--plan-field", "code", "--hazards", str(yaml_path),
+                  "--out", str(out), "--map", "-q"]) == 1
+    page = (out / "map.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    yaml_path.write_text(text.replace("id: slr", "id: [1, 2]"), encoding="utf-8")
+    code, err = _exit(["hazards", "--plan", str(plan), "--hazards", str(yaml_path), "--out", str(columns / "o2"), "-q"],
+                      capsys)
+    assert code == 2 and "[1, 2]" in err and "không phải chuỗi ký tự / is not a text id" in err
+    assert "missing" not in err.split("layers[0]")[1].split(";")[0]
