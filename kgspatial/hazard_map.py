@@ -101,18 +101,18 @@ def _popup(row: dict, hazard: dict, plan_names) -> str:
     size = (format_area(row["area_m2"]) if row.get("kind") == "polygon" else
             format_length(row["length_m"]) if row.get("kind") == "line" else "1 điểm / point")
     rows = [
-        _row("Quy hoạch / Plan", html.escape(str(plan_names.get(row.get("plan_id"), row.get("plan_id"))))),
-        _row("Đối tượng / Feature", html.escape(f"{row.get('plan_feature')} · {row.get('plan_code')} {row.get('plan_label') or ''}")),
+        _row("Quy hoạch / Plan", str(plan_names.get(row.get("plan_id"), row.get("plan_id")))),
+        _row("Đối tượng / Feature", f"{row.get('plan_feature')} · {row.get('plan_code')} {row.get('plan_label') or ''}"),
         _row("Mức ngập / Depth band", band),
-        _row("Đánh giá / Verdict", html.escape(f"{verdict}" + (f" ({row['severity']})" if row.get("severity") else ""))),
-        _row("Quy tắc / Rule", html.escape(f"{row.get('rule_id') or '—'} {row.get('reference') or ''}")),
+        _row("Đánh giá / Verdict", f"{verdict}" + (f" ({row['severity']})" if row.get("severity") else "")),
+        _row("Quy tắc / Rule", f"{row.get('rule_id') or '—'} {row.get('reference') or ''}"),
         _row("Sâu nhất / Max depth", depth(row.get("max_depth"))),
         _row("Sâu trung bình / Mean depth", depth(row.get("mean_depth"))),
         _row("Phần ngập / Exposed", size),
-        _row("Kịch bản / Scenario", html.escape(hazard.get("scenario") or "")),
+        _row("Kịch bản / Scenario", hazard.get("scenario") or ""),
     ]
     if row.get("admin_name"):
-        rows.append(_row("Xã, phường / Commune", html.escape(str(row["admin_name"]))))
+        rows.append(_row("Xã, phường / Commune", str(row["admin_name"])))
     title = html.escape(f"{hazard.get('name_vi')} / {hazard.get('name_en')}")
     return f'<div class="kg-popup"><h4>{title}</h4><table>{"".join(rows)}</table></div>'
 

@@ -630,3 +630,15 @@ def test_hazard_names_are_text_in_the_map_and_ids_must_be_text(columns, capsys):
                       capsys)
     assert code == 2 and "[1, 2]" in err and "không phải chuỗi ký tự / is not a text id" in err
     assert "missing" not in err.split("layers[0]")[1].split(";")[0]
+
+
+def test_hazard_popups_escape_each_text_once():
+    # maps._row escapes its value: escaping before it too showed "&amp;lt;b&amp;gt;" for "<b>".
+    from kgspatial.hazard_map import _popup
+
+    row = {"plan_id": "p", "plan_feature": 1, "plan_code": "ODT", "plan_label": "Khu <b>A</b> & B", "min_depth": 0.5,
+           "verdict": "conflict", "severity": "high", "rule_id": "R2", "reference": "QĐ <i>1</i>", "max_depth": 0.8,
+           "mean_depth": 0.8, "kind": "polygon", "area_m2": 520.0, "length_m": 0.0}
+    page = _popup(row, {"name_vi": "<script>x</script>", "name_en": "e", "scenario": "RCP <8.5>"}, {})
+    assert "Khu &lt;b&gt;A&lt;/b&gt; &amp; B" in page and "QĐ &lt;i&gt;1&lt;/i&gt;" in page and "RCP &lt;8.5&gt;" in page
+    assert "&amp;lt;" not in page and "<script>" not in page and "<b>" not in page
