@@ -699,16 +699,18 @@ def _with_width(raster: Raster, geoms: np.ndarray) -> np.ndarray:
     the line is read from the cells east of it or south of it)."""
     b = shapely.bounds(geoms)
     flat_x, flat_y = b[:, 2] == b[:, 0], b[:, 3] == b[:, 1]
-    lines = shapely.get_type_id(geoms) == 1
+    lines = np.isin(shapely.get_type_id(geoms), (1, 5))
     todo = np.nonzero(lines & (flat_x ^ flat_y))[0]
     if not len(todo):
         return geoms
     geoms = geoms.copy()
     t = raster.dataset.transform
     for i in todo:
-        xy = shapely.get_coordinates(geoms[i])
+        parts = list(shapely.get_parts(geoms[i]))
+        xy = shapely.get_coordinates(parts[0])
         mid = (xy[0] + xy[1]) / 2 + ((abs(t.a) * 1e-6, 0.0) if flat_x[i] else (0.0, -abs(t.e) * 1e-6))
-        geoms[i] = shapely.LineString(np.vstack([xy[:1], [mid], xy[1:]]))
+        parts[0] = shapely.LineString(np.vstack([xy[:1], [mid], xy[1:]]))
+        geoms[i] = parts[0] if shapely.get_type_id(geoms[i]) == 1 else shapely.MultiLineString(parts)
     return geoms
 
 

@@ -454,10 +454,15 @@ def test_straight_lines_north_south_and_east_west_are_screened(columns):
     # exactextract finds no cell for a line whose box has no width or height.  N-S at x = 25 m,
     # y -5..-35: 30 m all in column 2 (0.8 m) -> R2 30 m.  E-W at y = -15, x 5..45: R1 x 5-20
     # 15 m, R2 x 20-40 20 m, R3 x 40-45 5 m.
+    # A multi-line of two N-S pieces at x = 35 m (y -5..-15 and -25..-35): R2 20 m.
     lines = [shapely.LineString([(X0 + 25, Y0 - 5), (X0 + 25, Y0 - 35)]),
-             shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 45, Y0 - 15)])]
-    rows = _run(columns, write_plan(columns / "plan.gpkg", lines, codes=["DGT", "DGT"])).result.findings
-    ns, ew = rows[rows["plan_feature"] == rows["plan_feature"].min()], rows[rows["plan_feature"] == rows["plan_feature"].max()]
+             shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 45, Y0 - 15)]),
+             shapely.MultiLineString([[(X0 + 35, Y0 - 5), (X0 + 35, Y0 - 15)], [(X0 + 35, Y0 - 25), (X0 + 35, Y0 - 35)]])]
+    rows = _run(columns, write_plan(columns / "plan.gpkg", lines, codes=["DGT"] * 3)).result.findings
+    ids = sorted(rows["plan_feature"].unique())
+    ns, ew, multi = (rows[rows["plan_feature"] == k] for k in ids)
+    assert _by_rule(multi, "length_m") == pytest.approx({"R2": 20.0}, rel=1e-6)
+    assert multi.iloc[0]["mean_depth"] == pytest.approx(0.8)
     assert _by_rule(ns, "length_m") == pytest.approx({"R2": 30.0}, rel=1e-6)
     assert ns.iloc[0]["mean_depth"] == pytest.approx(0.8) and ns.iloc[0]["share"] == pytest.approx(1.0)
     assert _by_rule(ew, "length_m") == pytest.approx({"R1": 15.0, "R2": 20.0, "R3": 5.0}, rel=1e-6)
