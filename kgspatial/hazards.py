@@ -585,14 +585,18 @@ def _tiles(raster: Raster, geoms: np.ndarray, there: np.ndarray, kinds: np.ndarr
     raster's resolution (a 6 KB sparse GeoTIFF of 12,000² cells took 5.9 GB before) and a
     province-wide 10 m DEM still screens a province-wide zone."""
     t = raster.dataset.transform
+    b = shapely.bounds(there[idx]) if len(idx) else np.empty((0, 4))
+    big = (np.abs(b[:, 2] - b[:, 0]) / abs(t.a) + 2) * (np.abs(b[:, 3] - b[:, 1]) / abs(t.e) + 2) > TILE_CELLS
+    if not big.any():  # the usual case: every part is its own piece
+        return idx, geoms[idx], there[idx]
     parts, gs, ts = [], [], []
-    for i in idx:
+    for i, large in zip(idx, big):
+        if not large:
+            parts.append(i), gs.append(geoms[i]), ts.append(there[i])
+            continue
         x0, y0, x1, y1 = shapely.bounds(there[i])
         cols = sorted(((x0 - t.c) / t.a, (x1 - t.c) / t.a))
         rows = sorted(((y0 - t.f) / t.e, (y1 - t.f) / t.e))
-        if (cols[1] - cols[0] + 2) * (rows[1] - rows[0] + 2) <= TILE_CELLS:
-            parts.append(i), gs.append(geoms[i]), ts.append(there[i])
-            continue
         c = np.arange(math.floor(cols[0] / TILE), math.floor(cols[1] / TILE) + 1) * TILE
         r = np.arange(math.floor(rows[0] / TILE), math.floor(rows[1] / TILE) + 1) * TILE
         cc, rr = np.meshgrid(c, r)
