@@ -647,3 +647,13 @@ def test_hazard_popups_escape_each_text_once():
     page = _popup(row, {"name_vi": "<script>x</script>", "name_en": "e", "scenario": "RCP <8.5>"}, {})
     assert "Khu &lt;b&gt;A&lt;/b&gt; &amp; B" in page and "QĐ &lt;i&gt;1&lt;/i&gt;" in page and "RCP &lt;8.5&gt;" in page
     assert "&amp;lt;" not in page and "<script>" not in page and "<b>" not in page
+
+
+@pytest.mark.parametrize("scene", ["epsg4326", "utm"])
+def test_tiles_of_a_raster_in_another_crs(tmp_path, monkeypatch, scene):
+    # The tiles' edges are reprojected with the cells': the EPSG:4326 and UTM figures hold (0.1 %).
+    import kgspatial.hazards as hz
+
+    monkeypatch.setattr(hz, "TILE", 2)
+    monkeypatch.setattr(hz, "TILE_CELLS", 4)
+    (test_raster_in_epsg4326_through_the_official_parameters if scene == "epsg4326" else test_utm_raster)(tmp_path)
