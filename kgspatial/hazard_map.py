@@ -38,8 +38,9 @@ def band_image(raster, levels: list[float], view_3857, max_pixels: int = MAX_PIX
     """RGBA pixels of the depth bands over `view_3857` (EPSG:3857 bounds, clipped to the raster),
     and their lat/lon bounds; None when the raster misses the view.  The raster is read once at
     a decimated size (GDAL's overviews or nearest neighbour), never whole at full resolution."""
-    from rasterio.enums import Resampling
     from rasterio.windows import Window
+
+    from .hazards import read_values
 
     ds = raster.dataset
     to_3857 = crs_mod.transformer(raster.crs, "EPSG:3857")
@@ -67,12 +68,12 @@ def band_image(raster, levels: list[float], view_3857, max_pixels: int = MAX_PIX
     window = Window(c0, r0, c1 - c0, r1 - r0)
     step = max(1.0, max(window.width / (2 * w), window.height / (2 * h)))
     shape = (max(1, int(window.height / step)), max(1, int(window.width / step)))
-    data = ds.read(raster.layer.band, window=window, out_shape=shape, masked=True, resampling=Resampling.nearest)
+    data = read_values(raster, window, out_shape=shape)  # the screening's reader: mask, scale and offset
     sc, sr = shape[1] / window.width, shape[0] / window.height
     ci = np.clip(((cols - c0) * sc).astype(int), 0, shape[1] - 1)
     ri = np.clip(((rows - r0) * sr).astype(int), 0, shape[0] - 1)
-    values = np.asarray(data.filled(np.nan), dtype=float)[ri, ci]
-    missing = np.ma.getmaskarray(data)[ri, ci] | ~np.isfinite(values)
+    values = data[ri, ci]
+    missing = ~np.isfinite(values)
     depth = raster.layer.level - values if raster.layer.measure == "elevation" else values
     band = np.searchsorted(np.asarray(levels), np.nan_to_num(depth, nan=-1e9), side="left") - 1
     rgba = np.zeros((len(values), 4), dtype=np.uint8)
@@ -100,18 +101,18 @@ def _popup(row: dict, hazard: dict, plan_names) -> str:
     size = (format_area(row["area_m2"]) if row.get("kind") == "polygon" else
             format_length(row["length_m"]) if row.get("kind") == "line" else "1 điểm / point")
     rows = [
-        _row("Quy hoạch / Plan", html.escape(str(plan_names.get(row.get("plan_id"), row.get("plan_id"))))),
-        _row("Đối tượng / Feature", html.escape(f"{row.get('plan_feature')} · {row.get('plan_code')} {row.get('plan_label') or ''}")),
+        _row("Quy hoạch / Plan", str(plan_names.get(row.get("plan_id"), row.get("plan_id")))),
+        _row("Đối tượng / Feature", f"{row.get('plan_feature')} · {row.get('plan_code')} {row.get('plan_label') or ''}"),
         _row("Mức ngập / Depth band", band),
-        _row("Đánh giá / Verdict", html.escape(f"{verdict}" + (f" ({row['severity']})" if row.get("severity") else ""))),
-        _row("Quy tắc / Rule", html.escape(f"{row.get('rule_id') or '—'} {row.get('reference') or ''}")),
+        _row("Đánh giá / Verdict", f"{verdict}" + (f" ({row['severity']})" if row.get("severity") else "")),
+        _row("Quy tắc / Rule", f"{row.get('rule_id') or '—'} {row.get('reference') or ''}"),
         _row("Sâu nhất / Max depth", depth(row.get("max_depth"))),
         _row("Sâu trung bình / Mean depth", depth(row.get("mean_depth"))),
         _row("Phần ngập / Exposed", size),
-        _row("Kịch bản / Scenario", html.escape(hazard.get("scenario") or "")),
+        _row("Kịch bản / Scenario", hazard.get("scenario") or ""),
     ]
     if row.get("admin_name"):
-        rows.append(_row("Xã, phường / Commune", html.escape(str(row["admin_name"]))))
+        rows.append(_row("Xã, phường / Commune", str(row["admin_name"])))
     title = html.escape(f"{hazard.get('name_vi')} / {hazard.get('name_en')}")
     return f'<div class="kg-popup"><h4>{title}</h4><table>{"".join(rows)}</table></div>'
 
@@ -138,7 +139,9 @@ def add_layers(fmap, hazards, crs, view, layers: dict, counts: dict, plan_names=
     for n, info in enumerate(hazards.layers):
         hid = info["id"]
         levels = thresholds(config, hid)
-        name = f"{info['name_vi']} / {info['name_en']}"
+        # HTML from here on: Leaflet's layer control shows layer names as HTML, and HAZARDS.yaml is
+        # the user's text (a name "<img onerror=...>" ran in the map).
+        name = html.escape(f"{info['name_vi']} / {info['name_en']}")
         try:
             raster = open_raster(config.layer(hid))
         except Exception as exc:  # noqa: BLE001  (the map is a view: the raster moved since the run)
@@ -180,7 +183,7 @@ def add_layers(fmap, hazards, crs, view, layers: dict, counts: dict, plan_names=
             layer.add_to(fmap)
             layers[f"exposed:{hid}"] = layer
             counts[f"exposed:{hid}"] = len(sub)
-        legend.append(f"<h4>{html.escape(name)}</h4>")
+        legend.append(f"<h4>{name}</h4>")
         for b, lower in enumerate(levels):
             upper = levels[b + 1] if b + 1 < len(levels) else None
             legend.append(f'<i style="background:{BAND_COLORS[min(b, len(BAND_COLORS) - 1)]}"></i>{band_label(lower, upper)}<br>')

@@ -445,3 +445,215 @@ def test_batch_with_hazards_in_the_registry(columns):
     with pytest.raises(RegistryError, match="hazards: file not found"):
         run_batch(BatchOptions(registry=columns / "registry.yaml", out=columns / "out2", formats=()))
     assert not (columns / "out2").exists()
+
+
+# ----------------------------------------------------------------------------------- review fixes
+
+
+def test_straight_lines_north_south_and_east_west_are_screened(columns):
+    # exactextract finds no cell for a line whose box has no width or height.  N-S at x = 25 m,
+    # y -5..-35: 30 m all in column 2 (0.8 m) -> R2 30 m.  E-W at y = -15, x 5..45: R1 x 5-20
+    # 15 m, R2 x 20-40 20 m, R3 x 40-45 5 m.
+    # A multi-line of two N-S pieces at x = 35 m (y -5..-15 and -25..-35): R2 20 m.
+    lines = [shapely.LineString([(X0 + 25, Y0 - 5), (X0 + 25, Y0 - 35)]),
+             shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 45, Y0 - 15)]),
+             shapely.MultiLineString([[(X0 + 35, Y0 - 5), (X0 + 35, Y0 - 15)], [(X0 + 35, Y0 - 25), (X0 + 35, Y0 - 35)]])]
+    rows = _run(columns, write_plan(columns / "plan.gpkg", lines, codes=["DGT"] * 3)).result.findings
+    ids = sorted(rows["plan_feature"].unique())
+    ns, ew, multi = (rows[rows["plan_feature"] == k] for k in ids)
+    assert _by_rule(multi, "length_m") == pytest.approx({"R2": 20.0}, rel=1e-6)
+    assert multi.iloc[0]["mean_depth"] == pytest.approx(0.8)
+    assert _by_rule(ns, "length_m") == pytest.approx({"R2": 30.0}, rel=1e-6)
+    assert ns.iloc[0]["mean_depth"] == pytest.approx(0.8) and ns.iloc[0]["share"] == pytest.approx(1.0)
+    assert _by_rule(ew, "length_m") == pytest.approx({"R1": 15.0, "R2": 20.0, "R3": 5.0}, rel=1e-6)
+    assert ew.set_index("rule_id").loc["R3", "max_depth"] == pytest.approx(1.6)
+    assert (rows["verdict"] != "unknown").all()
+
+
+def test_lines_along_a_band_edge_are_counted_once_in_the_deeper_band(columns):
+    # x = 20 m is the edge of columns 1 (0.2 m) and 2 (0.8 m): the N-S line y -5..-35 there is
+    # 30 m of R2 (the deeper side, as for points), not 30 m of each.  The bent line (5,-15) ->
+    # (20,-15) -> (20,-35) -> (35,-35): 15 m in R1, 20 m on the edge (R2), 15 m inside row 3 of
+    # columns 2-3 (R2): R1 15 m, R2 35 m, 50 m in all.
+    lines = [shapely.LineString([(X0 + 20, Y0 - 5), (X0 + 20, Y0 - 35)]),
+             shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 20, Y0 - 15), (X0 + 20, Y0 - 35), (X0 + 35, Y0 - 35)])]
+    rows = _run(columns, write_plan(columns / "plan.gpkg", lines, codes=["DGT", "DGT"])).result.findings
+    first = rows["plan_feature"] == rows["plan_feature"].min()
+    assert _by_rule(rows[first], "length_m") == pytest.approx({"R2": 30.0}, rel=1e-6)
+    assert _by_rule(rows[~first], "length_m") == pytest.approx({"R1": 15.0, "R2": 35.0}, rel=1e-6)
+    assert rows.loc[~first, "share"].sum() == pytest.approx(1.0)
+
+
+def test_an_east_west_line_half_on_no_data(tmp_path):
+    # Columns 0-1 no data, 2-3 0.8 m; the line y = -15, x 5..35: 15 m unknown, 15 m in R2.
+    values = np.full((4, 4), 0.8)
+    values[:, :2] = -9999
+    write_raster(tmp_path / "depth.tif", values)
+    write_hazards(tmp_path)
+    line = shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 35, Y0 - 15)])
+    rows = _run(tmp_path, write_plan(tmp_path / "plan.gpkg", [line], codes=["DGT"])).result.findings.set_index("verdict")
+    assert rows.loc["conflict", "length_m"] == pytest.approx(15.0) and rows.loc["unknown", "length_m"] == pytest.approx(15.0)
+    assert rows.loc["conflict", "unknown_m"] == pytest.approx(15.0) and rows.loc["conflict", "mean_depth"] == pytest.approx(0.8)
+
+
+def _int16_centimetres(path):
+    # Int16 centimetres, scale 0.01: columns 0-1 20 (0.2 m), 2-3 80 (0.8 m); cell (row 3, col 0)
+    # no data (-32768).
+    values = np.array([[20, 20, 80, 80]] * 4, dtype="int16")
+    values[3, 0] = -32768
+    with rasterio.open(path, "w", driver="GTiff", height=4, width=4, count=1, dtype="int16", crs="EPSG:9207",
+                       transform=from_origin(X0, Y0, 10, 10), nodata=-32768) as ds:
+        ds.write(values, 1)
+        ds.scales, ds.offsets = (0.01,), (0.0,)
+    return path
+
+
+def test_scaled_integer_raster_gives_metres_everywhere(tmp_path):
+    # Box x 5..35, y -5..-35 (900 m²): R1 x 5-20 x 30 m = 450 m² less the no-data cell's part
+    # (x 5-10, y -30..-35: 25 m²) = 425 m²; R2 x 20-35: 450 m²; unknown 25 m².  Unscaled, 20 and
+    # 80 "m" are both R3 and -32768 * 0.01 = -327.68 m would pass for dry land.
+    _int16_centimetres(tmp_path / "depth.tif")
+    write_hazards(tmp_path)
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 35, X0 + 35, Y0 - 5)])
+    rows = _run(tmp_path, plan).result.findings
+    assert _by_rule(rows[rows["verdict"] != "unknown"]) == pytest.approx({"R1": 425.0, "R2": 450.0}, rel=1e-6)
+    assert rows.loc[rows["verdict"] == "unknown", "area_m2"].sum() == pytest.approx(25.0)
+    by = rows[rows["verdict"] != "unknown"].set_index("rule_id")
+    assert by.loc["R1", "mean_depth"] == pytest.approx(0.2) and by.loc["R2", "max_depth"] == pytest.approx(0.8)
+    pts = [shapely.Point(X0 + 5, Y0 - 5), shapely.Point(X0 + 25, Y0 - 5), shapely.Point(X0 + 5, Y0 - 35)]
+    rows = _run(tmp_path, write_plan(tmp_path / "pts.gpkg", pts, codes=["DNL"] * 3)).result.findings.sort_values("plan_feature")
+    assert list(rows["verdict"]) == ["conditional", "conflict", "unknown"]
+    assert list(rows["max_depth"].round(3)[:2]) == [0.2, 0.8]
+
+
+def test_scaled_raster_on_the_map_image(tmp_path):
+    # The band image colours 0.2 m as band 0 (> 0 m) and 0.8 m as band 1 (> 0.5 m), not 20 / 80.
+    from kgspatial import crs as crs_mod
+    from kgspatial.hazard_map import BAND_COLORS, NODATA_COLOR, _rgb, band_image
+    from kgspatial.hazards import load_hazards, open_raster
+    from kgspatial.profile import load_profile
+
+    _int16_centimetres(tmp_path / "depth.tif")
+    config = load_hazards(write_hazards(tmp_path), load_profile("kien-giang").load_taxonomy())
+    raster = open_raster(config.layers[0])
+    box = crs_mod.transform_geometries(np.array([shapely.box(X0, Y0 - 40, X0 + 40, Y0)], dtype=object),
+                                       "EPSG:9207", "EPSG:3857")[0]
+    image, _ = band_image(raster, [0.0, 0.5, 1.0], shapely.bounds(box), max_pixels=40)
+    raster.close()
+    h, w = image.shape[:2]
+    assert tuple(image[h // 4, w // 8, :3]) == _rgb(BAND_COLORS[0])  # column 0, row 0: 0.2 m
+    assert tuple(image[h // 4, 5 * w // 8, :3]) == _rgb(BAND_COLORS[1])  # column 2: 0.8 m
+    assert tuple(image[7 * h // 8, w // 8, :3]) == NODATA_COLOR  # the no-data cell
+
+
+def test_an_internal_mask_band_is_no_data_everywhere(tmp_path):
+    # 4 x 4 cells of 0.2 m whose internal mask hides columns 0-1.  The raster's box (1600 m²):
+    # 800 m² R1, 800 m² unknown; a point on a hidden cell is unknown.
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(tmp_path / "depth.tif", "w", driver="GTiff", height=4, width=4, count=1, dtype="float32",
+                           crs="EPSG:9207", transform=from_origin(X0, Y0, 10, 10)) as ds:
+            ds.write(np.full((4, 4), 0.2, dtype="float32"), 1)
+            mask = np.full((4, 4), 255, dtype="uint8")
+            mask[:, :2] = 0
+            ds.write_mask(mask)
+    write_hazards(tmp_path)
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0, Y0 - 40, X0 + 40, Y0), shapely.Point(X0 + 5, Y0 - 5)],
+                      codes=["ODT", "DNL"])
+    rows = _run(tmp_path, plan).result.findings
+    polys = rows[rows["kind"] == "polygon"].set_index("verdict")
+    assert polys.loc["conditional", "area_m2"] == pytest.approx(800.0)
+    assert polys.loc["unknown", "area_m2"] == pytest.approx(800.0)
+    assert list(rows.loc[rows["kind"] == "point", "verdict"]) == ["unknown"]
+
+
+def test_a_few_no_data_cells_in_a_large_zone_are_unknown(tmp_path):
+    # 1000 x 1000 cells of 10 m (100 km²) of 0.2 m with a 3 x 3 block of no data: 900 m²
+    # unknown, 99,999,100 m² R1.  9 cells are 9e-6 of the zone: a relative tolerance of 1e-5
+    # called it complete.
+    values = np.full((1000, 1000), 0.2, dtype="float32")
+    values[500:503, 500:503] = -9999
+    write_raster(tmp_path / "depth.tif", values)
+    write_hazards(tmp_path)
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0, Y0 - 10_000, X0 + 10_000, Y0)])
+    run = _run(tmp_path, plan)
+    rows = run.result.findings.set_index("verdict")
+    assert rows.loc["unknown", "area_m2"] == pytest.approx(900.0, rel=1e-6)
+    assert rows.loc["conditional", "area_m2"] == pytest.approx(1e8 - 900, rel=1e-9)
+    assert any("unknown, not safe" in w for w in run.summary["warnings"])
+
+
+def test_large_parts_are_screened_tile_by_tile_with_the_same_figures(columns, monkeypatch):
+    # Tiles of 2 x 2 cells (20 m): every part below spans several.  The figures and rows are those
+    # of the untiled screening: polygon R1 390, R2 520, R3 182 m² (one row each, union 1092 m²);
+    # the line y = -20 along a tile edge (and a row edge) x 5..45: R1 15, R2 20, R3 5 m, counted
+    # once.
+    import kgspatial.hazards as hz
+
+    monkeypatch.setattr(hz, "TILE", 2)
+    monkeypatch.setattr(hz, "TILE_CELLS", 4)
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7),
+                                              shapely.LineString([(X0 + 5, Y0 - 20), (X0 + 45, Y0 - 20)])],
+                      codes=["ODT", "DGT"])
+    rows = _run(columns, plan).result.findings
+    poly, line = rows[rows["kind"] == "polygon"], rows[rows["kind"] == "line"]
+    assert _by_rule(poly) == pytest.approx({"R1": 390.0, "R2": 520.0, "R3": 182.0}, rel=1e-6) and len(poly) == 3
+    assert shapely.union_all(poly.geometry.values).area == pytest.approx(1092.0)
+    assert poly["share"].sum() == pytest.approx(1.0) and poly.set_index("rule_id").loc["R2", "mean_depth"] == pytest.approx(0.8)
+    assert _by_rule(line, "length_m") == pytest.approx({"R1": 15.0, "R2": 20.0, "R3": 5.0}, rel=1e-6) and len(line) == 3
+
+
+def test_tiles_keep_no_data_unknown(tmp_path, monkeypatch):
+    # The no-data corner scene (800 m² R2, 100 m² unknown) cut in 20 m tiles: one row each.
+    import kgspatial.hazards as hz
+
+    monkeypatch.setattr(hz, "TILE", 2)
+    monkeypatch.setattr(hz, "TILE_CELLS", 4)
+    values = np.full((4, 4), 0.8)
+    values[:2, :2] = -9999
+    write_raster(tmp_path / "depth.tif", values)
+    write_hazards(tmp_path)
+    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0 + 10, Y0 - 40, X0 + 40, Y0 - 10)])
+    rows = _run(tmp_path, plan).result.findings.set_index("verdict")
+    assert len(rows) == 2 and rows.loc["conflict", "area_m2"] == pytest.approx(800.0)
+    assert rows.loc["unknown", "area_m2"] == pytest.approx(100.0) and rows.loc["conflict", "unknown_m2"] == pytest.approx(100.0)
+
+
+def test_hazard_names_are_text_in_the_map_and_ids_must_be_text(columns, capsys):
+    # A name with markup reaches the layer control, the legend and the popups as text, never as
+    # a tag; an id written as a list ([1, 2]) is refused (exit 2), not turned into "[1, 2]".
+    yaml_path = columns / "HAZARDS.yaml"
+    text = yaml_path.read_text(encoding="utf-8").replace("Sea-level rise flooding", "<img src=x onerror=alert(1)>")
+    yaml_path.write_text(text, encoding="utf-8")
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    out = columns / "out"
+    assert _code(["hazards", "--plan", str(plan), "--plan-field", "code", "--hazards", str(yaml_path),
+                  "--out", str(out), "--map", "-q"]) == 1
+    page = (out / "map.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    yaml_path.write_text(text.replace("id: slr", "id: [1, 2]"), encoding="utf-8")
+    code, err = _exit(["hazards", "--plan", str(plan), "--hazards", str(yaml_path), "--out", str(columns / "o2"), "-q"],
+                      capsys)
+    assert code == 2 and "[1, 2]" in err and "không phải chuỗi ký tự / is not a text id" in err
+    assert "missing" not in err.split("layers[0]")[1].split(";")[0]
+
+
+def test_hazard_popups_escape_each_text_once():
+    # maps._row escapes its value: escaping before it too showed "&amp;lt;b&amp;gt;" for "<b>".
+    from kgspatial.hazard_map import _popup
+
+    row = {"plan_id": "p", "plan_feature": 1, "plan_code": "ODT", "plan_label": "Khu <b>A</b> & B", "min_depth": 0.5,
+           "verdict": "conflict", "severity": "high", "rule_id": "R2", "reference": "QĐ <i>1</i>", "max_depth": 0.8,
+           "mean_depth": 0.8, "kind": "polygon", "area_m2": 520.0, "length_m": 0.0}
+    page = _popup(row, {"name_vi": "<script>x</script>", "name_en": "e", "scenario": "RCP <8.5>"}, {})
+    assert "Khu &lt;b&gt;A&lt;/b&gt; &amp; B" in page and "QĐ &lt;i&gt;1&lt;/i&gt;" in page and "RCP &lt;8.5&gt;" in page
+    assert "&amp;lt;" not in page and "<script>" not in page and "<b>" not in page
+
+
+@pytest.mark.parametrize("scene", ["epsg4326", "utm"])
+def test_tiles_of_a_raster_in_another_crs(tmp_path, monkeypatch, scene):
+    # The tiles' edges are reprojected with the cells': the EPSG:4326 and UTM figures hold (0.1 %).
+    import kgspatial.hazards as hz
+
+    monkeypatch.setattr(hz, "TILE", 2)
+    monkeypatch.setattr(hz, "TILE_CELLS", 4)
+    (test_raster_in_epsg4326_through_the_official_parameters if scene == "epsg4326" else test_utm_raster)(tmp_path)
