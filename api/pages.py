@@ -148,8 +148,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "admin_units_prev": ("Đơn vị hành chính cũ (trước 2025)", "Administrative units (pre-2025)"),
     "upload_rules": ("Tải lên bảng quy tắc (CSV)", "Upload a rules table (CSV)"),
     "upload_exceptions": ("Ngoại lệ", "Exceptions"),
-    "exceptions_pending": ("Biểu mẫu ngoại lệ cần POST /api/v1/exceptions, chưa có trong dịch vụ này.",
-                           "The exceptions form needs POST /api/v1/exceptions, not yet in this service."),
+    "exceptions_hint": ("Chấp thuận một phát hiện xung đột theo quyết định (CONTRACT §10); các lần kiểm tra sau"
+                        " áp dụng ngoại lệ này.", "Accept a conflict finding by a decision (CONTRACT §10); checks"
+                        " made from now on apply it."),
+    "exc_plan": ("Mã quy hoạch", "Plan id"),
+    "exc_master_feature": ("Đối tượng quy hoạch tỉnh (* là mọi đối tượng)", "Master feature (* for any)"),
+    "exc_until": ("Áp dụng đến ngày (để trống: không thời hạn)", "Applies until (empty: no end)"),
+    "exc_note": ("Ghi chú", "Note"),
+    "exc_against": ("Đối chiếu với", "Against"),
+    "exc_against_hint": ("master (quy hoạch tỉnh, mặc định) hoặc mã quy hoạch cấp trên của quy hoạch này",
+                         "master (the master plan, the default) or the id of this plan's parent plan"),
+    "exc_add": ("Thêm ngoại lệ", "Add the exception"),
+    "exc_list": ("Ngoại lệ hiện có", "Current exceptions"),
+    "exc_none": ("Chưa có ngoại lệ nào.", "No exception yet."),
     "on": ("Tình trạng ngày", "Status on"),
     "show": ("Xem", "Show"),
     "legal_status": ("Tình trạng pháp lý", "Legal status"),
@@ -541,7 +552,8 @@ async def register_page(request: Request, lang: str | None = None, on: str | Non
 def _admin_context(request: Request) -> dict:
     store = request.app.state.store
     return {"masters": store.list_layers("master"), "units": store.list_layers("admin"),
-            "units_prev": store.list_layers("admin_prev"), "rules": store.list_rules()}
+            "units_prev": store.list_layers("admin_prev"), "rules": store.list_rules(),
+            "plans": store.list_layers("plan"), "exceptions": store.list_exceptions(), "exc_values": {}}
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -559,8 +571,10 @@ async def admin_upload(what: str, request: Request, lang: str | None = None):
 
     _same_origin(request)
     principal, secret = _require(request, "admin")
-    if what not in ("masters", "admin-units", "rules"):
+    if what not in ("masters", "admin-units", "rules", "exceptions"):
         raise HTTPException(404, f"không tìm thấy / {what} not found")
+    if what == "exceptions":
+        return await _admin_exception(request, principal, secret)
     try:
         if what == "rules":
             record = _body(await _upload_rules(request, principal, _csrf_check(secret)))
@@ -579,3 +593,36 @@ async def admin_upload(what: str, request: Request, lang: str | None = None):
         return _page(request, "admin.html", status, principal, secret, done=None, error=detail, problems=problems,
                      failed=what, **_admin_context(request))
     return RedirectResponse(_url(_english(request))("/admin", done=f"{what}:{record['id']}"), status_code=303)
+
+
+EXCEPTION_FORM_FIELDS = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis", "note",
+                         "against")
+
+
+async def _admin_exception(request: Request, principal: Principal, secret: str):
+    """One exception from the admin page's form (CONTRACT §11), validated and kept exactly as
+    POST /api/v1/exceptions keeps a JSON one; the form comes back with every problem listed."""
+    from kgspatial.errors import ExceptionsError
+    from kgspatial.exceptions import parse_exceptions
+
+    from .register import nfc
+    from .routes.register import SOURCE, keep_exceptions
+
+    form = await request.form()
+    _csrf_check(secret)(dict(form))
+    values = {k: str(form.get(k) or "").strip() for k in EXCEPTION_FORM_FIELDS}
+    row = nfc({k: v for k, v in values.items() if v})
+    problems: list[str] = []
+    found = []
+    try:
+        found = parse_exceptions([row], source=SOURCE)
+    except ExceptionsError as exc:
+        problems += exc.problems
+    try:
+        kept = keep_exceptions(request.app.state.store, found,
+                               [("row 1", row["plan_id"])] if row.get("plan_id") else [], problems, principal)
+    except ExceptionsError as exc:
+        status, detail, problems = _error_detail(exc)
+        return _page(request, "admin.html", status, principal, secret, done=None, error=detail, problems=problems,
+                     failed="exceptions", **{**_admin_context(request), "exc_values": values})
+    return RedirectResponse(_url(_english(request))("/admin", done=f"exceptions:{kept[0]['id']}"), status_code=303)

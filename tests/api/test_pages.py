@@ -117,7 +117,7 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, t
     with open(scene_files / "plan.gpkg", "rb") as f:
         r = api.client.post("/plans/new", data={"csrf": csrf(form), "name": "QH thử", "plan_type": "bogus"},
                             files={"file": ("plan.gpkg", f)})
-    assert r.status_code == 422 and "plan_type &#39;bogus&#39;" in r.text and 'value="QH thử"' in r.text
+    assert r.status_code == 422 and "plan_type: &#39;bogus&#39;" in r.text and 'value="QH thử"' in r.text
     # A plan with a code not in the taxonomy: its warning shows before any check.
     import geopandas as gpd
 
@@ -318,3 +318,40 @@ def test_a_queued_check_page_refreshes_itself(make_settings, scene_files):
         assert '<meta http-equiv="refresh" content="2">' in html and 'data-status="accepted"' in html
         assert "Đang chờ" in html and 'id="conflicts"' not in html and "/download" not in html
         assert api.client.get(f"/api/v1/checks/{check['id']}/download?format=gpkg").status_code == 409
+
+
+def test_admin_accepts_an_exception_from_the_page(api, scene):
+    """CONTRACT §11: the admin page's exceptions form posts the API's fields through the pages'
+    CSRF-protected path and lists the exceptions kept; planners and viewers cannot post it."""
+    plan = scene["plan"]
+    signin(api, "admin")
+    page = api.client.get("/admin").text
+    form = re.search(r'<form[^>]*id="form-exceptions"[^>]*>(.*?)</form>', page, re.S)
+    assert form and 'action="/admin/exceptions"' in form.group(0)
+    names = set(re.findall(r'name="([a-z_]+)"', form.group(1)))
+    assert names == {"csrf", "plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis",
+                     "note", "against"}
+    assert '<button type="submit">Thêm ngoại lệ</button>' in form.group(1)
+    assert "Chưa có ngoại lệ nào." in page
+    assert '<button type="submit">Add the exception</button>' in api.client.get("/admin?lang=en").text
+    fields = {"plan_id": plan, "rule_id": "R02", "plan_feature": "KDC-01", "master_feature": "*",
+              "decision": "123/QĐ-UBND", "until": "2030-12-31", "basis": "", "note": "", "against": ""}
+    token = csrf(page)
+    assert api.client.post("/admin/exceptions", data=fields, follow_redirects=False).status_code == 403  # no token
+    bad = api.client.post("/admin/exceptions", data={**fields, "csrf": token, "decision": "", "against": "qhc"})
+    assert bad.status_code == 422 and 'class="error"' in bad.text
+    assert "row 1, decision: trống / empty" in bad.text and 'value="qhc"' in bad.text  # kept in the form
+    assert api.get("/api/v1/exceptions").json()["total"] == 0
+    r = api.client.post("/admin/exceptions", data={**fields, "csrf": token}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    (kept,) = api.get("/api/v1/exceptions").json()["items"]
+    assert (kept["plan_id"], kept["rule_id"], kept["plan_feature"], kept["master_feature"], kept["decision"],
+            kept["until"], kept["against"]) == (plan, "R02", "KDC-01", "*", "123/QĐ-UBND", "2030-12-31", "master")
+    listed = re.search(r'<table id="exceptions">(.*?)</table>', api.client.get("/admin").text, re.S).group(1)
+    assert "KDC-01" in listed and "123/QĐ-UBND" in listed and "2030-12-31" in listed
+    for who in ("planner", "viewer"):
+        signin(api, who)
+        token = csrf(api.client.get("/plans/new").text) if who == "planner" else token  # their own token
+        r = api.client.post("/admin/exceptions", data={**fields, "csrf": token, "rule_id": "R01"})
+        assert r.status_code == 403, who
+    assert api.get("/api/v1/exceptions").json()["total"] == 1
