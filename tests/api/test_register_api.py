@@ -282,6 +282,14 @@ def test_patch_roles_validation_and_the_register_answer(api, scene, scene_files,
     assert r.json()["adjustments"][0]["note"] == "điều chỉnh"
     # A body that is not a JSON object is the client's mistake.
     assert patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json=[1, 2]).status_code == 422
+    # Flags take JSON booleans only: "yes" or 1 is refused, listing each, and nothing changes.
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"integrated": "yes", "fixes_quantities": 1})
+    assert r.status_code == 422, r.text
+    assert sorted(p.split(":")[0] for p in r.json()["problems"]) == ["fixes_quantities", "integrated"]
+    assert "'yes' không phải true hay false / is not a JSON boolean" in r.json()["problems"][0] + r.json()["problems"][1]
+    assert api.get(f"/api/v1/plans/{plan}", "planner").json()["integrated"] is False
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"integrated": True})
+    assert r.status_code == 200 and r.json()["integrated"] is True
 
 
 def test_deleting_a_plan_clears_the_links_that_name_it(api, scene_files):
