@@ -573,3 +573,36 @@ def test_exceptions_never_show_a_masked_master_feature_to_non_admins(api, scene_
         assert [(e["master_feature"], e["withheld"]) for e in listed] == [(None, True), (None, True)]
     listed = api.get("/api/v1/exceptions", "admin").json()["items"]
     assert [e["master_feature"] for e in listed] == ["SECRETZONE", "SECRET2"] and "withheld" not in listed[0]
+
+
+def test_exceptions_kept_before_the_against_column_accept_master_rows(make_settings, scene_files):
+    """A database whose exceptions table predates `against` gains the column when opened; its
+    exceptions (against empty) read as `master` and keep excepting the master's rows: KDC-01 on
+    RPH under R02, 2500 m², so 3 open rows and 3300 m² of the scene's 4 and 5800 m²."""
+    settings = make_settings()
+    app = create_app(settings)
+    with TestClient(app) as client:
+        store = app.state.store
+        h = {"Authorization": f"Bearer {store.create_key('admin', 'admin')[1]}"}
+        for route, name, extra in (("masters", "master.gpkg", {}), ("rules", "rules.csv", {}),
+                                   ("plans", "plan.gpkg", {"plan_type": "rural", "id_field": "so_hieu"})):
+            with open(scene_files / name, "rb") as f:
+                r = client.post(f"/api/v1/{route}", headers=h, files={"file": (name, f)}, data={"name": "cũ", **extra})
+            assert r.status_code == 201, r.text
+        plan = r.json()["id"]
+        assert client.post("/api/v1/exceptions", headers=h, json=_exception(plan)).status_code == 201
+        with store.engine.begin() as conn:
+            conn.execute(sa.text('ALTER TABLE exceptions DROP COLUMN "against"'))
+    app = create_app(settings)
+    with TestClient(app) as client:
+        (kept,) = client.get("/api/v1/exceptions", headers=h).json()["items"]
+        assert kept["against"] == "master"
+        check = client.post("/api/v1/checks", headers=h, json={"plan_id": plan}).json()["id"]
+        import time
+        for _ in range(600):
+            body = client.get(f"/api/v1/checks/{check}", headers=h).json()
+            if body["status"] in ("successful", "failed"):
+                break
+            time.sleep(0.05)
+        totals = body["summary"]["totals"]
+        assert (totals["conflict_pieces"], totals["conflict_area_m2"], totals["excepted_pieces"]) == (3, 3300.0, 1)
