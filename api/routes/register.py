@@ -110,7 +110,15 @@ async def add_exceptions(request: Request, principal: Principal = Depends(admin_
             found = parse_exceptions(rows, source=SOURCE)
         except ExceptionsError as exc:
             problems += exc.problems
+    items = keep_exceptions(store, found, named, problems, principal)
+    return JSONResponse(items[0] if single else {"items": items, "total": len(items)}, status_code=201)
+
+
+def keep_exceptions(store, found: list, named: list[tuple[str, str]], problems: list[str], principal) -> list[dict]:
+    """Store parsed exceptions once every problem is known (unknown plans, a finding accepted
+    twice): ExceptionsError (422) listing them, nothing kept. Shared with the admin page's form."""
     plans = {p["id"] for p in store.list_layers("plan")}
+    problems = list(problems)
     problems += [f"{where}, plan_id: không có quy hoạch / no plan with id {plan_id!r}"
                  for where, plan_id in named if plan_id not in plans]
     stored = {(e["plan_id"], e["rule_id"], e["plan_feature"], e["master_feature"]): e["id"]
@@ -124,8 +132,7 @@ async def add_exceptions(request: Request, principal: Principal = Depends(admin_
         raise ExceptionsError(problems, source=SOURCE)
     kept = store.add_exceptions([{**dataclasses.asdict(e), "until": e.until.isoformat() if e.until else None}
                                  for e in found], principal.id)
-    items = [_exception_record(r) for r in kept]
-    return JSONResponse(items[0] if single else {"items": items, "total": len(items)}, status_code=201)
+    return [_exception_record(r) for r in kept]
 
 
 @router.get("/exceptions")

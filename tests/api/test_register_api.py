@@ -104,7 +104,7 @@ def test_upload_with_bad_register_keys_lists_every_problem_and_keeps_nothing(api
     problems = r.json()["problems"]
     assert sorted(p.split(":")[0] for p in problems) == ["adjustments", "approved", "horizon", "integrated",
                                                          "parent", "review_due", "status"], problems
-    assert r.json()["detail"].startswith("thông tin quy hoạch không hợp lệ / invalid plan keys: 7 problem(s)")
+    assert r.json()["detail"].startswith("thông tin quy hoạch không hợp lệ / invalid plan keys: 7 lỗi / 7 problem(s)")
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM layers")).scalar_one() == 0
     assert not list((api.settings.data_dir / "layers").glob("*"))  # embedded: no layer folder either
@@ -367,7 +367,7 @@ def test_exceptions_roles_and_validation(api, scene):
     assert "row 2, plan_id: không có quy hoạch / no plan with id 'khong-co'" in problems
     assert any(p.startswith("row 3, plan_feature") for p in problems) and any(p.startswith("row 3, until") for p in problems)
     assert any(p.startswith("row 4:") and "colour" in p for p in problems)
-    assert r.json()["detail"].startswith("ngoại lệ không hợp lệ / invalid exceptions: 5 problem(s)")
+    assert r.json()["detail"].startswith("ngoại lệ không hợp lệ / invalid exceptions: 5 lỗi / 5 problem(s)")
     assert api.get("/api/v1/exceptions").json() == {"items": [], "total": 0}
     assert api.post("/api/v1/exceptions", json=[]).status_code == 422
 
