@@ -148,19 +148,18 @@ TEXT: dict[str, tuple[str, str]] = {
     "admin_units_prev": ("Đơn vị hành chính cũ (trước 2025)", "Administrative units (pre-2025)"),
     "upload_rules": ("Tải lên bảng quy tắc (CSV)", "Upload a rules table (CSV)"),
     "upload_exceptions": ("Ngoại lệ", "Exceptions"),
-    "exceptions_hint": ("Chấp thuận một phát hiện xung đột theo quyết định (CONTRACT §10); các lần kiểm tra sau"
-                        " áp dụng ngoại lệ này.", "Accept a conflict finding by a decision (CONTRACT §10); checks"
+    "exceptions_hint": ("Chấp thuận một phát hiện theo quyết định (CONTRACT §10); master_feature * là mọi vùng;"
+                        " các lần kiểm tra sau sẽ áp dụng.",
+                        "Accept a finding by a decision (CONTRACT §10); master_feature * means any zone; checks"
                         " made from now on apply it."),
-    "exc_plan": ("Mã quy hoạch", "Plan id"),
-    "exc_master_feature": ("Đối tượng quy hoạch tỉnh (* là mọi đối tượng)", "Master feature (* for any)"),
-    "exc_until": ("Áp dụng đến ngày (để trống: không thời hạn)", "Applies until (empty: no end)"),
-    "exc_note": ("Ghi chú", "Note"),
-    "exc_against": ("Đối chiếu với", "Against"),
+    "until": ("Hiệu lực đến (để trống: không thời hạn)", "Valid until (blank: no end)"),
+    "note": ("Ghi chú", "Note"),
+    "exc_against": ("Đối chiếu với (against)", "Against"),
     "exc_against_hint": ("master (quy hoạch tỉnh, mặc định) hoặc mã quy hoạch cấp trên của quy hoạch này",
                          "master (the master plan, the default) or the id of this plan's parent plan"),
-    "exc_add": ("Thêm ngoại lệ", "Add the exception"),
-    "exc_list": ("Ngoại lệ hiện có", "Current exceptions"),
     "exc_none": ("Chưa có ngoại lệ nào.", "No exception yet."),
+    "review": ("Xem xét", "Review"),
+    "excepted": ("Ngoại lệ", "Excepted"),
     "on": ("Tình trạng ngày", "Status on"),
     "show": ("Xem", "Show"),
     "legal_status": ("Tình trạng pháp lý", "Legal status"),
@@ -293,7 +292,7 @@ def _csrf_check(secret: str):
 def _error_detail(exc: Exception) -> tuple[int, str, list]:
     if isinstance(exc, HTTPException):
         return exc.status_code, str(exc.detail), []
-    if isinstance(exc, RulesError):
+    if isinstance(exc, RulesError):  # ExceptionsError too
         return exc.http_status, str(exc), list(exc.problems)
     if isinstance(exc, KgSpatialError):
         return exc.http_status, str(exc), []
@@ -524,7 +523,8 @@ async def check_page(check_id: str, request: Request, lang: str | None = None,
         context.update(summary=record["summary"], rows=rows, total=total, page=page, pages=pages,
                        first=(page - 1) * PAGE_SIZE + 1 if total else 0, last=min(page * PAGE_SIZE, total),
                        filters=filters, choices=choices, sort=sort, order=order, params=params,
-                       sortable=SORTABLE, has_admin="admin_code" in frame, has_prev="admin_prev_code" in frame)
+                       sortable=SORTABLE, has_admin="admin_code" in frame, has_prev="admin_prev_code" in frame,
+                       has_review="review" in frame and bool((frame["review"] == "excepted").any()))
     return _page(request, "check.html", principal=principal, secret=secret, **context)
 
 
@@ -553,7 +553,7 @@ def _admin_context(request: Request) -> dict:
     store = request.app.state.store
     return {"masters": store.list_layers("master"), "units": store.list_layers("admin"),
             "units_prev": store.list_layers("admin_prev"), "rules": store.list_rules(),
-            "plans": store.list_layers("plan"), "exceptions": store.list_exceptions(), "exc_values": {}}
+            "plans": store.list_layers("plan"), "exceptions": store.list_exceptions()}
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -564,6 +564,38 @@ async def admin_page(request: Request, lang: str | None = None, done: str | None
                  **_admin_context(request))
 
 
+@router.post("/admin/exceptions", response_class=HTMLResponse)
+@_guarded
+async def admin_exception(request: Request, lang: str | None = None):
+    """One exception (CONTRACT §10) from the admin page's form, kept as POST /api/v1/exceptions keeps
+    it; the form again with every problem listed and its values kept when it is refused."""
+    from kgspatial.errors import ExceptionsError
+    from kgspatial.exceptions import parse_exceptions
+
+    from .register import EXCEPTION_FIELDS
+    from .routes.register import SOURCE, keep_exceptions
+
+    _same_origin(request)
+    principal, secret = _require(request, "admin")
+    form = await request.form()
+    _csrf_check(secret)(dict(form))
+    row = {k: str(form.get(k) or "").strip() for k in EXCEPTION_FIELDS}  # as a row of exceptions.csv
+    problems: list[str] = []
+    found: list = []
+    try:
+        found = parse_exceptions([row], source=SOURCE)
+    except ExceptionsError as exc:
+        problems += exc.problems
+    named = [("biểu mẫu / form", row["plan_id"])] if row["plan_id"] else []
+    try:
+        kept = keep_exceptions(request.app.state.store, found, named, problems, principal)
+    except ExceptionsError as exc:
+        return _page(request, "admin.html", exc.http_status, principal, secret, done=None, error=str(exc),
+                     problems=list(exc.problems), failed="exceptions", exception_values=row,
+                     **_admin_context(request))
+    return RedirectResponse(_url(_english(request))("/admin", done=f"exceptions:{kept[0]['id']}"), status_code=303)
+
+
 @router.post("/admin/{what}", response_class=HTMLResponse)
 @_guarded
 async def admin_upload(what: str, request: Request, lang: str | None = None):
@@ -571,10 +603,8 @@ async def admin_upload(what: str, request: Request, lang: str | None = None):
 
     _same_origin(request)
     principal, secret = _require(request, "admin")
-    if what not in ("masters", "admin-units", "rules", "exceptions"):
+    if what not in ("masters", "admin-units", "rules"):
         raise HTTPException(404, f"không tìm thấy / {what} not found")
-    if what == "exceptions":
-        return await _admin_exception(request, principal, secret)
     try:
         if what == "rules":
             record = _body(await _upload_rules(request, principal, _csrf_check(secret)))
@@ -594,35 +624,3 @@ async def admin_upload(what: str, request: Request, lang: str | None = None):
                      failed=what, **_admin_context(request))
     return RedirectResponse(_url(_english(request))("/admin", done=f"{what}:{record['id']}"), status_code=303)
 
-
-EXCEPTION_FORM_FIELDS = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis", "note",
-                         "against")
-
-
-async def _admin_exception(request: Request, principal: Principal, secret: str):
-    """One exception from the admin page's form (CONTRACT §11), validated and kept exactly as
-    POST /api/v1/exceptions keeps a JSON one; the form comes back with every problem listed."""
-    from kgspatial.errors import ExceptionsError
-    from kgspatial.exceptions import parse_exceptions
-
-    from .register import nfc
-    from .routes.register import SOURCE, keep_exceptions
-
-    form = await request.form()
-    _csrf_check(secret)(dict(form))
-    values = {k: str(form.get(k) or "").strip() for k in EXCEPTION_FORM_FIELDS}
-    row = nfc({k: v for k, v in values.items() if v})
-    problems: list[str] = []
-    found = []
-    try:
-        found = parse_exceptions([row], source=SOURCE)
-    except ExceptionsError as exc:
-        problems += exc.problems
-    try:
-        kept = keep_exceptions(request.app.state.store, found,
-                               [("row 1", row["plan_id"])] if row.get("plan_id") else [], problems, principal)
-    except ExceptionsError as exc:
-        status, detail, problems = _error_detail(exc)
-        return _page(request, "admin.html", status, principal, secret, done=None, error=detail, problems=problems,
-                     failed="exceptions", **{**_admin_context(request), "exc_values": values})
-    return RedirectResponse(_url(_english(request))("/admin", done=f"exceptions:{kept[0]['id']}"), status_code=303)

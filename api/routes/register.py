@@ -120,16 +120,17 @@ async def add_exceptions(request: Request, principal: Principal = Depends(admin_
             found = parse_exceptions(rows, source=SOURCE)
         except ExceptionsError as exc:
             problems += exc.problems
-    items = [_exception_record(r) for r in keep_exceptions(store, found, named, problems, principal)]
+    items = keep_exceptions(store, found, named, problems, principal)
     return JSONResponse(items[0] if single else {"items": items, "total": len(items)}, status_code=201)
 
 
 def keep_exceptions(store, found: list, named: list[tuple[str, str]], problems: list[str],
                     principal: Principal) -> list[dict]:
-    """Store validated exceptions after the checks that need the store (unknown plans, `against`
-    not the plan's parent, findings already accepted); ExceptionsError with every problem, else
-    the stored rows. The API and the admin page's form both come here."""
+    """Store parsed exceptions once every problem is known (unknown plans, `against` not the
+    plan's parent, a finding accepted twice): ExceptionsError (422) listing them, nothing kept;
+    else the records kept, as the API shows them to their admin. Shared with the admin page's form."""
     parents = {p["id"]: p.get("parent") for p in store.list_layers("plan")}
+    problems = list(problems)
     problems += [f"{where}, plan_id: không có quy hoạch / no plan with id {plan_id!r}"
                  for where, plan_id in named if plan_id not in parents]
     for exc in found:  # rows against the master plan, or against the plan's own parent (§7)
@@ -145,8 +146,9 @@ def keep_exceptions(store, found: list, named: list[tuple[str, str]], problems: 
                             f" {stored[key]} already accepts this finding (one decision per finding)")
     if problems:
         raise ExceptionsError(problems, source=SOURCE)
-    return store.add_exceptions([{**dataclasses.asdict(e), "until": e.until.isoformat() if e.until else None}
+    kept = store.add_exceptions([{**dataclasses.asdict(e), "until": e.until.isoformat() if e.until else None}
                                  for e in found], principal.id)
+    return [_exception_record(r) for r in kept]
 
 
 @router.get("/exceptions")

@@ -117,7 +117,7 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, t
     with open(scene_files / "plan.gpkg", "rb") as f:
         r = api.client.post("/plans/new", data={"csrf": csrf(form), "name": "QH thử", "plan_type": "bogus"},
                             files={"file": ("plan.gpkg", f)})
-    assert r.status_code == 422 and "plan_type: &#39;bogus&#39;" in r.text and 'value="QH thử"' in r.text
+    assert r.status_code == 422 and "&#39;bogus&#39; không phải là loại quy hoạch" in r.text and 'value="QH thử"' in r.text
     # A plan with a code not in the taxonomy: its warning shows before any check.
     import geopandas as gpd
 
@@ -134,8 +134,9 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, t
     assert r.status_code == 303
     plan_page = api.client.get(r.headers["location"]).text
     assert "Đã tải lên." in plan_page
-    assert re.search(r'<ul class="warn" id="warnings"><li>1 feature\(s\) with codes not in the taxonomy: XYZ \(1\)',
-                     plan_page)
+    warning = re.search(r'<ul class="warn" id="warnings"><li>(.*?)</li>', plan_page).group(1)
+    assert warning.startswith("1 đối tượng có mã không có trong bảng phân loại: XYZ (1)")
+    assert "1 feature(s) with codes not in the taxonomy: XYZ (1)" in warning
     # start the check of the scene's plan from its page, then watch it
     page = api.client.get(f"/plans/{scene['plan']}").text
     assert "Chưa kiểm tra lần nào." in page
@@ -331,9 +332,9 @@ def test_admin_accepts_an_exception_from_the_page(api, scene):
     names = set(re.findall(r'name="([a-z_]+)"', form.group(1)))
     assert names == {"csrf", "plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis",
                      "note", "against"}
-    assert '<button type="submit">Thêm ngoại lệ</button>' in form.group(1)
+    assert '<button type="submit">Tải lên</button>' in form.group(1)
     assert "Chưa có ngoại lệ nào." in page
-    assert '<button type="submit">Add the exception</button>' in api.client.get("/admin?lang=en").text
+    assert "No exception yet." in api.client.get("/admin?lang=en").text
     fields = {"plan_id": plan, "rule_id": "R02", "plan_feature": "KDC-01", "master_feature": "*",
               "decision": "123/QĐ-UBND", "until": "2030-12-31", "basis": "", "note": "", "against": ""}
     token = csrf(page)
@@ -355,3 +356,32 @@ def test_admin_accepts_an_exception_from_the_page(api, scene):
         r = api.client.post("/admin/exceptions", data={**fields, "csrf": token, "rule_id": "R01"})
         assert r.status_code == 403, who
     assert api.get("/api/v1/exceptions").json()["total"] == 1
+
+
+def test_admin_accepts_a_finding_from_the_page(api, scene):
+    """An exception for KDC-01 on LUC (R01, 2500 m²) from the admin page: the next check has 3 open
+    conflict pieces, 5800 − 2500 = 3300 m² = 0,3300 ha, and the table marks the excepted row."""
+    signin(api, "admin")
+    page = api.client.get("/admin").text
+    assert 'id="form-exceptions"' in page and 'name="plan_id"' in page
+    fields = {"csrf": csrf(page), "plan_id": scene["plan"], "rule_id": "R01", "plan_feature": "KDC-01",
+              "master_feature": "*", "decision": "45/QĐ-UBND", "until": "", "basis": "Văn bản thẩm định", "note": ""}
+    bad = api.client.post("/admin/exceptions", data={**fields, "rule_id": "", "until": "31/12/2026"})
+    assert bad.status_code == 422 and 'class="error"' in bad.text and "rule_id" in bad.text
+    assert 'value="31/12/2026"' in bad.text  # the values are kept to correct
+    assert api.get("/api/v1/exceptions").json()["total"] == 0
+    r = api.client.post("/admin/exceptions", data=fields, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    kept = api.get("/api/v1/exceptions").json()["items"]
+    assert [(e["rule_id"], e["plan_feature"], e["decision"]) for e in kept] == [("R01", "KDC-01", "45/QĐ-UBND")]
+    again = api.client.post("/admin/exceptions", data=fields)
+    assert again.status_code == 422 and api.get("/api/v1/exceptions").json()["total"] == 1  # one decision per finding
+    check = api.post("/api/v1/checks", "planner", json={"plan_id": scene["plan"]}).json()
+    assert api.wait(check["id"], "planner")["status"] == "successful"
+    signin(api, "planner")
+    html = api.client.get(f"/checks/{check['id']}").text
+    totals = re.search(r'<table id="totals".*?</table>', html, re.S).group(0)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", totals, re.S)]
+    assert cells[:3] == ["Xung đột", "3", "0,3300 ha"]
+    excepted = [r for r in rows(html) if r[2][-1].startswith("Ngoại lệ")]
+    assert len(excepted) == 1 and excepted[0][2][4] == "R01" and excepted[0][2][-1] == "Ngoại lệ: 45/QĐ-UBND"
