@@ -148,8 +148,18 @@ TEXT: dict[str, tuple[str, str]] = {
     "admin_units_prev": ("Đơn vị hành chính cũ (trước 2025)", "Administrative units (pre-2025)"),
     "upload_rules": ("Tải lên bảng quy tắc (CSV)", "Upload a rules table (CSV)"),
     "upload_exceptions": ("Ngoại lệ", "Exceptions"),
-    "exceptions_pending": ("Biểu mẫu ngoại lệ cần POST /api/v1/exceptions, chưa có trong dịch vụ này.",
-                           "The exceptions form needs POST /api/v1/exceptions, not yet in this service."),
+    "exceptions_hint": ("Chấp thuận một phát hiện theo quyết định (CONTRACT §10); master_feature * là mọi vùng;"
+                        " các lần kiểm tra sau sẽ áp dụng.",
+                        "Accept a finding by a decision (CONTRACT §10); master_feature * means any zone; checks"
+                        " made from now on apply it."),
+    "until": ("Hiệu lực đến (để trống: không thời hạn)", "Valid until (blank: no end)"),
+    "note": ("Ghi chú", "Note"),
+    "exc_against": ("Đối chiếu với (against)", "Against"),
+    "exc_against_hint": ("master (quy hoạch tỉnh, mặc định) hoặc mã quy hoạch cấp trên của quy hoạch này",
+                         "master (the master plan, the default) or the id of this plan's parent plan"),
+    "exc_none": ("Chưa có ngoại lệ nào.", "No exception yet."),
+    "review": ("Xem xét", "Review"),
+    "excepted": ("Ngoại lệ", "Excepted"),
     "on": ("Tình trạng ngày", "Status on"),
     "show": ("Xem", "Show"),
     "legal_status": ("Tình trạng pháp lý", "Legal status"),
@@ -282,7 +292,7 @@ def _csrf_check(secret: str):
 def _error_detail(exc: Exception) -> tuple[int, str, list]:
     if isinstance(exc, HTTPException):
         return exc.status_code, str(exc.detail), []
-    if isinstance(exc, RulesError):
+    if isinstance(exc, RulesError):  # ExceptionsError too
         return exc.http_status, str(exc), list(exc.problems)
     if isinstance(exc, KgSpatialError):
         return exc.http_status, str(exc), []
@@ -513,7 +523,8 @@ async def check_page(check_id: str, request: Request, lang: str | None = None,
         context.update(summary=record["summary"], rows=rows, total=total, page=page, pages=pages,
                        first=(page - 1) * PAGE_SIZE + 1 if total else 0, last=min(page * PAGE_SIZE, total),
                        filters=filters, choices=choices, sort=sort, order=order, params=params,
-                       sortable=SORTABLE, has_admin="admin_code" in frame, has_prev="admin_prev_code" in frame)
+                       sortable=SORTABLE, has_admin="admin_code" in frame, has_prev="admin_prev_code" in frame,
+                       has_review="review" in frame and bool((frame["review"] == "excepted").any()))
     return _page(request, "check.html", principal=principal, secret=secret, **context)
 
 
@@ -541,7 +552,8 @@ async def register_page(request: Request, lang: str | None = None, on: str | Non
 def _admin_context(request: Request) -> dict:
     store = request.app.state.store
     return {"masters": store.list_layers("master"), "units": store.list_layers("admin"),
-            "units_prev": store.list_layers("admin_prev"), "rules": store.list_rules()}
+            "units_prev": store.list_layers("admin_prev"), "rules": store.list_rules(),
+            "plans": store.list_layers("plan"), "exceptions": store.list_exceptions()}
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -550,6 +562,38 @@ async def admin_page(request: Request, lang: str | None = None, done: str | None
     principal, secret = _require(request, "admin")
     return _page(request, "admin.html", principal=principal, secret=secret, done=done, error=None,
                  **_admin_context(request))
+
+
+@router.post("/admin/exceptions", response_class=HTMLResponse)
+@_guarded
+async def admin_exception(request: Request, lang: str | None = None):
+    """One exception (CONTRACT §10) from the admin page's form, kept as POST /api/v1/exceptions keeps
+    it; the form again with every problem listed and its values kept when it is refused."""
+    from kgspatial.errors import ExceptionsError
+    from kgspatial.exceptions import parse_exceptions
+
+    from .register import EXCEPTION_FIELDS
+    from .routes.register import SOURCE, keep_exceptions
+
+    _same_origin(request)
+    principal, secret = _require(request, "admin")
+    form = await request.form()
+    _csrf_check(secret)(dict(form))
+    row = {k: str(form.get(k) or "").strip() for k in EXCEPTION_FIELDS}  # as a row of exceptions.csv
+    problems: list[str] = []
+    found: list = []
+    try:
+        found = parse_exceptions([row], source=SOURCE)
+    except ExceptionsError as exc:
+        problems += exc.problems
+    named = [("biểu mẫu / form", row["plan_id"])] if row["plan_id"] else []
+    try:
+        kept = keep_exceptions(request.app.state.store, found, named, problems, principal)
+    except ExceptionsError as exc:
+        return _page(request, "admin.html", exc.http_status, principal, secret, done=None, error=str(exc),
+                     problems=list(exc.problems), failed="exceptions", exception_values=row,
+                     **_admin_context(request))
+    return RedirectResponse(_url(_english(request))("/admin", done=f"exceptions:{kept[0]['id']}"), status_code=303)
 
 
 @router.post("/admin/{what}", response_class=HTMLResponse)
@@ -579,3 +623,4 @@ async def admin_upload(what: str, request: Request, lang: str | None = None):
         return _page(request, "admin.html", status, principal, secret, done=None, error=detail, problems=problems,
                      failed=what, **_admin_context(request))
     return RedirectResponse(_url(_english(request))("/admin", done=f"{what}:{record['id']}"), status_code=303)
+

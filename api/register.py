@@ -9,6 +9,8 @@ would use now (the newest master plan and rules table, the plan's parent, the ta
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import hashlib
 import json
@@ -241,14 +243,21 @@ def parse_on(text: str | None) -> dt.date:
 
 
 # ---------------------------------------------------------------------------------- exceptions
-EXCEPTION_FIELDS = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis", "note")
+EXCEPTION_FIELDS = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis", "note",
+                    "against")
 
 
 def plan_exceptions(rows: list[dict]):
-    """Stored exception rows as kgspatial.exceptions.PlanException (validated when stored)."""
+    """Stored exception rows as kgspatial.exceptions.PlanException (validated when stored), each
+    carrying its id as `ref`: the check's warnings then name it by id and decision, never by a
+    master feature id, which may name defence or security land (CONTRACT §5)."""
     from kgspatial.exceptions import parse_exceptions
 
-    return parse_exceptions([{k: r.get(k) for k in EXCEPTION_FIELDS} for r in rows], source="exceptions")
+    found = parse_exceptions([{k: r.get(k) for k in EXCEPTION_FIELDS} for r in rows], source="exceptions")
+    ids = {(r["plan_id"], r["rule_id"], r["plan_feature"], r["master_feature"], r.get("against") or "master"): r["id"]
+           for r in rows}
+    return [dataclasses.replace(e, ref=ids.get((e.plan_id, e.rule_id, e.plan_feature, e.master_feature, e.against),
+                                               "?")) for e in found]
 
 
 def exceptions_state(rows: list[dict], on: dt.date) -> str | None:

@@ -277,6 +277,22 @@ def _read_master_snapshot(out: Path, digest: str) -> PreparedLayer | None:
                          kinds=np.full(n, POLYGON, dtype=np.int8))
 
 
+def _renamed_pieces(old: PreparedLayer, new: PreparedLayer, jobs: int) -> np.ndarray:
+    """Land where both versions have a zone of the same code but another label or feature id: no
+    change of use (kgspatial diff ignores it), but conflict rows carry `master_label` and
+    `master_feature`, so a plan on it must be checked again to say the new ones."""
+    from .diff import _polygonal
+    from .engine import code_labels, intersect_pairs
+
+    li, ri = shapely.STRtree(new.geoms).query(old.geoms, predicate="intersects")
+    same = code_labels(old)[li] == code_labels(new)[ri]
+    other = same & ((old.labels[li] != new.labels[ri]) | (old.feature_ids[li] != new.feature_ids[ri]))
+    if not other.any():
+        return np.zeros(0, dtype=object)
+    geoms = _polygonal(intersect_pairs(old.geoms, old.kinds, new.geoms, li[other], ri[other], jobs).geoms)
+    return geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+
+
 def _untouched_by_master_changes(out: Path, ctx, check_opts: CheckOptions, reg: Registry,
                                  candidates: list[tuple[PlanEntry, dict]], opts: BatchOptions,
                                  events: BatchEvents) -> tuple[list[tuple[PlanEntry, dict]], list[PlanEntry]]:
@@ -298,7 +314,8 @@ def _untouched_by_master_changes(out: Path, ctx, check_opts: CheckOptions, reg: 
             continue
         events.message("so sánh quy hoạch tỉnh với lần trước / comparing the master plan with the last run's")
         changes = diff_prepared(before, ctx.master, opts.jobs)
-        pieces = changes["geometry"].to_numpy(dtype=object)
+        pieces = np.concatenate([changes["geometry"].to_numpy(dtype=object),
+                                 _renamed_pieces(before, ctx.master, opts.jobs)])
         events.message(f"quy hoạch tỉnh thay đổi / master plan changes: {len(pieces)} piece(s),"
                        f" {float(shapely.area(pieces).sum()) / 1e4:,.2f} ha")
         tree = shapely.STRtree(pieces)

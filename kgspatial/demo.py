@@ -692,8 +692,8 @@ def build_register_plans(out: Path, named: dict) -> tuple[list[dict], list[Plant
     lot = next(g for g in (shapely.box(x0 + dx, y0 + dy, x0 + dx + 200, y0 + dy + 150)
                            for dx in range(100, 700, 50) for dy in range(100, 800, 50))
                if int(units.covers(g).sum()) == 1 and int(prev.covers(g).sum()) == 1)
-    for block_id in ("QHC-RG-010", "QHC-RG-011", "QHC-RG-012", "QHC-RG-018", "QHC-RG-019", "QHC-RG-020",
-                     "QHC-RG-026", "QHC-RG-027", "QHC-RG-028"):
+    # Blocks no priority project touches (demo_projects.py): the projects' figures stay as they are.
+    for block_id in ("QHC-RG-010", "QHC-RG-011", "QHC-RG-012", "QHC-RG-020"):
         code, block = blocks[block_id]
         inner = block.buffer(-20, join_style="mitre")
         if block_id == "QHC-RG-011":

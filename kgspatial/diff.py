@@ -25,7 +25,8 @@ from . import __version__
 from . import crs as crs_mod
 from .admin import AdminUnits, admin_selector, prepare_admin
 from .engine import code_labels, intersect_pairs
-from .errors import InputError
+from .errors import InputError, say
+from .numfmt import number
 from .io import read_layer
 from .prepare import POLYGON, PreparedLayer, field_selector, prepare_layer
 from .profile import load_profile
@@ -106,6 +107,29 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
     return keep_kind(geoms, np.full(len(geoms), POLYGON, dtype=np.int8))
 
 
+def _once(geoms: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each piece less the earlier pieces it shares interior with, and the area so taken off.
+    Zones of one version may overlap (real layers do): the pieces made from each of them would
+    count the shared land twice (two LUC zones under one new ODT zone: twice its area)."""
+    geoms = geoms.copy()
+    live = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if live.sum() < 2:
+        return geoms, 0.0
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    earlier = (right < left) & live[left] & live[right]
+    left, right = left[earlier], right[earlier]
+    shared = shapely.relate_pattern(geoms[left], geoms[right], "2********")  # interiors meet in an area
+    taken = 0.0
+    original = geoms.copy()
+    for i in np.unique(left[shared]):
+        before = shapely.area(geoms[i])
+        geoms[i] = _polygonal(np.array([shapely.difference(original[i], shapely.union_all(
+            original[right[shared & (left == i)]]))], dtype=object))[0]
+        taken += float(before - shapely.area(geoms[i]))
+    return geoms, taken
+
+
 def diff_prepared(old: PreparedLayer, new: PreparedLayer, jobs: int = 1) -> pd.DataFrame:
     """Changed, added and removed pieces of two prepared polygon layers (one analysis CRS): a
     frame of COLUMNS but area, and `geometry` (object array; slivers not yet dropped)."""
@@ -119,6 +143,10 @@ def diff_prepared(old: PreparedLayer, new: PreparedLayer, jobs: int = 1) -> pd.D
     # Added and removed: land one version covers and the other does not.
     removed_geoms = _polygonal(_outside(old.geoms, new.geoms, new_tree))
     added_geoms = _polygonal(_outside(new.geoms, old.geoms, shapely.STRtree(old.geoms)))
+    # Land where a version's zones overlap is counted once (the earlier pair or zone keeps it).
+    changed_geoms, taken_changed = _once(changed_geoms)
+    removed_geoms, taken_removed = _once(removed_geoms)
+    added_geoms, taken_added = _once(added_geoms)
 
     parts = [
         (CHANGED, pieces.left, pieces.right, changed_geoms),
@@ -142,6 +170,7 @@ def diff_prepared(old: PreparedLayer, new: PreparedLayer, jobs: int = 1) -> pd.D
     frame = pd.concat(frames, ignore_index=True)
     for column in COLUMNS[:-1]:
         frame[column] = frame[column].astype(object)
+    frame.attrs["counted_once_m2"] = taken_changed + taken_removed + taken_added
     return frame
 
 
@@ -160,6 +189,12 @@ def compare(opts: DiffOptions) -> DiffResult:
     geoms = frame["geometry"].to_numpy(dtype=object)
 
     warnings = list(old.info["warnings"]) + list(new.info["warnings"])
+    once = frame.attrs.get("counted_once_m2", 0.0)
+    if once >= 0.01:
+        warnings.append(say(f"các vùng của một phiên bản chồng lên nhau: {number(once, 2)} m² đất thay đổi nằm dưới"
+                            " nhiều vùng, chỉ tính một lần",
+                            f"zones of one version overlap: {number(once, 2, True)} m² of changed land lies under"
+                            " more than one zone, counted once"))
     unit_columns: dict[str, np.ndarray] = {}
     units_info = []
     given = [(spec, prefix) for spec, prefix in ((opts.admin, "admin"), (opts.admin_previous, "admin_prev")) if spec]

@@ -19,9 +19,10 @@ import pandas as pd
 
 from .errors import ExceptionsError
 
-COLUMNS = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis", "note")
+COLUMNS = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis", "note", "against")
 REQUIRED = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision")
 ANY_FEATURE = "*"  # master_feature only: every master zone the plan feature meets under that rule
+MASTER = "master"  # `against`: rows against the master plan (the default), else a parent plan's id
 OPEN, EXCEPTED = "open", "excepted"
 REVIEW_COLUMN = "review"
 DECISION_COLUMN = "review_decision"  # the decision that excepted the row; empty for open rows
@@ -39,12 +40,24 @@ class PlanException:
     until: dt.date | None  # last day it applies; None: no end
     basis: str
     note: str
+    # Which rows: those against the master plan, or those against the plan's parent (its id). A
+    # decision accepting a master-plan conflict says nothing of the parent plan (CONTRACT §7, §10).
+    against: str = MASTER
+    # The service's id of the stored exception. When set, messages name the exception by it and its
+    # decision only: the stored summary is shown to every role, and a master feature id may name
+    # defence or security land (CONTRACT §5), which only admins may see.
+    ref: str = ""
 
     def applies(self, on: dt.date) -> bool:
         return self.until is None or self.until >= on
 
     def describe(self) -> str:
-        return (f"{self.plan_id} / {self.rule_id} / {self.plan_feature} / {self.master_feature}"
+        """Full text, master feature id included (the CLI); with `ref` (the service) its id and
+        decision only, safe for every role."""
+        if self.ref:
+            return f"{self.ref} ({self.decision})"
+        where = "" if self.against == MASTER else f" / {self.against}"
+        return (f"{self.plan_id} / {self.rule_id} / {self.plan_feature} / {self.master_feature}{where}"
                 f" ({self.decision})")
 
 
@@ -73,7 +86,7 @@ def _date(text: str) -> dt.date:
 def _parse(numbered: list[tuple[str, Any]], problems: list[str], from_csv: bool = False) -> list[PlanException]:
     """Rows (where, cells) to exceptions; a CSV row given as text is a problem read_exceptions found."""
     out: list[PlanException] = []
-    seen: dict[tuple[str, str, str, str], str] = {}
+    seen: dict[tuple[str, str, str, str, str], str] = {}
     for where, row in numbered:
         if isinstance(row, str) and from_csv:
             problems.append(f"{where}: {row}")
@@ -95,6 +108,10 @@ def _parse(numbered: list[tuple[str, Any]], problems: list[str], from_csv: bool 
             problems.append(f"{where}, plan_feature: phải là mã một đối tượng / must name one feature of the plan"
                             " (only master_feature may be *)")
             row_ok = False
+        if cell["against"] == ANY_FEATURE:
+            problems.append(f"{where}, against: phải là 'master' hoặc mã quy hoạch cấp trên / must be 'master'"
+                            " or the id of the plan's parent (not *)")
+            row_ok = False
         if cell["rule_id"] == ANY_FEATURE:
             problems.append(f"{where}, rule_id: phải là mã một quy tắc / must name one rule (not *)")
             row_ok = False
@@ -105,15 +122,16 @@ def _parse(numbered: list[tuple[str, Any]], problems: list[str], from_csv: bool 
             except ValueError as exc:
                 problems.append(f"{where}, until: ngày không hợp lệ / {exc}")
                 row_ok = False
-        key = (cell["plan_id"], cell["rule_id"], cell["plan_feature"], cell["master_feature"])
+        against = cell["against"] or MASTER
+        key = (cell["plan_id"], cell["rule_id"], cell["plan_feature"], cell["master_feature"], against)
         if row_ok and key in seen:
             problems.append(f"{where}: trùng với {seen[key]} / the same finding as {seen[key]}"
                             " (one decision per finding)")
             row_ok = False
         if row_ok:
             seen[key] = where
-            out.append(PlanException(*key, decision=cell["decision"], until=until, basis=cell["basis"],
-                                     note=cell["note"]))
+            out.append(PlanException(*key[:4], decision=cell["decision"], until=until, basis=cell["basis"],
+                                     note=cell["note"], against=against))
     return out
 
 
@@ -192,13 +210,15 @@ def apply_exceptions(conflicts: pd.DataFrame, exceptions: list[PlanException], p
         # Only rows of an excepted plan feature are compared one by one: few, however many rows.
         candidates = np.nonzero(np.isin(features, list({e.plan_feature for e in mine})))[0]
         sub = conflicts.iloc[candidates]
+        against = (sub["against"].fillna(MASTER).astype(str) if "against" in sub
+                   else pd.Series(MASTER, index=sub.index))
         keys = list(zip(sub["plan_id"].astype(str), sub["rule_id"].astype(str), features[candidates],
-                        sub["master_feature"].astype(str)))
+                        sub["master_feature"].astype(str), against))
     else:
         candidates, keys = np.zeros(0, dtype=np.intp), []
     for exc in mine:
-        hits = [int(candidates[i]) for i, (p, r, f, m) in enumerate(keys)
-                if p == exc.plan_id and r == exc.rule_id and f == exc.plan_feature
+        hits = [int(candidates[i]) for i, (p, r, f, m, a) in enumerate(keys)
+                if p == exc.plan_id and r == exc.rule_id and f == exc.plan_feature and a == exc.against
                 and (exc.master_feature == ANY_FEATURE or m == exc.master_feature)]
         if not exc.applies(on):
             warnings.append(

@@ -33,7 +33,7 @@ import yaml
 
 from . import crs as crs_mod
 from .engine import NOISE, keep_kind, measure
-from .errors import CRSError, InputError, RulesError
+from .errors import CRSError, InputError, RulesError, say
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer
 from .rules import SEVERITIES, VERDICTS, WILDCARD, UNKNOWN_CODE, _delimiter, _side_scores
 from .taxonomy import Taxonomy
@@ -308,8 +308,11 @@ def compile_bands(rules: list[HazardRule], taxonomy: Taxonomy, hazard_ids: list[
                 continue
             winners = np.nonzero(scores[:, c] == best[c])[0]
             if len(winners) > 1:
-                problems.append(f"{name}: hazard {hid}: plan codes {' and '.join(sides[w] for w in winners)} tie"
-                                f" for plan code {codes[c]}")
+                # No "{name}: " here: RulesError(source=name) already names the table once.
+                problems.append(say(f"hiểm họa {hid}: các mã quy hoạch {' và '.join(sides[w] for w in winners)}"
+                                    f" ngang nhau cho mã quy hoạch {codes[c]}",
+                                    f"hazard {hid}: plan codes {' and '.join(sides[w] for w in winners)} tie"
+                                    f" for plan code {codes[c]}"))
                 table.append((np.empty(0), np.empty(0, np.int64)))
                 continue
             mine = sorted((rules[i].min_depth, i) for i in own if rules[i].plan_code == sides[winners[0]])

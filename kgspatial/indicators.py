@@ -65,9 +65,10 @@ def load_indicators(path: str | Path, ctx: Context) -> tuple[list[Indicator], li
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
     except OSError as exc:
-        raise IndicatorsError([f"cannot read ({exc.strerror})"], source=source) from None
+        raise IndicatorsError([f"không đọc được / cannot read ({exc.strerror})"], source=source) from None
     except UnicodeDecodeError:
-        raise IndicatorsError(["the file is not UTF-8 text (save it as CSV UTF-8)"], source=source) from None
+        raise IndicatorsError(["tệp không phải văn bản UTF-8 (hãy lưu dạng CSV UTF-8) / the file is not UTF-8 text"
+                               " (save it as CSV UTF-8)"], source=source) from None
     from .rules import _delimiter
 
     lines = text.splitlines()
@@ -78,17 +79,18 @@ def load_indicators(path: str | Path, ctx: Context) -> tuple[list[Indicator], li
     try:
         rows = list(csv.reader(lines, delimiter=delimiter, strict=True))
     except csv.Error as exc:
-        raise IndicatorsError([f"not a readable CSV table ({exc}); check the quotes"], source=source) from None
+        raise IndicatorsError([f"không đọc được bảng CSV, hãy kiểm tra dấu ngoặc kép / not a readable CSV table ({exc});"
+                               " check the quotes"], source=source) from None
     if not rows or not any(c.strip() for c in rows[0]):
-        raise IndicatorsError(["the table is empty (a header row is needed)"], source=source)
+        raise IndicatorsError(["bảng trống, cần dòng tiêu đề / the table is empty (a header row is needed)"], source=source)
     header = [h.strip().lower() for h in rows[0]]
     problems = []
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        problems.append(f"header: missing column(s) {', '.join(missing)}")
+        problems.append(f"header: thiếu cột / missing column(s) {', '.join(missing)}")
     unknown = [h for h in header if h and h not in COLUMNS + OPTIONAL]
     if unknown:
-        problems.append(f"header: unknown column(s) {', '.join(unknown)}")
+        problems.append(f"header: cột không có trong bảng / unknown column(s) {', '.join(unknown)}")
     if problems:
         raise IndicatorsError(problems, source=source)
     col = {h: i for i, h in enumerate(header) if h}
@@ -100,57 +102,66 @@ def load_indicators(path: str | Path, ctx: Context) -> tuple[list[Indicator], li
         if not any(c.strip() for c in row):
             continue
         if len(row) > len(header):
-            problems.append(f"row {line}: {len(row)} cells for {len(header)} columns")
+            problems.append(f"row {line}: {len(row)} ô cho {len(header)} cột / {len(row)} cells for {len(header)} columns")
             continue
         cell = {h: unicodedata.normalize("NFC", row[i].strip()) if i < len(row) else "" for h, i in col.items()}
         unit, units = cell["unit_code"], cell.get("units", "").lower()
         if units and units not in sets:
-            problems.append(f"row {line}, units: {cell['units']!r} is not admin or admin_previous")
+            problems.append(f"row {line}, units: {cell['units']!r} không phải admin hay admin_previous / is not admin or"
+                            " admin_previous")
         elif unit == WHOLE_PROVINCE:
             units = "province"
         elif not unit:
-            problems.append(f"row {line}, unit_code: empty (a unit code, or * for the whole province)")
+            problems.append(f"row {line}, unit_code: trống (mã một đơn vị hành chính, hoặc * cho cả tỉnh) / empty (a unit"
+                            " code, or * for the whole province)")
         elif units:
             if unit not in codes[units]:
-                problems.append(f"row {line}, unit_code: {unit!r} is not a code of the registry's {units} units")
+                problems.append(f"row {line}, unit_code: {unit!r} không phải mã đơn vị hành chính ({units}) / is not a"
+                                f" code of the registry's {units} units")
         else:
             where = [k for k in sets if unit in codes[k]]
             if not where:
                 have = " or ".join(k for k in sets if sets[k] is not None) or "no"
-                problems.append(f"row {line}, unit_code: {unit!r} is not a code of the registry's {have} units"
-                                " / mã đơn vị hành chính không có")
+                problems.append(f"row {line}, unit_code: {unit!r} mã đơn vị hành chính không có / is not a code of the"
+                                f" registry's {have} units")
             else:
                 both += len(where) > 1
                 units = where[0]  # the current units first: a 2025 unit keeps the code of one old commune
         code = ctx.taxonomy.canonical(cell["code"]) if cell["code"] else None
         if code is None:
-            problems.append(f"row {line}, code: {cell['code']!r} is not a taxonomy code or group")
+            problems.append(f"row {line}, code: {cell['code']!r} không phải mã hay nhóm loại đất / is not a taxonomy code"
+                            " or group")
         bound = cell["bound"].lower()
         if bound not in BOUNDS:
-            problems.append(f"row {line}, bound: {cell['bound']!r} is not one of {', '.join(BOUNDS)}")
+            problems.append(f"row {line}, bound: {cell['bound']!r} không phải {', '.join(BOUNDS)} / is not one of"
+                            f" {', '.join(BOUNDS)}")
         target = None
         try:
             target = _number(cell["target_ha"])
             if target < 0:
-                problems.append(f"row {line}, target_ha: {cell['target_ha']!r} is negative")
+                problems.append(f"row {line}, target_ha: {cell['target_ha']!r} là số âm / is negative")
         except ValueError:
-            problems.append(f"row {line}, target_ha: {cell['target_ha']!r} is not a number of hectares")
+            problems.append(f"row {line}, target_ha: {cell['target_ha']!r} không phải số héc-ta / is not a number of"
+                            " hectares")
         tolerance = None
         if cell["tolerance_pct"]:
             try:
                 tolerance = _number(cell["tolerance_pct"])
                 if not 0 <= tolerance <= 100:
-                    problems.append(f"row {line}, tolerance_pct: {cell['tolerance_pct']!r} is not between 0 and 100")
+                    problems.append(f"row {line}, tolerance_pct: {cell['tolerance_pct']!r} không nằm trong 0–100 / is not"
+                                    " between 0 and 100")
             except ValueError:
-                problems.append(f"row {line}, tolerance_pct: {cell['tolerance_pct']!r} is not a number (per cent)")
+                problems.append(f"row {line}, tolerance_pct: {cell['tolerance_pct']!r} không phải một số (phần trăm) / is"
+                                " not a number (per cent)")
             if bound in ("max", "min"):
-                problems.append(f"row {line}, tolerance_pct: a {bound} bound takes no tolerance (only target does)")
+                problems.append(f"row {line}, tolerance_pct: chỉ tiêu {bound} không có dung sai (chỉ target có) / a {bound}"
+                                " bound takes no tolerance (only target does)")
         elif bound == "target":
             tolerance = DEFAULT_TOLERANCE_PCT
         if not problems or (code and bound in BOUNDS and target is not None):
             out.append(Indicator(line, unit, units, code or "", bound, target or 0.0, tolerance, cell["source"]))
     if not rows[1:] or (not out and not problems):
-        problems.append("the table has no indicator rows")
+        problems.append("bảng không có dòng chỉ tiêu nào / the table has no indicator rows")
     if problems:
         raise IndicatorsError(problems, source=source)
     warnings = []

@@ -562,4 +562,11 @@ def _exceptions(raw: Any, base: Path, plans: list[PlanEntry], problems: list[str
     ids = {p.id for p in plans}
     for unknown in sorted({e.plan_id for e in rows} - ids):
         problems.append(f"exceptions ({path.name}): no plan with id {unknown!r} in the registry")
+    parents = {p.id: p.parent for p in plans}
+    for e in rows:  # `against`: the master plan, or the plan's own parent (CONTRACT §7 rows say which)
+        if e.plan_id in parents and e.against not in ("master", parents[e.plan_id]):
+            problems.append(
+                f"exceptions ({path.name}): {e.plan_id} / {e.rule_id} / {e.plan_feature}, against: {e.against!r} không"
+                f" phải 'master' hay quy hoạch cấp trên của nó / is neither 'master' nor the plan's parent"
+                f" ({parents[e.plan_id] or 'none'})")
     return path, rows

@@ -118,3 +118,30 @@ def test_bad_input_is_exit_2_and_writes_nothing(versions, capsys):
     assert "NOPE" in capsys.readouterr().err
     assert _run(versions / "old.gpkg", versions / "missing.gpkg", "--out", out) == 2
     assert not out.exists()
+
+
+def test_overlapping_zones_count_each_piece_of_land_once(tmp_path):
+    """OLD: two LUC zones overlapping in x 50..100 (A [0,100]×[0,100], B [50,150]×[0,100]); NEW:
+    one ODT zone [0,150]×[0,100] = 1.5 ha. Every square metre changes LUC -> ODT once: 15000 m²
+    (A's 10000 m², then B's 10000 m² less the 5000 m² A already gave); the old code summed the
+    pairs, 20000 m². Removed land likewise: with NEW only [0,20]×[0,100] (ODT), A and B less it
+    are 8000 + 10000 m² minus their shared 5000 m² = 13000 m² removed (not 18000), 2000 changed."""
+    old = gpd.GeoDataFrame({"MA_QH": ["LUC", "LUC"], "TEN": ["Lúa A", "Lúa B"]},
+                           geometry=[geoms.box(0, 0, 100, 100), geoms.box(50, 0, 150, 100)], crs=geoms.CRS)
+    old.to_file(tmp_path / "old.gpkg")
+    gpd.GeoDataFrame({"MA_QH": ["ODT"], "TEN": ["Đô thị"]}, geometry=[geoms.box(0, 0, 150, 100)],
+                     crs=geoms.CRS).to_file(tmp_path / "new.gpkg")
+    assert _run(tmp_path / "old.gpkg", tmp_path / "new.gpkg", "--out", tmp_path / "out") == 0
+    summary = json.loads((tmp_path / "out" / "diff.json").read_text(encoding="utf-8"))
+    assert summary["totals"]["changed_area_m2"] == 15000.0
+    assert (summary["totals"]["added_area_m2"], summary["totals"]["removed_area_m2"]) == (0.0, 0.0)
+    assert summary["by_change"] == [{"from_code": "LUC", "to_code": "ODT", "pieces": 2, "area_m2": 15000.0}]
+    assert any("5.000,00 m²" in w and "counted once" in w for w in summary["warnings"])
+    changes = pyogrio.read_dataframe(tmp_path / "out" / "diff.gpkg")
+    assert pytest.approx(changes.geometry.union_all().area) == sum(changes["area_m2"]) == pytest.approx(15000.0)
+
+    gpd.GeoDataFrame({"MA_QH": ["ODT"], "TEN": ["Đô thị"]}, geometry=[geoms.box(0, 0, 20, 100)],
+                     crs=geoms.CRS).to_file(tmp_path / "new2.gpkg")
+    assert _run(tmp_path / "old.gpkg", tmp_path / "new2.gpkg", "--out", tmp_path / "out2") == 0
+    totals = json.loads((tmp_path / "out2" / "diff.json").read_text(encoding="utf-8"))["totals"]
+    assert (totals["changed_area_m2"], totals["removed_area_m2"], totals["added_area_m2"]) == (2000.0, 13000.0, 0.0)

@@ -135,7 +135,7 @@ def test_bad_header_and_unreadable_files(tmp_path):
     assert info.value.problems == [
         "header: thiếu cột / missing column(s) rule_id, master_feature",
         "header: cột không có trong bảng / unknown column(s) rule, comment"
-        " (columns: plan_id,rule_id,plan_feature,master_feature,decision,until,basis,note)",
+        " (columns: plan_id,rule_id,plan_feature,master_feature,decision,until,basis,note,against)",
     ]
     path.write_bytes(HEADER.encode() + "qhpk,R01,7,101,12/QĐ\n".encode("cp1258"))
     with pytest.raises(ExceptionsError, match="not UTF-8"):

@@ -657,3 +657,18 @@ def test_tiles_of_a_raster_in_another_crs(tmp_path, monkeypatch, scene):
     monkeypatch.setattr(hz, "TILE", 2)
     monkeypatch.setattr(hz, "TILE_CELLS", 4)
     (test_raster_in_epsg4326_through_the_official_parameters if scene == "epsg4326" else test_utm_raster)(tmp_path)
+
+
+def test_a_tie_between_plan_codes_names_the_table_once(columns, capsys):
+    """LUA (rice land) and NNP (agricultural land) are both groups holding LUC: score 1 each for
+    it, a tie (§3, §8). The message names the table once (it said "hazard_rules.csv:
+    hazard_rules.csv: hazard slr: …"), Vietnamese first."""
+    write_hazards(columns, rules="rule_id,plan_code,hazard_id,min_depth,verdict,severity\n"
+                                 "A0,LUA,slr,0,conflict,high\nA1,NNP,slr,0,conditional,low\n")
+    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
+    code, err = _exit(["hazards", "--plan", str(plan), "--hazards", str(columns / "HAZARDS.yaml"),
+                       "--out", str(columns / "o"), "-q"], capsys)
+    assert code == 2, err
+    assert err.count("hazard_rules.csv") == 1, err
+    assert ("hiểm họa slr: các mã quy hoạch LUA và NNP ngang nhau cho mã quy hoạch LUC / hazard slr: plan codes"
+            " LUA and NNP tie for plan code LUC") in err

@@ -147,3 +147,52 @@ def test_an_unreadable_parent_fails_its_children_with_the_reason(scene, tmp_path
     assert qhc.status == qhpk.status == "failed"
     assert qhpk.reason.startswith("quy hoạch cấp trên qhc không đọc được / the parent plan qhc could not be read: ")
     assert result.exit_code == 1
+
+
+def test_an_exception_accepts_rows_against_the_master_plan_unless_it_names_the_parent(tmp_path):
+    """One decision, one finding (CONTRACT §7 + §10). The parent here lists LUC first, so its LUC
+    zone is FID 0 like the master's LUC zone M0: KDC-01 has R01 rows against both with
+    master_feature 0 (master: 2500 m² on M0; parent: x 100..150 on Z1, 50×50 = 2500 m²).
+    Open conflict rows otherwise: R02 KDC-01 2500 m², R02 DT963 90 m, R02 CCN-1 800 m².
+    - `qhpk,R01,KDC-01,0` (against master by default): the master's R01 row only; open 4 rows,
+      2500 + 800 + 2500 = 5800 m² (the old code excepted both: 3 rows, 3300 m²);
+    - the same with against=qhc: the parent's row only, again 4 rows and 5800 m² open;
+    - against=elsewhere (not the plan's parent) is a registry problem."""
+    from kgspatial.errors import RegistryError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    geoms.master_frame().to_file(data / "master.gpkg")
+    (data / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
+    geoms.plan_frame().to_file(data / "qhpk.gpkg")
+    gpd.GeoDataFrame({"ma": ["LUC", "ODT"], "ten": ["Vùng lúa phía đông", "Khu đô thị trung tâm"]},
+                     geometry=[geoms.box(100, 0, 200, 200), geoms.box(0, 0, 100, 200)],
+                     crs=geoms.CRS).to_file(data / "qhc.gpkg")
+    header = "plan_id,rule_id,plan_feature,master_feature,decision,until,basis,note,against\n"
+
+    def run(line: str, out: str):
+        (data / "exceptions.csv").write_text(header + line, encoding="utf-8")
+        reg = _write_registry(data, [_plan("qhc", "qhc.gpkg", id_field=None),
+                                     _plan("qhpk", "qhpk.gpkg", type_="urban_zoning", parent="qhc")],
+                              exceptions="exceptions.csv")
+        result = _run(reg, tmp_path / out)
+        qhpk = result.plans[1].conflicts
+        r01 = qhpk[(qhpk["plan_feature"] == "KDC-01") & (qhpk["rule_id"] == "R01")]
+        review = dict(zip(r01["against"], r01["review"]))
+        register = {r["id"]: r for r in result.register["plans"]}["qhpk"]
+        return review, register
+
+    review, register = run("qhpk,R01,KDC-01,0,99/QĐ-TTg,,,,\n", "o1")
+    assert review == {"master": "excepted", "qhc": "open"}
+    assert register["conflicts"] == 4 and register["conflict_area_m2"] == pytest.approx(5800.0)
+    assert register["review_status"] == "needs_adjustment"
+    review, register = run("qhpk,R01,KDC-01,*,99/QĐ-TTg,,,,master\n", "o2")  # `*` too: the master's rows only
+    assert review == {"master": "excepted", "qhc": "open"}
+    review, register = run("qhpk,R01,KDC-01,0,99/QĐ-TTg,,,,qhc\n", "o3")
+    assert review == {"master": "open", "qhc": "excepted"}
+    assert register["conflicts"] == 4 and register["conflict_area_m2"] == pytest.approx(5800.0)
+    (data / "exceptions.csv").write_text(header + "qhpk,R01,KDC-01,0,99/QĐ-TTg,,,,elsewhere\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match="against: 'elsewhere'"):
+        load_registry(_write_registry(data, [_plan("qhc", "qhc.gpkg", id_field=None),
+                                             _plan("qhpk", "qhpk.gpkg", type_="urban_zoning", parent="qhc")],
+                                      exceptions="exceptions.csv"))

@@ -362,10 +362,13 @@ def test_bad_indicator_rows_are_listed_at_once(scene, tmp_path, capsys):
         main(["indicators", str(reg), "--out", str(out), "-q"])
     err = capsys.readouterr().err
     assert info.value.code == 2 and not out.exists()
-    for needle in ("row 2, unit_code: 'Z9'", "row 3, code: 'XYZ'", "row 4, bound: 'about'",
-                   "row 5, target_ha: 'nhiều'", "row 6, tolerance_pct: a max bound takes no tolerance",
-                   "row 7, unit_code: empty", "6 problem(s)"):
-        assert needle in err, needle
+    for needle in ("row 2, unit_code: 'Z9' mã đơn vị hành chính không có / is not a code",
+                   "row 3, code: 'XYZ' không phải mã hay nhóm loại đất / is not a taxonomy code or group",
+                   "row 4, bound: 'about' không phải max, min, target / is not one of max, min, target",
+                   "row 5, target_ha: 'nhiều' không phải số héc-ta / is not a number of hectares",
+                   "row 6, tolerance_pct: chỉ tiêu max không có dung sai (chỉ target có) / a max bound takes no"
+                   " tolerance", "row 7, unit_code: trống", "6 problem(s)"):
+        assert needle in err, needle  # Vietnamese first, then English, as every other message
 
 
 # ---------------------------------------------------------------- in a batch run

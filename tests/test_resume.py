@@ -123,3 +123,41 @@ def test_an_exception_added_to_one_plan_checks_that_plan_again_only(province, tm
     west = {r["plan_id"]: r for r in again.summary["by_plan"]}["west"]
     assert (west["conflict_area_m2"], west["excepted"]) == (0.0, 1)  # its 900 m² accepted
     assert not again.plans[1].needs_adjustment
+
+
+def test_a_renamed_or_renumbered_master_zone_checks_its_plans_again(province, tmp_path):
+    """Conflict rows carry `master_label` and `master_feature`: a zone that only changes its name
+    (TEN) or its feature id changes them. west lies on M0 only (R01, 900 m², label "Lúa chuyên
+    canh", FID 0), near on M0, M1 and M2, edge on M0 and M1's edge.
+    - M2 renamed: near is checked again (its R04 row on M2 says the new name); west and edge kept;
+    - M0 renamed: every plan lies on M0, all checked again: west's row says "Lúa A ĐỔI TÊN";
+    - the rows written in reverse order (M0 becomes FID 2, M2 FID 0; codes and geometry the same):
+      west's row says master_feature 2.
+    Each time the resumed rows equal a fresh run's (the old code kept the old name and id)."""
+    import pyogrio
+
+    data, registry = province
+    out = tmp_path / "out"
+    _run(registry, out)
+
+    def rows(folder, plan):
+        frame = pyogrio.read_dataframe(folder / plan / "conflicts.gpkg")
+        return sorted(zip(frame["plan_feature"], frame["rule_id"], frame["master_feature"], frame["master_label"]))
+
+    def resume_and_compare(master, fresh_name):
+        master.to_file(data / "master.gpkg")
+        resumed = _run(registry, out, resume=True)
+        _run(registry, tmp_path / fresh_name)
+        for plan in ("near", "west", "edge"):
+            assert rows(out, plan) == rows(tmp_path / fresh_name, plan), plan
+        return {p.id: p.status for p in resumed.plans}
+
+    master = geoms.master_frame()
+    master.loc[2, "TEN"] = "Đô thị Rạch Giá mở rộng"
+    assert resume_and_compare(master, "fresh1") == {"near": "checked", "west": "unchanged", "edge": "unchanged"}
+    assert ("CHO-1", "R04", "2", "Đô thị Rạch Giá mở rộng") in rows(out, "near")
+    master.loc[0, "TEN"] = "Lúa A ĐỔI TÊN"
+    assert resume_and_compare(master, "fresh2") == {"near": "checked", "west": "checked", "edge": "checked"}
+    assert rows(out, "west") == [("K1", "R01", "0", "Lúa A ĐỔI TÊN")]
+    assert resume_and_compare(master.iloc[::-1].reset_index(drop=True), "fresh3")["west"] == "checked"
+    assert rows(out, "west") == [("K1", "R01", "2", "Lúa A ĐỔI TÊN")]

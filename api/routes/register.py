@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from kgspatial.errors import ExceptionsError
-from kgspatial.exceptions import parse_exceptions, read_exceptions
+from kgspatial.exceptions import MASTER, parse_exceptions, read_exceptions
 
 from .. import register as plan_register
 from ..auth import Principal, admin_only, any_role
@@ -63,22 +63,32 @@ def _register_file(register: dict, format: str, english: bool) -> bytes:
         return path.read_bytes()
 
 
-def _exception_record(row: dict) -> dict:
-    return {k: row.get(k) for k in ("id", *plan_register.EXCEPTION_FIELDS, "owner_id", "created_at")}
+def _exception_record(row: dict, unmasked: bool = True) -> dict:
+    """An exception as the API shows it; for anyone but an admin `master_feature` is withheld
+    (None, with `withheld: true`) unless it is `*`. Always, not only for ids that name defence or
+    security land today: an id is only judged against the master plans uploaded so far (a newer one
+    may give it a CQP/CAN zone), and whether it is withheld must not itself tell which ids are."""
+    rec = {k: row.get(k) for k in ("id", *plan_register.EXCEPTION_FIELDS, "owner_id", "created_at")}
+    rec["against"] = rec["against"] or MASTER
+    if not unmasked and rec["master_feature"] != "*":
+        rec["master_feature"], rec["withheld"] = None, True
+    return rec
 
 
 @router.post("/exceptions", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"description": "one exception, or a list of them (CONTRACT §10)",
                                     "example": {"plan_id": "…", "rule_id": "R01", "plan_feature": "KDC-01",
                                                 "master_feature": "*", "decision": "123/QĐ-UBND",
-                                                "until": "2026-12-31", "basis": "…", "note": "…"}}},
+                                                "until": "2026-12-31", "basis": "…", "note": "…",
+                                                "against": "master"}}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary",
                  "description": "exceptions.csv (UTF-8; plan_id,rule_id,plan_feature,master_feature,decision,"
-                                "until,basis,note), as `kgspatial check --exceptions` reads it"}}}}}}})
+                                "until,basis,note[,against]), as `kgspatial check --exceptions` reads it"}}}}}}})
 async def add_exceptions(request: Request, principal: Principal = Depends(admin_only)):
     """Accept findings by a decision (admin): `plan_id, rule_id, plan_feature, master_feature`
-    (`*`: any), `decision`, optional `until`, `basis`, `note`, as JSON (one or a list) or an
+    (`*`: any), `decision`, optional `until`, `basis`, `note`, `against` (`master`, the default, or
+    the plan's parent: which rows it accepts), as JSON (one or a list) or an
     exceptions.csv in the multipart field `file` (what a web form or a spreadsheet sends).
     Checks made from then on apply them; 422 listing every problem (unknown plans too), nothing kept."""
     store = request.app.state.store
@@ -110,13 +120,27 @@ async def add_exceptions(request: Request, principal: Principal = Depends(admin_
             found = parse_exceptions(rows, source=SOURCE)
         except ExceptionsError as exc:
             problems += exc.problems
-    plans = {p["id"] for p in store.list_layers("plan")}
+    items = keep_exceptions(store, found, named, problems, principal)
+    return JSONResponse(items[0] if single else {"items": items, "total": len(items)}, status_code=201)
+
+
+def keep_exceptions(store, found: list, named: list[tuple[str, str]], problems: list[str],
+                    principal: Principal) -> list[dict]:
+    """Store parsed exceptions once every problem is known (unknown plans, `against` not the
+    plan's parent, a finding accepted twice): ExceptionsError (422) listing them, nothing kept;
+    else the records kept, as the API shows them to their admin. Shared with the admin page's form."""
+    parents = {p["id"]: p.get("parent") for p in store.list_layers("plan")}
+    problems = list(problems)
     problems += [f"{where}, plan_id: không có quy hoạch / no plan with id {plan_id!r}"
-                 for where, plan_id in named if plan_id not in plans]
-    stored = {(e["plan_id"], e["rule_id"], e["plan_feature"], e["master_feature"]): e["id"]
+                 for where, plan_id in named if plan_id not in parents]
+    for exc in found:  # rows against the master plan, or against the plan's own parent (§7)
+        if exc.plan_id in parents and exc.against not in (MASTER, parents[exc.plan_id]):
+            problems.append(f"{exc.describe()}, against: {exc.against!r} không phải 'master' hay quy hoạch cấp trên"
+                            f" / is neither 'master' nor the plan's parent ({parents[exc.plan_id] or 'none'})")
+    stored = {(e["plan_id"], e["rule_id"], e["plan_feature"], e["master_feature"], e.get("against") or MASTER): e["id"]
               for e in store.list_exceptions()}
     for exc in found:
-        key = (exc.plan_id, exc.rule_id, exc.plan_feature, exc.master_feature)
+        key = (exc.plan_id, exc.rule_id, exc.plan_feature, exc.master_feature, exc.against)
         if key in stored:
             problems.append(f"{exc.describe()}: đã có ngoại lệ {stored[key]} cho phát hiện này / exception"
                             f" {stored[key]} already accepts this finding (one decision per finding)")
@@ -124,8 +148,7 @@ async def add_exceptions(request: Request, principal: Principal = Depends(admin_
         raise ExceptionsError(problems, source=SOURCE)
     kept = store.add_exceptions([{**dataclasses.asdict(e), "until": e.until.isoformat() if e.until else None}
                                  for e in found], principal.id)
-    items = [_exception_record(r) for r in kept]
-    return JSONResponse(items[0] if single else {"items": items, "total": len(items)}, status_code=201)
+    return [_exception_record(r) for r in kept]
 
 
 @router.get("/exceptions")
@@ -137,7 +160,7 @@ def list_exceptions(request: Request, plan_id: str | None = None, principal: Pri
     if plan_id is not None:
         visible = [p for p in visible if p == plan_id]
     rows = store.list_exceptions(visible) if visible else []
-    return {"items": [_exception_record(r) for r in rows], "total": len(rows)}
+    return {"items": [_exception_record(r, principal.is_admin) for r in rows], "total": len(rows)}
 
 
 @router.delete("/exceptions/{exception_id}", status_code=204)

@@ -264,6 +264,9 @@ def get_plan(plan_id: str, request: Request, principal: Principal = Depends(any_
     return _visible_plan(request, principal, plan_id)
 
 
+BOOLEAN_KEYS = ("integrated", "fixes_quantities")
+
+
 @router.patch("/plans/{plan_id}", openapi_extra={"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object", "properties": {
         key: {"description": "null: back to its default"} for key in plan_register.EDITABLE}}}}}})
@@ -280,6 +283,11 @@ def edit_plan(plan_id: str, request: Request, body: dict = Body(...), principal:
     if "name" in body and not (isinstance(body["name"], str) and body["name"].strip()):
         problems.append("name: thiếu tên / a plan needs a name")
         body = {k: v for k, v in body.items() if k != "name"}
+    # JSON has booleans: "yes", 1 or "false" for a flag is a mistake to report, not to guess at
+    # (a registry's YAML reading "yes" as true is YAML's rule, not JSON's).
+    flags = [k for k in BOOLEAN_KEYS if k in body and body[k] is not None and not isinstance(body[k], bool)]
+    problems += [f"{k}: {body[k]!r} không phải true hay false / is not a JSON boolean (true or false)" for k in flags]
+    body = {k: v for k, v in body.items() if k not in flags}
     raw = plan_register.entry_raw(record)
     for key, value in body.items():
         if key in plan_register.EDITABLE:

@@ -111,10 +111,12 @@ exceptions = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("owner_id", sa.String(32)),
     sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("against", sa.Text),  # "master" (or none: made before the column), or the parent plan's id
 )
 
 # Columns added after the first release: a database made before them gains them when opened.
-ADDED_COLUMNS = {"layers": ("decision", "approved", "authority", "register_keys"), "checks": ("inputs",)}
+ADDED_COLUMNS = {"layers": ("decision", "approved", "authority", "register_keys"), "checks": ("inputs",),
+                 "exceptions": ("against",)}
 REGISTER_DEFAULTS = {"status": None, "horizon": None, "integrated": False, "fixes_quantities": False,
                      "parent": None, "superseded_by": None, "review_due": None, "adjustments": []}
 PLAN_EDITABLE = ("name", "plan_type", "decision", "approved", "authority", "register_keys")
@@ -229,7 +231,7 @@ class SqlStore(Store):
         """Bring a database made by an earlier release up to date: its tables gain the columns
         added since (ALTER TABLE ADD COLUMN keeps every row; the new values are empty)."""
         postgres = self.engine.dialect.name == "postgresql"
-        tables = {t.name: t for t in (layers, checks)}
+        tables = {t.name: t for t in (layers, checks, exceptions)}
         for name, columns in ADDED_COLUMNS.items():
             have = {c["name"] for c in sa.inspect(self.engine).get_columns(name)}
             for column in (tables[name].c[c] for c in columns if c not in have):
@@ -370,7 +372,7 @@ class SqlStore(Store):
         """Keep exceptions (CONTRACT §10), all or none."""
         recs = [{"id": new_id(), "owner_id": owner_id, "created_at": now_iso(),
                  **{c: row.get(c) for c in ("plan_id", "rule_id", "plan_feature", "master_feature", "decision",
-                                            "until", "basis", "note")}} for row in rows]
+                                            "until", "basis", "note", "against")}} for row in rows]
         with self.engine.begin() as conn:
             for rec in recs:
                 if conn.execute(sa.select(layers.c.id).where(layers.c.id == rec["plan_id"],

@@ -134,8 +134,9 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, t
     assert r.status_code == 303
     plan_page = api.client.get(r.headers["location"]).text
     assert "Đã tải lên." in plan_page
-    assert re.search(r'<ul class="warn" id="warnings"><li>1 đối tượng có mã không có trong bảng phân loại: XYZ \(1\)',
-                     plan_page)
+    warning = re.search(r'<ul class="warn" id="warnings"><li>(.*?)</li>', plan_page).group(1)
+    assert warning.startswith("1 đối tượng có mã không có trong bảng phân loại: XYZ (1)")
+    assert "1 feature(s) with codes not in the taxonomy: XYZ (1)" in warning
     # start the check of the scene's plan from its page, then watch it
     page = api.client.get(f"/plans/{scene['plan']}").text
     assert "Chưa kiểm tra lần nào." in page
@@ -318,3 +319,69 @@ def test_a_queued_check_page_refreshes_itself(make_settings, scene_files):
         assert '<meta http-equiv="refresh" content="2">' in html and 'data-status="accepted"' in html
         assert "Đang chờ" in html and 'id="conflicts"' not in html and "/download" not in html
         assert api.client.get(f"/api/v1/checks/{check['id']}/download?format=gpkg").status_code == 409
+
+
+def test_admin_accepts_an_exception_from_the_page(api, scene):
+    """CONTRACT §11: the admin page's exceptions form posts the API's fields through the pages'
+    CSRF-protected path and lists the exceptions kept; planners and viewers cannot post it."""
+    plan = scene["plan"]
+    signin(api, "admin")
+    page = api.client.get("/admin").text
+    form = re.search(r'<form[^>]*id="form-exceptions"[^>]*>(.*?)</form>', page, re.S)
+    assert form and 'action="/admin/exceptions"' in form.group(0)
+    names = set(re.findall(r'name="([a-z_]+)"', form.group(1)))
+    assert names == {"csrf", "plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis",
+                     "note", "against"}
+    assert '<button type="submit">Tải lên</button>' in form.group(1)
+    assert "Chưa có ngoại lệ nào." in page
+    assert "No exception yet." in api.client.get("/admin?lang=en").text
+    fields = {"plan_id": plan, "rule_id": "R02", "plan_feature": "KDC-01", "master_feature": "*",
+              "decision": "123/QĐ-UBND", "until": "2030-12-31", "basis": "", "note": "", "against": ""}
+    token = csrf(page)
+    assert api.client.post("/admin/exceptions", data=fields, follow_redirects=False).status_code == 403  # no token
+    bad = api.client.post("/admin/exceptions", data={**fields, "csrf": token, "decision": "", "against": "qhc"})
+    assert bad.status_code == 422 and 'class="error"' in bad.text
+    assert "row 1, decision: trống / empty" in bad.text and 'value="qhc"' in bad.text  # kept in the form
+    assert api.get("/api/v1/exceptions").json()["total"] == 0
+    r = api.client.post("/admin/exceptions", data={**fields, "csrf": token}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    (kept,) = api.get("/api/v1/exceptions").json()["items"]
+    assert (kept["plan_id"], kept["rule_id"], kept["plan_feature"], kept["master_feature"], kept["decision"],
+            kept["until"], kept["against"]) == (plan, "R02", "KDC-01", "*", "123/QĐ-UBND", "2030-12-31", "master")
+    listed = re.search(r'<table id="exceptions">(.*?)</table>', api.client.get("/admin").text, re.S).group(1)
+    assert "KDC-01" in listed and "123/QĐ-UBND" in listed and "2030-12-31" in listed
+    for who in ("planner", "viewer"):
+        signin(api, who)
+        token = csrf(api.client.get("/plans/new").text) if who == "planner" else token  # their own token
+        r = api.client.post("/admin/exceptions", data={**fields, "csrf": token, "rule_id": "R01"})
+        assert r.status_code == 403, who
+    assert api.get("/api/v1/exceptions").json()["total"] == 1
+
+
+def test_admin_accepts_a_finding_from_the_page(api, scene):
+    """An exception for KDC-01 on LUC (R01, 2500 m²) from the admin page: the next check has 3 open
+    conflict pieces, 5800 − 2500 = 3300 m² = 0,3300 ha, and the table marks the excepted row."""
+    signin(api, "admin")
+    page = api.client.get("/admin").text
+    assert 'id="form-exceptions"' in page and 'name="plan_id"' in page
+    fields = {"csrf": csrf(page), "plan_id": scene["plan"], "rule_id": "R01", "plan_feature": "KDC-01",
+              "master_feature": "*", "decision": "45/QĐ-UBND", "until": "", "basis": "Văn bản thẩm định", "note": ""}
+    bad = api.client.post("/admin/exceptions", data={**fields, "rule_id": "", "until": "31/12/2026"})
+    assert bad.status_code == 422 and 'class="error"' in bad.text and "rule_id" in bad.text
+    assert 'value="31/12/2026"' in bad.text  # the values are kept to correct
+    assert api.get("/api/v1/exceptions").json()["total"] == 0
+    r = api.client.post("/admin/exceptions", data=fields, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    kept = api.get("/api/v1/exceptions").json()["items"]
+    assert [(e["rule_id"], e["plan_feature"], e["decision"]) for e in kept] == [("R01", "KDC-01", "45/QĐ-UBND")]
+    again = api.client.post("/admin/exceptions", data=fields)
+    assert again.status_code == 422 and api.get("/api/v1/exceptions").json()["total"] == 1  # one decision per finding
+    check = api.post("/api/v1/checks", "planner", json={"plan_id": scene["plan"]}).json()
+    assert api.wait(check["id"], "planner")["status"] == "successful"
+    signin(api, "planner")
+    html = api.client.get(f"/checks/{check['id']}").text
+    totals = re.search(r'<table id="totals".*?</table>', html, re.S).group(0)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", totals, re.S)]
+    assert cells[:3] == ["Xung đột", "3", "0,3300 ha"]
+    excepted = [r for r in rows(html) if r[2][-1].startswith("Ngoại lệ")]
+    assert len(excepted) == 1 and excepted[0][2][4] == "R01" and excepted[0][2][-1] == "Ngoại lệ: 45/QĐ-UBND"

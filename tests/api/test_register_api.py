@@ -282,6 +282,14 @@ def test_patch_roles_validation_and_the_register_answer(api, scene, scene_files,
     assert r.json()["adjustments"][0]["note"] == "điều chỉnh"
     # A body that is not a JSON object is the client's mistake.
     assert patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json=[1, 2]).status_code == 422
+    # Flags take JSON booleans only: "yes" or 1 is refused, listing each, and nothing changes.
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"integrated": "yes", "fixes_quantities": 1})
+    assert r.status_code == 422, r.text
+    assert sorted(p.split(":")[0] for p in r.json()["problems"]) == ["fixes_quantities", "integrated"]
+    assert "'yes' không phải true hay false / is not a JSON boolean" in r.json()["problems"][0] + r.json()["problems"][1]
+    assert api.get(f"/api/v1/plans/{plan}", "planner").json()["integrated"] is False
+    r = patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"integrated": True})
+    assert r.status_code == 200 and r.json()["integrated"] is True
 
 
 def test_deleting_a_plan_clears_the_links_that_name_it(api, scene_files):
@@ -503,3 +511,98 @@ def test_exceptions_as_a_csv_file_from_a_form_or_a_spreadsheet(api, scene, scene
     assert r.status_code == 403
     done = _check(api, plan)
     assert done["summary"]["totals"]["conflict_area_m2"] == 3300.0  # 5800 less KDC-01's 2500 m² on RPH
+
+
+def test_an_exception_accepts_master_rows_unless_it_names_the_parent(api, scene, more_files):
+    """CONTRACT §7 + §10 in the service: with the general plan as parent, KDC-01 has R01 rows
+    against the master (M0, 2500 m²) and against the parent (Z1, 2500 m²). `*` with no `against`
+    accepts the master's only: open 5 - 1 = 4 rows, 8300 - 2500 = 5800 m²; with against=the
+    parent the parent's only (again 4 rows, 5800 m²); a plan that is not its parent is a 422."""
+    general = _plan(api, more_files, "planner", name="Quy hoạch chung cấp trên", plan_type="urban_general",
+                    file="general.gpkg", id_field="so_hieu", decision="1/QĐ-UBND", approved="2015-01-01")["id"]
+    plan = scene["plan"]
+    assert api.client.patch(f"/api/v1/plans/{plan}", headers=api.h("planner"), json={"parent": general}).status_code == 200
+    r = api.post("/api/v1/exceptions", json=_exception(plan, rule_id="R01", against=scene["master"]))
+    assert r.status_code == 422 and "against" in r.json()["problems"][0], r.text
+    r = api.post("/api/v1/exceptions", json=_exception(plan, rule_id="R01"))
+    assert r.status_code == 201 and r.json()["against"] == "master", r.text
+
+    def review():
+        done = _check(api, plan)
+        fc = api.get(f"/api/v1/checks/{done['id']}/conflicts", "planner", params={"rule_id": "R01"}).json()
+        totals = done["summary"]["totals"]
+        return ({f["properties"]["against"]: f["properties"]["review"] for f in fc["features"]},
+                (totals["conflict_pieces"], totals["conflict_area_m2"]))
+
+    assert review() == ({"master": "excepted", general: "open"}, (4, 5800.0))
+    assert api.delete(f"/api/v1/exceptions/{r.json()['id']}").status_code == 204
+    r = api.post("/api/v1/exceptions", json=_exception(plan, rule_id="R01", master_feature="Z1", against=general))
+    assert r.status_code == 201 and r.json()["against"] == general, r.text
+    assert review() == ({"master": "open", general: "excepted"}, (4, 5800.0))
+
+
+def test_exceptions_never_show_a_masked_master_feature_to_non_admins(api, scene_files, tmp_path):
+    """CONTRACT §5: a master zone of defence land (CQP, id SECRETZONE) named by an exception that
+    expired (until 2020-01-01) and by one that matches nothing (SECRET2): viewers and planners see
+    neither id in the check, its report or GET /exceptions; the admin's list keeps them, and the
+    warnings name each exception by its id and decision."""
+    master = geoms.master_frame()
+    master["MA_QH"] = ["LUC", "CQP", "ODT"]
+    master["MA_VUNG"] = ["M0", "SECRETZONE", "M2"]
+    master.to_file(tmp_path / "master_cqp.gpkg")
+    (tmp_path / "rules.csv").write_text(geoms.RULES_CSV.replace("R02,*,RPH", "R02,*,CQP"), encoding="utf-8")
+    assert api.upload("masters", tmp_path / "master_cqp.gpkg", name="M", code_field="MA_QH", label_field="TEN",
+                      id_field="MA_VUNG").status_code == 201
+    assert api.upload("rules", tmp_path / "rules.csv", name="R").status_code == 201
+    plan = _plan(api, scene_files, "planner", id_field="so_hieu")["id"]
+    r = api.post("/api/v1/exceptions", json=[
+        _exception(plan, master_feature="SECRETZONE", decision="7/QĐ", until="2020-01-01"),
+        _exception(plan, master_feature="SECRET2", decision="8/QĐ")])
+    assert r.status_code == 201, r.text
+    ids = [e["id"] for e in r.json()["items"]]
+    done = _check(api, plan)
+    warnings = [w for w in done["summary"]["warnings"] if "ngoại lệ" in w]
+    assert len(warnings) == 2
+    assert f"{ids[0]} (7/QĐ)" in warnings[0] and f"{ids[1]} (8/QĐ)" in warnings[1]
+    for who in ("viewer", "planner"):
+        for url in (f"/api/v1/checks/{done['id']}", f"/api/v1/checks/{done['id']}/report?format=html",
+                    f"/api/v1/checks/{done['id']}/conflicts", "/api/v1/exceptions"):
+            text = api.get(url, who).text
+            assert "SECRET" not in text, (who, url)
+        listed = api.get("/api/v1/exceptions", who).json()["items"]
+        assert [(e["master_feature"], e["withheld"]) for e in listed] == [(None, True), (None, True)]
+    listed = api.get("/api/v1/exceptions", "admin").json()["items"]
+    assert [e["master_feature"] for e in listed] == ["SECRETZONE", "SECRET2"] and "withheld" not in listed[0]
+
+
+def test_exceptions_kept_before_the_against_column_accept_master_rows(make_settings, scene_files):
+    """A database whose exceptions table predates `against` gains the column when opened; its
+    exceptions (against empty) read as `master` and keep excepting the master's rows: KDC-01 on
+    RPH under R02, 2500 m², so 3 open rows and 3300 m² of the scene's 4 and 5800 m²."""
+    settings = make_settings()
+    app = create_app(settings)
+    with TestClient(app) as client:
+        store = app.state.store
+        h = {"Authorization": f"Bearer {store.create_key('admin', 'admin')[1]}"}
+        for route, name, extra in (("masters", "master.gpkg", {}), ("rules", "rules.csv", {}),
+                                   ("plans", "plan.gpkg", {"plan_type": "rural", "id_field": "so_hieu"})):
+            with open(scene_files / name, "rb") as f:
+                r = client.post(f"/api/v1/{route}", headers=h, files={"file": (name, f)}, data={"name": "cũ", **extra})
+            assert r.status_code == 201, r.text
+        plan = r.json()["id"]
+        assert client.post("/api/v1/exceptions", headers=h, json=_exception(plan)).status_code == 201
+        with store.engine.begin() as conn:
+            conn.execute(sa.text('ALTER TABLE exceptions DROP COLUMN "against"'))
+    app = create_app(settings)
+    with TestClient(app) as client:
+        (kept,) = client.get("/api/v1/exceptions", headers=h).json()["items"]
+        assert kept["against"] == "master"
+        check = client.post("/api/v1/checks", headers=h, json={"plan_id": plan}).json()["id"]
+        import time
+        for _ in range(600):
+            body = client.get(f"/api/v1/checks/{check}", headers=h).json()
+            if body["status"] in ("successful", "failed"):
+                break
+            time.sleep(0.05)
+        totals = body["summary"]["totals"]
+        assert (totals["conflict_pieces"], totals["conflict_area_m2"], totals["excepted_pieces"]) == (3, 3300.0, 1)
