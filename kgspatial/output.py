@@ -118,7 +118,9 @@ _POOL = pa.system_memory_pool()
 
 def _arrow_column(values: pd.Series) -> pa.Array:
     if values.dtype != object:
-        return pa.Array.from_pandas(values, memory_pool=_POOL)
+        array = pa.Array.from_pandas(values, memory_pool=_POOL)
+        # Arrow-backed columns (pyogrio's reads, pandas' string[pyarrow]) come back chunked.
+        return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
     try:
         return pa.array(values.to_numpy(), type=pa.string(), from_pandas=True, memory_pool=_POOL)
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # a non-text value in a text column: write its text

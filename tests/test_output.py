@@ -57,3 +57,27 @@ def test_empty_result_still_has_its_columns(tmp_path):
     info = pyogrio.read_info(path, layer="conflicts")
     assert info["features"] == 0
     assert list(info["fields"]) == ["rule_id", "area_m2"]
+
+
+def test_arrow_backed_columns_are_written(tmp_path):
+    """Columns pyogrio reads with Arrow (pandas ArrowDtype, string[pyarrow]) come to the writer as
+    chunked arrays: the demo's batch lost every plan's outputs to them once ("Cannot convert
+    pyarrow.lib.ChunkedArray")."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyarrow as pa
+    import pyogrio
+    import shapely
+
+    from kgspatial.output import write_conflicts_gpkg
+
+    chunked = pa.chunked_array([["Lúa A"], ["Đất ở"]])
+    frame = gpd.GeoDataFrame({
+        "master_label": pd.Series(pd.arrays.ArrowExtensionArray(chunked)),
+        "plan_label": pd.Series(["KDC-01", "KDC-02"], dtype="string[pyarrow]"),
+        "area_m2": [2500.0, 800.0],
+    }, geometry=[shapely.box(0, 0, 50, 50), shapely.box(0, 0, 40, 20)], crs="EPSG:9207")
+    write_conflicts_gpkg(frame, tmp_path / "c.gpkg")
+    back = pyogrio.read_dataframe(tmp_path / "c.gpkg")
+    assert list(back["master_label"]) == ["Lúa A", "Đất ở"] and list(back["plan_label"]) == ["KDC-01", "KDC-02"]
+    assert list(back.geometry.area) == [2500.0, 800.0]
