@@ -20,6 +20,8 @@ demo: venv
 	$(BIN)/kgspatial demo --out $(DEMO_OUT) || [ $$? -eq 1 ]
 
 test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 bench: venv

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from pathlib import Path
 from functools import cached_property
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -93,9 +93,11 @@ def _docs(app: FastAPI) -> None:
 
         static = Path(swagger_ui.__file__).parent / "static"
         app.mount("/static/docs", StaticFiles(directory=static), name="docs-assets")
-        assets = {"swagger_js_url": "/static/docs/swagger-ui-bundle.js",
-                  "swagger_css_url": "/static/docs/swagger-ui.css",
-                  "swagger_favicon_url": "/static/docs/favicon-32x32.png"}
+        assets = {
+            "swagger_js_url": "/static/docs/swagger-ui-bundle.js",
+            "swagger_css_url": "/static/docs/swagger-ui.css",
+            "swagger_favicon_url": "/static/docs/favicon-32x32.png",
+        }
     except ImportError:  # without swagger-ui-py: FastAPI's default (a CDN)
         assets = {}
 
@@ -142,8 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _guard(request: Request, call_next):
         refused = guards.control_character_answer(request.scope)
         response = refused if refused is not None else await call_next(request)
-        guards.security_headers(response.headers, response.headers.get("content-type", ""), tiles_origin,
-                                request.url.path)
+        guards.security_headers(
+            response.headers, response.headers.get("content-type", ""), tiles_origin, request.url.path
+        )
         return response
 
     @app.exception_handler(Exception)
@@ -153,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response = JSONResponse({"detail": "internal error / lỗi máy chủ"}, status_code=500)
         guards.security_headers(response.headers, "application/json", tiles_origin)
         return response
+
     _docs(app)
     app.state.settings = settings
     app.state.province = province
@@ -170,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(body, status_code=exc.http_status)
 
     for exc_type, status in ERROR_STATUS.items():
+
         def handler(_: Request, exc: Exception, status=status):
             detail = _not_found_detail(exc) if status == 404 else str(exc)
             return JSONResponse({"detail": detail}, status_code=status)
@@ -186,8 +191,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store.ping()
         except Exception:  # noqa: BLE001  (its text names the database host and port: logged, not shown)
             log.exception("health: store unreachable")
-            return JSONResponse({"status": "error", "store": "unreachable / không kết nối được cơ sở dữ liệu"},
-                                status_code=503)
+            return JSONResponse(
+                {"status": "error", "store": "unreachable / không kết nối được cơ sở dữ liệu"}, status_code=503
+            )
         kind = "postgis" if settings.database_url else "embedded"
         return {"status": "ok", "store": kind, "version": __version__}
 

@@ -78,8 +78,9 @@ def current(request: Request, creds: HTTPAuthorizationCredentials | None = Depen
     if secret is None and request.method in SAFE_METHODS:
         secret = request.cookies.get(SESSION_COOKIE) or None
     if not secret:
-        raise HTTPException(401, "thiếu khóa API / missing API key (Authorization: Bearer KEY)",
-                            headers=_challenge(request))
+        raise HTTPException(
+            401, "thiếu khóa API / missing API key (Authorization: Bearer KEY)", headers=_challenge(request)
+        )
     principal = principal_for(request, secret)
     if principal is None:
         raise HTTPException(401, "khóa API không hợp lệ / invalid API key", headers=_challenge(request))
@@ -92,8 +93,10 @@ def role(*allowed: str):
     def check(principal: Principal = Depends(current)) -> Principal:
         if principal.role not in allowed:
             raise HTTPException(
-                403, f"vai trò {principal.role} không được làm việc này (cần {' hoặc '.join(allowed)}) / role"
-                     f" {principal.role!r} may not do this (needs {' or '.join(allowed)})")
+                403,
+                f"vai trò {principal.role} không được làm việc này (cần {' hoặc '.join(allowed)}) / role"
+                f" {principal.role!r} may not do this (needs {' or '.join(allowed)})",
+            )
         return principal
 
     return check

@@ -17,9 +17,11 @@ from fastapi import HTTPException, Request
 from starlette.responses import JSONResponse
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-HTML_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'{eval}; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data: blob:{tiles}; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+HTML_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'{eval}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:{tiles}; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+)
 # What OGC API - Features clients send on every request: `f` (the answer is JSON whatever it asks),
 # `datetime` (core: items SHALL take it; no layer here has a time, so every feature matches),
 # `limit`/`offset` on the landing and collection routes (nothing to page there).
@@ -32,13 +34,18 @@ def control_character_answer(scope) -> JSONResponse | None:
     path = scope.get("path", "")
     query = scope.get("query_string", b"").decode("latin-1")
     if _CONTROL.search(path):
-        return JSONResponse({"detail": "đường dẫn có ký tự điều khiển / the path holds a control character"},
-                            status_code=400)
+        return JSONResponse(
+            {"detail": "đường dẫn có ký tự điều khiển / the path holds a control character"}, status_code=400
+        )
     for key, value in parse_qsl(query, keep_blank_values=True):
         if _CONTROL.search(key) or _CONTROL.search(value):
-            return JSONResponse({"detail": f"tham số {_CONTROL.sub('?', key)!r} có ký tự điều khiển / the query"
-                                           f" parameter {_CONTROL.sub('?', key)!r} holds a control character"},
-                                status_code=400)
+            return JSONResponse(
+                {
+                    "detail": f"tham số {_CONTROL.sub('?', key)!r} có ký tự điều khiển / the query"
+                    f" parameter {_CONTROL.sub('?', key)!r} holds a control character"
+                },
+                status_code=400,
+            )
     if _CONTROL.search(unquote(query)):
         return JSONResponse({"detail": "the query holds a control character"}, status_code=400)
     return None
@@ -68,9 +75,11 @@ def no_unknown_query_parameters(request: Request) -> None:
     if unknown:
         allowed = ", ".join(sorted(_declared(route))) or "none"
         # OGC API - Features (Part 1, /req/core/query-param-unknown) asks a 400; the rest of the API 422.
-        raise HTTPException(400 if request.url.path.startswith("/ogc") else 422,
-                            f"tham số không hợp lệ: {', '.join(unknown)}; địa chỉ này nhận: {allowed} / unknown query"
-                            f" parameter(s): {', '.join(unknown)}; this route takes: {allowed}")
+        raise HTTPException(
+            400 if request.url.path.startswith("/ogc") else 422,
+            f"tham số không hợp lệ: {', '.join(unknown)}; địa chỉ này nhận: {allowed} / unknown query"
+            f" parameter(s): {', '.join(unknown)}; this route takes: {allowed}",
+        )
 
 
 def security_headers(headers, content_type: str, tiles_origin: str = "", path: str = "") -> None:
@@ -80,6 +89,9 @@ def security_headers(headers, content_type: str, tiles_origin: str = "", path: s
     if "Content-Security-Policy" not in headers:
         is_map = path.endswith("/map")
         headers["Content-Security-Policy"] = (
-            HTML_CSP.format(tiles=f" {tiles_origin}" if tiles_origin and is_map else "",
-                            eval=" 'unsafe-eval'" if is_map else "")
-            if content_type.startswith("text/html") else OTHER_CSP)
+            HTML_CSP.format(
+                tiles=f" {tiles_origin}" if tiles_origin and is_map else "", eval=" 'unsafe-eval'" if is_map else ""
+            )
+            if content_type.startswith("text/html")
+            else OTHER_CSP
+        )

@@ -25,8 +25,8 @@ from kgspatial.errors import KgSpatialError
 
 from . import owner
 from .settings import Settings
-from .wording import for_api
 from .store.base import NotFound, Store
+from .wording import for_api
 
 log = logging.getLogger("kgspatial.api.jobs")
 
@@ -81,8 +81,11 @@ class JobRunner:
                 log.exception("heartbeat failed")
 
     def _recover(self) -> list[dict]:
-        return self.store.recover_stale(self.settings.job_lease_seconds, self.settings.job_max_attempts,
-                                        dead=lambda worker: owner.dead((worker or "").split("/")[0]))
+        return self.store.recover_stale(
+            self.settings.job_lease_seconds,
+            self.settings.job_max_attempts,
+            dead=lambda worker: owner.dead((worker or "").split("/")[0]),
+        )
 
     def _work_loop(self) -> None:
         while not self._stop.is_set():
@@ -150,10 +153,15 @@ class JobRunner:
         master = store.get_layer(job["master_id"], "master")
         opts = CheckOptions(
             master=str(stack.enter_context(store.layer_file(master["id"]))),
-            plans=[PlanInput(
-                path=str(stack.enter_context(store.layer_file(plan["id"]))), plan_id=plan["id"],
-                code_field=plan["code_field"], label_field=plan["label_field"], id_field=plan["id_field"],
-            )],
+            plans=[
+                PlanInput(
+                    path=str(stack.enter_context(store.layer_file(plan["id"]))),
+                    plan_id=plan["id"],
+                    code_field=plan["code_field"],
+                    label_field=plan["label_field"],
+                    id_field=plan["id_field"],
+                )
+            ],
             master_field=master["code_field"],
             master_label_field=master["label_field"],
             master_id_field=master["id_field"],
@@ -166,9 +174,15 @@ class JobRunner:
         parent_id = inputs.get("parent_id") if "parent_id" in inputs else plan.get("parent")
         if parent_id:
             parent = store.get_layer(parent_id, "plan")
-            opts.parents = {plan["id"]: PlanInput(
-                path=str(stack.enter_context(store.layer_file(parent["id"]))), plan_id=parent["id"],
-                code_field=parent["code_field"], label_field=parent["label_field"], id_field=parent["id_field"])}
+            opts.parents = {
+                plan["id"]: PlanInput(
+                    path=str(stack.enter_context(store.layer_file(parent["id"]))),
+                    plan_id=parent["id"],
+                    code_field=parent["code_field"],
+                    label_field=parent["label_field"],
+                    id_field=parent["id_field"],
+                )
+            }
         exceptions = store.list_exceptions([plan["id"]])
         if exceptions:  # CONTRACT §10, judged on the day the check was asked for (its inputs say which)
             from .register import plan_exceptions, today
@@ -177,12 +191,14 @@ class JobRunner:
             opts.on = dt.date.fromisoformat(inputs["on"]) if inputs.get("on") else today()
         if job.get("admin_id"):
             admin = store.get_layer(job["admin_id"], "admin")
-            opts.admin = AdminInput(str(stack.enter_context(store.layer_file(admin["id"]))),
-                                    admin["code_field"], admin["name_field"])
+            opts.admin = AdminInput(
+                str(stack.enter_context(store.layer_file(admin["id"]))), admin["code_field"], admin["name_field"]
+            )
         if job.get("admin_prev_id"):
             prev = store.get_layer(job["admin_prev_id"], "admin_prev")
-            opts.admin_previous = AdminInput(str(stack.enter_context(store.layer_file(prev["id"]))),
-                                             prev["code_field"], prev["name_field"])
+            opts.admin_previous = AdminInput(
+                str(stack.enter_context(store.layer_file(prev["id"]))), prev["code_field"], prev["name_field"]
+            )
         if job.get("rules_id"):
             rules = store.get_rules(job["rules_id"], with_content=True)
             tmp = owner.scratch_folder(self.settings.data_dir / "tmp", "rules")

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from kgspatial.errors import KgSpatialError, RulesError
-from kgspatial.reports.labels import PLAN_TYPE_PREFIXES, PLAN_TYPES, SECTORS, Labels
+from kgspatial.reports.labels import PLAN_TYPES, SECTORS, Labels
 
 from .auth import SESSION_COOKIE, Principal, principal_for
 from .store import Conflict, NotFound
@@ -32,13 +32,17 @@ from .store.features import CONFLICT_WITHHELD
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).parent / "templates"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                   trim_blocks=True, lstrip_blocks=True)
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True
+)
 PAGE_SIZE = 50
 # What the service's plan_type accepts (api.routes.registry.PLAN_TYPE_RE), named as the reports name them.
 TECHNICAL = ("transport", "water", "drainage", "energy", "waste", "water_waste", "telecom", "cemetery")
-PLAN_TYPE_CHOICES = ([k for k in PLAN_TYPES if k != "urban_detailed"] + [f"sectoral_{s}" for s in SECTORS]
-                     + [f"technical_{s}" for s in TECHNICAL])
+PLAN_TYPE_CHOICES = (
+    [k for k in PLAN_TYPES if k != "urban_detailed"]
+    + [f"sectoral_{s}" for s in SECTORS]
+    + [f"technical_{s}" for s in TECHNICAL]
+)
 SORTABLE = ("area_m2", "length_m", "severity", "rule_id", "admin_name", "plan_feature", "conflict_id")
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
@@ -46,10 +50,12 @@ _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 TEXT: dict[str, tuple[str, str]] = {
     "app": ("Kiểm tra tính thống nhất quy hoạch", "Planning-consistency checks"),
     "signin": ("Đăng nhập", "Sign in"),
-    "signin_hint": ("Nhập khóa API do quản trị viên cấp (lệnh kgspatial keys create). Khóa chỉ được giữ"
-                    " trong phiên trình duyệt này.",
-                    "Enter the API key your administrator gave you (kgspatial keys create). The key is kept"
-                    " for this browser session only."),
+    "signin_hint": (
+        "Nhập khóa API do quản trị viên cấp (lệnh kgspatial keys create). Khóa chỉ được giữ"
+        " trong phiên trình duyệt này.",
+        "Enter the API key your administrator gave you (kgspatial keys create). The key is kept"
+        " for this browser session only.",
+    ),
     "key": ("Khóa API", "API key"),
     "signout": ("Đăng xuất", "Sign out"),
     "bad_key": ("Khóa API không hợp lệ.", "Invalid API key."),
@@ -61,8 +67,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "name": ("Tên", "Name"),
     "plan_type": ("Loại quy hoạch", "Plan type"),
     "file": ("Tệp", "File"),
-    "file_hint": ("Shapefile nén (.zip), GeoPackage, GeoJSON, GeoParquet hoặc FlatGeobuf.",
-                  "Zipped shapefile (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf."),
+    "file_hint": (
+        "Shapefile nén (.zip), GeoPackage, GeoJSON, GeoParquet hoặc FlatGeobuf.",
+        "Zipped shapefile (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf.",
+    ),
     "decision": ("Số quyết định", "Decision number"),
     "decision_hint": ("Ví dụ 1234/QĐ-UBND", "e.g. 1234/QĐ-UBND"),
     "approved": ("Ngày phê duyệt", "Approval date"),
@@ -74,10 +82,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "name_field": ("Cột tên đơn vị", "Unit name column"),
     "unit_code_field": ("Cột mã đơn vị", "Unit code column"),
     "encoding": ("Bảng mã ký tự", "Text encoding"),
-    "encoding_hint": ("Ví dụ TCVN3, VNI, cp1258, utf-8 (mặc định: theo tệp .cpg hoặc tự nhận biết)",
-                      "e.g. TCVN3, VNI, cp1258, utf-8 (default: the .cpg file or detected)"),
+    "encoding_hint": (
+        "Ví dụ TCVN3, VNI, cp1258, utf-8 (mặc định: theo tệp .cpg hoặc tự nhận biết)",
+        "e.g. TCVN3, VNI, cp1258, utf-8 (default: the .cpg file or detected)",
+    ),
     "assume_crs": ("Hệ tọa độ nếu tệp không có", "CRS if the file has none"),
-    "assume_crs_hint": ("Ví dụ EPSG:9207 (VN-2000 / TM-3 kinh tuyến trục 104°30', Kiên Giang)", "e.g. EPSG:9207 (VN-2000 / TM-3 104°30', Kiên Giang)"),
+    "assume_crs_hint": (
+        "Ví dụ EPSG:9207 (VN-2000 / TM-3 kinh tuyến trục 104°30', Kiên Giang)",
+        "e.g. EPSG:9207 (VN-2000 / TM-3 104°30', Kiên Giang)",
+    ),
     "upload": ("Tải lên", "Upload"),
     "uploaded": ("Đã tải lên.", "Uploaded."),
     "warnings": ("Cảnh báo khi tải lên", "Upload warnings"),
@@ -140,23 +153,31 @@ TEXT: dict[str, tuple[str, str]] = {
     "master_zone": ("Loại đất quy hoạch tỉnh", "Master land use"),
     "kind": ("Dạng", "Kind"),
     "withheld": ("(ẩn: đất quốc phòng, an ninh)", "(withheld: defence or security land)"),
-    "high": ("Cao", "High"), "medium": ("Trung bình", "Medium"), "low": ("Thấp", "Low"),
-    "polygon": ("Vùng", "Area"), "line": ("Tuyến", "Line"), "point": ("Điểm", "Point"),
+    "high": ("Cao", "High"),
+    "medium": ("Trung bình", "Medium"),
+    "low": ("Thấp", "Low"),
+    "polygon": ("Vùng", "Area"),
+    "line": ("Tuyến", "Line"),
+    "point": ("Điểm", "Point"),
     "upload_master": ("Tải lên quy hoạch tỉnh", "Upload a master plan"),
     "upload_units": ("Tải lên đơn vị hành chính (mới, từ 2025)", "Upload administrative units (new, from 2025)"),
     "upload_units_prev": ("Tải lên đơn vị hành chính cũ (trước 2025)", "Upload administrative units (pre-2025)"),
     "admin_units_prev": ("Đơn vị hành chính cũ (trước 2025)", "Administrative units (pre-2025)"),
     "upload_rules": ("Tải lên bảng quy tắc (CSV)", "Upload a rules table (CSV)"),
     "upload_exceptions": ("Ngoại lệ", "Exceptions"),
-    "exceptions_hint": ("Chấp thuận một phát hiện theo quyết định (CONTRACT §10); master_feature * là mọi vùng;"
-                        " các lần kiểm tra sau sẽ áp dụng.",
-                        "Accept a finding by a decision (CONTRACT §10); master_feature * means any zone; checks"
-                        " made from now on apply it."),
+    "exceptions_hint": (
+        "Chấp thuận một phát hiện theo quyết định (CONTRACT §10); master_feature * là mọi vùng;"
+        " các lần kiểm tra sau sẽ áp dụng.",
+        "Accept a finding by a decision (CONTRACT §10); master_feature * means any zone; checks"
+        " made from now on apply it.",
+    ),
     "until": ("Hiệu lực đến (để trống: không thời hạn)", "Valid until (blank: no end)"),
     "note": ("Ghi chú", "Note"),
     "exc_against": ("Đối chiếu với (against)", "Against"),
-    "exc_against_hint": ("master (quy hoạch tỉnh, mặc định) hoặc mã quy hoạch cấp trên của quy hoạch này",
-                         "master (the master plan, the default) or the id of this plan's parent plan"),
+    "exc_against_hint": (
+        "master (quy hoạch tỉnh, mặc định) hoặc mã quy hoạch cấp trên của quy hoạch này",
+        "master (the master plan, the default) or the id of this plan's parent plan",
+    ),
     "exc_none": ("Chưa có ngoại lệ nào.", "No exception yet."),
     "review": ("Xem xét", "Review"),
     "excepted": ("Ngoại lệ", "Excepted"),
@@ -249,13 +270,26 @@ class NotSignedIn(Exception):
     pass
 
 
-def _page(request: Request, template: str, status: int = 200, principal: Principal | None = None,
-          secret: str | None = None, **context) -> HTMLResponse:
+def _page(
+    request: Request,
+    template: str,
+    status: int = 200,
+    principal: Principal | None = None,
+    secret: str | None = None,
+    **context,
+) -> HTMLResponse:
     english = _english(request)
     html = _env.get_template(template).render(
-        t=Tr(english), url=_url(english), english=english, lang="en" if english else "vi",
-        principal=principal, csrf=csrf_token(secret) if secret else "", path=request.url.path,
-        plan_types=PLAN_TYPE_CHOICES, **context)
+        t=Tr(english),
+        url=_url(english),
+        english=english,
+        lang="en" if english else "vi",
+        principal=principal,
+        csrf=csrf_token(secret) if secret else "",
+        path=request.url.path,
+        plan_types=PLAN_TYPE_CHOICES,
+        **context,
+    )
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -321,8 +355,7 @@ def _guarded(handler):
             if not 400 <= exc.status_code < 500:
                 raise
             principal, secret = _session(request)
-            return _page(request, "error.html", exc.status_code, principal, secret, detail=exc.detail,
-                         problems=[])
+            return _page(request, "error.html", exc.status_code, principal, secret, detail=exc.detail, problems=[])
 
     return wrapper
 
@@ -357,8 +390,9 @@ async def signin(request: Request, lang: str | None = None):
     if principal is None:
         return _page(request, "signin.html", 401, next=target or "", failed=True)
     response = RedirectResponse(target or _url(_english(request))(_start_page(principal)), status_code=303)
-    response.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="lax", path="/",
-                        secure=request.url.scheme == "https")  # no max_age: gone when the browser closes
+    response.set_cookie(
+        SESSION_COOKIE, secret, httponly=True, samesite="lax", path="/", secure=request.url.scheme == "https"
+    )  # no max_age: gone when the browser closes
     return response
 
 
@@ -384,8 +418,9 @@ async def plans_page(request: Request, lang: str | None = None):
     principal, secret = _require(request)
     store = request.app.state.store
     plans = store.list_layers("plan", None if principal.sees_everything else principal.id)
-    return _page(request, "plans.html", principal=principal, secret=secret, plans=plans,
-                 checks=_checks_by_plan(store, principal))
+    return _page(
+        request, "plans.html", principal=principal, secret=secret, plans=plans, checks=_checks_by_plan(store, principal)
+    )
 
 
 @router.get("/plans/new", response_class=HTMLResponse)
@@ -415,8 +450,9 @@ async def new_plan_submit(request: Request, lang: str | None = None):
         if status == 403 and not seen:
             raise
         values = {k: v for k, v in seen.items() if k != "csrf"}
-        return _page(request, "new_plan.html", status, principal, secret, error=detail, problems=problems,
-                     values=values)
+        return _page(
+            request, "new_plan.html", status, principal, secret, error=detail, problems=problems, values=values
+        )
     return RedirectResponse(_url(_english(request))(f"/plans/{record['id']}", uploaded=1), status_code=303)
 
 
@@ -430,10 +466,21 @@ async def plan_page(plan_id: str, request: Request, lang: str | None = None, upl
     plan = _visible_plan(request, principal, plan_id)
     checks = [c for c in store.list_checks(None if principal.sees_everything else principal.id, plan_id)]
     may_check = principal.role in ("planner", "admin") and (principal.is_admin or plan.get("owner_id") == principal.id)
-    return _page(request, "plan.html", principal=principal, secret=secret, plan=plan, checks=checks,
-                 uploaded=bool(uploaded), may_check=may_check, masters=store.list_layers("master"),
-                 units=store.list_layers("admin"), units_prev=store.list_layers("admin_prev"), rules=store.list_rules(),
-                 error=None)
+    return _page(
+        request,
+        "plan.html",
+        principal=principal,
+        secret=secret,
+        plan=plan,
+        checks=checks,
+        uploaded=bool(uploaded),
+        may_check=may_check,
+        masters=store.list_layers("master"),
+        units=store.list_layers("admin"),
+        units_prev=store.list_layers("admin_prev"),
+        rules=store.list_rules(),
+        error=None,
+    )
 
 
 @router.post("/plans/{plan_id}/checks", response_class=HTMLResponse)
@@ -447,8 +494,10 @@ async def start_check(plan_id: str, request: Request, lang: str | None = None):
     principal, secret = _require(request, "planner", "admin")
     form = await request.form()
     _csrf_check(secret)(dict(form))
-    values = {k: str(form.get(k) or "").strip()
-              for k in ("master_id", "rules_id", "admin_id", "admin_previous_id", "min_area")}
+    values = {
+        k: str(form.get(k) or "").strip()
+        for k in ("master_id", "rules_id", "admin_id", "admin_previous_id", "min_area")
+    }
     try:
         body = CheckRequest(plan_id=plan_id, **{k: v for k, v in values.items() if v})
         record = _body(create_check(body, request, principal))
@@ -488,10 +537,18 @@ def _choices(frame: pd.DataFrame, column: str, t: Tr) -> list[tuple[str, str]]:
 
 @router.get("/checks/{check_id}", response_class=HTMLResponse)
 @_guarded
-async def check_page(check_id: str, request: Request, lang: str | None = None,
-                     severity: str | None = None, verdict: str | None = None, rule_id: str | None = None,
-                     admin_code: str | None = None, sort: str = "area_m2", order: str = "desc",
-                     page: int = Query(1, ge=1, le=10**6)):
+async def check_page(
+    check_id: str,
+    request: Request,
+    lang: str | None = None,
+    severity: str | None = None,
+    verdict: str | None = None,
+    rule_id: str | None = None,
+    admin_code: str | None = None,
+    sort: str = "area_m2",
+    order: str = "desc",
+    page: int = Query(1, ge=1, le=10**6),
+):
     from .routes.checks import _present, visible_check
 
     principal, secret = _require(request)
@@ -513,18 +570,32 @@ async def check_page(check_id: str, request: Request, lang: str | None = None,
             key = shown[sort].map(_SEVERITY_ORDER) if sort == "severity" else shown[sort]
             # the severity order reads high first; "desc" on it means high -> low
             ascending = (order == "asc") != (sort == "severity")
-            shown = shown.assign(_key=key).sort_values(["_key", "conflict_id"], ascending=[ascending, True],
-                                                       na_position="last", kind="stable")
+            shown = shown.assign(_key=key).sort_values(
+                ["_key", "conflict_id"], ascending=[ascending, True], na_position="last", kind="stable"
+            )
         total = len(shown)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(page, pages)
-        rows = shown.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE].to_dict("records")
+        rows = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].to_dict("records")
         params = {**{k: v for k, v in filters.items() if v}, "sort": sort, "order": order}
-        context.update(summary=record["summary"], rows=rows, total=total, page=page, pages=pages,
-                       first=(page - 1) * PAGE_SIZE + 1 if total else 0, last=min(page * PAGE_SIZE, total),
-                       filters=filters, choices=choices, sort=sort, order=order, params=params,
-                       sortable=SORTABLE, has_admin="admin_code" in frame, has_prev="admin_prev_code" in frame,
-                       has_review="review" in frame and bool((frame["review"] == "excepted").any()))
+        context.update(
+            summary=record["summary"],
+            rows=rows,
+            total=total,
+            page=page,
+            pages=pages,
+            first=(page - 1) * PAGE_SIZE + 1 if total else 0,
+            last=min(page * PAGE_SIZE, total),
+            filters=filters,
+            choices=choices,
+            sort=sort,
+            order=order,
+            params=params,
+            sortable=SORTABLE,
+            has_admin="admin_code" in frame,
+            has_prev="admin_prev_code" in frame,
+            has_review="review" in frame and bool((frame["review"] == "excepted").any()),
+        )
     return _page(request, "check.html", principal=principal, secret=secret, **context)
 
 
@@ -542,26 +613,41 @@ async def register_page(request: Request, lang: str | None = None, on: str | Non
     principal, secret = _require(request)
     day = plan_register.parse_on(on)
     english = _english(request)
-    register = await run_in_threadpool(plan_register.service_register, request.app.state.store,
-                                       request.app.state.province, principal, day, english)
+    register = await run_in_threadpool(
+        plan_register.service_register, request.app.state.store, request.app.state.province, principal, day, english
+    )
     lang = "en" if english else "vi"
-    return _page(request, "register.html", principal=principal, secret=secret, register=register,
-                 legal=_LEGAL[lang], review=_REVIEW[lang], on=day.isoformat())
+    return _page(
+        request,
+        "register.html",
+        principal=principal,
+        secret=secret,
+        register=register,
+        legal=_LEGAL[lang],
+        review=_REVIEW[lang],
+        on=day.isoformat(),
+    )
 
 
 def _admin_context(request: Request) -> dict:
     store = request.app.state.store
-    return {"masters": store.list_layers("master"), "units": store.list_layers("admin"),
-            "units_prev": store.list_layers("admin_prev"), "rules": store.list_rules(),
-            "plans": store.list_layers("plan"), "exceptions": store.list_exceptions()}
+    return {
+        "masters": store.list_layers("master"),
+        "units": store.list_layers("admin"),
+        "units_prev": store.list_layers("admin_prev"),
+        "rules": store.list_rules(),
+        "plans": store.list_layers("plan"),
+        "exceptions": store.list_exceptions(),
+    }
 
 
 @router.get("/admin", response_class=HTMLResponse)
 @_guarded
 async def admin_page(request: Request, lang: str | None = None, done: str | None = None):
     principal, secret = _require(request, "admin")
-    return _page(request, "admin.html", principal=principal, secret=secret, done=done, error=None,
-                 **_admin_context(request))
+    return _page(
+        request, "admin.html", principal=principal, secret=secret, done=done, error=None, **_admin_context(request)
+    )
 
 
 @router.post("/admin/exceptions", response_class=HTMLResponse)
@@ -590,9 +676,19 @@ async def admin_exception(request: Request, lang: str | None = None):
     try:
         kept = keep_exceptions(request.app.state.store, found, named, problems, principal)
     except ExceptionsError as exc:
-        return _page(request, "admin.html", exc.http_status, principal, secret, done=None, error=str(exc),
-                     problems=list(exc.problems), failed="exceptions", exception_values=row,
-                     **_admin_context(request))
+        return _page(
+            request,
+            "admin.html",
+            exc.http_status,
+            principal,
+            secret,
+            done=None,
+            error=str(exc),
+            problems=list(exc.problems),
+            failed="exceptions",
+            exception_values=row,
+            **_admin_context(request),
+        )
     return RedirectResponse(_url(_english(request))("/admin", done=f"exceptions:{kept[0]['id']}"), status_code=303)
 
 
@@ -616,11 +712,19 @@ async def admin_upload(what: str, request: Request, lang: str | None = None):
                 if what == "admin-units":
                     _period(fields)
 
-            record = _body(await _upload_layer(request, principal, "master" if what == "masters" else "admin",
-                                               accept))
+            record = _body(await _upload_layer(request, principal, "master" if what == "masters" else "admin", accept))
     except Exception as exc:  # noqa: BLE001
         status, detail, problems = _error_detail(exc)
-        return _page(request, "admin.html", status, principal, secret, done=None, error=detail, problems=problems,
-                     failed=what, **_admin_context(request))
+        return _page(
+            request,
+            "admin.html",
+            status,
+            principal,
+            secret,
+            done=None,
+            error=detail,
+            problems=problems,
+            failed=what,
+            **_admin_context(request),
+        )
     return RedirectResponse(_url(_english(request))("/admin", done=f"{what}:{record['id']}"), status_code=303)
-

@@ -10,7 +10,6 @@ would use now (the newest master plan and rules table, the plan's parent, the ta
 from __future__ import annotations
 
 import dataclasses
-
 import datetime as dt
 import hashlib
 import json
@@ -60,8 +59,10 @@ def form_values(fields: dict[str, str]) -> tuple[dict, list[str]]:
             try:
                 values[key] = json.loads(text)
             except ValueError as exc:
-                problems.append(f"adjustments: không phải JSON / not JSON ({exc.args[0].split(':')[0]}); give a list"
-                                ' such as [{"decision": "12/QĐ-UBND", "approved": "2021-03-04", "note": "..."}]')
+                problems.append(
+                    f"adjustments: không phải JSON / not JSON ({exc.args[0].split(':')[0]}); give a list"
+                    ' such as [{"decision": "12/QĐ-UBND", "approved": "2021-03-04", "note": "..."}]'
+                )
         else:
             values[key] = text
     return values, problems
@@ -69,9 +70,14 @@ def form_values(fields: dict[str, str]) -> tuple[dict, list[str]]:
 
 def entry_raw(record: dict) -> dict:
     """A stored plan record as the keys of a registry's plan entry."""
-    raw = {"id": record["id"], "name": record["name"], "type": record.get("plan_type") or "",
-           "path": record.get("filename") or record["id"], "code_field": record.get("code_field"),
-           "label_field": record.get("label_field")}
+    raw = {
+        "id": record["id"],
+        "name": record["name"],
+        "type": record.get("plan_type") or "",
+        "path": record.get("filename") or record["id"],
+        "code_field": record.get("code_field"),
+        "label_field": record.get("label_field"),
+    }
     for key in (*NAMING_KEYS, *REGISTER_KEYS):
         value = record.get(key)
         if value is not None and value != [] and value is not False:
@@ -104,9 +110,12 @@ def validated(raw: dict, others: list[PlanEntry], problems: list[str] | None = N
 
 def stored_values(entry: PlanEntry) -> dict:
     """What the layers table keeps of a validated entry."""
-    return {"decision": entry.decision, "approved": entry.approved.isoformat() if entry.approved else None,
-            "authority": entry.authority,
-            "register_keys": entry.model_dump(mode="json", include=set(REGISTER_KEYS))}
+    return {
+        "decision": entry.decision,
+        "approved": entry.approved.isoformat() if entry.approved else None,
+        "authority": entry.authority,
+        "register_keys": entry.model_dump(mode="json", include=set(REGISTER_KEYS)),
+    }
 
 
 def linkable(store, principal) -> list[PlanEntry]:
@@ -162,11 +171,16 @@ def check_inputs(store, province, plan: dict, master_id: str, rules_id: str | No
     its exceptions are judged on."""
     parent = _layer_or_none(store, plan.get("parent"))
     day = today()
-    return {"plan": layer_digest(plan), "master": layer_digest(store.get_layer(master_id, "master")),
-            "parent": layer_digest(parent), "parent_id": parent["id"] if parent else None,
-            "rules": rules_digest(store, province, rules_id),
-            "taxonomy": taxonomy_digest(province),
-            "exceptions": exceptions_state(store.list_exceptions([plan["id"]]), day), "on": day.isoformat()}
+    return {
+        "plan": layer_digest(plan),
+        "master": layer_digest(store.get_layer(master_id, "master")),
+        "parent": layer_digest(parent),
+        "parent_id": parent["id"] if parent else None,
+        "rules": rules_digest(store, province, rules_id),
+        "taxonomy": taxonomy_digest(province),
+        "exceptions": exceptions_state(store.list_exceptions([plan["id"]]), day),
+        "on": day.isoformat(),
+    }
 
 
 def _layer_or_none(store, layer_id: str | None) -> dict | None:
@@ -186,9 +200,15 @@ def _result(check: dict) -> Result:
     if check["status"] == "failed":
         return Result("failed", check.get("reason"), 0, 0.0, 0.0, 0, None)
     totals = (check.get("summary") or {}).get("totals") or {}
-    return Result("checked", None, int(totals.get("conflict_pieces") or 0),
-                  float(totals.get("conflict_area_m2") or 0.0), float(totals.get("conflict_length_m") or 0.0),
-                  int(totals.get("conflict_points") or 0), check.get("inputs"))
+    return Result(
+        "checked",
+        None,
+        int(totals.get("conflict_pieces") or 0),
+        float(totals.get("conflict_area_m2") or 0.0),
+        float(totals.get("conflict_length_m") or 0.0),
+        int(totals.get("conflict_points") or 0),
+        check.get("inputs"),
+    )
 
 
 def _transitions(province):
@@ -204,26 +224,47 @@ def service_register(store, province, principal, on: dt.date, english: bool = Fa
     records = store.list_layers("plan")
     entries = [entry_of(r) for r in records]
     profile = province.profile
-    reg = Registry(path=Path(profile.path or profile.name), province=profile.name, profile=profile,
-                   master=LayerEntry(path=""), admin=None, admin_previous=None, rules=Path(profile.rules),
-                   plans=entries)
+    reg = Registry(
+        path=Path(profile.path or profile.name),
+        province=profile.name,
+        profile=profile,
+        master=LayerEntry(path=""),
+        admin=None,
+        admin_previous=None,
+        rules=Path(profile.rules),
+        plans=entries,
+    )
     visible = {r["id"] for r in records if principal.may_see(r)}
     latest = store.latest_finished_checks(sorted(visible))
     master = store.newest_layer("master")
     newest_rules = store.newest_rules()
     by_id = {r["id"]: r for r in records}
-    shared = {"master": layer_digest(master), "rules": rules_digest(store, province, newest_rules["id"] if newest_rules else None),
-              "taxonomy": taxonomy_digest(province)}
+    shared = {
+        "master": layer_digest(master),
+        "rules": rules_digest(store, province, newest_rules["id"] if newest_rules else None),
+        "taxonomy": taxonomy_digest(province),
+    }
     excepted: dict[str, list[dict]] = {}
     for row in store.list_exceptions(sorted(visible)):
         excepted.setdefault(row["plan_id"], []).append(row)
-    now = {pid: {"plan": layer_digest(by_id[pid]), "parent": layer_digest(by_id.get(by_id[pid].get("parent") or "")),
-                 "exceptions": exceptions_state(excepted.get(pid, []), on), **shared} for pid in visible}
+    now = {
+        pid: {
+            "plan": layer_digest(by_id[pid]),
+            "parent": layer_digest(by_id.get(by_id[pid].get("parent") or "")),
+            "exceptions": exceptions_state(excepted.get(pid, []), on),
+            **shared,
+        }
+        for pid in visible
+    }
     results = {pid: _result(check) for pid, check in latest.items()}
-    register = build_register(reg, on, results, english, _transitions(province),
-                              inputs={**{e.id: {} for e in entries}, **now})
-    rows = [dict(row, check_id=latest[row["id"]]["id"] if row["id"] in latest else None)
-            for row in register["plans"] if row["id"] in visible]
+    register = build_register(
+        reg, on, results, english, _transitions(province), inputs={**{e.id: {} for e in entries}, **now}
+    )
+    rows = [
+        dict(row, check_id=latest[row["id"]]["id"] if row["id"] in latest else None)
+        for row in register["plans"]
+        if row["id"] in visible
+    ]
     return {**register, "plans": rows, "counts": _counts(rows)}
 
 
@@ -238,13 +279,23 @@ def parse_on(text: str | None) -> dt.date:
             raise ValueError
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise HTTPException(422, f"ngày {text!r} không hợp lệ / on={text!r} is not a date: give YYYY-MM-DD,"
-                                 " e.g. on=2025-12-31") from None
+        raise HTTPException(
+            422, f"ngày {text!r} không hợp lệ / on={text!r} is not a date: give YYYY-MM-DD, e.g. on=2025-12-31"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------- exceptions
-EXCEPTION_FIELDS = ("plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis", "note",
-                    "against")
+EXCEPTION_FIELDS = (
+    "plan_id",
+    "rule_id",
+    "plan_feature",
+    "master_feature",
+    "decision",
+    "until",
+    "basis",
+    "note",
+    "against",
+)
 
 
 def plan_exceptions(rows: list[dict]):
@@ -254,10 +305,14 @@ def plan_exceptions(rows: list[dict]):
     from kgspatial.exceptions import parse_exceptions
 
     found = parse_exceptions([{k: r.get(k) for k in EXCEPTION_FIELDS} for r in rows], source="exceptions")
-    ids = {(r["plan_id"], r["rule_id"], r["plan_feature"], r["master_feature"], r.get("against") or "master"): r["id"]
-           for r in rows}
-    return [dataclasses.replace(e, ref=ids.get((e.plan_id, e.rule_id, e.plan_feature, e.master_feature, e.against),
-                                               "?")) for e in found]
+    ids = {
+        (r["plan_id"], r["rule_id"], r["plan_feature"], r["master_feature"], r.get("against") or "master"): r["id"]
+        for r in rows
+    }
+    return [
+        dataclasses.replace(e, ref=ids.get((e.plan_id, e.rule_id, e.plan_feature, e.master_feature, e.against), "?"))
+        for e in found
+    ]
 
 
 def exceptions_state(rows: list[dict], on: dt.date) -> str | None:

@@ -58,8 +58,10 @@ def _presenter(what: str):
     except ImportError as exc:
         module = "kgspatial.maps" if what == "map" else "kgspatial.reports"
         raise HTTPException(
-            501, f"bản cài đặt này chưa có {module} ({exc}); hãy cài kgspatial[maps,reports] / {module} is not"
-                 f" available in this installation ({exc}); install kgspatial[maps,reports]") from None
+            501,
+            f"bản cài đặt này chưa có {module} ({exc}); hãy cài kgspatial[maps,reports] / {module} is not"
+            f" available in this installation ({exc}); install kgspatial[maps,reports]",
+        ) from None
 
 
 def render_dir(app, check_id: str) -> Path:
@@ -82,8 +84,7 @@ def _data_writer(what: str):
 def render(app, check_id: str, what: str, unmasked: bool, english: bool = False) -> Path:
     presenter = _data_writer(what) if what in DATA_FORMATS else _presenter(what)
     audience = ("admin" if unmasked else "masked") + ("-en" if english else "")
-    name = ("map.html" if what == "map" else f"conflicts.{what}" if what in DATA_FORMATS
-            else f"report.{what}")
+    name = "map.html" if what == "map" else f"conflicts.{what}" if what in DATA_FORMATS else f"report.{what}"
     target = render_dir(app, check_id) / audience / name
     with _locks_guard:
         lock = _locks.setdefault((check_id, audience, what), threading.Lock())
@@ -115,9 +116,16 @@ def render(app, check_id: str, what: str, unmasked: bool, english: bool = False)
                 presenter(result, Path(tmp) / name)
             else:
                 plan = app.state.store.get_layer(app.state.store.get_check(check_id)["plan_id"], "plan")
-                known = {plan["id"]: {"name": plan["name"], "type": plan.get("plan_type") or "",
-                                      "path": plan.get("filename") or "", "decision": plan.get("decision"),
-                                      "approved": plan.get("approved"), "authority": plan.get("authority")}}
+                known = {
+                    plan["id"]: {
+                        "name": plan["name"],
+                        "type": plan.get("plan_type") or "",
+                        "path": plan.get("filename") or "",
+                        "decision": plan.get("decision"),
+                        "approved": plan.get("approved"),
+                        "authority": plan.get("authority"),
+                    }
+                }
                 presenter(result, Path(tmp), [what], english=english, plans=known)
             (Path(tmp) / name).replace(target)
         return target
@@ -127,10 +135,16 @@ def _prepare(store, province, record: dict, role: str) -> PreparedLayer:
     with store.layer_file(record["id"]) as path:
         layer = read_layer(str(path))
         return prepare_layer(
-            layer, province.taxonomy, province.analysis_crs,
-            code_field=record["code_field"], label_field=record["label_field"], id_field=record["id_field"],
-            code_candidates=province.profile.code_fields, label_candidates=province.profile.label_fields,
-            role=role, name=record["id"] if role == "plan" else record["name"],
+            layer,
+            province.taxonomy,
+            province.analysis_crs,
+            code_field=record["code_field"],
+            label_field=record["label_field"],
+            id_field=record["id_field"],
+            code_candidates=province.profile.code_fields,
+            label_candidates=province.profile.label_fields,
+            role=role,
+            name=record["id"] if role == "plan" else record["name"],
         )
 
 
@@ -172,8 +186,13 @@ def layer_cells(app, layer_id: str):
             store, province = app.state.store, app.state.province
             record = store.get_layer(layer_id)
             none = record["kind"] == "admin" or (record.get("info") or {}).get("sensitive_features") == 0
-            _cells[layer_id] = None if none else _sensitive_cells(
-                _prepare(store, province, record, record["kind"]), province.taxonomy.sensitive_codes)
+            _cells[layer_id] = (
+                None
+                if none
+                else _sensitive_cells(
+                    _prepare(store, province, record, record["kind"]), province.taxonomy.sensitive_codes
+                )
+            )
         return _cells[layer_id]
 
 
@@ -185,8 +204,9 @@ def served_withheld(app, *layer_ids: str):
             cells = [c for c in (layer_cells(app, i) for i in layer_ids) if c is not None]
             area = None
             if cells:
-                area = crs_mod.transform_geometries([shapely.union_all(cells)], app.state.province.analysis_crs,
-                                                    "EPSG:4326")[0]
+                area = crs_mod.transform_geometries(
+                    [shapely.union_all(cells)], app.state.province.analysis_crs, "EPSG:4326"
+                )[0]
                 shapely.prepare(area)
             _served[layer_ids] = area
         return _served[layer_ids]
@@ -236,6 +256,13 @@ def result_for(app, check_id: str, unmasked: bool) -> CheckResult:
             conflicts.loc[rows, conflicts.geometry.name] = None
         conflicts[conflicts.geometry.name] = blank_out(conflicts.geometry.to_numpy(), withheld)
         master, plan = (_without(layer, sensitive, withheld) for layer in (master, plan))
-    return CheckResult(conflicts=conflicts, summary=record["summary"], plans=[plan], master=master,
-                       taxonomy=province.taxonomy, rules=rules, withheld=withheld,
-                       admin=_units(store, province, record.get("admin_id")))
+    return CheckResult(
+        conflicts=conflicts,
+        summary=record["summary"],
+        plans=[plan],
+        master=master,
+        taxonomy=province.taxonomy,
+        rules=rules,
+        withheld=withheld,
+        admin=_units(store, province, record.get("admin_id")),
+    )

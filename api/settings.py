@@ -17,21 +17,27 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("kgspatial-data"), description="Embedded store, uploads in progress, render caches.")
     database_url: str | None = Field(
-        None, description="postgresql://user:pass@host/db puts registry, jobs, keys and layers in PostGIS.")
+        None, description="postgresql://user:pass@host/db puts registry, jobs, keys and layers in PostGIS."
+    )
     profile: str = Field("kien-giang", description="Province profile (analysis CRS, default rules, taxonomy).")
     max_upload_mb: float = Field(200, gt=0, description="Largest request body accepted (413 beyond).")
     max_unpacked_mb: float = Field(1024, gt=0, description="Largest total uncompressed size of a zip (413 beyond).")
     max_members: int = Field(10_000, gt=0, description="Most members in an uploaded zip (413 beyond).")
     max_features: int = Field(1_000_000, gt=0, description="Most features in an uploaded layer (413 beyond).")
     max_vertices: int = Field(
-        20_000_000, gt=0, description="Most vertices (coordinates) in an uploaded layer, all features together (413 beyond).")
+        20_000_000,
+        gt=0,
+        description="Most vertices (coordinates) in an uploaded layer, all features together (413 beyond).",
+    )
     workers: int = Field(2, ge=0, description="Check jobs run at once by this process (0: accept jobs only).")
     job_lease_seconds: float = Field(
-        60, gt=0, description="A running job whose heartbeat is older than this is taken as abandoned.")
+        60, gt=0, description="A running job whose heartbeat is older than this is taken as abandoned."
+    )
     job_max_attempts: int = Field(2, ge=1, description="Runs of one job before a restart marks it failed.")
     job_poll_seconds: float = Field(1.0, gt=0, description="How often idle workers look for queued jobs.")
     tiles: str | None = Field(
-        None, description="Basemap tile URL template for maps (e.g. an intranet tile server); none: no basemap.")
+        None, description="Basemap tile URL template for maps (e.g. an intranet tile server); none: no basemap."
+    )
 
     @property
     def max_upload_bytes(self) -> int:
@@ -75,13 +81,16 @@ def prepare_data_dir(path: Path) -> Path:
 
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
-        raise InputError.say(f"thư mục dữ liệu {path} đã có và không phải là thư mục",
-                             f"data folder {path} exists and is not a folder")
+        raise InputError.say(
+            f"thư mục dữ liệu {path} đã có và không phải là thư mục", f"data folder {path} exists and is not a folder"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError.say(f"không tạo được thư mục dữ liệu {path} ({exc.strerror or exc})",
-                             f"cannot create the data folder {path} ({exc.strerror or exc})") from None
+        raise InputError.say(
+            f"không tạo được thư mục dữ liệu {path} ({exc.strerror or exc})",
+            f"cannot create the data folder {path} ({exc.strerror or exc})",
+        ) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise InputError.say(f"không ghi được vào thư mục dữ liệu {path}", f"the data folder {path} is not writable")
     return path

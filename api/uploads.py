@@ -68,7 +68,9 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
         raise TooLarge(_too_large(settings))
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith("multipart/form-data"):
-        raise HTTPException(400, "gửi biểu mẫu multipart/form-data có trường 'file' / send multipart/form-data with a 'file' field")
+        raise HTTPException(
+            400, "gửi biểu mẫu multipart/form-data có trường 'file' / send multipart/form-data with a 'file' field"
+        )
 
     async def counted() -> AsyncIterator[bytes]:
         seen = 0
@@ -90,8 +92,13 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 if key != "file":
-                    raise HTTPException(400, say(f"trường tệp {key!r} không được nhận: hãy gửi tệp trong trường 'file'",
-                                                 f"unexpected file field {key!r}: send the file as 'file'"))
+                    raise HTTPException(
+                        400,
+                        say(
+                            f"trường tệp {key!r} không được nhận: hãy gửi tệp trong trường 'file'",
+                            f"unexpected file field {key!r}: send the file as 'file'",
+                        ),
+                    )
                 upload.filename = shown_filename(value.filename)
                 upload.path = scratch / safe_filename(value.filename)
                 with upload.path.open("wb") as out:
@@ -107,9 +114,11 @@ async def received(request: Request, settings: Settings, scratch_root: Path) -> 
 
 
 def _too_large(settings: Settings) -> str:
-    return say(f"tệp quá lớn: chỉ được gửi tối đa {vn(settings.max_upload_mb, _decimals(settings.max_upload_mb))} MB"
-               " (thiết lập KGSPATIAL_MAX_UPLOAD_MB)",
-               f"upload too large: at most {settings.max_upload_mb:g} MB may be sent (setting KGSPATIAL_MAX_UPLOAD_MB)")
+    return say(
+        f"tệp quá lớn: chỉ được gửi tối đa {vn(settings.max_upload_mb, _decimals(settings.max_upload_mb))} MB"
+        " (thiết lập KGSPATIAL_MAX_UPLOAD_MB)",
+        f"upload too large: at most {settings.max_upload_mb:g} MB may be sent (setting KGSPATIAL_MAX_UPLOAD_MB)",
+    )
 
 
 def _decimals(value: float) -> int:
@@ -138,16 +147,29 @@ def check_zip(path: Path, settings: Settings, name: str | None = None) -> None:
     with zf:
         infos = zf.infolist()
         if len(infos) > settings.max_members:
-            raise TooLarge(say(f"{shown}: tệp zip có {vn(len(infos))} tệp; chỉ nhận tối đa {vn(settings.max_members)}",
-                               f"{en(len(infos))} zip members; at most {en(settings.max_members)} are accepted"))
+            raise TooLarge(
+                say(
+                    f"{shown}: tệp zip có {vn(len(infos))} tệp; chỉ nhận tối đa {vn(settings.max_members)}",
+                    f"{en(len(infos))} zip members; at most {en(settings.max_members)} are accepted",
+                )
+            )
         for info in infos:
             if _unsafe(info.filename):
-                raise HTTPException(400, say(f"{shown}: đường dẫn trong tệp zip không an toàn {info.filename!r}"
-                                             " (tuyệt đối hoặc có '..')",
-                                             f"unsafe member path {info.filename!r} (absolute or with '..')"))
+                raise HTTPException(
+                    400,
+                    say(
+                        f"{shown}: đường dẫn trong tệp zip không an toàn {info.filename!r} (tuyệt đối hoặc có '..')",
+                        f"unsafe member path {info.filename!r} (absolute or with '..')",
+                    ),
+                )
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise HTTPException(400, say(f"{shown}: {info.filename!r} trong tệp zip là liên kết tượng trưng",
-                                             f"member {info.filename!r} is a symbolic link"))
+                raise HTTPException(
+                    400,
+                    say(
+                        f"{shown}: {info.filename!r} trong tệp zip là liên kết tượng trưng",
+                        f"member {info.filename!r} is a symbolic link",
+                    ),
+                )
         if sum(i.file_size for i in infos) > settings.max_unpacked_bytes:
             raise TooLarge(_unpacked(path, settings))
         total = 0
@@ -163,17 +185,29 @@ def check_zip(path: Path, settings: Settings, name: str | None = None) -> None:
                         if total > settings.max_unpacked_bytes:
                             raise TooLarge(_unpacked(path, settings))
             except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
-                raise HTTPException(400, say(f"{shown}: không đọc được {info.filename!r} trong tệp zip ({exc})",
-                                             f"member {info.filename!r} cannot be read ({exc})")) from None
+                raise HTTPException(
+                    400,
+                    say(
+                        f"{shown}: không đọc được {info.filename!r} trong tệp zip ({exc})",
+                        f"member {info.filename!r} cannot be read ({exc})",
+                    ),
+                ) from None
             except RuntimeError as exc:  # encrypted members
-                raise HTTPException(400, say(f"{shown}: không đọc được {info.filename!r} trong tệp zip ({exc})",
-                                             f"member {info.filename!r} cannot be read ({exc})")) from None
+                raise HTTPException(
+                    400,
+                    say(
+                        f"{shown}: không đọc được {info.filename!r} trong tệp zip ({exc})",
+                        f"member {info.filename!r} cannot be read ({exc})",
+                    ),
+                ) from None
 
 
 def _unpacked(path: Path, settings: Settings) -> str:
     limit = settings.max_unpacked_mb
-    return say(f"{path.name}: giải nén ra hơn {vn(limit, _decimals(limit))} MB (thiết lập KGSPATIAL_MAX_UNPACKED_MB)",
-               f"more than {limit:g} MB unpacked (setting KGSPATIAL_MAX_UNPACKED_MB)")
+    return say(
+        f"{path.name}: giải nén ra hơn {vn(limit, _decimals(limit))} MB (thiết lập KGSPATIAL_MAX_UNPACKED_MB)",
+        f"more than {limit:g} MB unpacked (setting KGSPATIAL_MAX_UNPACKED_MB)",
+    )
 
 
 def check_layer_size(gdf, filename: str, settings: Settings) -> None:
@@ -185,29 +219,46 @@ def check_layer_size(gdf, filename: str, settings: Settings) -> None:
 
     count = len(gdf)
     if count > settings.max_features:
-        raise TooLarge(say(f"{filename}: lớp có {vn(count)} đối tượng, quá {vn(settings.max_features)} đối tượng cho phép"
-                           " (thiết lập KGSPATIAL_MAX_FEATURES)",
-                           f"{en(count)} features, more than the {en(settings.max_features)} a layer may have"
-                           " (setting KGSPATIAL_MAX_FEATURES)"))
+        raise TooLarge(
+            say(
+                f"{filename}: lớp có {vn(count)} đối tượng, quá {vn(settings.max_features)} đối tượng cho phép"
+                " (thiết lập KGSPATIAL_MAX_FEATURES)",
+                f"{en(count)} features, more than the {en(settings.max_features)} a layer may have"
+                " (setting KGSPATIAL_MAX_FEATURES)",
+            )
+        )
     vertices = int(shapely.get_num_coordinates(np.asarray(gdf.geometry.values, dtype=object)).sum())
     if vertices > settings.max_vertices:
-        raise TooLarge(say(f"{filename}: lớp có {vn(vertices)} đỉnh, quá {vn(settings.max_vertices)} đỉnh cho phép"
-                           " (thiết lập KGSPATIAL_MAX_VERTICES)",
-                           f"{en(vertices)} vertices, more than the {en(settings.max_vertices)} a layer may"
-                           " have (setting KGSPATIAL_MAX_VERTICES)"))
+        raise TooLarge(
+            say(
+                f"{filename}: lớp có {vn(vertices)} đỉnh, quá {vn(settings.max_vertices)} đỉnh cho phép"
+                " (thiết lập KGSPATIAL_MAX_VERTICES)",
+                f"{en(vertices)} vertices, more than the {en(settings.max_vertices)} a layer may"
+                " have (setting KGSPATIAL_MAX_VERTICES)",
+            )
+        )
 
 
 def require_layer_file(upload: Upload, settings: Settings) -> Path:
     if upload.path is None:
-        raise HTTPException(400, say("thiếu tệp: hãy gửi lớp dữ liệu trong trường 'file' của biểu mẫu",
-                                     "no file: send the layer in the multipart field 'file'"))
+        raise HTTPException(
+            400,
+            say(
+                "thiếu tệp: hãy gửi lớp dữ liệu trong trường 'file' của biểu mẫu",
+                "no file: send the layer in the multipart field 'file'",
+            ),
+        )
     suffix = upload.path.suffix.lower()
     if suffix not in LAYER_SUFFIXES:
         raise HTTPException(
-            400, say(f"{upload.filename}: loại tệp {suffix or '(không có đuôi)'} không được hỗ trợ; hãy gửi shapefile,"
-                     " bảng MapInfo hoặc File Geodatabase đã nén (.zip), GeoPackage, GeoJSON, GeoParquet hoặc FlatGeobuf",
-                     f"unsupported file type {suffix or '(none)'}; send a zipped shapefile, MapInfo table or File"
-                     " Geodatabase (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf"))
+            400,
+            say(
+                f"{upload.filename}: loại tệp {suffix or '(không có đuôi)'} không được hỗ trợ; hãy gửi shapefile,"
+                " bảng MapInfo hoặc File Geodatabase đã nén (.zip), GeoPackage, GeoJSON, GeoParquet hoặc FlatGeobuf",
+                f"unsupported file type {suffix or '(none)'}; send a zipped shapefile, MapInfo table or File"
+                " Geodatabase (.zip), GeoPackage, GeoJSON, GeoParquet or FlatGeobuf",
+            ),
+        )
     if suffix == ".zip":
         check_zip(upload.path, settings, upload.filename)
     return upload.path

@@ -89,30 +89,37 @@ def match_rules(pairs: pd.DataFrame, rules: pd.DataFrame, tax: Taxonomy) -> pd.D
     Highest plan+master score wins, then the higher plan score; a tie left is a table error.
     Same (taxonomy) code on both sides is compatible unless a rule names exactly that pair.
     Pairs no rule covers get verdict "unreviewed"."""
-    p = tax.expand(pairs["plan_code"]).rename(
-        columns={"code": "plan_code", "key": "rule_plan", "score": "plan_score"})
+    p = tax.expand(pairs["plan_code"]).rename(columns={"code": "plan_code", "key": "rule_plan", "score": "plan_score"})
     m = tax.expand(pairs["master_code"]).rename(
-        columns={"code": "master_code", "key": "rule_master", "score": "master_score"})
-    cand = (pairs.merge(p, on="plan_code").merge(m, on="master_code")
-            .merge(rules.rename(columns={"plan_code": "rule_plan", "master_code": "rule_master"}),
-                   on=["rule_plan", "rule_master"]))
+        columns={"code": "master_code", "key": "rule_master", "score": "master_score"}
+    )
+    cand = (
+        pairs.merge(p, on="plan_code")
+        .merge(m, on="master_code")
+        .merge(
+            rules.rename(columns={"plan_code": "rule_plan", "master_code": "rule_master"}),
+            on=["rule_plan", "rule_master"],
+        )
+    )
     same = (cand["plan_code"] == cand["master_code"]) & cand["plan_code"].isin(tax.codes)
     exact = (cand["plan_score"] == 2) & (cand["master_score"] == 2)
     cand = cand[~same | exact]
     cand = cand.assign(total=cand["plan_score"] + cand["master_score"])
-    cand = cand.sort_values(["plan_code", "master_code", "total", "plan_score"],
-                            ascending=[True, True, False, False])
+    cand = cand.sort_values(["plan_code", "master_code", "total", "plan_score"], ascending=[True, True, False, False])
     top = cand.groupby(["plan_code", "master_code"], sort=False)[["total", "plan_score"]]
     best = cand[(cand["total"] == top.transform("max")["total"])]
-    best = best[best["plan_score"] == best.groupby(["plan_code", "master_code"])["plan_score"]
-                .transform("max")]
+    best = best[best["plan_score"] == best.groupby(["plan_code", "master_code"])["plan_score"].transform("max")]
     ties = best.groupby(["plan_code", "master_code"])["rule_id"].agg(list)
     ties = ties[ties.map(len) > 1]
     if len(ties):
-        raise SystemExit("rules table error: ties " + "; ".join(
-            f"{p}/{m}: {', '.join(ids)}" for (p, m), ids in ties.items()))
-    out = pairs.merge(best[["plan_code", "master_code", "rule_id", "verdict", "severity"]],
-                      on=["plan_code", "master_code"], how="left")
+        raise SystemExit(
+            "rules table error: ties " + "; ".join(f"{p}/{m}: {', '.join(ids)}" for (p, m), ids in ties.items())
+        )
+    out = pairs.merge(
+        best[["plan_code", "master_code", "rule_id", "verdict", "severity"]],
+        on=["plan_code", "master_code"],
+        how="left",
+    )
     same_pair = (out["plan_code"] == out["master_code"]) & out["plan_code"].isin(tax.codes)
     out.loc[out["verdict"].isna() & same_pair, "verdict"] = "compatible"
     out["verdict"] = out["verdict"].fillna("unreviewed")
@@ -177,13 +184,12 @@ def main(argv=None) -> int:
     master = read_layer(a.master)
     plan = read_layer(a.plan)
     communes = read_layer(a.communes)
-    master = gpd.GeoDataFrame({"master_code": tax.canon(master[a.master_field])},
-                              geometry=master.geometry)
+    master = gpd.GeoDataFrame({"master_code": tax.canon(master[a.master_field])}, geometry=master.geometry)
     plan = gpd.GeoDataFrame({"plan_code": tax.canon(plan[a.plan_field])}, geometry=plan.geometry)
     communes = gpd.GeoDataFrame(
-        {"admin_code": communes[a.admin_field].astype(str),
-         "admin_name": communes[a.admin_name_field].astype(str)},
-        geometry=communes.geometry)
+        {"admin_code": communes[a.admin_field].astype(str), "admin_name": communes[a.admin_name_field].astype(str)},
+        geometry=communes.geometry,
+    )
     lap("read")
 
     with warnings.catch_warnings():
@@ -206,32 +212,46 @@ def main(argv=None) -> int:
     lap("overlay_admin")
 
     by_verdict = pieces.groupby("verdict")["area_m2"].sum()
-    by_rule = (split.groupby(["rule_id", "verdict", "severity"])["area_m2"]
-               .agg(area_m2="sum", count="size").reset_index().sort_values("rule_id"))
+    by_rule = (
+        split.groupby(["rule_id", "verdict", "severity"])["area_m2"]
+        .agg(area_m2="sum", count="size")
+        .reset_index()
+        .sort_values("rule_id")
+    )
     split["conflict_area_m2"] = split["area_m2"].where(split["verdict"] == "conflict", 0.0)
-    by_admin = (split.groupby(["admin_code", "admin_name"])
-                .agg(area_m2=("area_m2", "sum"), conflict_area_m2=("conflict_area_m2", "sum"),
-                     count=("area_m2", "size"))
-                .reset_index().sort_values("admin_code"))
-    unreviewed = (pieces[pieces["verdict"] == "unreviewed"]
-                  .groupby(["plan_code", "master_code"])["area_m2"]
-                  .agg(area_m2="sum", count="size").reset_index())
+    by_admin = (
+        split.groupby(["admin_code", "admin_name"])
+        .agg(area_m2=("area_m2", "sum"), conflict_area_m2=("conflict_area_m2", "sum"), count=("area_m2", "size"))
+        .reset_index()
+        .sort_values("admin_code")
+    )
+    unreviewed = (
+        pieces[pieces["verdict"] == "unreviewed"]
+        .groupby(["plan_code", "master_code"])["area_m2"]
+        .agg(area_m2="sum", count="size")
+        .reset_index()
+    )
     split_total = float(split["area_m2"].sum())
     flagged_total = float(flagged["area_m2"].sum())
     result = {
         "tool": "geopandas.overlay baseline",
-        "versions": {"geopandas": gpd.__version__, "pandas": pd.__version__,
-                     "shapely": __import__("shapely").__version__,
-                     "geos": ".".join(map(str, __import__("shapely").geos_version))},
-        "inputs": {"master": {"path": a.master, "features": len(master)},
-                   "plan": {"path": a.plan, "features": len(plan)},
-                   "communes": {"path": a.communes, "features": len(communes)},
-                   "rules": str(a.rules), "taxonomy": str(a.taxonomy)},
+        "versions": {
+            "geopandas": gpd.__version__,
+            "pandas": pd.__version__,
+            "shapely": __import__("shapely").__version__,
+            "geos": ".".join(map(str, __import__("shapely").geos_version)),
+        },
+        "inputs": {
+            "master": {"path": a.master, "features": len(master)},
+            "plan": {"path": a.plan, "features": len(plan)},
+            "communes": {"path": a.communes, "features": len(communes)},
+            "rules": str(a.rules),
+            "taxonomy": str(a.taxonomy),
+        },
         "totals": {
             # After the commune split, like kgspatial's rows.
             "conflict_area_m2": float(split.loc[split["verdict"] == "conflict", "area_m2"].sum()),
-            "conditional_area_m2": float(
-                split.loc[split["verdict"] == "conditional", "area_m2"].sum()),
+            "conditional_area_m2": float(split.loc[split["verdict"] == "conditional", "area_m2"].sum()),
             "flagged_area_m2": split_total,
             "pieces": int(len(split)),
             # Before the split: the same area unless some falls outside every commune.
@@ -251,10 +271,12 @@ def main(argv=None) -> int:
     lap("aggregate")
     result["seconds"] = t
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=_json) + "\n",
-                     encoding="utf-8")
-    print(f"baseline: {len(split)} flagged pieces, {split_total:,.1f} m2; "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()), file=sys.stderr)
+    a.out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=_json) + "\n", encoding="utf-8")
+    print(
+        f"baseline: {len(split)} flagged pieces, {split_total:,.1f} m2; "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()),
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -53,14 +53,18 @@ def rule_pairs(con, tax: Taxonomy, rules: pd.DataFrame) -> pd.DataFrame:
     master_raw = [r[0] for r in con.execute("SELECT DISTINCT raw FROM master WHERE raw IS NOT NULL").fetchall()]
     canon_p = dict(zip(plan_raw, tax.canon(pd.Series(plan_raw))))
     canon_m = dict(zip(master_raw, tax.canon(pd.Series(master_raw))))
-    pairs = pd.DataFrame(sorted(set(itertools.product(canon_p.values(), canon_m.values()))),
-                         columns=["plan_code", "master_code"])
+    pairs = pd.DataFrame(
+        sorted(set(itertools.product(canon_p.values(), canon_m.values()))), columns=["plan_code", "master_code"]
+    )
     matched = match_rules(pairs, rules, tax)
     matched = matched[matched["verdict"].isin(REPORTED)]
-    raw = pd.DataFrame([(rp, rm, cp, cm) for rp, cp in canon_p.items() for rm, cm in canon_m.items()],
-                       columns=["plan_raw", "master_raw", "plan_code", "master_code"])
+    raw = pd.DataFrame(
+        [(rp, rm, cp, cm) for rp, cp in canon_p.items() for rm, cm in canon_m.items()],
+        columns=["plan_raw", "master_raw", "plan_code", "master_code"],
+    )
     return raw.merge(matched, on=["plan_code", "master_code"])[
-        ["plan_raw", "master_raw", "plan_code", "master_code", "rule_id", "verdict", "severity"]]
+        ["plan_raw", "master_raw", "plan_code", "master_code", "rule_id", "verdict", "severity"]
+    ]
 
 
 def main(argv=None) -> int:
@@ -99,13 +103,22 @@ def main(argv=None) -> int:
     def q(name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
 
-    con.execute(f"CREATE TABLE plan AS SELECT row_number() OVER () AS plan_feature, upper(trim({q(a.plan_field)})) AS raw,"
-                f" {q(a.plan_label_field)} AS plan_label, geom FROM ST_Read(?)", [a.plan])
-    con.execute(f"CREATE TABLE master AS SELECT row_number() OVER () AS master_feature,"
-                f" upper(trim({q(a.master_field)})) AS raw, {q(a.master_label_field)} AS master_label, geom"
-                f" FROM ST_Read(?)", [a.master])
-    con.execute(f"CREATE TABLE communes AS SELECT CAST({q(a.admin_field)} AS VARCHAR) AS admin_code,"
-                f" CAST({q(a.admin_name_field)} AS VARCHAR) AS admin_name, geom FROM ST_Read(?)", [a.communes])
+    con.execute(
+        f"CREATE TABLE plan AS SELECT row_number() OVER () AS plan_feature, upper(trim({q(a.plan_field)})) AS raw,"
+        f" {q(a.plan_label_field)} AS plan_label, geom FROM ST_Read(?)",
+        [a.plan],
+    )
+    con.execute(
+        f"CREATE TABLE master AS SELECT row_number() OVER () AS master_feature,"
+        f" upper(trim({q(a.master_field)})) AS raw, {q(a.master_label_field)} AS master_label, geom"
+        f" FROM ST_Read(?)",
+        [a.master],
+    )
+    con.execute(
+        f"CREATE TABLE communes AS SELECT CAST({q(a.admin_field)} AS VARCHAR) AS admin_code,"
+        f" CAST({q(a.admin_name_field)} AS VARCHAR) AS admin_name, geom FROM ST_Read(?)",
+        [a.communes],
+    )
     lap("read")
     pairs = rule_pairs(con, tax, rules)
     con.register("pairs_df", pairs)
@@ -136,24 +149,36 @@ def main(argv=None) -> int:
 
     gpkg = a.gpkg or a.out.with_suffix(".gpkg")
     gpkg.unlink(missing_ok=True)
-    con.execute(f"COPY (SELECT * FROM rows) TO '{gpkg}' WITH (FORMAT GDAL, DRIVER 'GPKG',"
-                f" SRS 'EPSG:{ANALYSIS_EPSG}', LAYER_NAME 'conflicts', GEOMETRY_TYPE 'MULTIPOLYGON')")
+    con.execute(
+        f"COPY (SELECT * FROM rows) TO '{gpkg}' WITH (FORMAT GDAL, DRIVER 'GPKG',"
+        f" SRS 'EPSG:{ANALYSIS_EPSG}', LAYER_NAME 'conflicts', GEOMETRY_TYPE 'MULTIPOLYGON')"
+    )
     lap("write")
 
-    by_rule = con.execute("SELECT rule_id, verdict, severity, sum(area_m2) AS area_m2, count(*) AS count FROM rows"
-                          " GROUP BY ALL ORDER BY rule_id").df()
-    by_admin = con.execute("SELECT admin_code, admin_name, sum(area_m2) AS area_m2,"
-                           " sum(CASE WHEN verdict = 'conflict' THEN area_m2 ELSE 0 END) AS conflict_area_m2,"
-                           " count(*) AS count FROM rows GROUP BY ALL ORDER BY admin_code").df()
-    totals = con.execute("SELECT sum(CASE WHEN verdict = 'conflict' THEN area_m2 ELSE 0 END),"
-                         " sum(CASE WHEN verdict = 'conditional' THEN area_m2 ELSE 0 END), sum(area_m2), count(*)"
-                         " FROM rows").fetchone()
+    by_rule = con.execute(
+        "SELECT rule_id, verdict, severity, sum(area_m2) AS area_m2, count(*) AS count FROM rows"
+        " GROUP BY ALL ORDER BY rule_id"
+    ).df()
+    by_admin = con.execute(
+        "SELECT admin_code, admin_name, sum(area_m2) AS area_m2,"
+        " sum(CASE WHEN verdict = 'conflict' THEN area_m2 ELSE 0 END) AS conflict_area_m2,"
+        " count(*) AS count FROM rows GROUP BY ALL ORDER BY admin_code"
+    ).df()
+    totals = con.execute(
+        "SELECT sum(CASE WHEN verdict = 'conflict' THEN area_m2 ELSE 0 END),"
+        " sum(CASE WHEN verdict = 'conditional' THEN area_m2 ELSE 0 END), sum(area_m2), count(*)"
+        " FROM rows"
+    ).fetchone()
     result = {
         "tool": "DuckDB spatial",
         "versions": {"duckdb": duckdb.__version__},
         "inputs": {"master": a.master, "plan": a.plan, "communes": a.communes, "rules": str(a.rules)},
-        "totals": {"conflict_area_m2": float(totals[0] or 0), "conditional_area_m2": float(totals[1] or 0),
-                   "flagged_area_m2": float(totals[2] or 0), "pieces": int(totals[3])},
+        "totals": {
+            "conflict_area_m2": float(totals[0] or 0),
+            "conditional_area_m2": float(totals[1] or 0),
+            "flagged_area_m2": float(totals[2] or 0),
+            "pieces": int(totals[3]),
+        },
         "by_rule": by_rule.to_dict("records"),
         "by_admin": by_admin.to_dict("records"),
         "gpkg": str(gpkg),
@@ -162,8 +187,11 @@ def main(argv=None) -> int:
     result["seconds"] = t
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=_json) + "\n", encoding="utf-8")
-    print(f"duckdb: {result['totals']['pieces']} pieces, {result['totals']['flagged_area_m2']:,.1f} m2; "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()), file=sys.stderr)
+    print(
+        f"duckdb: {result['totals']['pieces']} pieces, {result['totals']['flagged_area_m2']:,.1f} m2; "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()),
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -42,11 +42,11 @@ import shapely
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import run_bench as rb  # the same data, tools and measurement as run_bench.py
+import run_bench as rb  # noqa: E402  (after the path insert) the same data, tools and measurement as run_bench.py
 
 sys.path.insert(0, str(rb.REPO))
-from kgspatial.profile import load_profile
-from kgspatial.rules import load_rules
+from kgspatial.profile import load_profile  # noqa: E402
+from kgspatial.rules import load_rules  # noqa: E402
 
 # What a reader of GeoPackages through pyogrio cannot avoid importing (pyogrio itself imports
 # geopandas, pandas and pyarrow when they are installed).
@@ -115,33 +115,54 @@ def measure_floor(data: Path, meta: dict, rules_path: Path, conflicts_gpkg: Path
     table = table.rename_columns(["geometry" if c == geom_name else c for c in table.column_names])
     target = BENCH / "results" / "floor_write.gpkg"
     target.unlink(missing_ok=True)
-    _, gdal_s = timed(lambda: pyogrio.write_arrow(
-        table, target, layer="conflicts", driver="GPKG", geometry_name="geometry",
-        geometry_type=gmeta.get("geometry_type") or "Unknown", crs=gmeta["crs"]))
+    _, gdal_s = timed(
+        lambda: pyogrio.write_arrow(
+            table,
+            target,
+            layer="conflicts",
+            driver="GPKG",
+            geometry_name="geometry",
+            geometry_type=gmeta.get("geometry_type") or "Unknown",
+            crs=gmeta["crs"],
+        )
+    )
     target.unlink(missing_ok=True)
 
     cores = os.cpu_count() or 1
     inter_s = master_s + admin_s
     serial = imports["seconds"] + read_s + wkb_s + gdal_s
     return {
-        "imports_s": imports["seconds"], "read_s": read_s,
-        "pairs_master": len(mi_pairs[0]), "pairs_admin": len(ai_pairs[0]),
-        "intersections_cpu_s": inter_s, "us_per_intersection": 1e6 * inter_s / max(1, len(mi_pairs[0]) + len(ai_pairs[0])),
-        "rows_written": int(table.num_rows), "write_s": wkb_s + gdal_s, "cores": cores,
-        "cpu_floor_s": (serial + inter_s) / cores, "serial_floor_s": serial + inter_s / cores,
+        "imports_s": imports["seconds"],
+        "read_s": read_s,
+        "pairs_master": len(mi_pairs[0]),
+        "pairs_admin": len(ai_pairs[0]),
+        "intersections_cpu_s": inter_s,
+        "us_per_intersection": 1e6 * inter_s / max(1, len(mi_pairs[0]) + len(ai_pairs[0])),
+        "rows_written": int(table.num_rows),
+        "write_s": wkb_s + gdal_s,
+        "cores": cores,
+        "cpu_floor_s": (serial + inter_s) / cores,
+        "serial_floor_s": serial + inter_s / cores,
     }
 
 
 def render(rows: list[dict]) -> str:
-    out = [("| size | geopandas s | DuckDB s | kgspatial s | imports s | read s | straddling pairs (master + communes) |"
+    out = [
+        (
+            "| size | geopandas s | DuckDB s | kgspatial s | imports s | read s | straddling pairs (master + communes) |"
             " intersections CPU s (µs each) | rows written | write s | CPU floor s | serial floor s |"
             " over geopandas: kgspatial / at CPU floor / at serial floor |"
-            " over DuckDB: kgspatial / at CPU floor / at serial floor | target (geopandas, DuckDB) |"),
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            " over DuckDB: kgspatial / at CPU floor / at serial floor | target (geopandas, DuckDB) |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         fl, base, kg, duck = r["floor"], r["baseline_s"], r["kgspatial_s"], r.get("duckdb_s")
-        over_duck = (f" {duck / kg:.2f}x / {duck / fl['cpu_floor_s']:.2f}x / {duck / fl['serial_floor_s']:.2f}x |"
-                     if duck else " - |")
+        over_duck = (
+            f" {duck / kg:.2f}x / {duck / fl['cpu_floor_s']:.2f}x / {duck / fl['serial_floor_s']:.2f}x |"
+            if duck
+            else " - |"
+        )
         target = r["target"]
         out.append(
             f"| {rb.size_label(r['size'])} | {base:.1f} | {f'{duck:.1f}' if duck else '-'} | {kg:.1f} |"
@@ -149,7 +170,8 @@ def render(rows: list[dict]) -> str:
             f" {fl['pairs_master']:,} + {fl['pairs_admin']:,} | {fl['intersections_cpu_s']:.1f} ({fl['us_per_intersection']:.0f}) |"
             f" {fl['rows_written']:,} | {fl['write_s']:.2f} | {fl['cpu_floor_s']:.1f} | {fl['serial_floor_s']:.1f} |"
             f" {base / kg:.1f}x / {base / fl['cpu_floor_s']:.1f}x / {base / fl['serial_floor_s']:.1f}x |{over_duck}"
-            f" {f'{target[0]:g}x, {target[1]:g}x' if target else '-'} |")
+            f" {f'{target[0]:g}x, {target[1]:g}x' if target else '-'} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -160,8 +182,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--follow", type=float, default=0.7)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--rules", default=str(rb.DEFAULT_RULES),
-                    help="rules CSV, or 'conflicts-only' (run_bench.py's: the default table's conflict rows)")
+    ap.add_argument(
+        "--rules",
+        default=str(rb.DEFAULT_RULES),
+        help="rules CSV, or 'conflicts-only' (run_bench.py's: the default table's conflict rows)",
+    )
     ap.add_argument("--duckdb", action="store_true", help="also run DuckDB spatial (bench/duckdb_spatial.py)")
     ap.add_argument("--taxonomy", type=Path, default=rb.DEFAULT_TAXONOMY)
     ap.add_argument("--kgspatial-args", default="")
@@ -176,31 +201,50 @@ def main(argv=None) -> int:
         data, meta, _ = rb.ensure_data(size, a.seed, "gpkg", a.follow, BENCH / "data")
         tag = f"floor_m{size[0]}_p{size[1]}_c{size[2]}"
         print(f"[{tag}] baseline ...", file=sys.stderr, flush=True)
-        base, _ = rb.run_baseline(data, meta, a.rules, a.taxonomy, runs / tag / "baseline.json",
-                                  runs / tag / "baseline.log")
+        base, _ = rb.run_baseline(
+            data, meta, a.rules, a.taxonomy, runs / tag / "baseline.json", runs / tag / "baseline.log"
+        )
         print(f"[{tag}] kgspatial ...", file=sys.stderr, flush=True)
         out = runs / tag / "kgspatial"
-        kg, _ = rb.run_kgspatial(rb.kgspatial_cmd(None), data, meta, a.rules, a.jobs, out,
-                                 runs / tag / "kgspatial.log", shlex.split(a.kgspatial_args))
+        kg, _ = rb.run_kgspatial(
+            rb.kgspatial_cmd(None),
+            data,
+            meta,
+            a.rules,
+            a.jobs,
+            out,
+            runs / tag / "kgspatial.log",
+            shlex.split(a.kgspatial_args),
+        )
         duck = None
         if a.duckdb:
             print(f"[{tag}] duckdb ...", file=sys.stderr, flush=True)
-            duck, _ = rb.run_duckdb(data, meta, a.rules, a.taxonomy, runs / tag / "duckdb.json", runs / tag / "duckdb.log")
+            duck, _ = rb.run_duckdb(
+                data, meta, a.rules, a.taxonomy, runs / tag / "duckdb.json", runs / tag / "duckdb.log"
+            )
         if not (base["exit"] == 0 and kg["ok"] and (duck is None or duck["ok"])):
             print(f"[{tag}] a tool failed: see the logs under {runs / tag}", file=sys.stderr)
             return 1
         print(f"[{tag}] floor ...", file=sys.stderr, flush=True)
-        rows.append({"size": list(size), "baseline_s": base["seconds"], "kgspatial_s": kg["seconds"],
-                     "duckdb_s": duck["seconds"] if duck else None,
-                     "target": TARGETS.get(size[0]),
-                     "floor": measure_floor(data, meta, a.rules, out / "conflicts.gpkg")})
+        rows.append(
+            {
+                "size": list(size),
+                "baseline_s": base["seconds"],
+                "kgspatial_s": kg["seconds"],
+                "duckdb_s": duck["seconds"] if duck else None,
+                "target": TARGETS.get(size[0]),
+                "floor": measure_floor(data, meta, a.rules, out / "conflicts.gpkg"),
+            }
+        )
     table = render(rows)
     print(table)
     results = BENCH / "results"
     (results / "floor.md").write_text(
         f"# kgspatial benchmark: the floor\n\nRun {time.strftime('%Y-%m-%dT%H:%M:%S%z')} with"
         f" `python bench/floor.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
-        f" on {rb.machine().get('cpu', 'this machine')}.\n\n{table}", encoding="utf-8")
+        f" on {rb.machine().get('cpu', 'this machine')}.\n\n{table}",
+        encoding="utf-8",
+    )
     (results / "floor.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {results / 'floor.md'}", file=sys.stderr)
     return 0

@@ -89,14 +89,58 @@ URBAN_CODES = {"ODT", "TMD", "DGT", "SKK"}
 URBAN_RADIUS_M = 7000.0
 
 COMMUNE_NAMES = [
-    "Vĩnh Thanh Vân", "Vĩnh Lạc", "An Hòa", "Rạch Sỏi", "Vĩnh Lợi", "Vĩnh Quang", "Phi Thông",
-    "Tân Hiệp", "Thạnh Đông", "Thạnh Trị", "Tân Hội", "Tân An", "Thạnh Đông A", "Minh Lương",
-    "Mong Thọ", "Giục Tượng", "Vĩnh Hòa Hiệp", "Bình An", "Thạnh Lộc", "Giồng Riềng",
-    "Thạnh Hưng", "Ngọc Chúc", "Hòa Thuận", "Long Thạnh", "Bàn Tân Định", "Gò Quao",
-    "Vĩnh Hòa Hưng Bắc", "Định An", "Thới Quản", "Thứ Ba", "Đông Thái", "Nam Yên", "Tây Yên",
-    "Thứ Mười Một", "Vân Khánh", "Đông Hưng", "Thạnh Yên", "An Minh Bắc", "Minh Thuận",
-    "Vĩnh Bình Bắc", "Phong Đông", "Sóc Sơn", "Mỹ Lâm", "Sơn Kiên", "Bình Sơn", "Thổ Sơn",
-    "Lình Huỳnh", "Nam Thái Sơn", "Mỹ Hiệp Sơn", "Hòn Đất", "Vĩnh Thuận", "U Minh Thượng",
+    "Vĩnh Thanh Vân",
+    "Vĩnh Lạc",
+    "An Hòa",
+    "Rạch Sỏi",
+    "Vĩnh Lợi",
+    "Vĩnh Quang",
+    "Phi Thông",
+    "Tân Hiệp",
+    "Thạnh Đông",
+    "Thạnh Trị",
+    "Tân Hội",
+    "Tân An",
+    "Thạnh Đông A",
+    "Minh Lương",
+    "Mong Thọ",
+    "Giục Tượng",
+    "Vĩnh Hòa Hiệp",
+    "Bình An",
+    "Thạnh Lộc",
+    "Giồng Riềng",
+    "Thạnh Hưng",
+    "Ngọc Chúc",
+    "Hòa Thuận",
+    "Long Thạnh",
+    "Bàn Tân Định",
+    "Gò Quao",
+    "Vĩnh Hòa Hưng Bắc",
+    "Định An",
+    "Thới Quản",
+    "Thứ Ba",
+    "Đông Thái",
+    "Nam Yên",
+    "Tây Yên",
+    "Thứ Mười Một",
+    "Vân Khánh",
+    "Đông Hưng",
+    "Thạnh Yên",
+    "An Minh Bắc",
+    "Minh Thuận",
+    "Vĩnh Bình Bắc",
+    "Phong Đông",
+    "Sóc Sơn",
+    "Mỹ Lâm",
+    "Sơn Kiên",
+    "Bình Sơn",
+    "Thổ Sơn",
+    "Lình Huỳnh",
+    "Nam Thái Sơn",
+    "Mỹ Hiệp Sơn",
+    "Hòn Đất",
+    "Vĩnh Thuận",
+    "U Minh Thượng",
 ]
 
 
@@ -110,8 +154,12 @@ def projected_bbox(lonlat_box=LONLAT_BOX) -> tuple[float, float, float, float]:
 
     tr = Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
     x0, y0, x1, y1 = tr.transform_bounds(*lonlat_box, densify_pts=21)
-    return (np.floor(x0 / 1000) * 1000, np.floor(y0 / 1000) * 1000,
-            np.ceil(x1 / 1000) * 1000, np.ceil(y1 / 1000) * 1000)
+    return (
+        np.floor(x0 / 1000) * 1000,
+        np.floor(y0 / 1000) * 1000,
+        np.ceil(x1 / 1000) * 1000,
+        np.ceil(y1 / 1000) * 1000,
+    )
 
 
 def voronoi_coverage(n: int, bbox, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -125,9 +173,7 @@ def voronoi_coverage(n: int, bbox, rng: np.random.Generator) -> tuple[np.ndarray
     frame = box(*bbox)
     if n == 1:
         return np.array([frame]), xy
-    cells = shapely.get_parts(
-        shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=frame, ordered=True)
-    )
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=frame, ordered=True))
     if len(cells) != n:  # duplicate seeds (practically impossible with float draws)
         raise RuntimeError(f"voronoi returned {len(cells)} cells for {n} seeds")
     edge = ~shapely.contains_properly(frame, cells)
@@ -135,8 +181,9 @@ def voronoi_coverage(n: int, bbox, rng: np.random.Generator) -> tuple[np.ndarray
     return cells, xy
 
 
-def zoned_codes(xy: np.ndarray, table, rng: np.random.Generator, *, cells_per_zone: int,
-                keep: float, urban_boost: float, bbox) -> tuple[np.ndarray, np.ndarray]:
+def zoned_codes(
+    xy: np.ndarray, table, rng: np.random.Generator, *, cells_per_zone: int, keep: float, urban_boost: float, bbox
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw a code index per seed: the code of its coarse zone with probability `keep`, else
     an independent draw. Zones near Rạch Giá favour urban codes by `urban_boost`.
 
@@ -195,18 +242,15 @@ def build(n_master: int, n_plan: int, n_communes: int, seed: int, follow: float 
 
     rng = np.random.default_rng(ss_master)
     geoms, xy = voronoi_coverage(n_master, bbox, rng)
-    idx, _ = zoned_codes(xy, MASTER_CODES, rng, cells_per_zone=40, keep=0.8, urban_boost=12.0,
-                         bbox=bbox)
+    idx, _ = zoned_codes(xy, MASTER_CODES, rng, cells_per_zone=40, keep=0.8, urban_boost=12.0, bbox=bbox)
     codes = np.array([c for c, _, _ in MASTER_CODES], dtype=object)
     names = np.array(nfc([t for _, _, t in MASTER_CODES]), dtype=object)
-    layers["master"] = gpd.GeoDataFrame(
-        {"MA_QH": codes[idx], "TEN": names[idx]}, geometry=geoms, crs=CRS)
+    layers["master"] = gpd.GeoDataFrame({"MA_QH": codes[idx], "TEN": names[idx]}, geometry=geoms, crs=CRS)
     master_xy, master_codes = xy, codes[idx]
 
     rng = np.random.default_rng(ss_plan)
     geoms, xy = voronoi_coverage(n_plan, bbox, rng)
-    idx, zone = zoned_codes(xy, PLAN_CODES, rng, cells_per_zone=25, keep=0.75, urban_boost=4.0,
-                            bbox=bbox)
+    idx, zone = zoned_codes(xy, PLAN_CODES, rng, cells_per_zone=25, keep=0.75, urban_boost=4.0, bbox=bbox)
     codes = np.array([c for c, _, _ in PLAN_CODES], dtype=object)
     plan_pos = {c: i for i, c in enumerate(codes)}
     beneath = master_codes[nearest_index(xy, master_xy)]
@@ -214,8 +258,7 @@ def build(n_master: int, n_plan: int, n_communes: int, seed: int, follow: float 
     zone_follows = rng.random(zone.max() + 1) < follow
     idx = np.where(zone_follows[zone], followed, idx)
     names = np.array(nfc([t for _, _, t in PLAN_CODES]), dtype=object)
-    layers["plan"] = gpd.GeoDataFrame(
-        {"ma": codes[idx], "ten": names[idx]}, geometry=geoms, crs=CRS)
+    layers["plan"] = gpd.GeoDataFrame({"ma": codes[idx], "ten": names[idx]}, geometry=geoms, crs=CRS)
 
     rng = np.random.default_rng(ss_comm)
     geoms, _ = voronoi_coverage(n_communes, bbox, rng)
@@ -228,8 +271,7 @@ def build(n_master: int, n_plan: int, n_communes: int, seed: int, follow: float 
         if i >= base:
             name = f"{name} {i // base + 1}"
         ten_xa.append(("Phường " if i % 7 == 0 else "Xã ") + name)
-    layers["communes"] = gpd.GeoDataFrame(
-        {"ma_xa": ma_xa, "ten_xa": nfc(ten_xa)}, geometry=geoms, crs=CRS)
+    layers["communes"] = gpd.GeoDataFrame({"ma_xa": ma_xa, "ten_xa": nfc(ten_xa)}, geometry=geoms, crs=CRS)
     return layers, bbox
 
 
@@ -238,9 +280,21 @@ def _heap_in_use() -> int | None:
     import ctypes
 
     class MallInfo2(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-            "fordblks", "keepcost")]
+        _fields_ = [
+            (n, ctypes.c_size_t)
+            for n in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
 
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -301,8 +355,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", type=Path, required=True, help="output directory (replaced)")
     ap.add_argument("--format", choices=["gpkg", "parquet"], default="gpkg")
-    ap.add_argument("--follow", type=float, default=0.7,
-                    help="share of plan zones that follow the master plan (default %(default)s)")
+    ap.add_argument(
+        "--follow",
+        type=float,
+        default=0.7,
+        help="share of plan zones that follow the master plan (default %(default)s)",
+    )
     a = ap.parse_args(argv)
     if not 0 <= a.follow <= 1:
         ap.error("--follow must be between 0 and 1")
@@ -325,15 +383,23 @@ def main(argv=None) -> int:
     t_write = time.perf_counter() - t1
     meta = {
         "generator": "bench/gen_province.py",
-        "params": {"master": a.master, "plan": a.plan, "communes": a.communes,
-                   "seed": a.seed, "format": a.format, "follow": a.follow},
+        "params": {
+            "master": a.master,
+            "plan": a.plan,
+            "communes": a.communes,
+            "seed": a.seed,
+            "format": a.format,
+            "follow": a.follow,
+        },
         "crs": CRS,
         "bbox": list(map(float, bbox)),
         "lonlat_box": list(LONLAT_BOX),
         "files": paths,
-        "fields": {"master": {"code": "MA_QH", "label": "TEN"},
-                   "plan": {"code": "ma", "label": "ten"},
-                   "communes": {"code": "ma_xa", "name": "ten_xa"}},
+        "fields": {
+            "master": {"code": "MA_QH", "label": "TEN"},
+            "plan": {"code": "ma", "label": "ten"},
+            "communes": {"code": "ma_xa", "name": "ten_xa"},
+        },
         "code_counts": {
             "master": layers["master"]["MA_QH"].value_counts().sort_index().to_dict(),
             "plan": layers["plan"]["ma"].value_counts().sort_index().to_dict(),
@@ -341,12 +407,14 @@ def main(argv=None) -> int:
         "geometry_size": sizes,
         "seconds": {"build": round(t_build, 3), "write": round(t_write, 3)},
     }
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     shutil.rmtree(a.out, ignore_errors=True)
     tmp.rename(a.out)
-    print(f"wrote {a.out} ({a.format}): master {a.master}, plan {a.plan}, communes "
-          f"{a.communes}; build {t_build:.1f} s, write {t_write:.1f} s", file=sys.stderr)
+    print(
+        f"wrote {a.out} ({a.format}): master {a.master}, plan {a.plan}, communes "
+        f"{a.communes}; build {t_build:.1f} s, write {t_write:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO))
 X0, Y0, CELL = 400_000.0, 1_200_000.0, 10.0
 LEVELS = [0.0, 0.5, 1.0, 1.5]
 RULES = "rule_id,plan_code,hazard_id,min_depth,verdict,severity\n" + "".join(
-    f"B{i},*,flood,{lv},{'conflict' if lv >= 1 else 'conditional'},medium\n" for i, lv in enumerate(LEVELS))
+    f"B{i},*,flood,{lv},{'conflict' if lv >= 1 else 'conditional'},medium\n" for i, lv in enumerate(LEVELS)
+)
 
 
 def depth_field(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -55,9 +56,24 @@ def make_raster(path: Path, n: int) -> None:
         return
     tmp = path.with_suffix(".part.tif")
     block = 2048
-    with rasterio.open(tmp, "w", driver="GTiff", width=n, height=n, count=1, dtype="float32", crs="EPSG:9207",
-                       transform=from_origin(X0, Y0, CELL, CELL), nodata=-9999.0, tiled=True, blockxsize=256,
-                       blockysize=256, compress="deflate", predictor=3, BIGTIFF="YES") as ds:
+    with rasterio.open(
+        tmp,
+        "w",
+        driver="GTiff",
+        width=n,
+        height=n,
+        count=1,
+        dtype="float32",
+        crs="EPSG:9207",
+        transform=from_origin(X0, Y0, CELL, CELL),
+        nodata=-9999.0,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        compress="deflate",
+        predictor=3,
+        BIGTIFF="YES",
+    ) as ds:
         for r in range(0, n, block):
             for c in range(0, n, block):
                 h, w = min(block, n - r), min(block, n - c)
@@ -85,17 +101,22 @@ def run_kgspatial(raster: Path, plan: Path, folder: Path) -> dict:
     from kgspatial.hazards import HazardOptions, run_hazards
 
     (folder / "hazard_rules.csv").write_text(RULES, encoding="utf-8")
-    (folder / "HAZARDS.yaml").write_text(f"layers:\n  - id: flood\n    path: {raster.name}\nrules: hazard_rules.csv\n",
-                                         encoding="utf-8")
+    (folder / "HAZARDS.yaml").write_text(
+        f"layers:\n  - id: flood\n    path: {raster.name}\nrules: hazard_rules.csv\n", encoding="utf-8"
+    )
     start = time.perf_counter()
-    run = run_hazards(HazardOptions(plans=[PlanInput(str(plan), code_field="code")], hazards=str(folder / "HAZARDS.yaml"),
-                                    jobs=1))
+    run = run_hazards(
+        HazardOptions(plans=[PlanInput(str(plan), code_field="code")], hazards=str(folder / "HAZARDS.yaml"), jobs=1)
+    )
     elapsed = time.perf_counter() - start
     rows = run.result.findings
     by_band = rows.groupby("min_depth")["area_m2"].sum()
     per = rows.assign(f=rows["plan_feature"].astype(int)).groupby(["f", "min_depth"])["area_m2"].sum()
-    return {"seconds": elapsed, "bands_m2": {f"{k:g}": float(v) for k, v in by_band.items()},
-            "per_feature": {f"{f}:{b:g}": float(v) for (f, b), v in per.items()}}
+    return {
+        "seconds": elapsed,
+        "bands_m2": {f"{k:g}": float(v) for k, v in by_band.items()},
+        "per_feature": {f"{f}:{b:g}": float(v) for (f, b), v in per.items()},
+    }
 
 
 def _band(values: np.ndarray) -> np.ndarray:
@@ -120,8 +141,11 @@ def run_mask(raster: Path, plan: Path) -> dict:
                 area = float((bands == b).sum()) * CELL * CELL
                 totals[b] += area
                 per[f"{i}:{LEVELS[b]:g}"] = area
-    return {"seconds": time.perf_counter() - start, "bands_m2": {f"{lv:g}": float(t) for lv, t in zip(LEVELS, totals)},
-            "per_feature": per}
+    return {
+        "seconds": time.perf_counter() - start,
+        "bands_m2": {f"{lv:g}": float(t) for lv, t in zip(LEVELS, totals)},
+        "per_feature": per,
+    }
 
 
 def run_rasterstats(raster: Path, plan: Path) -> dict:
@@ -132,8 +156,9 @@ def run_rasterstats(raster: Path, plan: Path) -> dict:
     frame = pyogrio.read_dataframe(plan)
     totals = np.zeros(len(LEVELS))
     per = {}
-    stats = zonal_stats(frame.geometry.values, str(raster), categorical=True, nodata=-9999.0,
-                        zone_func=None, add_stats=None, band=1)
+    stats = zonal_stats(
+        frame.geometry.values, str(raster), categorical=True, nodata=-9999.0, zone_func=None, add_stats=None, band=1
+    )
     # categorical counts each distinct value; classify the values into bands
     for i, counts in enumerate(stats):
         for value, n in counts.items():
@@ -142,8 +167,11 @@ def run_rasterstats(raster: Path, plan: Path) -> dict:
                 totals[b] += n * CELL * CELL
                 key = f"{i}:{LEVELS[b]:g}"
                 per[key] = per.get(key, 0.0) + n * CELL * CELL
-    return {"seconds": time.perf_counter() - start, "bands_m2": {f"{lv:g}": float(t) for lv, t in zip(LEVELS, totals)},
-            "per_feature": per}
+    return {
+        "seconds": time.perf_counter() - start,
+        "bands_m2": {f"{lv:g}": float(t) for lv, t in zip(LEVELS, totals)},
+        "per_feature": per,
+    }
 
 
 def run_duckdb(raster: Path) -> dict:
@@ -162,15 +190,25 @@ def run_duckdb(raster: Path) -> dict:
             return {"seconds": 0.0, "supported": False, "why": f"spatial extension unavailable: {exc}"}
     import re
 
-    names = sorted({r[0] for r in con.execute("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()
-                    if re.search(r"raster|^rt_", r[0], re.IGNORECASE)})
+    names = sorted(
+        {
+            r[0]
+            for r in con.execute("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()
+            if re.search(r"raster|^rt_", r[0], re.IGNORECASE)
+        }
+    )
     try:
         con.execute(f"SELECT * FROM ST_Read('{raster}') LIMIT 1").fetchall()
         st_read = "ST_Read opened it"
     except duckdb.Error as exc:
         st_read = f"ST_Read refuses it: {' '.join(str(exc).split())[:200]}"
-    return {"seconds": time.perf_counter() - start, "supported": bool(names), "raster_functions": names,
-            "st_read": st_read, "version": duckdb.__version__}
+    return {
+        "seconds": time.perf_counter() - start,
+        "supported": bool(names),
+        "raster_functions": names,
+        "st_read": st_read,
+        "version": duckdb.__version__,
+    }
 
 
 def child(args) -> None:
@@ -195,9 +233,12 @@ def compare(exact: dict, other: dict) -> dict:
             errors.append(abs(other["per_feature"].get(key, 0.0) - want) / want)
     total_exact = sum(exact["bands_m2"].values())
     total_other = sum(other["bands_m2"].values())
-    return {"feature_band_pieces": len(errors), "median_rel_error": float(np.median(errors)) if errors else 0.0,
-            "p90_rel_error": float(np.quantile(errors, 0.9)) if errors else 0.0,
-            "total_rel_error": abs(total_other - total_exact) / total_exact if total_exact else 0.0}
+    return {
+        "feature_band_pieces": len(errors),
+        "median_rel_error": float(np.median(errors)) if errors else 0.0,
+        "p90_rel_error": float(np.quantile(errors, 0.9)) if errors else 0.0,
+        "total_rel_error": abs(total_other - total_exact) / total_exact if total_exact else 0.0,
+    }
 
 
 def main() -> int:
@@ -217,16 +258,21 @@ def main() -> int:
     raster = data / f"depth_{args.cells}.tif"
     t = time.perf_counter()
     make_raster(raster, args.cells)
-    print(f"raster {raster.name}: {raster.stat().st_size / 1e6:,.0f} MB on disk ({time.perf_counter() - t:.0f} s)",
-          flush=True)
+    print(
+        f"raster {raster.name}: {raster.stat().st_size / 1e6:,.0f} MB on disk ({time.perf_counter() - t:.0f} s)",
+        flush=True,
+    )
     results = {"cells": args.cells, "raster_mb": raster.stat().st_size / 1e6, "runs": []}
     for n in [int(v) for v in args.polygons.split(",")]:
         plan = data / f"plan_{args.cells}_{n}.gpkg"
         make_polygons(plan, n, args.cells)
         got = {}
         for method in args.methods.split(","):
-            proc = subprocess.run([sys.executable, __file__, "--method", method, "--raster", str(raster),
-                                   "--plan", str(plan)], capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--method", method, "--raster", str(raster), "--plan", str(plan)],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode:
                 print(f"{method} failed: {proc.stderr[-2000:]}", flush=True)
                 continue

@@ -43,8 +43,26 @@ def free_port() -> int:
 
 
 def key(data: Path, env: dict, role: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "kgspatial", "keys", "create", "--role", role, "--name", f"bench {role}",
-                          "--data-dir", str(data)], env=env, capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kgspatial",
+            "keys",
+            "create",
+            "--role",
+            role,
+            "--name",
+            f"bench {role}",
+            "--data-dir",
+            str(data),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -72,9 +90,24 @@ def main() -> int:
         env["KGSPATIAL_DATABASE_URL"] = args.database_url
     admin, planner = key(data, env, "admin"), key(data, env, "planner")
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "kgspatial", "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--data-dir", str(data)], env=env, preexec_fn=_limits,
-                              stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "wb"))
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kgspatial",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+        ],
+        env=env,
+        preexec_fn=_limits,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "server.log", "wb"),
+    )
     base = f"http://127.0.0.1:{port}"
     peak = [0]
     stop = threading.Event()
@@ -103,6 +136,7 @@ def main() -> int:
         threading.Thread(target=watch, daemon=True).start()
         ha, hp = {"Authorization": f"Bearer {admin}"}, {"Authorization": f"Bearer {planner}"}
         with httpx.Client(base_url=base, timeout=120) as c:
+
             def up(route, fname, headers, **fields):
                 with open(files / fname, "rb") as f:
                     r = c.post(f"/api/v1/{route}", headers=headers, files={"file": (fname, f)}, data=fields)
@@ -119,14 +153,19 @@ def main() -> int:
             assert c.get(f"/api/v1/checks/{check}", headers=hp).json()["status"] == "successful"
 
         plan_bytes = (files / "plan.gpkg").read_bytes()
-        reads = [("plans", "GET", "/api/v1/plans"), ("ogc_items", "GET", f"/ogc/collections/plan-{plan}/items?limit=100"),
-                 ("conflicts", "GET", f"/api/v1/checks/{check}/conflicts"), ("map", "GET", f"/api/v1/checks/{check}/map")]
+        reads = [
+            ("plans", "GET", "/api/v1/plans"),
+            ("ogc_items", "GET", f"/ogc/collections/plan-{plan}/items?limit=100"),
+            ("conflicts", "GET", f"/api/v1/checks/{check}/conflicts"),
+            ("map", "GET", f"/api/v1/checks/{check}/map"),
+        ]
         # the schedule: every client's list of requests; writes spread over the first clients' turns
         schedule = [[reads[(i + j) % len(reads)] for j in range(args.requests)] for i in range(args.clients)]
         for w in range(2 * args.writes):
             client, turn = w % args.clients, (w // args.clients) * 2 + 1
-            schedule[client][turn] = ("upload", "POST", "/api/v1/plans") if w % 2 == 0 else \
-                ("check", "POST", "/api/v1/checks")
+            schedule[client][turn] = (
+                ("upload", "POST", "/api/v1/plans") if w % 2 == 0 else ("check", "POST", "/api/v1/checks")
+            )
         times: dict[str, list[float]] = defaultdict(list)
         statuses: Counter = Counter()
         errors: list[str] = []
@@ -139,8 +178,11 @@ def main() -> int:
                     t = time.perf_counter()
                     try:
                         if kind == "upload":
-                            r = c.post(url, files={"file": ("plan.gpkg", plan_bytes)},
-                                       data={"name": "load", "plan_type": "urban_general"})
+                            r = c.post(
+                                url,
+                                files={"file": ("plan.gpkg", plan_bytes)},
+                                data={"name": "load", "plan_type": "urban_general"},
+                            )
                         elif kind == "check":
                             r = c.post(url, json={"plan_id": plan, "master_id": master, "rules_id": rules})
                         else:
@@ -185,8 +227,10 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     every = [x for v in times.values() for x in v]
-    print(f"store {args.store}: {args.clients} clients x {args.requests} requests = {len(every) + len(errors)} "
-          f"in {wall:.1f} s ({len(every) / wall:.1f}/s); queued checks done after {drained:.1f} s: {dict(outcome)}")
+    print(
+        f"store {args.store}: {args.clients} clients x {args.requests} requests = {len(every) + len(errors)} "
+        f"in {wall:.1f} s ({len(every) / wall:.1f}/s); queued checks done after {drained:.1f} s: {dict(outcome)}"
+    )
     print(f"statuses: {dict(sorted(statuses.items()))}; connection errors: {len(errors)}")
     print(f"{'kind':<10} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for kind, v in sorted(times.items()) + [("all", every)]:

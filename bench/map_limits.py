@@ -27,8 +27,14 @@ from kgspatial.taxonomy import Taxonomy
 
 X0, Y0, SIDE = 560_000.0, 1_080_000.0, 60_000.0  # EPSG:9207 metres around Rạch Giá
 CODES = ["LUC", "LUK", "NTS", "CLN", "HNK", "ONT", "ODT", "RPH", "RSX", "SKK", "DGT", "TMD"]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def synthetic_master(n: int, seed: int = 7) -> PreparedLayer:
@@ -39,13 +45,22 @@ def synthetic_master(n: int, seed: int = 7) -> PreparedLayer:
     lines = shapely.segmentize(shapely.union_all(shapely.boundary(cells)), 20.0)
 
     def wiggle(c):
-        inside = (c[:, 0] > X0 + 0.01) & (c[:, 0] < X0 + SIDE - 0.01) & (c[:, 1] > Y0 + 0.01) & (c[:, 1] < Y0 + SIDE - 0.01)
+        inside = (
+            (c[:, 0] > X0 + 0.01) & (c[:, 0] < X0 + SIDE - 0.01) & (c[:, 1] > Y0 + 0.01) & (c[:, 1] < Y0 + SIDE - 0.01)
+        )
         return np.where(inside[:, None], c + np.sin(c[:, ::-1] * 12.9898) * 3.0, c)
 
     geoms = np.asarray(shapely.get_parts(shapely.polygonize([shapely.transform(lines, wiggle)])), dtype=object)
     codes = np.asarray(rng.choice(CODES, len(geoms)), dtype=object)
-    return PreparedLayer("master", geoms, codes, codes, np.full(len(geoms), "", dtype=object),
-                         np.arange(len(geoms)).astype(str).astype(object), np.zeros(len(geoms), dtype=np.int8))
+    return PreparedLayer(
+        "master",
+        geoms,
+        codes,
+        codes,
+        np.full(len(geoms), "", dtype=object),
+        np.arange(len(geoms)).astype(str).astype(object),
+        np.zeros(len(geoms), dtype=np.int8),
+    )
 
 
 def synthetic_conflicts(master: PreparedLayer, n: int = 300, seed: int = 8) -> gpd.GeoDataFrame:
@@ -53,20 +68,36 @@ def synthetic_conflicts(master: PreparedLayer, n: int = 300, seed: int = 8) -> g
     idx = rng.choice(len(master), n, replace=False)
     pieces = shapely.buffer(shapely.centroid(master.geoms[idx]), 150.0, quad_segs=4)
     sev = rng.choice(["high", "medium", "low"], n)
-    return gpd.GeoDataFrame({
-        "conflict_id": [f"c{i}" for i in range(n)], "plan_id": "qh-bench", "plan_feature": [str(i) for i in range(n)],
-        "master_feature": master.feature_ids[idx], "plan_code": "ODT", "master_code": master.codes[idx],
-        "plan_label": "", "master_label": "", "rule_id": "R01", "verdict": np.where(sev == "low", "conditional", "conflict"),
-        "severity": sev, "reference": "Luật Đất đai 2024", "kind": "polygon", "area_m2": shapely.area(pieces),
-        "length_m": 0.0, "share": 1.0,
-    }, geometry=gpd.GeoSeries(pieces, crs="EPSG:9207"))
+    return gpd.GeoDataFrame(
+        {
+            "conflict_id": [f"c{i}" for i in range(n)],
+            "plan_id": "qh-bench",
+            "plan_feature": [str(i) for i in range(n)],
+            "master_feature": master.feature_ids[idx],
+            "plan_code": "ODT",
+            "master_code": master.codes[idx],
+            "plan_label": "",
+            "master_label": "",
+            "rule_id": "R01",
+            "verdict": np.where(sev == "low", "conditional", "conflict"),
+            "severity": sev,
+            "reference": "Luật Đất đai 2024",
+            "kind": "polygon",
+            "area_m2": shapely.area(pieces),
+            "length_m": 0.0,
+            "share": 1.0,
+        },
+        geometry=gpd.GeoSeries(pieces, crs="EPSG:9207"),
+    )
 
 
 def first_paint(browser, path: Path) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
     page.goto(path.as_uri(), wait_until="load", timeout=600_000)
-    ready = page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now()))))")
+    ready = page.evaluate(
+        "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now()))))"
+    )
     heap = page.evaluate("performance.memory ? performance.memory.usedJSHeapSize : 0")
     # A zoom in: every shape is projected and drawn again (SVG and canvas alike).
     zoom = page.evaluate("""() => new Promise(r => { const m = kgspatial.map, t = performance.now();
@@ -106,18 +137,25 @@ def main() -> None:
                 finally:
                     maps.CANVAS_THRESHOLD = saved
                 canvas = '"preferCanvas": true' in path.read_text(encoding="utf-8")
-                row = {"zones": len(master), "variant": name, "renderer": "canvas" if canvas else "svg",
-                       "vertices_in": int(shapely.get_num_coordinates(master.geoms).sum()),
-                       "file_mb": round(path.stat().st_size / 1e6, 2), "write_s": round(write_s, 1),
-                       **first_paint(browser, path)}
+                row = {
+                    "zones": len(master),
+                    "variant": name,
+                    "renderer": "canvas" if canvas else "svg",
+                    "vertices_in": int(shapely.get_num_coordinates(master.geoms).sum()),
+                    "file_mb": round(path.stat().st_size / 1e6, 2),
+                    "write_s": round(write_s, 1),
+                    **first_paint(browser, path),
+                }
                 rows.append(row)
                 print(json.dumps(row), flush=True)
         browser.close()
     print("\n| zones | variant | renderer | file | write | ready in Chromium | zoom-in redraw | JS heap |")
     print("|---:|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['zones']:,} | {r['variant']} | {r['renderer']} | {r['file_mb']} MB | {r['write_s']} s "
-              f"| {r['ready_ms'] / 1000:.1f} s | {r['zoom_ms']} ms | {r['js_heap_mb']} MB |")
+        print(
+            f"| {r['zones']:,} | {r['variant']} | {r['renderer']} | {r['file_mb']} MB | {r['write_s']} s "
+            f"| {r['ready_ms'] / 1000:.1f} s | {r['zoom_ms']} ms | {r['js_heap_mb']} MB |"
+        )
 
 
 if __name__ == "__main__":

@@ -31,16 +31,32 @@ def scene(folder: Path, parts: int) -> dict:
 
     cols = 250
     (folder / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
-    return {"plan": many_parts_plan(folder / "phan_tan.gpkg", cols, -(-parts // cols)),
-            "master": split_master(folder / "master.gpkg"), "rules": folder / "rules.csv"}
+    return {
+        "plan": many_parts_plan(folder / "phan_tan.gpkg", cols, -(-parts // cols)),
+        "master": split_master(folder / "master.gpkg"),
+        "rules": folder / "rules.csv",
+    }
 
 
 def one_cli(folder: Path, files: dict) -> dict:
     from kgspatial.cli import main
 
     t = time.perf_counter()
-    rc = main(["check", "--master", str(files["master"]), "--plan", str(files["plan"]), "--rules", str(files["rules"]),
-               "--map", "--out", str(folder / "out"), "-q"])
+    rc = main(
+        [
+            "check",
+            "--master",
+            str(files["master"]),
+            "--plan",
+            str(files["plan"]),
+            "--rules",
+            str(files["rules"]),
+            "--map",
+            "--out",
+            str(folder / "out"),
+            "-q",
+        ]
+    )
     return {"rc": rc, "seconds": round(time.perf_counter() - t, 1), "map": str(folder / "out" / "map.html")}
 
 
@@ -55,7 +71,9 @@ def one_api(folder: Path, files: dict) -> dict:
 
         def upload(route, path, **data):
             with open(path, "rb") as f:
-                return client.post(f"/api/v1/{route}", headers=h, files={"file": (path.name, f)}, data=data).json()["id"]
+                return client.post(f"/api/v1/{route}", headers=h, files={"file": (path.name, f)}, data=data).json()[
+                    "id"
+                ]
 
         upload("masters", files["master"], name="m")
         rules = upload("rules", files["rules"], name="r")
@@ -82,8 +100,11 @@ def measure(what: str, folder: Path, parts: int, cap_gb: float, timeout: float) 
     try:
         proc = subprocess.run(
             [sys.executable, __file__, "--child", what, "--folder", str(folder), "--parts", str(parts)],
-            capture_output=True, text=True, timeout=timeout,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)))
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)),
+        )
     except subprocess.TimeoutExpired:
         return {"what": what, "outcome": f"killed after {timeout:.0f} s"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]

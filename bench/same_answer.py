@@ -29,7 +29,7 @@ def read(folder: Path):
 
 
 def differences(old: Path, new: Path, exact_bytes: bool = False) -> list[str]:
-    (m0, a), (m1, b) = read(old), read(new)
+    (m0, a), (_, b) = read(old), read(new)
     problems = []
     if a.num_rows != b.num_rows:
         return [f"{a.num_rows} rows against {b.num_rows}"]
@@ -52,7 +52,9 @@ def differences(old: Path, new: Path, exact_bytes: bool = False) -> list[str]:
         else:
             bad = np.nonzero(np.array([p != q for p, q in zip(x, y)], dtype=bool))[0]
         if len(bad):
-            problems.append(f"{name}: {len(bad)} row(s) differ, first at row {bad[0]}: {x[bad[0]]!r} against {y[bad[0]]!r}")
+            problems.append(
+                f"{name}: {len(bad)} row(s) differ, first at row {bad[0]}: {x[bad[0]]!r} against {y[bad[0]]!r}"
+            )
     return problems
 
 

@@ -16,8 +16,8 @@ import shapely
 from . import crs as crs_mod
 from .engine import Pieces, intersect_pairs, keep_kind, lines_once, measure, prepare_big
 from .errors import InputError, say
-from .numfmt import en, vn
 from .io import Layer
+from .numfmt import en, vn
 from .prepare import POINT, POLYGON, as_text, find_field, kinds_of, repair
 
 CODE_CANDIDATES = ["ma_xa", "maxa", "ma_dvhc", "madvhc", "code", "ma", "commune_id", "ward_code", "id"]
@@ -30,9 +30,11 @@ def admin_selector(path: str, code_field: str | None = None, name_field: str | N
     def select(names: list[str]) -> list[str]:
         code = find_field(names, code_field, CODE_CANDIDATES, "unit code", path)
         if code is None:
-            raise InputError.say(f"{path}: không tìm thấy trường mã đơn vị hành chính; hãy chỉ ra bằng tùy chọn"
-                                 f" --admin-field (các trường: {', '.join(names)})",
-                                 f"no unit code field found; name it with --admin-field (fields: {', '.join(names)})")
+            raise InputError.say(
+                f"{path}: không tìm thấy trường mã đơn vị hành chính; hãy chỉ ra bằng tùy chọn"
+                f" --admin-field (các trường: {', '.join(names)})",
+                f"no unit code field found; name it with --admin-field (fields: {', '.join(names)})",
+            )
         name = find_field(names, name_field, NAME_CANDIDATES, "unit name", path)
         return [c for c in (code, name) if c]
 
@@ -59,24 +61,32 @@ def prepare_admin(
     gdf = layer.gdf
     code_col = find_field(gdf.columns, code_field, CODE_CANDIDATES, "unit code", layer.path)
     if code_col is None:
-        raise InputError.say(f"{layer.path}: không tìm thấy trường mã đơn vị hành chính; hãy chỉ ra bằng tùy chọn"
-                             " --admin-field", "no unit code field found; name it with --admin-field")
+        raise InputError.say(
+            f"{layer.path}: không tìm thấy trường mã đơn vị hành chính; hãy chỉ ra bằng tùy chọn --admin-field",
+            "no unit code field found; name it with --admin-field",
+        )
     name_col = find_field(gdf.columns, name_field, NAME_CANDIDATES, "unit name", layer.path)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if not present.any():
-        raise InputError.say(f"{layer.path}: không đơn vị hành chính nào có hình học (đã đọc {vn(len(gdf))})",
-                             f"no administrative unit has a geometry ({en(len(gdf))} read)")
+        raise InputError.say(
+            f"{layer.path}: không đơn vị hành chính nào có hình học (đã đọc {vn(len(gdf))})",
+            f"no administrative unit has a geometry ({en(len(gdf))} read)",
+        )
     geoms = crs_mod.transform_geometries(geoms[present], layer.crs, analysis_crs)
     kinds = kinds_of(geoms)
     if (kinds != POLYGON).any():
-        raise InputError.say(f"{layer.path}: đơn vị hành chính phải là các vùng (polygon)",
-                             "administrative units must be polygons")
+        raise InputError.say(
+            f"{layer.path}: đơn vị hành chính phải là các vùng (polygon)", "administrative units must be polygons"
+        )
     geoms, repaired = repair(geoms, kinds)
     # A Real field gives 8130103.0: the unit code is 8130103, as the land-use codes are read.
     codes = np.array([as_text(v) for v in gdf[code_col]], dtype=object)[present]
-    names = (gdf[name_col].fillna("").astype(str).to_numpy(dtype=object)[present]
-             if name_col else np.full(len(geoms), "", dtype=object))
+    names = (
+        gdf[name_col].fillna("").astype(str).to_numpy(dtype=object)[present]
+        if name_col
+        else np.full(len(geoms), "", dtype=object)
+    )
 
     order = np.argsort(codes, kind="stable")
     geoms, codes, names = geoms[order], codes[order], names[order]
@@ -93,10 +103,13 @@ def prepare_admin(
     overlap = float(before.sum() - shapely.area(resolved).sum())
     warnings = list(layer.warnings)
     if overlap > 0.01:
-        warnings.append(say(
-            f"{layer.path}: các đơn vị hành chính chồng lấn tổng cộng {vn(overlap)} m²; mỗi phần chồng lấn được"
-            " tính cho một đơn vị",
-            f"units overlap by {en(overlap)} m² in all; each overlap was given to one unit"))
+        warnings.append(
+            say(
+                f"{layer.path}: các đơn vị hành chính chồng lấn tổng cộng {vn(overlap)} m²; mỗi phần chồng lấn được"
+                " tính cho một đơn vị",
+                f"units overlap by {en(overlap)} m² in all; each overlap was given to one unit",
+            )
+        )
     # Not prepared: units are shared by the threads of a batch, and GEOS builds a prepared
     # geometry's indexes lazily, unsafely under concurrency; they are only ever the second operand.
     info = {
@@ -112,8 +125,13 @@ def prepare_admin(
         "overlap_area_m2": round(overlap, 3),
     }
     return AdminUnits(
-        geoms=resolved, codes=codes, names=names, tree=shapely.STRtree(resolved),
-        bounds=shapely.bounds(resolved), info=info, warnings=warnings,
+        geoms=resolved,
+        codes=codes,
+        names=names,
+        tree=shapely.STRtree(resolved),
+        bounds=shapely.bounds(resolved),
+        info=info,
+        warnings=warnings,
     )
 
 
@@ -147,8 +165,8 @@ def split_by_units(geoms: np.ndarray, kinds: np.ndarray, units: AdminUnits, jobs
     for i in short:
         near = ri[li == i]
         rest = shapely.difference(geoms[i], shapely.union_all(units.geoms[near])) if len(near) else geoms[i]
-        rest = keep_kind(np.array([rest], dtype=object), kinds[i:i + 1])[0]
-        if rest is not None and not shapely.is_empty(rest) and measure(np.array([rest]), kinds[i:i + 1])[0] > 1e-6:
+        rest = keep_kind(np.array([rest], dtype=object), kinds[i : i + 1])[0]
+        if rest is not None and not shapely.is_empty(rest) and measure(np.array([rest]), kinds[i : i + 1])[0] > 1e-6:
             outside.append((i, rest))
     extra = Pieces(
         np.array([i for i, _ in outside], dtype=np.int64),

@@ -142,5 +142,7 @@ def assert_offline(html: str) -> None:
     """Refuse to write a map that would fetch a script or stylesheet from the network."""
     match = _REMOTE_REF.search(html)
     if match:
-        raise KgSpatialError.say(f"bản đồ sẽ tải tài nguyên từ mạng ({match.group(0)[:80]}...): không ghi tệp",
-                                 f"map would load a remote asset ({match.group(0)[:80]}...): refusing to write it")
+        raise KgSpatialError.say(
+            f"bản đồ sẽ tải tài nguyên từ mạng ({match.group(0)[:80]}...): không ghi tệp",
+            f"map would load a remote asset ({match.group(0)[:80]}...): refusing to write it",
+        )

@@ -4,6 +4,7 @@ The shared context (master, admin units, rules) is built once and every
 registered plan is checked against it; the results are gathered into a
 :class:`BatchResult` that the province reports and maps present.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -25,8 +26,17 @@ import pyogrio
 import shapely
 
 from . import __version__
-from .check import (CONFLICT_COLUMNS, AdminInput, CheckOptions, CheckResult, PlanInput, build_context,
-                    build_summary, check_one, parent_context)
+from .check import (
+    CONFLICT_COLUMNS,
+    AdminInput,
+    CheckOptions,
+    CheckResult,
+    PlanInput,
+    build_context,
+    build_summary,
+    check_one,
+    parent_context,
+)
 from .errors import InputError, KgSpatialError, say
 from .exceptions import open_rows
 from .output import CONFLICTS_LAYER, staged_output, write_check_outputs, write_summary
@@ -131,8 +141,11 @@ def file_parts(spec: str) -> list[Path]:
         return sorted(p for p in path.rglob("*") if p.is_file())
     if path.suffix.lower() in {".shp", ".tab", ".mif"} and path.parent.is_dir():
         stem = path.stem.casefold()
-        return sorted(p for p in path.parent.iterdir()
-                      if p.is_file() and (p.stem.casefold() == stem or p.name.casefold().startswith(stem + ".shp.")))
+        return sorted(
+            p
+            for p in path.parent.iterdir()
+            if p.is_file() and (p.stem.casefold() == stem or p.name.casefold().startswith(stem + ".shp."))
+        )
     return [path]
 
 
@@ -156,7 +169,10 @@ def _shared_fingerprint(reg: Registry, opts: BatchOptions) -> dict:
     data = {
         "kgspatial_version": __version__,
         "province": reg.province,
-        "master": {"entry": reg.master.model_dump(exclude={"path"}), "files": hash_files(file_parts(reg.master_spec()))},
+        "master": {
+            "entry": reg.master.model_dump(exclude={"path"}),
+            "files": hash_files(file_parts(reg.master_spec())),
+        },
         "rules": hash_files([reg.rules]),
         "min_area": opts.min_area,
         "taxonomy": hash_files([p for p in (reg.profile.taxonomy, reg.profile.aliases) if p]),
@@ -166,8 +182,14 @@ def _shared_fingerprint(reg: Registry, opts: BatchOptions) -> dict:
         data["exact_unreviewed"] = True
     for key in ("admin", "admin_previous"):
         entry = getattr(reg, key)
-        data[key] = None if entry is None else {
-            "entry": entry.model_dump(exclude={"path"}), "files": hash_files(file_parts(Registry.admin_spec(entry)))}
+        data[key] = (
+            None
+            if entry is None
+            else {
+                "entry": entry.model_dump(exclude={"path"}),
+                "files": hash_files(file_parts(Registry.admin_spec(entry))),
+            }
+        )
     if reg.hazards is not None:  # the hazards file, its rules table and its rasters
         data["hazards"] = hash_files(_hazard_files(reg.hazards))
     return data
@@ -180,7 +202,9 @@ def _hazard_files(path: Path) -> list[Path]:
     files = [path]
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        names = [data.get("rules")] + [layer.get("path") for layer in data.get("layers") or [] if isinstance(layer, dict)]
+        names = [data.get("rules")] + [
+            layer.get("path") for layer in data.get("layers") or [] if isinstance(layer, dict)
+        ]
         files += sorted({(path.parent / n).resolve() for n in names if isinstance(n, str)})
     except (OSError, ValueError, AttributeError, yaml.YAMLError):
         pass
@@ -195,12 +219,17 @@ def _plan_fingerprint(plan: PlanEntry, reg: Registry, shared_digest: str, on: da
         "entry": plan.model_dump(mode="json", exclude={"path", *REGISTER_KEYS}),
         "files": hash_files(file_parts(reg.plan_spec(plan))),
         # A plan with a parent is checked against the parent's zones too (CONTRACT §7).
-        "parent": None if parent is None else {
-            "id": parent.id, "entry": parent.model_dump(mode="json", exclude={"path", *REGISTER_KEYS}),
-            "files": hash_files(file_parts(reg.plan_spec(parent)))},
+        "parent": None
+        if parent is None
+        else {
+            "id": parent.id,
+            "entry": parent.model_dump(mode="json", exclude={"path", *REGISTER_KEYS}),
+            "files": hash_files(file_parts(reg.plan_spec(parent))),
+        },
         # The plan's exceptions and which still run: an edit or an expiry makes its rows change.
-        "exceptions": sorted([*map(str, vars(e).values()), e.applies(on)] for e in reg.exception_list
-                             if e.plan_id == plan.id),
+        "exceptions": sorted(
+            [*map(str, vars(e).values()), e.applies(on)] for e in reg.exception_list if e.plan_id == plan.id
+        ),
     }
 
 
@@ -209,8 +238,15 @@ def _digest(data: dict) -> str:
 
 
 def _record(plan: PlanEntry) -> PlanRecord:
-    return PlanRecord(id=plan.id, name=plan.name, type=plan.type, path=plan.path, decision=plan.decision,
-                      approved=plan.approved, authority=plan.authority)
+    return PlanRecord(
+        id=plan.id,
+        name=plan.name,
+        type=plan.type,
+        path=plan.path,
+        decision=plan.decision,
+        approved=plan.approved,
+        authority=plan.authority,
+    )
 
 
 def _stored(out_dir: Path, fingerprint: str) -> tuple[dict, dict, gpd.GeoDataFrame] | None:
@@ -249,10 +285,14 @@ def _keep_master_snapshot(out: Path, master: PreparedLayer, digest: str, crs) ->
     from .output import write_conflicts_gpkg
 
     folder.mkdir(parents=True, exist_ok=True)
-    frame = gpd.GeoDataFrame({"code": pd.Series(code_labels(master), dtype=object),
-                              "label": pd.Series(master.labels, dtype=object),
-                              "feature": pd.Series(master.feature_ids, dtype=object)},
-                             geometry=gpd.GeoSeries(master.geoms, crs=crs))
+    frame = gpd.GeoDataFrame(
+        {
+            "code": pd.Series(code_labels(master), dtype=object),
+            "label": pd.Series(master.labels, dtype=object),
+            "feature": pd.Series(master.feature_ids, dtype=object),
+        },
+        geometry=gpd.GeoSeries(master.geoms, crs=crs),
+    )
     part = folder / f".{digest}.part.gpkg"
     write_conflicts_gpkg(frame, part, layer="master")
     os.replace(part, target)
@@ -271,10 +311,15 @@ def _read_master_snapshot(out: Path, digest: str) -> PreparedLayer | None:
 
     n = len(frame)
     codes = frame["code"].fillna("").astype(str).to_numpy(dtype=object)
-    return PreparedLayer(name="master", geoms=np.asarray(frame.geometry.values, dtype=object), codes=codes,
-                         raw_codes=codes, labels=frame["label"].fillna("").astype(str).to_numpy(dtype=object),
-                         feature_ids=frame["feature"].fillna("").astype(str).to_numpy(dtype=object),
-                         kinds=np.full(n, POLYGON, dtype=np.int8))
+    return PreparedLayer(
+        name="master",
+        geoms=np.asarray(frame.geometry.values, dtype=object),
+        codes=codes,
+        raw_codes=codes,
+        labels=frame["label"].fillna("").astype(str).to_numpy(dtype=object),
+        feature_ids=frame["feature"].fillna("").astype(str).to_numpy(dtype=object),
+        kinds=np.full(n, POLYGON, dtype=np.int8),
+    )
 
 
 def _renamed_pieces(old: PreparedLayer, new: PreparedLayer, jobs: int) -> np.ndarray:
@@ -293,9 +338,15 @@ def _renamed_pieces(old: PreparedLayer, new: PreparedLayer, jobs: int) -> np.nda
     return geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
 
 
-def _untouched_by_master_changes(out: Path, ctx, check_opts: CheckOptions, reg: Registry,
-                                 candidates: list[tuple[PlanEntry, dict]], opts: BatchOptions,
-                                 events: BatchEvents) -> tuple[list[tuple[PlanEntry, dict]], list[PlanEntry]]:
+def _untouched_by_master_changes(
+    out: Path,
+    ctx,
+    check_opts: CheckOptions,
+    reg: Registry,
+    candidates: list[tuple[PlanEntry, dict]],
+    opts: BatchOptions,
+    events: BatchEvents,
+) -> tuple[list[tuple[PlanEntry, dict]], list[PlanEntry]]:
     """Split the plans that saw only the master plan change into those that touch none of its
     changed, added or removed pieces (results kept) and the others (checked again). Without the
     snapshot of the master their results were made with, every one is checked again."""
@@ -314,15 +365,19 @@ def _untouched_by_master_changes(out: Path, ctx, check_opts: CheckOptions, reg: 
             continue
         events.message("so sánh quy hoạch tỉnh với lần trước / comparing the master plan with the last run's")
         changes = diff_prepared(before, ctx.master, opts.jobs)
-        pieces = np.concatenate([changes["geometry"].to_numpy(dtype=object),
-                                 _renamed_pieces(before, ctx.master, opts.jobs)])
-        events.message(f"quy hoạch tỉnh thay đổi / master plan changes: {len(pieces)} piece(s),"
-                       f" {float(shapely.area(pieces).sum()) / 1e4:,.2f} ha")
+        pieces = np.concatenate(
+            [changes["geometry"].to_numpy(dtype=object), _renamed_pieces(before, ctx.master, opts.jobs)]
+        )
+        events.message(
+            f"quy hoạch tỉnh thay đổi / master plan changes: {len(pieces)} piece(s),"
+            f" {float(shapely.area(pieces).sum()) / 1e4:,.2f} ha"
+        )
         tree = shapely.STRtree(pieces)
         for plan, state in group:
             box = state.get("bbox")
-            if len(pieces) == 0 or (isinstance(box, list) and len(box) == 4
-                                    and len(tree.query(shapely.box(*box))) == 0):
+            if len(pieces) == 0 or (
+                isinstance(box, list) and len(box) == 4 and len(tree.query(shapely.box(*box))) == 0
+            ):
                 kept.append((plan, state))  # not even near a change: the plan is not read
                 continue
             try:
@@ -345,25 +400,47 @@ def _optional(module: str, name: str):
 
 
 def _check_options(reg: Registry, opts: BatchOptions) -> CheckOptions:
-    admin = (AdminInput(Registry.admin_spec(reg.admin), reg.admin.code_field, reg.admin.name_field)
-             if reg.admin else None)
-    admin_prev = (AdminInput(Registry.admin_spec(reg.admin_previous), reg.admin_previous.code_field,
-                             reg.admin_previous.name_field) if reg.admin_previous else None)
+    admin = (
+        AdminInput(Registry.admin_spec(reg.admin), reg.admin.code_field, reg.admin.name_field) if reg.admin else None
+    )
+    admin_prev = (
+        AdminInput(
+            Registry.admin_spec(reg.admin_previous), reg.admin_previous.code_field, reg.admin_previous.name_field
+        )
+        if reg.admin_previous
+        else None
+    )
     return CheckOptions(
-        master=reg.master_spec(), plans=[], master_field=reg.master.code_field,
-        master_label_field=reg.master.label_field, master_id_field=reg.master.id_field,
-        rules=str(reg.rules), admin=admin, admin_previous=admin_prev,
-        assume_crs=reg.master.assume_crs, encoding=reg.master.encoding, min_area=opts.min_area,
-        jobs=1, engine=opts.engine, profile=reg.profile.name, master_checks=opts.master_checks,
+        master=reg.master_spec(),
+        plans=[],
+        master_field=reg.master.code_field,
+        master_label_field=reg.master.label_field,
+        master_id_field=reg.master.id_field,
+        rules=str(reg.rules),
+        admin=admin,
+        admin_previous=admin_prev,
+        assume_crs=reg.master.assume_crs,
+        encoding=reg.master.encoding,
+        min_area=opts.min_area,
+        jobs=1,
+        engine=opts.engine,
+        profile=reg.profile.name,
+        master_checks=opts.master_checks,
         exceptions=list(reg.exception_list),
         exact_unreviewed=opts.exact_unreviewed,
     )
 
 
 def _plan_input(reg: Registry, plan: PlanEntry) -> PlanInput:
-    return PlanInput(path=reg.plan_spec(plan), plan_id=plan.id, code_field=plan.code_field,
-                     label_field=plan.label_field, id_field=plan.id_field, encoding=plan.encoding,
-                     assume_crs=plan.assume_crs)
+    return PlanInput(
+        path=reg.plan_spec(plan),
+        plan_id=plan.id,
+        code_field=plan.code_field,
+        label_field=plan.label_field,
+        id_field=plan.id_field,
+        encoding=plan.encoding,
+        assume_crs=plan.assume_crs,
+    )
 
 
 def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchResult:
@@ -377,8 +454,10 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
     formats = tuple(opts.formats)
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
-        raise InputError.say(f"--report: không có định dạng {', '.join(bad)}; dùng {', '.join(REPORT_FORMATS)}",
-                             f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)}")
+        raise InputError.say(
+            f"--report: không có định dạng {', '.join(bad)}; dùng {', '.join(REPORT_FORMATS)}",
+            f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)}",
+        )
     if opts.jobs < 1:
         raise InputError.say("--jobs phải từ 1 trở lên", "--jobs must be 1 or more")
     out = Path(opts.out)
@@ -409,18 +488,35 @@ def run_batch(opts: BatchOptions, events: BatchEvents | None = None) -> BatchRes
 
         screening = Screening(load_hazards(reg.hazards, ctx.taxonomy, written=str(reg.hazards)), ctx.analysis_crs)
     try:
-        return _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, master_digest, rest_digest, screening, extras)
+        return _run_registry(
+            opts,
+            events,
+            reg,
+            formats,
+            out,
+            check_opts,
+            ctx,
+            shared_digest,
+            master_digest,
+            rest_digest,
+            screening,
+            extras,
+        )
     finally:
         if screening is not None:
             screening.close()
 
 
-def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_digest, master_digest, rest_digest, screening, extras) -> BatchResult:
+def _run_registry(
+    opts, events, reg, formats, out, check_opts, ctx, shared_digest, master_digest, rest_digest, screening, extras
+) -> BatchResult:
     from .projects import assess_extras
 
     hazard_frames: dict[str, gpd.GeoDataFrame] = {}
     hazard_notes: dict[str, list[str]] = {}
-    units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
+    units_list = [
+        (u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None
+    ]
 
     records = {p.id: _record(p) for p in reg.plans}
     parts: dict[str, dict] = {}
@@ -442,8 +538,10 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
         rec.conflicts = gpd.GeoDataFrame(conflicts, geometry="geometry", crs=ctx.analysis_crs)
         if screening is not None and (rec.out_dir / "hazards.gpkg").is_file():
             hazard_frames[plan.id] = gpd.GeoDataFrame(
-                pyogrio.read_dataframe(rec.out_dir / "hazards.gpkg", layer="hazards"), geometry="geometry",
-                crs=ctx.analysis_crs)
+                pyogrio.read_dataframe(rec.out_dir / "hazards.gpkg", layer="hazards"),
+                geometry="geometry",
+                crs=ctx.analysis_crs,
+            )
             hazard_notes[plan.id] = list((summary.get("hazards") or {}).get("warnings", []))
         parts[plan.id] = state["part"]
         frames[plan.id] = rec.conflicts
@@ -497,15 +595,23 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
         if plan.parent:
             parent = parent_ctxs[plan.parent]
             if isinstance(parent, str):
-                raise InputError(f"quy hoạch cấp trên {plan.parent} không đọc được / the parent plan"
-                                 f" {plan.parent} could not be read: {parent}")
+                raise InputError(
+                    f"quy hoạch cấp trên {plan.parent} không đọc được / the parent plan"
+                    f" {plan.parent} could not be read: {parent}"
+                )
             parents.append((plan.parent, parent))
         return check_one(ctx, _plan_input(reg, plan), check_opts, min_area=plan.min_area, parents=parents)
 
     workers = max(1, min(opts.jobs, len(todo)))
     with plan_executor(opts.scheduler, workers) as (pool, remote):
-        futures = {(pool.submit(check_on_worker, check_opts, _plan_input(reg, plan), plan.min_area) if remote
-                    else pool.submit(work, plan)): plan for plan in todo}
+        futures = {
+            (
+                pool.submit(check_on_worker, check_opts, _plan_input(reg, plan), plan.min_area)
+                if remote
+                else pool.submit(work, plan)
+            ): plan
+            for plan in todo
+        }
         for future in as_completed(futures):
             plan = futures[future]
             rec = records[plan.id]
@@ -543,54 +649,96 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
     done = [p for p in plans if p.status != "failed"]
     empty = gpd.GeoDataFrame({c: [] for c in CONFLICT_COLUMNS}, geometry=gpd.GeoSeries([], crs=ctx.analysis_crs))
     to_join = [frames[p.id] for p in done if len(frames[p.id])]
-    conflicts = (gpd.GeoDataFrame(pd.concat(to_join, ignore_index=True), geometry="geometry", crs=ctx.analysis_crs)
-                 if to_join else empty)
-    summary = province_summary(ctx, check_opts, reg, plans, conflicts, [parts[p.id] for p in done],
-                               [prepared[p.id] for p in done if p.id in prepared])
+    conflicts = (
+        gpd.GeoDataFrame(pd.concat(to_join, ignore_index=True), geometry="geometry", crs=ctx.analysis_crs)
+        if to_join
+        else empty
+    )
+    summary = province_summary(
+        ctx,
+        check_opts,
+        reg,
+        plans,
+        conflicts,
+        [parts[p.id] for p in done],
+        [prepared[p.id] for p in done if p.id in prepared],
+    )
     hazards = None
     if screening is not None:
-        hazards = screening.result([hazard_frames[p.id] for p in done if p.id in hazard_frames],
-                                   [w for p in done for w in hazard_notes.get(p.id, [])])
+        hazards = screening.result(
+            [hazard_frames[p.id] for p in done if p.id in hazard_frames],
+            [w for p in done for w in hazard_notes.get(p.id, [])],
+        )
         summary["hazards"] = hazards.summary
         summary["warnings"] += hazards.summary["warnings"]
-        summary["transformations"] = sorted(set(summary["transformations"]) |
-                                            {layer["transformation"] for layer in hazards.layers})
-    exit_code = 1 if (summary["failed"] or ((conflicts["verdict"] == "conflict") & open_rows(conflicts)).any()
-                      or (hazards is not None and hazards.exit_code)) else 0
+        summary["transformations"] = sorted(
+            set(summary["transformations"]) | {layer["transformation"] for layer in hazards.layers}
+        )
+    exit_code = (
+        1
+        if (
+            summary["failed"]
+            or ((conflicts["verdict"] == "conflict") & open_rows(conflicts)).any()
+            or (hazards is not None and hazards.exit_code)
+        )
+        else 0
+    )
     show = _as_written(reg, opts.registry)
     summary = show(summary)
     for rec in plans:
         rec.path, rec.reason = show(rec.path), show(rec.reason)
-    result = BatchResult(province=reg.province, registry_path=Path(opts.registry), out=out, plans=plans, summary=summary,
-                         conflicts=conflicts, master=ctx.master, taxonomy=ctx.taxonomy, rules=ctx.rules,
-                         exit_code=exit_code, hazards=hazards)
+    result = BatchResult(
+        province=reg.province,
+        registry_path=Path(opts.registry),
+        out=out,
+        plans=plans,
+        summary=summary,
+        conflicts=conflicts,
+        master=ctx.master,
+        taxonomy=ctx.taxonomy,
+        rules=ctx.rules,
+        exit_code=exit_code,
+        hazards=hazards,
+    )
     inputs = review_inputs(reg)  # what the register's review status compares with, hashed once
     for rec in plans:
         report_formats = formats
         if rec.status == "checked":
             layer = prepared[rec.id]
-            states[rec.id] = {"fingerprint": fingerprints[rec.id], "fingerprint_rest": rests[rec.id],
-                              "master": master_digest, "plan_id": rec.id, "features": len(layer),
-                              "bbox": [float(v) for v in shapely.total_bounds(layer.geoms)],
-                              "inputs": inputs[rec.id],
-                              "part": json.loads(json.dumps(parts[rec.id], default=_json_default))}
+            states[rec.id] = {
+                "fingerprint": fingerprints[rec.id],
+                "fingerprint_rest": rests[rec.id],
+                "master": master_digest,
+                "plan_id": rec.id,
+                "features": len(layer),
+                "bbox": [float(v) for v in shapely.total_bounds(layer.geoms)],
+                "inputs": inputs[rec.id],
+                "part": json.loads(json.dumps(parts[rec.id], default=_json_default)),
+            }
         elif rec.status == "unchanged":  # reused; only reports asked for now and missing are written
             report_formats = tuple(f for f in formats if not (rec.out_dir / f"report.{f}").is_file())
             if rec.note == KEPT_NOTE:  # made against the previous master: now they stand for this one
-                states[rec.id] = {**states[rec.id], "fingerprint": fingerprints[rec.id], "master": master_digest,
-                                  "inputs": inputs[rec.id]}
+                states[rec.id] = {
+                    **states[rec.id],
+                    "fingerprint": fingerprints[rec.id],
+                    "master": master_digest,
+                    "inputs": inputs[rec.id],
+                }
             elif not report_formats:
                 continue
         else:
             continue
-        events.message(f"{rec.id}: ghi báo cáo / writing reports" if report_formats else f"{rec.id}: ghi kết quả / writing")
+        events.message(
+            f"{rec.id}: ghi báo cáo / writing reports" if report_formats else f"{rec.id}: ghi kết quả / writing"
+        )
         try:
             _finish_plan(rec, result, check_results.get(rec.id), states[rec.id], report_formats, opts.english)
         except Exception as exc:  # noqa: BLE001  (a report that fails must not lose the province report)
             events.message(f"{rec.id}: báo cáo lỗi / report failed: {type(exc).__name__}: {exc}")
             summary.setdefault("warnings", []).append(f"{rec.id}: plan report failed: {type(exc).__name__}: {exc}")
-    result.register = build_register(reg, datetime.date.today(), results_from_records(plans, inputs), opts.english,
-                                     inputs=inputs)
+    result.register = build_register(
+        reg, datetime.date.today(), results_from_records(plans, inputs), opts.english, inputs=inputs
+    )
     summary["register"] = {"on": result.register["on"], **result.register["counts"]}
     result.projects, result.indicators = assess_extras(ctx, reg, extras, datetime.date.today(), prepared, screening)
     for key, part in (("projects", result.projects), ("indicators", result.indicators)):
@@ -599,8 +747,13 @@ def _run_registry(opts, events, reg, formats, out, check_opts, ctx, shared_diges
             summary.setdefault("warnings", []).extend(part.warnings)
             result.exit_code = max(result.exit_code, part.exit_code)
     events.message("ghi báo cáo tỉnh / writing province outputs")
-    write_province_outputs(result, formats, english=opts.english, admin=ctx.admin,
-                           plans=[prepared[p.id] for p in plans if p.id in prepared])
+    write_province_outputs(
+        result,
+        formats,
+        english=opts.english,
+        admin=ctx.admin,
+        plans=[prepared[p.id] for p in plans if p.id in prepared],
+    )
     _keep_master_snapshot(out, ctx.master, master_digest, ctx.analysis_crs)
     return result
 
@@ -620,6 +773,7 @@ def registry_hint(message: str, key: str) -> str:
     The readers' message names `check`'s option --assume-crs; `batch` has no such option: the
     CRS of a layer without one is the `assume_crs` key of its registry entry.
     """
+
     def repl(match: re.Match) -> str:
         example = f", e.g. assume_crs: {match.group(1)}" if match.group(1) else ""
         return f"give one with the registry key {key}{example}"
@@ -632,16 +786,21 @@ def registry_hint(message: str, key: str) -> str:
     message = _ASSUME_CRS_HINT_VI.sub(repl_vi, message)
     message = _ENCODING_OPTION_VI.sub(f"khóa {vi_key.replace('assume_crs', 'encoding')} trong danh mục", message)
     # The same for an encoding the text contradicts: `encoding` of the same registry entry.
-    return _ENCODING_OPTION.sub(f"the registry key {key.replace('assume_crs', 'encoding')}",
-                                _ASSUME_CRS_HINT.sub(repl, message))
+    return _ENCODING_OPTION.sub(
+        f"the registry key {key.replace('assume_crs', 'encoding')}", _ASSUME_CRS_HINT.sub(repl, message)
+    )
 
 
 def _as_written(reg: Registry, given: str | Path):
     """A function giving text, lists and dicts with this machine's absolute paths replaced by
     the paths as the user wrote them: the registry as given, its entries relative to its folder
     (as written in it), the profile's files under `layers/`.  Reports travel to other offices."""
-    swaps = [(str(reg.path), "\0"), (str(reg.path.parent) + os.sep, ""),
-             (str(default_layers_dir()) + os.sep, "layers" + os.sep), ("\0", str(given))]
+    swaps = [
+        (str(reg.path), "\0"),
+        (str(reg.path.parent) + os.sep, ""),
+        (str(default_layers_dir()) + os.sep, "layers" + os.sep),
+        ("\0", str(given)),
+    ]
 
     def show(value):
         if isinstance(value, str):
@@ -665,37 +824,52 @@ def _fail(rec: PlanRecord, reason: str) -> None:
         shutil.rmtree(rec.out_dir, ignore_errors=True)
 
 
-def _write_plan(ctx, check_opts: CheckOptions, rec: PlanRecord, frame, part, layer, opts: BatchOptions,
-                hazards=None) -> None:
+def _write_plan(
+    ctx, check_opts: CheckOptions, rec: PlanRecord, frame, part, layer, opts: BatchOptions, hazards=None
+) -> None:
     """conflicts.gpkg, summary.json, map.html (and hazards.gpkg) of one plan, as `kgspatial check`
     writes them."""
     summary = build_summary(ctx, check_opts, frame, [part], [layer])
     if hazards is not None:
         summary["hazards"] = hazards.summary
         summary["warnings"] += hazards.summary["warnings"]
-    result = CheckResult(conflicts=frame, summary=summary, plans=[layer], master=ctx.master,
-                         taxonomy=ctx.taxonomy, rules=ctx.rules, hazards=hazards)
+    result = CheckResult(
+        conflicts=frame,
+        summary=summary,
+        plans=[layer],
+        master=ctx.master,
+        taxonomy=ctx.taxonomy,
+        rules=ctx.rules,
+        hazards=hazards,
+    )
     write_map = _optional("maps", "write_map") if opts.plan_maps else None
 
     def extra(stage: Path) -> None:
         if write_map is None:
             return
         try:
-            write_map(result, stage / "map.html", admin=ctx.admin, plan_names={rec.id: rec.name},
-                      title=f"{rec.name} ({rec.id})")
+            write_map(
+                result,
+                stage / "map.html",
+                admin=ctx.admin,
+                plan_names={rec.id: rec.name},
+                title=f"{rec.name} ({rec.id})",
+            )
         except Exception as exc:  # noqa: BLE001  (a map is a view: its failure must not lose the results)
             (stage / "map.html").unlink(missing_ok=True)
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-            summary["warnings"].append(say(f"{rec.id}: không ghi được bản đồ map.html ({reason})",
-                                           f"map.html not written ({reason})"))
+            summary["warnings"].append(
+                say(f"{rec.id}: không ghi được bản đồ map.html ({reason})", f"map.html not written ({reason})")
+            )
 
     write_check_outputs(result, rec.out_dir, extra=extra)
     rec.status, rec.summary, rec.conflicts = "checked", summary, frame
     return result
 
 
-def _finish_plan(rec: PlanRecord, batch: BatchResult, check_result, state: dict, formats: tuple[str, ...],
-                 english: bool) -> None:
+def _finish_plan(
+    rec: PlanRecord, batch: BatchResult, check_result, state: dict, formats: tuple[str, ...], english: bool
+) -> None:
     """The plan's reports (they show the province context, so they come after all plans) and,
     last, the state file that lets --resume reuse the plan: no state, no reuse."""
     write_plan_reports = _optional("reports", "write_plan_reports") if formats else None
@@ -718,8 +892,15 @@ def _json_default(value):
     return str(value)
 
 
-def province_summary(ctx, check_opts: CheckOptions, reg: Registry, plans: list[PlanRecord],
-                     conflicts: gpd.GeoDataFrame, parts: list[dict], prepared: list) -> dict:
+def province_summary(
+    ctx,
+    check_opts: CheckOptions,
+    reg: Registry,
+    plans: list[PlanRecord],
+    conflicts: gpd.GeoDataFrame,
+    parts: list[dict],
+    prepared: list,
+) -> dict:
     """The province summary.json: the check summary over all plans, plus plan metadata,
     totals by plan type, the failed plans and the methodology."""
     summary = build_summary(ctx, check_opts, conflicts, parts, prepared)
@@ -732,55 +913,78 @@ def province_summary(ctx, check_opts: CheckOptions, reg: Registry, plans: list[P
     frame = pd.DataFrame(conflicts.drop(columns="geometry"))
     rows = []
     for rec in plans:
-        row = by_plan.get(rec.id, {"plan_id": rec.id, "pieces": 0, "area_m2": 0.0, "length_m": 0.0,
-                                   "points": 0, "conflicts": 0})
+        row = by_plan.get(
+            rec.id, {"plan_id": rec.id, "pieces": 0, "area_m2": 0.0, "length_m": 0.0, "points": 0, "conflicts": 0}
+        )
         sub = frame[(frame["plan_id"] == rec.id) & (frame["verdict"] == "conflict") & open_rows(frame)]
-        rows.append({
-            **row, "name": rec.name, "type": rec.type, "decision": rec.decision,
-            "approved": rec.approved.isoformat() if rec.approved else None, "authority": rec.authority,
-            "status": rec.status, "reason": rec.reason, "note": rec.note, "needs_adjustment": rec.needs_adjustment,
-            "conflict_area_m2": round(float(sub["area_m2"].sum()), 3),
-            "conflict_length_m": round(float(sub["length_m"].sum()), 3),
-            "conflict_points": int((sub["kind"] == "point").sum()),
-        })
+        rows.append(
+            {
+                **row,
+                "name": rec.name,
+                "type": rec.type,
+                "decision": rec.decision,
+                "approved": rec.approved.isoformat() if rec.approved else None,
+                "authority": rec.authority,
+                "status": rec.status,
+                "reason": rec.reason,
+                "note": rec.note,
+                "needs_adjustment": rec.needs_adjustment,
+                "conflict_area_m2": round(float(sub["area_m2"].sum()), 3),
+                "conflict_length_m": round(float(sub["length_m"].sum()), 3),
+                "conflict_points": int((sub["kind"] == "point").sum()),
+            }
+        )
     types = {rec.id: rec.type for rec in plans}
     by_type = []
     for plan_type in sorted(set(types.values())):
         ids = [i for i, t in types.items() if t == plan_type]
         sub = frame[frame["plan_id"].isin(ids) & open_rows(frame)]
         conflict_only = sub[sub["verdict"] == "conflict"]
-        by_type.append({
-            "type": plan_type, "plans": len(ids), "pieces": int(len(sub)),
-            "area_m2": round(float(sub["area_m2"].sum()), 3), "length_m": round(float(sub["length_m"].sum()), 3),
-            "points": int((sub["kind"] == "point").sum()), "conflicts": int(len(conflict_only)),
-            "conflict_area_m2": round(float(conflict_only["area_m2"].sum()), 3),
-        })
+        by_type.append(
+            {
+                "type": plan_type,
+                "plans": len(ids),
+                "pieces": int(len(sub)),
+                "area_m2": round(float(sub["area_m2"].sum()), 3),
+                "length_m": round(float(sub["length_m"].sum()), 3),
+                "points": int((sub["kind"] == "point").sum()),
+                "conflicts": int(len(conflict_only)),
+                "conflict_area_m2": round(float(conflict_only["area_m2"].sum()), 3),
+            }
+        )
     failed = [{"id": rec.id, "reason": rec.reason} for rec in plans if rec.status == "failed"]
     counts = {status: sum(r.status == status for r in plans) for status in ("checked", "unchanged", "failed")}
-    summary.update({
-        "province": reg.province,
-        "province_title": reg.profile.title,
-        "registry": str(reg.path),
-        "plans": {"total": len(plans), **counts, "kept": sum(r.note == KEPT_NOTE for r in plans),
-                  "needs_adjustment": sum(r.needs_adjustment for r in plans)},
-        "by_plan": rows,
-        "by_plan_type": by_type,
-        "failed": failed,
-        "methodology": {
-            "analysis_crs": summary["analysis_crs"],
-            "transformation": summary["transformations"],
-            "rules": {"path": str(ctx.rules.source), "sha256": ctx.rules.sha256, "count": len(ctx.rules.rules)},
-            "software": f"kgspatial {__version__}",
-            "date": summary["generated_at"],
-            "master_plan": reg.profile.master_plan,
-            "min_area_m2": check_opts.min_area,
-        },
-    })
+    summary.update(
+        {
+            "province": reg.province,
+            "province_title": reg.profile.title,
+            "registry": str(reg.path),
+            "plans": {
+                "total": len(plans),
+                **counts,
+                "kept": sum(r.note == KEPT_NOTE for r in plans),
+                "needs_adjustment": sum(r.needs_adjustment for r in plans),
+            },
+            "by_plan": rows,
+            "by_plan_type": by_type,
+            "failed": failed,
+            "methodology": {
+                "analysis_crs": summary["analysis_crs"],
+                "transformation": summary["transformations"],
+                "rules": {"path": str(ctx.rules.source), "sha256": ctx.rules.sha256, "count": len(ctx.rules.rules)},
+                "software": f"kgspatial {__version__}",
+                "date": summary["generated_at"],
+                "master_plan": reg.profile.master_plan,
+                "min_area_m2": check_opts.min_area,
+            },
+        }
+    )
     return summary
 
 
-def write_province_outputs(result: BatchResult, formats: tuple[str, ...], english: bool = False, admin=None,
-                           plans=()) -> None:
+def write_province_outputs(
+    result: BatchResult, formats: tuple[str, ...], english: bool = False, admin=None, plans=()
+) -> None:
     """DIR/summary.json, the province reports and map; staged so a failure leaves DIR as it was."""
     write_reports = _optional("reports", "write_province_reports") if formats else None
     write_map = _optional("maps", "write_province_map")
@@ -791,15 +995,24 @@ def write_province_outputs(result: BatchResult, formats: tuple[str, ...], englis
             try:
                 from .projects_map import projects_layers
 
-                write_map(result.master, result.taxonomy, result.conflicts, stage / "map.html",
-                          plan_names={p.id: p.name for p in result.plans}, plans=list(plans), admin=admin,
-                          crs=result.conflicts.crs, extra_layers=projects_layers(result.projects),
-                          hazards=result.hazards)
+                write_map(
+                    result.master,
+                    result.taxonomy,
+                    result.conflicts,
+                    stage / "map.html",
+                    plan_names={p.id: p.name for p in result.plans},
+                    plans=list(plans),
+                    admin=admin,
+                    crs=result.conflicts.crs,
+                    extra_layers=projects_layers(result.projects),
+                    hazards=result.hazards,
+                )
             except Exception as exc:  # noqa: BLE001  (the map is a view: the summary and reports still count)
                 (stage / "map.html").unlink(missing_ok=True)
                 reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-                result.summary["warnings"].append(say(f"không ghi được bản đồ tỉnh map.html ({reason})",
-                                                      f"province map.html not written ({reason})"))
+                result.summary["warnings"].append(
+                    say(f"không ghi được bản đồ tỉnh map.html ({reason})", f"province map.html not written ({reason})")
+                )
         from .projects import write_extras
 
         write_extras(result.projects, result.indicators, stage, english=english)

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from numbers import Integral
 from pathlib import Path
@@ -75,15 +75,23 @@ OFFICIAL_OPERATION_CODE = "EPSG:6960"
 # Decision 05/2007/QĐ-BTNMT Art. 1 = EPSG:6960, VN-2000 -> WGS 84, Coordinate Frame rotation
 # (EPSG method 9607). Metres, arc-seconds, parts per million.
 VN2000_TO_WGS84_OFFICIAL: dict[str, float] = {
-    "tx": -191.90441429, "ty": -39.30318279, "tz": -111.45032835,
-    "rx": -0.00928836, "ry": 0.01975479, "rz": -0.00427372,
+    "tx": -191.90441429,
+    "ty": -39.30318279,
+    "tz": -111.45032835,
+    "rx": -0.00928836,
+    "ry": 0.01975479,
+    "rz": -0.00427372,
     "ds_ppm": 0.252906278,
 }
 # EPSG:5194 'VN-2000 to WGS 84 (1)', Coordinate Frame rotation, "Used by Total in Mekong delta"
 # (area EPSG:3770). Only used to recognise a TOWGS84 clause as meaning VN-2000; never applied.
 VN2000_TO_WGS84_TOTAL: dict[str, float] = {
-    "tx": -192.873, "ty": -39.382, "tz": -111.202,
-    "rx": 0.00205, "ry": 0.0005, "rz": -0.00335,
+    "tx": -192.873,
+    "ty": -39.382,
+    "tz": -111.202,
+    "rx": 0.00205,
+    "ry": 0.0005,
+    "rz": -0.00335,
     "ds_ppm": 0.0188,
 }
 
@@ -92,32 +100,32 @@ VN2000_TO_WGS84_TOTAL: dict[str, float] = {
 # The runtime table is read from proj.db (vn2000_projected_table); the tests check it equals this.
 # Deprecated EPSG:6956-6959 (false easting and northing swapped) are left out.
 VN2000_PROJECTED_CONFIRMED: dict[int, tuple[float, float, float]] = {
-    3405: (105.0, 0.9996, 500000.0),   # VN-2000 / UTM zone 48N
-    3406: (111.0, 0.9996, 500000.0),   # VN-2000 / UTM zone 49N
-    5896: (102.0, 0.9999, 500000.0),   # VN-2000 / TM-3 zone 481 (102-00)
-    5897: (105.0, 0.9999, 500000.0),   # VN-2000 / TM-3 zone 482 (105-00)
-    5898: (108.0, 0.9999, 500000.0),   # VN-2000 / TM-3 zone 491 (108-00)
+    3405: (105.0, 0.9996, 500000.0),  # VN-2000 / UTM zone 48N
+    3406: (111.0, 0.9996, 500000.0),  # VN-2000 / UTM zone 49N
+    5896: (102.0, 0.9999, 500000.0),  # VN-2000 / TM-3 zone 481 (102-00)
+    5897: (105.0, 0.9999, 500000.0),  # VN-2000 / TM-3 zone 482 (105-00)
+    5898: (108.0, 0.9999, 500000.0),  # VN-2000 / TM-3 zone 491 (108-00)
     5899: (107.75, 0.9999, 500000.0),  # VN-2000 / TM-3 107-45
-    9205: (103.0, 0.9999, 500000.0),   # VN-2000 / TM-3 103-00
-    9206: (104.0, 0.9999, 500000.0),   # VN-2000 / TM-3 104-00
-    9207: (104.5, 0.9999, 500000.0),   # VN-2000 / TM-3 104-30 (Kiên Giang)
+    9205: (103.0, 0.9999, 500000.0),  # VN-2000 / TM-3 103-00
+    9206: (104.0, 0.9999, 500000.0),  # VN-2000 / TM-3 104-00
+    9207: (104.5, 0.9999, 500000.0),  # VN-2000 / TM-3 104-30 (Kiên Giang)
     9208: (104.75, 0.9999, 500000.0),  # VN-2000 / TM-3 104-45
-    9209: (105.5, 0.9999, 500000.0),   # VN-2000 / TM-3 105-30
+    9209: (105.5, 0.9999, 500000.0),  # VN-2000 / TM-3 105-30
     9210: (105.75, 0.9999, 500000.0),  # VN-2000 / TM-3 105-45
-    9211: (106.0, 0.9999, 500000.0),   # VN-2000 / TM-3 106-00
+    9211: (106.0, 0.9999, 500000.0),  # VN-2000 / TM-3 106-00
     9212: (106.25, 0.9999, 500000.0),  # VN-2000 / TM-3 106-15
-    9213: (106.5, 0.9999, 500000.0),   # VN-2000 / TM-3 106-30
-    9214: (107.0, 0.9999, 500000.0),   # VN-2000 / TM-3 107-00
+    9213: (106.5, 0.9999, 500000.0),  # VN-2000 / TM-3 106-30
+    9214: (107.0, 0.9999, 500000.0),  # VN-2000 / TM-3 107-00
     9215: (107.25, 0.9999, 500000.0),  # VN-2000 / TM-3 107-15
-    9216: (107.5, 0.9999, 500000.0),   # VN-2000 / TM-3 107-30
+    9216: (107.5, 0.9999, 500000.0),  # VN-2000 / TM-3 107-30
     9217: (108.25, 0.9999, 500000.0),  # VN-2000 / TM-3 108-15
-    9218: (108.5, 0.9999, 500000.0),   # VN-2000 / TM-3 108-30
+    9218: (108.5, 0.9999, 500000.0),  # VN-2000 / TM-3 108-30
 }
 
-_EPSG_VN2000 = 4756        # VN-2000 geographic 2D (EPSG)
-_EPSG_WGS84 = 4326         # WGS 84 geographic 2D (EPSG)
-_EPSG_TM_METHOD = "9807"   # EPSG method code: Transverse Mercator
-_WGS84_A = 6378137.0       # WGS 84 ellipsoid, EPSG:7030 (also VN-2000's, Decision 83/2000/QĐ-TTg)
+_EPSG_VN2000 = 4756  # VN-2000 geographic 2D (EPSG)
+_EPSG_WGS84 = 4326  # WGS 84 geographic 2D (EPSG)
+_EPSG_TM_METHOD = "9807"  # EPSG method code: Transverse Mercator
+_WGS84_A = 6378137.0  # WGS 84 ellipsoid, EPSG:7030 (also VN-2000's, Decision 83/2000/QĐ-TTg)
 _WGS84_RF = 298.257223563
 
 _OFFICIAL_RE = re.compile(r"VN-2000 to WGS 84 \(2\)")
@@ -145,15 +153,18 @@ def recognise(crs_like: Any) -> CRS:
     if isinstance(crs_like, str):
         text = crs_like.strip().lstrip("\ufeff").strip()
         if not text:
-            raise CRSError.say("hệ tọa độ để trống (ví dụ EPSG:9207)", "empty coordinate reference system text (e.g. EPSG:9207)")
+            raise CRSError.say(
+                "hệ tọa độ để trống (ví dụ EPSG:9207)", "empty coordinate reference system text (e.g. EPSG:9207)"
+            )
         return _recognise_text(text)
     if isinstance(crs_like, CRS):
         return _recognise_text(crs_like.to_wkt())
     try:
         crs = CRS.from_user_input(crs_like)
     except (pyproj.exceptions.CRSError, TypeError, ValueError) as exc:
-        raise CRSError.say(f"không phải là hệ tọa độ: {_snippet(crs_like)}",
-                           f"not a coordinate reference system: {_snippet(crs_like)}") from exc
+        raise CRSError.say(
+            f"không phải là hệ tọa độ: {_snippet(crs_like)}", f"not a coordinate reference system: {_snippet(crs_like)}"
+        ) from exc
     return _recognise_text(crs.to_wkt())
 
 
@@ -193,8 +204,10 @@ def _recognise_text(text: str) -> CRS:
     try:
         crs = CRS.from_user_input(text)
     except pyproj.exceptions.CRSError as exc:
-        raise CRSError.say(f"không nhận ra hệ tọa độ {_snippet(text)} (ví dụ EPSG:9207, VN-2000 / TM-3 104-30)",
-                           f"unrecognised coordinate reference system: {_snippet(text)} (e.g. EPSG:9207)") from exc
+        raise CRSError.say(
+            f"không nhận ra hệ tọa độ {_snippet(text)} (ví dụ EPSG:9207, VN-2000 / TM-3 104-30)",
+            f"unrecognised coordinate reference system: {_snippet(text)} (e.g. EPSG:9207)",
+        ) from exc
     return _identify(crs)
 
 
@@ -370,8 +383,11 @@ def _match(crs: CRS, kind: str) -> CRS | None:
         # datum shift applies to it like to any other VN-2000 CRS
         return ProjectedCRS(
             conversion=TransverseMercatorConversion(
-                latitude_natural_origin=lat0, longitude_natural_origin=cm,
-                false_easting=fe, false_northing=fn, scale_factor_natural_origin=k,
+                latitude_natural_origin=lat0,
+                longitude_natural_origin=cm,
+                false_easting=fe,
+                false_northing=fn,
+                scale_factor_natural_origin=k,
             ),
             geodetic_crs=CRS.from_epsg(_EPSG_VN2000),
             name=f"VN-2000 / TM {_dms(cm)} k={k:g}",
@@ -448,8 +464,14 @@ def vn2000_projected_table() -> dict[int, tuple[float, float, float]]:
 _OTHER_CANDIDATES = (32648, 32649, 4326, 4756)
 
 
-def likely_crs(sample: np.ndarray, declared: Any, analysis: Any, fit: Callable[[np.ndarray], float],
-               limit: int = 3, min_share: float = 0.5) -> list[str]:
+def likely_crs(
+    sample: np.ndarray,
+    declared: Any,
+    analysis: Any,
+    fit: Callable[[np.ndarray], float],
+    limit: int = 3,
+    min_share: float = 0.5,
+) -> list[str]:
     """Labels of the CRSs under which `sample` (a few points, in the layer's own coordinates)
     would land on the master plan, best first: the hint a user needs when a .prj is wrong.
 
@@ -524,21 +546,27 @@ def datum_warning(crs_like: Any) -> str | None:
     if said == "wgs84":
         if taken_kind != "vn2000":
             return None
-        return (f"CRS '{raw.name}' says WGS 84 on a grid only VN-2000 has: taken as {taken}, as MapInfo"
-                " exports write VN-2000; were the coordinates really WGS 84 they would lie about 225 m off")
+        return (
+            f"CRS '{raw.name}' says WGS 84 on a grid only VN-2000 has: taken as {taken}, as MapInfo"
+            " exports write VN-2000; were the coordinates really WGS 84 they would lie about 225 m off"
+        )
     if raw.is_bound:
         return None
     name = _norm(geod.datum.name)
     if name.startswith("unknown") or name.startswith("dunknown") or name == "notspecified":
         if taken_kind is not None:
             return f"CRS '{raw.name}' gives no datum; taken as {taken} from its projection parameters"
-        return (f"CRS '{raw.name}' gives an ellipsoid but no datum: reprojected without a datum shift; "
-                f"VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)")
+        return (
+            f"CRS '{raw.name}' gives an ellipsoid but no datum: reprojected without a datum shift; "
+            f"VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)"
+        )
     if taken_kind == "vn2000":
         return f"CRS '{raw.name}' names the datum '{geod.datum.name}' on a grid only VN-2000 has: taken as {taken}"
     if taken_kind is None and _wgs84_ellipsoid(geod) and "id" not in geod.datum.to_json_dict():
-        return (f"CRS '{raw.name}' names the datum '{geod.datum.name}', unknown here: reprojected without a datum"
-                " shift; VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)")
+        return (
+            f"CRS '{raw.name}' names the datum '{geod.datum.name}', unknown here: reprojected without a datum"
+            " shift; VN-2000 and WGS 84 differ by about 225 m here (correct the .prj)"
+        )
     return None
 
 
@@ -632,29 +660,39 @@ def transform_geometries(geoms: Any, src: Any, dst: Any) -> np.ndarray:
                         f"tọa độ như x = {vn(x[k], 4)}, y = {vn(y[k], 4)} là vĩ độ và kinh độ bị đảo chỗ: x phải là"
                         " kinh độ; hãy đổi chỗ hai cột",
                         f"coordinates such as x = {en(x[k], 4)}, y = {en(y[k], 4)} are latitude and longitude in"
-                        " the wrong order: x must be the longitude; swap them")
+                        " the wrong order: x must be the longitude; swap them",
+                    )
                 vi_fix = en_fix = ""
                 if _datum_kind(s) == "vn2000":  # e.g. assume_crs=VN2000: the datum, not a TM-3 zone
-                    vi_fix = ("; tọa độ VN-2000 tính bằng mét thuộc một múi chiếu TM-3, ví dụ EPSG:9207"
-                              " (VN-2000 / TM-3 104-30, Kiên Giang) hoặc EPSG:9208 (VN-2000 / TM-3 104-45, An Giang)")
-                    en_fix = ("; VN-2000 coordinates in metres are in a TM-3 zone, e.g. EPSG:9207"
-                              " (VN-2000 / TM-3 104-30, Kiên Giang) or EPSG:9208 (VN-2000 / TM-3 104-45, An Giang)")
+                    vi_fix = (
+                        "; tọa độ VN-2000 tính bằng mét thuộc một múi chiếu TM-3, ví dụ EPSG:9207"
+                        " (VN-2000 / TM-3 104-30, Kiên Giang) hoặc EPSG:9208 (VN-2000 / TM-3 104-45, An Giang)"
+                    )
+                    en_fix = (
+                        "; VN-2000 coordinates in metres are in a TM-3 zone, e.g. EPSG:9207"
+                        " (VN-2000 / TM-3 104-30, Kiên Giang) or EPSG:9208 (VN-2000 / TM-3 104-45, An Giang)"
+                    )
                 raise CRSError.say(
                     f"tọa độ như x = {vn(x[k])}, y = {vn(y[k])} không phải là độ, nhưng hệ tọa độ của lớp là"
                     f" {crs_label(s)} (tính bằng độ){vi_fix}",
                     f"coordinates such as x = {en(x[k])}, y = {en(y[k])} are not degrees, yet the layer's"
-                    f" CRS is {crs_label(s)}{en_fix}")
+                    f" CRS is {crs_label(s)}{en_fix}",
+                )
         try:
             if z is None:
                 out = t.transform(x, y, errcheck=True)
             else:
                 out = t.transform(x, y, z, errcheck=True)
         except ProjError as exc:
-            raise CRSError.say(f"chuyển hệ tọa độ {crs_label(s)} -> {crs_label(d)} không được: {exc}",
-                               f"reprojection {crs_label(s)} -> {crs_label(d)} failed: {exc}") from exc
+            raise CRSError.say(
+                f"chuyển hệ tọa độ {crs_label(s)} -> {crs_label(d)} không được: {exc}",
+                f"reprojection {crs_label(s)} -> {crs_label(d)} failed: {exc}",
+            ) from exc
         if not all(np.isfinite(c).all() for c in out[:2]):
-            raise CRSError.say(f"chuyển hệ tọa độ {crs_label(s)} -> {crs_label(d)} cho tọa độ không hữu hạn",
-                               f"reprojection {crs_label(s)} -> {crs_label(d)} gave non-finite coordinates")
+            raise CRSError.say(
+                f"chuyển hệ tọa độ {crs_label(s)} -> {crs_label(d)} cho tọa độ không hữu hạn",
+                f"reprojection {crs_label(s)} -> {crs_label(d)} gave non-finite coordinates",
+            )
         return out
 
     return shapely.transform(arr, _apply, include_z=None, interleaved=False)

@@ -222,17 +222,53 @@ NEW_UNITS = """
 # Coarse coastline and borders (lon, lat), traced around the bounding boxes of the communes
 # above (same source) and rounded to 0.01°: a schematic province, not a survey.
 MAINLAND = [
-    (104.44, 10.43), (104.53, 10.54), (104.82, 10.54), (104.86, 10.42), (104.95, 10.36), (105.17, 10.27),
-    (105.21, 10.22), (105.36, 10.22), (105.36, 10.14), (105.40, 10.07), (105.48, 10.04), (105.54, 9.97),
-    (105.54, 9.88), (105.52, 9.82), (105.45, 9.80), (105.41, 9.59), (105.29, 9.40), (105.19, 9.40),
-    (105.06, 9.48), (104.83, 9.49), (104.87, 9.86), (104.98, 9.91), (105.00, 10.03), (104.92, 10.08),
-    (104.84, 10.08), (104.81, 10.13), (104.72, 10.16), (104.67, 10.13), (104.56, 10.13), (104.50, 10.32),
+    (104.44, 10.43),
+    (104.53, 10.54),
+    (104.82, 10.54),
+    (104.86, 10.42),
+    (104.95, 10.36),
+    (105.17, 10.27),
+    (105.21, 10.22),
+    (105.36, 10.22),
+    (105.36, 10.14),
+    (105.40, 10.07),
+    (105.48, 10.04),
+    (105.54, 9.97),
+    (105.54, 9.88),
+    (105.52, 9.82),
+    (105.45, 9.80),
+    (105.41, 9.59),
+    (105.29, 9.40),
+    (105.19, 9.40),
+    (105.06, 9.48),
+    (104.83, 9.49),
+    (104.87, 9.86),
+    (104.98, 9.91),
+    (105.00, 10.03),
+    (104.92, 10.08),
+    (104.84, 10.08),
+    (104.81, 10.13),
+    (104.72, 10.16),
+    (104.67, 10.13),
+    (104.56, 10.13),
+    (104.50, 10.32),
     (104.44, 10.36),
 ]
 PHU_QUOC = [
-    (103.84, 10.30), (103.87, 10.40), (103.95, 10.46), (104.03, 10.44), (104.08, 10.38), (104.07, 10.26),
-    (104.08, 10.15), (104.05, 10.06), (104.03, 9.99), (103.99, 10.00), (103.97, 10.08), (103.95, 10.16),
-    (103.95, 10.22), (103.90, 10.27),
+    (103.84, 10.30),
+    (103.87, 10.40),
+    (103.95, 10.46),
+    (104.03, 10.44),
+    (104.08, 10.38),
+    (104.07, 10.26),
+    (104.08, 10.15),
+    (104.05, 10.06),
+    (104.03, 9.99),
+    (103.99, 10.00),
+    (103.97, 10.08),
+    (103.95, 10.16),
+    (103.95, 10.22),
+    (103.90, 10.27),
 ]
 
 
@@ -285,7 +321,10 @@ def _through(*places: tuple[float, float], wiggle: int = 0, rng=None) -> shapely
     if wiggle and rng is not None and len(pts) > 1:
         out = [pts[0]]
         for (ax, ay), (bx, by) in zip(pts[:-1], pts[1:]):
-            mid = ((ax + bx) // 2 + int(rng.integers(-wiggle, wiggle)), (ay + by) // 2 + int(rng.integers(-wiggle, wiggle)))
+            mid = (
+                (ax + bx) // 2 + int(rng.integers(-wiggle, wiggle)),
+                (ay + by) // 2 + int(rng.integers(-wiggle, wiggle)),
+            )
             out += [mid, (bx, by)]
         pts = out
     return shapely.LineString(pts)
@@ -297,9 +336,15 @@ HA_TIEN = (10.3907, 104.4811)  # Bình San ward
 DUONG_DONG = (10.2305, 103.9666)
 AN_THOI = (10.0370, 104.0188)
 TOWNS = {  # district towns (thị trấn) of pre-2025 Kiên Giang
-    "Kiên Lương": (10.2457, 104.6063), "Hòn Đất": (10.1876, 104.9214), "Sóc Sơn": (10.1070, 105.0148),
-    "Tân Hiệp": (10.1099, 105.3014), "Minh Lương": (9.9048, 105.1590), "Giồng Riềng": (9.8985, 105.2956),
-    "Gò Quao": (9.7479, 105.2721), "Thứ Ba": (9.8116, 105.0616), "Thứ Mười Một": (9.6202, 104.9438),
+    "Kiên Lương": (10.2457, 104.6063),
+    "Hòn Đất": (10.1876, 104.9214),
+    "Sóc Sơn": (10.1070, 105.0148),
+    "Tân Hiệp": (10.1099, 105.3014),
+    "Minh Lương": (9.9048, 105.1590),
+    "Giồng Riềng": (9.8985, 105.2956),
+    "Gò Quao": (9.7479, 105.2721),
+    "Thứ Ba": (9.8116, 105.0616),
+    "Thứ Mười Một": (9.6202, 104.9438),
     "Vĩnh Thuận": (9.5106, 105.2604),
 }
 THANH_LOC = (10.0089, 105.1376)  # Thạnh Lộc commune, Châu Thành: Thạnh Lộc industrial park
@@ -384,9 +429,13 @@ def build_master(taxonomy: Taxonomy, rng) -> tuple[gpd.GeoDataFrame, dict[str, s
             code = _base_code(lat, lon, square.intersects(pq), rng)
             rows.append((code, taxonomy.name(code), part))
     frame = gpd.GeoDataFrame(
-        {"MA_QH": [r[0] for r in rows], "TEN": [r[1] for r in rows],
-         "DT_HA": [round(r[2].area / 1e4, 2) for r in rows]},
-        geometry=[shapely.set_precision(r[2], 0.001) for r in rows], crs=CRS,
+        {
+            "MA_QH": [r[0] for r in rows],
+            "TEN": [r[1] for r in rows],
+            "DT_HA": [round(r[2].area / 1e4, 2) for r in rows],
+        },
+        geometry=[shapely.set_precision(r[2], 0.001) for r in rows],
+        crs=CRS,
     )
     frame.insert(0, "MA_VUNG", [f"QHT-{i:04d}" for i in range(1, len(frame) + 1)])
     return frame, named, land
@@ -410,14 +459,18 @@ def build_communes(land: shapely.Geometry) -> tuple[gpd.GeoDataFrame, gpd.GeoDat
     for r, p in zip(old, pts):
         parent.append(r[0] if r[0] in new_pts else min(new_pts, key=lambda code: new_pts[code].distance(p)))
     keep = [i for i, g in enumerate(geoms) if not g.is_empty and g.area > 1e4]
-    prev = gpd.GeoDataFrame({
-        "ma_xa": [old[i][0] for i in keep],
-        "ten_xa": [f"{old[i][3]} ({old[i][2]})" for i in keep],
-        "ten_xa_ngan": [old[i][3] for i in keep],
-        "ma_huyen": [old[i][1] for i in keep],
-        "ten_huyen": [old[i][2] for i in keep],
-        "ma_xa_2025": [parent[i] for i in keep],
-    }, geometry=[geoms[i] for i in keep], crs=CRS)
+    prev = gpd.GeoDataFrame(
+        {
+            "ma_xa": [old[i][0] for i in keep],
+            "ten_xa": [f"{old[i][3]} ({old[i][2]})" for i in keep],
+            "ten_xa_ngan": [old[i][3] for i in keep],
+            "ma_huyen": [old[i][1] for i in keep],
+            "ten_huyen": [old[i][2] for i in keep],
+            "ma_xa_2025": [parent[i] for i in keep],
+        },
+        geometry=[geoms[i] for i in keep],
+        crs=CRS,
+    )
     units = prev.dissolve(by="ma_xa_2025", as_index=False)[["ma_xa_2025", "geometry"]]
     units = units.rename(columns={"ma_xa_2025": "ma_xa"})
     units.insert(1, "ten_xa", [new_names[c] for c in units["ma_xa"]])
@@ -427,6 +480,7 @@ def build_communes(land: shapely.Geometry) -> tuple[gpd.GeoDataFrame, gpd.GeoDat
 
 # ----------------------------------------------------------------------------------------------
 # Lower plans, as messy as real submissions
+
 
 def _blocks(area: shapely.Polygon, size: int, codes: list[str], rng, land) -> list[tuple[str, shapely.Geometry]]:
     """A zoning plan's blocks: a grid over `area` with a code per block drawn from `codes`."""
@@ -444,22 +498,31 @@ def _frame(rows: list[dict], geoms: list, crs: str = CRS) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=crs)
 
 
-def _write_shapefile(frame: gpd.GeoDataFrame, path: Path, encoding: str = "UTF-8", cpg: bool = True,
-                     prj: bool = True) -> None:
+def _write_shapefile(
+    frame: gpd.GeoDataFrame, path: Path, encoding: str = "UTF-8", cpg: bool = True, prj: bool = True
+) -> None:
     """A shapefile as agencies send them: TCVN3 bytes without .cpg, or without .prj, when asked."""
     frame = frame.copy()
     gdal_encoding = encoding
     if encoding in ("tcvn3", "vni"):
         encode = textcodec.tcvn3_encode if encoding == "tcvn3" else textcodec.vni_encode
         for column in frame.columns:
-            if column != "geometry" and not frame[column].map(lambda v: isinstance(v, str) or v is None).eq(False).any():
+            if (
+                column != "geometry"
+                and not frame[column].map(lambda v: isinstance(v, str) or v is None).eq(False).any()
+            ):
                 frame[column] = [encode(v).decode("latin-1") if isinstance(v, str) else v for v in frame[column]]
         gdal_encoding = "ISO-8859-1"  # GDAL's name: "latin-1" is not understood
     for part in path.parent.glob(path.stem + ".*"):
         part.unlink()
     # The .dbf header holds its write date: pinned, so the demo is byte-identical on any day.
-    pyogrio.write_dataframe(frame, path, driver="ESRI Shapefile", encoding=gdal_encoding,
-                            layer_options={"DBF_DATE_LAST_UPDATE": "2025-07-01"})
+    pyogrio.write_dataframe(
+        frame,
+        path,
+        driver="ESRI Shapefile",
+        encoding=gdal_encoding,
+        layer_options={"DBF_DATE_LAST_UPDATE": "2025-07-01"},
+    )
     cpg_path = path.with_suffix(".cpg")
     if not cpg or encoding in ("tcvn3", "vni"):
         cpg_path.unlink(missing_ok=True)
@@ -490,8 +553,15 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
     # 1. General urban plan of Rạch Giá: GeoPackage, clean apart from one sprawl area on rice land.
     rg = named["Đất ở đô thị Rạch Giá"]
     rows, geoms = [], []
-    for i, (code, g) in enumerate(_blocks(rg.buffer(600, join_style="mitre"), 1000,
-                                           ["ODT", "ODT", "ODT", "TMD", "DVH", "DGD", "DYT", "DKV", "DGT"], rng, mainland)):
+    for i, (code, g) in enumerate(
+        _blocks(
+            rg.buffer(600, join_style="mitre"),
+            1000,
+            ["ODT", "ODT", "ODT", "TMD", "DVH", "DGD", "DYT", "DKV", "DGT"],
+            rng,
+            mainland,
+        )
+    ):
         rows.append({"ma": code, "ten": f"Khu chức năng {i + 1:02d}", "so_hieu": f"QHC-RG-{i + 1:03d}"})
         geoms.append(g)
     sprawl = _at(named["Vùng lúa chuyên canh Thạnh Lộc"], 1000, 1000, 400, 250)
@@ -499,9 +569,18 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
     geoms.append(sprawl)
     planted.append(Planted("qhc-rach-gia", "QHC-RG-MR01", "ODT", "LUC", "conflict", "high", "polygon", 400 * 250))
     _frame(rows, geoms).to_file(out / "qhc_rach_gia.gpkg", layer="quy_hoach_chung", driver="GPKG")
-    entry(id="qhc-rach-gia", name="Điều chỉnh Quy hoạch chung thành phố Rạch Giá đến năm 2040",
-          type="urban_general", path="qhc_rach_gia.gpkg", code_field="ma", label_field="ten", id_field="so_hieu",
-          decision="1234/QĐ-UBND", approved="2019-05-10", authority="UBND tỉnh Kiên Giang")
+    entry(
+        id="qhc-rach-gia",
+        name="Điều chỉnh Quy hoạch chung thành phố Rạch Giá đến năm 2040",
+        type="urban_general",
+        path="qhc_rach_gia.gpkg",
+        code_field="ma",
+        label_field="ten",
+        id_field="so_hieu",
+        decision="1234/QĐ-UBND",
+        approved="2019-05-10",
+        authority="UBND tỉnh Kiên Giang",
+    )
 
     # 2. Zoning plan of Hà Tiên: zipped shapefile, codes spelt "ODT-01", "O.D.T", "dgt", one unknown code.
     ht = named["Đất ở đô thị Hà Tiên"]
@@ -517,9 +596,18 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
         shp = Path(tmp) / "QHPK_HaTien_1-2000.shp"
         _write_shapefile(_frame(rows, geoms), shp, encoding="UTF-8")
         _zip(list(Path(tmp).iterdir()), out / "qhpk_ha_tien.zip")
-    entry(id="qhpk-ha-tien", name="Quy hoạch phân khu tỷ lệ 1/2000 khu đô thị Đông Hồ, thành phố Hà Tiên",
-          type="urban_zoning", path="qhpk_ha_tien.zip", code_field="KyHieu", label_field="TenKhu", id_field="MaLo",
-          decision="567/QĐ-UBND", approved="2021-03-15", authority="UBND tỉnh Kiên Giang")
+    entry(
+        id="qhpk-ha-tien",
+        name="Quy hoạch phân khu tỷ lệ 1/2000 khu đô thị Đông Hồ, thành phố Hà Tiên",
+        type="urban_zoning",
+        path="qhpk_ha_tien.zip",
+        code_field="KyHieu",
+        label_field="TenKhu",
+        id_field="MaLo",
+        decision="567/QĐ-UBND",
+        approved="2021-03-15",
+        authority="UBND tỉnh Kiên Giang",
+    )
 
     # 3. Zoning plan of Kiên Lương: submitted without its .shx, so it cannot be read (a failed plan).
     kl = named["Đất ở đô thị Kiên Lương"]
@@ -530,66 +618,135 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
     shp = out / "qhpk_kien_luong.shp"
     _write_shapefile(_frame(rows, geoms), shp, encoding="UTF-8")
     shp.with_suffix(".shx").unlink()
-    entry(id="qhpk-kien-luong", name="Quy hoạch phân khu thị trấn Kiên Lương", type="urban_zoning",
-          path="qhpk_kien_luong.shp", code_field="KYHIEU", label_field="TEN", decision="89/QĐ-UBND",
-          approved="2020-11-02", authority="UBND huyện Kiên Lương")
+    entry(
+        id="qhpk-kien-luong",
+        name="Quy hoạch phân khu thị trấn Kiên Lương",
+        type="urban_zoning",
+        path="qhpk_kien_luong.shp",
+        code_field="KYHIEU",
+        label_field="TEN",
+        decision="89/QĐ-UBND",
+        approved="2020-11-02",
+        authority="UBND huyện Kiên Lương",
+    )
 
     # 4. Rural plan of An Minh Bắc: TCVN3 text without .cpg; one residential area inside the national park.
     umt = named["Vườn quốc gia U Minh Thượng (phân khu bảo vệ nghiêm ngặt)"]
     north = shapely.box(umt.bounds[0] - 3000, umt.bounds[3], umt.bounds[2], umt.bounds[3] + 5000)
     rows, geoms = [], []
     for i, (code, g) in enumerate(_blocks(north, 1500, ["LUC", "NTS", "NTS", "ONT", "CLN", "DGT"], rng, mainland)):
-        rows.append({"MaLoaiDat": code, "TenLoaiDat": "Đất ở nông thôn" if code == "ONT" else "Khu sản xuất",
-                     "SoHieu": f"AMB-{i + 10:02d}"})
+        rows.append(
+            {
+                "MaLoaiDat": code,
+                "TenLoaiDat": "Đất ở nông thôn" if code == "ONT" else "Khu sản xuất",
+                "SoHieu": f"AMB-{i + 10:02d}",
+            }
+        )
         geoms.append(g)
     rows.append({"MaLoaiDat": "ONT", "TenLoaiDat": "Điểm dân cư tập trung ấp Kênh Làng Thứ Bảy", "SoHieu": "AMB-07"})
     geoms.append(_at(umt, 2000, 6000, 300, 200))
     planted.append(Planted("nong-thon-an-minh-bac", "AMB-07", "ONT", "RDD", "conflict", "high", "polygon", 300 * 200))
     _write_shapefile(_frame(rows, geoms), out / "nong_thon_an_minh_bac.shp", encoding="tcvn3")
-    entry(id="nong-thon-an-minh-bac", name="Quy hoạch chung xây dựng xã An Minh Bắc (nông thôn mới)", type="rural",
-          path="nong_thon_an_minh_bac.shp", code_field="MaLoaiDat", label_field="TenLoaiDat", id_field="SoHieu",
-          decision="2045/QĐ-UBND", approved="2022-08-30", authority="UBND huyện U Minh Thượng")
+    entry(
+        id="nong-thon-an-minh-bac",
+        name="Quy hoạch chung xây dựng xã An Minh Bắc (nông thôn mới)",
+        type="rural",
+        path="nong_thon_an_minh_bac.shp",
+        code_field="MaLoaiDat",
+        label_field="TenLoaiDat",
+        id_field="SoHieu",
+        decision="2045/QĐ-UBND",
+        approved="2022-08-30",
+        authority="UBND huyện U Minh Thượng",
+    )
 
     # 5. Rural plan of Hòn Đất: no .prj (the registry gives assume_crs); codes in lower case.
     hd_rice = named["Vùng lúa chuyên canh Hòn Đất"]
     rows, geoms = [], []
-    for i, (code, g) in enumerate(_blocks(hd_rice.buffer(1500, join_style="mitre"), 1000,
-                                           ["luc", "luc", "onT", "hnk", "dgt"], rng, mainland)):
+    for i, (code, g) in enumerate(
+        _blocks(hd_rice.buffer(1500, join_style="mitre"), 1000, ["luc", "luc", "onT", "hnk", "dgt"], rng, mainland)
+    ):
         rows.append({"LOAIDAT": code, "TEN": "Khu quy hoạch", "ID": f"HD-{i + 1:03d}"})
         geoms.append(g)
     rows.append({"LOAIDAT": "nts", "TEN": "Vùng nuôi tôm chuyển đổi", "ID": "HD-NTS-03"})
     geoms.append(_at(hd_rice, 900, 1300, 500, 400))
-    planted.append(Planted("nong-thon-hon-dat", "HD-NTS-03", "NTS", "LUC", "conditional", "medium", "polygon", 500 * 400))
+    planted.append(
+        Planted("nong-thon-hon-dat", "HD-NTS-03", "NTS", "LUC", "conditional", "medium", "polygon", 500 * 400)
+    )
     _write_shapefile(_frame(rows, geoms), out / "nong_thon_son_kien.shp", encoding="UTF-8", prj=False)
-    entry(id="nong-thon-hon-dat", name="Quy hoạch chung xây dựng xã Sơn Kiên, huyện Hòn Đất", type="rural",
-          path="nong_thon_son_kien.shp", code_field="LOAIDAT", label_field="TEN", id_field="ID",
-          decision="315/QĐ-UBND", approved="10/04/2023", authority="UBND huyện Hòn Đất", assume_crs="EPSG:9207")
+    entry(
+        id="nong-thon-hon-dat",
+        name="Quy hoạch chung xây dựng xã Sơn Kiên, huyện Hòn Đất",
+        type="rural",
+        path="nong_thon_son_kien.shp",
+        code_field="LOAIDAT",
+        label_field="TEN",
+        id_field="ID",
+        decision="315/QĐ-UBND",
+        approved="10/04/2023",
+        authority="UBND huyện Hòn Đất",
+        assume_crs="EPSG:9207",
+    )
 
     # 6. Provincial roads: lines in EPSG:4326 (GeoJSON); one road cuts across defence land.
     roads = [
-        ("QL80", "Quốc lộ 80", _through(RACH_GIA, TOWNS["Sóc Sơn"], TOWNS["Hòn Đất"], TOWNS["Kiên Lương"], HA_TIEN, wiggle=800, rng=rng)),
+        (
+            "QL80",
+            "Quốc lộ 80",
+            _through(RACH_GIA, TOWNS["Sóc Sơn"], TOWNS["Hòn Đất"], TOWNS["Kiên Lương"], HA_TIEN, wiggle=800, rng=rng),
+        ),
         ("QL61", "Quốc lộ 61", _through(RACH_GIA, TOWNS["Minh Lương"], TOWNS["Gò Quao"], wiggle=600, rng=rng)),
-        ("QL63", "Quốc lộ 63", _through(TOWNS["Minh Lương"], TOWNS["Thứ Ba"], TOWNS["Thứ Mười Một"], TOWNS["Vĩnh Thuận"], wiggle=700, rng=rng)),
+        (
+            "QL63",
+            "Quốc lộ 63",
+            _through(
+                TOWNS["Minh Lương"], TOWNS["Thứ Ba"], TOWNS["Thứ Mười Một"], TOWNS["Vĩnh Thuận"], wiggle=700, rng=rng
+            ),
+        ),
         ("DT963", "Đường tỉnh 963", _through(RACH_GIA, TOWNS["Tân Hiệp"], wiggle=500, rng=rng)),
-        ("DT962", "Đường tỉnh 962", _through(TOWNS["Gò Quao"], TOWNS["Giồng Riềng"], TOWNS["Tân Hiệp"], wiggle=500, rng=rng)),
+        (
+            "DT962",
+            "Đường tỉnh 962",
+            _through(TOWNS["Gò Quao"], TOWNS["Giồng Riềng"], TOWNS["Tân Hiệp"], wiggle=500, rng=rng),
+        ),
         ("DT975", "Đường tỉnh 975 (Phú Quốc)", _through(AN_THOI, DUONG_DONG, (10.3879, 103.9956), wiggle=400, rng=rng)),
     ]
-    rows = [{"ma_dat": ["DGT", "Đ.G.T", "dgt"][i % 3], "ten_duong": name, "so_hieu": ref} for i, (ref, name, _) in enumerate(roads)]
+    rows = [
+        {"ma_dat": ["DGT", "Đ.G.T", "dgt"][i % 3], "ten_duong": name, "so_hieu": ref}
+        for i, (ref, name, _) in enumerate(roads)
+    ]
     geoms = [g for _, _, g in roads]
     rows.append({"ma_dat": "DGT", "ten_duong": "Đường tuần tra biên giới (đoạn nắn tuyến)", "so_hieu": "DT-QP-01"})
     geoms.append(_across(named["Đất quốc phòng (khu vực biên giới Hà Tiên)"], 700, 500))
     planted.append(Planted("gt-duong-tinh", "DT-QP-01", "DGT", "CQP", "conflict", "high", "line", 1500))
     roads_4326 = crs_mod.to_crs(_frame(rows, geoms), "EPSG:4326")
     pyogrio.write_dataframe(roads_4326, out / "gt_duong_tinh.geojson", driver="GeoJSON")
-    entry(id="gt-duong-tinh", name="Quy hoạch mạng lưới đường tỉnh Kiên Giang", type="sectoral_transport",
-          path="gt_duong_tinh.geojson", code_field="ma_dat", label_field="ten_duong", id_field="so_hieu",
-          decision="1702/QĐ-UBND", approved="2020-07-21", authority="UBND tỉnh Kiên Giang")
+    entry(
+        id="gt-duong-tinh",
+        name="Quy hoạch mạng lưới đường tỉnh Kiên Giang",
+        type="sectoral_transport",
+        path="gt_duong_tinh.geojson",
+        code_field="ma_dat",
+        label_field="ten_duong",
+        id_field="so_hieu",
+        decision="1702/QĐ-UBND",
+        approved="2020-07-21",
+        authority="UBND tỉnh Kiên Giang",
+    )
 
     # 7. Irrigation: canals as lines; the code column is left to detection (KyHieu).
     rows, geoms = [], []
     canals = [
-        ("K-RGHT", "Kênh Rạch Giá - Hà Tiên", _through(RACH_GIA, (10.10, 104.96), (10.17, 104.80), (10.22, 104.62), HA_TIEN, wiggle=600, rng=rng)),
-        ("K-CL", "Sông Cái Lớn (nạo vét)", _through((9.60, 105.40), TOWNS["Gò Quao"], (9.84, 105.06), wiggle=900, rng=rng)),
+        (
+            "K-RGHT",
+            "Kênh Rạch Giá - Hà Tiên",
+            _through(RACH_GIA, (10.10, 104.96), (10.17, 104.80), (10.22, 104.62), HA_TIEN, wiggle=600, rng=rng),
+        ),
+        (
+            "K-CL",
+            "Sông Cái Lớn (nạo vét)",
+            _through((9.60, 105.40), TOWNS["Gò Quao"], (9.84, 105.06), wiggle=900, rng=rng),
+        ),
     ]
     for ref, name, g in canals:
         rows.append({"KyHieu": "DTL", "TenKenh": name, "MaKenh": ref})
@@ -602,9 +759,18 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
     geoms.append(_across(named["Rừng phòng hộ ven biển An Minh - An Biên"], 5000, 300))
     planted.append(Planted("thuy-loi", "K-RPH-01", "DTL", "RPH", "conditional", "high", "line", 1600))
     _frame(rows, geoms).to_file(out / "thuy_loi.gpkg", layer="kenh_muong", driver="GPKG")
-    entry(id="thuy-loi", name="Quy hoạch thủy lợi vùng Tứ giác Long Xuyên và U Minh Thượng", type="sectoral_irrigation",
-          path="thuy_loi.gpkg", code_field=None, label_field="TenKenh", id_field="MaKenh",
-          decision="3011/QĐ-BNN-TL", approved="2021-06-28", authority="Bộ Nông nghiệp và Phát triển nông thôn")
+    entry(
+        id="thuy-loi",
+        name="Quy hoạch thủy lợi vùng Tứ giác Long Xuyên và U Minh Thượng",
+        type="sectoral_irrigation",
+        path="thuy_loi.gpkg",
+        code_field=None,
+        label_field="TenKenh",
+        id_field="MaKenh",
+        decision="3011/QĐ-BNN-TL",
+        approved="2021-06-28",
+        authority="Bộ Nông nghiệp và Phát triển nông thôn",
+    )
 
     # 8-9. Energy: plants as points and power lines, two layers of one GeoPackage.
     plants = [
@@ -622,8 +788,16 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
     planted.append(Planted("nang-luong-nha-may", "NM-DMT-05", "DNL", "RPH", "conflict", "high", "point", 1))
     _frame(rows, geoms).to_file(out / "nang_luong.gpkg", layer="nha_may", driver="GPKG")
     lines = [
-        ("DZ-220-01", "Đường dây 220 kV Rạch Giá - Kiên Lương", _through((10.04, 105.16), TOWNS["Hòn Đất"], (10.22, 104.64), wiggle=500, rng=rng)),
-        ("DZ-110-01", "Đường dây 110 kV Rạch Giá - Giồng Riềng", _through((10.04, 105.16), TOWNS["Giồng Riềng"], wiggle=500, rng=rng)),
+        (
+            "DZ-220-01",
+            "Đường dây 220 kV Rạch Giá - Kiên Lương",
+            _through((10.04, 105.16), TOWNS["Hòn Đất"], (10.22, 104.64), wiggle=500, rng=rng),
+        ),
+        (
+            "DZ-110-01",
+            "Đường dây 110 kV Rạch Giá - Giồng Riềng",
+            _through((10.04, 105.16), TOWNS["Giồng Riềng"], wiggle=500, rng=rng),
+        ),
     ]
     rows = [{"ma": "DNL", "ten": name, "ma_ct": ref} for ref, name, _ in lines]
     geoms = [g for _, _, g in lines]
@@ -631,11 +805,23 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
     geoms.append(_across(umt, 3000, 1000))
     planted.append(Planted("nang-luong-duong-day", "DZ-110-02", "DNL", "RDD", "conflict", "high", "line", 9000))
     _frame(rows, geoms).to_file(out / "nang_luong.gpkg", layer="duong_day", driver="GPKG")
-    for layer, pid, name in (("nha_may", "nang-luong-nha-may", "Quy hoạch phát triển điện lực tỉnh: nguồn điện"),
-                             ("duong_day", "nang-luong-duong-day", "Quy hoạch phát triển điện lực tỉnh: lưới điện")):
-        entry(id=pid, name=name, type="sectoral_energy", path="nang_luong.gpkg", layer=layer, code_field="ma",
-              label_field="ten", id_field="ma_ct", decision="1850/QĐ-BCT", approved="2022-09-16",
-              authority="Bộ Công Thương")
+    for layer, pid, name in (
+        ("nha_may", "nang-luong-nha-may", "Quy hoạch phát triển điện lực tỉnh: nguồn điện"),
+        ("duong_day", "nang-luong-duong-day", "Quy hoạch phát triển điện lực tỉnh: lưới điện"),
+    ):
+        entry(
+            id=pid,
+            name=name,
+            type="sectoral_energy",
+            path="nang_luong.gpkg",
+            layer=layer,
+            code_field="ma",
+            label_field="ten",
+            id_field="ma_ct",
+            decision="1850/QĐ-BCT",
+            approved="2022-09-16",
+            authority="Bộ Công Thương",
+        )
 
     # 10. Water supply and waste: a landfill planned inside the city's residential land.
     rows = [
@@ -646,9 +832,18 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
     geoms = [_box(10.0900, 105.2800, 200, 100), _box(10.2700, 104.9200, 400, 300), _at(rg, 500, 4600, 300, 300)]
     planted.append(Planted("cap-nuoc-rac", "BR-01", "DRA", "ODT", "conflict", "high", "polygon", 300 * 300))
     _frame(rows, geoms).to_file(out / "cap_nuoc_rac.gpkg", layer="cong_trinh", driver="GPKG")
-    entry(id="cap-nuoc-rac", name="Quy hoạch cấp nước và xử lý chất thải rắn tỉnh Kiên Giang", type="technical_water_waste",
-          path="cap_nuoc_rac.gpkg", code_field="MDSD", label_field="TenCT", id_field="MaCT",
-          decision="2457/QĐ-UBND", approved="2018-10-25", authority="UBND tỉnh Kiên Giang")
+    entry(
+        id="cap-nuoc-rac",
+        name="Quy hoạch cấp nước và xử lý chất thải rắn tỉnh Kiên Giang",
+        type="technical_water_waste",
+        path="cap_nuoc_rac.gpkg",
+        code_field="MDSD",
+        label_field="TenCT",
+        id_field="MaCT",
+        decision="2457/QĐ-UBND",
+        approved="2018-10-25",
+        authority="UBND tỉnh Kiên Giang",
+    )
 
     # 11. Tourism on Phú Quốc: cp1258 shapefile; an eco-tourism area and a resort in the national park.
     pq_park = named["Vườn quốc gia Phú Quốc"]
@@ -660,14 +855,27 @@ def build_plans(out: Path, named: dict, land, rng) -> tuple[list[dict], list[Pla
         {"KH_QH": "KDL", "TEN": "Khu du lịch sinh thái rừng Phú Quốc", "MA_KHU": "PQ-DL-02"},
         {"KH_QH": "TMD", "TEN": "Khu nghỉ dưỡng cao cấp Bãi Thơm", "MA_KHU": "PQ-DL-03"},
     ]
-    geoms = [_box(10.0550, 104.0400, 800, 500), _box(10.0250, 104.0380, 400, 300),
-             _at(resort_zone, 0, 0, 500, 300), _at(resort_zone, 1000, 1000, 200, 150)]
+    geoms = [
+        _box(10.0550, 104.0400, 800, 500),
+        _box(10.0250, 104.0380, 400, 300),
+        _at(resort_zone, 0, 0, 500, 300),
+        _at(resort_zone, 1000, 1000, 200, 150),
+    ]
     planted.append(Planted("du-lich-phu-quoc", "PQ-DL-02", "KDL", "RDD", "conditional", "high", "polygon", 500 * 300))
     planted.append(Planted("du-lich-phu-quoc", "PQ-DL-03", "TMD", "RDD", "conflict", "high", "polygon", 200 * 150))
     _write_shapefile(_frame(rows, geoms), out / "du_lich_phu_quoc.shp", encoding="CP1258")
-    entry(id="du-lich-phu-quoc", name="Quy hoạch phát triển du lịch đảo Phú Quốc", type="sectoral_tourism",
-          path="du_lich_phu_quoc.shp", code_field="KH_QH", label_field="TEN", id_field="MA_KHU",
-          decision="868/QĐ-TTg", approved="2015-06-17", authority="Thủ tướng Chính phủ")
+    entry(
+        id="du-lich-phu-quoc",
+        name="Quy hoạch phát triển du lịch đảo Phú Quốc",
+        type="sectoral_tourism",
+        path="du_lich_phu_quoc.shp",
+        code_field="KH_QH",
+        label_field="TEN",
+        id_field="MA_KHU",
+        decision="868/QĐ-TTg",
+        approved="2015-06-17",
+        authority="Thủ tướng Chính phủ",
+    )
     assert pq_park.contains(geoms[2]) and pq_park.contains(geoms[3])
     return entries, planted
 
@@ -689,9 +897,15 @@ def build_register_plans(out: Path, named: dict) -> tuple[list[dict], list[Plant
     road_code, road = blocks["QHC-RG-011"]
     assert road_code == "DGT"
     x0, y0 = road.bounds[:2]
-    lot = next(g for g in (shapely.box(x0 + dx, y0 + dy, x0 + dx + 200, y0 + dy + 150)
-                           for dx in range(100, 700, 50) for dy in range(100, 800, 50))
-               if int(units.covers(g).sum()) == 1 and int(prev.covers(g).sum()) == 1)
+    lot = next(
+        g
+        for g in (
+            shapely.box(x0 + dx, y0 + dy, x0 + dx + 200, y0 + dy + 150)
+            for dx in range(100, 700, 50)
+            for dy in range(100, 800, 50)
+        )
+        if int(units.covers(g).sum()) == 1 and int(prev.covers(g).sum()) == 1
+    )
     # Blocks no priority project touches (demo_projects.py): the projects' figures stay as they are.
     for block_id in ("QHC-RG-010", "QHC-RG-011", "QHC-RG-012", "QHC-RG-020"):
         code, block = blocks[block_id]
@@ -703,35 +917,83 @@ def build_register_plans(out: Path, named: dict) -> tuple[list[dict], list[Plant
     rows.append({"ma_chuc_nang": "ODT", "ten_lo": "Khu nhà ở liền kề Phan Thị Ràng", "ma_lo": "RG-PK-L11"})
     geoms.append(lot)
     assert road.contains(lot)
-    planted.append(Planted("qhpk-rach-gia", "RG-PK-L11", "ODT", "DGT", "conflict", "medium", "polygon", 200 * 150,
-                           against="qhc-rach-gia"))
+    planted.append(
+        Planted(
+            "qhpk-rach-gia",
+            "RG-PK-L11",
+            "ODT",
+            "DGT",
+            "conflict",
+            "medium",
+            "polygon",
+            200 * 150,
+            against="qhc-rach-gia",
+        )
+    )
     _frame(rows, geoms).to_file(out / "qhpk_rach_gia.gpkg", layer="quy_hoach_phan_khu", driver="GPKG")
-    entries.append(dict(id="qhpk-rach-gia", name="Quy hoạch phân khu tỷ lệ 1/2000 khu trung tâm thành phố Rạch Giá",
-                        type="urban_zoning", path="qhpk_rach_gia.gpkg", code_field="ma_chuc_nang", label_field="ten_lo",
-                        id_field="ma_lo", decision="2210/QĐ-UBND", approved="2022-12-20",
-                        authority="UBND thành phố Rạch Giá"))
+    entries.append(
+        dict(
+            id="qhpk-rach-gia",
+            name="Quy hoạch phân khu tỷ lệ 1/2000 khu trung tâm thành phố Rạch Giá",
+            type="urban_zoning",
+            path="qhpk_rach_gia.gpkg",
+            code_field="ma_chuc_nang",
+            label_field="ten_lo",
+            id_field="ma_lo",
+            decision="2210/QĐ-UBND",
+            approved="2022-12-20",
+            authority="UBND thành phố Rạch Giá",
+        )
+    )
 
     # 13. The general plan of Rạch Giá before its 2019 adjustment: superseded by qhc-rach-gia.
-    rows = [{"ma": code, "ten": f"Khu {block_id[-3:]} (2005)", "so_hieu": f"QHC05-{block_id[-3:]}"}
-            for block_id, (code, _) in blocks.items() if block_id.startswith("QHC-RG-0")]
+    rows = [
+        {"ma": code, "ten": f"Khu {block_id[-3:]} (2005)", "so_hieu": f"QHC05-{block_id[-3:]}"}
+        for block_id, (code, _) in blocks.items()
+        if block_id.startswith("QHC-RG-0")
+    ]
     geoms = [g for block_id, (_, g) in blocks.items() if block_id.startswith("QHC-RG-0")]
     _frame(rows, geoms).to_file(out / "qhc_rach_gia_2005.gpkg", layer="quy_hoach_chung_2005", driver="GPKG")
-    entries.append(dict(id="qhc-rach-gia-2005", name="Quy hoạch chung thành phố Rạch Giá đến năm 2025 (2005)",
-                        type="urban_general", path="qhc_rach_gia_2005.gpkg", code_field="ma", label_field="ten",
-                        id_field="so_hieu", decision="386/QĐ-UBND", approved="2005-03-02",
-                        authority="UBND tỉnh Kiên Giang"))
+    entries.append(
+        dict(
+            id="qhc-rach-gia-2005",
+            name="Quy hoạch chung thành phố Rạch Giá đến năm 2025 (2005)",
+            type="urban_general",
+            path="qhc_rach_gia_2005.gpkg",
+            code_field="ma",
+            label_field="ten",
+            id_field="so_hieu",
+            decision="386/QĐ-UBND",
+            approved="2005-03-02",
+            authority="UBND tỉnh Kiên Giang",
+        )
+    )
 
     # 14. A draft: the general plan of Phú Quốc to 2045, not yet approved (no decision).
     pq = named["Đất ở đô thị Dương Đông"]
     x0, y0 = (int(v) for v in pq.bounds[:2])
-    rows = [{"ma": "ODT", "ten": "Khu đô thị Dương Đông", "so_hieu": "PQ45-01"},
-            {"ma": "TMD", "ten": "Khu thương mại dịch vụ ven sông", "so_hieu": "PQ45-02"}]
-    geoms = [shapely.box(x0 + 200, y0 + 200, x0 + 1200, y0 + 1000), shapely.box(x0 + 1200, y0 + 200, x0 + 1700, y0 + 1000)]
-    crs_mod.to_crs(_frame(rows, geoms), "EPSG:4326").to_file(out / "qhc_phu_quoc_du_thao.geojson", driver="GeoJSON",
-                                                             COORDINATE_PRECISION=8)
-    entries.append(dict(id="qhc-phu-quoc-2045", name="Quy hoạch chung thành phố Phú Quốc đến năm 2045 (dự thảo)",
-                        type="urban_general", path="qhc_phu_quoc_du_thao.geojson", code_field="ma", label_field="ten",
-                        id_field="so_hieu"))
+    rows = [
+        {"ma": "ODT", "ten": "Khu đô thị Dương Đông", "so_hieu": "PQ45-01"},
+        {"ma": "TMD", "ten": "Khu thương mại dịch vụ ven sông", "so_hieu": "PQ45-02"},
+    ]
+    geoms = [
+        shapely.box(x0 + 200, y0 + 200, x0 + 1200, y0 + 1000),
+        shapely.box(x0 + 1200, y0 + 200, x0 + 1700, y0 + 1000),
+    ]
+    crs_mod.to_crs(_frame(rows, geoms), "EPSG:4326").to_file(
+        out / "qhc_phu_quoc_du_thao.geojson", driver="GeoJSON", COORDINATE_PRECISION=8
+    )
+    entries.append(
+        dict(
+            id="qhc-phu-quoc-2045",
+            name="Quy hoạch chung thành phố Phú Quốc đến năm 2045 (dự thảo)",
+            type="urban_general",
+            path="qhc_phu_quoc_du_thao.geojson",
+            code_field="ma",
+            label_field="ten",
+            id_field="so_hieu",
+        )
+    )
     return entries, planted
 
 
@@ -746,8 +1008,14 @@ qhc-rach-gia,R101,QHC-RG-MR01,*,45/NQ-HĐND,2027-12-31,Nghị quyết HĐND tỉ
 # ----------------------------------------------------------------------------------------------
 # Putting it together
 
-def _check_planted(planted: list[Planted], plans: dict[str, gpd.GeoDataFrame], master: gpd.GeoDataFrame,
-                   units: gpd.GeoDataFrame, prev: gpd.GeoDataFrame) -> None:
+
+def _check_planted(
+    planted: list[Planted],
+    plans: dict[str, gpd.GeoDataFrame],
+    master: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    prev: gpd.GeoDataFrame,
+) -> None:
     """Each planted polygon or point lies in one master zone of the expected code and in one commune
     (old and new), so its piece is w×h; each planted line crosses its zone whole."""
     problems = []
@@ -829,17 +1097,33 @@ DEM_CELL = 500  # m: a coarse model (the real 10 m DEM would be ~20,000 cells a 
 DEM_MEAN_LAND = 0.8  # m, the mainland's mean elevation the generated model is scaled to
 HAZARD_SCENARIOS = [
     # id, level (m above the height datum), name_vi, name_en, scenario, source, illustrative
-    ("slr50", 0.5, "Ngập do nước biển dâng 50 cm", "Flooding at 50 cm sea-level rise",
-     "Mực nước biển dâng 50 cm (mức trung gian, minh họa)",
-     "Illustrative intermediate level chosen for the demo (between today and the 100 cm scenario)", True),
-    ("slr100", 1.0, "Ngập do nước biển dâng 100 cm", "Flooding at 100 cm sea-level rise",
-     "Kịch bản biến đổi khí hậu 2020 (Bộ TN&MT): nước biển dâng 100 cm; 47,29 % ĐBSCL có nguy cơ ngập",
-     "MONRE 2020 climate-change scenarios (100 cm; 47.29 % of the Mekong Delta at risk); not re-checked", False),
-    ("slr100_lun", round(1.0 + 30 * SUBSIDENCE_CM_PER_YEAR / 100, 2), "Ngập 100 cm cộng sụt lún 30 năm",
-     "100 cm sea-level rise plus 30 years of subsidence",
-     "Nước biển dâng 100 cm cộng 30 năm sụt lún 1,1 cm/năm (= mực nước 1,33 m; tổ hợp minh họa)",
-     "100 cm (MONRE 2020) + 30 x 1.1 cm/yr subsidence (Minderhoud et al. 2017 ERL); the combination is"
-     " illustrative", True),
+    (
+        "slr50",
+        0.5,
+        "Ngập do nước biển dâng 50 cm",
+        "Flooding at 50 cm sea-level rise",
+        "Mực nước biển dâng 50 cm (mức trung gian, minh họa)",
+        "Illustrative intermediate level chosen for the demo (between today and the 100 cm scenario)",
+        True,
+    ),
+    (
+        "slr100",
+        1.0,
+        "Ngập do nước biển dâng 100 cm",
+        "Flooding at 100 cm sea-level rise",
+        "Kịch bản biến đổi khí hậu 2020 (Bộ TN&MT): nước biển dâng 100 cm; 47,29 % ĐBSCL có nguy cơ ngập",
+        "MONRE 2020 climate-change scenarios (100 cm; 47.29 % of the Mekong Delta at risk); not re-checked",
+        False,
+    ),
+    (
+        "slr100_lun",
+        round(1.0 + 30 * SUBSIDENCE_CM_PER_YEAR / 100, 2),
+        "Ngập 100 cm cộng sụt lún 30 năm",
+        "100 cm sea-level rise plus 30 years of subsidence",
+        "Nước biển dâng 100 cm cộng 30 năm sụt lún 1,1 cm/năm (= mực nước 1,33 m; tổ hợp minh họa)",
+        "100 cm (MONRE 2020) + 30 x 1.1 cm/yr subsidence (Minderhoud et al. 2017 ERL); the combination is illustrative",
+        True,
+    ),
 ]
 # Places the model is shaped around (approximate WGS 84 coordinates, from maps):
 U_MINH = (9.62, 105.10)  # U Minh Thượng National Park: peat-swamp depression
@@ -865,13 +1149,13 @@ def build_dem(land: shapely.Geometry, rng) -> tuple[np.ndarray, object, float, d
     coast = shapely.distance(centres, land.boundary)
     inland = 1.0 - np.exp(-coast / 15000.0)
     ux, uy = _xy(*U_MINH)
-    swamp = np.exp(-(((gx.ravel() - ux) ** 2 + (gy.ravel() - uy) ** 2) / (2 * 14000.0 ** 2)))
+    swamp = np.exp(-(((gx.ravel() - ux) ** 2 + (gy.ravel() - uy) ** 2) / (2 * 14000.0**2)))
     base = 0.15 + inland - 0.7 * swamp + rng.normal(0, 0.05, len(centres))
     scale = DEM_MEAN_LAND / base[on_land].mean()  # the mainland mean as in Minderhoud et al. 2019
     elev = base * scale
     for lat, lon, top in HILLS:
         hx, hy = _xy(lat, lon)
-        elev += top * np.exp(-(((gx.ravel() - hx) ** 2 + (gy.ravel() - hy) ** 2) / (2 * 3000.0 ** 2)))
+        elev += top * np.exp(-(((gx.ravel() - hx) ** 2 + (gy.ravel() - hy) ** 2) / (2 * 3000.0**2)))
     elev = np.where(on_land, np.round(elev, 2), -2.0).astype("float32").reshape(height, width)
     gap_x, gap_y = _xy(SURVEY_GAP[0], SURVEY_GAP[1])
     half = SURVEY_GAP[2] / 2
@@ -893,25 +1177,59 @@ def write_hazards(out: Path, land: shapely.Geometry, rng) -> dict:
     folder.mkdir(exist_ok=True)
     elev, transform, median_land, below = build_dem(land, rng)
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-        with rasterio.open(folder / "dem.tif", "w", driver="GTiff", width=elev.shape[1], height=elev.shape[0],
-                           count=1, dtype="float32", crs=CRS, transform=transform, nodata=-9999.0,
-                           compress="deflate", predictor=3, tiled=True, blockxsize=256, blockysize=256) as ds:
+        with rasterio.open(
+            folder / "dem.tif",
+            "w",
+            driver="GTiff",
+            width=elev.shape[1],
+            height=elev.shape[0],
+            count=1,
+            dtype="float32",
+            crs=CRS,
+            transform=transform,
+            nodata=-9999.0,
+            compress="deflate",
+            predictor=3,
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+        ) as ds:
             ds.write(elev, 1)
             ds.update_tags(TIFFTAG_DATETIME="2025:01:01 00:00:00")
     rules = Path(os.path.relpath(default_layers_dir() / "kien-giang" / "hazard_rules.csv", folder.resolve())).as_posix()
-    data = {"layers": [
-        {"id": hid, "name_vi": vi, "name_en": en, "path": "dem.tif", "band": 1, "measure": "elevation",
-         "level": level, "scenario": scenario, "source": source, "illustrative": illustrative}
-        for hid, level, vi, en, scenario, source, illustrative in HAZARD_SCENARIOS], "rules": rules}
-    header = ("# Hazard layers of the demo province (CONTRACT §8), generated by kgspatial/demo.py.\n"
-              "# One elevation model, three water levels: depth = level - elevation. The model is\n"
-              "# ILLUSTRATIVE (generated, not surveyed); the source of each level is given with it.\n")
-    (folder / "HAZARDS.yaml").write_text(header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=110),
-                                         encoding="utf-8")
+    data = {
+        "layers": [
+            {
+                "id": hid,
+                "name_vi": vi,
+                "name_en": en,
+                "path": "dem.tif",
+                "band": 1,
+                "measure": "elevation",
+                "level": level,
+                "scenario": scenario,
+                "source": source,
+                "illustrative": illustrative,
+            }
+            for hid, level, vi, en, scenario, source, illustrative in HAZARD_SCENARIOS
+        ],
+        "rules": rules,
+    }
+    header = (
+        "# Hazard layers of the demo province (CONTRACT §8), generated by kgspatial/demo.py.\n"
+        "# One elevation model, three water levels: depth = level - elevation. The model is\n"
+        "# ILLUSTRATIVE (generated, not surveyed); the source of each level is given with it.\n"
+    )
+    (folder / "HAZARDS.yaml").write_text(
+        header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=110), encoding="utf-8"
+    )
     land_cells = int((elev > -2).sum())
-    lines = [f"| `{h}` | {level:.2f} m | {src} | {'yes' if ill else 'no'} |"
-             for h, level, _, _, _, src, ill in HAZARD_SCENARIOS]
-    (folder / "README.md").write_text(f"""# Hazard rasters of the demo province
+    lines = [
+        f"| `{h}` | {level:.2f} m | {src} | {'yes' if ill else 'no'} |"
+        for h, level, _, _, _, src, ill in HAZARD_SCENARIOS
+    ]
+    (folder / "README.md").write_text(
+        f"""# Hazard rasters of the demo province
 
 Generated by `python -m kgspatial.demo`; **illustrative**: `dem.tif` is a generated elevation model,
 not a survey. EPSG:9207, {DEM_CELL} m cells ({elev.shape[1]} x {elev.shape[0]}), metres above the
@@ -923,7 +1241,7 @@ maps and reports show *unknown* parts). The sea is -2 m.
 - Scaled so the mainland's mean is {DEM_MEAN_LAND} m, the Mekong Delta's mean elevation in Minderhoud et al.
   2019, Nature Communications 10:3847, before the hills are added (median of the {land_cells:,} land cells
   {median_land:.2f} m).
-- Share of the land cells below each level: {', '.join(f"{lv:.2f} m: {share:.1%}" for lv, share in below.items())}
+- Share of the land cells below each level: {", ".join(f"{lv:.2f} m: {share:.1%}" for lv, share in below.items())}
   (for comparison only: MONRE 2020 gives 47.29 % of the whole delta at risk at 100 cm).
 
 | hazard | water level | source of the figure | illustrative |
@@ -933,7 +1251,9 @@ maps and reports show *unknown* parts). The sea is -2 m.
 Subsidence: {SUBSIDENCE_CM_PER_YEAR} cm a year, Minderhoud et al. 2017, Environmental Research Letters
 12:064006. The 47.29 % figure: MONRE 2020 scenarios (as cited in issue 14; not re-checked here).
 Rules: `layers/kien-giang/hazard_rules.csv` (its thresholds are this project's, see layers/README.md).
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return {"median_land": median_land, "below": below, "shape": elev.shape}
 
 
@@ -942,15 +1262,21 @@ def _yaml_registry(entries: list[dict], out: Path, projects: dict | None = None)
 
     import yaml
 
-    entries = [{**e, "approved": dt.date.fromisoformat(e["approved"])} if "-" in str(e.get("approved")) else e
-               for e in entries]
+    entries = [
+        {**e, "approved": dt.date.fromisoformat(e["approved"])} if "-" in str(e.get("approved")) else e for e in entries
+    ]
     entries = [{**e, **DEMO_REGISTER_KEYS.get(e["id"], {})} for e in entries]
     rules = Path(os.path.relpath(default_layers_dir() / "kien-giang" / "rules.csv", out.resolve())).as_posix()
 
     data = {
         "province": "kien-giang",
-        "master": {"path": "master.gpkg", "layer": "quy_hoach_tinh", "code_field": "MA_QH", "label_field": "TEN",
-                   "id_field": "MA_VUNG"},
+        "master": {
+            "path": "master.gpkg",
+            "layer": "quy_hoach_tinh",
+            "code_field": "MA_QH",
+            "label_field": "TEN",
+            "id_field": "MA_VUNG",
+        },
         "admin": {"path": "communes.gpkg", "code_field": "ma_xa", "name_field": "ten_xa"},
         "admin_previous": {"path": "communes_2024.gpkg", "code_field": "ma_xa", "name_field": "ten_xa"},
         "rules": rules,
@@ -983,9 +1309,20 @@ def _generate(out: Path) -> Path:
     if unknown:
         raise AssertionError(f"demo master uses codes not in layers/taxonomy.csv: {unknown}")
     units, prev = build_communes(land)
-    for name in ("master.gpkg", "communes.gpkg", "communes_2024.gpkg", "nang_luong.gpkg", "qhc_rach_gia.gpkg",
-                 "thuy_loi.gpkg", "cap_nuoc_rac.gpkg", "qhpk_ha_tien.zip", "gt_duong_tinh.geojson",
-                 "qhpk_rach_gia.gpkg", "qhc_rach_gia_2005.gpkg", "qhc_phu_quoc_du_thao.geojson"):
+    for name in (
+        "master.gpkg",
+        "communes.gpkg",
+        "communes_2024.gpkg",
+        "nang_luong.gpkg",
+        "qhc_rach_gia.gpkg",
+        "thuy_loi.gpkg",
+        "cap_nuoc_rac.gpkg",
+        "qhpk_ha_tien.zip",
+        "gt_duong_tinh.geojson",
+        "qhpk_rach_gia.gpkg",
+        "qhc_rach_gia_2005.gpkg",
+        "qhc_phu_quoc_du_thao.geojson",
+    ):
         (out / name).unlink(missing_ok=True)
     master.to_file(out / "master.gpkg", layer="quy_hoach_tinh", driver="GPKG")
     units.to_file(out / "communes.gpkg", layer="xa_phuong_2025", driver="GPKG")
@@ -1007,8 +1344,11 @@ def _generate(out: Path) -> Path:
 
     (out / "README.md").write_text(_readme(entries, planted, master, units, prev) + projects_readme, encoding="utf-8")
     lines = ["plan_id,feature,plan_code,master_code,verdict,severity,kind,size,against"]
-    lines += [f"{p.plan_id},{p.feature},{p.plan_code},{p.master_code},{p.verdict},{p.severity},{p.kind},{p.size:g},"
-              f"{p.against}" for p in planted]
+    lines += [
+        f"{p.plan_id},{p.feature},{p.plan_code},{p.master_code},{p.verdict},{p.severity},{p.kind},{p.size:g},"
+        f"{p.against}"
+        for p in planted
+    ]
     (out / "planted.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out / "registry.yaml"
 
@@ -1017,11 +1357,15 @@ def _readme(entries, planted, master, units, prev) -> str:
     unit = {"polygon": "m²", "line": "m", "point": "point"}
     plans = "\n".join(
         f"| `{e['id']}` | {e['type']} | `{e['path']}`{' :: ' + e['layer'] if e.get('layer') else ''} | "
-        f"{e['code_field'] or '(detected)'} | {e['name']} |" for e in entries)
+        f"{e['code_field'] or '(detected)'} | {e['name']} |"
+        for e in entries
+    )
     rows = "\n".join(
         f"| `{p.plan_id}` | `{p.feature}` | {p.plan_code} on {p.master_code}"
         f"{'' if p.against == 'master' else f' of the parent plan `{p.against}`'} | {p.verdict}, {p.severity} | "
-        f"{p.size:,.0f} {unit[p.kind]} |" for p in planted)
+        f"{p.size:,.0f} {unit[p.kind]} |"
+        for p in planted
+    )
     return f"""# Tỉnh mẫu / demo province
 
 Generated by `python -m kgspatial.demo` (seed {SEED}); do not edit these files by hand. Run it with

@@ -26,8 +26,8 @@ from . import crs as crs_mod
 from .admin import AdminUnits, admin_selector, prepare_admin
 from .engine import code_labels, intersect_pairs
 from .errors import InputError, say
-from .numfmt import number
 from .io import read_layer
+from .numfmt import number
 from .prepare import POLYGON, PreparedLayer, field_selector, prepare_layer
 from .profile import load_profile
 
@@ -66,21 +66,38 @@ class DiffResult:
 
 
 def _read(spec: LayerSpec, role: str, taxonomy, analysis_crs, profile, opts: DiffOptions) -> PreparedLayer:
-    layer = read_layer(spec.path, engine=opts.engine, encoding=spec.encoding, assume_crs=spec.assume_crs,
-                       encoding_option="--encoding",
-                       select=field_selector(spec.path, role, spec.code_field, spec.label_field, spec.id_field,
-                                             profile.code_fields, profile.label_fields))
-    prepared = prepare_layer(layer, taxonomy, analysis_crs, code_field=spec.code_field, label_field=spec.label_field,
-                             id_field=spec.id_field, code_candidates=profile.code_fields,
-                             label_candidates=profile.label_fields, role=role, name=role, jobs=opts.jobs)
+    layer = read_layer(
+        spec.path,
+        engine=opts.engine,
+        encoding=spec.encoding,
+        assume_crs=spec.assume_crs,
+        encoding_option="--encoding",
+        select=field_selector(
+            spec.path, role, spec.code_field, spec.label_field, spec.id_field, profile.code_fields, profile.label_fields
+        ),
+    )
+    prepared = prepare_layer(
+        layer,
+        taxonomy,
+        analysis_crs,
+        code_field=spec.code_field,
+        label_field=spec.label_field,
+        id_field=spec.id_field,
+        code_candidates=profile.code_fields,
+        label_candidates=profile.label_fields,
+        role=role,
+        name=role,
+        jobs=opts.jobs,
+    )
     prepared.info["warnings"] = list(layer.warnings)
     keep = prepared.kinds == POLYGON
     if not keep.any():
         raise InputError(f"{spec.path}: no zone (polygon) to compare / lớp không có vùng nào để so sánh")
     if not keep.all():
         n = int((~keep).sum())
-        prepared.info["warnings"].append(f"{spec.path}: {n} feature(s) that are not zones ignored / bỏ qua {n}"
-                                         " đối tượng không phải vùng")
+        prepared.info["warnings"].append(
+            f"{spec.path}: {n} feature(s) that are not zones ignored / bỏ qua {n} đối tượng không phải vùng"
+        )
         for name in ("geoms", "codes", "raw_codes", "labels", "feature_ids", "kinds"):
             setattr(prepared, name, getattr(prepared, name)[keep])
     return prepared
@@ -124,8 +141,12 @@ def _once(geoms: np.ndarray) -> tuple[np.ndarray, float]:
     original = geoms.copy()
     for i in np.unique(left[shared]):
         before = shapely.area(geoms[i])
-        geoms[i] = _polygonal(np.array([shapely.difference(original[i], shapely.union_all(
-            original[right[shared & (left == i)]]))], dtype=object))[0]
+        geoms[i] = _polygonal(
+            np.array(
+                [shapely.difference(original[i], shapely.union_all(original[right[shared & (left == i)]]))],
+                dtype=object,
+            )
+        )[0]
         taken += float(before - shapely.area(geoms[i]))
     return geoms, taken
 
@@ -157,16 +178,20 @@ def diff_prepared(old: PreparedLayer, new: PreparedLayer, jobs: int = 1) -> pd.D
     for change, oi, ni, geoms in parts:
         keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         oi, ni, geoms = oi[keep], ni[keep], geoms[keep]
-        frames.append(pd.DataFrame({
-            "change": np.full(len(geoms), change, dtype=object),
-            "from_code": np.where(oi >= 0, old_codes[np.maximum(oi, 0)], ""),
-            "to_code": np.where(ni >= 0, new_codes[np.maximum(ni, 0)], ""),
-            "from_label": np.where(oi >= 0, old.labels[np.maximum(oi, 0)], ""),
-            "to_label": np.where(ni >= 0, new.labels[np.maximum(ni, 0)], ""),
-            "old_feature": np.where(oi >= 0, old.feature_ids[np.maximum(oi, 0)], ""),
-            "new_feature": np.where(ni >= 0, new.feature_ids[np.maximum(ni, 0)], ""),
-            "geometry": geoms,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "change": np.full(len(geoms), change, dtype=object),
+                    "from_code": np.where(oi >= 0, old_codes[np.maximum(oi, 0)], ""),
+                    "to_code": np.where(ni >= 0, new_codes[np.maximum(ni, 0)], ""),
+                    "from_label": np.where(oi >= 0, old.labels[np.maximum(oi, 0)], ""),
+                    "to_label": np.where(ni >= 0, new.labels[np.maximum(ni, 0)], ""),
+                    "old_feature": np.where(oi >= 0, old.feature_ids[np.maximum(oi, 0)], ""),
+                    "new_feature": np.where(ni >= 0, new.feature_ids[np.maximum(ni, 0)], ""),
+                    "geometry": geoms,
+                }
+            )
+        )
     frame = pd.concat(frames, ignore_index=True)
     for column in COLUMNS[:-1]:
         frame[column] = frame[column].astype(object)
@@ -191,21 +216,29 @@ def compare(opts: DiffOptions) -> DiffResult:
     warnings = list(old.info["warnings"]) + list(new.info["warnings"])
     once = frame.attrs.get("counted_once_m2", 0.0)
     if once >= 0.01:
-        warnings.append(say(f"các vùng của một phiên bản chồng lên nhau: {number(once, 2)} m² đất thay đổi nằm dưới"
-                            " nhiều vùng, chỉ tính một lần",
-                            f"zones of one version overlap: {number(once, 2, True)} m² of changed land lies under"
-                            " more than one zone, counted once"))
+        warnings.append(
+            say(
+                f"các vùng của một phiên bản chồng lên nhau: {number(once, 2)} m² đất thay đổi nằm dưới"
+                " nhiều vùng, chỉ tính một lần",
+                f"zones of one version overlap: {number(once, 2, True)} m² of changed land lies under"
+                " more than one zone, counted once",
+            )
+        )
     unit_columns: dict[str, np.ndarray] = {}
     units_info = []
     given = [(spec, prefix) for spec, prefix in ((opts.admin, "admin"), (opts.admin_previous, "admin_prev")) if spec]
     if given:
         from .check import split_plan
 
-        as_layer = PreparedLayer(name="diff", geoms=geoms, codes=np.zeros(len(geoms), dtype=object),
-                                 raw_codes=np.zeros(len(geoms), dtype=object),
-                                 labels=np.zeros(len(geoms), dtype=object),
-                                 feature_ids=np.arange(len(geoms)).astype(str).astype(object),
-                                 kinds=np.full(len(geoms), POLYGON, dtype=np.int8))
+        as_layer = PreparedLayer(
+            name="diff",
+            geoms=geoms,
+            codes=np.zeros(len(geoms), dtype=object),
+            raw_codes=np.zeros(len(geoms), dtype=object),
+            labels=np.zeros(len(geoms), dtype=object),
+            feature_ids=np.arange(len(geoms)).astype(str).astype(object),
+            kinds=np.full(len(geoms), POLYGON, dtype=np.int8),
+        )
         units_list = []
         for spec, prefix in given:
             units = _units(spec, analysis_crs, opts)
@@ -219,27 +252,49 @@ def compare(opts: DiffOptions) -> DiffResult:
             outside = int((unit_columns[f"{prefix}_code"] == "").sum())
             if outside:
                 option = "--admin" if prefix == "admin" else "--admin-previous"
-                warnings.append(f"{outside} piece(s) lie outside every unit of {option} (kept with an empty code)"
-                                f" / {outside} mảnh nằm ngoài mọi đơn vị hành chính")
+                warnings.append(
+                    f"{outside} piece(s) lie outside every unit of {option} (kept with an empty code)"
+                    f" / {outside} mảnh nằm ngoài mọi đơn vị hành chính"
+                )
 
     area = shapely.area(geoms)
     sliver = area < opts.min_area
     changes = gpd.GeoDataFrame(
-        {**{c: frame[c].to_numpy()[~sliver] for c in COLUMNS[:-1]}, "area_m2": area[~sliver],
-         **{k: v[~sliver] for k, v in unit_columns.items()}},
+        {
+            **{c: frame[c].to_numpy()[~sliver] for c in COLUMNS[:-1]},
+            "area_m2": area[~sliver],
+            **{k: v[~sliver] for k, v in unit_columns.items()},
+        },
         geometry=gpd.GeoSeries(geoms[~sliver], crs=analysis_crs),
     )
-    order = np.lexsort((changes["new_feature"].to_numpy(dtype=str), changes["old_feature"].to_numpy(dtype=str),
-                        changes["change"].map({CHANGED: 0, ADDED: 1, REMOVED: 2}).to_numpy()))
+    order = np.lexsort(
+        (
+            changes["new_feature"].to_numpy(dtype=str),
+            changes["old_feature"].to_numpy(dtype=str),
+            changes["change"].map({CHANGED: 0, ADDED: 1, REMOVED: 2}).to_numpy(),
+        )
+    )
     changes = changes.iloc[order].reset_index(drop=True)
-    summary = _summary(changes, old, new, opts, analysis_crs, units_info, warnings,
-                       {"count": int(sliver.sum()), "area_m2": round(float(area[sliver].sum()), 3)})
+    summary = _summary(
+        changes,
+        old,
+        new,
+        opts,
+        analysis_crs,
+        units_info,
+        warnings,
+        {"count": int(sliver.sum()), "area_m2": round(float(area[sliver].sum()), 3)},
+    )
     return DiffResult(changes, summary)
 
 
 def _units(spec, analysis_crs, opts: DiffOptions) -> AdminUnits:
-    layer = read_layer(spec.path, engine=opts.engine, encoding_option=None,
-                       select=admin_selector(spec.path, spec.code_field, spec.name_field))
+    layer = read_layer(
+        spec.path,
+        engine=opts.engine,
+        encoding_option=None,
+        select=admin_selector(spec.path, spec.code_field, spec.name_field),
+    )
     return prepare_admin(layer, analysis_crs, spec.code_field, spec.name_field)
 
 
@@ -247,8 +302,10 @@ def _sum(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
     if frame.empty:
         return []
     grouped = frame.groupby(keys, sort=True, dropna=False)["area_m2"].agg(["size", "sum"])
-    return [{**dict(zip(keys, k if isinstance(k, tuple) else (k,))), "pieces": int(n), "area_m2": round(float(a), 3)}
-            for k, (n, a) in zip(grouped.index, grouped.itertuples(index=False))]
+    return [
+        {**dict(zip(keys, k if isinstance(k, tuple) else (k,))), "pieces": int(n), "area_m2": round(float(a), 3)}
+        for k, (n, a) in zip(grouped.index, grouped.itertuples(index=False))
+    ]
 
 
 def _summary(changes, old, new, opts, analysis_crs, units_info, warnings, slivers) -> dict:
@@ -264,9 +321,16 @@ def _summary(changes, old, new, opts, analysis_crs, units_info, warnings, sliver
         if f"{prefix}_code" not in frame:
             continue
         for (code, name), sub in frame.groupby([f"{prefix}_code", f"{prefix}_name"], sort=True):
-            by_unit[prefix].append({"code": code, "name": name,
-                                    **{f"{c}_area_m2": round(float(sub.loc[sub["change"] == c, "area_m2"].sum()), 3)
-                                       for c in (CHANGED, ADDED, REMOVED)}})
+            by_unit[prefix].append(
+                {
+                    "code": code,
+                    "name": name,
+                    **{
+                        f"{c}_area_m2": round(float(sub.loc[sub["change"] == c, "area_m2"].sum()), 3)
+                        for c in (CHANGED, ADDED, REMOVED)
+                    },
+                }
+            )
     return {
         "kgspatial_version": __version__,
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

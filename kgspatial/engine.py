@@ -78,8 +78,10 @@ class Pieces:
 
 def _bbox_within(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
     return (
-        (inner[:, 0] >= outer[:, 0]) & (inner[:, 1] >= outer[:, 1])
-        & (inner[:, 2] <= outer[:, 2]) & (inner[:, 3] <= outer[:, 3])
+        (inner[:, 0] >= outer[:, 0])
+        & (inner[:, 1] >= outer[:, 1])
+        & (inner[:, 2] <= outer[:, 2])
+        & (inner[:, 3] <= outer[:, 3])
     )
 
 
@@ -224,10 +226,12 @@ def overlay(
 
     plan_bounds, master_bounds = shapely.bounds(plan.geoms), shapely.bounds(master.geoms)
     prepared = prepare_big(plan.geoms, np.unique(np.concatenate([pi, u_pi])))
-    pieces = intersect_pairs(plan.geoms, plan.kinds, master.geoms, pi, mi, jobs, plan_bounds, master_bounds,
-                             on_progress=on_progress)
-    contacts = interiors_meet(plan.geoms, master.geoms, u_pi, u_mi, _factorized(code_labels(master))[u_mi], jobs,
-                              plan_bounds, master_bounds)
+    pieces = intersect_pairs(
+        plan.geoms, plan.kinds, master.geoms, pi, mi, jobs, plan_bounds, master_bounds, on_progress=on_progress
+    )
+    contacts = interiors_meet(
+        plan.geoms, master.geoms, u_pi, u_mi, _factorized(code_labels(master))[u_mi], jobs, plan_bounds, master_bounds
+    )
     shapely.destroy_prepared(prepared)
     release_memory()
     u_pi, u_mi = u_pi[contacts], u_mi[contacts]
@@ -250,11 +254,13 @@ def overlay(
     unrev = verdict == UNREVIEWED
     if feature_of is None:
         feature_of, feature_size = np.arange(len(plan)), measure(plan.geoms, plan.kinds)
-    unreviewed = _unreviewed_totals(plan, master, pieces.take(unrev), u_pi, u_mi, feature_of, feature_size,
-                                    exact_unreviewed)
+    unreviewed = _unreviewed_totals(
+        plan, master, pieces.take(unrev), u_pi, u_mi, feature_of, feature_size, exact_unreviewed
+    )
     reportable = ~unrev
-    return Overlay(pieces=pieces.take(reportable), rule_index=verdict[reportable], touched=touched,
-                   unreviewed=unreviewed)
+    return Overlay(
+        pieces=pieces.take(reportable), rule_index=verdict[reportable], touched=touched, unreviewed=unreviewed
+    )
 
 
 PREPARE_VERTICES = 64  # plan features with more vertices are prepared before their pairs are tested
@@ -274,9 +280,16 @@ def _factorized(values: np.ndarray) -> np.ndarray:
     return pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)[0]
 
 
-def interiors_meet(left_geoms: np.ndarray, right_geoms: np.ndarray, li: np.ndarray, ri: np.ndarray,
-                   right_group: np.ndarray, jobs: int = 1, left_bounds: np.ndarray | None = None,
-                   right_bounds: np.ndarray | None = None) -> np.ndarray:
+def interiors_meet(
+    left_geoms: np.ndarray,
+    right_geoms: np.ndarray,
+    li: np.ndarray,
+    ri: np.ndarray,
+    right_group: np.ndarray,
+    jobs: int = 1,
+    left_bounds: np.ndarray | None = None,
+    right_bounds: np.ndarray | None = None,
+) -> np.ndarray:
     """For pairs (li[k], ri[k]) sorted by li: whether their interiors meet (intersect, not only
     touch), asked only until one zone of each (left feature, right group) answers yes.
 
@@ -293,8 +306,9 @@ def interiors_meet(left_geoms: np.ndarray, right_geoms: np.ndarray, li: np.ndarr
         s = slice(start, start + (1 << 18))
         lb = shapely.bounds(left_geoms[li[s]]) if left_bounds is None else left_bounds[li[s]]
         rb = shapely.bounds(right_geoms[ri[s]]) if right_bounds is None else right_bounds[ri[s]]
-        overlap[s] = ((np.minimum(lb[:, 2], rb[:, 2]) - np.maximum(lb[:, 0], rb[:, 0]))
-                      * (np.minimum(lb[:, 3], rb[:, 3]) - np.maximum(lb[:, 1], rb[:, 1])))
+        overlap[s] = (np.minimum(lb[:, 2], rb[:, 2]) - np.maximum(lb[:, 0], rb[:, 0])) * (
+            np.minimum(lb[:, 3], rb[:, 3]) - np.maximum(lb[:, 1], rb[:, 1])
+        )
     order = np.lexsort((-overlap, group))  # group-major, so li stays sorted
     first = np.r_[True, group[order][1:] != group[order][:-1]]
 
@@ -307,6 +321,7 @@ def interiors_meet(left_geoms: np.ndarray, right_geoms: np.ndarray, li: np.ndarr
             hit = shapely.intersects(a, b)
             hit[hit] = ~shapely.touches(a[hit], b[hit])
             return hit
+
         return np.concatenate(run_chunked(work, len(idx), jobs, slices=aligned_slices(li[idx])))
 
     tried = order[first]
@@ -348,7 +363,9 @@ def lines_once(pieces: Pieces, kinds: np.ndarray, full_length: np.ndarray, prior
 
 def _weight(rule) -> int:
     """Conflict before conditional before unreviewed, then high before medium before low."""
-    return {"conflict": 0, "conditional": 3}.get(rule.verdict, 6) + {"high": 0, "medium": 1, "low": 2}.get(rule.severity, 2)
+    return {"conflict": 0, "conditional": 3}.get(rule.verdict, 6) + {"high": 0, "medium": 1, "low": 2}.get(
+        rule.severity, 2
+    )
 
 
 def code_labels(layer: PreparedLayer) -> np.ndarray:
@@ -357,8 +374,16 @@ def code_labels(layer: PreparedLayer) -> np.ndarray:
     return np.where(known, layer.codes, layer.raw_codes)
 
 
-def _unreviewed_totals(plan: PreparedLayer, master: PreparedLayer, pieces: Pieces, u_pi: np.ndarray,
-                       u_mi: np.ndarray, feature_of: np.ndarray, feature_size: np.ndarray, exact: bool) -> list[dict]:
+def _unreviewed_totals(
+    plan: PreparedLayer,
+    master: PreparedLayer,
+    pieces: Pieces,
+    u_pi: np.ndarray,
+    u_mi: np.ndarray,
+    feature_of: np.ndarray,
+    feature_size: np.ndarray,
+    exact: bool,
+) -> list[dict]:
     """Each code pair no rule covers (listed, never made rows): the plan features concerned (count,
     their whole area and length), the points (always exact) and, when `exact`, the overlap's own
     area, length and pieces.  `pieces` are the unreviewed pieces measured (points only, unless
@@ -368,30 +393,51 @@ def _unreviewed_totals(plan: PreparedLayer, master: PreparedLayer, pieces: Piece
         return []
     kinds = plan.kinds[left]
     sizes = np.zeros(len(left))
-    sizes[:len(pieces.left)] = measure(pieces.geoms, kinds[:len(pieces.left)])
+    sizes[: len(pieces.left)] = measure(pieces.geoms, kinds[: len(pieces.left)])
     feature = feature_of[left]
     whole = feature_size[feature]
-    frame = pd.DataFrame({
-        "plan_code": code_labels(plan)[left], "master_code": code_labels(master)[np.concatenate([pieces.right, u_mi])],
-        "feature": feature, "area_m2": np.where(kinds == POLYGON, sizes, 0.0),
-        "length_m": np.where(kinds == LINE, sizes, 0.0), "points": (kinds == POINT).astype(int), "pieces": 1,
-        "feature_area_m2": np.where(kinds == POLYGON, whole, 0.0), "feature_length_m": np.where(kinds == LINE, whole, 0.0),
-    })
+    frame = pd.DataFrame(
+        {
+            "plan_code": code_labels(plan)[left],
+            "master_code": code_labels(master)[np.concatenate([pieces.right, u_mi])],
+            "feature": feature,
+            "area_m2": np.where(kinds == POLYGON, sizes, 0.0),
+            "length_m": np.where(kinds == LINE, sizes, 0.0),
+            "points": (kinds == POINT).astype(int),
+            "pieces": 1,
+            "feature_area_m2": np.where(kinds == POLYGON, whole, 0.0),
+            "feature_length_m": np.where(kinds == LINE, whole, 0.0),
+        }
+    )
     keys = ["plan_code", "master_code"]
-    totals = frame.groupby(keys).agg(area_m2=("area_m2", "sum"), length_m=("length_m", "sum"),
-                                     points=("points", "sum"), pieces=("pieces", "sum"))
-    features = (frame.drop_duplicates(keys + ["feature"]).groupby(keys)
-                .agg(features=("feature", "size"), feature_area_m2=("feature_area_m2", "sum"),
-                     feature_length_m=("feature_length_m", "sum")))
+    totals = frame.groupby(keys).agg(
+        area_m2=("area_m2", "sum"), length_m=("length_m", "sum"), points=("points", "sum"), pieces=("pieces", "sum")
+    )
+    features = (
+        frame.drop_duplicates(keys + ["feature"])
+        .groupby(keys)
+        .agg(
+            features=("feature", "size"),
+            feature_area_m2=("feature_area_m2", "sum"),
+            feature_length_m=("feature_length_m", "sum"),
+        )
+    )
     totals = totals.join(features).reset_index()
     first = ["area_m2", "length_m"] if exact else ["feature_area_m2", "feature_length_m"]
-    totals = totals.sort_values(first + ["points", "plan_code", "master_code"],
-                                ascending=[False, False, False, True, True])
+    totals = totals.sort_values(
+        first + ["points", "plan_code", "master_code"], ascending=[False, False, False, True, True]
+    )
     out = []
     for r in totals.itertuples(index=False):
-        row = {"plan_code": str(r.plan_code), "master_code": str(r.master_code), "exact": exact,
-               "features": int(r.features), "feature_area_m2": float(r.feature_area_m2),
-               "feature_length_m": float(r.feature_length_m), "points": int(r.points)}
+        row = {
+            "plan_code": str(r.plan_code),
+            "master_code": str(r.master_code),
+            "exact": exact,
+            "features": int(r.features),
+            "feature_area_m2": float(r.feature_area_m2),
+            "feature_length_m": float(r.feature_length_m),
+            "points": int(r.points),
+        }
         if exact:
             row.update(area_m2=float(r.area_m2), length_m=float(r.length_m), pieces=int(r.pieces))
         out.append(row)

@@ -57,8 +57,7 @@ class PlanException:
         if self.ref:
             return f"{self.ref} ({self.decision})"
         where = "" if self.against == MASTER else f" / {self.against}"
-        return (f"{self.plan_id} / {self.rule_id} / {self.plan_feature} / {self.master_feature}{where}"
-                f" ({self.decision})")
+        return f"{self.plan_id} / {self.rule_id} / {self.plan_feature} / {self.master_feature}{where} ({self.decision})"
 
 
 def _cell(value: Any) -> str:
@@ -105,12 +104,16 @@ def _parse(numbered: list[tuple[str, Any]], problems: list[str], from_csv: bool 
                 problems.append(f"{where}, {name}: trống / empty")
                 row_ok = False
         if cell["plan_feature"] == ANY_FEATURE:
-            problems.append(f"{where}, plan_feature: phải là mã một đối tượng / must name one feature of the plan"
-                            " (only master_feature may be *)")
+            problems.append(
+                f"{where}, plan_feature: phải là mã một đối tượng / must name one feature of the plan"
+                " (only master_feature may be *)"
+            )
             row_ok = False
         if cell["against"] == ANY_FEATURE:
-            problems.append(f"{where}, against: phải là 'master' hoặc mã quy hoạch cấp trên / must be 'master'"
-                            " or the id of the plan's parent (not *)")
+            problems.append(
+                f"{where}, against: phải là 'master' hoặc mã quy hoạch cấp trên / must be 'master'"
+                " or the id of the plan's parent (not *)"
+            )
             row_ok = False
         if cell["rule_id"] == ANY_FEATURE:
             problems.append(f"{where}, rule_id: phải là mã một quy tắc / must name one rule (not *)")
@@ -125,13 +128,22 @@ def _parse(numbered: list[tuple[str, Any]], problems: list[str], from_csv: bool 
         against = cell["against"] or MASTER
         key = (cell["plan_id"], cell["rule_id"], cell["plan_feature"], cell["master_feature"], against)
         if row_ok and key in seen:
-            problems.append(f"{where}: trùng với {seen[key]} / the same finding as {seen[key]}"
-                            " (one decision per finding)")
+            problems.append(
+                f"{where}: trùng với {seen[key]} / the same finding as {seen[key]} (one decision per finding)"
+            )
             row_ok = False
         if row_ok:
             seen[key] = where
-            out.append(PlanException(*key[:4], decision=cell["decision"], until=until, basis=cell["basis"],
-                                     note=cell["note"], against=against))
+            out.append(
+                PlanException(
+                    *key[:4],
+                    decision=cell["decision"],
+                    until=until,
+                    basis=cell["basis"],
+                    note=cell["note"],
+                    against=against,
+                )
+            )
     return out
 
 
@@ -156,8 +168,9 @@ def read_exceptions(path: str | Path, name: str | None = None) -> list[PlanExcep
     source = name or str(path)
     _, rows = read_csv_table(path, source, ExceptionsError)
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise ExceptionsError(["bảng trống, cần dòng tiêu đề / the table is empty (a header row is needed)"],
-                              source=source)
+        raise ExceptionsError(
+            ["bảng trống, cần dòng tiêu đề / the table is empty (a header row is needed)"], source=source
+        )
     header = [h.strip().lower() for h in rows[0]]
     problems: list[str] = []
     missing = [c for c in REQUIRED if c not in header]
@@ -165,8 +178,9 @@ def read_exceptions(path: str | Path, name: str | None = None) -> list[PlanExcep
         problems.append(f"header: thiếu cột / missing column(s) {', '.join(missing)}")
     unknown = [h for h in header if h and h not in COLUMNS]
     if unknown:
-        problems.append(f"header: cột không có trong bảng / unknown column(s) {', '.join(unknown)}"
-                        f" (columns: {','.join(COLUMNS)})")
+        problems.append(
+            f"header: cột không có trong bảng / unknown column(s) {', '.join(unknown)} (columns: {','.join(COLUMNS)})"
+        )
     repeated = sorted({h for h in header if h and header.count(h) > 1})
     if repeated:
         problems.append(f"header: cột lặp lại / repeated column(s) {', '.join(repeated)}")
@@ -177,8 +191,9 @@ def read_exceptions(path: str | Path, name: str | None = None) -> list[PlanExcep
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):  # reported in its place among the others
-            numbered.append((f"row {line_no}", f"{len(row)} ô cho {len(header)} cột / {len(row)} cells for"
-                                               f" {len(header)} columns"))
+            numbered.append(
+                (f"row {line_no}", f"{len(row)} ô cho {len(header)} cột / {len(row)} cells for {len(header)} columns")
+            )
             continue
         numbered.append((f"row {line_no}", {h: (row[i] if i < len(row) else "") for i, h in enumerate(header) if h}))
     out = _parse(numbered, problems, from_csv=True)
@@ -187,8 +202,9 @@ def read_exceptions(path: str | Path, name: str | None = None) -> list[PlanExcep
     return out
 
 
-def apply_exceptions(conflicts: pd.DataFrame, exceptions: list[PlanException], plan_id: str | None,
-                     on: dt.date) -> tuple[pd.DataFrame, list[str]]:
+def apply_exceptions(
+    conflicts: pd.DataFrame, exceptions: list[PlanException], plan_id: str | None, on: dt.date
+) -> tuple[pd.DataFrame, list[str]]:
     """The conflict rows with `review` (open / excepted) and `review_decision`, and warnings for
     exceptions of this plan that expired before `on` or match no row.
 
@@ -210,24 +226,39 @@ def apply_exceptions(conflicts: pd.DataFrame, exceptions: list[PlanException], p
         # Only rows of an excepted plan feature are compared one by one: few, however many rows.
         candidates = np.nonzero(np.isin(features, list({e.plan_feature for e in mine})))[0]
         sub = conflicts.iloc[candidates]
-        against = (sub["against"].fillna(MASTER).astype(str) if "against" in sub
-                   else pd.Series(MASTER, index=sub.index))
-        keys = list(zip(sub["plan_id"].astype(str), sub["rule_id"].astype(str), features[candidates],
-                        sub["master_feature"].astype(str), against))
+        against = sub["against"].fillna(MASTER).astype(str) if "against" in sub else pd.Series(MASTER, index=sub.index)
+        keys = list(
+            zip(
+                sub["plan_id"].astype(str),
+                sub["rule_id"].astype(str),
+                features[candidates],
+                sub["master_feature"].astype(str),
+                against,
+            )
+        )
     else:
         candidates, keys = np.zeros(0, dtype=np.intp), []
     for exc in mine:
-        hits = [int(candidates[i]) for i, (p, r, f, m, a) in enumerate(keys)
-                if p == exc.plan_id and r == exc.rule_id and f == exc.plan_feature and a == exc.against
-                and (exc.master_feature == ANY_FEATURE or m == exc.master_feature)]
+        hits = [
+            int(candidates[i])
+            for i, (p, r, f, m, a) in enumerate(keys)
+            if p == exc.plan_id
+            and r == exc.rule_id
+            and f == exc.plan_feature
+            and a == exc.against
+            and (exc.master_feature == ANY_FEATURE or m == exc.master_feature)
+        ]
         if not exc.applies(on):
             warnings.append(
                 f"ngoại lệ đã hết hạn ngày {exc.until.isoformat()}, {len(hits)} mảnh vẫn phải xử lý / exception"
-                f" {exc.describe()} expired on {exc.until.isoformat()}: its {len(hits)} row(s) stay open")
+                f" {exc.describe()} expired on {exc.until.isoformat()}: its {len(hits)} row(s) stay open"
+            )
             continue
         if not hits:
-            warnings.append(f"ngoại lệ không khớp với mảnh xung đột nào / exception {exc.describe()} matches no"
-                            " conflict row (check its plan, rule and feature ids)")
+            warnings.append(
+                f"ngoại lệ không khớp với mảnh xung đột nào / exception {exc.describe()} matches no"
+                " conflict row (check its plan, rule and feature ids)"
+            )
             continue
         for i in hits:
             if review[i] == OPEN:

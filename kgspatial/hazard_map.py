@@ -31,7 +31,7 @@ def band_label(lower: float, upper: float | None) -> str:
 
 
 def _rgb(color: str) -> tuple[int, int, int]:
-    return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
 
 
 def band_image(raster, levels: list[float], view_3857, max_pixels: int = MAX_PIXELS):
@@ -44,7 +44,9 @@ def band_image(raster, levels: list[float], view_3857, max_pixels: int = MAX_PIX
 
     ds = raster.dataset
     to_3857 = crs_mod.transformer(raster.crs, "EPSG:3857")
-    outline = shapely.segmentize(shapely.box(*ds.bounds), max(ds.bounds[2] - ds.bounds[0], ds.bounds[3] - ds.bounds[1]) / 32)
+    outline = shapely.segmentize(
+        shapely.box(*ds.bounds), max(ds.bounds[2] - ds.bounds[0], ds.bounds[3] - ds.bounds[1]) / 32
+    )
     ring = np.asarray(outline.exterior.coords)
     mx, my = to_3857.transform(ring[:, 0], ring[:, 1])
     x0, y0 = max(view_3857[0], min(mx)), max(view_3857[1], min(my))
@@ -94,15 +96,27 @@ def _popup(row: dict, hazard: dict, plan_names) -> str:
 
     lower = row.get("min_depth")
     band = "—" if lower is None or (isinstance(lower, float) and math.isnan(lower)) else f"> {lower:g} m"
+
     def depth(v):
         return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f} m"
-    verdict = {"conflict": "Xung đột / Conflict", "conditional": "Có điều kiện / Conditional",
-               "unknown": "Không có dữ liệu / No data (unknown)"}.get(row.get("verdict"), row.get("verdict"))
-    size = (format_area(row["area_m2"]) if row.get("kind") == "polygon" else
-            format_length(row["length_m"]) if row.get("kind") == "line" else "1 điểm / point")
+
+    verdict = {
+        "conflict": "Xung đột / Conflict",
+        "conditional": "Có điều kiện / Conditional",
+        "unknown": "Không có dữ liệu / No data (unknown)",
+    }.get(row.get("verdict"), row.get("verdict"))
+    size = (
+        format_area(row["area_m2"])
+        if row.get("kind") == "polygon"
+        else format_length(row["length_m"])
+        if row.get("kind") == "line"
+        else "1 điểm / point"
+    )
     rows = [
         _row("Quy hoạch / Plan", str(plan_names.get(row.get("plan_id"), row.get("plan_id")))),
-        _row("Đối tượng / Feature", f"{row.get('plan_feature')} · {row.get('plan_code')} {row.get('plan_label') or ''}"),
+        _row(
+            "Đối tượng / Feature", f"{row.get('plan_feature')} · {row.get('plan_code')} {row.get('plan_label') or ''}"
+        ),
         _row("Mức ngập / Depth band", band),
         _row("Đánh giá / Verdict", f"{verdict}" + (f" ({row['severity']})" if row.get("severity") else "")),
         _row("Quy tắc / Rule", f"{row.get('rule_id') or '—'} {row.get('reference') or ''}"),
@@ -127,12 +141,17 @@ def add_layers(fmap, hazards, crs, view, layers: dict, counts: dict, plan_names=
     plan_names = plan_names or {}
     config = hazards.config
     notes: list[str] = []
-    legend = ['<details open><summary><b>Ngập / Flooding</b></summary>']
+    legend = ["<details open><summary><b>Ngập / Flooding</b></summary>"]
     frame = hazards.findings
     if view is None:
         return notes
-    corners = crs_mod.transform_geometries(np.array([shapely.segmentize(shapely.box(*view), max(
-        view[2] - view[0], view[3] - view[1], 1) / 16)], dtype=object), crs, "EPSG:3857")[0]
+    corners = crs_mod.transform_geometries(
+        np.array(
+            [shapely.segmentize(shapely.box(*view), max(view[2] - view[0], view[3] - view[1], 1) / 16)], dtype=object
+        ),
+        crs,
+        "EPSG:3857",
+    )[0]
     x0, y0, x1, y1 = shapely.bounds(corners)
     pad = 0.5 * max(x1 - x0, y1 - y0, 4000)  # context around the plans when the user zooms out
     view_3857 = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
@@ -154,8 +173,16 @@ def add_layers(fmap, hazards, crs, view, layers: dict, counts: dict, plan_names=
                 raster.close()
             if drawn is not None:
                 image, bounds = drawn
-                overlay = folium.raster_layers.ImageOverlay(image=image, bounds=bounds, opacity=0.55, name=f"{name} – mức ngập / depth bands",
-                                                            overlay=True, show=n == 0, interactive=False, zindex=250)
+                overlay = folium.raster_layers.ImageOverlay(
+                    image=image,
+                    bounds=bounds,
+                    opacity=0.55,
+                    name=f"{name} – mức ngập / depth bands",
+                    overlay=True,
+                    show=n == 0,
+                    interactive=False,
+                    zindex=250,
+                )
                 overlay.add_to(fmap)
                 layers[f"hazard:{hid}"] = overlay
                 counts[f"hazard:{hid}"] = int(image.shape[0] * image.shape[1])
@@ -168,30 +195,55 @@ def add_layers(fmap, hazards, crs, view, layers: dict, counts: dict, plan_names=
                 key = f"{r['verdict']}|{r.get('min_depth')}"
                 if key not in styles:
                     if r["verdict"] == "unknown":
-                        styles[key] = {"color": "#616161", "weight": 1.5, "dashArray": "3 3", "fillColor": "#9e9e9e",
-                                       "fillOpacity": 0.6}
+                        styles[key] = {
+                            "color": "#616161",
+                            "weight": 1.5,
+                            "dashArray": "3 3",
+                            "fillColor": "#9e9e9e",
+                            "fillOpacity": 0.6,
+                        }
                     else:
                         b = levels.index(r["min_depth"]) if r["min_depth"] in levels else 0
-                        styles[key] = {"color": "#d7191c" if r["verdict"] == "conflict" else "#fd8d3c",
-                                       "weight": 2, "fillColor": BAND_COLORS[min(b, len(BAND_COLORS) - 1)],
-                                       "fillOpacity": 0.75}
-                props.append({"s": key, "t": f"{hid} · {r['rule_id'] or 'unknown'} · {r['plan_feature']}",
-                              "p": _popup(r, info, plan_names)})
+                        styles[key] = {
+                            "color": "#d7191c" if r["verdict"] == "conflict" else "#fd8d3c",
+                            "weight": 2,
+                            "fillColor": BAND_COLORS[min(b, len(BAND_COLORS) - 1)],
+                            "fillOpacity": 0.75,
+                        }
+                props.append(
+                    {
+                        "s": key,
+                        "t": f"{hid} · {r['rule_id'] or 'unknown'} · {r['plan_feature']}",
+                        "p": _popup(r, info, plan_names),
+                    }
+                )
             wgs = _to_wgs84(np.asarray(sub.geometry.values, dtype=object), crs)
-            layer = GeoJsonLayer(feature_collection(wgs, props), styles,
-                                 f"{name} – phần bị ngập / exposed ({len(sub)})", radius=6, show=n == 0, count=len(sub))
+            layer = GeoJsonLayer(
+                feature_collection(wgs, props),
+                styles,
+                f"{name} – phần bị ngập / exposed ({len(sub)})",
+                radius=6,
+                show=n == 0,
+                count=len(sub),
+            )
             layer.add_to(fmap)
             layers[f"exposed:{hid}"] = layer
             counts[f"exposed:{hid}"] = len(sub)
         legend.append(f"<h4>{name}</h4>")
         for b, lower in enumerate(levels):
             upper = levels[b + 1] if b + 1 < len(levels) else None
-            legend.append(f'<i style="background:{BAND_COLORS[min(b, len(BAND_COLORS) - 1)]}"></i>{band_label(lower, upper)}<br>')
-        legend.append(f'<i style="background:rgb{NODATA_COLOR}"></i>Không có dữ liệu <span class="en">/ no data (unknown)</span><br>')
+            legend.append(
+                f'<i style="background:{BAND_COLORS[min(b, len(BAND_COLORS) - 1)]}"></i>{band_label(lower, upper)}<br>'
+            )
+        legend.append(
+            f'<i style="background:rgb{NODATA_COLOR}"></i>Không có dữ liệu <span class="en">/ no data (unknown)</span><br>'
+        )
         if info.get("scenario"):
             said = "minh họa" in info["scenario"].lower() or "illustrative" in info["scenario"].lower()
-            legend.append(f'<span class="en">{html.escape(info["scenario"])}'
-                          f'{" (minh họa / illustrative)" if info.get("illustrative") and not said else ""}</span><br>')
+            legend.append(
+                f'<span class="en">{html.escape(info["scenario"])}'
+                f"{' (minh họa / illustrative)' if info.get('illustrative') and not said else ''}</span><br>"
+            )
     legend.append("</details>")
     _Control("".join(legend), "bottomright", "kg-legend kg-hazard-legend").add_to(fmap)
     return notes

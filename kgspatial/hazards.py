@@ -35,7 +35,7 @@ from . import crs as crs_mod
 from .engine import NOISE, keep_kind, measure
 from .errors import CRSError, InputError, RulesError, say
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer
-from .rules import SEVERITIES, VERDICTS, WILDCARD, UNKNOWN_CODE, _delimiter, _side_scores
+from .rules import SEVERITIES, UNKNOWN_CODE, VERDICTS, WILDCARD, _delimiter, _side_scores
 from .taxonomy import Taxonomy
 
 MEASURES = ("depth", "elevation")
@@ -43,9 +43,25 @@ RULE_COLUMNS = ("rule_id", "plan_code", "hazard_id", "min_depth", "verdict", "se
 RULE_OPTIONAL = ("reference", "note")
 UNKNOWN = "unknown"  # verdict of the rows that hold a feature's no-data part
 HAZARD_COLUMNS = [
-    "finding_id", "plan_id", "plan_feature", "plan_code", "plan_label", "hazard_id", "rule_id", "min_depth",
-    "verdict", "severity", "reference", "kind", "area_m2", "length_m", "share", "max_depth", "mean_depth",
-    "unknown_m2", "unknown_m",
+    "finding_id",
+    "plan_id",
+    "plan_feature",
+    "plan_code",
+    "plan_label",
+    "hazard_id",
+    "rule_id",
+    "min_depth",
+    "verdict",
+    "severity",
+    "reference",
+    "kind",
+    "area_m2",
+    "length_m",
+    "share",
+    "max_depth",
+    "mean_depth",
+    "unknown_m2",
+    "unknown_m",
 ]
 HAZARDS_LAYER = "hazards"
 GDAL_CACHE_MB = 256
@@ -55,8 +71,19 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 TILE = 1024  # cells a side of the tiles a large part is screened by
 TILE_CELLS = TILE * TILE  # at most this many cells are read (float64) for one piece, or for one run of small parts
 NO_DATA = -np.finfo(np.float64).max  # what exactextract is handed for a cell with no data
-_YAML_LAYER_KEYS = {"id", "name_vi", "name_en", "path", "band", "measure", "level", "scenario", "source",
-                    "assume_crs", "illustrative"}
+_YAML_LAYER_KEYS = {
+    "id",
+    "name_vi",
+    "name_en",
+    "path",
+    "band",
+    "measure",
+    "level",
+    "scenario",
+    "source",
+    "assume_crs",
+    "illustrative",
+}
 
 
 # ----------------------------------------------------------------------------------------- config
@@ -169,8 +196,9 @@ def load_hazards(path: str | Path, taxonomy: Taxonomy, written: str | None = Non
         if measure_ not in MEASURES:
             problems.append(f"{where}.measure: {raw.get('measure')!r} is not depth or elevation")
         level = raw.get("level")
-        if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))
-                                  or not math.isfinite(level)):
+        if level is not None and (
+            isinstance(level, bool) or not isinstance(level, (int, float)) or not math.isfinite(level)
+        ):
             problems.append(f"{where}.level: {level!r} is not a number of metres")
             level = None
         if measure_ == "elevation" and level is None and "level" not in raw:
@@ -187,13 +215,22 @@ def load_hazards(path: str | Path, taxonomy: Taxonomy, written: str | None = Non
                 crs_mod.recognise(str(assume))
             except Exception as exc:  # noqa: BLE001  (pyproj's own error types too)
                 problems.append(f"{where}.assume_crs: {exc}")
-        layers.append(HazardLayer(
-            id=hid, name_vi=str(raw.get("name_vi") or hid), name_en=str(raw.get("name_en") or raw.get("name_vi") or hid),
-            path=(base / written_path).resolve() if written_path else base, written=written_path, band=band,
-            measure=measure_, level=float(level) if level is not None else None,
-            scenario=str(raw.get("scenario") or ""), source=str(raw.get("source") or ""),
-            illustrative=bool(raw.get("illustrative", False)), assume_crs=str(assume) if assume is not None else None,
-        ))
+        layers.append(
+            HazardLayer(
+                id=hid,
+                name_vi=str(raw.get("name_vi") or hid),
+                name_en=str(raw.get("name_en") or raw.get("name_vi") or hid),
+                path=(base / written_path).resolve() if written_path else base,
+                written=written_path,
+                band=band,
+                measure=measure_,
+                level=float(level) if level is not None else None,
+                scenario=str(raw.get("scenario") or ""),
+                source=str(raw.get("source") or ""),
+                illustrative=bool(raw.get("illustrative", False)),
+                assume_crs=str(assume) if assume is not None else None,
+            )
+        )
     rules_written = data.get("rules")
     if not isinstance(rules_written, str) or not rules_written.strip():
         problems.append("rules: missing (the hazard-rules table, e.g. rules: hazard_rules.csv)")
@@ -209,12 +246,20 @@ def load_hazards(path: str | Path, taxonomy: Taxonomy, written: str | None = Non
     if problems:
         raise RulesError(problems, source=shown)
     bands = compile_bands(rules, taxonomy, [h.id for h in layers], rules_written)
-    return HazardConfig(path=path.resolve(), written=shown, layers=layers, rules=rules, rules_path=rules_path,
-                        rules_sha256=sha, bands=bands)
+    return HazardConfig(
+        path=path.resolve(),
+        written=shown,
+        layers=layers,
+        rules=rules,
+        rules_path=rules_path,
+        rules_sha256=sha,
+        bands=bands,
+    )
 
 
-def parse_hazard_rules(raw: bytes, taxonomy: Taxonomy, hazard_ids: set[str], name: str,
-                       problems: list[str]) -> list[HazardRule]:
+def parse_hazard_rules(
+    raw: bytes, taxonomy: Taxonomy, hazard_ids: set[str], name: str, problems: list[str]
+) -> list[HazardRule]:
     """hazard_rules.csv (CONTRACT §8); problems go to `problems`, prefixed with the file's name."""
     try:
         text = raw.decode("utf-8-sig")
@@ -257,8 +302,10 @@ def parse_hazard_rules(raw: bytes, taxonomy: Taxonomy, hazard_ids: set[str], nam
             problems.append(f"{where}, plan_code: {code!r} is not a taxonomy code, group or *")
         hid = cell["hazard_id"]
         if hid not in hazard_ids:
-            problems.append(f"{where}, hazard_id: {hid!r} is not a layer of the hazards file"
-                            f" ({', '.join(sorted(hazard_ids)) or 'none'})")
+            problems.append(
+                f"{where}, hazard_id: {hid!r} is not a layer of the hazards file"
+                f" ({', '.join(sorted(hazard_ids)) or 'none'})"
+            )
         try:
             depth = float(cell["min_depth"].replace(",", "."))
             if not math.isfinite(depth):
@@ -279,8 +326,19 @@ def parse_hazard_rules(raw: bytes, taxonomy: Taxonomy, hazard_ids: set[str], nam
             if key in keys:
                 problems.append(f"{where}: {code} / {hid} / min_depth {depth:g} already has a rule on row {keys[key]}")
             keys.setdefault(key, line)
-        out.append(HazardRule(rid, canonical or "", hid, depth, verdict, severity, cell.get("reference", ""),
-                              cell.get("note", ""), line))
+        out.append(
+            HazardRule(
+                rid,
+                canonical or "",
+                hid,
+                depth,
+                verdict,
+                severity,
+                cell.get("reference", ""),
+                cell.get("note", ""),
+                line,
+            )
+        )
     if not out:
         problems.append(f"{name}: the table has no rules")
     return out
@@ -309,10 +367,14 @@ def compile_bands(rules: list[HazardRule], taxonomy: Taxonomy, hazard_ids: list[
             winners = np.nonzero(scores[:, c] == best[c])[0]
             if len(winners) > 1:
                 # No "{name}: " here: RulesError(source=name) already names the table once.
-                problems.append(say(f"hiểm họa {hid}: các mã quy hoạch {' và '.join(sides[w] for w in winners)}"
-                                    f" ngang nhau cho mã quy hoạch {codes[c]}",
-                                    f"hazard {hid}: plan codes {' and '.join(sides[w] for w in winners)} tie"
-                                    f" for plan code {codes[c]}"))
+                problems.append(
+                    say(
+                        f"hiểm họa {hid}: các mã quy hoạch {' và '.join(sides[w] for w in winners)}"
+                        f" ngang nhau cho mã quy hoạch {codes[c]}",
+                        f"hazard {hid}: plan codes {' and '.join(sides[w] for w in winners)} tie"
+                        f" for plan code {codes[c]}",
+                    )
+                )
                 table.append((np.empty(0), np.empty(0, np.int64)))
                 continue
             mine = sorted((rules[i].min_depth, i) for i in own if rules[i].plan_code == sides[winners[0]])
@@ -347,13 +409,24 @@ class Raster:
     def info(self, analysis_crs) -> dict:
         ds = self.dataset
         return {
-            "id": self.layer.id, "name_vi": self.layer.name_vi, "name_en": self.layer.name_en,
-            "path": self.layer.written, "band": self.layer.band, "measure": self.layer.measure,
-            "level": self.layer.level, "scenario": self.layer.scenario, "source": self.layer.source,
-            "illustrative": self.layer.illustrative, "crs": crs_mod.crs_label(self.crs), "crs_source": self.crs_source,
+            "id": self.layer.id,
+            "name_vi": self.layer.name_vi,
+            "name_en": self.layer.name_en,
+            "path": self.layer.written,
+            "band": self.layer.band,
+            "measure": self.layer.measure,
+            "level": self.layer.level,
+            "scenario": self.layer.scenario,
+            "source": self.layer.source,
+            "illustrative": self.layer.illustrative,
+            "crs": crs_mod.crs_label(self.crs),
+            "crs_source": self.crs_source,
             "transformation": crs_mod.describe_transformation(self.crs, analysis_crs),
-            "width": ds.width, "height": ds.height, "cell_size": [abs(ds.transform.a), abs(ds.transform.e)],
-            "nodata": None if self.nodata is None or math.isnan(self.nodata) else self.nodata, "bounds": list(ds.bounds),
+            "width": ds.width,
+            "height": ds.height,
+            "cell_size": [abs(ds.transform.a), abs(ds.transform.e)],
+            "nodata": None if self.nodata is None or math.isnan(self.nodata) else self.nodata,
+            "bounds": list(ds.bounds),
         }
 
     def close(self) -> None:
@@ -373,8 +446,10 @@ def check_geotiff(path: Path, shown: str) -> None:
     except OSError as exc:
         raise InputError(f"{shown}: cannot read the raster ({exc.strerror}) / không đọc được raster") from None
     if head not in _TIFF_MAGIC:
-        raise InputError(f"{shown}: not a GeoTIFF (no TIFF header): only GeoTIFF/COG rasters are read; convert it"
-                         " with gdal_translate -of COG / raster phải là GeoTIFF")
+        raise InputError(
+            f"{shown}: not a GeoTIFF (no TIFF header): only GeoTIFF/COG rasters are read; convert it"
+            " with gdal_translate -of COG / raster phải là GeoTIFF"
+        )
 
 
 def open_raster(layer: HazardLayer, where: str = "") -> Raster:
@@ -384,36 +459,52 @@ def open_raster(layer: HazardLayer, where: str = "") -> Raster:
     shown = f"{where}{layer.written}"
     check_geotiff(layer.path, shown)
     try:
-        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS="none",
-                          GDAL_HTTP_PROXY="kgspatial-no-network://0", GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with rasterio.Env(
+            GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR",
+            CPL_VSIL_CURL_ALLOWED_EXTENSIONS="none",
+            GDAL_HTTP_PROXY="kgspatial-no-network://0",
+            GDAL_CACHEMAX=GDAL_CACHE_MB,
+        ):
             ds = rasterio.open(layer.path, driver="GTiff")
     except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"{shown}: not a readable GeoTIFF ({' '.join(str(exc).split())}) / không đọc được raster") from None
+        raise InputError(
+            f"{shown}: not a readable GeoTIFF ({' '.join(str(exc).split())}) / không đọc được raster"
+        ) from None
     if layer.band > ds.count:
         ds.close()
-        raise InputError(f"{shown}: no band {layer.band} (the raster has {ds.count}) / raster không có băng"
-                         f" {layer.band}")
+        raise InputError(
+            f"{shown}: no band {layer.band} (the raster has {ds.count}) / raster không có băng {layer.band}"
+        )
     if ds.crs:
         crs, source = crs_mod.recognise(ds.crs.to_wkt()), "file"
     elif layer.assume_crs:
         crs, source = crs_mod.recognise(layer.assume_crs), "assumed"
     else:
         ds.close()
-        raise CRSError(f"{shown}: the raster has no coordinate reference system; give one with assume_crs in the"
-                       " hazards file / raster không có hệ tọa độ")
+        raise CRSError(
+            f"{shown}: the raster has no coordinate reference system; give one with assume_crs in the"
+            " hazards file / raster không có hệ tọa độ"
+        )
     t = ds.transform
     if t.b != 0 or t.d != 0:
         ds.close()
-        raise InputError(f"{shown}: a rotated raster grid is not supported; warp it north-up first"
-                         " (gdalwarp) / lưới raster bị xoay")
+        raise InputError(
+            f"{shown}: a rotated raster grid is not supported; warp it north-up first (gdalwarp) / lưới raster bị xoay"
+        )
     from rasterio.enums import MaskFlags
 
     nodata = ds.nodatavals[layer.band - 1]
     flags = ds.mask_flag_enums[layer.band - 1]
-    return Raster(layer=layer, dataset=ds, crs=crs, crs_source=source,
-                  nodata=None if nodata is None else float(nodata),
-                  scale=float(ds.scales[layer.band - 1]), offset=float(ds.offsets[layer.band - 1]),
-                  mask_band=MaskFlags.per_dataset in flags or MaskFlags.alpha in flags)
+    return Raster(
+        layer=layer,
+        dataset=ds,
+        crs=crs,
+        crs_source=source,
+        nodata=None if nodata is None else float(nodata),
+        scale=float(ds.scales[layer.band - 1]),
+        offset=float(ds.offsets[layer.band - 1]),
+        mask_band=MaskFlags.per_dataset in flags or MaskFlags.alpha in flags,
+    )
 
 
 def read_values(raster: Raster, window, out_shape=None) -> np.ndarray:
@@ -423,8 +514,11 @@ def read_values(raster: Raster, window, out_shape=None) -> np.ndarray:
     from rasterio.enums import Resampling
 
     ds, band = raster.dataset, raster.layer.band
-    kw = {"window": window} if out_shape is None else {"window": window, "out_shape": out_shape,
-                                                       "resampling": Resampling.nearest}
+    kw = (
+        {"window": window}
+        if out_shape is None
+        else {"window": window, "out_shape": out_shape, "resampling": Resampling.nearest}
+    )
     raw = ds.read(band, **kw)
     bad = np.zeros(raw.shape, bool) if np.issubdtype(raw.dtype, np.integer) else ~np.isfinite(raw)
     if raster.nodata is not None and not math.isnan(raster.nodata):
@@ -455,8 +549,15 @@ class Findings:
 
     @staticmethod
     def empty(n_parts: int) -> "Findings":
-        return Findings(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object), np.empty(0),
-                        np.empty(0), np.empty(0), np.zeros(n_parts))
+        return Findings(
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            np.empty(0, object),
+            np.empty(0),
+            np.empty(0),
+            np.empty(0),
+            np.zeros(n_parts),
+        )
 
 
 def _depths(values: np.ndarray, layer: HazardLayer) -> np.ndarray:
@@ -482,8 +583,9 @@ def _span(geoms: np.ndarray) -> float:
     return max(x1 - x0, y1 - y0)
 
 
-def screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.ndarray, config: HazardConfig,
-           analysis_crs) -> Findings:
+def screen(
+    raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.ndarray, config: HazardConfig, analysis_crs
+) -> Findings:
     """The exposed pieces of each part (geoms, analysis CRS) in each band of one hazard."""
     import rasterio
 
@@ -493,8 +595,9 @@ def screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.
         return _screen(raster, geoms, kinds, code_index, config, analysis_crs)
 
 
-def _screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.ndarray, config: HazardConfig,
-            analysis_crs) -> Findings:
+def _screen(
+    raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np.ndarray, config: HazardConfig, analysis_crs
+) -> Findings:
     layer = raster.layer
     table = config.bands.per_hazard[layer.id]
     n = len(geoms)
@@ -502,7 +605,6 @@ def _screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np
     there = geoms if same else crs_mod.transform_geometries(geoms, analysis_crs, raster.crs)
     out: list[tuple] = []
     unknown = np.zeros(n)
-    sizes = measure(geoms, kinds)
 
     ext = kinds != POINT
     screened = np.array([len(table[c][0]) > 0 for c in code_index], dtype=bool)  # a rule of this hazard
@@ -522,8 +624,14 @@ def _screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np
             # Complete when no touched cell lacks data and the part lies within the raster: no
             # tolerance, so no no-data cell is ever taken for a safe one.
             x0, y0, x1, y1 = shapely.bounds(here)
-            complete = (off_data == 0 and len(cover) > 0 and x0 >= bounds.left and x1 <= bounds.right
-                        and y0 >= bounds.bottom and y1 <= bounds.top)
+            complete = (
+                off_data == 0
+                and len(cover) > 0
+                and x0 >= bounds.left
+                and x1 <= bounds.right
+                and y0 >= bounds.bottom
+                and y1 <= bounds.top
+            )
             present = np.unique(band[cover > 0])
             reported = [b for b in present if b >= 0 and config.rules[rule_ids[b]].verdict != "compatible"]
             if complete and len(present) == 1:
@@ -537,11 +645,11 @@ def _screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np
             for b, piece in pieces.items():
                 if b < 0 or config.rules[rule_ids[b]].verdict == "compatible":
                     continue
-                size = float(measure(np.array([piece]), kinds[i:i + 1])[0])
+                size = float(measure(np.array([piece]), kinds[i : i + 1])[0])
                 if size > NOISE:
                     out.append((i, int(rule_ids[b]), piece, size, *_stats(depth, cover, band == b)))
             if rest is not None:
-                size = float(measure(np.array([rest]), kinds[i:i + 1])[0])
+                size = float(measure(np.array([rest]), kinds[i : i + 1])[0])
                 if size > NOISE:
                     unknown[i] += size
                     out.append((i, -1, rest, size, math.nan, math.nan))
@@ -563,8 +671,15 @@ def _screen(raster: Raster, geoms: np.ndarray, kinds: np.ndarray, code_index: np
         return Findings.empty(n) if not unknown.any() else dataclasses.replace(Findings.empty(n), unknown=unknown)
     out.sort(key=lambda row: (row[0], row[1]))  # feature order, whatever order the tiles were read in
     part, rule, pieces, size, mx, mean = zip(*out)
-    return Findings(np.array(part, np.int64), np.array(rule, np.int64), np.array(pieces, dtype=object),
-                    np.array(size, float), np.array(mx, float), np.array(mean, float), unknown)
+    return Findings(
+        np.array(part, np.int64),
+        np.array(rule, np.int64),
+        np.array(pieces, dtype=object),
+        np.array(size, float),
+        np.array(mx, float),
+        np.array(mean, float),
+        unknown,
+    )
 
 
 def _tile_order(raster: Raster, geoms: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -580,8 +695,9 @@ def _tile_order(raster: Raster, geoms: np.ndarray, idx: np.ndarray) -> np.ndarra
     return idx[np.lexsort((col, row))]
 
 
-def _tiles(raster: Raster, geoms: np.ndarray, there: np.ndarray, kinds: np.ndarray, idx: np.ndarray, same: bool,
-           analysis_crs):
+def _tiles(
+    raster: Raster, geoms: np.ndarray, there: np.ndarray, kinds: np.ndarray, idx: np.ndarray, same: bool, analysis_crs
+):
     """The parts `idx` as (part, geom, there) pieces, each over at most TILE_CELLS cells: a part
     whose window is larger is cut by a grid of TILE x TILE cells aligned on the raster's (cell
     edges, so no cell is shared) and screened tile by tile.  Memory stays bounded whatever the
@@ -685,11 +801,19 @@ def _cells(raster: Raster, geoms: np.ndarray) -> list[tuple[np.ndarray, np.ndarr
     from exactextract import exact_extract
     from exactextract.feature import JSONFeatureSource
 
-    features = [{"type": "Feature", "properties": {"k": k}, "geometry": json.loads(g)}
-                for k, g in enumerate(shapely.to_geojson(_with_width(raster, geoms)))]
-    rows = exact_extract(_PlainSource(raster), JSONFeatureSource(features, srs_wkt=raster.crs.to_wkt()),
-                         ["values", "coverage"], include_cols=["k"], output="pandas", strategy=STRATEGY,
-                         max_cells_in_memory=4_000_000)
+    features = [
+        {"type": "Feature", "properties": {"k": k}, "geometry": json.loads(g)}
+        for k, g in enumerate(shapely.to_geojson(_with_width(raster, geoms)))
+    ]
+    rows = exact_extract(
+        _PlainSource(raster),
+        JSONFeatureSource(features, srs_wkt=raster.crs.to_wkt()),
+        ["values", "coverage"],
+        include_cols=["k"],
+        output="pandas",
+        strategy=STRATEGY,
+        max_cells_in_memory=4_000_000,
+    )
     out: list[tuple[np.ndarray, np.ndarray, float]] = [(np.empty(0), np.empty(0), 0.0)] * len(geoms)
     for k, values, cover in zip(rows["k"].to_numpy(), rows["values"], rows["coverage"]):
         values = np.asarray(values, dtype=float)
@@ -789,15 +913,17 @@ def _cut(raster: Raster, geom, there, kind: int, thresholds, analysis_crs, same:
     valid = ~np.ma.getmaskarray(data)
     classes = np.where(valid, classes + 2, 0).astype(np.int32)  # 0 no data, 1 below every band, 2.. bands
     polys: dict[int, list] = {}
-    for shape, value in shapes(classes, mask=valid, transform=window_transform(window, raster.dataset.transform),
-                               connectivity=4):
+    for shape, value in shapes(
+        classes, mask=valid, transform=window_transform(window, raster.dataset.transform), connectivity=4
+    ):
         polys.setdefault(int(value), []).append(shapely.geometry.shape(shape))
     regions = {v: shapely.coverage_union_all(np.array(p, dtype=object)) for v, p in polys.items()}
     if not same:
         step = min(abs(raster.dataset.transform.a), abs(raster.dataset.transform.e))
         keys = list(regions)
-        moved = crs_mod.transform_geometries(shapely.segmentize(np.array([regions[k] for k in keys], dtype=object), step),
-                                             raster.crs, analysis_crs)
+        moved = crs_mod.transform_geometries(
+            shapely.segmentize(np.array([regions[k] for k in keys], dtype=object), step), raster.crs, analysis_crs
+        )
         regions = {k: shapely.make_valid(g) if not shapely.is_valid(g) else g for k, g in zip(keys, moved)}
     kinds = np.array([kind])
     out = {}
@@ -810,8 +936,11 @@ def _cut(raster: Raster, geom, there, kind: int, thresholds, analysis_crs, same:
             out[value - 2] = piece
             taken = piece if taken is None else shapely.union(taken, piece)
     data_region = shapely.union_all(np.array(list(regions.values()), dtype=object)) if regions else None
-    rest = geom if data_region is None else keep_kind(np.array([shapely.difference(geom, data_region)], dtype=object),
-                                                      kinds)[0]
+    rest = (
+        geom
+        if data_region is None
+        else keep_kind(np.array([shapely.difference(geom, data_region)], dtype=object), kinds)[0]
+    )
     if rest is not None and shapely.is_empty(rest):
         rest = None
     return out, rest
@@ -854,8 +983,17 @@ class HazardResult:
         return 1 if (self.findings["verdict"] == "conflict").any() else 0
 
 
-def screen_plan(config: HazardConfig, rasters: list[Raster], plan: PreparedLayer, plan_id: str, parts: PreparedLayer,
-                src: np.ndarray, ordinal: np.ndarray, unit_columns: dict, analysis_crs) -> tuple[gpd.GeoDataFrame, list[str]]:
+def screen_plan(
+    config: HazardConfig,
+    rasters: list[Raster],
+    plan: PreparedLayer,
+    plan_id: str,
+    parts: PreparedLayer,
+    src: np.ndarray,
+    ordinal: np.ndarray,
+    unit_columns: dict,
+    analysis_crs,
+) -> tuple[gpd.GeoDataFrame, list[str]]:
     """The hazards rows of one plan (already split by communes into `parts`)."""
     from .check import conflict_ids
 
@@ -867,7 +1005,8 @@ def screen_plan(config: HazardConfig, rasters: list[Raster], plan: PreparedLayer
         if len(parts) and not plan_overlaps(raster, parts.geoms, analysis_crs):
             raise InputError(
                 f"{raster.layer.written}: the raster ({crs_mod.crs_label(raster.crs)}) does not overlap plan {plan_id}:"
-                " nothing could be screened; is its CRS right? / raster không trùng phạm vi quy hoạch")
+                " nothing could be screened; is its CRS right? / raster không trùng phạm vi quy hoạch"
+            )
         found = screen(raster, parts.geoms, parts.kinds, code_index, config, analysis_crs)
         p = found.part
         plan_idx = src[p]
@@ -882,8 +1021,9 @@ def screen_plan(config: HazardConfig, rasters: list[Raster], plan: PreparedLayer
         rows = {
             "plan_id": np.full(n, plan_id, dtype=object),
             "plan_feature": plan.feature_ids[plan_idx],
-            "plan_code": np.array([c if c else r for c, r in zip(plan.codes[plan_idx], plan.raw_codes[plan_idx])],
-                                  dtype=object),
+            "plan_code": np.array(
+                [c if c else r for c, r in zip(plan.codes[plan_idx], plan.raw_codes[plan_idx])], dtype=object
+            ),
             "plan_label": plan.labels[plan_idx],
             "hazard_id": np.full(n, raster.layer.id, dtype=object),
             "rule_id": rule_attr("rule_id"),
@@ -902,10 +1042,21 @@ def screen_plan(config: HazardConfig, rasters: list[Raster], plan: PreparedLayer
         }
         for column, values in unit_columns.items():
             rows[column] = values[p]
-        rows["finding_id"] = conflict_ids(plan_id, plan_idx, np.full(n, raster.layer.id, dtype=object), rows["rule_id"],
-                                          rows.get("admin_code"), rows.get("admin_prev_code"), ordinal[p])
-        frames.append(gpd.GeoDataFrame({c: pd.Series(rows[c]) for c in HAZARD_COLUMNS + list(unit_columns)},
-                                       geometry=gpd.GeoSeries(found.geoms, crs=analysis_crs)))
+        rows["finding_id"] = conflict_ids(
+            plan_id,
+            plan_idx,
+            np.full(n, raster.layer.id, dtype=object),
+            rows["rule_id"],
+            rows.get("admin_code"),
+            rows.get("admin_prev_code"),
+            ordinal[p],
+        )
+        frames.append(
+            gpd.GeoDataFrame(
+                {c: pd.Series(rows[c]) for c in HAZARD_COLUMNS + list(unit_columns)},
+                geometry=gpd.GeoSeries(found.geoms, crs=analysis_crs),
+            )
+        )
         bad = found.unknown > 0
         if bad.any():
             k = parts.kinds[bad]
@@ -913,7 +1064,8 @@ def screen_plan(config: HazardConfig, rasters: list[Raster], plan: PreparedLayer
                 f"{plan_id}: {raster.layer.id}: {int(bad.sum())} feature part(s) lie partly on cells with no data or off"
                 f" {raster.layer.written} ({_fmt(found.unknown[bad][k == POLYGON].sum())} m²,"
                 f" {_fmt(found.unknown[bad][k == LINE].sum())} m, {int((k == POINT).sum())} point(s)): unknown, not safe"
-                " / một phần quy hoạch nằm trên ô không có dữ liệu: chưa rõ, không coi là an toàn")
+                " / một phần quy hoạch nằm trên ô không có dữ liệu: chưa rõ, không coi là an toàn"
+            )
     frame = pd.concat(frames, ignore_index=True) if frames else None
     if frame is None or not len(frame):
         frame = empty_findings(analysis_crs, list(unit_columns))
@@ -921,8 +1073,10 @@ def screen_plan(config: HazardConfig, rasters: list[Raster], plan: PreparedLayer
 
 
 def empty_findings(crs, extra: list[str] = ()) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({c: pd.Series([], dtype=float if c in _NUMERIC else object)
-                             for c in HAZARD_COLUMNS + list(extra)}, geometry=gpd.GeoSeries([], crs=crs))
+    return gpd.GeoDataFrame(
+        {c: pd.Series([], dtype=float if c in _NUMERIC else object) for c in HAZARD_COLUMNS + list(extra)},
+        geometry=gpd.GeoSeries([], crs=crs),
+    )
 
 
 _NUMERIC = {"min_depth", "area_m2", "length_m", "share", "max_depth", "mean_depth", "unknown_m2", "unknown_m"}
@@ -935,16 +1089,28 @@ def _fmt(value: float) -> str:
 def _sums(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
     if frame.empty:
         return []
-    grouped = (frame.assign(point=frame["kind"] == "point")
-               .groupby(keys, sort=True, dropna=False)
-               .agg(pieces=("area_m2", "size"), area_m2=("area_m2", "sum"), length_m=("length_m", "sum"),
-                    points=("point", "sum")))
+    grouped = (
+        frame.assign(point=frame["kind"] == "point")
+        .groupby(keys, sort=True, dropna=False)
+        .agg(
+            pieces=("area_m2", "size"),
+            area_m2=("area_m2", "sum"),
+            length_m=("length_m", "sum"),
+            points=("point", "sum"),
+        )
+    )
     out = []
     for values, row in zip(grouped.index, grouped.itertuples(index=False)):
         values = values if isinstance(values, tuple) else (values,)
-        out.append({**{k: ("" if pd.isna(v) else v) for k, v in zip(keys, values)}, "pieces": int(row.pieces),
-                    "area_m2": round(float(row.area_m2), 3), "length_m": round(float(row.length_m), 3),
-                    "points": int(row.points)})
+        out.append(
+            {
+                **{k: ("" if pd.isna(v) else v) for k, v in zip(keys, values)},
+                "pieces": int(row.pieces),
+                "area_m2": round(float(row.area_m2), 3),
+                "length_m": round(float(row.length_m), 3),
+                "points": int(row.points),
+            }
+        )
     return out
 
 
@@ -967,22 +1133,33 @@ def hazards_summary(config: HazardConfig, layers: list[dict], findings: gpd.GeoD
                 continue
             total = _sums(rows.assign(all=""), ["all"])[0]
             total.pop("all")
-            bands.append({
-                "rule_id": rule.rule_id, "plan_code": rule.plan_code, "min_depth": rule.min_depth,
-                "verdict": rule.verdict, "severity": rule.severity, "reference": rule.reference, "note": rule.note,
-                **total,
-                "by_plan_code": _sums(rows, ["plan_code"]),
-                "by_plan": _sums(rows, ["plan_id"]),
-                "by_admin": _sums(rows, ["admin_code", "admin_name"]) if "admin_code" in rows else [],
-                "by_admin_previous": _sums(rows, ["admin_prev_code", "admin_prev_name"]) if "admin_prev_code" in rows else [],
-            })
-        out.append({
-            **info,
-            "bands": bands,
-            "unknown_m2": round(float(unknown["area_m2"].sum()), 3),
-            "unknown_m": round(float(unknown["length_m"].sum()), 3),
-            "unknown_points": int((unknown["kind"] == "point").sum()),
-        })
+            bands.append(
+                {
+                    "rule_id": rule.rule_id,
+                    "plan_code": rule.plan_code,
+                    "min_depth": rule.min_depth,
+                    "verdict": rule.verdict,
+                    "severity": rule.severity,
+                    "reference": rule.reference,
+                    "note": rule.note,
+                    **total,
+                    "by_plan_code": _sums(rows, ["plan_code"]),
+                    "by_plan": _sums(rows, ["plan_id"]),
+                    "by_admin": _sums(rows, ["admin_code", "admin_name"]) if "admin_code" in rows else [],
+                    "by_admin_previous": _sums(rows, ["admin_prev_code", "admin_prev_name"])
+                    if "admin_prev_code" in rows
+                    else [],
+                }
+            )
+        out.append(
+            {
+                **info,
+                "bands": bands,
+                "unknown_m2": round(float(unknown["area_m2"].sum()), 3),
+                "unknown_m": round(float(unknown["length_m"].sum()), 3),
+                "unknown_points": int((unknown["kind"] == "point").sum()),
+            }
+        )
     conflict = frame[frame["verdict"] == "conflict"]
     return {
         "config": config.written,
@@ -1027,7 +1204,9 @@ class Screening:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def plan(self, plan: PreparedLayer, plan_id: str, units_list: list, jobs: int = 1) -> tuple[gpd.GeoDataFrame, list[str]]:
+    def plan(
+        self, plan: PreparedLayer, plan_id: str, units_list: list, jobs: int = 1
+    ) -> tuple[gpd.GeoDataFrame, list[str]]:
         from .check import split_plan
 
         parts, src, ordinal, columns = split_plan(plan, units_list, jobs)
@@ -1035,10 +1214,17 @@ class Screening:
 
     def result(self, frames: list[gpd.GeoDataFrame], warnings: list[str]) -> HazardResult:
         frames = [f for f in frames if len(f)]
-        findings = (gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=self.analysis_crs)
-                    if frames else empty_findings(self.analysis_crs))
-        return HazardResult(findings=findings, summary=hazards_summary(self.config, self.layers, findings, warnings),
-                            config=self.config, layers=self.layers)
+        findings = (
+            gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=self.analysis_crs)
+            if frames
+            else empty_findings(self.analysis_crs)
+        )
+        return HazardResult(
+            findings=findings,
+            summary=hazards_summary(self.config, self.layers, findings, warnings),
+            config=self.config,
+            layers=self.layers,
+        )
 
 
 # ----------------------------------------------------------------------------------------- the command
@@ -1072,7 +1258,7 @@ def run_hazards(opts: HazardOptions, progress=lambda _: None) -> HazardRun:
     import datetime as dt
 
     from . import __version__
-    from .check import _read_admin, _with_distinct_ids, CheckOptions
+    from .check import CheckOptions, _read_admin, _with_distinct_ids
     from .io import read_layer
     from .prepare import dropped_notes, field_selector, prepare_layer
     from .profile import load_profile
@@ -1094,17 +1280,39 @@ def run_hazards(opts: HazardOptions, progress=lambda _: None) -> HazardRun:
     with Screening(config, analysis_crs) as screening:
         for spec in specs:
             progress(f"đọc quy hoạch / reading plan {spec.path}")
-            layer = read_layer(spec.path, engine=opts.engine, encoding=spec.encoding,
-                               assume_crs=spec.assume_crs or opts.assume_crs,
-                               select=field_selector(spec.path, "plan", spec.code_field, spec.label_field, spec.id_field,
-                                                     profile.code_fields, profile.label_fields))
-            plan = prepare_layer(layer, taxonomy, analysis_crs, code_field=spec.code_field,
-                                 label_field=spec.label_field, id_field=spec.id_field,
-                                 code_candidates=profile.code_fields, label_candidates=profile.label_fields,
-                                 role="plan", name=spec.plan_id, jobs=opts.jobs)
+            layer = read_layer(
+                spec.path,
+                engine=opts.engine,
+                encoding=spec.encoding,
+                assume_crs=spec.assume_crs or opts.assume_crs,
+                select=field_selector(
+                    spec.path,
+                    "plan",
+                    spec.code_field,
+                    spec.label_field,
+                    spec.id_field,
+                    profile.code_fields,
+                    profile.label_fields,
+                ),
+            )
+            plan = prepare_layer(
+                layer,
+                taxonomy,
+                analysis_crs,
+                code_field=spec.code_field,
+                label_field=spec.label_field,
+                id_field=spec.id_field,
+                code_candidates=profile.code_fields,
+                label_candidates=profile.label_fields,
+                role="plan",
+                name=spec.plan_id,
+                jobs=opts.jobs,
+            )
             if len(plan) == 0:
-                raise InputError(f"{layer.path}: the plan has no feature with a geometry; nothing to screen"
-                                 " / quy hoạch không có đối tượng nào có hình học")
+                raise InputError(
+                    f"{layer.path}: the plan has no feature with a geometry; nothing to screen"
+                    " / quy hoạch không có đối tượng nào có hình học"
+                )
             progress(f"sàng lọc ngập / screening {spec.plan_id} ({len(plan)} features)")
             frame, notes = screening.plan(plan, spec.plan_id, units_list, opts.jobs)
             frames.append(frame)
@@ -1119,10 +1327,15 @@ def run_hazards(opts: HazardOptions, progress=lambda _: None) -> HazardRun:
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "profile": profile.name,
         "analysis_crs": crs_mod.crs_label(analysis_crs),
-        "transformations": sorted({crs_mod.describe_transformation(p.source_crs, analysis_crs) for p in prepared}
-                                  | {layer["transformation"] for layer in result.layers}),
-        "inputs": {"plans": [p.info for p in prepared], "admin": admin.info if admin else None,
-                   "admin_previous": admin_prev.info if admin_prev else None},
+        "transformations": sorted(
+            {crs_mod.describe_transformation(p.source_crs, analysis_crs) for p in prepared}
+            | {layer["transformation"] for layer in result.layers}
+        ),
+        "inputs": {
+            "plans": [p.info for p in prepared],
+            "admin": admin.info if admin else None,
+            "admin_previous": admin_prev.info if admin_prev else None,
+        },
         "hazards": result.summary,
         "warnings": warnings,
     }

@@ -67,8 +67,13 @@ def load_indicators(path: str | Path, ctx: Context) -> tuple[list[Indicator], li
     except OSError as exc:
         raise IndicatorsError([f"không đọc được / cannot read ({exc.strerror})"], source=source) from None
     except UnicodeDecodeError:
-        raise IndicatorsError(["tệp không phải văn bản UTF-8 (hãy lưu dạng CSV UTF-8) / the file is not UTF-8 text"
-                               " (save it as CSV UTF-8)"], source=source) from None
+        raise IndicatorsError(
+            [
+                "tệp không phải văn bản UTF-8 (hãy lưu dạng CSV UTF-8) / the file is not UTF-8 text"
+                " (save it as CSV UTF-8)"
+            ],
+            source=source,
+        ) from None
     from .rules import _delimiter
 
     lines = text.splitlines()
@@ -79,10 +84,17 @@ def load_indicators(path: str | Path, ctx: Context) -> tuple[list[Indicator], li
     try:
         rows = list(csv.reader(lines, delimiter=delimiter, strict=True))
     except csv.Error as exc:
-        raise IndicatorsError([f"không đọc được bảng CSV, hãy kiểm tra dấu ngoặc kép / not a readable CSV table ({exc});"
-                               " check the quotes"], source=source) from None
+        raise IndicatorsError(
+            [
+                f"không đọc được bảng CSV, hãy kiểm tra dấu ngoặc kép / not a readable CSV table ({exc});"
+                " check the quotes"
+            ],
+            source=source,
+        ) from None
     if not rows or not any(c.strip() for c in rows[0]):
-        raise IndicatorsError(["bảng trống, cần dòng tiêu đề / the table is empty (a header row is needed)"], source=source)
+        raise IndicatorsError(
+            ["bảng trống, cần dòng tiêu đề / the table is empty (a header row is needed)"], source=source
+        )
     header = [h.strip().lower() for h in rows[0]]
     problems = []
     missing = [c for c in COLUMNS if c not in header]
@@ -102,60 +114,80 @@ def load_indicators(path: str | Path, ctx: Context) -> tuple[list[Indicator], li
         if not any(c.strip() for c in row):
             continue
         if len(row) > len(header):
-            problems.append(f"row {line}: {len(row)} ô cho {len(header)} cột / {len(row)} cells for {len(header)} columns")
+            problems.append(
+                f"row {line}: {len(row)} ô cho {len(header)} cột / {len(row)} cells for {len(header)} columns"
+            )
             continue
         cell = {h: unicodedata.normalize("NFC", row[i].strip()) if i < len(row) else "" for h, i in col.items()}
         unit, units = cell["unit_code"], cell.get("units", "").lower()
         if units and units not in sets:
-            problems.append(f"row {line}, units: {cell['units']!r} không phải admin hay admin_previous / is not admin or"
-                            " admin_previous")
+            problems.append(
+                f"row {line}, units: {cell['units']!r} không phải admin hay admin_previous / is not admin or"
+                " admin_previous"
+            )
         elif unit == WHOLE_PROVINCE:
             units = "province"
         elif not unit:
-            problems.append(f"row {line}, unit_code: trống (mã một đơn vị hành chính, hoặc * cho cả tỉnh) / empty (a unit"
-                            " code, or * for the whole province)")
+            problems.append(
+                f"row {line}, unit_code: trống (mã một đơn vị hành chính, hoặc * cho cả tỉnh) / empty (a unit"
+                " code, or * for the whole province)"
+            )
         elif units:
             if unit not in codes[units]:
-                problems.append(f"row {line}, unit_code: {unit!r} không phải mã đơn vị hành chính ({units}) / is not a"
-                                f" code of the registry's {units} units")
+                problems.append(
+                    f"row {line}, unit_code: {unit!r} không phải mã đơn vị hành chính ({units}) / is not a"
+                    f" code of the registry's {units} units"
+                )
         else:
             where = [k for k in sets if unit in codes[k]]
             if not where:
                 have = " or ".join(k for k in sets if sets[k] is not None) or "no"
-                problems.append(f"row {line}, unit_code: {unit!r} mã đơn vị hành chính không có / is not a code of the"
-                                f" registry's {have} units")
+                problems.append(
+                    f"row {line}, unit_code: {unit!r} mã đơn vị hành chính không có / is not a code of the"
+                    f" registry's {have} units"
+                )
             else:
                 both += len(where) > 1
                 units = where[0]  # the current units first: a 2025 unit keeps the code of one old commune
         code = ctx.taxonomy.canonical(cell["code"]) if cell["code"] else None
         if code is None:
-            problems.append(f"row {line}, code: {cell['code']!r} không phải mã hay nhóm loại đất / is not a taxonomy code"
-                            " or group")
+            problems.append(
+                f"row {line}, code: {cell['code']!r} không phải mã hay nhóm loại đất / is not a taxonomy code or group"
+            )
         bound = cell["bound"].lower()
         if bound not in BOUNDS:
-            problems.append(f"row {line}, bound: {cell['bound']!r} không phải {', '.join(BOUNDS)} / is not one of"
-                            f" {', '.join(BOUNDS)}")
+            problems.append(
+                f"row {line}, bound: {cell['bound']!r} không phải {', '.join(BOUNDS)} / is not one of"
+                f" {', '.join(BOUNDS)}"
+            )
         target = None
         try:
             target = _number(cell["target_ha"])
             if target < 0:
                 problems.append(f"row {line}, target_ha: {cell['target_ha']!r} là số âm / is negative")
         except ValueError:
-            problems.append(f"row {line}, target_ha: {cell['target_ha']!r} không phải số héc-ta / is not a number of"
-                            " hectares")
+            problems.append(
+                f"row {line}, target_ha: {cell['target_ha']!r} không phải số héc-ta / is not a number of hectares"
+            )
         tolerance = None
         if cell["tolerance_pct"]:
             try:
                 tolerance = _number(cell["tolerance_pct"])
                 if not 0 <= tolerance <= 100:
-                    problems.append(f"row {line}, tolerance_pct: {cell['tolerance_pct']!r} không nằm trong 0–100 / is not"
-                                    " between 0 and 100")
+                    problems.append(
+                        f"row {line}, tolerance_pct: {cell['tolerance_pct']!r} không nằm trong 0–100 / is not"
+                        " between 0 and 100"
+                    )
             except ValueError:
-                problems.append(f"row {line}, tolerance_pct: {cell['tolerance_pct']!r} không phải một số (phần trăm) / is"
-                                " not a number (per cent)")
+                problems.append(
+                    f"row {line}, tolerance_pct: {cell['tolerance_pct']!r} không phải một số (phần trăm) / is"
+                    " not a number (per cent)"
+                )
             if bound in ("max", "min"):
-                problems.append(f"row {line}, tolerance_pct: chỉ tiêu {bound} không có dung sai (chỉ target có) / a {bound}"
-                                " bound takes no tolerance (only target does)")
+                problems.append(
+                    f"row {line}, tolerance_pct: chỉ tiêu {bound} không có dung sai (chỉ target có) / a {bound}"
+                    " bound takes no tolerance (only target does)"
+                )
         elif bound == "target":
             tolerance = DEFAULT_TOLERANCE_PCT
         if not problems or (code and bound in BOUNDS and target is not None):
@@ -166,9 +198,11 @@ def load_indicators(path: str | Path, ctx: Context) -> tuple[list[Indicator], li
         raise IndicatorsError(problems, source=source)
     warnings = []
     if both:
-        warnings.append(f"{source}: {both} row(s) name a code that both the 2025 units and the pre-2025 units use:"
-                        " measured in the 2025 unit (add a column units = admin_previous for the old one)"
-                        " / mã đơn vị trùng giữa đơn vị mới và cũ: tính theo đơn vị mới")
+        warnings.append(
+            f"{source}: {both} row(s) name a code that both the 2025 units and the pre-2025 units use:"
+            " measured in the 2025 unit (add a column units = admin_previous for the old one)"
+            " / mã đơn vị trùng giữa đơn vị mới và cũ: tính theo đơn vị mới"
+        )
     return out, warnings
 
 
@@ -258,16 +292,29 @@ class IndicatorsResult:
         return 1 if any(r["master_verdict"] != "ok" or r["plans_verdict"] != "ok" for r in self.rows) else 0
 
     def counts(self) -> dict:
-        return {f"{side}_{v}": sum(r[f"{side}_verdict"] == v for r in self.rows)
-                for side in ("master", "plans") for v in VERDICTS}
+        return {
+            f"{side}_{v}": sum(r[f"{side}_verdict"] == v for r in self.rows)
+            for side in ("master", "plans")
+            for v in VERDICTS
+        }
 
     def to_json(self) -> dict:
-        return {"on": self.on.isoformat(), "rows": self.rows, "in_force_plans": self.in_force,
-                "counts": self.counts(), "warnings": self.warnings}
+        return {
+            "on": self.on.isoformat(),
+            "rows": self.rows,
+            "in_force_plans": self.in_force,
+            "counts": self.counts(),
+            "warnings": self.warnings,
+        }
 
 
-def measure(ctx: Context, indicators: list[Indicator], plans: list[tuple[str, dt.date, PreparedLayer]],
-            on: dt.date, warnings: list[str] | None = None) -> IndicatorsResult:
+def measure(
+    ctx: Context,
+    indicators: list[Indicator],
+    plans: list[tuple[str, dt.date, PreparedLayer]],
+    on: dt.date,
+    warnings: list[str] | None = None,
+) -> IndicatorsResult:
     """Every indicator row, in the table's order, with both areas and both verdicts."""
     master = ctx.master
     pieces, covered = flatten_plans(plans)
@@ -293,14 +340,24 @@ def measure(ctx: Context, indicators: list[Indicator], plans: list[tuple[str, dt
                     detail[plan_id] = detail.get(plan_id, 0.0) + got
         plans_ha = float(sum(detail.values()))
         cover_ha = (_area_inside(np.array([covered], dtype=object), unit_geom) / 1e4) if covered is not None else 0.0
-        rows.append({
-            "unit_code": ind.unit_code, "units": ind.units, "unit_name": unit_name, "code": ind.code,
-            "bound": ind.bound, "target_ha": ind.target_ha, "tolerance_pct": ind.tolerance_pct,
-            "master_ha": round(master_ha, 4), "master_verdict": verdict(master_ha, ind.bound, ind.target_ha, ind.tolerance_pct),
-            "plans_ha": round(plans_ha, 4), "plans_verdict": verdict(plans_ha, ind.bound, ind.target_ha, ind.tolerance_pct),
-            "plans_cover_ha": round(cover_ha, 4), "plans_detail": {k: round(v, 4) for k, v in detail.items()},
-            "source": ind.source,
-        })
+        rows.append(
+            {
+                "unit_code": ind.unit_code,
+                "units": ind.units,
+                "unit_name": unit_name,
+                "code": ind.code,
+                "bound": ind.bound,
+                "target_ha": ind.target_ha,
+                "tolerance_pct": ind.tolerance_pct,
+                "master_ha": round(master_ha, 4),
+                "master_verdict": verdict(master_ha, ind.bound, ind.target_ha, ind.tolerance_pct),
+                "plans_ha": round(plans_ha, 4),
+                "plans_verdict": verdict(plans_ha, ind.bound, ind.target_ha, ind.tolerance_pct),
+                "plans_cover_ha": round(cover_ha, 4),
+                "plans_detail": {k: round(v, 4) for k, v in detail.items()},
+                "source": ind.source,
+            }
+        )
     return IndicatorsResult(on=on, rows=rows, in_force=[p for p, _, _ in plans], warnings=list(warnings or []))
 
 
@@ -326,8 +383,10 @@ def run_indicators(registry: str | Path, out: str | Path, on: dt.date | None = N
 
     reg = load_registry(registry)
     if reg.indicators is None:
-        raise InputError(f"{reg.path.name}: no `indicators:` key: name the indicator table (CONTRACT §9)"
-                         " / sổ đăng ký không có bảng chỉ tiêu")
+        raise InputError(
+            f"{reg.path.name}: no `indicators:` key: name the indicator table (CONTRACT §9)"
+            " / sổ đăng ký không có bảng chỉ tiêu"
+        )
     check_out_folder(out)
     ctx = build_context_for(reg, progress)
     indicators, warnings = load_indicators(reg.indicators, ctx)
@@ -339,5 +398,13 @@ def run_indicators(registry: str | Path, out: str | Path, on: dt.date | None = N
     return result
 
 
-__all__ = ["BOUNDS", "Indicator", "IndicatorsError", "IndicatorsResult", "load_indicators", "measure",
-           "run_indicators", "verdict"]
+__all__ = [
+    "BOUNDS",
+    "Indicator",
+    "IndicatorsError",
+    "IndicatorsResult",
+    "load_indicators",
+    "measure",
+    "run_indicators",
+    "verdict",
+]

@@ -28,22 +28,47 @@ from . import untrusted as untrusted_mod
 from .errors import CRSError, EncodingError, InputError, say
 from .numfmt import en, vn
 
-SUPPORTED_SUFFIXES = {".shp", ".zip", ".gpkg", ".geojson", ".json", ".parquet", ".geoparquet", ".fgb",
-                      ".gdb", ".tab", ".mif"}
+SUPPORTED_SUFFIXES = {
+    ".shp",
+    ".zip",
+    ".gpkg",
+    ".geojson",
+    ".json",
+    ".parquet",
+    ".geoparquet",
+    ".fgb",
+    ".gdb",
+    ".tab",
+    ".mif",
+}
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf")
 # Files GDAL needs beside a MapInfo table: without .map it reads the attributes and no geometry.
 MAPINFO_PARTS = {".tab": (".dat", ".map", ".id"), ".mif": (".mid",)}
 MULTI_LAYER_SUFFIXES = {".gpkg", ".gdb"}  # a layer selector picks one of their layers
-FORMATS_TEXT = ("a shapefile (.shp or .zip), GeoPackage, File Geodatabase (.gdb), MapInfo (.tab, .mif), GeoJSON,"
-                " GeoParquet or FlatGeobuf")
+FORMATS_TEXT = (
+    "a shapefile (.shp or .zip), GeoPackage, File Geodatabase (.gdb), MapInfo (.tab, .mif), GeoJSON,"
+    " GeoParquet or FlatGeobuf"
+)
 
 # .cpg contents seen in the wild -> Python codec names.
 _CPG_ALIASES = {
-    "utf8": "utf-8", "utf-8": "utf-8", "65001": "utf-8",
-    "1252": "cp1252", "ansi1252": "cp1252", "cp1252": "cp1252", "windows-1252": "cp1252",
-    "1258": "cp1258", "cp1258": "cp1258", "windows-1258": "cp1258",
-    "88591": "latin-1", "iso-8859-1": "latin-1", "iso88591": "latin-1", "latin1": "latin-1",
-    "tcvn3": "tcvn3", "abc": "tcvn3", "vni": "vni",
+    "utf8": "utf-8",
+    "utf-8": "utf-8",
+    "65001": "utf-8",
+    "1252": "cp1252",
+    "ansi1252": "cp1252",
+    "cp1252": "cp1252",
+    "windows-1252": "cp1252",
+    "1258": "cp1258",
+    "cp1258": "cp1258",
+    "windows-1258": "cp1258",
+    "88591": "latin-1",
+    "iso-8859-1": "latin-1",
+    "iso88591": "latin-1",
+    "latin1": "latin-1",
+    "tcvn3": "tcvn3",
+    "abc": "tcvn3",
+    "vni": "vni",
 }
 
 
@@ -113,19 +138,25 @@ def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _L
     try:
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")]
-            unsafe = [n for n in names if n.startswith(("/", "\\")) or ".." in PurePosixPath(n.replace("\\", "/")).parts]
+            unsafe = [
+                n for n in names if n.startswith(("/", "\\")) or ".." in PurePosixPath(n.replace("\\", "/")).parts
+            ]
             if unsafe:  # GDAL would not follow them, but its message would only confuse
                 raise InputError.say(
                     f"{path}: đường dẫn trong tệp zip không an toàn {unsafe[0]!r} (tuyệt đối hoặc có '..'): hãy nén"
                     " lại các tệp từ thư mục của chúng",
-                    f"unsafe member path {unsafe[0]!r} (absolute or with '..'): zip the files again from their folder")
+                    f"unsafe member path {unsafe[0]!r} (absolute or with '..'): zip the files again from their folder",
+                )
             bad = zf.testzip()
             if bad is not None:
                 raise InputError.say(f"{path}: tệp {bad} trong zip bị hỏng", f"zip member {bad} is corrupt")
             by_lower = {n.lower(): n for n in names}
             shps = [n for n in names if n.lower().endswith(".shp") and not PurePosixPath(n).name.startswith("._")]
-            others = [n for n in names if PurePosixPath(n).suffix.lower() in
-                      {".gpkg", ".geojson", ".json", ".fgb", ".parquet", ".tab", ".mif"}]
+            others = [
+                n
+                for n in names
+                if PurePosixPath(n).suffix.lower() in {".gpkg", ".geojson", ".json", ".fgb", ".parquet", ".tab", ".mif"}
+            ]
             others += _gdb_folders(names)
             candidates = shps or others
             if not candidates:
@@ -134,20 +165,26 @@ def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _L
                     raise InputError.say(
                         f"{path}: tệp zip chứa một tệp zip khác ({inner[0]}): hãy giải nén tệp ngoài và dùng tệp zip"
                         " bên trong",
-                        f"the zip holds another zip ({inner[0]}): unzip the outer one and give the inner zip")
-                raise InputError.say(f"{path}: tệp zip không chứa shapefile (.shp) hay tệp dữ liệu vector nào",
-                                     "the zip holds no shapefile (.shp) or other vector file")
+                        f"the zip holds another zip ({inner[0]}): unzip the outer one and give the inner zip",
+                    )
+                raise InputError.say(
+                    f"{path}: tệp zip không chứa shapefile (.shp) hay tệp dữ liệu vector nào",
+                    "the zip holds no shapefile (.shp) or other vector file",
+                )
             if layer is not None and len(candidates) > 1:
                 chosen = [n for n in candidates if n == layer or PurePosixPath(n).stem == layer]
                 if not chosen:
-                    raise InputError.say(f"{path}: không có lớp {layer!r} trong tệp zip; tệp có {', '.join(candidates)}",
-                                         f"no layer {layer!r} in the zip; it holds {', '.join(candidates)}")
+                    raise InputError.say(
+                        f"{path}: không có lớp {layer!r} trong tệp zip; tệp có {', '.join(candidates)}",
+                        f"no layer {layer!r} in the zip; it holds {', '.join(candidates)}",
+                    )
                 member = chosen[0]
             elif len(candidates) > 1:
                 raise InputError.say(
                     f"{path}: tệp zip có {len(candidates)} lớp ({', '.join(candidates)}); hãy chọn một lớp bằng"
                     f" {path}::TÊN",
-                    f"the zip holds {len(candidates)} layers ({', '.join(candidates)}); choose one with {path}::NAME")
+                    f"the zip holds {len(candidates)} layers ({', '.join(candidates)}); choose one with {path}::NAME",
+                )
             else:
                 member = candidates[0]
             loc = _Located(gdal_path=f"/vsizip/{path.resolve()}/{member}", layer=None, member_of=f"{path}::{member}")
@@ -160,8 +197,10 @@ def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _L
                 base = member[:-4]
                 missing = [ext for ext in SHAPEFILE_PARTS[1:] if (base + ext).lower() not in by_lower]
                 if missing:
-                    raise InputError.say(f"{path}: shapefile {member} thiếu tệp {', '.join(missing)}",
-                                         f"shapefile {member} lacks its {', '.join(missing)} part(s)")
+                    raise InputError.say(
+                        f"{path}: shapefile {member} thiếu tệp {', '.join(missing)}",
+                        f"shapefile {member} lacks its {', '.join(missing)} part(s)",
+                    )
                 for ext in (".cpg", ".prj"):
                     if (base + ext).lower() in by_lower:
                         text = zf.read(by_lower[(base + ext).lower()]).decode("latin-1")
@@ -169,17 +208,20 @@ def _locate_in_zip(path: Path, layer: str | None, untrusted: bool = False) -> _L
                 shx, dbf = by_lower[(base + ".shx").lower()], by_lower[(base + ".dbf").lower()]
                 with zf.open(dbf) as head:
                     dbf_head = head.read(32)
-                check_shapefile_parts(f"{path}::{member}", zf.getinfo(member).file_size, zf.read(shx),
-                                      dbf_head, zf.getinfo(dbf).file_size)
+                check_shapefile_parts(
+                    f"{path}::{member}", zf.getinfo(member).file_size, zf.read(shx), dbf_head, zf.getinfo(dbf).file_size
+                )
             else:
                 suffix = PurePosixPath(member).suffix
-                _require_mapinfo_parts(f"{path}::{member}", suffix,
-                                       lambda ext: f"{member[: -len(suffix)]}{ext}".lower() in by_lower)
+                _require_mapinfo_parts(
+                    f"{path}::{member}", suffix, lambda ext: f"{member[: -len(suffix)]}{ext}".lower() in by_lower
+                )
                 loc.layer = layer if len(candidates) == 1 else None
             return loc
     except zipfile.BadZipFile as exc:
-        raise InputError.say(f"{path}: tệp zip bị hỏng, không đọc được ({exc})",
-                             f"not a readable zip file ({exc})") from None
+        raise InputError.say(
+            f"{path}: tệp zip bị hỏng, không đọc được ({exc})", f"not a readable zip file ({exc})"
+        ) from None
 
 
 def _check_zip_member(zf: zipfile.ZipFile, path: Path, member: str, by_lower: dict[str, str], loc: _Located) -> None:
@@ -212,8 +254,10 @@ def _require_mapinfo_parts(where: str, suffix: str, present: Callable[[str], boo
     """Refuse a MapInfo table sent without the files GDAL reads beside it."""
     missing = [ext for ext in MAPINFO_PARTS.get(suffix.lower(), ()) if not present(ext)]
     if missing:
-        raise InputError.say(f"{where}: bảng MapInfo thiếu tệp {', '.join(missing)}",
-                             f"MapInfo table lacks its {', '.join(missing)} part(s)")
+        raise InputError.say(
+            f"{where}: bảng MapInfo thiếu tệp {', '.join(missing)}",
+            f"MapInfo table lacks its {', '.join(missing)} part(s)",
+        )
 
 
 def _gdb_folders(names: list[str]) -> list[str]:
@@ -240,8 +284,9 @@ def _locate(path: Path, layer: str | None, untrusted: bool = False) -> _Located:
     if suffix == ".shp":
         missing = [ext for ext in SHAPEFILE_PARTS[1:] if not _sidecar(path, ext)]
         if missing:
-            raise InputError.say(f"{path}: shapefile thiếu tệp {', '.join(missing)}",
-                                 f"shapefile lacks its {', '.join(missing)} part(s)")
+            raise InputError.say(
+                f"{path}: shapefile thiếu tệp {', '.join(missing)}", f"shapefile lacks its {', '.join(missing)} part(s)"
+            )
         loc = _Located(gdal_path=str(path), layer=None, is_shapefile=True)
         for ext in (".cpg", ".prj"):
             side = _sidecar(path, ext)
@@ -250,8 +295,9 @@ def _locate(path: Path, layer: str | None, untrusted: bool = False) -> _Located:
         dbf = _sidecar(path, ".dbf")
         with open(dbf, "rb") as head:
             dbf_head = head.read(32)
-        check_shapefile_parts(str(path), path.stat().st_size, _sidecar(path, ".shx").read_bytes(), dbf_head,
-                              dbf.stat().st_size)
+        check_shapefile_parts(
+            str(path), path.stat().st_size, _sidecar(path, ".shx").read_bytes(), dbf_head, dbf.stat().st_size
+        )
         return loc
     return _Located(gdal_path=str(path), layer=layer)
 
@@ -267,8 +313,10 @@ def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes,
     and record sizes (uint16 LE) at bytes 8 and 10.
     """
     if len(shx) < 100 or (len(shx) - 100) % 8:
-        raise InputError.say(f"{name}: tệp chỉ mục .shx bị hỏng ({vn(len(shx))} byte)",
-                             f"the .shx index is damaged ({en(len(shx))} bytes)")
+        raise InputError.say(
+            f"{name}: tệp chỉ mục .shx bị hỏng ({vn(len(shx))} byte)",
+            f"the .shx index is damaged ({en(len(shx))} bytes)",
+        )
     records = np.frombuffer(shx, dtype=">u4", offset=100).reshape(-1, 2).astype(np.int64)
     shapes = len(records)
     beyond = int(((records[:, 0] + 4 + records[:, 1]) * 2 > shp_size).sum())
@@ -277,7 +325,8 @@ def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes,
             f"{name}: tệp .shp bị cắt cụt ({vn(shp_size)} byte): {vn(beyond)} trong {vn(shapes)} hình nằm quá cuối"
             " tệp; hãy sao chép hoặc xuất lại",
             f"the .shp is cut short ({en(shp_size)} bytes): {en(beyond)} of its {en(shapes)} shapes lie beyond its"
-            " end; copy or export it again")
+            " end; copy or export it again",
+        )
     if len(dbf_head) < 12:
         raise InputError.say(f"{name}: tệp .dbf bị hỏng (không có phần đầu)", "the .dbf is damaged (no header)")
     rows = int.from_bytes(dbf_head[4:8], "little")
@@ -287,10 +336,13 @@ def check_shapefile_parts(name: str, shp_size: int, shx: bytes, dbf_head: bytes,
             f"{name}: các tệp .shp và .dbf không khớp nhau: {vn(shapes)} hình trong .shp/.shx nhưng {vn(rows)} bản"
             " ghi trong .dbf (sao chép từ các lần xuất khác nhau?)",
             f"its parts disagree: {en(shapes)} shapes in the .shp/.shx but {en(rows)} records in the .dbf"
-            " (copied from different exports?)")
+            " (copied from different exports?)",
+        )
     if dbf_size < header_size + rows * row_size:
-        raise InputError.say(f"{name}: tệp .dbf bị cắt cụt ({vn(dbf_size)} trong {vn(header_size + rows * row_size)} byte)",
-                             f"the .dbf is cut short ({en(dbf_size)} of {en(header_size + rows * row_size)} bytes)")
+        raise InputError.say(
+            f"{name}: tệp .dbf bị cắt cụt ({vn(dbf_size)} trong {vn(header_size + rows * row_size)} byte)",
+            f"the .dbf is cut short ({en(dbf_size)} of {en(header_size + rows * row_size)} bytes)",
+        )
 
 
 def _existing_form(path: Path) -> Path:
@@ -329,8 +381,13 @@ def _field_names(loc: _Located) -> list[str] | None:
         return None
 
 
-def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
-                columns: list[str] | None = None, notes: list[str] | None = None) -> gpd.GeoDataFrame:
+def _read_frame(
+    loc: _Located,
+    engine: str,
+    raw_encoding: str | None,
+    columns: list[str] | None = None,
+    notes: list[str] | None = None,
+) -> gpd.GeoDataFrame:
     """Read with pyogrio (or fiona); shapefile text comes back as Latin-1 so its bytes survive.
     Geometries mended on the way (a ring left open) are counted in `notes`, for the summary."""
     suffix = PurePosixPath(loc.gdal_path).suffix.lower()
@@ -345,19 +402,23 @@ def _read_frame(loc: _Located, engine: str, raw_encoding: str | None,
             kwargs["encoding"] = raw_encoding
         if engine == "pyogrio":
             try:
-                return _read_arrow_frame(loc.gdal_path, {**kwargs, "columns": columns} if columns is not None
-                                         else kwargs, notes)
+                return _read_arrow_frame(
+                    loc.gdal_path, {**kwargs, "columns": columns} if columns is not None else kwargs, notes
+                )
             except _NotUtf8:  # text in no declared encoding (a MapInfo "Neutral" table): keep its bytes
                 loc.raw_text = True
-                return gpd.read_file(loc.gdal_path, engine="pyogrio", use_arrow=False, columns=columns,
-                                     encoding="ISO-8859-1", **kwargs)
+                return gpd.read_file(
+                    loc.gdal_path, engine="pyogrio", use_arrow=False, columns=columns, encoding="ISO-8859-1", **kwargs
+                )
             except _Curved:
                 return _read_linearised(loc.gdal_path, kwargs, columns, notes, loc.untrusted)
         # fiona's GeoJSON driver cannot skip fields: read them all, keep the asked ones
         frame = gpd.read_file(loc.gdal_path, engine=engine, **kwargs)
         return frame[[*columns, frame.geometry.name]] if columns is not None else frame
     except ImportError as exc:
-        raise InputError.say(f"chưa cài bộ đọc {engine!r} ({exc})", f"engine {engine!r} is not installed ({exc})") from None
+        raise InputError.say(
+            f"chưa cài bộ đọc {engine!r} ({exc})", f"engine {engine!r} is not installed ({exc})"
+        ) from None
     except Exception as exc:  # GDAL/pyogrio/fiona raise many types; the user needs one line
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         text = text.replace(f"'{loc.gdal_path}'", "it").replace(loc.gdal_path, loc.shown)
@@ -378,8 +439,9 @@ class _Curved(Exception):
     """True curves (arcs of ArcGIS or CAD data), which shapely cannot hold."""
 
 
-def _read_linearised(gdal_path: str, kwargs: dict, columns: list[str] | None, notes: list[str] | None,
-                     untrusted: bool = False):
+def _read_linearised(
+    gdal_path: str, kwargs: dict, columns: list[str] | None, notes: list[str] | None, untrusted: bool = False
+):
     """A layer with true curves, read through fiona, whose GDAL binding turns arcs into straight
     segments (GDAL's default 4° step: a circle's area comes out about 0.1 % short)."""
     try:
@@ -390,20 +452,26 @@ def _read_linearised(gdal_path: str, kwargs: dict, columns: list[str] | None, no
             " 'kgspatial[fiona]') để chuyển chúng thành đoạn thẳng, hoặc chuyển tệp bằng ogr2ogr -nlt CONVERT_TO_LINEAR",
             "holds curved geometries (arcs), which cannot be measured as they are: install"
             " fiona (pip install 'kgspatial[fiona]') to have them turned into straight segments, or convert the"
-            " file with ogr2ogr -nlt CONVERT_TO_LINEAR") from None
+            " file with ogr2ogr -nlt CONVERT_TO_LINEAR",
+        ) from None
     if untrusted:  # fiona brings its own GDAL, which lock_down_gdal did not touch
         import fiona
 
         suffix = PurePosixPath(gdal_path).suffix.lower()
         with fiona.Env(**untrusted_mod.GDAL_CONFIG):
-            frame = gpd.read_file(gdal_path, engine="fiona", enabled_drivers=sorted(untrusted_mod.DRIVERS[suffix]),
-                                  **kwargs)
+            frame = gpd.read_file(
+                gdal_path, engine="fiona", enabled_drivers=sorted(untrusted_mod.DRIVERS[suffix]), **kwargs
+            )
     else:
         frame = gpd.read_file(gdal_path, engine="fiona", **kwargs)
     if notes is not None:
-        notes.append(say("đường cong (cung tròn) đã được chuyển thành đoạn thẳng (sai khác khoảng 0,1 % diện tích"
-                         " một hình tròn)", "curved geometries (arcs) turned into straight segments (about 0.1 % of"
-                         " a circle's area)"))
+        notes.append(
+            say(
+                "đường cong (cung tròn) đã được chuyển thành đoạn thẳng (sai khác khoảng 0,1 % diện tích"
+                " một hình tròn)",
+                "curved geometries (arcs) turned into straight segments (about 0.1 % of a circle's area)",
+            )
+        )
     return frame[[*columns, frame.geometry.name]] if columns is not None else frame
 
 
@@ -428,8 +496,12 @@ def _read_arrow_frame(gdal_path: str, kwargs: dict, notes: list[str] | None = No
         if len(broken):  # a ring GDAL left open (GeoJSON writers do): closed, not the file refused
             geoms[broken] = shapely.from_wkb(wkb[broken], on_invalid="fix")
             if notes is not None:
-                notes.append(say(f"{vn(len(broken))} đối tượng có vòng không khép kín: đã khép lại",
-                                 f"{en(len(broken))} feature(s) with a ring left open: closed"))
+                notes.append(
+                    say(
+                        f"{vn(len(broken))} đối tượng có vòng không khép kín: đã khép lại",
+                        f"{en(len(broken))} feature(s) with a ring left open: closed",
+                    )
+                )
         table = table.drop_columns([name])
     if "encoding" not in kwargs:  # GDAL passes on bytes it could not tell the encoding of
         import pyarrow as pa
@@ -445,8 +517,9 @@ def _read_arrow_frame(gdal_path: str, kwargs: dict, notes: list[str] | None = No
     return gpd.GeoDataFrame(attrs, geometry=geoms, crs=meta["crs"])
 
 
-def _decode_text(gdf, declared: str | None, given: bool, option: str | None, path: str, warnings: list[str],
-                 names: bool = False):
+def _decode_text(
+    gdf, declared: str | None, given: bool, option: str | None, path: str, warnings: list[str], names: bool = False
+):
     """Decode the layer's text; a declared encoding the text plainly contradicts is named, with
     the one the detector finds.
 
@@ -457,14 +530,18 @@ def _decode_text(gdf, declared: str | None, given: bool, option: str | None, pat
     would, is kept when the user gave it, with a warning.  With `names`, a shapefile's field names
     are decoded alike (textcodec.decode_columns).
     """
+
     def decode(declared=None):
         return textcodec.decode_columns(gdf, declared=declared, names=names)
 
     if declared is None:
         return decode()
     source = f"{option or 'the encoding given'} {declared}" if given else f"its .cpg ({declared})"
-    source_vi = (f"tùy chọn {option} {declared}" if option else f"bảng mã đã cho {declared}") if given \
+    source_vi = (
+        (f"tùy chọn {option} {declared}" if option else f"bảng mã đã cho {declared}")
+        if given
         else f"tệp .cpg ({declared})"
+    )
     try:
         fixed, used = decode(declared)
     except (UnicodeError, InputError) as exc:
@@ -478,18 +555,27 @@ def _decode_text(gdf, declared: str | None, given: bool, option: str | None, pat
         raise InputError.say(
             f"{path}: văn bản không đọc được theo bảng mã {declared}, theo {source_vi}"
             f" ({getattr(exc, 'vi', None) or reason}){hint_vi}",
-            f"text cannot be decoded as {declared}, from {source} ({getattr(exc, 'en', None) or reason}){hint}") from None
+            f"text cannot be decoded as {declared}, from {source} ({getattr(exc, 'en', None) or reason}){hint}",
+        ) from None
     if used in {"cp1252", "latin-1"} and not given:
         vietnamese, detected = decode()
         if detected in {"tcvn3", "vni"}:
-            warnings.append(say(f"{path}: tệp .cpg ghi {declared} nhưng văn bản là {detected}: đã đọc theo {detected}",
-                                f"the .cpg says {declared} but the text is {detected}: read as {detected}"))
+            warnings.append(
+                say(
+                    f"{path}: tệp .cpg ghi {declared} nhưng văn bản là {detected}: đã đọc theo {detected}",
+                    f"the .cpg says {declared} but the text is {detected}: read as {detected}",
+                )
+            )
             return vietnamese, detected
     elif given:  # the user's choice stands, but a slip is said
         detected = decode()[1]
         if detected not in {"ascii", "latin-1", used}:
-            warnings.append(say(f"{path}: văn bản có vẻ là {detected}, không phải {used} như {source_vi}: hãy kiểm tra",
-                                f"the text looks like {detected}, not {used} as given by {source}: check it"))
+            warnings.append(
+                say(
+                    f"{path}: văn bản có vẻ là {detected}, không phải {used} như {source_vi}: hãy kiểm tra",
+                    f"the text looks like {detected}, not {used} as given by {source}: check it",
+                )
+            )
     return fixed, used
 
 
@@ -511,14 +597,17 @@ def _chosen_layer(path: Path, gdal_path: str, layer: str | None) -> str | None:
     if layer is not None:
         names = [name for name, _ in listed]
         if names and layer not in names:
-            raise InputError.say(f"{path}: không có lớp {layer!r}; các lớp: {', '.join(names)}",
-                                 f"no layer {layer!r}; layers: {', '.join(names)}")
+            raise InputError.say(
+                f"{path}: không có lớp {layer!r}; các lớp: {', '.join(names)}",
+                f"no layer {layer!r}; layers: {', '.join(names)}",
+            )
         return layer
     names = [name for name, spatial in listed if spatial]
     if len(names) > 1:
         raise InputError.say(
             f"{path}: tệp có {len(names)} lớp ({', '.join(names)}); hãy chọn một lớp, ví dụ {path}::{names[0]}",
-            f"holds {len(names)} layers ({', '.join(names)}); choose one as {path}::{names[0]}")
+            f"holds {len(names)} layers ({', '.join(names)}); choose one as {path}::{names[0]}",
+        )
     if names and len(listed) > 1:
         return names[0]  # the one layer with geometry beside attribute tables: named, so GDAL does not warn
     return None
@@ -548,18 +637,23 @@ def read_layer(
     if untrusted:
         untrusted_mod.lock_down_gdal()
     if engine not in {"pyogrio", "fiona"}:
-        raise InputError.say(f"không có bộ đọc {engine!r}: dùng pyogrio hoặc fiona",
-                             f"unknown engine {engine!r}: use pyogrio or fiona")
+        raise InputError.say(
+            f"không có bộ đọc {engine!r}: dùng pyogrio hoặc fiona", f"unknown engine {engine!r}: use pyogrio or fiona"
+        )
     path_text, layer = split_selector(str(spec))
     path = _existing_form(Path(path_text))
     if not path.exists():
         raise InputError.say(f"{path}: không có tệp này", "no such file")
     if path.is_dir() and path.suffix.lower() != ".gdb":
-        raise InputError.say(f"{path}: đây là thư mục; hãy cho tệp .shp, .zip, .gpkg, .gdb hoặc tệp dữ liệu khác",
-                             "is a folder; give the .shp, .zip, .gpkg, .gdb or other file")
+        raise InputError.say(
+            f"{path}: đây là thư mục; hãy cho tệp .shp, .zip, .gpkg, .gdb hoặc tệp dữ liệu khác",
+            "is a folder; give the .shp, .zip, .gpkg, .gdb or other file",
+        )
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise InputError.say(f"{path}: loại tệp {path.suffix or '(không có đuôi)'} không được hỗ trợ; dùng {FORMATS_TEXT}",
-                             f"unsupported file type {path.suffix or '(none)'}; use {FORMATS_TEXT}")
+        raise InputError.say(
+            f"{path}: loại tệp {path.suffix or '(không có đuôi)'} không được hỗ trợ; dùng {FORMATS_TEXT}",
+            f"unsupported file type {path.suffix or '(none)'}; use {FORMATS_TEXT}",
+        )
     loc = _locate(path, layer, untrusted)
     try:
         if untrusted:
@@ -587,7 +681,9 @@ def _unfollowed_crs_link(loc: _Located) -> bool:
 
 def _check_opened_driver(loc: _Located, path: Path) -> None:
     """The driver GDAL picks for an upload, checked against its suffix before anything is read."""
-    if PurePosixPath(loc.gdal_path).suffix.lower() in {".parquet", ".geoparquet"} and not loc.gdal_path.startswith("/vsi"):
+    if PurePosixPath(loc.gdal_path).suffix.lower() in {".parquet", ".geoparquet"} and not loc.gdal_path.startswith(
+        "/vsi"
+    ):
         return  # read by pyarrow, not GDAL
     import pyogrio
 
@@ -599,8 +695,16 @@ def _check_opened_driver(loc: _Located, path: Path) -> None:
     untrusted_mod.check_driver(driver, loc.gdal_path, str(path))
 
 
-def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, encoding: str | None, assume_crs: str | None,
-                  select: Callable[[list[str]], list[str]] | None, encoding_option: str | None) -> Layer:
+def _read_located(
+    path: Path,
+    layer: str | None,
+    loc: _Located,
+    engine: str,
+    encoding: str | None,
+    assume_crs: str | None,
+    select: Callable[[list[str]], list[str]] | None,
+    encoding_option: str | None,
+) -> Layer:
     if PurePosixPath(loc.gdal_path).suffix.lower() in MULTI_LAYER_SUFFIXES:
         loc.layer = _chosen_layer(path, loc.gdal_path, loc.layer)
     declared = encoding or (_cpg_encoding(loc.cpg) if loc.cpg else None)
@@ -614,8 +718,9 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
                 raise InputError(f"{path}: {encoding_option or 'encoding'}: {exc}") from None
             hint = f"; give the encoding with {encoding_option}" if encoding_option else ""
             hint_vi = f"; hãy cho bảng mã bằng tùy chọn {encoding_option}" if encoding_option else ""
-            raise InputError.say(f"{path}: tệp .cpg không hợp lệ: {exc.vi or exc}{hint_vi}",
-                                 f"its .cpg file: {exc.en or exc}{hint}") from None
+            raise InputError.say(
+                f"{path}: tệp .cpg không hợp lệ: {exc.vi or exc}{hint_vi}", f"its .cpg file: {exc.en or exc}{hint}"
+            ) from None
     columns = None
     fields = _field_names(loc) if select is not None else None
     # A DBF's field names are decoded with its values (the user names them as their GIS shows
@@ -636,8 +741,9 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
         # GDAL reads a GeoJSON whose "crs" is a link it cannot (must not) fetch as WGS 84: the
         # file's CRS is unknown, not WGS 84, so --assume-crs applies.
         found_crs = None
-        warnings.append(say(f"{path}: \"crs\" của tệp là một liên kết, không được dùng",
-                            "its \"crs\" is a link, not followed"))
+        warnings.append(
+            say(f'{path}: "crs" của tệp là một liên kết, không được dùng', 'its "crs" is a link, not followed')
+        )
     local = found_crs is not None and not (found_crs.is_geographic or found_crs.is_projected)
     if local:  # MapInfo "NonEarth", CAD units: metres with no place on Earth
         found_crs = None
@@ -645,10 +751,11 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
         try:
             crs_value = crs_mod.recognise(loc.prj)
         except CRSError as exc:
-            raise CRSError.say(f"{path}: tệp .prj không hợp lệ: {exc.vi or exc}; hãy khai báo bằng tùy chọn"
-                               " --assume-crs, ví dụ --assume-crs EPSG:9207",
-                               f"its .prj: {exc.en or exc}; give the CRS with --assume-crs, e.g. --assume-crs"
-                               " EPSG:9207") from None
+            raise CRSError.say(
+                f"{path}: tệp .prj không hợp lệ: {exc.vi or exc}; hãy khai báo bằng tùy chọn"
+                " --assume-crs, ví dụ --assume-crs EPSG:9207",
+                f"its .prj: {exc.en or exc}; give the CRS with --assume-crs, e.g. --assume-crs EPSG:9207",
+            ) from None
         crs_source = "prj (ESRI, recognised)"
     elif found_crs is not None:
         crs_value = crs_mod.recognise(found_crs)
@@ -658,14 +765,21 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
         crs_value = None
     if crs_value is None:
         if assume_crs is None:
-            what = (f"a local coordinate system ({gdf.crs.name}) with no place on Earth" if local
-                    else "no coordinate reference system" + (" (no .prj)" if loc.is_shapefile else ""))
-            what_vi = (f"hệ tọa độ cục bộ ({gdf.crs.name}), không gắn với vị trí nào trên Trái Đất" if local
-                       else "không có hệ tọa độ" + (" (thiếu tệp .prj)" if loc.is_shapefile else ""))
+            what = (
+                f"a local coordinate system ({gdf.crs.name}) with no place on Earth"
+                if local
+                else "no coordinate reference system" + (" (no .prj)" if loc.is_shapefile else "")
+            )
+            what_vi = (
+                f"hệ tọa độ cục bộ ({gdf.crs.name}), không gắn với vị trí nào trên Trái Đất"
+                if local
+                else "không có hệ tọa độ" + (" (thiếu tệp .prj)" if loc.is_shapefile else "")
+            )
             raise CRSError.say(
                 f"{path}: lớp {what_vi}; hãy khai báo bằng tùy chọn --assume-crs, ví dụ --assume-crs EPSG:9207"
                 " (VN-2000 / TM-3 104-30, Kiên Giang)",
-                f"the layer has {what}; give one with --assume-crs, e.g. --assume-crs EPSG:9207")
+                f"the layer has {what}; give one with --assume-crs, e.g. --assume-crs EPSG:9207",
+            )
         crs_value = crs_mod.recognise(assume_crs)
         crs_source = "assumed"
     if crs_source != "assumed":
@@ -674,8 +788,9 @@ def _read_located(path: Path, layer: str | None, loc: _Located, engine: str, enc
             warnings.append(f"{path}: {note}")
     gdf = gdf.set_crs(crs_value, allow_override=True)
 
-    gdf, used = _decode_text(gdf, declared, encoding is not None, encoding_option, str(path), warnings,
-                             names=loc.raw_text)
+    gdf, used = _decode_text(
+        gdf, declared, encoding is not None, encoding_option, str(path), warnings, names=loc.raw_text
+    )
     if pick_after:
         gdf = gdf[[*dict.fromkeys(select([c for c in gdf.columns if c != "geometry"])), "geometry"]]
     if not loc.raw_text and used in {"ascii", "latin-1"}:

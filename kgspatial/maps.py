@@ -75,6 +75,7 @@ VW_FACTOR = 3.0
 
 # --- formatting (Vietnamese conventions: 1.234,56) -----------------------------------------
 
+
 def vn_number(value: float, decimals: int = 0) -> str:
     """1234.5 -> '1.234,5' (Vietnamese thousands '.' and decimal ',')."""
     return numfmt.vn(value, decimals)
@@ -120,8 +121,12 @@ def conflict_style(verdict: str, severity: str, kind: str) -> dict:
         style.update(weight=2.5, opacity=1.0, fillOpacity=0.9 if not conditional else 0.5)
     else:
         classes += " kg-area"
-        style.update(weight=3.5, opacity=1.0, fillOpacity=0.3 if not conditional else 0.2,
-                     dashArray="7 4" if conditional else None)
+        style.update(
+            weight=3.5,
+            opacity=1.0,
+            fillOpacity=0.3 if not conditional else 0.2,
+            dashArray="7 4" if conditional else None,
+        )
     style["className"] = classes
     return {k: v for k, v in style.items() if v is not None}
 
@@ -135,19 +140,27 @@ def _hatch_svg() -> str:
         patterns.append(
             f'<pattern id="kg-hatch-{sev}" patternUnits="userSpaceOnUse" width="{gap}" height="{gap}" '
             f'patternTransform="rotate(45)"><rect width="{gap}" height="{gap}" fill="#ffffff" fill-opacity="0.25"/>'
-            f'<line x1="0" y1="0" x2="0" y2="{gap}" stroke="{color}" stroke-width="2.2"/></pattern>')
+            f'<line x1="0" y1="0" x2="0" y2="{gap}" stroke="{color}" stroke-width="2.2"/></pattern>'
+        )
         rules.append(f"path.kg-conflict.kg-area.kg-{sev} {{ fill: url(#kg-hatch-{sev}); fill-opacity: 1; }}")
     rules.append("path.kg-conflict.kg-area.kg-conditional { fill-opacity: 0.6; }")
-    return ('<svg aria-hidden="true" width="0" height="0" style="position:absolute"><defs>' + "".join(patterns)
-            + "</defs></svg>\n<style>\n" + "\n".join(rules) + "\n</style>")
+    return (
+        '<svg aria-hidden="true" width="0" height="0" style="position:absolute"><defs>'
+        + "".join(patterns)
+        + "</defs></svg>\n<style>\n"
+        + "\n".join(rules)
+        + "\n</style>"
+    )
 
 
 def _swatch(sev: str, conditional: bool = False) -> str:
     """A legend swatch drawn as the map draws the area: hatched, heavy outline."""
     color, gap = SEVERITY_COLORS[sev], HATCH_SPACING[sev]
     border = "dashed" if conditional else "solid"
-    return (f"<i style='background:repeating-linear-gradient(45deg,{color} 0 2px,transparent 2px {gap}px);"
-            f"border:2px {border} {color}'></i>")
+    return (
+        f"<i style='background:repeating-linear-gradient(45deg,{color} 0 2px,transparent 2px {gap}px);"
+        f"border:2px {border} {color}'></i>"
+    )
 
 
 def _row(label: str, value: str) -> str:
@@ -203,8 +216,10 @@ def conflict_popup(row: Mapping[str, Any], taxonomy: Taxonomy | None, plan_names
         rows.append(_row("Đã chấp thuận / Accepted by", _text(row.get("review_decision"))))
     rows.append(_row("Mã xung đột / Conflict id", _text(row.get("conflict_id"))))
     title = f"{VERDICT_VI.get(verdict, verdict)} – mức {SEVERITY_VI.get(severity, severity)}"
-    return (f'<div class="kg-popup"><h4 style="color:{SEVERITY_COLORS.get(severity, "#333")}">{html.escape(title)}</h4>'
-            f"<table>{''.join(rows)}</table></div>")
+    return (
+        f'<div class="kg-popup"><h4 style="color:{SEVERITY_COLORS.get(severity, "#333")}">{html.escape(title)}</h4>'
+        f"<table>{''.join(rows)}</table></div>"
+    )
 
 
 def _unit(row: Mapping[str, Any], prefix: str) -> str:
@@ -216,13 +231,18 @@ def _unit(row: Mapping[str, Any], prefix: str) -> str:
 
 def conflict_tooltip(row: Mapping[str, Any]) -> str:
     kind = _text(row.get("kind"))
-    size = (format_area(float(row.get("area_m2") or 0.0)).split(" (")[0] if kind == "polygon"
-            else format_length(float(row.get("length_m") or 0.0)) if kind == "line" else "điểm / point")
-    return (f"{_text(row.get('rule_id'))} · {_text(row.get('plan_code'))} / {_text(row.get('master_code'))}"
-            f" · {size}")
+    size = (
+        format_area(float(row.get("area_m2") or 0.0)).split(" (")[0]
+        if kind == "polygon"
+        else format_length(float(row.get("length_m") or 0.0))
+        if kind == "line"
+        else "điểm / point"
+    )
+    return f"{_text(row.get('rule_id'))} · {_text(row.get('plan_code'))} / {_text(row.get('master_code'))} · {size}"
 
 
 # --- simplification ----------------------------------------------------------------------
+
 
 def display_tolerance(bounds: Iterable[float], n_features: int = 0) -> float:
     """Simplification tolerance (m) for drawing a layer: its extent / 10 000 (6 m for a 60 km
@@ -320,8 +340,9 @@ def to_cells(geoms: np.ndarray, budget: int) -> tuple[np.ndarray, float]:
         size = extent / k
         nx, ny = int((x2 - x1) // size) + 1, int((y2 - y1) // size) + 1
         ix, iy = np.meshgrid(np.arange(nx), np.arange(ny))
-        cells = shapely.box(x1 + ix.ravel() * size, y1 + iy.ravel() * size,
-                            x1 + (ix.ravel() + 1) * size, y1 + (iy.ravel() + 1) * size)
+        cells = shapely.box(
+            x1 + ix.ravel() * size, y1 + iy.ravel() * size, x1 + (ix.ravel() + 1) * size, y1 + (iy.ravel() + 1) * size
+        )
         hit_part, hit_cell = shapely.STRtree(cells).query(parts, predicate="intersects")
         pairs = np.unique(owner[hit_part].astype(np.int64) * len(cells) + hit_cell)
         if 5 * len(pairs) <= budget or k == 1:
@@ -352,6 +373,7 @@ def dissolve_by(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 # --- GeoJSON for Leaflet -----------------------------------------------------------------
+
 
 def _to_wgs84(geoms: np.ndarray, crs) -> np.ndarray:
     """Every reprojection goes through kgspatial.crs (pinned VN-2000 -> WGS 84 parameters)."""
@@ -399,8 +421,18 @@ class GeoJsonLayer(Layer):
         {% endmacro %}
     """)
 
-    def __init__(self, data: str, styles: dict, name: str, *, tips: dict | None = None, radius: int = 7,
-                 interactive: bool = True, show: bool = True, count: int = 0):
+    def __init__(
+        self,
+        data: str,
+        styles: dict,
+        name: str,
+        *,
+        tips: dict | None = None,
+        radius: int = 7,
+        interactive: bool = True,
+        show: bool = True,
+        count: int = 0,
+    ):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "GeoJsonLayer"
         self.data, self.styles, self.tips = data, styles, tips or {}
@@ -553,6 +585,7 @@ _CSS = """
 
 # --- building the map --------------------------------------------------------------------
 
+
 def _tiles_setting(tiles: str | None, attribution: str | None) -> tuple[str | None, str]:
     tiles = tiles if tiles is not None else os.environ.get("KGSPATIAL_TILES") or None
     attribution = attribution or os.environ.get("KGSPATIAL_TILES_ATTRIBUTION") or "Bản đồ nền / Basemap"
@@ -566,34 +599,55 @@ def _sensitive(taxonomy: Taxonomy | None, codes: Iterable[Any]) -> np.ndarray:
     return np.array([c in sensitive for c in codes], dtype=bool)
 
 
-def _legend_html(title: str, master_codes: list[tuple[str, int]], taxonomy: Taxonomy | None,
-                 severities: list[str], has_conditional: bool, has_plans: bool, has_communes: bool,
-                 masked: int, notes: list[str], withheld: bool = False) -> str:
+def _legend_html(
+    title: str,
+    master_codes: list[tuple[str, int]],
+    taxonomy: Taxonomy | None,
+    severities: list[str],
+    has_conditional: bool,
+    has_plans: bool,
+    has_communes: bool,
+    masked: int,
+    notes: list[str],
+    withheld: bool = False,
+) -> str:
     # Open unless long: a long legend would hide the map (it opens with one click). On a small
     # screen it starts folded whatever its length (_Control.collapse_below).
     opened = " open" if len(master_codes) <= 8 else ""
-    parts = [f"<details{opened}><summary><b>{html.escape(title)}</b> <span class='en'>(chú giải / legend)</span></summary>"]
+    parts = [
+        f"<details{opened}><summary><b>{html.escape(title)}</b> <span class='en'>(chú giải / legend)</span></summary>"
+    ]
     if severities:
         parts.append("<h4>Xung đột theo mức độ <span class='en'>/ conflicts by severity</span></h4>")
         for sev in ("high", "medium", "low"):
             if sev in severities:
                 parts.append(f"<div>{_swatch(sev)}Mức {SEVERITY_VI[sev]} <span class='en'>/ {sev}</span></div>")
         if has_conditional:
-            parts.append(f"<div>{_swatch('medium', conditional=True)}Có điều kiện (nét đứt) "
-                         "<span class='en'>/ conditional (dashed)</span></div>")
+            parts.append(
+                f"<div>{_swatch('medium', conditional=True)}Có điều kiện (nét đứt) "
+                "<span class='en'>/ conditional (dashed)</span></div>"
+            )
     if has_plans:
-        parts.append(f"<div><i style='background:none;border:2px solid {PLAN_COLOR}'></i>Ranh đối tượng quy hoạch "
-                     "<span class='en'>/ plan features</span></div>")
+        parts.append(
+            f"<div><i style='background:none;border:2px solid {PLAN_COLOR}'></i>Ranh đối tượng quy hoạch "
+            "<span class='en'>/ plan features</span></div>"
+        )
     if has_communes:
-        parts.append(f"<div><i style='background:none;border:1px dashed {COMMUNE_COLOR}'></i>Ranh xã, phường "
-                     "<span class='en'>/ communes</span></div>")
+        parts.append(
+            f"<div><i style='background:none;border:1px dashed {COMMUNE_COLOR}'></i>Ranh xã, phường "
+            "<span class='en'>/ communes</span></div>"
+        )
     if master_codes:
         parts.append("<h4>Quy hoạch tỉnh <span class='en'>/ master plan</span></h4>")
         for code, _count in master_codes:
-            parts.append(f"<div><i style='background:{zone_color(taxonomy, code)}'></i>{html.escape(zone_text(taxonomy, code))}</div>")
+            parts.append(
+                f"<div><i style='background:{zone_color(taxonomy, code)}'></i>{html.escape(zone_text(taxonomy, code))}</div>"
+            )
     if masked:
-        parts.append(f"<div class='en'>{masked} mảnh không hiển thị (đất quốc phòng, an ninh) / "
-                     f"{masked} piece(s) not drawn (defence or security land)</div>")
+        parts.append(
+            f"<div class='en'>{masked} mảnh không hiển thị (đất quốc phòng, an ninh) / "
+            f"{masked} piece(s) not drawn (defence or security land)</div>"
+        )
     if withheld:
         parts.append(f"<div><i style='background:#9e9e9e'></i>{WITHHELD_TEXT}</div>")
     # Notes stay visible with the legend folded: a reader must know what the drawing leaves out.
@@ -650,7 +704,11 @@ def build_map(
 
     # The view: plans and conflicts (per-plan map) or the whole master plan (province map).
     extent_geoms = [np.asarray(frame.geometry.values, dtype=object)] + [p.geoms for p in plans]
-    extent_geoms = np.concatenate([g for g in extent_geoms if len(g)]) if any(len(g) for g in extent_geoms) else np.zeros(0, dtype=object)
+    extent_geoms = (
+        np.concatenate([g for g in extent_geoms if len(g)])
+        if any(len(g) for g in extent_geoms)
+        else np.zeros(0, dtype=object)
+    )
     if master is not None and len(master) and (not clip_master or len(extent_geoms) == 0):
         view = shapely.total_bounds(master.geoms)
     elif len(extent_geoms):
@@ -663,12 +721,16 @@ def build_map(
     drawn_total = drawn_vertices = 0
     # The vertex budget, shared fairly in drawing order; a tenth is kept for the search index, the
     # minimap and the withheld area.
-    master_idx = _around(master.geoms, view, clip_master) if master is not None and len(master) and view is not None else []
+    master_idx = (
+        _around(master.geoms, view, clip_master) if master is not None and len(master) and view is not None else []
+    )
     admin_idx = _around(admin.geoms, view, clip_master) if admin is not None and len(admin.geoms) else []
-    needs = {"master": vertex_count(master.geoms[master_idx]) if len(master_idx) else 0,
-             "communes": vertex_count(np.asarray(admin.geoms, dtype=object)[admin_idx]) if len(admin_idx) else 0,
-             **{f"plan {i}": vertex_count(p.geoms) for i, p in enumerate(plans)},
-             "conflicts": vertex_count(frame.geometry.values)}
+    needs = {
+        "master": vertex_count(master.geoms[master_idx]) if len(master_idx) else 0,
+        "communes": vertex_count(np.asarray(admin.geoms, dtype=object)[admin_idx]) if len(admin_idx) else 0,
+        **{f"plan {i}": vertex_count(p.geoms) for i, p in enumerate(plans)},
+        "conflicts": vertex_count(frame.geometry.values),
+    }
     budget_left = max_vertices - max_vertices // 10
 
     def fit(role: str, geoms: np.ndarray, tolerance: float, what: str, simplify=None) -> np.ndarray:
@@ -686,8 +748,10 @@ def build_map(
         budget_left -= vertex_count(out)
         drawn_vertices += vertex_count(out)
         if how or hows:
-            notes.append(f"{what}: giản lược để hiển thị / simplified for display, {'; '.join(hows + [how] if how else hows)}; "
-                         "diện tích, chiều dài từ hình học gốc / areas and lengths from the exact geometry")
+            notes.append(
+                f"{what}: giản lược để hiển thị / simplified for display, {'; '.join(hows + [how] if how else hows)}; "
+                "diện tích, chiều dài từ hình học gốc / areas and lengths from the exact geometry"
+            )
         return out
 
     # Master plan zones.
@@ -705,20 +769,41 @@ def build_map(
         dissolved = len(geoms) > max_features
         if dissolved:
             simplified, codes, feature_counts = dissolve_by(simplified, codes)
-            notes.append(f"Quy hoạch tỉnh: {vn_number(len(geoms))} vùng gộp theo mã để hiển thị / "
-                         f"{numfmt.en(len(geoms))} master zones dissolved by code for display")
-            props = [{"s": c, "t": f"{zone_text(taxonomy, c)} · {vn_number(n)} vùng / zones"} for c, n in zip(codes, feature_counts)]
+            notes.append(
+                f"Quy hoạch tỉnh: {vn_number(len(geoms))} vùng gộp theo mã để hiển thị / "
+                f"{numfmt.en(len(geoms))} master zones dissolved by code for display"
+            )
+            props = [
+                {"s": c, "t": f"{zone_text(taxonomy, c)} · {vn_number(n)} vùng / zones"}
+                for c, n in zip(codes, feature_counts)
+            ]
         else:
-            props = [{"s": c, **({"t": f"{zone_text(taxonomy, c)} · {lab}"} if lab else {})} for c, lab in zip(codes, labels)]
-        simplified = fit("master", simplified, tolerance, "Quy hoạch tỉnh / Master plan",
-                         simplify_features if dissolved else simplify_coverage)
+            props = [
+                {"s": c, **({"t": f"{zone_text(taxonomy, c)} · {lab}"} if lab else {})} for c, lab in zip(codes, labels)
+            ]
+        simplified = fit(
+            "master",
+            simplified,
+            tolerance,
+            "Quy hoạch tỉnh / Master plan",
+            simplify_features if dissolved else simplify_coverage,
+        )
         distinct = sorted({str(c) for c in codes})
-        styles = {c: {"color": "#6b6b6b", "weight": 0.5, "opacity": 0.8, "fillColor": zone_color(taxonomy, c),
-                      "fillOpacity": 0.7} for c in distinct}
+        styles = {
+            c: {
+                "color": "#6b6b6b",
+                "weight": 0.5,
+                "opacity": 0.8,
+                "fillColor": zone_color(taxonomy, c),
+                "fillOpacity": 0.7,
+            }
+            for c in distinct
+        }
         tips = {c: zone_text(taxonomy, c) for c in distinct}
         wgs = _to_wgs84(simplified, crs)
-        master_layer = GeoJsonLayer(feature_collection(wgs, props), styles, "Quy hoạch tỉnh / Master plan",
-                                    tips=tips, count=len(wgs))
+        master_layer = GeoJsonLayer(
+            feature_collection(wgs, props), styles, "Quy hoạch tỉnh / Master plan", tips=tips, count=len(wgs)
+        )
         layers["master"] = master_layer
         counts["master"] = len(wgs)
         drawn_total += len(wgs)
@@ -734,15 +819,19 @@ def build_map(
         geoms = np.asarray(admin.geoms, dtype=object)
         idx = admin_idx
         tolerance = display_tolerance(shapely.total_bounds(geoms[idx]) if len(idx) else (0, 0, 0, 0), len(idx))
-        geoms = fit("communes", simplify_coverage(geoms[idx], tolerance), tolerance, "Xã, phường / Communes",
-                    simplify_coverage)
+        geoms = fit(
+            "communes", simplify_coverage(geoms[idx], tolerance), tolerance, "Xã, phường / Communes", simplify_coverage
+        )
         names = [f"{_text(admin.names[i]) or _text(admin.codes[i])}" for i in idx]
         wgs = _to_wgs84(geoms, crs)
         props = [{"s": "c", "t": f"{n} ({_text(admin.codes[i])})"} for n, i in zip(names, idx)]
         commune_layer = GeoJsonLayer(
             feature_collection(wgs, props),
             {"c": {"color": COMMUNE_COLOR, "weight": 1.2, "dashArray": "4 3", "fill": False, "opacity": 0.9}},
-            "Xã, phường / Communes", interactive=False, count=len(wgs))
+            "Xã, phường / Communes",
+            interactive=False,
+            count=len(wgs),
+        )
         layers["communes"] = commune_layer
         counts["communes"] = len(wgs)
         drawn_total += len(wgs)
@@ -777,7 +866,7 @@ def build_map(
                 # The index holds boxes, not shapes: the search only needs where to zoom.
                 search_geoms.append(shapely.box(*shapely.total_bounds(wgs)))
                 search_props.append({"search": f"Quy hoạch: {name}"})
-                named = [(g, lab, fid) for g, lab, fid in zip(wgs, labels, ids) if lab][:min(5000, max_vertices // 80)]
+                named = [(g, lab, fid) for g, lab, fid in zip(wgs, labels, ids) if lab][: min(5000, max_vertices // 80)]
                 for g, lab, fid in named:
                     # Padded bounds, not a buffer: buffering a 100 000-part feature unions every part.
                     x1, y1, x2, y2 = shapely.bounds(g)
@@ -788,8 +877,13 @@ def build_map(
             "l": {"color": PLAN_COLOR, "weight": 2, "opacity": 0.8},
             "p": {"color": PLAN_COLOR, "weight": 2, "fillColor": "#ffffff", "fillOpacity": 0.8},
         }
-        plan_layer = GeoJsonLayer(feature_collection(np.asarray(all_geoms, dtype=object), all_props), styles,
-                                  "Đối tượng quy hoạch / Plan features", radius=5, count=len(all_geoms))
+        plan_layer = GeoJsonLayer(
+            feature_collection(np.asarray(all_geoms, dtype=object), all_props),
+            styles,
+            "Đối tượng quy hoạch / Plan features",
+            radius=5,
+            count=len(all_geoms),
+        )
         layers["plans"] = plan_layer
         counts["plans"] = len(all_geoms)
         drawn_total += len(all_geoms)
@@ -799,11 +893,14 @@ def build_map(
     records = frame.drop(columns=frame.geometry.name).to_dict("records") if len(frame) else []
     pieces = np.asarray(frame.geometry.values, dtype=object)
     if len(frame):
-        pieces = fit("conflicts", pieces, display_tolerance(shapely.total_bounds(pieces)) / 2,
-                     "Mảnh xung đột / Conflict pieces")
+        pieces = fit(
+            "conflicts", pieces, display_tolerance(shapely.total_bounds(pieces)) / 2, "Mảnh xung đột / Conflict pieces"
+        )
     wgs = _to_wgs84(pieces, crs) if len(frame) else np.zeros(0, dtype=object)
-    for verdict, layer_name, role in (("conditional", "Có điều kiện / Conditional", "conditional"),
-                                      ("conflict", "Xung đột / Conflicts", "conflicts")):
+    for verdict, layer_name, role in (
+        ("conditional", "Có điều kiện / Conditional", "conditional"),
+        ("conflict", "Xung đột / Conflicts", "conflicts"),
+    ):
         chosen = [i for i, r in enumerate(records) if r.get("verdict") == verdict]
         if verdict == "conflict":
             chosen += [i for i, r in enumerate(records) if r.get("verdict") not in ("conflict", "conditional")]
@@ -840,15 +937,22 @@ def build_map(
         withheld_layer = GeoJsonLayer(
             feature_collection(wgs, [{"s": "w", "t": WITHHELD_TEXT}]),
             {"w": {"color": "#555555", "weight": 0.5, "fillColor": "#9e9e9e", "fillOpacity": 0.85}},
-            "Không hiển thị / Withheld", count=1)
+            "Không hiển thị / Withheld",
+            count=1,
+        )
         layers["withheld"] = withheld_layer
         counts["withheld"] = 1
 
     # The map itself.
     tiles, attribution = _tiles_setting(tiles, attribution)
-    fmap = folium.Map(location=[10.0, 105.1], zoom_start=9, tiles=None, control_scale=False,
-                      prefer_canvas=drawn_total > CANVAS_THRESHOLD or drawn_vertices > CANVAS_VERTEX_THRESHOLD,
-                      max_zoom=20)
+    fmap = folium.Map(
+        location=[10.0, 105.1],
+        zoom_start=9,
+        tiles=None,
+        control_scale=False,
+        prefer_canvas=drawn_total > CANVAS_THRESHOLD or drawn_vertices > CANVAS_VERTEX_THRESHOLD,
+        max_zoom=20,
+    )
     fmap.default_js, fmap.default_css = [], []  # Leaflet comes inlined from node_modules instead
     root = fmap.get_root()
     root.header.add_child(Element(assets.inline_head()), name="kgspatial_assets")
@@ -857,8 +961,9 @@ def build_map(
     title = title or "Bản đồ xung đột quy hoạch / Planning conflict map"
     root.title = html.escape(title)  # folium writes it into <title> as it is
     if tiles:
-        folium.TileLayer(tiles, attr=html.escape(attribution), name="Bản đồ nền / Basemap", overlay=False,
-                         control=False, max_zoom=20).add_to(fmap)
+        folium.TileLayer(
+            tiles, attr=html.escape(attribution), name="Bản đồ nền / Basemap", overlay=False, control=False, max_zoom=20
+        ).add_to(fmap)
     for layer in (master_layer, withheld_layer, commune_layer, plan_layer, *conflict_layers, *extra_layers):
         if layer is not None:
             layer.add_to(fmap)
@@ -872,11 +977,16 @@ def build_map(
         notes += add_layers(fmap, hazards, crs, view, layers, counts, plan_names)
 
     folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
-    fullscreen = folium.plugins.Fullscreen(position="topleft", title="Toàn màn hình / Full screen",
-                                           title_cancel="Thoát toàn màn hình / Exit full screen")
-    measure = folium.plugins.MeasureControl(position="topleft", primary_length_unit="meters",
-                                            secondary_length_unit="kilometers", primary_area_unit="hectares",
-                                            secondary_area_unit="sqmeters")
+    fullscreen = folium.plugins.Fullscreen(
+        position="topleft", title="Toàn màn hình / Full screen", title_cancel="Thoát toàn màn hình / Exit full screen"
+    )
+    measure = folium.plugins.MeasureControl(
+        position="topleft",
+        primary_length_unit="meters",
+        secondary_length_unit="kilometers",
+        primary_area_unit="hectares",
+        secondary_area_unit="sqmeters",
+    )
     for control in (fullscreen, measure):
         control.default_js, control.default_css = [], []
         control.add_to(fmap)
@@ -887,9 +997,23 @@ def build_map(
     _MiniMap(feature_collection(outline_geoms, [{}] * len(outline_geoms)), tiles, attribution).add_to(fmap)
     severities = sorted({str(s) for s in frame["severity"]}) if len(frame) else []
     has_conditional = bool(len(frame)) and bool((frame["verdict"] == "conditional").any())
-    _Control(_legend_html(title, master_codes, taxonomy, severities, has_conditional, bool(plans),
-                          commune_layer is not None, masked, notes, withheld_layer is not None),
-             "bottomleft", "kg-legend", collapse_below=LEGEND_OPEN_FROM).add_to(fmap)
+    _Control(
+        _legend_html(
+            title,
+            master_codes,
+            taxonomy,
+            severities,
+            has_conditional,
+            bool(plans),
+            commune_layer is not None,
+            masked,
+            notes,
+            withheld_layer is not None,
+        ),
+        "bottomleft",
+        "kg-legend",
+        collapse_below=LEGEND_OPEN_FROM,
+    ).add_to(fmap)
     _Scale().add_to(fmap)
     _Registry(layers, counts).add_to(fmap)
     return fmap
@@ -900,7 +1024,9 @@ def _around(geoms: np.ndarray, view, clip: bool) -> np.ndarray:
     if view is None or not clip:
         return np.arange(len(geoms))
     pad = max(0.25 * max(view[2] - view[0], view[3] - view[1]), 500.0)
-    return np.sort(shapely.STRtree(geoms).query(shapely.box(view[0] - pad, view[1] - pad, view[2] + pad, view[3] + pad)))
+    return np.sort(
+        shapely.STRtree(geoms).query(shapely.box(view[0] - pad, view[1] - pad, view[2] + pad, view[3] + pad))
+    )
 
 
 def _geom_kind(geom) -> str:
@@ -949,10 +1075,17 @@ def _write(page: str, path: str | Path) -> Path:
     return path
 
 
-def map_for_result(result, *, tiles: str | None = None, attribution: str | None = None,
-                   max_features: int = DEFAULT_MAX_FEATURES, admin: Any = None,
-                   plan_names: Mapping[str, str] | None = None, mask_sensitive: bool = False,
-                   title: str | None = None) -> folium.Map:
+def map_for_result(
+    result,
+    *,
+    tiles: str | None = None,
+    attribution: str | None = None,
+    max_features: int = DEFAULT_MAX_FEATURES,
+    admin: Any = None,
+    plan_names: Mapping[str, str] | None = None,
+    mask_sensitive: bool = False,
+    title: str | None = None,
+) -> folium.Map:
     """The folium Map of one CheckResult (the notebook shows it inline)."""
     admin = admin if admin is not None else getattr(result, "admin", None)
     names = dict(plan_names or {})
@@ -960,36 +1093,90 @@ def map_for_result(result, *, tiles: str | None = None, attribution: str | None 
         ids = [p.name for p in result.plans] or sorted({str(v) for v in result.conflicts.get("plan_id", [])})
         shown = ", ".join(names.get(i, i) for i in ids[:3]) + ("…" if len(ids) > 3 else "")
         title = f"Xung đột quy hoạch / Planning conflicts: {shown}"
-    return build_map(result.master, result.taxonomy, result.conflicts, plans=result.plans, plan_names=names,
-                     admin=admin, title=title, tiles=tiles, attribution=attribution, max_features=max_features,
-                     clip_master=True, mask_sensitive=mask_sensitive, withheld=getattr(result, "withheld", None),
-                     hazards=getattr(result, "hazards", None))
+    return build_map(
+        result.master,
+        result.taxonomy,
+        result.conflicts,
+        plans=result.plans,
+        plan_names=names,
+        admin=admin,
+        title=title,
+        tiles=tiles,
+        attribution=attribution,
+        max_features=max_features,
+        clip_master=True,
+        mask_sensitive=mask_sensitive,
+        withheld=getattr(result, "withheld", None),
+        hazards=getattr(result, "hazards", None),
+    )
 
 
-def write_map(result, path: str | Path, *, tiles: str | None = None, attribution: str | None = None,
-              max_features: int = DEFAULT_MAX_FEATURES, admin: Any = None,
-              plan_names: Mapping[str, str] | None = None, mask_sensitive: bool = False,
-              title: str | None = None) -> Path:
+def write_map(
+    result,
+    path: str | Path,
+    *,
+    tiles: str | None = None,
+    attribution: str | None = None,
+    max_features: int = DEFAULT_MAX_FEATURES,
+    admin: Any = None,
+    plan_names: Mapping[str, str] | None = None,
+    mask_sensitive: bool = False,
+    title: str | None = None,
+) -> Path:
     """map.html for one check (`kgspatial check --map`): master zones around the plan, the plan's
     features and every conflict piece, all assets inlined.  tiles: a {z}/{x}/{y} URL template
     (default $KGSPATIAL_TILES, else no basemap)."""
-    fmap = map_for_result(result, tiles=tiles, attribution=attribution, max_features=max_features, admin=admin,
-                          plan_names=plan_names, mask_sensitive=mask_sensitive, title=title)
+    fmap = map_for_result(
+        result,
+        tiles=tiles,
+        attribution=attribution,
+        max_features=max_features,
+        admin=admin,
+        plan_names=plan_names,
+        mask_sensitive=mask_sensitive,
+        title=title,
+    )
     return _write(render_html(fmap), path)
 
 
-def write_province_map(master: PreparedLayer, taxonomy: Taxonomy, conflicts: gpd.GeoDataFrame, path: str | Path, *,
-                       plan_names: Mapping[str, str] | None = None, plans: Iterable[PreparedLayer] = (),
-                       admin: Any = None, crs: Any = None, tiles: str | None = None, attribution: str | None = None,
-                       max_features: int = DEFAULT_MAX_FEATURES, mask_sensitive: bool = False,
-                       title: str | None = None, extra_layers: Iterable[Layer] = (), hazards: Any = None) -> Path:
+def write_province_map(
+    master: PreparedLayer,
+    taxonomy: Taxonomy,
+    conflicts: gpd.GeoDataFrame,
+    path: str | Path,
+    *,
+    plan_names: Mapping[str, str] | None = None,
+    plans: Iterable[PreparedLayer] = (),
+    admin: Any = None,
+    crs: Any = None,
+    tiles: str | None = None,
+    attribution: str | None = None,
+    max_features: int = DEFAULT_MAX_FEATURES,
+    mask_sensitive: bool = False,
+    title: str | None = None,
+    extra_layers: Iterable[Layer] = (),
+    hazards: Any = None,
+) -> Path:
     """The batch's province overview: the whole master plan and the conflicts of every plan
     (`conflicts` holds all plans' rows, told apart by plan_id; plan_names maps id -> name)."""
     title = title or "Xung đột quy hoạch toàn tỉnh / Province planning conflicts"
-    fmap = build_map(master, taxonomy, conflicts, plans=plans, plan_names=plan_names, admin=admin, crs=crs,
-                     title=title, tiles=tiles, attribution=attribution, max_features=max_features,
-                     clip_master=False, mask_sensitive=mask_sensitive, extra_layers=extra_layers,
-                     hazards=hazards)
+    fmap = build_map(
+        master,
+        taxonomy,
+        conflicts,
+        plans=plans,
+        plan_names=plan_names,
+        admin=admin,
+        crs=crs,
+        title=title,
+        tiles=tiles,
+        attribution=attribution,
+        max_features=max_features,
+        clip_master=False,
+        mask_sensitive=mask_sensitive,
+        extra_layers=extra_layers,
+        hazards=hazards,
+    )
     return _write(render_html(fmap), path)
 
 
@@ -998,10 +1185,22 @@ def write_hazard_map(run, path: str | Path, *, tiles: str | None = None, attribu
     from .check import ADMIN_COLUMNS, CONFLICT_COLUMNS
 
     crs = run.result.findings.crs
-    none = gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in CONFLICT_COLUMNS + ADMIN_COLUMNS},
-                            geometry=gpd.GeoSeries([], crs=crs))
+    none = gpd.GeoDataFrame(
+        {c: pd.Series([], dtype=object) for c in CONFLICT_COLUMNS + ADMIN_COLUMNS}, geometry=gpd.GeoSeries([], crs=crs)
+    )
     ids = [p.name for p in run.plans]
     title = "Sàng lọc ngập / Hazard screening: " + ", ".join(ids[:3]) + ("…" if len(ids) > 3 else "")
-    fmap = build_map(None, run.taxonomy, none, plans=run.plans, admin=run.admin, crs=crs, title=title, tiles=tiles,
-                     attribution=attribution, clip_master=True, hazards=run.result)
+    fmap = build_map(
+        None,
+        run.taxonomy,
+        none,
+        plans=run.plans,
+        admin=run.admin,
+        crs=crs,
+        title=title,
+        tiles=tiles,
+        attribution=attribution,
+        clip_master=True,
+        hazards=run.result,
+    )
     return _write(render_html(fmap), path)

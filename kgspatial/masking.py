@@ -9,8 +9,10 @@ from .engine import keep_kind
 from .prepare import kinds_of
 
 WITHHELD_CELL = 500.0  # m: the grid defence and security land is widened to on a masked map
-WITHHELD_TEXT = ("Vùng có đất quốc phòng, an ninh: không hiển thị (ô 500 m) / "
-                 "area holding defence or security land: withheld (500 m cells)")
+WITHHELD_TEXT = (
+    "Vùng có đất quốc phòng, an ninh: không hiển thị (ô 500 m) / "
+    "area holding defence or security land: withheld (500 m cells)"
+)
 
 
 def withheld_area(geoms: np.ndarray, cell: float = WITHHELD_CELL):

@@ -43,8 +43,16 @@ def usual_mode(path: str | Path, directory: bool = False) -> None:
 
 # Every file `kgspatial check` may write: one it does not write this time is an earlier run's
 # (a map of another plan beside new conflicts) and goes; the user's own files stay.
-CHECK_OUTPUTS = ("conflicts.gpkg", "conflicts.geojson", "summary.json", "map.html",
-                 "report.html", "report.xlsx", "report.pdf", "hazards.gpkg")
+CHECK_OUTPUTS = (
+    "conflicts.gpkg",
+    "conflicts.geojson",
+    "summary.json",
+    "map.html",
+    "report.html",
+    "report.xlsx",
+    "report.pdf",
+    "hazards.gpkg",
+)
 
 
 def check_out_folder(out: str | Path) -> None:
@@ -86,8 +94,10 @@ def staged_output(out: str | Path, owned: tuple[str, ...] = ()) -> Iterator[Path
 # geometry (little-endian, WKB multi type, one part; the single part's own WKB follows it
 # unchanged, OGC 06-103r4 §8.2, so promoting rebuilds nothing) and the declared layer type.
 # Shapely and WKB number the multi types alike (4, 5, 6).
-_PROMOTE = {single: (multi, struct.pack("<BII", 1, multi, 1), name)
-            for single, multi, name in ((3, 6, "MultiPolygon"), (1, 5, "MultiLineString"), (0, 4, "MultiPoint"))}
+_PROMOTE = {
+    single: (multi, struct.pack("<BII", 1, multi, 1), name)
+    for single, multi, name in ((3, 6, "MultiPolygon"), (1, 5, "MultiLineString"), (0, 4, "MultiPoint"))
+}
 
 
 def _layer_type(type_ids: np.ndarray) -> tuple[str, int | None]:
@@ -151,8 +161,9 @@ def write_conflicts_gpkg(conflicts: gpd.GeoDataFrame, path: Path, layer: str = C
     stream = pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], rest))
     epsg = conflicts.crs.to_epsg() if conflicts.crs is not None else None
     crs = f"EPSG:{epsg}" if epsg else (conflicts.crs.to_wkt() if conflicts.crs is not None else None)
-    pyogrio.write_arrow(stream, path, layer=layer, driver="GPKG", geometry_name="geometry",
-                        geometry_type=geometry_type, crs=crs)
+    pyogrio.write_arrow(
+        stream, path, layer=layer, driver="GPKG", geometry_name="geometry", geometry_type=geometry_type, crs=crs
+    )
 
 
 def write_geojson(conflicts: gpd.GeoDataFrame, path: Path) -> None:

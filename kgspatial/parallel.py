@@ -60,8 +60,9 @@ def aligned_slices(keys: np.ndarray, chunk: int | None = None) -> list[slice]:
     return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
 
 
-def run_chunked(fn, n: int, jobs: int, on_progress: Callable[[int, int], None] | None = None,
-                slices: list[slice] | None = None) -> list:
+def run_chunked(
+    fn, n: int, jobs: int, on_progress: Callable[[int, int], None] | None = None, slices: list[slice] | None = None
+) -> list:
     """Call fn(slice) over [0, n) in chunks, on `jobs` threads; results in order.
 
     `on_progress(done, n)` is called as chunks finish, for long runs a user watches.

@@ -16,8 +16,8 @@ import shapely
 
 from . import crs as crs_mod
 from .errors import InputError, say
-from .numfmt import en, vn
 from .io import Layer
+from .numfmt import en, vn
 from .parallel import run_chunked
 from .taxonomy import Taxonomy
 
@@ -50,8 +50,13 @@ class PreparedLayer:
 
 
 # What find_field looks for, in the Vietnamese half of its message.
-FIELD_ROLES_VI = {"land-use code": "mã loại đất", "label": "tên vùng", "feature id": "mã đối tượng",
-                  "unit code": "mã đơn vị hành chính", "unit name": "tên đơn vị hành chính"}
+FIELD_ROLES_VI = {
+    "land-use code": "mã loại đất",
+    "label": "tên vùng",
+    "feature id": "mã đối tượng",
+    "unit code": "mã đơn vị hành chính",
+    "unit name": "tên đơn vị hành chính",
+}
 
 
 def find_field(columns, wanted: str | None, candidates: list[str], what: str, path: str) -> str | None:
@@ -62,9 +67,12 @@ def find_field(columns, wanted: str | None, candidates: list[str], what: str, pa
             return wanted
         if wanted.lower() in by_lower:
             return by_lower[wanted.lower()]
-        fields = ', '.join(by_lower.values())
-        raise InputError.say(f"{path}: không có trường {wanted!r} cho {FIELD_ROLES_VI.get(what, what)}; các trường:"
-                             f" {fields or '(không có)'}", f"no field {wanted!r} for the {what}; fields: {fields or '(none)'}")
+        fields = ", ".join(by_lower.values())
+        raise InputError.say(
+            f"{path}: không có trường {wanted!r} cho {FIELD_ROLES_VI.get(what, what)}; các trường:"
+            f" {fields or '(không có)'}",
+            f"no field {wanted!r} for the {what}; fields: {fields or '(none)'}",
+        )
     for candidate in candidates:
         if candidate.lower() in by_lower:
             return by_lower[candidate.lower()]
@@ -74,13 +82,15 @@ def find_field(columns, wanted: str | None, candidates: list[str], what: str, pa
 def _no_code_field(path: str, role: str, columns) -> InputError:
     fields = ", ".join(str(c) for c in columns if c != "geometry") or "none: is the layer empty?"
     fields_vi = ", ".join(str(c) for c in columns if c != "geometry") or "không có: lớp có rỗng không?"
-    return InputError.say(f"{path}: không tìm thấy trường mã loại đất; hãy chỉ ra bằng tùy chọn --{role}-field"
-                          f" (các trường: {fields_vi})",
-                          f"no land-use code field found; name it with --{role}-field (fields: {fields})")
+    return InputError.say(
+        f"{path}: không tìm thấy trường mã loại đất; hãy chỉ ra bằng tùy chọn --{role}-field (các trường: {fields_vi})",
+        f"no land-use code field found; name it with --{role}-field (fields: {fields})",
+    )
 
 
-def field_selector(path: str, role: str, code_field=None, label_field=None, id_field=None,
-                   code_candidates=(), label_candidates=()):
+def field_selector(
+    path: str, role: str, code_field=None, label_field=None, id_field=None, code_candidates=(), label_candidates=()
+):
     """For io.read_layer(select=...): read only the code, label and id columns."""
 
     def select(names: list[str]) -> list[str]:
@@ -139,22 +149,30 @@ def dropped_notes(info: dict) -> list[str]:
     notes = []
     if info.get("collections_reduced"):
         n = info["collections_reduced"]
-        notes.append(say(f"{vn(n)} đối tượng trộn vùng với đường hoặc điểm (tập hợp hình học): chỉ kiểm tra phần"
-                         " vùng (không có vùng thì phần đường)",
-                         f"{en(n)} feature(s) mix polygons with lines or points (geometry collections): only their"
-                         " polygons (lacking polygons, their lines) are checked"))
+        notes.append(
+            say(
+                f"{vn(n)} đối tượng trộn vùng với đường hoặc điểm (tập hợp hình học): chỉ kiểm tra phần"
+                " vùng (không có vùng thì phần đường)",
+                f"{en(n)} feature(s) mix polygons with lines or points (geometry collections): only their"
+                " polygons (lacking polygons, their lines) are checked",
+            )
+        )
     if info.get("empty_geometries_dropped"):
         n = info["empty_geometries_dropped"]
-        notes.append(say(f"{vn(n)} đối tượng không có hình học (rỗng, thiếu hoặc vòng không có diện tích), không được"
-                         " kiểm tra",
-                         f"{en(n)} feature(s) without geometry (empty, missing, or rings with no area) are not checked"))
+        notes.append(
+            say(
+                f"{vn(n)} đối tượng không có hình học (rỗng, thiếu hoặc vòng không có diện tích), không được kiểm tra",
+                f"{en(n)} feature(s) without geometry (empty, missing, or rings with no area) are not checked",
+            )
+        )
     return notes
 
 
 def repair(geoms: np.ndarray, kinds: np.ndarray, jobs: int = 1) -> tuple[np.ndarray, int]:
     """make_valid only the invalid geometries; return them and how many were repaired."""
-    invalid = ~np.concatenate(run_chunked(lambda part: shapely.is_valid(geoms[part]), len(geoms), jobs)
-                              or [np.zeros(0, bool)])
+    invalid = ~np.concatenate(
+        run_chunked(lambda part: shapely.is_valid(geoms[part]), len(geoms), jobs) or [np.zeros(0, bool)]
+    )
     count = int(invalid.sum())
     if count:
         geoms = geoms.copy()
@@ -170,17 +188,19 @@ def repair(geoms: np.ndarray, kinds: np.ndarray, jobs: int = 1) -> tuple[np.ndar
 def _require_finite(geoms: np.ndarray, source_index: np.ndarray, path: str, chunk: int = 100_000) -> None:
     """Refuse coordinates that are not numbers (NaN, infinity): GEOS cannot measure or repair them."""
     for start in range(0, len(geoms), chunk):
-        part = geoms[start:start + chunk]
+        part = geoms[start : start + chunk]
         coords = shapely.get_coordinates(part)
         if np.isfinite(coords).all():
             continue
         owner = np.repeat(np.arange(len(part)), shapely.get_num_coordinates(part))
         bad = np.unique(owner[~np.isfinite(coords).all(axis=1)])
         first = int(source_index[start + bad[0]])
-        raise InputError.say(f"{path}: {vn(len(bad))} đối tượng có tọa độ không phải là số (NaN hoặc vô cực), đối tượng"
-                             f" đầu tiên là số {first} (đếm từ 0): hãy sửa hoặc bỏ chúng",
-                             f"{en(len(bad))} feature(s) have coordinates that are not numbers (NaN or infinite),"
-                             f" the first is feature {first} (0-based): fix or remove them")
+        raise InputError.say(
+            f"{path}: {vn(len(bad))} đối tượng có tọa độ không phải là số (NaN hoặc vô cực), đối tượng"
+            f" đầu tiên là số {first} (đếm từ 0): hãy sửa hoặc bỏ chúng",
+            f"{en(len(bad))} feature(s) have coordinates that are not numbers (NaN or infinite),"
+            f" the first is feature {first} (0-based): fix or remove them",
+        )
 
 
 def as_text(value) -> str:
@@ -270,7 +290,9 @@ def prepare_layer(
         ids = gdf[id_col].iloc[source_index]
         feature_ids = np.array(["" if pd.isna(v) else as_text(v) for v in ids], dtype=object)
     else:
-        feature_ids = np.array(list(map(str, gdf.index.to_numpy()[source_index].tolist())), dtype=object)  # 2x numpy's astype(str)
+        feature_ids = np.array(
+            list(map(str, gdf.index.to_numpy()[source_index].tolist())), dtype=object
+        )  # 2x numpy's astype(str)
 
     info = {
         "path": path,
@@ -285,7 +307,9 @@ def prepare_layer(
         "id_field": id_col,
         # Rows that cannot be traced back to one feature of the source: said, not refused.
         "ids_missing": int((feature_ids == "").sum()) if id_col else 0,
-        "ids_repeated": int((pd.Series(feature_ids).duplicated(keep=False) & (feature_ids != "")).sum()) if id_col else 0,
+        "ids_repeated": int((pd.Series(feature_ids).duplicated(keep=False) & (feature_ids != "")).sum())
+        if id_col
+        else 0,
         "features_read": n_read,
         "features_used": int(len(geoms)),
         "empty_geometries_dropped": dropped_empty,

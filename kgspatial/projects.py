@@ -138,8 +138,9 @@ def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
             plain[what].setdefault(plain_key(value), set()).add(value)
     if problems:
         raise ProjectsError(problems, source=str(path))
-    return Vocabulary(exact, {w: {k: next(iter(v)) for k, v in d.items() if len(v) == 1} for w, d in plain.items()},
-                      examples)
+    return Vocabulary(
+        exact, {w: {k: next(iter(v)) for k, v in d.items() if len(v) == 1} for w, d in plain.items()}, examples
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -203,8 +204,10 @@ def _columns(names: list[str], entry, profile, path: str) -> tuple[dict[str, str
             problems.append(f"projects.{key}_field: no column {wanted!r} (columns: {', '.join(names)})")
             column = None
         if column is None and wanted is None and key in REQUIRED:
-            problems.append(f"no column for the project's {key}: name it with projects.{key}_field"
-                            f" (columns: {', '.join(names) or 'none'})")
+            problems.append(
+                f"no column for the project's {key}: name it with projects.{key}_field"
+                f" (columns: {', '.join(names) or 'none'})"
+            )
         chosen[key] = column
         if column:
             taken.add(column)
@@ -219,8 +222,13 @@ def _read_csv(entry, ctx: Context) -> tuple[gpd.GeoDataFrame, object, list[str],
     try:
         text = raw.decode(entry.encoding or "utf-8-sig")
     except (UnicodeDecodeError, LookupError):
-        raise ProjectsError([f"the file is not {entry.encoding or 'UTF-8'} text (save it as CSV UTF-8, or give"
-                             " projects.encoding) / tệp không phải văn bản UTF-8"], source=str(path)) from None
+        raise ProjectsError(
+            [
+                f"the file is not {entry.encoding or 'UTF-8'} text (save it as CSV UTF-8, or give"
+                " projects.encoding) / tệp không phải văn bản UTF-8"
+            ],
+            source=str(path),
+        ) from None
     from .rules import _delimiter
 
     lines = text.splitlines()
@@ -245,14 +253,20 @@ def _read_csv(entry, ctx: Context) -> tuple[gpd.GeoDataFrame, object, list[str],
     if x is not None and y is not None:
         ix, iy, crs, geographic = x, y, ctx.analysis_crs, False
         if lon is not None and lat is not None:
-            warnings.append(f"{path.name}: both x/y and lon/lat columns: x/y (in the analysis CRS) used"
-                            " / dùng tọa độ x/y")
+            warnings.append(
+                f"{path.name}: both x/y and lon/lat columns: x/y (in the analysis CRS) used / dùng tọa độ x/y"
+            )
     elif lon is not None and lat is not None:
         ix, iy, crs, geographic = lon, lat, crs_mod.recognise("EPSG:4326"), True
     else:
-        raise ProjectsError([f"a CSV of projects needs the columns lon and lat (WGS 84) or x and y"
-                             f" ({crs_mod.crs_label(ctx.analysis_crs)}); columns: {', '.join(header)}"
-                             " / thiếu cột tọa độ"], source=str(path))
+        raise ProjectsError(
+            [
+                f"a CSV of projects needs the columns lon and lat (WGS 84) or x and y"
+                f" ({crs_mod.crs_label(ctx.analysis_crs)}); columns: {', '.join(header)}"
+                " / thiếu cột tọa độ"
+            ],
+            source=str(path),
+        )
     records, points, labels = [], [], []
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -268,17 +282,23 @@ def _read_csv(entry, ctx: Context) -> tuple[gpd.GeoDataFrame, object, list[str],
             if cx is None or cy is None:
                 problems.append(f"{labels[-1]}: no coordinates / thiếu tọa độ")
             elif geographic and not (-180 <= cx <= 180 and -90 <= cy <= 90):
-                problems.append(f"{labels[-1]}, {header[ix]}/{header[iy]}: {cx}, {cy} are not degrees (name metre"
-                                " columns x and y) / không phải kinh độ, vĩ độ")
+                problems.append(
+                    f"{labels[-1]}, {header[ix]}/{header[iy]}: {cx}, {cy} are not degrees (name metre"
+                    " columns x and y) / không phải kinh độ, vĩ độ"
+                )
             elif not geographic and abs(cx) <= 360 and abs(cy) <= 360:
-                problems.append(f"{labels[-1]}, x/y: {cx}, {cy} look like degrees, not metres of"
-                                f" {crs_mod.crs_label(ctx.analysis_crs)} (name the columns lon and lat)"
-                                " / tọa độ x/y phải là mét")
+                problems.append(
+                    f"{labels[-1]}, x/y: {cx}, {cy} look like degrees, not metres of"
+                    f" {crs_mod.crs_label(ctx.analysis_crs)} (name the columns lon and lat)"
+                    " / tọa độ x/y phải là mét"
+                )
             else:
                 point = shapely.Point(cx, cy)
         except ValueError:
-            problems.append(f"{labels[-1]}, {header[ix]}/{header[iy]}: {row[ix]!r}, {row[iy]!r} are not numbers"
-                            " / tọa độ không phải là số")
+            problems.append(
+                f"{labels[-1]}, {header[ix]}/{header[iy]}: {row[ix]!r}, {row[iy]!r} are not numbers"
+                " / tọa độ không phải là số"
+            )
         records.append(cells)
         points.append(point)
     frame = gpd.GeoDataFrame(pd.DataFrame(records, columns=header), geometry=points, crs=crs)
@@ -294,9 +314,15 @@ def read_projects(entry, ctx: Context, vocabulary: Vocabulary | None = None) -> 
     warnings: list[str] = []
     if Path(path).suffix.lower() == ".csv":
         gdf, crs, labels, problems, warnings = _read_csv(entry, ctx)
-        layer = Layer(gdf=gdf, path=str(path), layer=None, crs=crs,
-                      crs_source="x/y: analysis CRS" if crs == ctx.analysis_crs else "lon/lat: WGS 84",
-                      encoding=entry.encoding or "utf-8", engine="csv")
+        layer = Layer(
+            gdf=gdf,
+            path=str(path),
+            layer=None,
+            crs=crs,
+            crs_source="x/y: analysis CRS" if crs == ctx.analysis_crs else "lon/lat: WGS 84",
+            encoding=entry.encoding or "utf-8",
+            engine="csv",
+        )
     else:
         spec = f"{entry.path}::{entry.layer}" if entry.layer else entry.path
         layer = read_layer(spec, encoding=entry.encoding, assume_crs=entry.assume_crs, encoding_option=None)
@@ -347,8 +373,10 @@ def read_projects(entry, ctx: Context, vocabulary: Vocabulary | None = None) -> 
                 problems.append(f"{where}, {key}: empty / thiếu giá trị")
             elif raw is not None and canonical is None:
                 examples = ", ".join(vocabulary.examples[key][:3])
-                problems.append(f"{where}, {key}: {raw!r} is not one of {', '.join(ALLOWED[key])}"
-                                f"{f' (or Vietnamese: {examples}, …)' if examples else ''} / giá trị không hợp lệ")
+                problems.append(
+                    f"{where}, {key}: {raw!r} is not one of {', '.join(ALLOWED[key])}"
+                    f"{f' (or Vietnamese: {examples}, …)' if examples else ''} / giá trị không hợp lệ"
+                )
             values[key] = canonical
         capital = None
         raw_capital = cell("capital", i)
@@ -374,15 +402,30 @@ def read_projects(entry, ctx: Context, vocabulary: Vocabulary | None = None) -> 
     prepared_frame["__id"] = ids
     prepared_frame["__name"] = out["names"]
     prepared = prepare_layer(
-        Layer(gdf=prepared_frame, path=layer.path, layer=layer.layer, crs=layer.crs, crs_source=layer.crs_source,
-              encoding=layer.encoding, engine=layer.engine),
-        ctx.taxonomy, ctx.analysis_crs, code_field=columns["code"], label_field="__name", id_field="__id",
-        role="plan", name=PLAN_ID)
+        Layer(
+            gdf=prepared_frame,
+            path=layer.path,
+            layer=layer.layer,
+            crs=layer.crs,
+            crs_source=layer.crs_source,
+            encoding=layer.encoding,
+            engine=layer.engine,
+        ),
+        ctx.taxonomy,
+        ctx.analysis_crs,
+        code_field=columns["code"],
+        label_field="__name",
+        id_field="__id",
+        role="plan",
+        name=PLAN_ID,
+    )
     if len(prepared) != len(gdf):
         kept = set(prepared.feature_ids)
         lost = [i for i in ids if i not in kept]
-        raise ProjectsError([f"id {i}: its geometry has no area or length once repaired / hình học không hợp lệ"
-                             for i in lost], source=source)
+        raise ProjectsError(
+            [f"id {i}: its geometry has no area or length once repaired / hình học không hợp lệ" for i in lost],
+            source=source,
+        )
     prepared.info.update({"fields": columns, "path": layer.path})
     return ProjectTable(layer=prepared, fields=columns, warnings=warnings, **out)
 
@@ -390,13 +433,32 @@ def read_projects(entry, ctx: Context, vocabulary: Vocabulary | None = None) -> 
 def read_plan_layer(ctx: Context, reg, plan) -> PreparedLayer:
     """A registered plan's layer as check_one reads it (same reader, normaliser and field rules)."""
     spec = reg.plan_spec(plan)
-    layer = read_layer(spec, encoding=plan.encoding, assume_crs=plan.assume_crs,
-                       select=field_selector(spec, "plan", plan.code_field, plan.label_field, plan.id_field,
-                                             ctx.profile.code_fields, ctx.profile.label_fields))
-    return prepare_layer(layer, ctx.taxonomy, ctx.analysis_crs, code_field=plan.code_field,
-                         label_field=plan.label_field, id_field=plan.id_field,
-                         code_candidates=ctx.profile.code_fields, label_candidates=ctx.profile.label_fields,
-                         role="plan", name=plan.id)
+    layer = read_layer(
+        spec,
+        encoding=plan.encoding,
+        assume_crs=plan.assume_crs,
+        select=field_selector(
+            spec,
+            "plan",
+            plan.code_field,
+            plan.label_field,
+            plan.id_field,
+            ctx.profile.code_fields,
+            ctx.profile.label_fields,
+        ),
+    )
+    return prepare_layer(
+        layer,
+        ctx.taxonomy,
+        ctx.analysis_crs,
+        code_field=plan.code_field,
+        label_field=plan.label_field,
+        id_field=plan.id_field,
+        code_candidates=ctx.profile.code_fields,
+        label_candidates=ctx.profile.label_fields,
+        role="plan",
+        name=plan.id,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -413,8 +475,9 @@ def _size(geoms: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     return out
 
 
-def siting(ctx: Context, layer: PreparedLayer, min_area: float = 1.0,
-           jobs: int = 1) -> tuple[list[str], gpd.GeoDataFrame, dict]:
+def siting(
+    ctx: Context, layer: PreparedLayer, min_area: float = 1.0, jobs: int = 1
+) -> tuple[list[str], gpd.GeoDataFrame, dict]:
     """Per project: the worst of its pieces on the master plan (conflict, conditional, unreviewed,
     consistent) or outside_master; and the conflict rows (§2) of check.check_plan."""
     frame, part = check_plan(ctx, layer, PLAN_ID, min_area, jobs)
@@ -453,8 +516,9 @@ def _compatible_mask(rules: RulesTable) -> np.ndarray:
 RESERVED_SHARE = 0.5  # §9: at least half of the project's area, length or points
 
 
-def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]],
-                rules: RulesTable) -> tuple[list[list[str]], list[dict]]:
+def reservation(
+    layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]], rules: RulesTable
+) -> tuple[list[list[str]], list[dict]]:
     """Per project, the plans (each on its own) whose features of a compatible code cover at least
     half of it, and each such plan's share. Line and point features of a plan reserve only what
     they cover exactly (a road line reserves the road drawn on it, not a corridor)."""
@@ -482,7 +546,7 @@ def reservation(layer: PreparedLayer, plans: list[tuple[str, PreparedLayer]],
             if not parts:
                 continue
             merged = shapely.union_all(parts)  # a plan's own overlapping features count once
-            got = _size(np.array([merged], dtype=object), layer.kinds[i:i + 1])[0]
+            got = _size(np.array([merged], dtype=object), layer.kinds[i : i + 1])[0]
             share = got / full[i] if full[i] > 0 else 0.0
             if share <= NOISE:
                 continue
@@ -551,9 +615,14 @@ def hazard_bands(findings: pd.DataFrame | None, project_ids: list[str]) -> dict[
             value = row.get(key)
             return None if value is None or pd.isna(value) else float(value)
 
-        band = {"hazard_id": row["hazard_id"], "rule_id": row.get("rule_id") or None, "min_depth": number("min_depth"),
-                "verdict": row["verdict"], "severity": row.get("severity") or None,
-                "max_depth": None if number("max_depth") is None else round(number("max_depth"), 3)}
+        band = {
+            "hazard_id": row["hazard_id"],
+            "rule_id": row.get("rule_id") or None,
+            "min_depth": number("min_depth"),
+            "verdict": row["verdict"],
+            "severity": row.get("severity") or None,
+            "max_depth": None if number("max_depth") is None else round(number("max_depth"), 3),
+        }
         now = out[pid]
         if now is None or _band_key(band) < _band_key(now):
             out[pid] = band
@@ -562,8 +631,12 @@ def hazard_bands(findings: pd.DataFrame | None, project_ids: list[str]) -> dict[
 
 def _band_key(band: dict) -> tuple:
     depth = band["min_depth"] if band["min_depth"] is not None else -math.inf
-    return (_VERDICT_WEIGHT.get(band["verdict"], 9), _SEVERITY_WEIGHT.get(band.get("severity"), 9), -depth,
-            str(band["hazard_id"]))
+    return (
+        _VERDICT_WEIGHT.get(band["verdict"], 9),
+        _SEVERITY_WEIGHT.get(band.get("severity"), 9),
+        -depth,
+        str(band["hazard_id"]),
+    )
 
 
 def screen_hazards(reg, ctx: Context, layer: PreparedLayer, screening=None) -> tuple[pd.DataFrame | None, list[str]]:
@@ -572,7 +645,9 @@ def screen_hazards(reg, ctx: Context, layer: PreparedLayer, screening=None) -> t
     `screening`: a batch's open hazards.Screening (rasters opened once per run)."""
     if getattr(reg, "hazards", None) is None:
         return None, []
-    units_list = [(u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None]
+    units_list = [
+        (u, prefix) for u, prefix in ((ctx.admin, "admin"), (ctx.admin_previous, "admin_prev")) if u is not None
+    ]
     if screening is not None:
         return screening.plan(layer, PLAN_ID, units_list)
     from .hazards import Screening, load_hazards
@@ -612,8 +687,14 @@ class ProjectsResult:
         }
 
     def to_json(self) -> dict:
-        return {"on": self.on.isoformat(), "projects": self.rows, "in_force_plans": self.in_force,
-                "hazards_configured": self.hazards_configured, "counts": self.counts(), "warnings": self.warnings}
+        return {
+            "on": self.on.isoformat(),
+            "projects": self.rows,
+            "in_force_plans": self.in_force,
+            "hazards_configured": self.hazards_configured,
+            "counts": self.counts(),
+            "warnings": self.warnings,
+        }
 
 
 def hazard_text(band: dict | None) -> str | None:
@@ -632,7 +713,9 @@ def in_force_plans(reg, on: dt.date) -> list:
     return [p for p in reg.plans if legal_status(p, reg, on, transitions).status == "in_force"]
 
 
-def plan_layers(ctx: Context, reg, plans, known: dict | None = None) -> tuple[list[tuple[str, PreparedLayer]], list[str]]:
+def plan_layers(
+    ctx: Context, reg, plans, known: dict | None = None
+) -> tuple[list[tuple[str, PreparedLayer]], list[str]]:
     """The layers of the given plans (those in `known` reused, those read added to it); a plan that
     cannot be read reserves nothing and is named in a warning."""
     out, warnings = [], []
@@ -642,8 +725,10 @@ def plan_layers(ctx: Context, reg, plans, known: dict | None = None) -> tuple[li
             try:
                 layer = read_plan_layer(ctx, reg, plan)
             except InputError as exc:
-                warnings.append(f"{plan.id}: cannot be read, so it reserves nothing: {exc}"
-                                " / không đọc được quy hoạch, không tính là có dành quỹ đất")
+                warnings.append(
+                    f"{plan.id}: cannot be read, so it reserves nothing: {exc}"
+                    " / không đọc được quy hoạch, không tính là có dành quỹ đất"
+                )
                 continue
             if known is not None:
                 known[plan.id] = layer  # read once for projects and indicators alike
@@ -651,8 +736,17 @@ def plan_layers(ctx: Context, reg, plans, known: dict | None = None) -> tuple[li
     return out, warnings
 
 
-def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | None = None,
-           min_area: float = 1.0, jobs: int = 1, screening=None, strict: bool = True) -> ProjectsResult:
+def assess(
+    ctx: Context,
+    reg,
+    table: ProjectTable,
+    on: dt.date,
+    known: dict | None = None,
+    min_area: float = 1.0,
+    jobs: int = 1,
+    screening=None,
+    strict: bool = True,
+) -> ProjectsResult:
     """Siting, reservation, hazard band and schedule of every project on the date. `strict`: a
     hazard raster that cannot screen the projects is an error (exit 2, as for `kgspatial hazards`);
     a batch (strict=False) records it as a warning and keeps its province outputs."""
@@ -666,8 +760,13 @@ def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | No
     except KgSpatialError as exc:
         if strict:
             raise
-        findings, notes = None, [f"projects: hazard screening failed, hazard left null: {exc}"
-                                 " / không sàng lọc được rủi ro thiên tai cho dự án"]
+        findings, notes = (
+            None,
+            [
+                f"projects: hazard screening failed, hazard left null: {exc}"
+                " / không sàng lọc được rủi ro thiên tai cho dự án"
+            ],
+        )
     warnings += notes
     bands = hazard_bands(findings, table.ids)
     sizes = _size(layer.geoms, layer.kinds)
@@ -675,33 +774,63 @@ def assess(ctx: Context, reg, table: ProjectTable, on: dt.date, known: dict | No
     rows = []
     for i, pid in enumerate(table.ids):
         kind = int(layer.kinds[i])
-        rows.append({
-            "id": pid, "name": table.names[i], "sector": table.sectors[i], "phase": table.phases[i],
-            "status": table.statuses[i], "capital": table.capital[i], "funding": table.funding[i],
-            "siting": sitings[i], "reserved_in": reserved[i], "hazard": bands[pid],
-            "schedule": schedule(table.phases[i], table.statuses[i], on),
-            "code": str(layer.codes[i]), "kind": KIND_NAMES[kind],
-            "area_m2": round(float(sizes[i]), 3) if kind == POLYGON else 0.0,
-            "length_m": round(float(sizes[i]), 3) if kind == LINE else 0.0,
-            "reserved_share": shares[i], "admin_code": units[i][0], "admin_name": units[i][1],
-        })
-    frame = gpd.GeoDataFrame({
-        "project_id": [r["id"] for r in rows], "name": [r["name"] for r in rows],
-        "code": [r["code"] for r in rows], "sector": [r["sector"] for r in rows],
-        "phase": [r["phase"] for r in rows], "status": [r["status"] for r in rows],
-        "capital": [r["capital"] for r in rows], "funding": [r["funding"] for r in rows],
-        "siting": [r["siting"] for r in rows], "reserved_in": [",".join(r["reserved_in"]) for r in rows],
-        "hazard": [hazard_text(r["hazard"]) for r in rows],
-        "schedule": [r["schedule"] for r in rows], "kind": [r["kind"] for r in rows],
-        "area_m2": [r["area_m2"] for r in rows], "length_m": [r["length_m"] for r in rows],
-        "admin_code": [r["admin_code"] for r in rows], "admin_name": [r["admin_name"] for r in rows],
-    }, geometry=gpd.GeoSeries(layer.geoms, crs=ctx.analysis_crs))
+        rows.append(
+            {
+                "id": pid,
+                "name": table.names[i],
+                "sector": table.sectors[i],
+                "phase": table.phases[i],
+                "status": table.statuses[i],
+                "capital": table.capital[i],
+                "funding": table.funding[i],
+                "siting": sitings[i],
+                "reserved_in": reserved[i],
+                "hazard": bands[pid],
+                "schedule": schedule(table.phases[i], table.statuses[i], on),
+                "code": str(layer.codes[i]),
+                "kind": KIND_NAMES[kind],
+                "area_m2": round(float(sizes[i]), 3) if kind == POLYGON else 0.0,
+                "length_m": round(float(sizes[i]), 3) if kind == LINE else 0.0,
+                "reserved_share": shares[i],
+                "admin_code": units[i][0],
+                "admin_name": units[i][1],
+            }
+        )
+    frame = gpd.GeoDataFrame(
+        {
+            "project_id": [r["id"] for r in rows],
+            "name": [r["name"] for r in rows],
+            "code": [r["code"] for r in rows],
+            "sector": [r["sector"] for r in rows],
+            "phase": [r["phase"] for r in rows],
+            "status": [r["status"] for r in rows],
+            "capital": [r["capital"] for r in rows],
+            "funding": [r["funding"] for r in rows],
+            "siting": [r["siting"] for r in rows],
+            "reserved_in": [",".join(r["reserved_in"]) for r in rows],
+            "hazard": [hazard_text(r["hazard"]) for r in rows],
+            "schedule": [r["schedule"] for r in rows],
+            "kind": [r["kind"] for r in rows],
+            "area_m2": [r["area_m2"] for r in rows],
+            "length_m": [r["length_m"] for r in rows],
+            "admin_code": [r["admin_code"] for r in rows],
+            "admin_name": [r["admin_name"] for r in rows],
+        },
+        geometry=gpd.GeoSeries(layer.geoms, crs=ctx.analysis_crs),
+    )
     warnings = table.warnings + part["warnings"] + warnings
     if part["unreviewed"]:
         pairs = ", ".join(f"{u['plan_code']}/{u['master_code']}" for u in part["unreviewed"][:10])
         warnings.append(f"projects: code pairs no rule covers (unreviewed): {pairs} / cặp mã chưa có quy tắc")
-    return ProjectsResult(on=on, rows=rows, conflicts=conflicts, frame=frame, in_force=[p for p, _ in layers],
-                          warnings=warnings, hazards_configured=findings is not None)
+    return ProjectsResult(
+        on=on,
+        rows=rows,
+        conflicts=conflicts,
+        frame=frame,
+        in_force=[p for p, _ in layers],
+        warnings=warnings,
+        hazards_configured=findings is not None,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -715,12 +844,14 @@ def write_projects_outputs(result: ProjectsResult, stage: Path, english: bool = 
     from .output import write_conflicts_gpkg
 
     stage.mkdir(parents=True, exist_ok=True)
-    (stage / "projects.json").write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=1, default=str) + "\n",
-                                         encoding="utf-8")
+    (stage / "projects.json").write_text(
+        json.dumps(result.to_json(), ensure_ascii=False, indent=1, default=str) + "\n", encoding="utf-8"
+    )
     gpkg = stage / "projects.gpkg"
     write_conflicts_gpkg(result.conflicts, gpkg)
-    pyogrio.write_dataframe(result.frame, gpkg, layer=PROJECTS_LAYER, driver="GPKG", geometry_type="Unknown",
-                            promote_to_multi=False)
+    pyogrio.write_dataframe(
+        result.frame, gpkg, layer=PROJECTS_LAYER, driver="GPKG", geometry_type="Unknown", promote_to_multi=False
+    )
     from .reports.projects import write_projects_xlsx
 
     write_projects_xlsx(result, stage / "projects.xlsx", english=english)
@@ -736,16 +867,19 @@ def build_context_for(reg, progress=None) -> Context:
     return build_context(opts, progress) if progress else build_context(opts)
 
 
-def run_projects(registry: str | Path, out: str | Path, on: dt.date | None = None, english: bool = False,
-                 progress=None) -> ProjectsResult:
+def run_projects(
+    registry: str | Path, out: str | Path, on: dt.date | None = None, english: bool = False, progress=None
+) -> ProjectsResult:
     """`kgspatial projects`: every input validated first (nothing written when one is bad)."""
     from .output import check_out_folder, staged_output
     from .registry import load_registry
 
     reg = load_registry(registry)
     if reg.projects is None:
-        raise InputError(f"{reg.path.name}: no `projects:` key: name the projects layer or CSV"
-                         " (CONTRACT §9) / sổ đăng ký không có danh mục dự án")
+        raise InputError(
+            f"{reg.path.name}: no `projects:` key: name the projects layer or CSV"
+            " (CONTRACT §9) / sổ đăng ký không có danh mục dự án"
+        )
     check_out_folder(out)
     ctx = build_context_for(reg, progress)
     table = read_projects(reg.projects, ctx)
@@ -795,8 +929,11 @@ def assess_extras(ctx: Context, reg, extras: Extras, on: dt.date, known: dict | 
     from .indicators import in_force_layers, measure
 
     known = dict(known or {})
-    projects = (assess(ctx, reg, extras.table, on, known, screening=screening, strict=False)
-                if extras.table is not None else None)
+    projects = (
+        assess(ctx, reg, extras.table, on, known, screening=screening, strict=False)
+        if extras.table is not None
+        else None
+    )
     indicators = None
     if extras.indicators is not None:
         plans, warnings = in_force_layers(ctx, reg, on, known)

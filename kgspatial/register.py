@@ -24,8 +24,16 @@ LEGAL_FILE = "legal_status.yaml"
 LEGAL_STATUSES = ("abolished", "superseded", "expired", "past_horizon", "draft", "in_force")
 REVIEW_STATUSES = ("consistent", "needs_adjustment", "failed", "outdated", "not_checked", "not_required")
 OVERDUE_WHEN = frozenset({"needs_adjustment", "failed", "outdated", "not_checked"})
-CONDITIONS = ("declared_abolished", "fixes_quantities", "declared_superseded", "superseded_by_approved",
-              "integrated", "past_horizon", "not_approved", "otherwise")
+CONDITIONS = (
+    "declared_abolished",
+    "fixes_quantities",
+    "declared_superseded",
+    "superseded_by_approved",
+    "integrated",
+    "past_horizon",
+    "not_approved",
+    "otherwise",
+)
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,15 @@ def load_transitions(path: str | Path | None = None) -> tuple[Transition, ...]:
             if law is not None and law not in laws:
                 problems.append(f"{where}.basis[{j}].law: {law!r} is not under laws")
                 continue
-            refs.append(Reference(ref["text"], ref.get("text_en") or ref["text"], laws.get(law),
-                                  str(ref.get("article") or ""), str(ref.get("article_en") or ref.get("article") or "")))
+            refs.append(
+                Reference(
+                    ref["text"],
+                    ref.get("text_en") or ref["text"],
+                    laws.get(law),
+                    str(ref.get("article") or ""),
+                    str(ref.get("article_en") or ref.get("article") or ""),
+                )
+            )
         if not refs:
             problems.append(f"{where}.basis: expected at least one reference")
         transitions.append(Transition(str(item.get("status")), str(item.get("when")), tuple(refs)))
@@ -124,8 +139,9 @@ class LegalStatus:
     since: dt.date | None
 
 
-def _holds(when: str, plan: PlanEntry, plans: dict[str, PlanEntry], reg: Registry,
-           on: dt.date) -> tuple[bool, dt.date | None]:
+def _holds(
+    when: str, plan: PlanEntry, plans: dict[str, PlanEntry], reg: Registry, on: dt.date
+) -> tuple[bool, dt.date | None]:
     """Whether the condition holds for the plan on the date, and since when."""
     approved = plan.approved
     if when == "declared_abolished":
@@ -144,14 +160,16 @@ def _holds(when: str, plan: PlanEntry, plans: dict[str, PlanEntry], reg: Registr
         return plan.integrated and since is not None and on >= since, since
     if when == "past_horizon":
         return plan.horizon is not None and on > dt.date(plan.horizon, 12, 31), (
-            dt.date(plan.horizon + 1, 1, 1) if plan.horizon is not None else None)
+            dt.date(plan.horizon + 1, 1, 1) if plan.horizon is not None else None
+        )
     if when == "not_approved":
         return plan.declared_status == "draft" or approved is None or approved > on, None
     return True, approved  # "otherwise"
 
 
-def legal_status(plan: PlanEntry, reg: Registry, on: dt.date, transitions: tuple[Transition, ...],
-                 english: bool = False) -> LegalStatus:
+def legal_status(
+    plan: PlanEntry, reg: Registry, on: dt.date, transitions: tuple[Transition, ...], english: bool = False
+) -> LegalStatus:
     """The first transition that applies on the date, with its legal basis and since when."""
     plans = {p.id: p for p in reg.plans}
     for transition in transitions:
@@ -193,21 +211,31 @@ def review_inputs(reg: Registry) -> dict[str, dict[str, str | None]]:
     def digest(paths) -> str:
         return _digest(hash_files(paths))
 
-    shared = {"master": digest(file_parts(reg.master_spec())), "rules": digest([reg.rules]),
-              "taxonomy": digest([p for p in (reg.profile.taxonomy, reg.profile.aliases) if p])}
+    shared = {
+        "master": digest(file_parts(reg.master_spec())),
+        "rules": digest([reg.rules]),
+        "taxonomy": digest([p for p in (reg.profile.taxonomy, reg.profile.aliases) if p]),
+    }
     plans = {p.id: digest(file_parts(reg.plan_spec(p))) for p in reg.plans}
-    return {p.id: {"plan": plans[p.id], "parent": plans.get(p.parent) if p.parent else None, **shared}
-            for p in reg.plans}
+    return {
+        p.id: {"plan": plans[p.id], "parent": plans.get(p.parent) if p.parent else None, **shared} for p in reg.plans
+    }
 
 
 KEPT_NOTE = "master_changed_elsewhere"  # batch --resume reused a result after a master change elsewhere
-_KEPT_REASON = ("quy hoạch tỉnh đã thay đổi nhưng không ở phạm vi quy hoạch này: giữ kết quả lần kiểm tra trước",
-                "the master plan changed, but not where this plan lies: the earlier check's results stand")
-_INPUT_NAMES = {"plan": ("quy hoạch", "the plan"), "master": ("quy hoạch tỉnh", "the master plan"),
-                "parent": ("quy hoạch cấp trên", "the parent plan"), "rules": ("bảng quy tắc", "the rules"),
-                "taxonomy": ("bảng mã loại đất", "the taxonomy"),
-                # which exceptions (CONTRACT §10) run on the day; results that record none (batch) skip it
-                "exceptions": ("ngoại lệ", "the exceptions")}
+_KEPT_REASON = (
+    "quy hoạch tỉnh đã thay đổi nhưng không ở phạm vi quy hoạch này: giữ kết quả lần kiểm tra trước",
+    "the master plan changed, but not where this plan lies: the earlier check's results stand",
+)
+_INPUT_NAMES = {
+    "plan": ("quy hoạch", "the plan"),
+    "master": ("quy hoạch tỉnh", "the master plan"),
+    "parent": ("quy hoạch cấp trên", "the parent plan"),
+    "rules": ("bảng quy tắc", "the rules"),
+    "taxonomy": ("bảng mã loại đất", "the taxonomy"),
+    # which exceptions (CONTRACT §10) run on the day; results that record none (batch) skip it
+    "exceptions": ("ngoại lệ", "the exceptions"),
+}
 
 
 def review_status(result: Result | None, now: dict[str, str | None], english: bool = False) -> tuple[str, str | None]:
@@ -217,13 +245,21 @@ def review_status(result: Result | None, now: dict[str, str | None], english: bo
     if result.status == "failed":
         return "failed", result.reason
     if result.inputs is None:
-        return "outdated", ("made by an earlier kgspatial that did not record its inputs" if english
-                            else "kết quả cũ, không ghi lại dữ liệu đầu vào")
-    changed = [key for key in _INPUT_NAMES if result.inputs.get(key) != now.get(key)
-               and (key != "exceptions" or key in result.inputs)]
+        return "outdated", (
+            "made by an earlier kgspatial that did not record its inputs"
+            if english
+            else "kết quả cũ, không ghi lại dữ liệu đầu vào"
+        )
+    changed = [
+        key
+        for key in _INPUT_NAMES
+        if result.inputs.get(key) != now.get(key) and (key != "exceptions" or key in result.inputs)
+    ]
     if changed:
         names = [_INPUT_NAMES[k][1 if english else 0] for k in changed]
-        return "outdated", ("changed since the check: " if english else "đã thay đổi sau lần kiểm tra: ") + ", ".join(names)
+        return "outdated", ("changed since the check: " if english else "đã thay đổi sau lần kiểm tra: ") + ", ".join(
+            names
+        )
     return ("needs_adjustment" if result.open_conflicts else "consistent"), None
 
 
@@ -250,13 +286,15 @@ def results_from_batch_dir(batch_dir: str | Path) -> dict[str, Result]:
         except (OSError, ValueError):
             pass
         results[row["plan_id"]] = Result(
-            status=str(row.get("status") or "checked"), reason=row.get("reason"),
+            status=str(row.get("status") or "checked"),
+            reason=row.get("reason"),
             open_conflicts=int(row.get("conflicts") or 0),
             conflict_area_m2=float(row.get("conflict_area_m2") or 0.0),
             conflict_length_m=float(row.get("conflict_length_m") or 0.0),
             conflict_points=int(row.get("conflict_points") or 0),
             inputs=state.get("inputs") if isinstance(state, dict) else None,
-            note=row.get("note") if isinstance(row.get("note"), str) else None)
+            note=row.get("note") if isinstance(row.get("note"), str) else None,
+        )
     return results
 
 
@@ -269,22 +307,30 @@ def results_from_records(records, inputs: dict[str, dict]) -> dict[str, Result]:
     for rec in records:
         frame = rec.conflicts
         # Rows a decision excepted (CONTRACT §10) do not make a plan need adjustment.
-        open_rows = (frame[(frame["verdict"] == "conflict") & still_open(frame)]
-                     if frame is not None and len(frame) else None)
+        open_rows = (
+            frame[(frame["verdict"] == "conflict") & still_open(frame)] if frame is not None and len(frame) else None
+        )
         out[rec.id] = Result(
-            status=rec.status, reason=rec.reason,
+            status=rec.status,
+            reason=rec.reason,
             open_conflicts=0 if open_rows is None else int(len(open_rows)),
             conflict_area_m2=0.0 if open_rows is None else float(open_rows["area_m2"].sum()),
             conflict_length_m=0.0 if open_rows is None else float(open_rows["length_m"].sum()),
             conflict_points=0 if open_rows is None else int((open_rows["kind"] == "point").sum()),
             inputs=inputs[rec.id] if rec.status != "failed" else None,
-            note=getattr(rec, "note", None))
+            note=getattr(rec, "note", None),
+        )
     return out
 
 
-def build_register(reg: Registry, on: dt.date, results: dict[str, Result] | None = None,
-                   english: bool = False, transitions: tuple[Transition, ...] | None = None,
-                   inputs: dict[str, dict] | None = None) -> dict:
+def build_register(
+    reg: Registry,
+    on: dt.date,
+    results: dict[str, Result] | None = None,
+    english: bool = False,
+    transitions: tuple[Transition, ...] | None = None,
+    inputs: dict[str, dict] | None = None,
+) -> dict:
     """register.json's content: every plan's legal and review status on the date. `inputs`:
     review_inputs(reg), when the caller has it already."""
     transitions = transitions if transitions is not None else load_transitions()
@@ -303,22 +349,40 @@ def build_register(reg: Registry, on: dt.date, results: dict[str, Result] | None
             review, reason = "not_required", None
         due = plan.review_due or reg.profile.review_deadline
         counted = result is not None and result.status != "failed"  # a failed check counts nothing
-        rows.append({
-            "id": plan.id, "name": plan.name, "type": plan.type, "decision": plan.decision,
-            "approved": _iso(plan.approved), "authority": plan.authority,
-            "legal_status": legal.status, "basis": legal.basis, "since": _iso(legal.since),
-            "review_status": review, "review_reason": reason, "review_due": _iso(due),
-            "result": None if result is None else ("kept" if result.note == KEPT_NOTE else result.status),
-            "overdue": bool(due is not None and on > due and review in OVERDUE_WHEN),
-            "conflicts": result.open_conflicts if counted else None,
-            "conflict_area_m2": round(result.conflict_area_m2, 3) if counted else None,
-            "conflict_length_m": round(result.conflict_length_m, 3) if counted else None,
-            "conflict_points": result.conflict_points if counted else None,
-            "parent": plan.parent, "superseded_by": plan.superseded_by, "horizon": plan.horizon,
-            "adjustments": [a.model_dump(mode="json") for a in plan.adjustments],
-        })
-    return {"on": on.isoformat(), "province": reg.province, "province_title": reg.profile.title,
-            "master_plan": reg.profile.master_plan, "plans": rows, "counts": _counts(rows)}
+        rows.append(
+            {
+                "id": plan.id,
+                "name": plan.name,
+                "type": plan.type,
+                "decision": plan.decision,
+                "approved": _iso(plan.approved),
+                "authority": plan.authority,
+                "legal_status": legal.status,
+                "basis": legal.basis,
+                "since": _iso(legal.since),
+                "review_status": review,
+                "review_reason": reason,
+                "review_due": _iso(due),
+                "result": None if result is None else ("kept" if result.note == KEPT_NOTE else result.status),
+                "overdue": bool(due is not None and on > due and review in OVERDUE_WHEN),
+                "conflicts": result.open_conflicts if counted else None,
+                "conflict_area_m2": round(result.conflict_area_m2, 3) if counted else None,
+                "conflict_length_m": round(result.conflict_length_m, 3) if counted else None,
+                "conflict_points": result.conflict_points if counted else None,
+                "parent": plan.parent,
+                "superseded_by": plan.superseded_by,
+                "horizon": plan.horizon,
+                "adjustments": [a.model_dump(mode="json") for a in plan.adjustments],
+            }
+        )
+    return {
+        "on": on.isoformat(),
+        "province": reg.province,
+        "province_title": reg.profile.title,
+        "master_plan": reg.profile.master_plan,
+        "plans": rows,
+        "counts": _counts(rows),
+    }
 
 
 def _counts(rows: list[dict]) -> dict[str, Any]:
@@ -342,8 +406,13 @@ def to_adjust(register: dict) -> list[dict]:
     return [r for r in register["plans"] if r["review_status"] in OVERDUE_WHEN]
 
 
-def run_register(registry: str | Path, out: str | Path, on: dt.date | None = None,
-                 results_dir: str | Path | None = None, english: bool = False) -> dict:
+def run_register(
+    registry: str | Path,
+    out: str | Path,
+    on: dt.date | None = None,
+    results_dir: str | Path | None = None,
+    english: bool = False,
+) -> dict:
     """`kgspatial register`: the registry validated first (nothing written when it is not), then
     register.json, .xlsx, .html and .pdf in `out`, all or none."""
     from .output import staged_output

@@ -36,8 +36,10 @@ def plan_type_error(value: object) -> str:
     """What a wrong plan type gets told: every accepted type, with its Vietnamese (then English) name."""
     from .reports.labels import plan_type_choices
 
-    return say(f"{value!r} không phải là loại quy hoạch; các loại: {plan_type_choices()}",
-               f"{value!r} is not a plan type; use {plan_type_choices(english=True)}")
+    return say(
+        f"{value!r} không phải là loại quy hoạch; các loại: {plan_type_choices()}",
+        f"{value!r} is not a plan type; use {plan_type_choices(english=True)}",
+    )
 
 
 class _Loader(yaml.SafeLoader):
@@ -104,8 +106,10 @@ def _parse_date(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, str):
-        for pattern, order, shown, form in ((_DMY_RE, (2, 1, 0), repr(value), "day/month/year"),
-                                            (_ISO_RE, (0, 1, 2), value.strip(), "year-month-day")):
+        for pattern, order, shown, form in (
+            (_DMY_RE, (2, 1, 0), repr(value), "day/month/year"),
+            (_ISO_RE, (0, 1, 2), value.strip(), "year-month-day"),
+        ):
             match = pattern.match(value)
             if match:
                 numbers = [int(g) for g in match.groups()]
@@ -136,8 +140,9 @@ class Adjustment(_Strict):
 
 # The register's keys (CONTRACT §7): they say what the plan is in law, not what it contains, so
 # changing them never makes a batch check the plan again.
-REGISTER_KEYS = frozenset({"status", "horizon", "integrated", "fixes_quantities", "parent", "superseded_by",
-                           "review_due", "adjustments"})
+REGISTER_KEYS = frozenset(
+    {"status", "horizon", "integrated", "fixes_quantities", "parent", "superseded_by", "review_due", "adjustments"}
+)
 
 
 class PlanEntry(_Strict):
@@ -193,11 +198,15 @@ class PlanEntry(_Strict):
     @classmethod
     def _id(cls, value: str) -> str:
         if not PLAN_ID_RE.match(value):
-            raise ValueError(f"{value!r} is not a usable id (Latin letters without accents, digits, '.', '_', '-';"
-                             " it names a folder)")
+            raise ValueError(
+                f"{value!r} is not a usable id (Latin letters without accents, digits, '.', '_', '-';"
+                " it names a folder)"
+            )
         if value.split(".")[0].upper() in _WINDOWS_RESERVED:
-            raise ValueError(f"{value!r} is not a usable id: Windows reserves that name for a device, so its"
-                             " folder could not be opened on an office PC")
+            raise ValueError(
+                f"{value!r} is not a usable id: Windows reserves that name for a device, so its"
+                " folder could not be opened on an office PC"
+            )
         return value
 
     @field_validator("type")
@@ -346,7 +355,7 @@ def _link_problems(plans: list[PlanEntry]) -> list[str]:
         while node is not None and node not in chain:
             chain.append(node)
             node = parent.get(node)
-        loop = chain[chain.index(node):] if node is not None else []
+        loop = chain[chain.index(node) :] if node is not None else []
         if loop and not reported.intersection(loop):
             reported.update(loop)
             loop.append(node)
@@ -369,13 +378,15 @@ def check_plan_entry(raw: dict, others: list[PlanEntry], source: str = "plan") -
     # Links are checked even when other keys are wrong (every problem at once): a stand-in
     # carries just the id and the two links.
     links = plan or PlanEntry.model_construct(
-        id=str(raw.get("id")), **{k: raw[k] if isinstance(raw.get(k), str) else None for k in ("parent", "superseded_by")})
+        id=str(raw.get("id")),
+        **{k: raw[k] if isinstance(raw.get(k), str) else None for k in ("parent", "superseded_by")},
+    )
     if links.id:
         prefix, cycle = f"plans ({links.id}).", "plans: parents form a cycle ("
         for problem in _link_problems([p for p in others if p.id != links.id] + [links]):
             if problem.startswith(prefix):
-                problems.append(problem[len(prefix):].replace(" in the registry", ""))
-            elif problem.startswith(cycle) and links.id in problem[len(cycle):-1].split(" -> "):
+                problems.append(problem[len(prefix) :].replace(" in the registry", ""))
+            elif problem.startswith(cycle) and links.id in problem[len(cycle) : -1].split(" -> "):
                 problems.append(problem.removeprefix("plans: "))
     if problems:
         raise RegistryError(problems, source=source)
@@ -421,8 +432,10 @@ def parse_registry(data: Any, path: Path) -> Registry:
     source = str(path)
     base = path.parent
     if not isinstance(data, dict):
-        raise RegistryError(["a registry is a mapping with keys province, master, plans (and admin, "
-                             "admin_previous, rules)"], source=source)
+        raise RegistryError(
+            ["a registry is a mapping with keys province, master, plans (and admin, admin_previous, rules)"],
+            source=source,
+        )
     problems: list[str] = []
     try:
         top = _Top.model_validate(data)
@@ -464,7 +477,9 @@ def parse_registry(data: Any, path: Path) -> Registry:
     if admin is None and "admin" not in data and profile is not None:
         default_admin = getattr(profile, "admin", None)  # a profile may name the province's units
         if default_admin:
-            admin = AdminEntry.model_validate(default_admin if isinstance(default_admin, dict) else {"path": str(default_admin)})
+            admin = AdminEntry.model_validate(
+                default_admin if isinstance(default_admin, dict) else {"path": str(default_admin)}
+            )
 
     rules: Path | None = None
     raw_rules = data.get("rules")
@@ -494,7 +509,9 @@ def parse_registry(data: Any, path: Path) -> Registry:
         if not indicators.is_file():
             problems.append(f"indicators: file not found: {indicators}")
     elif raw_indicators is not None:
-        problems.append("indicators: expected the path of a CSV table (unit_code,code,bound,target_ha,tolerance_pct,source)")
+        problems.append(
+            "indicators: expected the path of a CSV table (unit_code,code,bound,target_ha,tolerance_pct,source)"
+        )
 
     plans: list[PlanEntry] = []
     raw_plans = data.get("plans")
@@ -518,8 +535,10 @@ def parse_registry(data: Any, path: Path) -> Registry:
             if isinstance(raw_id, str):
                 # Folders on Windows and macOS shares ignore case: qh-a and QH-A would share one.
                 if raw_id.casefold() in seen:
-                    problems.append(f"{label}.id: {raw_id!r} is already the id of plans[{seen[raw_id.casefold()]}]"
-                                    " (ids name folders, whose case Windows ignores)")
+                    problems.append(
+                        f"{label}.id: {raw_id!r} is already the id of plans[{seen[raw_id.casefold()]}]"
+                        " (ids name folders, whose case Windows ignores)"
+                    )
                 else:
                     seen[raw_id.casefold()] = i
             if isinstance(raw.get("path"), str):
@@ -536,10 +555,21 @@ def parse_registry(data: Any, path: Path) -> Registry:
     if problems:
         raise RegistryError(problems, source=source)
     assert top is not None and profile is not None and master is not None and rules is not None
-    return Registry(path=path, province=top.province, profile=profile, master=master, admin=admin,
-                    admin_previous=admin_previous, rules=rules, plans=plans, exceptions=exceptions,
-                    exception_list=tuple(exception_list), hazards=hazards,
-                    projects=projects, indicators=indicators)
+    return Registry(
+        path=path,
+        province=top.province,
+        profile=profile,
+        master=master,
+        admin=admin,
+        admin_previous=admin_previous,
+        rules=rules,
+        plans=plans,
+        exceptions=exceptions,
+        exception_list=tuple(exception_list),
+        hazards=hazards,
+        projects=projects,
+        indicators=indicators,
+    )
 
 
 def _exceptions(raw: Any, base: Path, plans: list[PlanEntry], problems: list[str]) -> tuple[Path | None, list]:
@@ -568,5 +598,6 @@ def _exceptions(raw: Any, base: Path, plans: list[PlanEntry], problems: list[str
             problems.append(
                 f"exceptions ({path.name}): {e.plan_id} / {e.rule_id} / {e.plan_feature}, against: {e.against!r} không"
                 f" phải 'master' hay quy hoạch cấp trên của nó / is neither 'master' nor the plan's parent"
-                f" ({parents[e.plan_id] or 'none'})")
+                f" ({parents[e.plan_id] or 'none'})"
+            )
     return path, rows

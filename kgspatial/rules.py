@@ -101,12 +101,21 @@ def read_csv_table(path: Path, source: str, error: type[RulesError] = RulesError
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise error([say(f"không đọc được {path}: {exc.strerror}", f"cannot read {path}: {exc.strerror}")], source=source) from None
+        raise error(
+            [say(f"không đọc được {path}: {exc.strerror}", f"cannot read {path}: {exc.strerror}")], source=source
+        ) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise error([say("tệp không phải văn bản UTF-8 (hãy lưu dạng CSV UTF-8)",
-                         "the file is not UTF-8 text (save it as CSV UTF-8)")], source=source) from None
+        raise error(
+            [
+                say(
+                    "tệp không phải văn bản UTF-8 (hãy lưu dạng CSV UTF-8)",
+                    "the file is not UTF-8 text (save it as CSV UTF-8)",
+                )
+            ],
+            source=source,
+        ) from None
     lines = text.splitlines()
     if lines and lines[0].lower().startswith("sep=") and len(lines[0]) == 5:  # Excel's separator line
         delimiter, lines = lines[0][4], lines[1:]
@@ -118,8 +127,15 @@ def read_csv_table(path: Path, source: str, error: type[RulesError] = RulesError
     try:
         rows = list(csv.reader(lines, delimiter=delimiter, strict=True))
     except csv.Error as exc:  # an unclosed quote, a stray quote inside a cell
-        raise error([say(f"không đọc được bảng CSV ({exc}); hãy kiểm tra dấu ngoặc kép",
-                         f"not a readable CSV table ({exc}); check the quotes")], source=source) from None
+        raise error(
+            [
+                say(
+                    f"không đọc được bảng CSV ({exc}); hãy kiểm tra dấu ngoặc kép",
+                    f"not a readable CSV table ({exc}); check the quotes",
+                )
+            ],
+            source=source,
+        ) from None
     return raw, rows
 
 
@@ -133,14 +149,20 @@ def _delimiter(text: str) -> str:
 def parse_rules(rows: list[list[str]], taxonomy: Taxonomy, source: str = "rules table") -> list[Rule]:
     problems: list[str] = []
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise RulesError([say("bảng trống (cần một dòng tiêu đề)", "the table is empty (a header row is needed)")], source=source)
+        raise RulesError(
+            [say("bảng trống (cần một dòng tiêu đề)", "the table is empty (a header row is needed)")], source=source
+        )
     header = [h.strip().lower() for h in rows[0]]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        problems.append(say(f"tiêu đề: thiếu cột {', '.join(missing)}", f"header: missing column(s) {', '.join(missing)}"))
+        problems.append(
+            say(f"tiêu đề: thiếu cột {', '.join(missing)}", f"header: missing column(s) {', '.join(missing)}")
+        )
     unknown = [h for h in header if h and h not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
-        problems.append(say(f"tiêu đề: cột không biết {', '.join(unknown)}", f"header: unknown column(s) {', '.join(unknown)}"))
+        problems.append(
+            say(f"tiêu đề: cột không biết {', '.join(unknown)}", f"header: unknown column(s) {', '.join(unknown)}")
+        )
     if problems:
         raise RulesError(problems, source=source)
     col = {name: header.index(name) for name in header if name}
@@ -152,16 +174,24 @@ def parse_rules(rows: list[list[str]], taxonomy: Taxonomy, source: str = "rules 
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):
-            problems.append(say(f"dòng {line_no}: {len(row)} ô cho {len(header)} cột",
-                                f"row {line_no}: {len(row)} cells for {len(header)} columns"))
+            problems.append(
+                say(
+                    f"dòng {line_no}: {len(row)} ô cho {len(header)} cột",
+                    f"row {line_no}: {len(row)} cells for {len(header)} columns",
+                )
+            )
             continue
         cell = {name: (row[i].strip() if i < len(row) else "") for name, i in col.items()}
         rule_id = cell["rule_id"]
         if not rule_id:
             problems.append(say(f"dòng {line_no}, rule_id: để trống", f"row {line_no}, rule_id: empty"))
         elif rule_id in seen_ids:
-            problems.append(say(f"dòng {line_no}, rule_id: {rule_id!r} đã dùng ở dòng {seen_ids[rule_id]}",
-                                f"row {line_no}, rule_id: {rule_id!r} already used on row {seen_ids[rule_id]}"))
+            problems.append(
+                say(
+                    f"dòng {line_no}, rule_id: {rule_id!r} đã dùng ở dòng {seen_ids[rule_id]}",
+                    f"row {line_no}, rule_id: {rule_id!r} already used on row {seen_ids[rule_id]}",
+                )
+            )
         else:
             seen_ids[rule_id] = line_no
         sides = {}
@@ -172,25 +202,45 @@ def parse_rules(rows: list[list[str]], taxonomy: Taxonomy, source: str = "rules 
                 continue
             code = taxonomy.canonical(value) if value else None
             if code is None:
-                problems.append(say(f"dòng {line_no}, {side}: {value!r} không phải mã, nhóm mã trong bảng phân loại hay *",
-                                    f"row {line_no}, {side}: {value!r} is not a taxonomy code, group or *"))
+                problems.append(
+                    say(
+                        f"dòng {line_no}, {side}: {value!r} không phải mã, nhóm mã trong bảng phân loại hay *",
+                        f"row {line_no}, {side}: {value!r} is not a taxonomy code, group or *",
+                    )
+                )
             sides[side] = code
         verdict = cell["verdict"].lower()
         if verdict not in VERDICTS:
-            problems.append(say(f"dòng {line_no}, verdict: {cell['verdict']!r} không thuộc {', '.join(VERDICTS)}",
-                                f"row {line_no}, verdict: {cell['verdict']!r} is not one of {', '.join(VERDICTS)}"))
+            problems.append(
+                say(
+                    f"dòng {line_no}, verdict: {cell['verdict']!r} không thuộc {', '.join(VERDICTS)}",
+                    f"row {line_no}, verdict: {cell['verdict']!r} is not one of {', '.join(VERDICTS)}",
+                )
+            )
         severity = cell["severity"].lower()
         if severity and severity not in SEVERITIES:
-            problems.append(say(f"dòng {line_no}, severity: {cell['severity']!r} không thuộc {', '.join(SEVERITIES)}",
-                                f"row {line_no}, severity: {cell['severity']!r} is not one of {', '.join(SEVERITIES)}"))
+            problems.append(
+                say(
+                    f"dòng {line_no}, severity: {cell['severity']!r} không thuộc {', '.join(SEVERITIES)}",
+                    f"row {line_no}, severity: {cell['severity']!r} is not one of {', '.join(SEVERITIES)}",
+                )
+            )
         elif not severity and verdict in ("conflict", "conditional"):
-            problems.append(say(f"dòng {line_no}, severity: bắt buộc với quy tắc {verdict}",
-                                f"row {line_no}, severity: required for a {verdict} rule"))
+            problems.append(
+                say(
+                    f"dòng {line_no}, severity: bắt buộc với quy tắc {verdict}",
+                    f"row {line_no}, severity: required for a {verdict} rule",
+                )
+            )
         if sides.get("plan_code") and sides.get("master_code"):
             pair = (sides["plan_code"], sides["master_code"])
             if pair in seen_pairs:
-                problems.append(say(f"dòng {line_no}: cặp {pair[0]} – {pair[1]} đã có quy tắc ở dòng {seen_pairs[pair]}",
-                                    f"row {line_no}: pair {pair[0]} / {pair[1]} already has a rule on row {seen_pairs[pair]}"))
+                problems.append(
+                    say(
+                        f"dòng {line_no}: cặp {pair[0]} – {pair[1]} đã có quy tắc ở dòng {seen_pairs[pair]}",
+                        f"row {line_no}: pair {pair[0]} / {pair[1]} already has a rule on row {seen_pairs[pair]}",
+                    )
+                )
             else:
                 seen_pairs[pair] = line_no
         rules.append(
@@ -248,8 +298,12 @@ def compile_rules(rules: list[Rule], taxonomy: Taxonomy, source: str, sha256: st
             reported.add(tied)
             names = " and ".join(f"{rules[i].rule_id} (row {rules[i].row})" for i in tied)
             names_vi = " và ".join(f"{rules[i].rule_id} (dòng {rules[i].row})" for i in tied)
-            problems.append(say(f"các quy tắc {names_vi} ngang nhau cho mã quy hoạch {codes[p]} trên mã quy hoạch tỉnh"
-                                f" {codes[m]}", f"rules {names} tie for plan code {codes[p]} on master code {codes[m]}"))
+            problems.append(
+                say(
+                    f"các quy tắc {names_vi} ngang nhau cho mã quy hoạch {codes[p]} trên mã quy hoạch tỉnh {codes[m]}",
+                    f"rules {names} tie for plan code {codes[p]} on master code {codes[m]}",
+                )
+            )
     if problems:
         raise RulesError(problems, source=source)
 

@@ -91,13 +91,11 @@ def _without_dat(key: str) -> str:
 class Taxonomy:
     """The land-use code tree with aliases; built once, then read-only."""
 
-    def __init__(self, entries: Iterable[LandUse], aliases: Mapping[str, str] | None = None,
-                 source: str = "taxonomy"):
+    def __init__(self, entries: Iterable[LandUse], aliases: Mapping[str, str] | None = None, source: str = "taxonomy"):
         entries = list(entries)
         alias_rows = [(a, c, "", i) for i, (a, c) in enumerate((aliases or {}).items(), start=1)]
         problems = _check_tree([(e, i) for i, e in enumerate(entries, start=1)], source)
-        alias_map, alias_problems = _check_aliases(alias_rows, {e.code for e in entries}, "aliases",
-                                                   need_source=False)
+        alias_map, alias_problems = _check_aliases(alias_rows, {e.code for e in entries}, "aliases", need_source=False)
         problems += alias_problems
         if problems:
             _raise(source, problems)
@@ -127,7 +125,7 @@ class Taxonomy:
         # The full name is tried first, then without "đất": "Đất khu công nghiệp" is SKK, while
         # "Khu công nghiệp" is the planning zone KCN.
         named = [(name_key(n), e.code) for e in entries for n in (e.name_vi, e.name_en) if n and name_key(n)]
-        named += [(k[len(NAME_MARK):], c) for k, c in aliases.items() if k.startswith(NAME_MARK)]
+        named += [(k[len(NAME_MARK) :], c) for k, c in aliases.items() if k.startswith(NAME_MARK)]
         self._names: list[dict[str, str]] = []
         for strip in (False, True):
             by_key: dict[str, set[str]] = {}
@@ -324,7 +322,9 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> tuple[list[tuple[int, dic
         if not any(c.strip() for c in cells):
             continue
         if len(cells) > len(header):  # an unquoted comma: the last cells would be lost silently
-            problems.append(f"{path.name} row {line}: {len(cells)} cells for {len(header)} columns (quote text with commas)")
+            problems.append(
+                f"{path.name} row {line}: {len(cells)} cells for {len(header)} columns (quote text with commas)"
+            )
             continue
         rows.append((line, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header) if h}))
     return rows, problems
@@ -384,15 +384,16 @@ def _check_tree(entries: list[tuple[LandUse, int]], source: str) -> list[str]:
             seen.append(node)
             node = parent[node]
         if node is not None and node in seen:
-            cycle = seen[seen.index(node):]
+            cycle = seen[seen.index(node) :]
             if frozenset(cycle) not in reported:
                 reported.add(frozenset(cycle))
                 problems.append("cycle in groups: " + " -> ".join(cycle + [node]))
     return problems
 
 
-def _check_aliases(rows: list[tuple[str, str, str, int]], codes: set[str], source: str,
-                   need_source: bool = True) -> tuple[dict[str, str], list[str]]:
+def _check_aliases(
+    rows: list[tuple[str, str, str, int]], codes: set[str], source: str, need_source: bool = True
+) -> tuple[dict[str, str], list[str]]:
     problems = []
     aliases: dict[str, str] = {}
     first: dict[str, int] = {}

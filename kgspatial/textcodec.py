@@ -64,8 +64,18 @@ _TCVN_HIGH = (
 )
 # VN1 also puts twelve uppercase letters on C0 control codes (same sources).
 _TCVN_LOW = {
-    0x01: "Ú", 0x02: "Ụ", 0x04: "Ừ", 0x05: "Ử", 0x06: "Ữ", 0x11: "Ứ",
-    0x12: "Ự", 0x13: "Ỳ", 0x14: "Ỷ", 0x15: "Ỹ", 0x16: "Ý", 0x17: "Ỵ",
+    0x01: "Ú",
+    0x02: "Ụ",
+    0x04: "Ừ",
+    0x05: "Ử",
+    0x06: "Ữ",
+    0x11: "Ứ",
+    0x12: "Ự",
+    0x13: "Ỳ",
+    0x14: "Ỷ",
+    0x15: "Ỹ",
+    0x16: "Ý",
+    0x17: "Ỵ",
 }
 assert len(_TCVN_HIGH) == 128
 
@@ -116,9 +126,7 @@ def tcvn3_encode(text: str, errors: str = "strict") -> bytes:
 # Uppercase forms use the uppercase letter and each non-ASCII byte minus 0x20 (Ù Ø Û Õ Ï, Â Á À
 # Å Ã Ä, Ê É È Ú Ü Ë, Ô Ö Ñ Í Ì Æ Ó Ò Î), exactly as in vni.h.
 _VNI_TONE = {"": "", ACUTE: "\xf9", GRAVE: "\xf8", HOOK: "\xfb", TILDE: "\xf5", DOT: "\xef"}
-_VNI_CIRCUMFLEX = {
-    "": "\xe2", ACUTE: "\xe1", GRAVE: "\xe0", HOOK: "\xe5", TILDE: "\xe3", DOT: "\xe4"
-}
+_VNI_CIRCUMFLEX = {"": "\xe2", ACUTE: "\xe1", GRAVE: "\xe0", HOOK: "\xe5", TILDE: "\xe3", DOT: "\xe4"}
 _VNI_BREVE = {"": "\xea", ACUTE: "\xe9", GRAVE: "\xe8", HOOK: "\xfa", TILDE: "\xfc", DOT: "\xeb"}
 _VNI_I = {"": "i", ACUTE: "\xed", GRAVE: "\xec", HOOK: "\xe6", TILDE: "\xf3", DOT: "\xf2"}
 
@@ -162,11 +170,7 @@ def _cp1252_or_latin1(b: int) -> str:
 
 
 _PASSTHROUGH = [_cp1252_or_latin1(b) for b in range(256)]
-_VNI_PASS_ENCODE = {
-    ch: b
-    for b, ch in enumerate(_PASSTHROUGH)
-    if chr(b) not in _VNI_SPECIAL and ch not in _VNI_ENCODE
-}
+_VNI_PASS_ENCODE = {ch: b for b, ch in enumerate(_PASSTHROUGH) if chr(b) not in _VNI_SPECIAL and ch not in _VNI_ENCODE}
 
 
 def vni_decode(data: bytes | bytearray | memoryview, errors: str = "strict") -> str:
@@ -304,8 +308,12 @@ _CODECS = {
     "vni": _codec_info("vni", vni_encode, vni_decode, _vni_hold),
 }
 _ALIASES = {
-    "tcvn3": "tcvn3", "abc": "tcvn3", "tcvn": "tcvn3", "tcvn5712": "tcvn3",
-    "vni": "vni", "vniwindows": "vni",
+    "tcvn3": "tcvn3",
+    "abc": "tcvn3",
+    "tcvn": "tcvn3",
+    "tcvn5712": "tcvn3",
+    "vni": "vni",
+    "vniwindows": "vni",
 }
 
 
@@ -324,8 +332,7 @@ codecs.register(_search)
 _ONSET = r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdđghklmnprstvx])?"
 # Rhymes (vowel group + final consonant) of Vietnamese spelling, tone marks removed.
 _OPEN_ONLY = (
-    "ai ao au ay âu ây eo êu ia iu oi ôi ơi ua ui ưa ưi ưu iêu yêu ươi ươu uôi oai oay oao "
-    "oeo uây uya uyu"
+    "ai ao au ay âu ây eo êu ia iu oi ôi ơi ua ui ưa ưi ưu iêu yêu ươi ươu uôi oai oay oao oeo uây uya uyu"
 ).split()
 _OPEN_OR_CLOSED = "a e ê i o ô ơ u ư y oa oe uê uy uơ".split()
 _CLOSED_ONLY = "ă â iê yê uô ươ oă uâ uyê oo".split()
@@ -499,13 +506,9 @@ def guess_encoding(samples: Iterable[bytes]) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
-    scores = {
-        enc: _score(_reading(data, enc) for data in distinct) for enc in _CANDIDATES
-    }
+    scores = {enc: _score(_reading(data, enc) for data in distinct) for enc in _CANDIDATES}
     best = max(_CANDIDATES, key=lambda enc: (scores[enc][0], -_CANDIDATES.index(enc)))
-    if best != "latin-1" and (
-        scores[best][0] <= scores["latin-1"][0] or scores[best][1] < _MIN_VALID_SHARE
-    ):
+    if best != "latin-1" and (scores[best][0] <= scores["latin-1"][0] or scores[best][1] < _MIN_VALID_SHARE):
         best = "latin-1"
     return best
 
@@ -513,19 +516,21 @@ def guess_encoding(samples: Iterable[bytes]) -> str:
 def canonical_encoding(name: str) -> str:
     """Python's name for a text encoding; EncodingError for an unknown one or a codec that is no text encoding."""
     if not name or len(name) > 64 or not name.isprintable():  # a binary .cpg, a NUL in a form field
-        raise EncodingError.say(f"{name[:64]!r} không phải là tên bảng mã", f"{name[:64]!r} is not the name of a text encoding")
+        raise EncodingError.say(
+            f"{name[:64]!r} không phải là tên bảng mã", f"{name[:64]!r} is not the name of a text encoding"
+        )
     try:
         info = codecs.lookup(name)
         "a".encode(name)  # base64, rot13, hex... are codecs but no text encoding
     except (LookupError, ValueError):
-        raise EncodingError.say(f"không biết bảng mã {name!r} (ví dụ utf-8, tcvn3, vni, cp1258)",
-                                f"unknown text encoding {name!r} (e.g. utf-8, tcvn3, vni, cp1258)") from None
+        raise EncodingError.say(
+            f"không biết bảng mã {name!r} (ví dụ utf-8, tcvn3, vni, cp1258)",
+            f"unknown text encoding {name!r} (e.g. utf-8, tcvn3, vni, cp1258)",
+        ) from None
     return {"iso8859-1": "latin-1", "us-ascii": "ascii"}.get(info.name, info.name)
 
 
-def fix_strings(
-    values: Sequence[str | None], declared: str | None = None
-) -> tuple[list[str | None], str]:
+def fix_strings(values: Sequence[str | None], declared: str | None = None) -> tuple[list[str | None], str]:
     """Re-decode values GDAL read as Latin-1 with the declared or detected encoding.
 
     Returns the NFC values and the encoding used.  Values already holding characters above
@@ -556,7 +561,8 @@ def fix_strings(
                     shown = raw[:40].decode("latin-1")
                     raise EncodingError.say(
                         f"giá trị văn bản thứ {index + 1} ({shown!r}) không hợp lệ theo {encoding}: {exc.reason}",
-                        f"text value {index + 1} ({shown!r}) is not valid {encoding}: {exc.reason}") from None
+                        f"text value {index + 1} ({shown!r}) is not valid {encoding}: {exc.reason}",
+                    ) from None
                 text = unicodedata.normalize("NFC", raw.decode("latin-1"))
             memo[raw] = text
         out.append(text)

@@ -34,10 +34,20 @@ DRIVERS: dict[str, frozenset[str]] = {
     ".gdb": frozenset({"OpenFileGDB"}),
 }
 KEPT_DRIVERS = frozenset().union(*DRIVERS.values())
-FORMAT_NAMES = {".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".json": "GeoJSON", ".fgb": "FlatGeobuf",
-                ".shp": "shapefile", ".tab": "MapInfo TAB", ".mif": "MapInfo MIF", ".gdb": "File Geodatabase",
-                ".parquet": "GeoParquet", ".geoparquet": "GeoParquet", ".shx": "shapefile index",
-                ".dbf": "dBASE table"}
+FORMAT_NAMES = {
+    ".gpkg": "GeoPackage",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".fgb": "FlatGeobuf",
+    ".shp": "shapefile",
+    ".tab": "MapInfo TAB",
+    ".mif": "MapInfo MIF",
+    ".gdb": "File Geodatabase",
+    ".parquet": "GeoParquet",
+    ".geoparquet": "GeoParquet",
+    ".shx": "shapefile index",
+    ".dbf": "dBASE table",
+}
 # A proxy address curl refuses before connecting anywhere: GDAL has no switch for "no network".
 _NO_PROXY_URL = "kgspatial-no-network://0"
 GDAL_CONFIG = {
@@ -85,8 +95,9 @@ def cut_network() -> None:
     for var in ("no_proxy", "NO_PROXY"):  # curl would let such hosts bypass the dead proxy
         os.environ.pop(var, None)
     pyproj.network.set_network_enabled(False)
-    pyogrio.set_gdal_config_options({k: GDAL_CONFIG[k] for k in
-                                     ("GDAL_HTTP_PROXY", "GDAL_HTTPS_PROXY", "CPL_VSIL_CURL_ALLOWED_FILENAME")})
+    pyogrio.set_gdal_config_options(
+        {k: GDAL_CONFIG[k] for k in ("GDAL_HTTP_PROXY", "GDAL_HTTPS_PROXY", "CPL_VSIL_CURL_ALLOWED_FILENAME")}
+    )
 
 
 def lock_down_gdal() -> None:
@@ -122,8 +133,10 @@ def _head(data: bytes) -> bytes:
 
 def refusal(name: str, suffix: str, why: str) -> InputError:
     what = FORMAT_NAMES.get(suffix, suffix)
-    return InputError.say(f"{name}: nội dung tệp không đúng định dạng {what} ({why}): chỉ đọc đúng định dạng mà tên"
-                          " tệp cho biết", f"not a {what} file ({why}): only the format its name says is read")
+    return InputError.say(
+        f"{name}: nội dung tệp không đúng định dạng {what} ({why}): chỉ đọc đúng định dạng mà tên tệp cho biết",
+        f"not a {what} file ({why}): only the format its name says is read",
+    )
 
 
 def check_bytes(name: str, suffix: str, head: bytes, size: int, tail: bytes = b"") -> None:
@@ -155,17 +168,32 @@ def check_bytes(name: str, suffix: str, head: bytes, size: int, tail: bytes = b"
         if not lower.startswith(b"!table"):
             raise refusal(name, suffix, "no '!table' header")
         # Seamless tables, views and linked (DBMS) tables name other tables, files or servers.
-        if b"type native" not in lower or any(w in lower for w in (b"isseamless", b"create view", b"open table",
-                                                                    b"type linked")):
+        if b"type native" not in lower or any(
+            w in lower for w in (b"isseamless", b"create view", b"open table", b"type linked")
+        ):
             raise refusal(name, suffix, "only native MapInfo tables are read, not seamless, view or linked tables")
     elif suffix == ".mif":
         if not text.lower().startswith(b"version"):
             raise refusal(name, suffix, "no 'Version' header")
     elif suffix == ".prj":
         upper = text[:16].upper()
-        if not upper.startswith((b"PROJCS", b"GEOGCS", b"GEOCCS", b"COMPD_CS", b"PROJCRS", b"GEOGCRS",
-                                 b"GEODCRS", b"COMPOUNDCRS", b"LOCAL_CS", b"BOUNDCRS")):
-            raise InputError.say(f"{name}: tệp .prj không phải là hệ tọa độ dạng WKT", "the .prj is not a WKT coordinate system")
+        if not upper.startswith(
+            (
+                b"PROJCS",
+                b"GEOGCS",
+                b"GEOCCS",
+                b"COMPD_CS",
+                b"PROJCRS",
+                b"GEOGCRS",
+                b"GEODCRS",
+                b"COMPOUNDCRS",
+                b"LOCAL_CS",
+                b"BOUNDCRS",
+            )
+        ):
+            raise InputError.say(
+                f"{name}: tệp .prj không phải là hệ tọa độ dạng WKT", "the .prj is not a WKT coordinate system"
+            )
 
 
 def check_file(path: Path, name: str) -> None:
@@ -188,8 +216,10 @@ def check_file(path: Path, name: str) -> None:
 
 # GeoPackage 1.3 §F.3: CREATE VIRTUAL TABLE rtree_<t>_<c> USING rtree(id, minx, maxx, miny, maxy)
 _VIRTUAL = re.compile(r"\s*create\s+virtual\s+table\b")
-_RTREE_SQL = re.compile(r'create virtual table\s+(?:"rtree_[^"]+"|rtree_\w+)\s+using\s+rtree\s*'
-                        r'\(\s*id\s*,\s*minx\s*,\s*maxx\s*,\s*miny\s*,\s*maxy\s*\)\s*;?\s*\Z')
+_RTREE_SQL = re.compile(
+    r'create virtual table\s+(?:"rtree_[^"]+"|rtree_\w+)\s+using\s+rtree\s*'
+    r"\(\s*id\s*,\s*minx\s*,\s*maxx\s*,\s*miny\s*,\s*maxy\s*\)\s*;?\s*\Z"
+)
 _GENERATED = re.compile(r"\bgenerated\b|\bas\s*\(")
 
 
@@ -207,18 +237,23 @@ def _check_geopackage(path: Path, name: str) -> None:
         conn.close()
     for kind, table, sql in rows:
         if kind == "view":
-            raise InputError.say(f"{name}: GeoPackage có view ({table}); view không được đọc từ tệp tải lên: hãy xuất"
-                                 " lớp thành bảng",
-                                 f"holds a view ({table}); views are not read from uploads: export the layer as a table")
+            raise InputError.say(
+                f"{name}: GeoPackage có view ({table}); view không được đọc từ tệp tải lên: hãy xuất lớp thành bảng",
+                f"holds a view ({table}); views are not read from uploads: export the layer as a table",
+            )
         # A virtual table runs a module of GDAL's SQLite (SpatiaLite's VirtualText reads any file):
         # only the GeoPackage spatial index, written exactly as the standard writes it, is read.
         if _VIRTUAL.match(sql) and not _RTREE_SQL.match(sql):
-            raise InputError.say(f"{name}: GeoPackage có bảng ảo ({table}) không phải là chỉ mục không gian",
-                                 f"holds a virtual table ({table}) that is not a spatial index")
+            raise InputError.say(
+                f"{name}: GeoPackage có bảng ảo ({table}) không phải là chỉ mục không gian",
+                f"holds a virtual table ({table}) that is not a spatial index",
+            )
         # A generated column is computed on every read, by any SQL function the file names.
         if kind == "table" and _GENERATED.search(sql):
-            raise InputError.say(f"{name}: bảng {table} có cột tính toán (generated); hãy xuất lớp với các cột thường",
-                                 f"table {table} has a computed (generated) column; export the layer as plain columns")
+            raise InputError.say(
+                f"{name}: bảng {table} có cột tính toán (generated); hãy xuất lớp với các cột thường",
+                f"table {table} has a computed (generated) column; export the layer as plain columns",
+            )
 
 
 def refuse_recursive_views(path: Path, name: str) -> None:
@@ -226,16 +261,18 @@ def refuse_recursive_views(path: Path, name: str) -> None:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'view' AND lower(sql) LIKE"
-                                " '%recursive%'").fetchall()
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'view' AND lower(sql) LIKE '%recursive%'"
+            ).fetchall()
         finally:
             conn.close()
     except sqlite3.Error:
         return  # not a database: GDAL's read says so
     if rows:
-        raise InputError.say(f"{name}: view {rows[0][0]} là truy vấn đệ quy, có thể chạy mãi không dừng: hãy xuất lớp"
-                             " thành bảng",
-                             f"view {rows[0][0]} is a recursive query, which may never end: export the layer as a table")
+        raise InputError.say(
+            f"{name}: view {rows[0][0]} là truy vấn đệ quy, có thể chạy mãi không dừng: hãy xuất lớp thành bảng",
+            f"view {rows[0][0]} is a recursive query, which may never end: export the layer as a table",
+        )
 
 
 def check_driver(driver: str | None, gdal_path: str, name: str) -> None:

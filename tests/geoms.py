@@ -51,8 +51,14 @@ def plan_frame() -> gpd.GeoDataFrame:
             "ten": ["Khu dân cư mới", "Đường tỉnh ĐT.963", "Trạm biến áp", "Khu ở hiện hữu", "Chợ", "Cụm công nghiệp"],
             "so_hieu": ["KDC-01", "DT963", "TBA-1", "KO-2", "CHO-1", "CCN-1"],
         },
-        geometry=[box(50, 25, 150, 75), line((10, 50), (190, 50)), point(150, 50),
-                  box(20, 120, 80, 180), box(120, 120, 180, 180), box(150, 80, 190, 120)],
+        geometry=[
+            box(50, 25, 150, 75),
+            line((10, 50), (190, 50)),
+            point(150, 50),
+            box(20, 120, 80, 180),
+            box(120, 120, 180, 180),
+            box(150, 80, 190, 120),
+        ],
         crs=CRS,
     )
 

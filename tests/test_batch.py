@@ -47,16 +47,30 @@ def _polygons():
 
 
 def _plan(pid, path, type_="urban_general", **kw):
-    entry = {"id": pid, "name": f"Quy hoạch {pid}", "type": type_, "path": path, "code_field": "ma",
-             "label_field": "ten", "decision": "12/QĐ-UBND", "approved": "2020-01-31",
-             "authority": "UBND tỉnh Kiên Giang", "id_field": "so_hieu"}
+    entry = {
+        "id": pid,
+        "name": f"Quy hoạch {pid}",
+        "type": type_,
+        "path": path,
+        "code_field": "ma",
+        "label_field": "ten",
+        "decision": "12/QĐ-UBND",
+        "approved": "2020-01-31",
+        "authority": "UBND tỉnh Kiên Giang",
+        "id_field": "so_hieu",
+    }
     entry.update(kw)
     return entry
 
 
 def _write_registry(folder: Path, plans: list[dict], **top) -> Path:
-    data = {"province": "kien-giang", "master": {"path": "master.gpkg", "code_field": "MA_QH", "label_field": "TEN"},
-            "rules": "rules.csv", "plans": plans, **top}
+    data = {
+        "province": "kien-giang",
+        "master": {"path": "master.gpkg", "code_field": "MA_QH", "label_field": "TEN"},
+        "rules": "rules.csv",
+        "plans": plans,
+        **top,
+    }
     path = folder / "registry.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -67,8 +81,9 @@ def _run(registry, out, **kw) -> batch_mod.BatchResult:
 
 
 def test_batch_figures_by_hand(province, tmp_path):
-    reg = _write_registry(province, [_plan("qhc-a", "plan_a.gpkg"),
-                                     _plan("nt-b", "plan_b.shp", type_="rural", min_area=0)])
+    reg = _write_registry(
+        province, [_plan("qhc-a", "plan_a.gpkg"), _plan("nt-b", "plan_b.shp", type_="rural", min_area=0)]
+    )
     result = _run(reg, tmp_path / "out", jobs=2)
     assert [p.status for p in result.plans] == ["checked", "checked"]
     assert all(p.needs_adjustment for p in result.plans)
@@ -86,7 +101,9 @@ def test_batch_figures_by_hand(province, tmp_path):
     assert by_plan["nt-b"]["decision"] == "12/QĐ-UBND" and by_plan["nt-b"]["approved"] == "2020-01-31"
     assert by_plan["nt-b"]["needs_adjustment"] is True
     assert {(u["plan_id"], u["plan_code"], u["master_code"]) for u in s["unreviewed"]} == {
-        ("qhc-a", "SKK", "ODT"), ("nt-b", "SKK", "ODT")}
+        ("qhc-a", "SKK", "ODT"),
+        ("nt-b", "SKK", "ODT"),
+    }
     assert s["failed"] == []
     assert s["methodology"]["rules"]["sha256"] and s["methodology"]["analysis_crs"]
     assert result.exit_code == 1
@@ -106,8 +123,10 @@ def test_failing_plan_does_not_stop_the_batch(province, tmp_path):
     nocrs = province / "nocrs.shp"
     for ext in (".shp", ".shx", ".dbf"):
         shutil.copy(province / f"plan_b{ext}", nocrs.with_suffix(ext))  # no .prj and no assume_crs
-    reg = _write_registry(province, [_plan("broken", "broken.shp"), _plan("good", "plan_a.gpkg"),
-                                     _plan("no-crs", "nocrs.shp", type_="rural")])
+    reg = _write_registry(
+        province,
+        [_plan("broken", "broken.shp"), _plan("good", "plan_a.gpkg"), _plan("no-crs", "nocrs.shp", type_="rural")],
+    )
     out = tmp_path / "out"
     rc = _cli(["batch", str(reg), "--out", str(out), "--report", "none", "-q"])
     assert rc == 1
@@ -118,8 +137,11 @@ def test_failing_plan_does_not_stop_the_batch(province, tmp_path):
     # batch has no --assume-crs option: the message names the registry key that fixes it.
     assert "registry key assume_crs of plan 'no-crs'" in failed["no-crs"]
     assert "--assume-crs" not in failed["no-crs"]
-    assert {row["plan_id"]: row["status"] for row in s["by_plan"]} == {"broken": "failed", "good": "checked",
-                                                                       "no-crs": "failed"}
+    assert {row["plan_id"]: row["status"] for row in s["by_plan"]} == {
+        "broken": "failed",
+        "good": "checked",
+        "no-crs": "failed",
+    }
     assert s["totals"]["conflict_area_m2"] == pytest.approx(CONFLICT_AREA)
     assert (out / "good" / "conflicts.gpkg").is_file()
     assert not (out / "broken").exists()
@@ -271,17 +293,22 @@ def test_registry_impossible_date_is_one_of_its_problems(province, tmp_path, cap
     reg.write_text(text, encoding="utf-8")
     with pytest.raises(RegistryError) as exc:
         load_registry(reg)
-    assert exc.value.problems == ["plans[0] (a).approved: 2021-02-30 is not a date (year-month-day)",
-                                  f"plans[1] (b).path: file not found: {province / 'missing.gpkg'}"]
+    assert exc.value.problems == [
+        "plans[0] (a).approved: 2021-02-30 is not a date (year-month-day)",
+        f"plans[1] (b).path: file not found: {province / 'missing.gpkg'}",
+    ]
     rc = _cli(["batch", str(reg), "--out", str(tmp_path / "out"), "--report", "none"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "2021-02-30 is not a date" in err
 
 
-@pytest.mark.parametrize("text, where", [
-    ("province: kien-giang\nplans:\n\t- id: a\n", "line 3, column 1"),  # a tab
-    ("province: kien-giang\nmaster:\n  path: a.gpkg\n code_field: MA\n", "line 4, column 2"),  # indentation
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("province: kien-giang\nplans:\n\t- id: a\n", "line 3, column 1"),  # a tab
+        ("province: kien-giang\nmaster:\n  path: a.gpkg\n code_field: MA\n", "line 4, column 2"),  # indentation
+    ],
+)
 def test_registry_yaml_syntax_error_is_one_line_with_its_place(tmp_path, capsys, text, where):
     reg = tmp_path / "registry.yaml"
     reg.write_text(text, encoding="utf-8")
@@ -320,8 +347,11 @@ def test_batch_help_is_for_users():
 def test_registry_relative_paths_and_defaults(province, tmp_path):
     sub = tmp_path / "registers"
     sub.mkdir()
-    data = {"province": "kien-giang", "master": {"path": "../data/master.gpkg", "code_field": "MA_QH"},
-            "plans": [_plan("qhc-a", "../data/plan_a.gpkg", approved="10/05/2019")]}
+    data = {
+        "province": "kien-giang",
+        "master": {"path": "../data/master.gpkg", "code_field": "MA_QH"},
+        "plans": [_plan("qhc-a", "../data/plan_a.gpkg", approved="10/05/2019")],
+    }
     path = sub / "r.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     reg = load_registry(path)

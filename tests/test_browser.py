@@ -20,8 +20,14 @@ from tests.conftest import require_system
 from tests.test_maps import build_scene
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.needs_system
 
@@ -49,7 +55,9 @@ class Session:
         self.page = browser.new_page(viewport={"width": 1200, "height": 800})
         self.errors: list[str] = []
         self.external: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on(
+            "console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None
+        )
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         self.page.route("**/*", self._route)
         self.page.goto(path.as_uri())
@@ -71,12 +79,15 @@ class Session:
         # pan the map: wait for both, or the old popup's text and stale pixels would be read.
         self.page.wait_for_function(
             "!document.querySelector('.leaflet-popup') && kgspatial.map._loaded && !kgspatial.map._animatingZoom"
-            " && !(kgspatial.map._panAnim && kgspatial.map._panAnim._inProgress)")
+            " && !(kgspatial.map._panAnim && kgspatial.map._panAnim._inProgress)"
+        )
         lon, lat = crs_mod.transformer(geoms.CRS, "EPSG:4326").transform(x, y)
         px = self.page.evaluate(
             """([lat, lon]) => { const m = kgspatial.map, p = m.latLngToContainerPoint([lat, lon]),
                                   r = m.getContainer().getBoundingClientRect();
-                                  return [p.x + r.left, p.y + r.top]; }""", [lat, lon])
+                                  return [p.x + r.left, p.y + r.top]; }""",
+            [lat, lon],
+        )
         self.page.mouse.click(*px)
         self.page.wait_for_selector(".leaflet-popup-content", timeout=5000)
         return self.page.inner_text(".leaflet-popup-content")
@@ -116,8 +127,14 @@ def test_map_in_chromium_offline(browser, scene, tmp_path):
     assert s.page.evaluate("typeof L.map") == "function"
     assert s.page.evaluate("L.version") == "1.9.4"
     # Every plugin control is on the page.
-    for selector in (".leaflet-control-layers", ".leaflet-control-zoom-fullscreen", ".leaflet-control-measure",
-                     ".leaflet-control-search", ".leaflet-control-minimap", ".kg-legend"):
+    for selector in (
+        ".leaflet-control-layers",
+        ".leaflet-control-zoom-fullscreen",
+        ".leaflet-control-measure",
+        ".leaflet-control-search",
+        ".leaflet-control-minimap",
+        ".kg-legend",
+    ):
         assert s.page.query_selector(selector) is not None, selector
     drawn = _drawn_conflicts(s.page)
     n = len(result.conflicts)
@@ -126,9 +143,15 @@ def test_map_in_chromium_offline(browser, scene, tmp_path):
     # A click inside KDC-01's piece on LUC in commune A ([50,80]×[25,75], away from the road at
     # y=50) opens its popup, with the master plan's TCVN3 name decoded.
     text = s.click_at(geoms.X0 + 65, geoms.Y0 + 35)
-    for expected in ("Lúa chuyên canh", "LUC – Đất chuyên trồng lúa", "ODT – Đất ở tại đô thị",
-                     "R01 — Luật Đất đai 2024", "Xung đột (conflict)", "0,1500 ha (1.500 m²)",
-                     "Phường Vĩnh Thanh (A)"):
+    for expected in (
+        "Lúa chuyên canh",
+        "LUC – Đất chuyên trồng lúa",
+        "ODT – Đất ở tại đô thị",
+        "R01 — Luật Đất đai 2024",
+        "Xung đột (conflict)",
+        "0,1500 ha (1.500 m²)",
+        "Phường Vĩnh Thanh (A)",
+    ):
         assert expected in text, (expected, text)
     # The transformer station (a point) in the protection forest.
     text = s.click_at(geoms.X0 + 150, geoms.Y0 + 50)
@@ -170,8 +193,12 @@ def test_canvas_renderer_draws_every_piece(browser, scene, tmp_path, monkeypatch
 def test_tiles_refused_offline_map_still_usable(browser, scene, tmp_path):
     """An office tile server that cannot be reached: tiles fail, the map still works."""
     result, admin = scene
-    path = maps.write_map(result, tmp_path / "tiles.html", tiles="http://tiles.intranet.invalid/{z}/{x}/{y}.png",
-                          attribution="Sở Nông nghiệp và Môi trường")
+    path = maps.write_map(
+        result,
+        tmp_path / "tiles.html",
+        tiles="http://tiles.intranet.invalid/{z}/{x}/{y}.png",
+        attribution="Sở Nông nghiệp và Môi trường",
+    )
     s = Session(browser, path)
     assert s.external and all(u.startswith("http://tiles.intranet.invalid/") for u in s.external)
     drawn = _drawn_conflicts(s.page)
@@ -183,6 +210,7 @@ def test_tiles_refused_offline_map_still_usable(browser, scene, tmp_path):
 
 
 if os.environ.get("KGSPATIAL_KEEP_SCREENSHOT"):  # for a human look: KGSPATIAL_KEEP_SCREENSHOT=/tmp/map.png
+
     def test_keep_screenshot(browser, scene, tmp_path):
         result, admin = scene
         s = Session(browser, maps.write_map(result, tmp_path / "shot.html", admin=admin))
@@ -203,8 +231,12 @@ def test_uploaded_text_never_runs_as_script(browser, scene, tmp_path):
     hostile = dataclasses.replace(result, conflicts=conflicts)
     names = admin.names.copy()
     names[:] = [payload + str(n) for n in names]
-    path = maps.write_map(hostile, tmp_path / "xss.html", admin=dataclasses.replace(admin, names=names),
-                          title='QH </title><script>window.__xss=100</script>')
+    path = maps.write_map(
+        hostile,
+        tmp_path / "xss.html",
+        admin=dataclasses.replace(admin, names=names),
+        title="QH </title><script>window.__xss=100</script>",
+    )
     s = Session(browser, path)
     assert "QH </title>" in s.page.title()
     shown = s.page.evaluate("""() => { const out = [];

@@ -64,8 +64,16 @@ def test_pieces_areas_and_lengths_by_hand(scene):
     assert totals["conditional_length_m"] == pytest.approx(90.0)
     # SKK on ODT has no rule: by default listed with the plan feature it concerns (P5, 40 x 40 m).
     assert result.summary["unreviewed"] == [
-        {"plan_code": "SKK", "master_code": "ODT", "exact": False, "features": 1, "feature_area_m2": 1600.0,
-         "feature_length_m": 0.0, "points": 0, "plan_id": "plan"}
+        {
+            "plan_code": "SKK",
+            "master_code": "ODT",
+            "exact": False,
+            "features": 1,
+            "feature_area_m2": 1600.0,
+            "feature_length_m": 0.0,
+            "points": 0,
+            "plan_id": "plan",
+        }
     ]
     assert result.summary["unreviewed_exact"] is False
     row = result.conflicts.set_index(["plan_feature", "master_code"]).loc[("KDC-01", "LUC")]
@@ -83,9 +91,19 @@ def test_exact_unreviewed_areas(scene):
     the conflict rows are those of the default run, ids included."""
     exact = run_check(_options(scene, exact_unreviewed=True))
     assert exact.summary["unreviewed"] == [
-        {"plan_code": "SKK", "master_code": "ODT", "exact": True, "features": 1, "feature_area_m2": 1600.0,
-         "feature_length_m": 0.0, "points": 0, "area_m2": pytest.approx(800.0), "length_m": 0.0, "pieces": 1,
-         "plan_id": "plan"}
+        {
+            "plan_code": "SKK",
+            "master_code": "ODT",
+            "exact": True,
+            "features": 1,
+            "feature_area_m2": 1600.0,
+            "feature_length_m": 0.0,
+            "points": 0,
+            "area_m2": pytest.approx(800.0),
+            "length_m": 0.0,
+            "pieces": 1,
+            "plan_id": "plan",
+        }
     ]
     default = run_check(_options(scene))
     pd.testing.assert_frame_equal(pd.DataFrame(exact.conflicts), pd.DataFrame(default.conflicts))
@@ -94,23 +112,39 @@ def test_exact_unreviewed_areas(scene):
 def test_unreviewed_contact_needs_interiors_to_meet(tmp_path):
     """A plan zone that only shares an edge with a zone of an unreviewed pair does not concern it;
     a zone over two zones of one unreviewed code counts once, with its whole area and length."""
-    master = gpd.GeoDataFrame({"MA_QH": ["LUC", "NTS", "NTS"]}, crs=geoms.CRS, geometry=[
-        geoms.box(0, 0, 100, 100), geoms.box(100, 0, 200, 100), geoms.box(0, 100, 200, 200)])
-    plan = gpd.GeoDataFrame({"ma": ["SKK", "SKK", "DGT"]}, crs=geoms.CRS, geometry=[
-        geoms.box(20, 20, 100, 80),  # 80 x 60 on LUC, edge x = 100 on the first NTS zone only
-        geoms.box(150, 50, 190, 150),  # 40 x 100 over both NTS zones
-        geoms.line((10, 150), (190, 150)),  # 180 m on NTS
-    ])
+    master = gpd.GeoDataFrame(
+        {"MA_QH": ["LUC", "NTS", "NTS"]},
+        crs=geoms.CRS,
+        geometry=[geoms.box(0, 0, 100, 100), geoms.box(100, 0, 200, 100), geoms.box(0, 100, 200, 200)],
+    )
+    plan = gpd.GeoDataFrame(
+        {"ma": ["SKK", "SKK", "DGT"]},
+        crs=geoms.CRS,
+        geometry=[
+            geoms.box(20, 20, 100, 80),  # 80 x 60 on LUC, edge x = 100 on the first NTS zone only
+            geoms.box(150, 50, 190, 150),  # 40 x 100 over both NTS zones
+            geoms.line((10, 150), (190, 150)),  # 180 m on NTS
+        ],
+    )
     master.to_file(tmp_path / "m.gpkg")
     plan.to_file(tmp_path / "p.gpkg")
-    (tmp_path / "r.csv").write_text("rule_id,plan_code,master_code,verdict,severity\nR1,*,RPH,conflict,high\n",
-                                    encoding="utf-8")
-    result = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
-                                    rules=str(tmp_path / "r.csv")))
-    got = {(u["plan_code"], u["master_code"]): (u["features"], u["feature_area_m2"], u["feature_length_m"])
-           for u in result.summary["unreviewed"]}
-    assert got == {("SKK", "LUC"): (1, 4800.0, 0.0), ("SKK", "NTS"): (1, 4000.0, 0.0),
-                   ("DGT", "NTS"): (1, 0.0, pytest.approx(180.0))}
+    (tmp_path / "r.csv").write_text(
+        "rule_id,plan_code,master_code,verdict,severity\nR1,*,RPH,conflict,high\n", encoding="utf-8"
+    )
+    result = run_check(
+        CheckOptions(
+            master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))], rules=str(tmp_path / "r.csv")
+        )
+    )
+    got = {
+        (u["plan_code"], u["master_code"]): (u["features"], u["feature_area_m2"], u["feature_length_m"])
+        for u in result.summary["unreviewed"]
+    }
+    assert got == {
+        ("SKK", "LUC"): (1, 4800.0, 0.0),
+        ("SKK", "NTS"): (1, 4000.0, 0.0),
+        ("DGT", "NTS"): (1, 0.0, pytest.approx(180.0)),
+    }
 
 
 def test_admin_split_gives_overlap_to_one_unit(scene):
@@ -157,9 +191,23 @@ def test_ids_are_stable(scene):
 
 def test_cli_writes_contract_outputs(scene, capsys):
     out = scene / "out"
-    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
-            "--rules", str(scene / "rules.csv"), "--admin", str(scene / "xa.gpkg"), "--geojson",
-            "--plan-id-field", "so_hieu", "--out", str(out), "-q"]
+    argv = [
+        "check",
+        "--master",
+        str(scene / "master.gpkg"),
+        "--plan",
+        str(scene / "plan.gpkg"),
+        "--rules",
+        str(scene / "rules.csv"),
+        "--admin",
+        str(scene / "xa.gpkg"),
+        "--geojson",
+        "--plan-id-field",
+        "so_hieu",
+        "--out",
+        str(out),
+        "-q",
+    ]
     with pytest.raises(SystemExit) as exc:
         raise SystemExit(main(argv))
     assert exc.value.code == 1
@@ -181,16 +229,37 @@ def test_cli_writes_contract_outputs(scene, capsys):
 def test_cli_exit_0_when_only_conditional(scene):
     rules = scene / "soft.csv"
     rules.write_text("rule_id,plan_code,master_code,verdict,severity\nS1,*,*,conditional,low\n", encoding="utf-8")
-    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
-            "--rules", str(rules), "--out", str(scene / "o"), "-q"]
+    argv = [
+        "check",
+        "--master",
+        str(scene / "master.gpkg"),
+        "--plan",
+        str(scene / "plan.gpkg"),
+        "--rules",
+        str(rules),
+        "--out",
+        str(scene / "o"),
+        "-q",
+    ]
     assert main(argv) == 0
 
 
 def test_outputs_readable_by_colleagues(scene):
     """Results go to shared office drives: not the 0700/0600 of a scratch folder."""
     out = scene / "shared"
-    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
-            "--rules", str(scene / "rules.csv"), "--out", str(out), "-q", "--map"]
+    argv = [
+        "check",
+        "--master",
+        str(scene / "master.gpkg"),
+        "--plan",
+        str(scene / "plan.gpkg"),
+        "--rules",
+        str(scene / "rules.csv"),
+        "--out",
+        str(out),
+        "-q",
+        "--map",
+    ]
     main(argv)
     assert out.stat().st_mode & 0o055 == 0o055 & ~_umask()
     assert (out / "map.html").stat().st_mode & 0o044 == 0o044 & ~_umask()
@@ -223,10 +292,15 @@ def test_road_along_a_zone_border_counted_once(tmp_path):
     import geopandas as gpd
 
     geoms.master_frame().to_file(tmp_path / "m.gpkg")
-    gpd.GeoDataFrame({"ma": ["DGT"]}, geometry=[geoms.line((100, 10), (100, 90))], crs=geoms.CRS).to_file(tmp_path / "p.gpkg")
+    gpd.GeoDataFrame({"ma": ["DGT"]}, geometry=[geoms.line((100, 10), (100, 90))], crs=geoms.CRS).to_file(
+        tmp_path / "p.gpkg"
+    )
     (tmp_path / "r.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
-    result = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
-                                    rules=str(tmp_path / "r.csv")))
+    result = run_check(
+        CheckOptions(
+            master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))], rules=str(tmp_path / "r.csv")
+        )
+    )
     rows = result.conflicts
     assert list(rows["rule_id"]) == ["R02"]
     assert rows["length_m"].sum() == pytest.approx(80.0)
@@ -240,10 +314,18 @@ def test_road_along_a_commune_border_counted_once(tmp_path):
 
     geoms.master_frame().to_file(tmp_path / "m.gpkg")
     geoms.units_frame().to_file(tmp_path / "xa.gpkg")
-    gpd.GeoDataFrame({"ma": ["DGT"]}, geometry=[geoms.line((80, 10), (80, 90))], crs=geoms.CRS).to_file(tmp_path / "p.gpkg")
+    gpd.GeoDataFrame({"ma": ["DGT"]}, geometry=[geoms.line((80, 10), (80, 90))], crs=geoms.CRS).to_file(
+        tmp_path / "p.gpkg"
+    )
     (tmp_path / "r.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
-    result = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
-                                    rules=str(tmp_path / "r.csv"), admin=AdminInput(str(tmp_path / "xa.gpkg"))))
+    result = run_check(
+        CheckOptions(
+            master=str(tmp_path / "m.gpkg"),
+            plans=[PlanInput(str(tmp_path / "p.gpkg"))],
+            rules=str(tmp_path / "r.csv"),
+            admin=AdminInput(str(tmp_path / "xa.gpkg")),
+        )
+    )
     rows = result.conflicts
     assert list(zip(rows["admin_code"], rows["rule_id"])) == [("A", "R03")]
     assert rows["length_m"].sum() == pytest.approx(80.0)
@@ -263,8 +345,13 @@ def test_plan_holding_names_in_tcvn3_instead_of_codes(scene):
     path = scene / "plan_names.shp"
     pyogrio.write_dataframe(frame, path, encoding="ISO-8859-1")
     path.with_suffix(".cpg").unlink(missing_ok=True)
-    result = run_check(CheckOptions(master=str(scene / "master.gpkg"), rules=str(scene / "rules.csv"),
-                                    plans=[PlanInput(str(path), code_field="LOAIDAT", id_field="so_hieu")]))
+    result = run_check(
+        CheckOptions(
+            master=str(scene / "master.gpkg"),
+            rules=str(scene / "rules.csv"),
+            plans=[PlanInput(str(path), code_field="LOAIDAT", id_field="so_hieu")],
+        )
+    )
     plan_input = result.summary["inputs"]["plans"][0]
     assert plan_input["encoding"] == "tcvn3"
     assert plan_input["unknown_codes"] == {}
@@ -278,13 +365,20 @@ def test_plan_holding_names_in_tcvn3_instead_of_codes(scene):
 def test_each_point_of_a_multipoint_lies_in_its_own_zone_and_commune(scene):
     """One ODT feature of four points: (30,30) on LUC in commune A, (150,30) and (160,60) on RPH in
     B, (50,150) on ODT (same code: compatible).  By hand: R01 once, R02 twice, 3 conflict points."""
-    wells = gpd.GeoDataFrame({"ma": ["ODT"], "ten": ["Giếng"], "so_hieu": ["G-1"]}, crs=geoms.CRS,
-                             geometry=[shapely.MultiPoint([(geoms.X0 + x, geoms.Y0 + y)
-                                                           for x, y in ((30, 30), (150, 30), (160, 60), (50, 150))])])
+    wells = gpd.GeoDataFrame(
+        {"ma": ["ODT"], "ten": ["Giếng"], "so_hieu": ["G-1"]},
+        crs=geoms.CRS,
+        geometry=[
+            shapely.MultiPoint([(geoms.X0 + x, geoms.Y0 + y) for x, y in ((30, 30), (150, 30), (160, 60), (50, 150))])
+        ],
+    )
     wells.to_file(scene / "plan.gpkg")
     result = run_check(_options(scene, admin=AdminInput(str(scene / "xa.gpkg"), "ma_xa", "ten_xa")))
     c = result.conflicts
-    got = sorted((r.rule_id, r.admin_code, round(r.geometry.x - geoms.X0), round(r.geometry.y - geoms.Y0)) for r in c.itertuples())
+    got = sorted(
+        (r.rule_id, r.admin_code, round(r.geometry.x - geoms.X0), round(r.geometry.y - geoms.Y0))
+        for r in c.itertuples()
+    )
     assert got == [("R01", "A", 30, 30), ("R02", "B", 150, 30), ("R02", "B", 160, 60)]
     assert set(c["plan_feature"]) == {"G-1"} and set(c["share"]) == {1.0}
     assert c["conflict_id"].is_unique

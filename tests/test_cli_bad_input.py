@@ -27,9 +27,26 @@ def _check(files, plan_geometry, name):
     plan["geometry"] = [plan_geometry]
     plan.to_file(files / f"{name}.gpkg")
     out = files / f"out-{name}"
-    run = subprocess.run([sys.executable, "-m", "kgspatial", "check", "--master", str(files / "master.gpkg"),
-                          "--plan", str(files / f"{name}.gpkg"), "--rules", str(files / "rules.csv"),
-                          "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kgspatial",
+            "check",
+            "--master",
+            str(files / "master.gpkg"),
+            "--plan",
+            str(files / f"{name}.gpkg"),
+            "--rules",
+            str(files / "rules.csv"),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return run, out
 
 
@@ -56,7 +73,6 @@ def test_batch_reports_name_files_as_the_registry_writes_them(tmp_path):
     """The register's path in the report header, the failure reason and the file column showed
     this machine's absolute paths; reports travel to other offices."""
     import json
-    import shutil
 
     import openpyxl
     import pypdf
@@ -69,29 +85,70 @@ def test_batch_reports_name_files_as_the_registry_writes_them(tmp_path):
     geoms.plan_frame().to_file(data / "plan_a.gpkg")
     geoms.plan_frame().iloc[[0, 3, 4]].to_file(data / "broken.shp")
     (data / "broken.shx").unlink()
-    plans = [{"id": i, "name": f"Quy hoạch {i}", "type": "rural", "path": p, "code_field": "ma", "label_field": "ten",
-              "decision": "12/QĐ-UBND", "approved": "2020-01-31", "authority": "UBND tỉnh Kiên Giang"}
-             for i, p in (("a", "plan_a.gpkg"), ("broken", "broken.shp"))]
-    (data / "registry.yaml").write_text(yaml.safe_dump({
-        "province": "kien-giang", "master": {"path": "master.gpkg", "code_field": "MA_QH"}, "rules": "rules.csv",
-        "plans": plans}, allow_unicode=True), encoding="utf-8")
-    argv = [sys.executable, "-m", "kgspatial", "batch", "so_nn/dang_ky/registry.yaml", "--out", "ket_qua", "-q",
-            "--report", "html,xlsx,pdf"]
-    done = subprocess.run(argv, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                          text=True, timeout=300)
+    plans = [
+        {
+            "id": i,
+            "name": f"Quy hoạch {i}",
+            "type": "rural",
+            "path": p,
+            "code_field": "ma",
+            "label_field": "ten",
+            "decision": "12/QĐ-UBND",
+            "approved": "2020-01-31",
+            "authority": "UBND tỉnh Kiên Giang",
+        }
+        for i, p in (("a", "plan_a.gpkg"), ("broken", "broken.shp"))
+    ]
+    (data / "registry.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "province": "kien-giang",
+                "master": {"path": "master.gpkg", "code_field": "MA_QH"},
+                "rules": "rules.csv",
+                "plans": plans,
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "kgspatial",
+        "batch",
+        "so_nn/dang_ky/registry.yaml",
+        "--out",
+        "ket_qua",
+        "-q",
+        "--report",
+        "html,xlsx,pdf",
+    ]
+    done = subprocess.run(
+        argv, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 1, done.stderr
     out = tmp_path / "ket_qua"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["registry"] == "so_nn/dang_ky/registry.yaml"
-    assert summary["failed"] == [{"id": "broken", "reason": "broken.shp: shapefile thiếu tệp .shx"
-                                                            " / shapefile lacks its .shx part(s)"}]
+    assert summary["failed"] == [
+        {"id": "broken", "reason": "broken.shp: shapefile thiếu tệp .shx / shapefile lacks its .shx part(s)"}
+    ]
     assert summary["methodology"]["rules"]["path"] == "rules.csv"
     pdf = "\n".join(page.extract_text() for page in pypdf.PdfReader(str(out / "report.pdf")).pages)
-    cells = [str(v) for ws in openpyxl.load_workbook(out / "report.xlsx") for row in ws.iter_rows(values_only=True)
-             for v in row if v is not None]
+    cells = [
+        str(v)
+        for ws in openpyxl.load_workbook(out / "report.xlsx")
+        for row in ws.iter_rows(values_only=True)
+        for v in row
+        if v is not None
+    ]
     html = (out / "report.html").read_text(encoding="utf-8")
-    for name, text in (("summary", json.dumps(summary, ensure_ascii=False)), ("html", html), ("pdf", pdf),
-                       ("xlsx", "\n".join(cells))):
+    for name, text in (
+        ("summary", json.dumps(summary, ensure_ascii=False)),
+        ("html", html),
+        ("pdf", pdf),
+        ("xlsx", "\n".join(cells)),
+    ):
         assert str(tmp_path) not in text, name
     assert "so_nn/dang_ky/registry.yaml" in html and "so_nn/dang_ky/registry.yaml" in pdf.replace("\n", "")
     assert "plan_a.gpkg" in cells and "broken.shp" in cells

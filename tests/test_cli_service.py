@@ -60,8 +60,9 @@ def test_keys_data_dir_that_is_a_file(tmp_path, capsys):
 def test_keys_data_dir_that_cannot_be_created(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    err = _one_line_error(*_cli(capsys, "keys", "create", "--role", "admin", "--name", "x",
-                                "--data-dir", str(afile / "sub")))
+    err = _one_line_error(
+        *_cli(capsys, "keys", "create", "--role", "admin", "--name", "x", "--data-dir", str(afile / "sub"))
+    )
     assert "cannot create the data folder" in err
 
 

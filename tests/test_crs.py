@@ -19,34 +19,36 @@ from kgspatial.errors import CRSError, InputError
 # --------------------------------------------------------------------------- independent Helmert
 # Written from the EPSG Guidance Note 7-2 formulas, with no PROJ involved.
 
-A = 6378137.0                 # WGS 84 ellipsoid (EPSG:7030); VN-2000 uses the same ellipsoid
+A = 6378137.0  # WGS 84 ellipsoid (EPSG:7030); VN-2000 uses the same ellipsoid
 F = 1.0 / 298.257223563
 E2 = F * (2.0 - F)
 ARCSEC = np.pi / (180.0 * 3600.0)
 
 # Decision 05/2007/QĐ-BTNMT, Art. 1 (typed here from the decision, not from the module)
-DX, DY, DZ = -191.90441429, -39.30318279, -111.45032835   # m
-RX, RY, RZ = -0.00928836, 0.01975479, -0.00427372         # arc-seconds
-DS_PPM = 0.252906278                                      # k = 1.000000252906278
+DX, DY, DZ = -191.90441429, -39.30318279, -111.45032835  # m
+RX, RY, RZ = -0.00928836, 0.01975479, -0.00427372  # arc-seconds
+DS_PPM = 0.252906278  # k = 1.000000252906278
 
-RACH_GIA = (105.08, 10.01)    # lon, lat: Rạch Giá, inside EPSG:5194's DBSCL 02/03 area
+RACH_GIA = (105.08, 10.01)  # lon, lat: Rạch Giá, inside EPSG:5194's DBSCL 02/03 area
 KG_POINTS = [
     RACH_GIA,
-    (104.48, 10.38),          # Hà Tiên
-    (103.96, 10.22),          # Phú Quốc (west of 104.24E: PROJ's default already gives (2))
-    (105.06, 9.80),           # An Biên
-    (105.37, 10.08),          # Tân Hiệp / Giồng Riềng side
+    (104.48, 10.38),  # Hà Tiên
+    (103.96, 10.22),  # Phú Quốc (west of 104.24E: PROJ's default already gives (2))
+    (105.06, 9.80),  # An Biên
+    (105.37, 10.08),  # Tân Hiệp / Giồng Riềng side
 ]
 
 
 def geodetic_to_ecef(lon, lat, h=0.0):
     lon, lat = np.radians(lon), np.radians(lat)
     n = A / np.sqrt(1.0 - E2 * np.sin(lat) ** 2)
-    return np.array([
-        (n + h) * np.cos(lat) * np.cos(lon),
-        (n + h) * np.cos(lat) * np.sin(lon),
-        (n * (1.0 - E2) + h) * np.sin(lat),
-    ])
+    return np.array(
+        [
+            (n + h) * np.cos(lat) * np.cos(lon),
+            (n + h) * np.cos(lat) * np.sin(lon),
+            (n * (1.0 - E2) + h) * np.sin(lat),
+        ]
+    )
 
 
 def ecef_to_geodetic(xyz):
@@ -119,7 +121,14 @@ def test_official_parameters_are_epsg_6960_coordinate_frame():
     assert values["Scale difference"] == DS_PPM
     ref = K.VN2000_TO_WGS84_OFFICIAL
     assert (ref["tx"], ref["ty"], ref["tz"], ref["rx"], ref["ry"], ref["rz"], ref["ds_ppm"]) == (
-        DX, DY, DZ, RX, RY, RZ, DS_PPM)
+        DX,
+        DY,
+        DZ,
+        RX,
+        RY,
+        RZ,
+        DS_PPM,
+    )
     total = {p.name: p.value for p in CoordinateOperation.from_epsg(5194).params}
     assert total["X-axis translation"] == K.VN2000_TO_WGS84_TOTAL["tx"]
     assert total["Scale difference"] == K.VN2000_TO_WGS84_TOTAL["ds_ppm"]
@@ -204,26 +213,34 @@ def test_transformer_is_cached():
 
 # --------------------------------------------------------------------------- (b) recognition
 
-GCS_VN = ('GEOGCS["GCS_VN_2000",DATUM["D_Vietnam_2000",SPHEROID["WGS_1984",6378137.0,298.257223563]],'
-          'PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]]')
-GCS_WGS = ('GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],'
-           'PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]]')
+GCS_VN = (
+    'GEOGCS["GCS_VN_2000",DATUM["D_Vietnam_2000",SPHEROID["WGS_1984",6378137.0,298.257223563]],'
+    'PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]]'
+)
+GCS_WGS = (
+    'GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],'
+    'PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]]'
+)
 
 
 def esri_tm(name, gcs, cm, k, fn=0.0, projection="Transverse_Mercator"):
-    return (f'PROJCS["{name}",{gcs},PROJECTION["{projection}"],PARAMETER["False_Easting",500000.0],'
-            f'PARAMETER["False_Northing",{fn}],PARAMETER["Central_Meridian",{cm}],'
-            f'PARAMETER["Scale_Factor",{k}],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]')
+    return (
+        f'PROJCS["{name}",{gcs},PROJECTION["{projection}"],PARAMETER["False_Easting",500000.0],'
+        f'PARAMETER["False_Northing",{fn}],PARAMETER["Central_Meridian",{cm}],'
+        f'PARAMETER["Scale_Factor",{k}],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]'
+    )
 
 
 def gdal_towgs(rot):
     rx, ry, rz = rot
-    return ('PROJCS["VN2000 Kien Giang",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,'
-            f'298.257223563],TOWGS84[-191.90441429,-39.30318279,-111.45032835,{rx},{ry},{rz},0.252906278]],'
-            'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
-            'PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",104.5],'
-            'PARAMETER["scale_factor",0.9999],PARAMETER["false_easting",500000],'
-            'PARAMETER["false_northing",0],UNIT["metre",1]]')
+    return (
+        'PROJCS["VN2000 Kien Giang",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,'
+        f"298.257223563],TOWGS84[-191.90441429,-39.30318279,-111.45032835,{rx},{ry},{rz},0.252906278]],"
+        'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
+        'PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",104.5],'
+        'PARAMETER["scale_factor",0.9999],PARAMETER["false_easting",500000],'
+        'PARAMETER["false_northing",0],UNIT["metre",1]]'
+    )
 
 
 PRJ_CASES = {
@@ -238,11 +255,17 @@ PRJ_CASES = {
     "vn2000_gcs": (GCS_VN, 4756),
     "towgs84_as_published": (gdal_towgs((-0.00928836, 0.01975479, -0.00427372)), 9207),
     "towgs84_flipped": (gdal_towgs((0.00928836, -0.01975479, 0.00427372)), 9207),
-    "proj_string_towgs84": ("+proj=tmerc +lat_0=0 +lon_0=104.5 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 "
-                            "+towgs84=-191.90441429,-39.30318279,-111.45032835,-0.00928836,0.01975479,"
-                            "-0.00427372,0.252906278 +units=m +no_defs", 9207),
-    "proj_string_total_towgs84": ("+proj=tmerc +lon_0=104.5 +k=0.9999 +x_0=500000 +ellps=WGS84 "
-                                  "+towgs84=-192.873,-39.382,-111.202,0.00205,0.0005,-0.00335,0.0188", 9207),
+    "proj_string_towgs84": (
+        "+proj=tmerc +lat_0=0 +lon_0=104.5 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 "
+        "+towgs84=-191.90441429,-39.30318279,-111.45032835,-0.00928836,0.01975479,"
+        "-0.00427372,0.252906278 +units=m +no_defs",
+        9207,
+    ),
+    "proj_string_total_towgs84": (
+        "+proj=tmerc +lon_0=104.5 +k=0.9999 +x_0=500000 +ellps=WGS84 "
+        "+towgs84=-192.873,-39.382,-111.202,0.00205,0.0005,-0.00335,0.0188",
+        9207,
+    ),
     "gdal_with_authority": (CRS.from_epsg(9207).to_wkt("WKT1_GDAL"), 9207),
 }
 
@@ -286,11 +309,18 @@ def test_recognise_rejects(bad):
         K.recognise(bad)
 
 
-@pytest.mark.parametrize("given,code", [
-    (9207, 9207), ("9207", 9207), ("EPSG:9207", 9207), ("epsg:3405", 3405),
-    (CRS.from_epsg(32648), 32648), ("+proj=utm +zone=48 +datum=WGS84 +units=m", 32648),
-    (np.int64(4326), 4326),
-])
+@pytest.mark.parametrize(
+    "given,code",
+    [
+        (9207, 9207),
+        ("9207", 9207),
+        ("EPSG:9207", 9207),
+        ("epsg:3405", 3405),
+        (CRS.from_epsg(32648), 32648),
+        ("+proj=utm +zone=48 +datum=WGS84 +units=m", 32648),
+        (np.int64(4326), 4326),
+    ],
+)
 def test_recognise_inputs(given, code):
     assert K.recognise(given).to_json_dict()["id"]["code"] == code
 
@@ -340,12 +370,14 @@ def test_ambiguous_ellipsoid_only_crs_is_left_alone_with_warning():
     assert K.crs_label(9207) == "EPSG:9207 (VN-2000 / TM-3 104-30)"
 
 
-
-@pytest.mark.parametrize("given,code", [
-    ("+proj=tmerc +lat_0=0 +lon_0=104.5 +k=0.9999 +x_0=500000 +y_0=0 +datum=WGS84 +units=m", 9207),
-    ("+proj=tmerc +lat_0=0 +lon_0=104.5 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 +towgs84=0,0,0 +units=m", 9207),
-    ("+proj=tmerc +lat_0=0 +lon_0=105 +k=0.9999 +x_0=500000 +y_0=0 +datum=WGS84 +units=m", 5897),
-])
+@pytest.mark.parametrize(
+    "given,code",
+    [
+        ("+proj=tmerc +lat_0=0 +lon_0=104.5 +k=0.9999 +x_0=500000 +y_0=0 +datum=WGS84 +units=m", 9207),
+        ("+proj=tmerc +lat_0=0 +lon_0=104.5 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 +towgs84=0,0,0 +units=m", 9207),
+        ("+proj=tmerc +lat_0=0 +lon_0=105 +k=0.9999 +x_0=500000 +y_0=0 +datum=WGS84 +units=m", 5897),
+    ],
+)
 def test_vn2000_grid_said_to_be_wgs84_is_vn2000_with_warning(given, code):
     """MapInfo has no VN-2000 datum (GDAL's own export writes EPSG:9207 as WGS 84): a TM-3 grid with
     k 0.9999 exists only on VN-2000, so it is taken as such, and the user is told."""
@@ -357,7 +389,8 @@ CUSTOM_DATUM_PRJ = (  # as hand-made .prj files name VN-2000 (found in a review)
     'PROJCS["VN-2000 / TM3 KG",GEOGCS["GCS_VN2000_KG",DATUM["D_VN_2000_KienGiang",SPHEROID["WGS 84",6378137,'
     '298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
     'PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",104.5],PARAMETER["scale_factor",0.9999],'
-    'PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1]]')
+    'PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1]]'
+)
 
 
 def test_datum_names_made_up_by_hand():
@@ -376,28 +409,35 @@ def test_datum_names_made_up_by_hand():
     want = K.transformer("EPSG:9207", "EPSG:32648").transform(x, y)
     assert got == pytest.approx(want, abs=1e-6)
 
+
 def test_utm_on_wgs84_stays_wgs84():
     """UTM grids exist on both datums: a WGS 84 UTM 48N is taken at its word, without a warning."""
     given = "+proj=utm +zone=48 +datum=WGS84"
     assert K.recognise(given).to_epsg() == 32648
     assert K.datum_warning(given) is None
 
+
 # --------------------------------------------------------------------------- (c) geometries
 
 
 def kg_geometries():
     x0, y0 = project(4756, 9207, *RACH_GIA)
-    sq = Polygon([(x0, y0), (x0 + 500, y0), (x0 + 500, y0 + 400), (x0, y0 + 400)],
-                 [[(x0 + 100, y0 + 100), (x0 + 200, y0 + 100), (x0 + 200, y0 + 200)]])
-    return np.array([
-        Point(x0, y0),
-        LineString([(x0, y0), (x0 + 1000, y0 + 250), (x0 + 2000, y0 - 100)]),
-        sq,
-        MultiPolygon([sq, shapely.affinity.translate(sq, 3000, 0)]),
-        Point(x0 + 10, y0 + 10, 2.5),
-        None,
-        Point(),
-    ], dtype=object)
+    sq = Polygon(
+        [(x0, y0), (x0 + 500, y0), (x0 + 500, y0 + 400), (x0, y0 + 400)],
+        [[(x0 + 100, y0 + 100), (x0 + 200, y0 + 100), (x0 + 200, y0 + 200)]],
+    )
+    return np.array(
+        [
+            Point(x0, y0),
+            LineString([(x0, y0), (x0 + 1000, y0 + 250), (x0 + 2000, y0 - 100)]),
+            sq,
+            MultiPolygon([sq, shapely.affinity.translate(sq, 3000, 0)]),
+            Point(x0 + 10, y0 + 10, 2.5),
+            None,
+            Point(),
+        ],
+        dtype=object,
+    )
 
 
 def test_transform_geometries_keeps_types_and_matches_points():

@@ -40,8 +40,16 @@ PLANTED = [
     # against the parent plan qhc-rach-gia (CONTRACT §7): a housing lot on its road block QHC-RG-011
     ("qhpk-rach-gia", "RG-PK-L11", "DGT", "conflict", "medium", "polygon", 200 * 150),
 ]
-PLAN_TYPES = {"urban_general", "urban_zoning", "rural", "sectoral_transport", "sectoral_irrigation",
-              "sectoral_energy", "technical_water_waste", "sectoral_tourism"}
+PLAN_TYPES = {
+    "urban_general",
+    "urban_zoning",
+    "rural",
+    "sectoral_transport",
+    "sectoral_irrigation",
+    "sectoral_energy",
+    "technical_water_waste",
+    "sectoral_tourism",
+}
 
 
 def _cli(args) -> int:
@@ -108,8 +116,12 @@ def test_master_is_a_clean_coverage_with_taxonomy_codes():
     union = shapely.union_all(master.geometry.values)
     assert abs(total - union.area) < 1.0  # no overlaps (1 m² over some 6,000 km²)
     names = set(master["TEN"])
-    for name in ("Vườn quốc gia Phú Quốc", "Khu công nghiệp Thạnh Lộc", "Khu công nghiệp Thuận Yên",
-                 "Khu công nghiệp Xẻo Rô"):
+    for name in (
+        "Vườn quốc gia Phú Quốc",
+        "Khu công nghiệp Thạnh Lộc",
+        "Khu công nghiệp Thuận Yên",
+        "Khu công nghiệp Xẻo Rô",
+    ):
         assert name in names
 
 
@@ -169,7 +181,9 @@ def test_generator_is_reproducible(tmp_path):
     for name in committed:
         if name in ("registry.yaml", "hazards/HAZARDS.yaml"):  # the rules path is relative to where it was written
             strip = lambda text: [line for line in text.splitlines() if not line.startswith("rules:")]  # noqa: E731
-            assert strip((DEMO / name).read_text(encoding="utf-8")) == strip((tmp_path / name).read_text(encoding="utf-8"))
+            assert strip((DEMO / name).read_text(encoding="utf-8")) == strip(
+                (tmp_path / name).read_text(encoding="utf-8")
+            )
         else:
             assert (DEMO / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
@@ -195,8 +209,9 @@ def test_demo_end_to_end(demo_run):
     assert {r["type"] for r in summary["by_plan_type"]} >= PLAN_TYPES
 
 
-@pytest.mark.parametrize("plan_id,feature,master_code,verdict,severity,kind,size", PLANTED,
-                         ids=[f"{p[0]}:{p[1]}" for p in PLANTED])
+@pytest.mark.parametrize(
+    "plan_id,feature,master_code,verdict,severity,kind,size", PLANTED, ids=[f"{p[0]}:{p[1]}" for p in PLANTED]
+)
 def test_planted_conflicts(demo_run, plan_id, feature, master_code, verdict, severity, kind, size):
     out = demo_run[0]
     rows = gpd.read_file(out / plan_id / "conflicts.gpkg", layer="conflicts")
@@ -249,30 +264,46 @@ def test_demo_register_has_every_legal_status_and_its_exception(demo_run, tmp_pa
     # which is consistent, and nong-thon-hon-dat, due on 2026-06-30: 8.
     for day, overdue in (("2025-12-31", 0), ("2026-01-01", 8)):
         reg_out = tmp_path / day
-        assert _cli(["register", str(DEMO / "registry.yaml"), "--out", str(reg_out), "--on", day,
-                     "--results", str(out)]) == 0
+        assert (
+            _cli(["register", str(DEMO / "registry.yaml"), "--out", str(reg_out), "--on", day, "--results", str(out)])
+            == 0
+        )
         content = json.loads((reg_out / "register.json").read_text(encoding="utf-8"))
-        assert content["counts"]["legal_status"] == {"abolished": 1, "superseded": 1, "expired": 1,
-                                                     "past_horizon": 1 if day == "2026-01-01" else 0,
-                                                     "draft": 1, "in_force": 9 if day == "2026-01-01" else 10}
+        assert content["counts"]["legal_status"] == {
+            "abolished": 1,
+            "superseded": 1,
+            "expired": 1,
+            "past_horizon": 1 if day == "2026-01-01" else 0,
+            "draft": 1,
+            "in_force": 9 if day == "2026-01-01" else 10,
+        }
         status = {r["id"]: (r["legal_status"], r["review_status"]) for r in content["plans"]}
         assert status["qhc-rach-gia-2005"] == ("superseded", "not_required")
         assert status["qhc-phu-quoc-2045"] == ("draft", "consistent")
         assert status["qhpk-rach-gia"] == ("in_force", "needs_adjustment")  # its parent conflict
         assert status["thuy-loi"][0] == "expired" and status["cap-nuoc-rac"][0] == "abolished"
         # 2025 is the last year of qhpk-kien-luong: in force (its check failed) on 31 December only
-        assert status["qhpk-kien-luong"] == (("past_horizon", "not_required") if day == "2026-01-01"
-                                             else ("in_force", "failed"))
+        assert status["qhpk-kien-luong"] == (
+            ("past_horizon", "not_required") if day == "2026-01-01" else ("in_force", "failed")
+        )
         assert content["counts"]["overdue"] == overdue  # the review deadline is 2025-12-31
     import openpyxl
     import pypdf
 
-    public = [r for r in openpyxl.load_workbook(reg_out / "register.xlsx")["Danh mục công bố"].iter_rows(values_only=True)]
+    public = [
+        r for r in openpyxl.load_workbook(reg_out / "register.xlsx")["Danh mục công bố"].iter_rows(values_only=True)
+    ]
     names = {row[1] for row in public[1:]}
-    assert names == {"Quy hoạch thủy lợi vùng Tứ giác Long Xuyên và U Minh Thượng",
-                     "Quy hoạch cấp nước và xử lý chất thải rắn tỉnh Kiên Giang"}
+    assert names == {
+        "Quy hoạch thủy lợi vùng Tứ giác Long Xuyên và U Minh Thượng",
+        "Quy hoạch cấp nước và xử lý chất thải rắn tỉnh Kiên Giang",
+    }
     import unicodedata
 
-    text = unicodedata.normalize("NFC", " ".join(" ".join(page.extract_text().split())
-                                                  for page in pypdf.PdfReader(str(reg_out / "register.pdf")).pages))
+    text = unicodedata.normalize(
+        "NFC",
+        " ".join(
+            " ".join(page.extract_text().split()) for page in pypdf.PdfReader(str(reg_out / "register.pdf")).pages
+        ),
+    )
     assert "Quy hoạch thủy lợi vùng Tứ giác Long Xuyên và U Minh Thượng" in text and "3011/QĐ-BNN-TL" in text

@@ -33,8 +33,13 @@ def test_siting_and_reservation_by_construction(on_2026):
     assert p["GT-04"]["area_m2"] == 3500 * 3000 and p["GT-04"]["siting"] == "consistent"
     assert p["KCN-01"]["area_m2"] == 1400 * 1400 and p["KCN-01"]["siting"] == "consistent"  # inside its 1,600 m zone
     # drawn on the in-force plans' own features: reserved whole
-    for pid, plan in (("GT-03", "gt-duong-tinh"), ("NL-01", "nang-luong-duong-day"), ("NL-03", "nang-luong-nha-may"),
-                      ("DL-01", "du-lich-phu-quoc"), ("YT-01", "qhc-rach-gia")):
+    for pid, plan in (
+        ("GT-03", "gt-duong-tinh"),
+        ("NL-01", "nang-luong-duong-day"),
+        ("NL-03", "nang-luong-nha-may"),
+        ("DL-01", "du-lich-phu-quoc"),
+        ("YT-01", "qhc-rach-gia"),
+    ):
         assert plan in p[pid]["reserved_in"] and p[pid]["reserved_share"][plan] == 1.0, pid
     # the 110 kV line through U Minh Thượng: reserved by the energy plan, yet in conflict with the park
     assert p["NL-02"]["siting"] == "conflict" and p["NL-02"]["reserved_in"] == ["nang-luong-duong-day"]
@@ -60,13 +65,23 @@ def test_the_expressway_is_86_km(on_2026):
     assert 85_500 < by_hand < 86_500
 
 
-@pytest.mark.parametrize(("on", "overdue", "late"), [
-    # the 2021-2025 projects neither completed nor cancelled, by hand from the table
-    (dt.date(2026, 1, 1), {"GT-01", "GT-04", "CB-01", "KCN-01", "KCN-03", "TL-01", "TL-03", "MT-01", "TS-01"}, set()),
-    (dt.date(2025, 6, 30), set(), {"KCN-03"}),  # still proposed 2.5 years into its phase
-    (dt.date(2028, 1, 2), {"GT-01", "GT-04", "CB-01", "KCN-01", "KCN-03", "TL-01", "TL-03", "MT-01", "TS-01"},
-     {"GT-02", "CB-03", "KCN-02", "CN-01", "NL-04", "MT-02", "DL-02", "NN-01", "LB-01"}),
-])
+@pytest.mark.parametrize(
+    ("on", "overdue", "late"),
+    [
+        # the 2021-2025 projects neither completed nor cancelled, by hand from the table
+        (
+            dt.date(2026, 1, 1),
+            {"GT-01", "GT-04", "CB-01", "KCN-01", "KCN-03", "TL-01", "TL-03", "MT-01", "TS-01"},
+            set(),
+        ),
+        (dt.date(2025, 6, 30), set(), {"KCN-03"}),  # still proposed 2.5 years into its phase
+        (
+            dt.date(2028, 1, 2),
+            {"GT-01", "GT-04", "CB-01", "KCN-01", "KCN-03", "TL-01", "TL-03", "MT-01", "TS-01"},
+            {"GT-02", "CB-03", "KCN-02", "CN-01", "NL-04", "MT-02", "DL-02", "NN-01", "LB-01"},
+        ),
+    ],
+)
 def test_schedules_on_three_dates(tmp_path, on, overdue, late):
     rows = run_projects(REGISTRY, tmp_path / "p", on).rows
     assert {r["id"] for r in rows if r["schedule"] == "overdue"} == overdue

@@ -28,12 +28,21 @@ from tests import geoms
 
 def new_version() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        {"MA_QH": ["LUC", "ODT", "RPN", "ODT", "TMD", "DGT"], "TEN": ["Lúa", "Đô thị mở rộng", "Rừng phòng hộ",
-                                                                     "Đô thị", "Thương mại", "Đường ven biển"],
-         "MA_VUNG": ["N0", "N1", "N2", "N3", "N4", "N5"]},
-        geometry=[geoms.box(0, 10, 100, 100), geoms.box(100, 0, 200, 50), geoms.box(100, 50, 200, 100),
-                  geoms.box(0, 100, 150, 200), geoms.box(150, 100, 200, 200), geoms.box(200, 0, 220, 200)],
-        crs=geoms.CRS)
+        {
+            "MA_QH": ["LUC", "ODT", "RPN", "ODT", "TMD", "DGT"],
+            "TEN": ["Lúa", "Đô thị mở rộng", "Rừng phòng hộ", "Đô thị", "Thương mại", "Đường ven biển"],
+            "MA_VUNG": ["N0", "N1", "N2", "N3", "N4", "N5"],
+        },
+        geometry=[
+            geoms.box(0, 10, 100, 100),
+            geoms.box(100, 0, 200, 50),
+            geoms.box(100, 50, 200, 100),
+            geoms.box(0, 100, 150, 200),
+            geoms.box(150, 100, 200, 200),
+            geoms.box(200, 0, 220, 200),
+        ],
+        crs=geoms.CRS,
+    )
 
 
 @pytest.fixture()
@@ -75,9 +84,15 @@ def test_changed_added_and_removed_by_hand(versions):
     assert changes.loc[changes["to_code"] == "TMD", "to_label"].tolist() == ["Thương mại"]
     assert all(abs(g.area - a) < 1e-6 for g, a in zip(changes.geometry, changes["area_m2"]))
     summary = json.loads((out / "diff.json").read_text(encoding="utf-8"))
-    assert summary["totals"] == {"changed_pieces": 2, "changed_area_m2": 10000.0, "added_pieces": 1,
-                                 "added_area_m2": 4000.0, "removed_pieces": 1, "removed_area_m2": 1000.0,
-                                 "slivers": {"count": 0, "area_m2": 0.0}}
+    assert summary["totals"] == {
+        "changed_pieces": 2,
+        "changed_area_m2": 10000.0,
+        "added_pieces": 1,
+        "added_area_m2": 4000.0,
+        "removed_pieces": 1,
+        "removed_area_m2": 1000.0,
+        "slivers": {"count": 0, "area_m2": 0.0},
+    }
     assert summary["by_change"] == [
         {"from_code": "ODT", "to_code": "TMD", "pieces": 1, "area_m2": 5000.0},
         {"from_code": "RPH", "to_code": "ODT", "pieces": 1, "area_m2": 5000.0},
@@ -126,11 +141,15 @@ def test_overlapping_zones_count_each_piece_of_land_once(tmp_path):
     (A's 10000 m², then B's 10000 m² less the 5000 m² A already gave); the old code summed the
     pairs, 20000 m². Removed land likewise: with NEW only [0,20]×[0,100] (ODT), A and B less it
     are 8000 + 10000 m² minus their shared 5000 m² = 13000 m² removed (not 18000), 2000 changed."""
-    old = gpd.GeoDataFrame({"MA_QH": ["LUC", "LUC"], "TEN": ["Lúa A", "Lúa B"]},
-                           geometry=[geoms.box(0, 0, 100, 100), geoms.box(50, 0, 150, 100)], crs=geoms.CRS)
+    old = gpd.GeoDataFrame(
+        {"MA_QH": ["LUC", "LUC"], "TEN": ["Lúa A", "Lúa B"]},
+        geometry=[geoms.box(0, 0, 100, 100), geoms.box(50, 0, 150, 100)],
+        crs=geoms.CRS,
+    )
     old.to_file(tmp_path / "old.gpkg")
-    gpd.GeoDataFrame({"MA_QH": ["ODT"], "TEN": ["Đô thị"]}, geometry=[geoms.box(0, 0, 150, 100)],
-                     crs=geoms.CRS).to_file(tmp_path / "new.gpkg")
+    gpd.GeoDataFrame(
+        {"MA_QH": ["ODT"], "TEN": ["Đô thị"]}, geometry=[geoms.box(0, 0, 150, 100)], crs=geoms.CRS
+    ).to_file(tmp_path / "new.gpkg")
     assert _run(tmp_path / "old.gpkg", tmp_path / "new.gpkg", "--out", tmp_path / "out") == 0
     summary = json.loads((tmp_path / "out" / "diff.json").read_text(encoding="utf-8"))
     assert summary["totals"]["changed_area_m2"] == 15000.0
@@ -140,8 +159,9 @@ def test_overlapping_zones_count_each_piece_of_land_once(tmp_path):
     changes = pyogrio.read_dataframe(tmp_path / "out" / "diff.gpkg")
     assert pytest.approx(changes.geometry.union_all().area) == sum(changes["area_m2"]) == pytest.approx(15000.0)
 
-    gpd.GeoDataFrame({"MA_QH": ["ODT"], "TEN": ["Đô thị"]}, geometry=[geoms.box(0, 0, 20, 100)],
-                     crs=geoms.CRS).to_file(tmp_path / "new2.gpkg")
+    gpd.GeoDataFrame({"MA_QH": ["ODT"], "TEN": ["Đô thị"]}, geometry=[geoms.box(0, 0, 20, 100)], crs=geoms.CRS).to_file(
+        tmp_path / "new2.gpkg"
+    )
     assert _run(tmp_path / "old.gpkg", tmp_path / "new2.gpkg", "--out", tmp_path / "out2") == 0
     totals = json.loads((tmp_path / "out2" / "diff.json").read_text(encoding="utf-8"))["totals"]
     assert (totals["changed_area_m2"], totals["removed_area_m2"], totals["added_area_m2"]) == (2000.0, 13000.0, 0.0)

@@ -61,10 +61,13 @@ def test_big_feature_whose_edge_runs_along_the_zone_box():
     xs = np.linspace(542_000.0, 546_000.0, 700)
     wobble = np.choose(np.arange(700) % 3, [np.nextafter(top_y, 2e6), np.nextafter(top_y, 0), top_y])
     plan = shapely.Polygon([(542_000.0, 1_137_700.0), (546_000.0, 1_137_700.0), *zip(xs[::-1], wobble[::-1])])
-    zone = shapely.Polygon([(543_955.71, 1_139_574.0), (544_687.11, 1_139_600.0), (544_600.0, top_y), (543_956.0, top_y)])
+    zone = shapely.Polygon(
+        [(543_955.71, 1_139_574.0), (544_687.11, 1_139_600.0), (544_600.0, top_y), (543_956.0, top_y)]
+    )
     assert shapely.clip_by_rect(plan, *zone.bounds).area < 1  # the trap this guards against
-    pieces = intersect_pairs(np.array([plan]), np.array([POLYGON], dtype=np.int8), np.array([zone]),
-                             np.array([0]), np.array([0]), 1)
+    pieces = intersect_pairs(
+        np.array([plan]), np.array([POLYGON], dtype=np.int8), np.array([zone]), np.array([0]), np.array([0]), 1
+    )
     # the zone lies inside the plan: its own area, by the shoelace formula
     x, y = np.array(zone.exterior.coords).T
     by_hand = 0.5 * abs(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))

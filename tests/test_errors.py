@@ -24,8 +24,19 @@ def scene(tmp_path):
 
 
 def run(scene, capsys, *extra, plan="plan.gpkg"):
-    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / plan),
-            "--rules", str(scene / "rules.csv"), "--out", str(scene / "out"), "-q", *extra]
+    argv = [
+        "check",
+        "--master",
+        str(scene / "master.gpkg"),
+        "--plan",
+        str(scene / plan),
+        "--rules",
+        str(scene / "rules.csv"),
+        "--out",
+        str(scene / "out"),
+        "-q",
+        *extra,
+    ]
     try:
         code = main(argv)
     except SystemExit as exc:
@@ -162,19 +173,37 @@ def test_console_script_exit_codes(scene):
 
     import pyogrio
 
-    base = [sys.executable, "-m", "kgspatial", "check", "--master", str(scene / "master.gpkg"),
-            "--rules", str(scene / "rules.csv"), "-q"]
-    bad = subprocess.run([*base, "--plan", str(scene / "nothing.gpkg"), "--out", str(scene / "out")],
-                         capture_output=True, text=True, timeout=120)
+    base = [
+        sys.executable,
+        "-m",
+        "kgspatial",
+        "check",
+        "--master",
+        str(scene / "master.gpkg"),
+        "--rules",
+        str(scene / "rules.csv"),
+        "-q",
+    ]
+    bad = subprocess.run(
+        [*base, "--plan", str(scene / "nothing.gpkg"), "--out", str(scene / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert "nothing.gpkg: không có tệp này / no such file" in bad.stderr
     assert_untouched(scene)
-    good = subprocess.run([*base, "--plan", str(scene / "plan.gpkg"), "--out", str(scene / "fresh")],
-                          capture_output=True, text=True, timeout=120)
+    good = subprocess.run(
+        [*base, "--plan", str(scene / "plan.gpkg"), "--out", str(scene / "fresh")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert good.returncode == 1, good.stderr  # conflicts found
     assert "conflict piece(s)" in good.stderr
     assert pyogrio.read_info(scene / "fresh" / "conflicts.gpkg")["features"] > 0
     assert (scene / "fresh" / "summary.json").read_text(encoding="utf-8").endswith("}\n")
-    usage = subprocess.run([sys.executable, "-m", "kgspatial", "check", "--no-such-option"],
-                           capture_output=True, text=True, timeout=120)
+    usage = subprocess.run(
+        [sys.executable, "-m", "kgspatial", "check", "--no-such-option"], capture_output=True, text=True, timeout=120
+    )
     assert usage.returncode == 2

@@ -16,15 +16,17 @@ HEADER = "plan_id,rule_id,plan_feature,master_feature,decision,until,basis,note\
 
 def rows() -> pd.DataFrame:
     """Five conflict rows of two plans, as the check makes them (feature ids are text)."""
-    return pd.DataFrame({
-        "conflict_id": ["a", "b", "c", "d", "e"],
-        "plan_id": ["qhpk", "qhpk", "qhpk", "qhpk", "other"],
-        "plan_feature": ["7", "7", "7", "8", "7"],
-        "master_feature": ["101", "102", "101", "101", "101"],
-        "rule_id": ["R01", "R01", "R02", "R01", "R01"],
-        "verdict": ["conflict"] * 5,
-        "area_m2": [100.0, 50.0, 25.0, 10.0, 5.0],
-    })
+    return pd.DataFrame(
+        {
+            "conflict_id": ["a", "b", "c", "d", "e"],
+            "plan_id": ["qhpk", "qhpk", "qhpk", "qhpk", "other"],
+            "plan_feature": ["7", "7", "7", "8", "7"],
+            "master_feature": ["101", "102", "101", "101", "101"],
+            "rule_id": ["R01", "R01", "R02", "R01", "R01"],
+            "verdict": ["conflict"] * 5,
+            "area_m2": [100.0, 50.0, 25.0, 10.0, 5.0],
+        }
+    )
 
 
 def exc(plan="qhpk", rule="R01", pf="7", mf="101", decision="12/QĐ-UBND", until=None) -> PlanException:
@@ -85,14 +87,20 @@ def test_no_rows_and_no_exceptions():
 
 def test_read_csv_with_semicolons_bom_and_both_date_forms(tmp_path):
     path = tmp_path / "exceptions.csv"
-    path.write_bytes(("\ufeff" + HEADER.replace(",", ";")
-                      + "qhpk;R01;7;*;12/QĐ-UBND;31/12/2026;Điều 5 Luật Đất đai;Dự án trọng điểm\n"
-                      + "\n"
-                      + "qhpk;R02;7;101;13/QĐ-UBND;2027-01-15;;\n").encode("utf-8"))
+    path.write_bytes(
+        (
+            "\ufeff"
+            + HEADER.replace(",", ";")
+            + "qhpk;R01;7;*;12/QĐ-UBND;31/12/2026;Điều 5 Luật Đất đai;Dự án trọng điểm\n"
+            + "\n"
+            + "qhpk;R02;7;101;13/QĐ-UBND;2027-01-15;;\n"
+        ).encode("utf-8")
+    )
     got = read_exceptions(path)
     assert got == [
-        PlanException("qhpk", "R01", "7", "*", "12/QĐ-UBND", dt.date(2026, 12, 31), "Điều 5 Luật Đất đai",
-                      "Dự án trọng điểm"),
+        PlanException(
+            "qhpk", "R01", "7", "*", "12/QĐ-UBND", dt.date(2026, 12, 31), "Điều 5 Luật Đất đai", "Dự án trọng điểm"
+        ),
         PlanException("qhpk", "R02", "7", "101", "13/QĐ-UBND", dt.date(2027, 1, 15), "", ""),
     ]
 
@@ -105,14 +113,16 @@ def test_optional_columns_may_be_left_out(tmp_path):
 
 def test_every_problem_listed_at_once(tmp_path):
     path = tmp_path / "e.csv"
-    path.write_text(HEADER
-                    + ",R01,7,101,12/QĐ,,,\n"              # row 2: no plan id
-                    + "qhpk,R01,*,101,12/QĐ,,,\n"          # row 3: plan feature *
-                    + "qhpk,R01,7,101,,30/02/2026,,\n"     # row 4: no decision, 30 February
-                    + "qhpk,R01,7,101,12/QĐ,,,\n"          # row 5: fine
-                    + "qhpk,R01,7,101,14/QĐ,,,\n"          # row 6: same finding as row 5
-                    + "qhpk,R01,7,101,12/QĐ,,,,extra\n",   # row 7: too many cells
-                    encoding="utf-8")
+    path.write_text(
+        HEADER
+        + ",R01,7,101,12/QĐ,,,\n"  # row 2: no plan id
+        + "qhpk,R01,*,101,12/QĐ,,,\n"  # row 3: plan feature *
+        + "qhpk,R01,7,101,,30/02/2026,,\n"  # row 4: no decision, 30 February
+        + "qhpk,R01,7,101,12/QĐ,,,\n"  # row 5: fine
+        + "qhpk,R01,7,101,14/QĐ,,,\n"  # row 6: same finding as row 5
+        + "qhpk,R01,7,101,12/QĐ,,,,extra\n",  # row 7: too many cells
+        encoding="utf-8",
+    )
     with pytest.raises(ExceptionsError) as info:
         read_exceptions(path)
     problems = info.value.problems
@@ -151,18 +161,45 @@ def test_bad_header_and_unreadable_files(tmp_path):
 
 
 def test_parse_json_rows_as_the_service_sends_them():
-    got = parse_exceptions([{"plan_id": "qhpk", "rule_id": "R01", "plan_feature": 7, "master_feature": "*",
-                             "decision": "12/QĐ", "until": "2026-12-31", "basis": None, "note": ""}], "POST")
+    got = parse_exceptions(
+        [
+            {
+                "plan_id": "qhpk",
+                "rule_id": "R01",
+                "plan_feature": 7,
+                "master_feature": "*",
+                "decision": "12/QĐ",
+                "until": "2026-12-31",
+                "basis": None,
+                "note": "",
+            }
+        ],
+        "POST",
+    )
     assert got == [PlanException("qhpk", "R01", "7", "*", "12/QĐ", dt.date(2026, 12, 31), "", "")]
     with pytest.raises(ExceptionsError) as info:
-        parse_exceptions([{"plan_id": "qhpk", "rule_id": "*", "plan_feature": 7, "master_feature": "*",
-                           "decision": "12/QĐ", "colour": "red"}, "not a row", {}], "POST")
+        parse_exceptions(
+            [
+                {
+                    "plan_id": "qhpk",
+                    "rule_id": "*",
+                    "plan_feature": 7,
+                    "master_feature": "*",
+                    "decision": "12/QĐ",
+                    "colour": "red",
+                },
+                "not a row",
+                {},
+            ],
+            "POST",
+        )
     problems = info.value.problems
     assert problems[0] == "row 1: cột không có trong bảng / unknown column(s) colour"
     assert problems[1].startswith("row 1, rule_id:")
     assert problems[2] == "row 2: không phải một dòng có các cột / not a row of named cells"
-    assert problems[3:] == [f"row 3, {c}: trống / empty" for c in
-                            ("plan_id", "rule_id", "plan_feature", "master_feature", "decision")]
+    assert problems[3:] == [
+        f"row 3, {c}: trống / empty" for c in ("plan_id", "rule_id", "plan_feature", "master_feature", "decision")
+    ]
     with pytest.raises(ExceptionsError):
         parse_exceptions({"plan_id": "x"}, "POST")
 
@@ -188,9 +225,23 @@ def _check(scene, exceptions: str, *extra: str) -> tuple[int, str]:
 
     (scene / "exceptions.csv").write_text(HEADER + exceptions, encoding="utf-8")
     out = scene / "out"
-    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
-            "--rules", str(scene / "rules.csv"), "--plan-id-field", "so_hieu", "--exceptions",
-            str(scene / "exceptions.csv"), "--out", str(out), "-q", *extra]
+    argv = [
+        "check",
+        "--master",
+        str(scene / "master.gpkg"),
+        "--plan",
+        str(scene / "plan.gpkg"),
+        "--rules",
+        str(scene / "rules.csv"),
+        "--plan-id-field",
+        "so_hieu",
+        "--exceptions",
+        str(scene / "exceptions.csv"),
+        "--out",
+        str(out),
+        "-q",
+        *extra,
+    ]
     with pytest.raises(SystemExit) as info:
         raise SystemExit(main(argv))
     return info.value.code, out
@@ -203,16 +254,22 @@ def test_check_marks_rows_and_keeps_them_out_of_the_figures(scene):
 
     master_ids = dict(zip(["LUC", "RPH", "ODT"], map(str, range(3))))  # FIDs as the check reads them
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
-    code, out = _check(scene, (
-        "plan,R02,KDC-01,*,15/QĐ-UBND,,Nghị quyết HĐND,Khu dân cư tái định cư\n"            # excepts 2500 m²
-        f"plan,R02,CCN-1,{master_ids['RPH']},16/QĐ-UBND,{yesterday},,\n"                  # expired
-        "plan,R01,TBA-1,*,17/QĐ-UBND,,,\n"                                                 # matches nothing
-    ), "--report", "html,xlsx")
+    code, out = _check(
+        scene,
+        (
+            "plan,R02,KDC-01,*,15/QĐ-UBND,,Nghị quyết HĐND,Khu dân cư tái định cư\n"  # excepts 2500 m²
+            f"plan,R02,CCN-1,{master_ids['RPH']},16/QĐ-UBND,{yesterday},,\n"  # expired
+            "plan,R01,TBA-1,*,17/QĐ-UBND,,,\n"  # matches nothing
+        ),
+        "--report",
+        "html,xlsx",
+    )
     assert code == 1  # KDC-01 on LUC and the others are still open
     rows = pyogrio.read_dataframe(out / "conflicts.gpkg")
     excepted = rows[rows["review"] == "excepted"]
     assert list(zip(excepted["plan_feature"], excepted["master_code"], excepted["review_decision"])) == [
-        ("KDC-01", "RPH", "15/QĐ-UBND")]
+        ("KDC-01", "RPH", "15/QĐ-UBND")
+    ]
     assert set(rows.loc[rows["review"] != "excepted", "review"]) == {"open"}
     assert set(rows.loc[rows["review"] == "open", "review_decision"]) == {""}
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -224,9 +281,18 @@ def test_check_marks_rows_and_keeps_them_out_of_the_figures(scene):
     assert totals["conflict_rows"] == 6
     assert summary["by_plan"][0]["conflicts"] == 3 and summary["by_plan"][0]["excepted"] == 1
     assert {r["rule_id"]: r["area_m2"] for r in summary["by_rule"]}["R02"] == pytest.approx(800.0)
-    assert summary["excepted"] == [{"plan_id": "plan", "rule_id": "R02", "verdict": "conflict",
-                                    "review_decision": "15/QĐ-UBND", "pieces": 1, "area_m2": pytest.approx(2500.0),
-                                    "length_m": 0.0, "points": 0}]
+    assert summary["excepted"] == [
+        {
+            "plan_id": "plan",
+            "rule_id": "R02",
+            "verdict": "conflict",
+            "review_decision": "15/QĐ-UBND",
+            "pieces": 1,
+            "area_m2": pytest.approx(2500.0),
+            "length_m": 0.0,
+            "points": 0,
+        }
+    ]
     warnings = [w for w in summary["warnings"] if "exception" in w]
     assert len(warnings) == 2
     assert any(f"expired on {yesterday}" in w and "1 row(s) stay open" in w for w in warnings)
@@ -248,12 +314,15 @@ def test_check_marks_rows_and_keeps_them_out_of_the_figures(scene):
 
 
 def test_check_exit_0_when_every_conflict_is_excepted(scene):
-    code, out = _check(scene, (
-        "plan,R01,KDC-01,*,15/QĐ,,,\n"
-        "plan,R02,KDC-01,*,15/QĐ,,,\n"
-        "plan,R02,DT963,*,15/QĐ,,,\n"
-        "plan,R02,CCN-1,*,15/QĐ,,,\n"
-    ))
+    code, out = _check(
+        scene,
+        (
+            "plan,R01,KDC-01,*,15/QĐ,,,\n"
+            "plan,R02,KDC-01,*,15/QĐ,,,\n"
+            "plan,R02,DT963,*,15/QĐ,,,\n"
+            "plan,R02,CCN-1,*,15/QĐ,,,\n"
+        ),
+    )
     assert code == 0  # conditional findings (R03, R04) are allowed
     import json
 
@@ -281,12 +350,18 @@ def test_batch_excepted_rows_leave_needs_adjustment_and_the_exit_code(tmp_path):
     geoms.master_frame().to_file(data / "master.gpkg")
     (data / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
     geoms.plan_frame().to_file(data / "plan_a.gpkg")
-    (data / "exceptions.csv").write_text(HEADER + "".join(
-        f"qhc-a,{rule},{feature},*,15/QĐ-UBND,,,\n"
-        for rule, feature in (("R01", "KDC-01"), ("R02", "KDC-01"), ("R02", "DT963"), ("R02", "CCN-1"))
-    ) + "qhc-b,R02,CCN-1,*,16/QĐ-UBND,,,\n", encoding="utf-8")
-    reg = _write_registry(data, [_plan("qhc-a", "plan_a.gpkg"), _plan("qhc-b", "plan_a.gpkg")],
-                          exceptions="exceptions.csv")
+    (data / "exceptions.csv").write_text(
+        HEADER
+        + "".join(
+            f"qhc-a,{rule},{feature},*,15/QĐ-UBND,,,\n"
+            for rule, feature in (("R01", "KDC-01"), ("R02", "KDC-01"), ("R02", "DT963"), ("R02", "CCN-1"))
+        )
+        + "qhc-b,R02,CCN-1,*,16/QĐ-UBND,,,\n",
+        encoding="utf-8",
+    )
+    reg = _write_registry(
+        data, [_plan("qhc-a", "plan_a.gpkg"), _plan("qhc-b", "plan_a.gpkg")], exceptions="exceptions.csv"
+    )
     result = _run(reg, tmp_path / "out")
     a, b = result.plans
     assert not a.needs_adjustment and b.needs_adjustment
@@ -302,7 +377,8 @@ def test_batch_excepted_rows_leave_needs_adjustment_and_the_exit_code(tmp_path):
     # Only qhc-a: every conflict excepted, the batch exits 0.
     reg = _write_registry(data, [_plan("qhc-a", "plan_a.gpkg")], exceptions="exceptions.csv")
     (data / "exceptions.csv").write_text(
-        "\n".join((data / "exceptions.csv").read_text(encoding="utf-8").splitlines()[:-1]) + "\n", encoding="utf-8")
+        "\n".join((data / "exceptions.csv").read_text(encoding="utf-8").splitlines()[:-1]) + "\n", encoding="utf-8"
+    )
     assert _run(reg, tmp_path / "out2").exit_code == 0
 
 
@@ -315,8 +391,9 @@ def test_a_registry_with_bad_exceptions_lists_them_with_its_other_problems(tmp_p
     geoms.master_frame().to_file(tmp_path / "master.gpkg")
     (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
     geoms.plan_frame().to_file(tmp_path / "plan_a.gpkg")
-    (tmp_path / "exceptions.csv").write_text(HEADER + "qhc-a,R01,KDC-01,*,,,,\nnobody,R01,KDC-01,*,1/QĐ,,,\n",
-                                             encoding="utf-8")
+    (tmp_path / "exceptions.csv").write_text(
+        HEADER + "qhc-a,R01,KDC-01,*,,,,\nnobody,R01,KDC-01,*,1/QĐ,,,\n", encoding="utf-8"
+    )
     reg = _write_registry(tmp_path, [_plan("qhc-a", "plan_a.gpkg", parent="ghost")], exceptions="exceptions.csv")
     with pytest.raises(RegistryError) as info:
         load_registry(reg)

@@ -16,8 +16,14 @@ from kgspatial.io import read_layer
 from tests import geoms
 
 # Pieces of geoms.plan_frame() on geoms.master_frame() under geoms.RULES_CSV, by hand (test_check).
-BY_HAND = {("KDC-01", "LUC", 2500.0, 0.0), ("KDC-01", "RPH", 2500.0, 0.0), ("DT963", "LUC", 0.0, 90.0),
-           ("DT963", "RPH", 0.0, 90.0), ("CHO-1", "ODT", 3600.0, 0.0), ("CCN-1", "RPH", 800.0, 0.0)}
+BY_HAND = {
+    ("KDC-01", "LUC", 2500.0, 0.0),
+    ("KDC-01", "RPH", 2500.0, 0.0),
+    ("DT963", "LUC", 0.0, 90.0),
+    ("DT963", "RPH", 0.0, 90.0),
+    ("CHO-1", "ODT", 3600.0, 0.0),
+    ("CCN-1", "RPH", 800.0, 0.0),
+}
 # MapInfo stores integer coordinates over the table's bounds: these give 0.1 mm steps.
 TAB_BOUNDS = {"BOUNDS": "500000,1000000,700000,1200000"}
 
@@ -25,13 +31,16 @@ TAB_BOUNDS = {"BOUNDS": "500000,1000000,700000,1200000"}
 def _check(tmp_path, master, plan, **plan_kw):
     rules = tmp_path / "rules.csv"
     rules.write_text(geoms.RULES_CSV, encoding="utf-8")
-    return run_check(CheckOptions(master=str(master), plans=[PlanInput(str(plan), id_field="so_hieu", **plan_kw)],
-                                  rules=str(rules)))
+    return run_check(
+        CheckOptions(master=str(master), plans=[PlanInput(str(plan), id_field="so_hieu", **plan_kw)], rules=str(rules))
+    )
 
 
 def _pieces(result):
-    return {(r.plan_feature, r.master_code, round(r.area_m2, 2), round(r.length_m, 2))
-            for r in result.conflicts.itertuples()}
+    return {
+        (r.plan_feature, r.master_code, round(r.area_m2, 2), round(r.length_m, 2))
+        for r in result.conflicts.itertuples()
+    }
 
 
 def _master(tmp_path):
@@ -57,8 +66,9 @@ def test_mapinfo_tab_as_gdal_exports_vn2000(tmp_path):
 
 def test_mapinfo_mif_and_zipped_tab(tmp_path):
     mif = tmp_path / "plan.mif"
-    pyogrio.write_dataframe(geoms.plan_frame(), mif, driver="MapInfo File", dataset_options={"FORMAT": "MIF"},
-                            layer_options=TAB_BOUNDS)
+    pyogrio.write_dataframe(
+        geoms.plan_frame(), mif, driver="MapInfo File", dataset_options={"FORMAT": "MIF"}, layer_options=TAB_BOUNDS
+    )
     assert _pieces(_check(tmp_path, _master(tmp_path), mif)) == BY_HAND
     folder = tmp_path / "tab"
     folder.mkdir()
@@ -148,10 +158,14 @@ def test_true_curves_are_turned_into_segments(tmp_path):
 
     pytest.importorskip("fiona")
     plan = tmp_path / "plan.gpkg"
-    table = pa.table({"ma": ["ODT"], "so_hieu": ["TRON-1"],
-                      "geometry": pa.array([_curved_circle_wkb(geoms.X0 + 50, geoms.Y0 + 50, 30.0)], pa.binary())})
-    pyogrio.write_arrow(table, plan, driver="GPKG", geometry_name="geometry", geometry_type="Unknown",
-                        crs=geoms.CRS)
+    table = pa.table(
+        {
+            "ma": ["ODT"],
+            "so_hieu": ["TRON-1"],
+            "geometry": pa.array([_curved_circle_wkb(geoms.X0 + 50, geoms.Y0 + 50, 30.0)], pa.binary()),
+        }
+    )
+    pyogrio.write_arrow(table, plan, driver="GPKG", geometry_name="geometry", geometry_type="Unknown", crs=geoms.CRS)
     result = _check(tmp_path, _master(tmp_path), plan)
     (row,) = result.conflicts.itertuples()
     assert row.rule_id == "R01" and row.area_m2 == pytest.approx(math.pi * 30.0**2, rel=2e-3)

@@ -35,16 +35,32 @@ R3,*,slr,1.0,conflict,high,QĐ 1289/QĐ-TTg (illustrative),ngập rất sâu
 def write_raster(path, values, crs="EPSG:9207", transform=None, nodata=-9999.0, count=1):
     values = np.asarray(values, dtype="float32")
     transform = transform or from_origin(X0, Y0, 10, 10)
-    with rasterio.open(path, "w", driver="GTiff", height=values.shape[0], width=values.shape[1], count=count,
-                       dtype="float32", crs=crs, transform=transform, nodata=nodata) as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=values.shape[0],
+        width=values.shape[1],
+        count=count,
+        dtype="float32",
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as ds:
         for b in range(1, count + 1):
             ds.write(values, b)
     return path
 
 
 def write_hazards(folder, raster="depth.tif", rules=RULES, **layer):
-    lines = ["layers:", "  - id: slr", "    name_vi: Ngập do nước biển dâng", "    name_en: Sea-level rise flooding",
-             f"    path: {raster}", "    scenario: Kịch bản thử nghiệm"]
+    lines = [
+        "layers:",
+        "  - id: slr",
+        "    name_vi: Ngập do nước biển dâng",
+        "    name_en: Sea-level rise flooding",
+        f"    path: {raster}",
+        "    scenario: Kịch bản thử nghiệm",
+    ]
     lines += [f"    {k}: {v}" for k, v in layer.items()]
     lines.append("rules: hazard_rules.csv")
     (folder / "hazard_rules.csv").write_text(rules, encoding="utf-8")
@@ -55,8 +71,9 @@ def write_hazards(folder, raster="depth.tif", rules=RULES, **layer):
 
 def write_plan(path, geoms, codes=None, crs="EPSG:9207"):
     codes = codes or ["ODT"] * len(geoms)
-    gpd.GeoDataFrame({"code": codes, "ten": [f"f{i}" for i in range(len(geoms))]},
-                     geometry=list(geoms), crs=crs).to_file(path)
+    gpd.GeoDataFrame(
+        {"code": codes, "ten": [f"f{i}" for i in range(len(geoms))]}, geometry=list(geoms), crs=crs
+    ).to_file(path)
     return path
 
 
@@ -68,8 +85,13 @@ def columns(tmp_path):
 
 
 def _run(folder, plan, **kw):
-    return run_hazards(HazardOptions(plans=[PlanInput(str(plan), code_field="code", label_field="ten")],
-                                     hazards=str(folder / "HAZARDS.yaml"), **kw))
+    return run_hazards(
+        HazardOptions(
+            plans=[PlanInput(str(plan), code_field="code", label_field="ten")],
+            hazards=str(folder / "HAZARDS.yaml"),
+            **kw,
+        )
+    )
 
 
 def _by_rule(frame, column="area_m2"):
@@ -97,15 +119,18 @@ def test_polygon_bands_exact_with_edges_inside_cells(columns):
     summary = run.summary["hazards"]
     bands = {b["rule_id"]: b for b in summary["layers"][0]["bands"]}
     assert bands["R2"]["area_m2"] == pytest.approx(520.0, rel=1e-4)
-    assert bands["R2"]["by_plan_code"] == [{"plan_code": "ODT", "pieces": 1, "area_m2": 520.0, "length_m": 0.0,
-                                            "points": 0}]
+    assert bands["R2"]["by_plan_code"] == [
+        {"plan_code": "ODT", "pieces": 1, "area_m2": 520.0, "length_m": 0.0, "points": 0}
+    ]
 
 
 def test_mean_depth_is_area_weighted(tmp_path):
     # One band (above 0.5 m) over cells of 0.6 and 1.0 m: the feature (x -5..15, 10 m high)
     # covers 10 m of the first column and 5 m of the second: mean = (100 x 0.6 + 50 x 1.0) / 150.
     write_raster(tmp_path / "depth.tif", [[0.6, 1.0]] * 2)
-    write_hazards(tmp_path, rules="rule_id,plan_code,hazard_id,min_depth,verdict,severity\nR2,*,slr,0.5,conflict,high\n")
+    write_hazards(
+        tmp_path, rules="rule_id,plan_code,hazard_id,min_depth,verdict,severity\nR2,*,slr,0.5,conflict,high\n"
+    )
     plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0 - 5, Y0 - 15, X0 + 15, Y0 - 5)])
     rows = _run(tmp_path, plan).result.findings
     band = rows[rows["verdict"] == "conflict"].iloc[0]
@@ -118,14 +143,23 @@ def test_mean_depth_is_area_weighted(tmp_path):
 
 def test_admin_split_and_previous_units(columns):
     plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
-    units = gpd.GeoDataFrame({"ma_xa": ["A", "B"], "ten_xa": ["Xã Á", "Phường Bê"]},
-                             geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 30, Y0 + 100),
-                                       shapely.box(X0 + 30, Y0 - 100, X0 + 200, Y0 + 100)], crs=9207)
+    units = gpd.GeoDataFrame(
+        {"ma_xa": ["A", "B"], "ten_xa": ["Xã Á", "Phường Bê"]},
+        geometry=[
+            shapely.box(X0 - 100, Y0 - 100, X0 + 30, Y0 + 100),
+            shapely.box(X0 + 30, Y0 - 100, X0 + 200, Y0 + 100),
+        ],
+        crs=9207,
+    )
     units.to_file(columns / "xa.gpkg")
     old = units.assign(ma_xa=["OLD"] * 2).dissolve("ma_xa").reset_index()
     old.to_file(columns / "xa_2024.gpkg")
-    run = _run(columns, plan, admin=AdminInput(str(columns / "xa.gpkg"), "ma_xa", "ten_xa"),
-               admin_previous=AdminInput(str(columns / "xa_2024.gpkg"), "ma_xa", "ten_xa"))
+    run = _run(
+        columns,
+        plan,
+        admin=AdminInput(str(columns / "xa.gpkg"), "ma_xa", "ten_xa"),
+        admin_previous=AdminInput(str(columns / "xa_2024.gpkg"), "ma_xa", "ten_xa"),
+    )
     rows = run.result.findings
     r2 = rows[rows["rule_id"] == "R2"].set_index("admin_code")
     assert r2.loc["A", "area_m2"] == pytest.approx(260.0) and r2.loc["B", "area_m2"] == pytest.approx(260.0)
@@ -135,8 +169,12 @@ def test_admin_split_and_previous_units(columns):
     assert {(u["admin_code"], u["area_m2"]) for u in band["by_admin"]} == {("A", 260.0), ("B", 260.0)}
     assert band["by_admin_previous"][0]["area_m2"] == pytest.approx(520.0)
     # ids are stable: same inputs, same ids
-    again = _run(columns, plan, admin=AdminInput(str(columns / "xa.gpkg"), "ma_xa", "ten_xa"),
-                 admin_previous=AdminInput(str(columns / "xa_2024.gpkg"), "ma_xa", "ten_xa"))
+    again = _run(
+        columns,
+        plan,
+        admin=AdminInput(str(columns / "xa.gpkg"), "ma_xa", "ten_xa"),
+        admin_previous=AdminInput(str(columns / "xa_2024.gpkg"), "ma_xa", "ten_xa"),
+    )
     assert list(again.result.findings["finding_id"]) == list(rows["finding_id"])
     assert rows["finding_id"].is_unique
 
@@ -154,10 +192,12 @@ def test_line_length_per_band(columns):
 
 
 def test_points_take_their_cell_and_the_deepest_on_an_edge(columns):
-    pts = [shapely.Point(X0 + 45, Y0 - 15),  # inside column 4: 1.6 m -> R3
-           shapely.Point(X0 + 20, Y0 - 15),  # on the edge of columns 1 (0.2) and 2 (0.8): deepest, R2
-           shapely.Point(X0 + 40, Y0 - 20),  # on a corner of columns 3 (0.8) and 4 (1.6): R3
-           shapely.Point(X0 + 5, Y0 - 5)]  # column 0: 0.2 m -> R1
+    pts = [
+        shapely.Point(X0 + 45, Y0 - 15),  # inside column 4: 1.6 m -> R3
+        shapely.Point(X0 + 20, Y0 - 15),  # on the edge of columns 1 (0.2) and 2 (0.8): deepest, R2
+        shapely.Point(X0 + 40, Y0 - 20),  # on a corner of columns 3 (0.8) and 4 (1.6): R3
+        shapely.Point(X0 + 5, Y0 - 5),
+    ]  # column 0: 0.2 m -> R1
     plan = write_plan(columns / "plan.gpkg", pts, codes=["DNL"] * 4)
     rows = _run(columns, plan).result.findings.sort_values("plan_feature")
     assert list(rows["rule_id"]) == ["R3", "R2", "R3", "R1"]
@@ -244,8 +284,12 @@ def test_utm_raster(tmp_path):
     # lies wholly in R2: its exact area.
     to_utm = _official_vn2000("EPSG:9207", "EPSG:32648")
     ux, uy = to_utm.transform(X0, Y0)
-    write_raster(tmp_path / "depth.tif", np.full((20, 20), 0.8), crs="EPSG:32648",
-                 transform=from_origin(ux - 500, uy + 500, 50, 50))
+    write_raster(
+        tmp_path / "depth.tif",
+        np.full((20, 20), 0.8),
+        crs="EPSG:32648",
+        transform=from_origin(ux - 500, uy + 500, 50, 50),
+    )
     write_hazards(tmp_path)
     plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0, Y0, X0 + 200, Y0 + 100)])
     rows = _run(tmp_path, plan).result.findings
@@ -266,8 +310,23 @@ def test_most_specific_plan_code_decides_the_bands(columns):
 def test_cli_writes_gpkg_and_summary(columns):
     plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
     out = columns / "out"
-    assert _code(["hazards", "--plan", str(plan), "--plan-field", "code", "--hazards", str(columns / "HAZARDS.yaml"),
-                  "--out", str(out), "-q"]) == 1
+    assert (
+        _code(
+            [
+                "hazards",
+                "--plan",
+                str(plan),
+                "--plan-field",
+                "code",
+                "--hazards",
+                str(columns / "HAZARDS.yaml"),
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 1
+    )
     layer = pyogrio.read_dataframe(out / "hazards.gpkg", layer="hazards")
     assert layer.crs.to_epsg() == 9207
     assert _by_rule(layer) == pytest.approx({"R1": 390.0, "R2": 520.0, "R3": 182.0}, rel=1e-4)
@@ -288,15 +347,35 @@ def _exit(args, capsys):
 
 def test_raster_missing_the_plan_is_exit_2(columns, capsys):
     plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5000, Y0, X0 + 5100, Y0 + 100)])
-    code, err = _exit(["hazards", "--plan", str(plan), "--hazards", str(columns / "HAZARDS.yaml"),
-                       "--out", str(columns / "out"), "-q"], capsys)
+    code, err = _exit(
+        [
+            "hazards",
+            "--plan",
+            str(plan),
+            "--hazards",
+            str(columns / "HAZARDS.yaml"),
+            "--out",
+            str(columns / "out"),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 2 and "depth.tif" in err and "does not overlap" in err
     assert not (columns / "out").exists()
 
 
 def test_missing_raster_and_unknown_band_are_exit_2_naming_them(columns, capsys):
     plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
-    args = ["hazards", "--plan", str(plan), "--hazards", str(columns / "HAZARDS.yaml"), "--out", str(columns / "o"), "-q"]
+    args = [
+        "hazards",
+        "--plan",
+        str(plan),
+        "--hazards",
+        str(columns / "HAZARDS.yaml"),
+        "--out",
+        str(columns / "o"),
+        "-q",
+    ]
     write_hazards(columns, raster="rasters/khong_co.tif")
     code, err = _exit(args, capsys)
     assert code == 2 and "rasters/khong_co.tif" in err and "not found" in err
@@ -315,16 +394,37 @@ def test_missing_raster_and_unknown_band_are_exit_2_naming_them(columns, capsys)
 
 def test_check_with_hazards_writes_hazards_gpkg(columns):
     master = columns / "master.gpkg"
-    gpd.GeoDataFrame({"MA_QH": ["ODT"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)],
-                     crs=9207).to_file(master)
+    gpd.GeoDataFrame(
+        {"MA_QH": ["ODT"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)], crs=9207
+    ).to_file(master)
     plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
-    result = run_check(CheckOptions(master=str(master), plans=[PlanInput(str(plan), code_field="code")],
-                                    hazards=str(columns / "HAZARDS.yaml")))
+    result = run_check(
+        CheckOptions(
+            master=str(master), plans=[PlanInput(str(plan), code_field="code")], hazards=str(columns / "HAZARDS.yaml")
+        )
+    )
     assert len(result.conflicts) == 0 and result.exit_code == 1  # no plan conflict, but a conflict band
     assert result.summary["hazards"]["totals"]["conflict_area_m2"] == pytest.approx(702.0, rel=1e-4)
     out = columns / "out"
-    assert _code(["check", "--master", str(master), "--plan", str(plan), "--plan-field", "code",
-                  "--hazards", str(columns / "HAZARDS.yaml"), "--out", str(out), "-q"]) == 1
+    assert (
+        _code(
+            [
+                "check",
+                "--master",
+                str(master),
+                "--plan",
+                str(plan),
+                "--plan-field",
+                "code",
+                "--hazards",
+                str(columns / "HAZARDS.yaml"),
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 1
+    )
     assert len(pyogrio.read_dataframe(out / "hazards.gpkg", layer="hazards")) == 3
 
 
@@ -332,19 +432,36 @@ def test_check_with_hazards_writes_hazards_gpkg(columns):
 def test_hazard_map_in_chromium_offline(columns, tmp_path):
     """The depth bands are an inlined image (drawn with no network), toggled in the layer control,
     and a click on an exposed piece opens its popup: band, depths, rule, scenario."""
-    from PIL import Image
     import io
 
-    from tests.test_browser import ARGS, CHROMIUM, Session
+    from PIL import Image
+
     from tests.conftest import require_system
+    from tests.test_browser import ARGS, CHROMIUM, Session
 
     if not CHROMIUM.exists():
         require_system("Chromium", "apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
     out = columns / "out"
-    assert _code(["hazards", "--plan", str(plan), "--plan-field", "code", "--hazards", str(columns / "HAZARDS.yaml"),
-                  "--out", str(out), "--map", "-q"]) == 1
+    assert (
+        _code(
+            [
+                "hazards",
+                "--plan",
+                str(plan),
+                "--plan-field",
+                "code",
+                "--hazards",
+                str(columns / "HAZARDS.yaml"),
+                "--out",
+                str(out),
+                "--map",
+                "-q",
+            ]
+        )
+        == 1
+    )
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         s = Session(browser, out / "map.html")
@@ -354,14 +471,18 @@ def test_hazard_map_in_chromium_offline(columns, tmp_path):
                     exposed: kgspatial.counts['exposed:slr']}; }""")
         assert state == {"on": True, "loaded": True, "src": "data:image/png;base64,", "opacity": 0.55, "exposed": 3}
         assert "Ngập do nước biển dâng" in s.page.inner_text(".leaflet-control-layers")
-        assert "> 1 m" in s.page.inner_text(".kg-hazard-legend") and "0.5 – 1 m" in s.page.inner_text(".kg-hazard-legend")
+        assert "> 1 m" in s.page.inner_text(".kg-hazard-legend") and "0.5 – 1 m" in s.page.inner_text(
+            ".kg-hazard-legend"
+        )
         # Column 5 (1.6 m, the darkest band) outside the plan: the image shows blue there.
         s.page.evaluate("kgspatial.map.setView(kgspatial.map.getCenter(), 19, {animate: false})")
         s.page.wait_for_timeout(300)
         lon, lat = crs_mod_transform(X0 + 55, Y0 - 37)
-        px = s.page.evaluate("""([lat, lon]) => { const p = kgspatial.map.latLngToContainerPoint([lat, lon]);
+        px = s.page.evaluate(
+            """([lat, lon]) => { const p = kgspatial.map.latLngToContainerPoint([lat, lon]);
                                  const r = kgspatial.map.getContainer().getBoundingClientRect(); return [p.x + r.left, p.y + r.top]; }""",
-                             [lat, lon])
+            [lat, lon],
+        )
         pixel = Image.open(io.BytesIO(s.page.screenshot())).convert("RGB").getpixel((int(px[0]), int(px[1])))
         assert pixel[2] > pixel[0] + 40, pixel
         text = s.click_at(X0 + 30, Y0 - 20)  # inside the piece of R2 (x 20-40 m)
@@ -387,10 +508,25 @@ def test_reports_have_a_section_per_hazard(columns):
     from pypdf import PdfReader
 
     plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
-    gpd.GeoDataFrame({"ma_xa": ["A"], "ten_xa": ["Xã Á"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 200, Y0 + 100)],
-                     crs=9207).to_file(columns / "xa.gpkg")
-    args = ["hazards", "--plan", str(plan), "--plan-field", "code", "--hazards", str(columns / "HAZARDS.yaml"),
-            "--admin", str(columns / "xa.gpkg"), "--admin-field", "ma_xa", "--admin-name-field", "ten_xa", "-q"]
+    gpd.GeoDataFrame(
+        {"ma_xa": ["A"], "ten_xa": ["Xã Á"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 200, Y0 + 100)], crs=9207
+    ).to_file(columns / "xa.gpkg")
+    args = [
+        "hazards",
+        "--plan",
+        str(plan),
+        "--plan-field",
+        "code",
+        "--hazards",
+        str(columns / "HAZARDS.yaml"),
+        "--admin",
+        str(columns / "xa.gpkg"),
+        "--admin-field",
+        "ma_xa",
+        "--admin-name-field",
+        "ten_xa",
+        "-q",
+    ]
     assert _code(args + ["--out", str(columns / "vi"), "--report", "html,xlsx,pdf"]) == 1
     assert _code(args + ["--out", str(columns / "en"), "--report", "html", "--english"]) == 1
     page = (columns / "vi" / "report.html").read_text(encoding="utf-8")
@@ -418,19 +554,31 @@ def test_batch_with_hazards_in_the_registry(columns):
     from kgspatial.batch import BatchOptions, run_batch
     from kgspatial.errors import RegistryError
 
-    gpd.GeoDataFrame({"MA_QH": ["ODT"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)],
-                     crs=9207).to_file(columns / "master.gpkg")
+    gpd.GeoDataFrame(
+        {"MA_QH": ["ODT"]}, geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 100)], crs=9207
+    ).to_file(columns / "master.gpkg")
     for name in ("a", "b"):
         write_plan(columns / f"{name}.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
     registry = {
-        "province": "kien-giang", "master": {"path": "master.gpkg", "code_field": "MA_QH", "label_field": None},
+        "province": "kien-giang",
+        "master": {"path": "master.gpkg", "code_field": "MA_QH", "label_field": None},
         "hazards": "HAZARDS.yaml",
-        "plans": [{"id": n, "name": f"Quy hoạch {n}", "type": "urban_zoning", "path": f"{n}.gpkg", "code_field": "code",
-                   "label_field": "ten"} for n in ("a", "b")],
+        "plans": [
+            {
+                "id": n,
+                "name": f"Quy hoạch {n}",
+                "type": "urban_zoning",
+                "path": f"{n}.gpkg",
+                "code_field": "code",
+                "label_field": "ten",
+            }
+            for n in ("a", "b")
+        ],
     }
     (columns / "registry.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
-    result = run_batch(BatchOptions(registry=columns / "registry.yaml", out=columns / "out", formats=("html",),
-                                    plan_maps=False))
+    result = run_batch(
+        BatchOptions(registry=columns / "registry.yaml", out=columns / "out", formats=("html",), plan_maps=False)
+    )
     assert result.exit_code == 1
     for n in ("a", "b"):
         rows = pyogrio.read_dataframe(columns / "out" / n / "hazards.gpkg", layer="hazards")
@@ -455,9 +603,11 @@ def test_straight_lines_north_south_and_east_west_are_screened(columns):
     # y -5..-35: 30 m all in column 2 (0.8 m) -> R2 30 m.  E-W at y = -15, x 5..45: R1 x 5-20
     # 15 m, R2 x 20-40 20 m, R3 x 40-45 5 m.
     # A multi-line of two N-S pieces at x = 35 m (y -5..-15 and -25..-35): R2 20 m.
-    lines = [shapely.LineString([(X0 + 25, Y0 - 5), (X0 + 25, Y0 - 35)]),
-             shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 45, Y0 - 15)]),
-             shapely.MultiLineString([[(X0 + 35, Y0 - 5), (X0 + 35, Y0 - 15)], [(X0 + 35, Y0 - 25), (X0 + 35, Y0 - 35)]])]
+    lines = [
+        shapely.LineString([(X0 + 25, Y0 - 5), (X0 + 25, Y0 - 35)]),
+        shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 45, Y0 - 15)]),
+        shapely.MultiLineString([[(X0 + 35, Y0 - 5), (X0 + 35, Y0 - 15)], [(X0 + 35, Y0 - 25), (X0 + 35, Y0 - 35)]]),
+    ]
     rows = _run(columns, write_plan(columns / "plan.gpkg", lines, codes=["DGT"] * 3)).result.findings
     ids = sorted(rows["plan_feature"].unique())
     ns, ew, multi = (rows[rows["plan_feature"] == k] for k in ids)
@@ -475,8 +625,10 @@ def test_lines_along_a_band_edge_are_counted_once_in_the_deeper_band(columns):
     # 30 m of R2 (the deeper side, as for points), not 30 m of each.  The bent line (5,-15) ->
     # (20,-15) -> (20,-35) -> (35,-35): 15 m in R1, 20 m on the edge (R2), 15 m inside row 3 of
     # columns 2-3 (R2): R1 15 m, R2 35 m, 50 m in all.
-    lines = [shapely.LineString([(X0 + 20, Y0 - 5), (X0 + 20, Y0 - 35)]),
-             shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 20, Y0 - 15), (X0 + 20, Y0 - 35), (X0 + 35, Y0 - 35)])]
+    lines = [
+        shapely.LineString([(X0 + 20, Y0 - 5), (X0 + 20, Y0 - 35)]),
+        shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 20, Y0 - 15), (X0 + 20, Y0 - 35), (X0 + 35, Y0 - 35)]),
+    ]
     rows = _run(columns, write_plan(columns / "plan.gpkg", lines, codes=["DGT", "DGT"])).result.findings
     first = rows["plan_feature"] == rows["plan_feature"].min()
     assert _by_rule(rows[first], "length_m") == pytest.approx({"R2": 30.0}, rel=1e-6)
@@ -491,9 +643,15 @@ def test_an_east_west_line_half_on_no_data(tmp_path):
     write_raster(tmp_path / "depth.tif", values)
     write_hazards(tmp_path)
     line = shapely.LineString([(X0 + 5, Y0 - 15), (X0 + 35, Y0 - 15)])
-    rows = _run(tmp_path, write_plan(tmp_path / "plan.gpkg", [line], codes=["DGT"])).result.findings.set_index("verdict")
-    assert rows.loc["conflict", "length_m"] == pytest.approx(15.0) and rows.loc["unknown", "length_m"] == pytest.approx(15.0)
-    assert rows.loc["conflict", "unknown_m"] == pytest.approx(15.0) and rows.loc["conflict", "mean_depth"] == pytest.approx(0.8)
+    rows = _run(tmp_path, write_plan(tmp_path / "plan.gpkg", [line], codes=["DGT"])).result.findings.set_index(
+        "verdict"
+    )
+    assert rows.loc["conflict", "length_m"] == pytest.approx(15.0) and rows.loc["unknown", "length_m"] == pytest.approx(
+        15.0
+    )
+    assert rows.loc["conflict", "unknown_m"] == pytest.approx(15.0) and rows.loc[
+        "conflict", "mean_depth"
+    ] == pytest.approx(0.8)
 
 
 def _int16_centimetres(path):
@@ -501,8 +659,18 @@ def _int16_centimetres(path):
     # no data (-32768).
     values = np.array([[20, 20, 80, 80]] * 4, dtype="int16")
     values[3, 0] = -32768
-    with rasterio.open(path, "w", driver="GTiff", height=4, width=4, count=1, dtype="int16", crs="EPSG:9207",
-                       transform=from_origin(X0, Y0, 10, 10), nodata=-32768) as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=4,
+        width=4,
+        count=1,
+        dtype="int16",
+        crs="EPSG:9207",
+        transform=from_origin(X0, Y0, 10, 10),
+        nodata=-32768,
+    ) as ds:
         ds.write(values, 1)
         ds.scales, ds.offsets = (0.01,), (0.0,)
     return path
@@ -521,7 +689,9 @@ def test_scaled_integer_raster_gives_metres_everywhere(tmp_path):
     by = rows[rows["verdict"] != "unknown"].set_index("rule_id")
     assert by.loc["R1", "mean_depth"] == pytest.approx(0.2) and by.loc["R2", "max_depth"] == pytest.approx(0.8)
     pts = [shapely.Point(X0 + 5, Y0 - 5), shapely.Point(X0 + 25, Y0 - 5), shapely.Point(X0 + 5, Y0 - 35)]
-    rows = _run(tmp_path, write_plan(tmp_path / "pts.gpkg", pts, codes=["DNL"] * 3)).result.findings.sort_values("plan_feature")
+    rows = _run(tmp_path, write_plan(tmp_path / "pts.gpkg", pts, codes=["DNL"] * 3)).result.findings.sort_values(
+        "plan_feature"
+    )
     assert list(rows["verdict"]) == ["conditional", "conflict", "unknown"]
     assert list(rows["max_depth"].round(3)[:2]) == [0.2, 0.8]
 
@@ -536,8 +706,9 @@ def test_scaled_raster_on_the_map_image(tmp_path):
     _int16_centimetres(tmp_path / "depth.tif")
     config = load_hazards(write_hazards(tmp_path), load_profile("kien-giang").load_taxonomy())
     raster = open_raster(config.layers[0])
-    box = crs_mod.transform_geometries(np.array([shapely.box(X0, Y0 - 40, X0 + 40, Y0)], dtype=object),
-                                       "EPSG:9207", "EPSG:3857")[0]
+    box = crs_mod.transform_geometries(
+        np.array([shapely.box(X0, Y0 - 40, X0 + 40, Y0)], dtype=object), "EPSG:9207", "EPSG:3857"
+    )[0]
     image, _ = band_image(raster, [0.0, 0.5, 1.0], shapely.bounds(box), max_pixels=40)
     raster.close()
     h, w = image.shape[:2]
@@ -550,15 +721,27 @@ def test_an_internal_mask_band_is_no_data_everywhere(tmp_path):
     # 4 x 4 cells of 0.2 m whose internal mask hides columns 0-1.  The raster's box (1600 m²):
     # 800 m² R1, 800 m² unknown; a point on a hidden cell is unknown.
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-        with rasterio.open(tmp_path / "depth.tif", "w", driver="GTiff", height=4, width=4, count=1, dtype="float32",
-                           crs="EPSG:9207", transform=from_origin(X0, Y0, 10, 10)) as ds:
+        with rasterio.open(
+            tmp_path / "depth.tif",
+            "w",
+            driver="GTiff",
+            height=4,
+            width=4,
+            count=1,
+            dtype="float32",
+            crs="EPSG:9207",
+            transform=from_origin(X0, Y0, 10, 10),
+        ) as ds:
             ds.write(np.full((4, 4), 0.2, dtype="float32"), 1)
             mask = np.full((4, 4), 255, dtype="uint8")
             mask[:, :2] = 0
             ds.write_mask(mask)
     write_hazards(tmp_path)
-    plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0, Y0 - 40, X0 + 40, Y0), shapely.Point(X0 + 5, Y0 - 5)],
-                      codes=["ODT", "DNL"])
+    plan = write_plan(
+        tmp_path / "plan.gpkg",
+        [shapely.box(X0, Y0 - 40, X0 + 40, Y0), shapely.Point(X0 + 5, Y0 - 5)],
+        codes=["ODT", "DNL"],
+    )
     rows = _run(tmp_path, plan).result.findings
     polys = rows[rows["kind"] == "polygon"].set_index("verdict")
     assert polys.loc["conditional", "area_m2"] == pytest.approx(800.0)
@@ -591,14 +774,18 @@ def test_large_parts_are_screened_tile_by_tile_with_the_same_figures(columns, mo
 
     monkeypatch.setattr(hz, "TILE", 2)
     monkeypatch.setattr(hz, "TILE_CELLS", 4)
-    plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7),
-                                              shapely.LineString([(X0 + 5, Y0 - 20), (X0 + 45, Y0 - 20)])],
-                      codes=["ODT", "DGT"])
+    plan = write_plan(
+        columns / "plan.gpkg",
+        [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7), shapely.LineString([(X0 + 5, Y0 - 20), (X0 + 45, Y0 - 20)])],
+        codes=["ODT", "DGT"],
+    )
     rows = _run(columns, plan).result.findings
     poly, line = rows[rows["kind"] == "polygon"], rows[rows["kind"] == "line"]
     assert _by_rule(poly) == pytest.approx({"R1": 390.0, "R2": 520.0, "R3": 182.0}, rel=1e-6) and len(poly) == 3
     assert shapely.union_all(poly.geometry.values).area == pytest.approx(1092.0)
-    assert poly["share"].sum() == pytest.approx(1.0) and poly.set_index("rule_id").loc["R2", "mean_depth"] == pytest.approx(0.8)
+    assert poly["share"].sum() == pytest.approx(1.0) and poly.set_index("rule_id").loc[
+        "R2", "mean_depth"
+    ] == pytest.approx(0.8)
     assert _by_rule(line, "length_m") == pytest.approx({"R1": 15.0, "R2": 20.0, "R3": 5.0}, rel=1e-6) and len(line) == 3
 
 
@@ -615,7 +802,9 @@ def test_tiles_keep_no_data_unknown(tmp_path, monkeypatch):
     plan = write_plan(tmp_path / "plan.gpkg", [shapely.box(X0 + 10, Y0 - 40, X0 + 40, Y0 - 10)])
     rows = _run(tmp_path, plan).result.findings.set_index("verdict")
     assert len(rows) == 2 and rows.loc["conflict", "area_m2"] == pytest.approx(800.0)
-    assert rows.loc["unknown", "area_m2"] == pytest.approx(100.0) and rows.loc["conflict", "unknown_m2"] == pytest.approx(100.0)
+    assert rows.loc["unknown", "area_m2"] == pytest.approx(100.0) and rows.loc[
+        "conflict", "unknown_m2"
+    ] == pytest.approx(100.0)
 
 
 def test_hazard_names_are_text_in_the_map_and_ids_must_be_text(columns, capsys):
@@ -626,13 +815,30 @@ def test_hazard_names_are_text_in_the_map_and_ids_must_be_text(columns, capsys):
     yaml_path.write_text(text, encoding="utf-8")
     plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
     out = columns / "out"
-    assert _code(["hazards", "--plan", str(plan), "--plan-field", "code", "--hazards", str(yaml_path),
-                  "--out", str(out), "--map", "-q"]) == 1
+    assert (
+        _code(
+            [
+                "hazards",
+                "--plan",
+                str(plan),
+                "--plan-field",
+                "code",
+                "--hazards",
+                str(yaml_path),
+                "--out",
+                str(out),
+                "--map",
+                "-q",
+            ]
+        )
+        == 1
+    )
     page = (out / "map.html").read_text(encoding="utf-8")
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     yaml_path.write_text(text.replace("id: slr", "id: [1, 2]"), encoding="utf-8")
-    code, err = _exit(["hazards", "--plan", str(plan), "--hazards", str(yaml_path), "--out", str(columns / "o2"), "-q"],
-                      capsys)
+    code, err = _exit(
+        ["hazards", "--plan", str(plan), "--hazards", str(yaml_path), "--out", str(columns / "o2"), "-q"], capsys
+    )
     assert code == 2 and "[1, 2]" in err and "không phải chuỗi ký tự / is not a text id" in err
     assert "missing" not in err.split("layers[0]")[1].split(";")[0]
 
@@ -641,11 +847,26 @@ def test_hazard_popups_escape_each_text_once():
     # maps._row escapes its value: escaping before it too showed "&amp;lt;b&amp;gt;" for "<b>".
     from kgspatial.hazard_map import _popup
 
-    row = {"plan_id": "p", "plan_feature": 1, "plan_code": "ODT", "plan_label": "Khu <b>A</b> & B", "min_depth": 0.5,
-           "verdict": "conflict", "severity": "high", "rule_id": "R2", "reference": "QĐ <i>1</i>", "max_depth": 0.8,
-           "mean_depth": 0.8, "kind": "polygon", "area_m2": 520.0, "length_m": 0.0}
+    row = {
+        "plan_id": "p",
+        "plan_feature": 1,
+        "plan_code": "ODT",
+        "plan_label": "Khu <b>A</b> & B",
+        "min_depth": 0.5,
+        "verdict": "conflict",
+        "severity": "high",
+        "rule_id": "R2",
+        "reference": "QĐ <i>1</i>",
+        "max_depth": 0.8,
+        "mean_depth": 0.8,
+        "kind": "polygon",
+        "area_m2": 520.0,
+        "length_m": 0.0,
+    }
     page = _popup(row, {"name_vi": "<script>x</script>", "name_en": "e", "scenario": "RCP <8.5>"}, {})
-    assert "Khu &lt;b&gt;A&lt;/b&gt; &amp; B" in page and "QĐ &lt;i&gt;1&lt;/i&gt;" in page and "RCP &lt;8.5&gt;" in page
+    assert (
+        "Khu &lt;b&gt;A&lt;/b&gt; &amp; B" in page and "QĐ &lt;i&gt;1&lt;/i&gt;" in page and "RCP &lt;8.5&gt;" in page
+    )
     assert "&amp;lt;" not in page and "<script>" not in page and "<b>" not in page
 
 
@@ -663,12 +884,19 @@ def test_a_tie_between_plan_codes_names_the_table_once(columns, capsys):
     """LUA (rice land) and NNP (agricultural land) are both groups holding LUC: score 1 each for
     it, a tie (§3, §8). The message names the table once (it said "hazard_rules.csv:
     hazard_rules.csv: hazard slr: …"), Vietnamese first."""
-    write_hazards(columns, rules="rule_id,plan_code,hazard_id,min_depth,verdict,severity\n"
-                                 "A0,LUA,slr,0,conflict,high\nA1,NNP,slr,0,conditional,low\n")
+    write_hazards(
+        columns,
+        rules="rule_id,plan_code,hazard_id,min_depth,verdict,severity\n"
+        "A0,LUA,slr,0,conflict,high\nA1,NNP,slr,0,conditional,low\n",
+    )
     plan = write_plan(columns / "plan.gpkg", [shapely.box(X0 + 5, Y0 - 33, X0 + 47, Y0 - 7)])
-    code, err = _exit(["hazards", "--plan", str(plan), "--hazards", str(columns / "HAZARDS.yaml"),
-                       "--out", str(columns / "o"), "-q"], capsys)
+    code, err = _exit(
+        ["hazards", "--plan", str(plan), "--hazards", str(columns / "HAZARDS.yaml"), "--out", str(columns / "o"), "-q"],
+        capsys,
+    )
     assert code == 2, err
     assert err.count("hazard_rules.csv") == 1, err
-    assert ("hiểm họa slr: các mã quy hoạch LUA và NNP ngang nhau cho mã quy hoạch LUC / hazard slr: plan codes"
-            " LUA and NNP tie for plan code LUC") in err
+    assert (
+        "hiểm họa slr: các mã quy hoạch LUA và NNP ngang nhau cho mã quy hoạch LUC / hazard slr: plan codes"
+        " LUA and NNP tie for plan code LUC"
+    ) in err

@@ -29,9 +29,9 @@ NAMES = ["Đất trồng lúa", "Đất rừng phòng hộ", "Đất ở tại �
 def legacy_shapefile(path, encoding: str, with_cpg: bool = False):
     """Write a shapefile whose DBF holds `encoding` bytes, as old ArcView/MapInfo tools did."""
     frame = gpd.GeoDataFrame(
-        {"KyHieu": ["LUC", "RPH", "ODT"],
-         "TenLoai": [n.encode(encoding).decode("latin-1") for n in NAMES]},
-        geometry=list(geoms.master_frame().geometry), crs=geoms.CRS,
+        {"KyHieu": ["LUC", "RPH", "ODT"], "TenLoai": [n.encode(encoding).decode("latin-1") for n in NAMES]},
+        geometry=list(geoms.master_frame().geometry),
+        crs=geoms.CRS,
     )
     pyogrio.write_dataframe(frame, path, encoding="ISO-8859-1")
     path.with_suffix(".cpg").unlink(missing_ok=True)
@@ -177,8 +177,11 @@ def test_only_selected_columns_are_read(tmp_path):
     frame.to_file(tmp_path / "p.gpkg")
     frame.to_parquet(tmp_path / "p.parquet")
     shp = legacy_shapefile(tmp_path / "legacy.shp", "tcvn3")
-    for path, wanted in ((tmp_path / "p.gpkg", ["ma", "ten"]), (tmp_path / "p.parquet", ["ma", "ten"]),
-                         (shp, ["TenLoai"])):
+    for path, wanted in (
+        (tmp_path / "p.gpkg", ["ma", "ten"]),
+        (tmp_path / "p.parquet", ["ma", "ten"]),
+        (shp, ["TenLoai"]),
+    ):
         layer = read_layer(path, select=lambda names, w=wanted: [n for n in names if n in w])
         assert sorted(c for c in layer.gdf.columns if c != "geometry") == sorted(wanted)
     assert list(read_layer(shp, select=lambda names: ["TenLoai"]).gdf["TenLoai"]) == NAMES
@@ -211,8 +214,11 @@ def test_heights_are_dropped(tmp_path):
     plan.to_file(tmp_path / "p.shp", encoding="utf-8")
     geoms.master_frame().to_file(tmp_path / "m.gpkg")
     (tmp_path / "r.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
-    result = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.shp"))],
-                                    rules=str(tmp_path / "r.csv")))
+    result = run_check(
+        CheckOptions(
+            master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.shp"))], rules=str(tmp_path / "r.csv")
+        )
+    )
     assert result.summary["inputs"]["plans"][0]["heights_dropped"] == 2
     assert not _shapely.has_z(result.conflicts.geometry.values).any()
     assert sorted(result.conflicts["area_m2"].round(6)) == [2500.0, 2500.0, 3600.0]  # by hand, tests/geoms.py

@@ -54,9 +54,13 @@ def build_scene(folder):
     geoms.units_frame().to_file(units)
     rules = folder / "rules.csv"
     rules.write_text(SCENE_RULES, encoding="utf-8")
-    opts = CheckOptions(master=str(master), plans=[PlanInput(str(plan), plan_id="qh-xa", label_field="ten",
-                                                             id_field="so_hieu")],
-                        master_label_field="TEN", rules=str(rules), admin=AdminInput(str(units)))
+    opts = CheckOptions(
+        master=str(master),
+        plans=[PlanInput(str(plan), plan_id="qh-xa", label_field="ten", id_field="so_hieu")],
+        master_label_field="TEN",
+        rules=str(rules),
+        admin=AdminInput(str(units)),
+    )
     result = run_check(opts)
     admin = prepare_admin(read_layer(str(units)), recognise(geoms.CRS))
     return result, admin
@@ -87,6 +91,7 @@ def _unescaped(page: str) -> str:
 
 
 # --- formatting and styling --------------------------------------------------------------
+
 
 def test_numbers_in_vietnamese_convention():
     assert maps.vn_number(1234567.891, 2) == "1.234.567,89"
@@ -120,7 +125,7 @@ def test_conflict_style_by_severity_verdict_and_kind():
 
 def _lab(hex_color: str) -> tuple[float, float, float]:
     """sRGB -> CIE L*a*b* (D65), written out here rather than taken from the code under test."""
-    rgb = [int(hex_color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    rgb = [int(hex_color.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
     lin = [((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92 for c in rgb]
     x = (0.4124 * lin[0] + 0.3576 * lin[1] + 0.1805 * lin[2]) / 0.95047
     y = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
@@ -146,16 +151,40 @@ def test_no_land_use_colour_can_be_taken_for_a_conflict(taxonomy):
 
 
 def test_popup_in_vietnamese_with_hand_figures(taxonomy):
-    row = {"conflict_id": "abc", "plan_id": "qhc", "plan_feature": "KDC-01", "plan_label": "Khu dân cư mới",
-           "plan_code": "ODT", "master_code": "LUA", "master_label": "Cánh đồng mẫu", "rule_id": "R01",
-           "verdict": "conflict", "severity": "high", "reference": "Luật Đất đai 2024", "kind": "polygon",
-           "area_m2": 2500.0, "length_m": 0.0, "admin_code": "31150", "admin_name": "Phường Vĩnh Thanh",
-           "admin_prev_code": "", "admin_prev_name": ""}
+    row = {
+        "conflict_id": "abc",
+        "plan_id": "qhc",
+        "plan_feature": "KDC-01",
+        "plan_label": "Khu dân cư mới",
+        "plan_code": "ODT",
+        "master_code": "LUA",
+        "master_label": "Cánh đồng mẫu",
+        "rule_id": "R01",
+        "verdict": "conflict",
+        "severity": "high",
+        "reference": "Luật Đất đai 2024",
+        "kind": "polygon",
+        "area_m2": 2500.0,
+        "length_m": 0.0,
+        "admin_code": "31150",
+        "admin_name": "Phường Vĩnh Thanh",
+        "admin_prev_code": "",
+        "admin_prev_name": "",
+    }
     popup = maps.conflict_popup(row, taxonomy, {"qhc": "Quy hoạch chung Rạch Giá <2019>"})
     assert unicodedata.is_normalized("NFC", popup)
-    for text in ("Đất trồng lúa", "ODT – Đất ở tại đô thị", "R01 — Luật Đất đai 2024", "Xung đột (conflict)",
-                 "cao (high)", "0,2500 ha (2.500 m²)", "Phường Vĩnh Thanh (31150)", "KDC-01 · Khu dân cư mới",
-                 "Quy hoạch chung Rạch Giá &lt;2019&gt; (qhc)", "ngoài mọi đơn vị"):
+    for text in (
+        "Đất trồng lúa",
+        "ODT – Đất ở tại đô thị",
+        "R01 — Luật Đất đai 2024",
+        "Xung đột (conflict)",
+        "cao (high)",
+        "0,2500 ha (2.500 m²)",
+        "Phường Vĩnh Thanh (31150)",
+        "KDC-01 · Khu dân cư mới",
+        "Quy hoạch chung Rạch Giá &lt;2019&gt; (qhc)",
+        "ngoài mọi đơn vị",
+    ):
         assert text in popup, text
     line = dict(row, kind="line", area_m2=0.0, length_m=90.0, verdict="conditional", severity="medium")
     popup = maps.conflict_popup(line, taxonomy, {})
@@ -164,6 +193,7 @@ def test_popup_in_vietnamese_with_hand_figures(taxonomy):
 
 
 # --- simplification ----------------------------------------------------------------------
+
 
 def _dense_coverage(n=60, seed=3):
     """A Voronoi coverage of a 10 km square whose edges wiggle every 5 m, as digitised layers do.
@@ -204,8 +234,10 @@ def test_coverage_simplify_drops_vertices_and_keeps_the_coverage():
 
 
 def test_non_coverage_is_simplified_feature_by_feature():
-    overlapping = np.array([shapely.segmentize(shapely.box(0, 0, 100, 100), 1),
-                            shapely.segmentize(shapely.box(50, 50, 150, 150), 1)], dtype=object)
+    overlapping = np.array(
+        [shapely.segmentize(shapely.box(0, 0, 100, 100), 1), shapely.segmentize(shapely.box(50, 50, 150, 150), 1)],
+        dtype=object,
+    )
     assert not shapely.coverage_is_valid(overlapping)
     out = maps.simplify_coverage(overlapping, 2.0)
     assert (shapely.get_num_coordinates(out) == 5).all()  # each back to its 4 corners
@@ -223,6 +255,7 @@ def test_dissolve_by_code_keeps_areas():
 
 
 # --- the rendered page -------------------------------------------------------------------
+
 
 def test_map_is_offline_complete_and_in_vietnamese(scene, tmp_path):
     result, admin = scene
@@ -272,10 +305,18 @@ def test_large_layers_dissolved_and_on_canvas(tmp_path, taxonomy, monkeypatch):
     cells = shapely.transform(cells, lambda c: c + [x0, y0])
     from kgspatial.prepare import PreparedLayer
 
-    master = PreparedLayer("m", cells, codes, codes, np.full(400, "", dtype=object),
-                           np.arange(400).astype(str).astype(object), np.zeros(400, dtype=np.int8))
-    empty = gpd.GeoDataFrame({c: [] for c in ["plan_id", "verdict", "severity", "kind"]},
-                             geometry=gpd.GeoSeries([], crs=geoms.CRS))
+    master = PreparedLayer(
+        "m",
+        cells,
+        codes,
+        codes,
+        np.full(400, "", dtype=object),
+        np.arange(400).astype(str).astype(object),
+        np.zeros(400, dtype=np.int8),
+    )
+    empty = gpd.GeoDataFrame(
+        {c: [] for c in ["plan_id", "verdict", "severity", "kind"]}, geometry=gpd.GeoSeries([], crs=geoms.CRS)
+    )
     path = maps.write_province_map(master, taxonomy, empty, tmp_path / "p.html", max_features=100)
     page = path.read_text(encoding="utf-8")
     assert len(_features(page)) >= 4 and "400 master zones dissolved by code" in page
@@ -298,10 +339,16 @@ def test_province_map_of_several_plans(scene, tmp_path, taxonomy):
     result, admin = scene
     two = gpd.GeoDataFrame(
         gpd.pd.concat([result.conflicts, result.conflicts.assign(plan_id="qh-2")], ignore_index=True),
-        crs=result.conflicts.crs)
-    path = maps.write_province_map(result.master, taxonomy, two, tmp_path / "tinh.html",
-                                   plan_names={"qh-xa": "Quy hoạch xã Phi Thông", "qh-2": "QH phân khu số 2"},
-                                   admin=admin)
+        crs=result.conflicts.crs,
+    )
+    path = maps.write_province_map(
+        result.master,
+        taxonomy,
+        two,
+        tmp_path / "tinh.html",
+        plan_names={"qh-xa": "Quy hoạch xã Phi Thông", "qh-2": "QH phân khu số 2"},
+        admin=admin,
+    )
     page = path.read_text(encoding="utf-8")
     popups = [f["properties"]["p"] for f in _features(page) if "p" in f["properties"]]
     assert len(popups) == 18
@@ -321,8 +368,17 @@ def test_cli_check_map(tmp_path, monkeypatch, capsys):
     for name, frame in (("master.gpkg", geoms.master_frame()), ("plan.gpkg", geoms.plan_frame())):
         frame.to_file(tmp_path / name)
     (tmp_path / "rules.csv").write_text(SCENE_RULES, encoding="utf-8")
-    argv = ["check", "--master", str(tmp_path / "master.gpkg"), "--plan", str(tmp_path / "plan.gpkg"),
-            "--rules", str(tmp_path / "rules.csv"), "--map", "-q"]
+    argv = [
+        "check",
+        "--master",
+        str(tmp_path / "master.gpkg"),
+        "--plan",
+        str(tmp_path / "plan.gpkg"),
+        "--rules",
+        str(tmp_path / "rules.csv"),
+        "--map",
+        "-q",
+    ]
     assert main(argv + ["--out", str(tmp_path / "out")]) == 1
     page = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
     assert "window.kgspatial" in page and len([f for f in _features(page) if "p" in f["properties"]]) == 7

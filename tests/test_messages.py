@@ -32,6 +32,7 @@ def vietnamese_first(message: str) -> bool:
 
 # --- the formatter --------------------------------------------------------------------------
 
+
 def test_numbers_vietnamese_and_english():
     assert numfmt.number(3051.5, 2) == "3.051,50"
     assert numfmt.number(3051.5, 2, english=True) == "3,051.50"
@@ -58,6 +59,7 @@ def test_xlsx_hectare_format_follows_the_same_rule():
 
 # --- CLI lines and warnings -----------------------------------------------------------------
 
+
 @pytest.fixture()
 def scene(tmp_path):
     geoms.master_frame().to_file(tmp_path / "master.gpkg")
@@ -68,8 +70,19 @@ def scene(tmp_path):
 
 
 def _check(scene, *extra, plan="plan.gpkg") -> list[str]:
-    return ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / plan),
-            "--rules", str(scene / "rules.csv"), "--out", str(scene / "out"), "-q", *extra]
+    return [
+        "check",
+        "--master",
+        str(scene / "master.gpkg"),
+        "--plan",
+        str(scene / plan),
+        "--rules",
+        str(scene / "rules.csv"),
+        "--out",
+        str(scene / "out"),
+        "-q",
+        *extra,
+    ]
 
 
 def _run(argv, capsys) -> tuple[int, str]:
@@ -102,10 +115,12 @@ def test_cli_totals_with_thousands(tmp_path, capsys):
     import geopandas as gpd
     import shapely
 
-    gpd.GeoDataFrame({"MA_QH": ["LUC"]}, geometry=[shapely.box(560_000, 1_100_000, 563_000, 1_102_000)],
-                     crs="EPSG:9207").to_file(tmp_path / "master.gpkg")
-    gpd.GeoDataFrame({"ma": ["ODT"]}, geometry=[shapely.box(560_000, 1_100_000, 561_200, 1_101_000)],
-                     crs="EPSG:9207").to_file(tmp_path / "plan.gpkg")
+    gpd.GeoDataFrame(
+        {"MA_QH": ["LUC"]}, geometry=[shapely.box(560_000, 1_100_000, 563_000, 1_102_000)], crs="EPSG:9207"
+    ).to_file(tmp_path / "master.gpkg")
+    gpd.GeoDataFrame(
+        {"ma": ["ODT"]}, geometry=[shapely.box(560_000, 1_100_000, 561_200, 1_101_000)], crs="EPSG:9207"
+    ).to_file(tmp_path / "plan.gpkg")
     (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
     code, err = _run(_check(tmp_path), capsys)
     assert code == 1
@@ -113,6 +128,7 @@ def test_cli_totals_with_thousands(tmp_path, capsys):
 
 
 # --- errors: Vietnamese first ---------------------------------------------------------------
+
 
 def _zip_without_shapefile(tmp_path):
     path = tmp_path / "tai_lieu.zip"
@@ -212,17 +228,30 @@ def test_bad_plan_type_lists_every_type_with_its_vietnamese_name(tmp_path):
 
     geoms.master_frame().to_file(tmp_path / "master.gpkg")
     geoms.plan_frame().to_file(tmp_path / "plan.gpkg")
-    (tmp_path / "registry.yaml").write_text(yaml.safe_dump({
-        "province": "kien-giang", "master": {"path": "master.gpkg"},
-        "plans": [{"id": "a", "name": "Quy hoạch A", "type": "lau_dai", "path": "plan.gpkg"}]},
-        allow_unicode=True), encoding="utf-8")
+    (tmp_path / "registry.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "province": "kien-giang",
+                "master": {"path": "master.gpkg"},
+                "plans": [{"id": "a", "name": "Quy hoạch A", "type": "lau_dai", "path": "plan.gpkg"}],
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(KgSpatialError) as exc:
         load_registry(tmp_path / "registry.yaml")
     message = str(exc.value)
-    for text in ("'lau_dai' không phải là loại quy hoạch", "urban_general (Quy hoạch chung đô thị)",
-                 "urban_zoning (Quy hoạch phân khu đô thị)", "rural (Quy hoạch chung xã (nông thôn))",
-                 "sectoral_<ngành> (Quy hoạch ngành: transport = giao thông", "irrigation = thủy lợi",
-                 "technical_<loại> (Quy hoạch hạ tầng kỹ thuật", "is not a plan type; use urban_general"):
+    for text in (
+        "'lau_dai' không phải là loại quy hoạch",
+        "urban_general (Quy hoạch chung đô thị)",
+        "urban_zoning (Quy hoạch phân khu đô thị)",
+        "rural (Quy hoạch chung xã (nông thôn))",
+        "sectoral_<ngành> (Quy hoạch ngành: transport = giao thông",
+        "irrigation = thủy lợi",
+        "technical_<loại> (Quy hoạch hạ tầng kỹ thuật",
+        "is not a plan type; use urban_general",
+    ):
         assert text in message, (text, message)
     assert message.index("không phải là loại quy hoạch") < message.index("is not a plan type")
 
@@ -237,9 +266,12 @@ def test_rules_table_problems_are_vietnamese_first(tmp_path):
     from kgspatial.rules import RulesError, load_rules
 
     path = tmp_path / "quy_tac.csv"
-    path.write_text("rule_id,plan_code,master_code,verdict,severity\n"
-                    ",ODT,LUC,conflict,high\n"          # row 2: no id
-                    "R3,ODT,LUC,maybe,high\n", encoding="utf-8")  # row 3: verdict, and the pair again
+    path.write_text(
+        "rule_id,plan_code,master_code,verdict,severity\n"
+        ",ODT,LUC,conflict,high\n"  # row 2: no id
+        "R3,ODT,LUC,maybe,high\n",
+        encoding="utf-8",
+    )  # row 3: verdict, and the pair again
     with pytest.raises(RulesError) as exc:
         load_rules(path, load_profile("kien-giang").load_taxonomy())
     problems = exc.value.problems
@@ -248,18 +280,23 @@ def test_rules_table_problems_are_vietnamese_first(tmp_path):
     assert str(exc.value).startswith(f"{path}: 3 lỗi / 3 problem(s): dòng 2, rule_id: để trống")
 
 
-@pytest.mark.parametrize("english, note", [
-    (False, "Hiển thị 300 trong 1.100 mảnh"), (True, "Showing 300 of 1,100 pieces")])
+@pytest.mark.parametrize(
+    "english, note", [(False, "Hiển thị 300 trong 1.100 mảnh"), (True, "Showing 300 of 1,100 pieces")]
+)
 def test_report_counts_in_the_reports_language(tmp_path, capsys, english, note):
     """1 100 master zones of 10 × 10 m LUC under one ODT zone: 1 100 conflict pieces, 300 listed."""
     import geopandas as gpd
     import shapely
 
-    cells = [shapely.box(560_000 + 10 * i, 1_100_000 + 10 * j, 560_010 + 10 * i, 1_100_010 + 10 * j)
-             for i in range(44) for j in range(25)]
+    cells = [
+        shapely.box(560_000 + 10 * i, 1_100_000 + 10 * j, 560_010 + 10 * i, 1_100_010 + 10 * j)
+        for i in range(44)
+        for j in range(25)
+    ]
     gpd.GeoDataFrame({"MA_QH": ["LUC"] * len(cells)}, geometry=cells, crs="EPSG:9207").to_file(tmp_path / "master.gpkg")
-    gpd.GeoDataFrame({"ma": ["ODT"]}, geometry=[shapely.box(560_000, 1_100_000, 560_440, 1_100_250)],
-                     crs="EPSG:9207").to_file(tmp_path / "plan.gpkg")
+    gpd.GeoDataFrame(
+        {"ma": ["ODT"]}, geometry=[shapely.box(560_000, 1_100_000, 560_440, 1_100_250)], crs="EPSG:9207"
+    ).to_file(tmp_path / "plan.gpkg")
     (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
     code, _ = _run(_check(tmp_path, "--report", "html", *(["--english"] if english else [])), capsys)
     assert code == 1

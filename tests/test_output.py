@@ -15,18 +15,24 @@ ROAD = shapely.LineString([(0, 0), (30, 40)])
 CANALS = shapely.MultiLineString([[(0, 0), (0, 5)], [(1, 0), (1, 5)]])
 
 
-@pytest.mark.parametrize(("geoms", "declared"), [
-    ([SQUARE, TWO], "MultiPolygon"),
-    ([TWO, TWO], "MultiPolygon"),  # nothing to promote
-    ([ROAD, ROAD], "MultiLineString"),  # everything to promote
-    ([ROAD, CANALS], "MultiLineString"),
-    ([shapely.Point(1, 2), shapely.Point(3, 4)], "Point"),
-    ([shapely.Point(1, 2), shapely.MultiPoint([(5, 6), (7, 8)])], "MultiPoint"),
-    ([SQUARE, ROAD], "Unknown"),
-])
+@pytest.mark.parametrize(
+    ("geoms", "declared"),
+    [
+        ([SQUARE, TWO], "MultiPolygon"),
+        ([TWO, TWO], "MultiPolygon"),  # nothing to promote
+        ([ROAD, ROAD], "MultiLineString"),  # everything to promote
+        ([ROAD, CANALS], "MultiLineString"),
+        ([shapely.Point(1, 2), shapely.Point(3, 4)], "Point"),
+        ([shapely.Point(1, 2), shapely.MultiPoint([(5, 6), (7, 8)])], "MultiPoint"),
+        ([SQUARE, ROAD], "Unknown"),
+    ],
+)
 def test_declared_type_and_geometries_survive(tmp_path, geoms, declared):
-    frame = gpd.GeoDataFrame({"rule_id": ["R1", None], "plan_label": ["Đất trồng lúa", "Đường 3/2"],
-                              "area_m2": [1.5, 2.0]}, geometry=geoms, crs="EPSG:9207")
+    frame = gpd.GeoDataFrame(
+        {"rule_id": ["R1", None], "plan_label": ["Đất trồng lúa", "Đường 3/2"], "area_m2": [1.5, 2.0]},
+        geometry=geoms,
+        crs="EPSG:9207",
+    )
     path = tmp_path / "conflicts.gpkg"
     write_conflicts_gpkg(frame, path)
     info = pyogrio.read_info(path, layer="conflicts")
@@ -72,11 +78,15 @@ def test_arrow_backed_columns_are_written(tmp_path):
     from kgspatial.output import write_conflicts_gpkg
 
     chunked = pa.chunked_array([["Lúa A"], ["Đất ở"]])
-    frame = gpd.GeoDataFrame({
-        "master_label": pd.Series(pd.arrays.ArrowExtensionArray(chunked)),
-        "plan_label": pd.Series(["KDC-01", "KDC-02"], dtype="string[pyarrow]"),
-        "area_m2": [2500.0, 800.0],
-    }, geometry=[shapely.box(0, 0, 50, 50), shapely.box(0, 0, 40, 20)], crs="EPSG:9207")
+    frame = gpd.GeoDataFrame(
+        {
+            "master_label": pd.Series(pd.arrays.ArrowExtensionArray(chunked)),
+            "plan_label": pd.Series(["KDC-01", "KDC-02"], dtype="string[pyarrow]"),
+            "area_m2": [2500.0, 800.0],
+        },
+        geometry=[shapely.box(0, 0, 50, 50), shapely.box(0, 0, 40, 20)],
+        crs="EPSG:9207",
+    )
     write_conflicts_gpkg(frame, tmp_path / "c.gpkg")
     back = pyogrio.read_dataframe(tmp_path / "c.gpkg")
     assert list(back["master_label"]) == ["Lúa A", "Đất ở"] and list(back["plan_label"]) == ["KDC-01", "KDC-02"]

@@ -31,9 +31,11 @@ from tests.test_batch import _plan, _run, _write_registry
 
 
 def general_plan() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"ma": ["ODT", "LUC"], "ten": ["Khu đô thị trung tâm", "Vùng lúa phía đông"],
-                             "so_hieu": ["Z0", "Z1"]},
-                            geometry=[geoms.box(0, 0, 100, 200), geoms.box(100, 0, 200, 200)], crs=geoms.CRS)
+    return gpd.GeoDataFrame(
+        {"ma": ["ODT", "LUC"], "ten": ["Khu đô thị trung tâm", "Vùng lúa phía đông"], "so_hieu": ["Z0", "Z1"]},
+        geometry=[geoms.box(0, 0, 100, 200), geoms.box(100, 0, 200, 200)],
+        crs=geoms.CRS,
+    )
 
 
 @pytest.fixture()
@@ -44,16 +46,21 @@ def scene(tmp_path):
     (data / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
     geoms.plan_frame().to_file(data / "qhpk.gpkg")
     general_plan().to_file(data / "qhc.gpkg")
-    registry = _write_registry(data, [
-        _plan("qhc", "qhc.gpkg"),
-        _plan("qhpk", "qhpk.gpkg", type_="urban_zoning", parent="qhc"),
-    ])
+    registry = _write_registry(
+        data,
+        [
+            _plan("qhc", "qhc.gpkg"),
+            _plan("qhpk", "qhpk.gpkg", type_="urban_zoning", parent="qhc"),
+        ],
+    )
     return data, registry
 
 
 def _rows(frame) -> set[tuple]:
-    return {(r.against, r.plan_feature, r.master_feature, r.rule_id, r.verdict, round(r.area_m2, 6),
-             round(r.length_m, 6)) for r in frame.itertuples()}
+    return {
+        (r.against, r.plan_feature, r.master_feature, r.rule_id, r.verdict, round(r.area_m2, 6), round(r.length_m, 6))
+        for r in frame.itertuples()
+    }
 
 
 def test_a_zoning_plan_is_checked_against_its_general_plan(scene, tmp_path):
@@ -78,8 +85,10 @@ def test_a_zoning_plan_is_checked_against_its_general_plan(scene, tmp_path):
     assert by_plan["qhpk"]["conflict_area_m2"] == pytest.approx(8300.0)
     assert by_plan["qhpk"]["conflicts"] == 5
     assert by_plan["qhc"]["conflict_area_m2"] == pytest.approx(20000.0)
-    unreviewed = {(u["plan_id"], u.get("against", "master"), u["plan_code"], u["master_code"]):
-                  (u["area_m2"], u["length_m"]) for u in result.summary["unreviewed"]}
+    unreviewed = {
+        (u["plan_id"], u.get("against", "master"), u["plan_code"], u["master_code"]): (u["area_m2"], u["length_m"])
+        for u in result.summary["unreviewed"]
+    }
     assert unreviewed[("qhpk", "qhc", "DGT", "ODT")] == (0.0, pytest.approx(90.0))
     assert unreviewed[("qhpk", "qhc", "TMD", "LUC")] == (pytest.approx(3600.0), 0.0)
     assert unreviewed[("qhpk", "qhc", "SKK", "LUC")] == (pytest.approx(1600.0), 0.0)
@@ -105,8 +114,9 @@ def test_reports_show_rows_against_the_parent_apart(scene, tmp_path):
     assert '<td>qhc</td><td class="n">1</td><td class="n">0,2500</td>' in section
     from openpyxl import load_workbook
 
-    sheet = list(load_workbook(tmp_path / "out" / "qhpk" / "report.xlsx", read_only=True)["Xung đột"]
-                 .iter_rows(values_only=True))
+    sheet = list(
+        load_workbook(tmp_path / "out" / "qhpk" / "report.xlsx", read_only=True)["Xung đột"].iter_rows(values_only=True)
+    )
     column = sheet[0].index("Đối chiếu với")
     assert sorted(r[column] for r in sheet[1:]) == ["Quy hoạch tỉnh"] * 6 + ["qhc"] * 2
     page = (tmp_path / "out" / "qhpk" / "map.html").read_text(encoding="utf-8")
@@ -165,16 +175,20 @@ def test_an_exception_accepts_rows_against_the_master_plan_unless_it_names_the_p
     geoms.master_frame().to_file(data / "master.gpkg")
     (data / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
     geoms.plan_frame().to_file(data / "qhpk.gpkg")
-    gpd.GeoDataFrame({"ma": ["LUC", "ODT"], "ten": ["Vùng lúa phía đông", "Khu đô thị trung tâm"]},
-                     geometry=[geoms.box(100, 0, 200, 200), geoms.box(0, 0, 100, 200)],
-                     crs=geoms.CRS).to_file(data / "qhc.gpkg")
+    gpd.GeoDataFrame(
+        {"ma": ["LUC", "ODT"], "ten": ["Vùng lúa phía đông", "Khu đô thị trung tâm"]},
+        geometry=[geoms.box(100, 0, 200, 200), geoms.box(0, 0, 100, 200)],
+        crs=geoms.CRS,
+    ).to_file(data / "qhc.gpkg")
     header = "plan_id,rule_id,plan_feature,master_feature,decision,until,basis,note,against\n"
 
     def run(line: str, out: str):
         (data / "exceptions.csv").write_text(header + line, encoding="utf-8")
-        reg = _write_registry(data, [_plan("qhc", "qhc.gpkg", id_field=None),
-                                     _plan("qhpk", "qhpk.gpkg", type_="urban_zoning", parent="qhc")],
-                              exceptions="exceptions.csv")
+        reg = _write_registry(
+            data,
+            [_plan("qhc", "qhc.gpkg", id_field=None), _plan("qhpk", "qhpk.gpkg", type_="urban_zoning", parent="qhc")],
+            exceptions="exceptions.csv",
+        )
         result = _run(reg, tmp_path / out)
         qhpk = result.plans[1].conflicts
         r01 = qhpk[(qhpk["plan_feature"] == "KDC-01") & (qhpk["rule_id"] == "R01")]
@@ -193,6 +207,13 @@ def test_an_exception_accepts_rows_against_the_master_plan_unless_it_names_the_p
     assert register["conflicts"] == 4 and register["conflict_area_m2"] == pytest.approx(5800.0)
     (data / "exceptions.csv").write_text(header + "qhpk,R01,KDC-01,0,99/QĐ-TTg,,,,elsewhere\n", encoding="utf-8")
     with pytest.raises(RegistryError, match="against: 'elsewhere'"):
-        load_registry(_write_registry(data, [_plan("qhc", "qhc.gpkg", id_field=None),
-                                             _plan("qhpk", "qhpk.gpkg", type_="urban_zoning", parent="qhc")],
-                                      exceptions="exceptions.csv"))
+        load_registry(
+            _write_registry(
+                data,
+                [
+                    _plan("qhc", "qhc.gpkg", id_field=None),
+                    _plan("qhpk", "qhpk.gpkg", type_="urban_zoning", parent="qhc"),
+                ],
+                exceptions="exceptions.csv",
+            )
+        )

@@ -67,8 +67,14 @@ def test_bad_profile_lists_every_problem(tmp_path):
     with pytest.raises(InputError) as exc:
         load_profile("demo", layers_dir=tmp_path)
     message = str(exc.value)
-    for part in ("missing key 'taxonomy'", "missing key 'label_fields'", "differs from its folder",
-                 "not projected", "rules: file not found", "code_fields: expected a non-empty list"):
+    for part in (
+        "missing key 'taxonomy'",
+        "missing key 'label_fields'",
+        "differs from its folder",
+        "not projected",
+        "rules: file not found",
+        "code_fields: expected a non-empty list",
+    ):
         assert part in message
     (folder / "profile.yaml").write_text("name: [unclosed\n", encoding="utf-8")
     with pytest.raises(InputError, match="not a readable YAML profile"):

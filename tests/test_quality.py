@@ -14,17 +14,28 @@ def run(tmp_path, master, plan, jobs=1):
     gpd.GeoDataFrame(master[0], geometry=master[1], crs=CRS).to_file(tmp_path / "m.gpkg")
     gpd.GeoDataFrame(plan[0], geometry=plan[1], crs=CRS).to_file(tmp_path / "p.gpkg")
     (tmp_path / "r.csv").write_text(RULES_CSV, encoding="utf-8")
-    return run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
-                                  rules=str(tmp_path / "r.csv"), jobs=jobs))
+    return run_check(
+        CheckOptions(
+            master=str(tmp_path / "m.gpkg"),
+            plans=[PlanInput(str(tmp_path / "p.gpkg"))],
+            rules=str(tmp_path / "r.csv"),
+            jobs=jobs,
+        )
+    )
 
 
 @pytest.mark.parametrize("jobs", [1, 2])  # with 2 the overlap scan runs beside the overlay
 def test_plan_overlaps_and_outside(tmp_path, jobs):
     master = ({"MA_QH": ["LUC", "RPH"]}, [box(0, 0, 100, 100), box(100, 0, 200, 100)])
-    plan = ({"ma": ["ODT", "ODT", "DGT", "zz-9"]},
-            [box(10, 10, 40, 40), box(30, 30, 60, 60),   # overlap 10 × 10 = 100 m²
-             line((150, 50), (250, 50)),                    # 50 m beyond x = 200
-             box(180, 80, 220, 120)])                       # 40×40 = 1600, inside only 20×20 = 400
+    plan = (
+        {"ma": ["ODT", "ODT", "DGT", "zz-9"]},
+        [
+            box(10, 10, 40, 40),
+            box(30, 30, 60, 60),  # overlap 10 × 10 = 100 m²
+            line((150, 50), (250, 50)),  # 50 m beyond x = 200
+            box(180, 80, 220, 120),
+        ],
+    )  # 40×40 = 1600, inside only 20×20 = 400
     s = run(tmp_path, master, plan, jobs).summary
     q = s["by_plan"][0]["quality"]
     assert q["self_overlaps"]["pairs"] == 1
@@ -34,8 +45,10 @@ def test_plan_overlaps_and_outside(tmp_path, jobs):
     assert out["area_m2"] == pytest.approx(1600 - 400)
     assert out["length_m"] == pytest.approx(50.0)
     # ...and said where a user reads first: 2 features, 1,200 m² and 50 m were not checked.
-    assert any("2 feature(s) lie partly or wholly outside the master plan (1,200 m², 50 m, 0 point(s)" in w
-               for w in s["warnings"])
+    assert any(
+        "2 feature(s) lie partly or wholly outside the master plan (1,200 m², 50 m, 0 point(s)" in w
+        for w in s["warnings"]
+    )
     # The unknown code is reported with its count, never silently dropped.
     assert s["inputs"]["plans"][0]["unknown_codes"] == {"zz-9": 1}  # as the layer spells it
     assert any("not in the taxonomy" in w for w in s["warnings"])
@@ -52,11 +65,16 @@ def test_reprojection_rounding_at_the_border_is_not_outside(tmp_path):
     assert s["by_plan"][0]["quality"]["outside_master"]["area_m2"] == pytest.approx(0.05)
     assert any("(0.05 m², 0.00 m, 0 point(s) outside)" in w for w in s["warnings"])
 
+
 def test_master_gaps_and_overlaps(tmp_path):
-    master = ({"MA_QH": ["LUC", "RPH", "ODT"]},
-              [box(0, 0, 100, 100).difference(box(40, 40, 60, 60)),  # a 20×20 hole: a gap of 400 m²
-               box(95, 0, 200, 100),                                  # overlaps LUC by 5×100 = 500 m²
-               box(0, 100, 200, 200)])
+    master = (
+        {"MA_QH": ["LUC", "RPH", "ODT"]},
+        [
+            box(0, 0, 100, 100).difference(box(40, 40, 60, 60)),  # a 20×20 hole: a gap of 400 m²
+            box(95, 0, 200, 100),  # overlaps LUC by 5×100 = 500 m²
+            box(0, 100, 200, 200),
+        ],
+    )
     plan = ({"ma": ["ODT"]}, [box(10, 10, 20, 20)])
     q = run(tmp_path, master, plan).summary["master_quality"]
     assert q["checked"] and not q["valid_coverage"]
@@ -98,14 +116,20 @@ def test_plan_partly_off_the_master_under_a_wrong_crs_gets_the_hint(tmp_path):
 
     from kgspatial.check import CheckOptions, PlanInput, run_check
 
-    master = gpd.GeoDataFrame({"MA_QH": ["LUC"]}, geometry=[shapely.box(560_000, 1_060_000, 620_000, 1_140_000)], crs=CRS)
+    master = gpd.GeoDataFrame(
+        {"MA_QH": ["LUC"]}, geometry=[shapely.box(560_000, 1_060_000, 620_000, 1_140_000)], crs=CRS
+    )
     master.to_file(tmp_path / "m.gpkg")
     xs = np.linspace(565_000, 614_000, 50)
-    plan = gpd.GeoDataFrame({"ma": ["ODT"] * 50}, crs="EPSG:9208",
-                            geometry=[shapely.box(x, 1_100_000, x + 500, 1_100_500) for x in xs])
+    plan = gpd.GeoDataFrame(
+        {"ma": ["ODT"] * 50}, crs="EPSG:9208", geometry=[shapely.box(x, 1_100_000, x + 500, 1_100_500) for x in xs]
+    )
     plan.to_file(tmp_path / "p.gpkg")
     (tmp_path / "r.csv").write_text(RULES_CSV, encoding="utf-8")
-    s = run_check(CheckOptions(master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))],
-                               rules=str(tmp_path / "r.csv"))).summary
+    s = run_check(
+        CheckOptions(
+            master=str(tmp_path / "m.gpkg"), plans=[PlanInput(str(tmp_path / "p.gpkg"))], rules=str(tmp_path / "r.csv")
+        )
+    ).summary
     (warning,) = [w for w in s["warnings"] if "outside the master plan" in w]
     assert "would lie on the master plan if they were in EPSG:9207" in warning

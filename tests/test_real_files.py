@@ -30,8 +30,19 @@ def scene(tmp_path):
 
 
 def check(scene, *extra, plan="plan.gpkg", out="out"):
-    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / plan),
-            "--rules", str(scene / "rules.csv"), "--out", str(scene / out), "-q", *extra]
+    argv = [
+        "check",
+        "--master",
+        str(scene / "master.gpkg"),
+        "--plan",
+        str(scene / plan),
+        "--rules",
+        str(scene / "rules.csv"),
+        "--out",
+        str(scene / out),
+        "-q",
+        *extra,
+    ]
     try:
         return main(argv)
     except SystemExit as exc:
@@ -152,9 +163,13 @@ def test_two_layers_of_one_geopackage_checked_together(scene):
     frame = geoms.plan_frame()
     frame.iloc[[0]].to_file(scene / "nang_luong.gpkg", layer="khu")
     frame.iloc[[5]].to_file(scene / "nang_luong.gpkg", layer="tram")
-    result = run_check(CheckOptions(master=str(scene / "master.gpkg"), rules=str(scene / "rules.csv"),
-                                    plans=[PlanInput(f"{scene}/nang_luong.gpkg::khu"),
-                                           PlanInput(f"{scene}/nang_luong.gpkg::tram")]))
+    result = run_check(
+        CheckOptions(
+            master=str(scene / "master.gpkg"),
+            rules=str(scene / "rules.csv"),
+            plans=[PlanInput(f"{scene}/nang_luong.gpkg::khu"), PlanInput(f"{scene}/nang_luong.gpkg::tram")],
+        )
+    )
     by_plan = result.conflicts.groupby("plan_id")["area_m2"].sum().to_dict()
     assert by_plan == pytest.approx({"nang_luong::khu": 5000.0, "nang_luong::tram": 800.0})
 
@@ -167,9 +182,26 @@ def test_encoding_option_is_the_plans_not_the_masters(scene):
     plan["ten"] = [t.encode("tcvn3").decode("latin-1") for t in ["Khu đô thị"] * len(plan)]
     pyogrio.write_dataframe(plan, scene / "qh.shp", encoding="ISO-8859-1")
     (scene / "qh.cpg").unlink(missing_ok=True)
-    code = main(["check", "--master", str(scene / "qh_tinh.shp"), "--master-label-field", "TEN",
-                 "--plan", str(scene / "qh.shp"), "--plan-label-field", "ten", "--encoding", "tcvn3",
-                 "--rules", str(scene / "rules.csv"), "--out", str(scene / "out"), "-q"])
+    code = main(
+        [
+            "check",
+            "--master",
+            str(scene / "qh_tinh.shp"),
+            "--master-label-field",
+            "TEN",
+            "--plan",
+            str(scene / "qh.shp"),
+            "--plan-label-field",
+            "ten",
+            "--encoding",
+            "tcvn3",
+            "--rules",
+            str(scene / "rules.csv"),
+            "--out",
+            str(scene / "out"),
+            "-q",
+        ]
+    )
     assert code == 1
     conflicts = gpd.read_file(scene / "out" / "conflicts.gpkg")
     assert set(conflicts["master_label"]) <= {"Đất chuyên trồng lúa", "Đất rừng phòng hộ", "Đất ở đô thị"}
@@ -215,8 +247,11 @@ def test_unclosed_ring_is_closed_and_counted(scene):
     x0, y0 = geoms.X0, geoms.Y0
     ring = [[x0 + 120, y0 + 120], [x0 + 180, y0 + 120], [x0 + 180, y0 + 180], [x0 + 120, y0 + 180]]  # not closed
     feature = {"type": "Feature", "properties": {"ma": "TMD"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
-    doc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::9207"}},
-           "features": [feature]}
+    doc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::9207"}},
+        "features": [feature],
+    }
     (scene / "hở.geojson").write_text(json.dumps(doc), encoding="utf-8")
     assert check(scene, plan="hở.geojson") == 0  # TMD on ODT: conditional only
     s = summary(scene)
@@ -328,8 +363,11 @@ def test_field_names_decoded_like_the_values(scene, encoding):
     reads "M·QH" as Latin-1.  The user names the field as they see it in their GIS."""
     plan = polygons()
     raw = lambda text: text.encode(encoding).decode("latin-1")  # noqa: E731
-    frame = gpd.GeoDataFrame({raw("MãQH"): plan["ma"].tolist(), raw("Tên"): [raw("Khu ở")] * len(plan)},
-                             geometry=plan.geometry.tolist(), crs=geoms.CRS)
+    frame = gpd.GeoDataFrame(
+        {raw("MãQH"): plan["ma"].tolist(), raw("Tên"): [raw("Khu ở")] * len(plan)},
+        geometry=plan.geometry.tolist(),
+        crs=geoms.CRS,
+    )
     pyogrio.write_dataframe(frame, scene / "qh.shp", encoding="ISO-8859-1")
     (scene / "qh.cpg").unlink(missing_ok=True)  # no .cpg: the encoding is detected
     assert check(scene, "--plan-field", "MãQH", "--plan-label-field", "Tên", plan="qh.shp") == 1
@@ -359,8 +397,9 @@ def test_units_covered_whole_are_copied_not_shared(scene):
     from kgspatial.prepare import kinds_of
 
     geoms.units_frame().to_file(scene / "xa.gpkg")
-    units = _read_admin(AdminInput(str(scene / "xa.gpkg"), "ma_xa", "ten_xa"),
-                        CheckOptions(master="", plans=[]), geoms.CRS)
+    units = _read_admin(
+        AdminInput(str(scene / "xa.gpkg"), "ma_xa", "ten_xa"), CheckOptions(master="", plans=[]), geoms.CRS
+    )
     import numpy as np
 
     plan = np.array([geoms.box(0, 0, 200, 200)], dtype=object)  # covers both units whole
@@ -373,13 +412,29 @@ def test_units_covered_whole_are_copied_not_shared(scene):
 def test_master_encoding_has_its_own_option(scene, capsys):
     """--encoding is the plans'; a master whose .cpg contradicts its text is read with
     --master-encoding, which the error names."""
-    master = geoms.master_frame().assign(TEN=[t.encode("tcvn3").decode("latin-1") for t in
-                                              ["Đất chuyên trồng lúa", "Đất rừng phòng hộ", "Đất ở tại đô thị"]])
+    master = geoms.master_frame().assign(
+        TEN=[
+            t.encode("tcvn3").decode("latin-1")
+            for t in ["Đất chuyên trồng lúa", "Đất rừng phòng hộ", "Đất ở tại đô thị"]
+        ]
+    )
     pyogrio.write_dataframe(master, scene / "qh_tinh.shp", encoding="ISO-8859-1")
     (scene / "qh_tinh.cpg").write_text("UTF-8")
     geoms.plan_frame().to_file(scene / "plan.gpkg")
-    argv = ["check", "--master", str(scene / "qh_tinh.shp"), "--plan", str(scene / "plan.gpkg"),
-            "--rules", str(scene / "rules.csv"), "--out", str(scene / "out"), "-q", "--master-label-field", "TEN"]
+    argv = [
+        "check",
+        "--master",
+        str(scene / "qh_tinh.shp"),
+        "--plan",
+        str(scene / "plan.gpkg"),
+        "--rules",
+        str(scene / "rules.csv"),
+        "--out",
+        str(scene / "out"),
+        "-q",
+        "--master-label-field",
+        "TEN",
+    ]
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2 and "give --master-encoding tcvn3" in capsys.readouterr().err
@@ -391,8 +446,11 @@ def test_master_encoding_has_its_own_option(scene, capsys):
 def test_field_names_under_a_cpg_of_1252_over_tcvn3(scene):
     plan = polygons()
     raw = lambda text: text.encode("tcvn3").decode("latin-1")  # noqa: E731
-    frame = gpd.GeoDataFrame({raw("MãQH"): plan["ma"].tolist(), raw("Tên"): [raw("Khu ở mới")] * len(plan)},
-                             geometry=plan.geometry.tolist(), crs=geoms.CRS)
+    frame = gpd.GeoDataFrame(
+        {raw("MãQH"): plan["ma"].tolist(), raw("Tên"): [raw("Khu ở mới")] * len(plan)},
+        geometry=plan.geometry.tolist(),
+        crs=geoms.CRS,
+    )
     pyogrio.write_dataframe(frame, scene / "qh.shp", encoding="ISO-8859-1")
     (scene / "qh.cpg").write_text("1252")
     assert check(scene, "--plan-field", "MãQH", "--plan-label-field", "Tên", plan="qh.shp") == 1

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pyproj
-from pyproj.transformer import TransformerGroup
 import pytest
 import shapely
+from pyproj.transformer import TransformerGroup
 
 from kgspatial.check import AdminInput, CheckOptions, PlanInput, run_check
 
@@ -24,8 +24,12 @@ def scene(tmp_path_factory, shared_data):
     tmp = tmp_path_factory.mktemp("real")
     # Rạch Giá, approx. 105.09 E, 10.01 N (OpenStreetMap); into EPSG:9207 for a square scene.
     x, y = pyproj.Transformer.from_crs(4326, 9207, always_xy=True).transform(105.12, 10.0)
-    master = gpd.GeoDataFrame({"MA_QH": ["LUC"]}, geometry=[shapely.box(x - 20000, y - 20000, x + 20000, y + 20000)], crs=9207)
-    plan = gpd.GeoDataFrame({"ma": ["ODT"]}, geometry=[shapely.box(x - W / 2, y - H / 2, x + W / 2, y + H / 2)], crs=9207)
+    master = gpd.GeoDataFrame(
+        {"MA_QH": ["LUC"]}, geometry=[shapely.box(x - 20000, y - 20000, x + 20000, y + 20000)], crs=9207
+    )
+    plan = gpd.GeoDataFrame(
+        {"ma": ["ODT"]}, geometry=[shapely.box(x - W / 2, y - H / 2, x + W / 2, y + H / 2)], crs=9207
+    )
     master.to_file(tmp / "master.gpkg")
     plan.to_file(tmp / "plan.gpkg")
     (tmp / "rules.csv").write_text(RULES, encoding="utf-8")
@@ -33,10 +37,15 @@ def scene(tmp_path_factory, shared_data):
 
 
 def run(scene, admin, previous=None):
-    return run_check(CheckOptions(
-        master=str(scene / "master.gpkg"), plans=[PlanInput(str(scene / "plan.gpkg"))],
-        rules=str(scene / "rules.csv"), admin=admin, admin_previous=previous,
-    ))
+    return run_check(
+        CheckOptions(
+            master=str(scene / "master.gpkg"),
+            plans=[PlanInput(str(scene / "plan.gpkg"))],
+            rules=str(scene / "rules.csv"),
+            admin=admin,
+            admin_previous=previous,
+        )
+    )
 
 
 def test_post_and_pre_2025_units(scene, shared_data):
@@ -52,10 +61,12 @@ def test_post_and_pre_2025_units(scene, shared_data):
     # Projected with 'VN-2000 to WGS 84 (2)' chosen here by pyproj directly: PROJ's default
     # ('(1)' here) shifts the borders 0.8 m, i.e. about 3,300 m² inside this rectangle.
     wards = gpd.read_file(shared_data / "an_giang_2025_wards_sapnhap.gpkg", layer="wards")
-    official = next(t for t in TransformerGroup(4326, 9207, always_xy=True).transformers
-                    if "VN-2000 to WGS 84 (2)" in t.description)
-    wards = wards.set_geometry(shapely.transform(wards.geometry.values, lambda x, y: official.transform(x, y),
-                                                 interleaved=False), crs=9207)
+    official = next(
+        t for t in TransformerGroup(4326, 9207, always_xy=True).transformers if "VN-2000 to WGS 84 (2)" in t.description
+    )
+    wards = wards.set_geometry(
+        shapely.transform(wards.geometry.values, lambda x, y: official.transform(x, y), interleaved=False), crs=9207
+    )
     rect = gpd.read_file(scene / "plan.gpkg")
     expected = gpd.overlay(rect, wards[["code", "geometry"]], how="intersection")
     expected = expected.assign(a=expected.area).groupby("code")["a"].sum()

@@ -38,18 +38,21 @@ def _status(registry: Path, on: D, transitions=None) -> dict[str, tuple]:
 
 @pytest.fixture()
 def legal_registry(province):  # noqa: F811
-    return _write_registry(province, [
-        _plan("bo", "plan_a.gpkg", status="abolished"),
-        _plan("so-luong", "plan_a.gpkg", fixes_quantities=True, approved="2015-03-01"),
-        _plan("so-luong-moi", "plan_a.gpkg", fixes_quantities=True, approved="2021-06-30"),
-        _plan("cu", "plan_a.gpkg", superseded_by="moi", approved="2018-01-10"),
-        _plan("moi", "plan_a.gpkg", approved="2024-05-01"),
-        _plan("tich-hop", "plan_a.gpkg", type_="sectoral_thuy_loi", integrated=True, approved="2019-09-09"),
-        _plan("ca-hai", "plan_a.gpkg", integrated=True, fixes_quantities=True),
-        _plan("het-ky", "plan_a.gpkg", horizon=2025),
-        _plan("du-thao", "plan_a.gpkg", decision=None, approved=None, authority=None),
-        _plan("phan-khu", "plan_a.gpkg", type_="urban_zoning", parent="moi", horizon=2035),
-    ])
+    return _write_registry(
+        province,
+        [
+            _plan("bo", "plan_a.gpkg", status="abolished"),
+            _plan("so-luong", "plan_a.gpkg", fixes_quantities=True, approved="2015-03-01"),
+            _plan("so-luong-moi", "plan_a.gpkg", fixes_quantities=True, approved="2021-06-30"),
+            _plan("cu", "plan_a.gpkg", superseded_by="moi", approved="2018-01-10"),
+            _plan("moi", "plan_a.gpkg", approved="2024-05-01"),
+            _plan("tich-hop", "plan_a.gpkg", type_="sectoral_thuy_loi", integrated=True, approved="2019-09-09"),
+            _plan("ca-hai", "plan_a.gpkg", integrated=True, fixes_quantities=True),
+            _plan("het-ky", "plan_a.gpkg", horizon=2025),
+            _plan("du-thao", "plan_a.gpkg", decision=None, approved=None, authority=None),
+            _plan("phan-khu", "plan_a.gpkg", type_="urban_zoning", parent="moi", horizon=2035),
+        ],
+    )
 
 
 def test_legal_status_by_hand_on_both_sides_of_each_date(legal_registry):
@@ -103,8 +106,10 @@ def test_a_new_law_is_added_as_data(legal_registry, tmp_path):
 
 def test_a_malformed_transitions_file_lists_every_problem(tmp_path):
     bad = tmp_path / "legal.yaml"
-    bad.write_text("laws: {X: {title: t, in_force: soon}}\ntransitions:\n- {status: gone, when: never, basis: []}\n",
-                   encoding="utf-8")
+    bad.write_text(
+        "laws: {X: {title: t, in_force: soon}}\ntransitions:\n- {status: gone, when: never, basis: []}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(Exception) as info:
         load_transitions(bad)
     text = str(info.value)
@@ -112,13 +117,22 @@ def test_a_malformed_transitions_file_lists_every_problem(tmp_path):
 
 
 def test_registry_links_dates_and_years_are_validated_all_at_once(province, tmp_path, capsys):  # noqa: F811
-    reg = _write_registry(province, [
-        _plan("a", "plan_a.gpkg", parent="b"),
-        _plan("b", "plan_a.gpkg", parent="a"),
-        _plan("c", "plan_a.gpkg", parent="khong-co", superseded_by="c"),
-        _plan("d", "plan_a.gpkg", horizon=30000, review_due="31/02/2025", status="het-han",
-              adjustments=[{"decision": "9/QĐ", "approved": "2024-13-01"}]),
-    ])
+    reg = _write_registry(
+        province,
+        [
+            _plan("a", "plan_a.gpkg", parent="b"),
+            _plan("b", "plan_a.gpkg", parent="a"),
+            _plan("c", "plan_a.gpkg", parent="khong-co", superseded_by="c"),
+            _plan(
+                "d",
+                "plan_a.gpkg",
+                horizon=30000,
+                review_due="31/02/2025",
+                status="het-han",
+                adjustments=[{"decision": "9/QĐ", "approved": "2024-13-01"}],
+            ),
+        ],
+    )
     with pytest.raises(RegistryError) as info:
         load_registry(reg)
     problems = info.value.problems
@@ -135,18 +149,24 @@ def test_registry_links_dates_and_years_are_validated_all_at_once(province, tmp_
 
 
 def test_review_status_from_a_batch_then_outdated_then_overdue(province, tmp_path):  # noqa: F811
-    reg_path = _write_registry(province, [
-        _plan("qhc-a", "plan_a.gpkg", review_due="2026-06-30"),
-        _plan("tich-hop", "plan_a.gpkg", integrated=True),
-        _plan("chua", "missing_copy.gpkg"),
-    ])
+    reg_path = _write_registry(
+        province,
+        [
+            _plan("qhc-a", "plan_a.gpkg", review_due="2026-06-30"),
+            _plan("tich-hop", "plan_a.gpkg", integrated=True),
+            _plan("chua", "missing_copy.gpkg"),
+        ],
+    )
     shutil.copy(province / "plan_a.gpkg", province / "missing_copy.gpkg")
     batch_out = tmp_path / "batch"
     result = _run(reg_path, batch_out)
     # the batch wrote the register of its day
     written = json.loads((batch_out / "register.json").read_text(encoding="utf-8"))
     assert {r["id"]: r["review_status"] for r in written["plans"]} == {
-        "qhc-a": "needs_adjustment", "tich-hop": "not_required", "chua": "needs_adjustment"}
+        "qhc-a": "needs_adjustment",
+        "tich-hop": "not_required",
+        "chua": "needs_adjustment",
+    }
     assert result.summary["register"]["review_status"]["needs_adjustment"] == 2
 
     reg = load_registry(reg_path)
@@ -178,11 +198,32 @@ def test_register_command_writes_the_public_list(legal_registry, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["register.html", "register.json", "register.pdf", "register.xlsx"]
     content = json.loads((out / "register.json").read_text(encoding="utf-8"))
     assert content["on"] == "2026-01-01"
-    assert content["counts"]["legal_status"] == {"abolished": 4, "superseded": 1, "expired": 1, "past_horizon": 1,
-                                                 "draft": 1, "in_force": 2}
-    assert set(content["plans"][0]) >= {"id", "name", "type", "decision", "approved", "authority", "legal_status",
-                                        "basis", "since", "review_status", "review_due", "overdue", "conflicts",
-                                        "conflict_area_m2", "conflict_length_m", "conflict_points"}
+    assert content["counts"]["legal_status"] == {
+        "abolished": 4,
+        "superseded": 1,
+        "expired": 1,
+        "past_horizon": 1,
+        "draft": 1,
+        "in_force": 2,
+    }
+    assert set(content["plans"][0]) >= {
+        "id",
+        "name",
+        "type",
+        "decision",
+        "approved",
+        "authority",
+        "legal_status",
+        "basis",
+        "since",
+        "review_status",
+        "review_due",
+        "overdue",
+        "conflicts",
+        "conflict_area_m2",
+        "conflict_length_m",
+        "conflict_points",
+    }
     html = (out / "register.html").read_text(encoding="utf-8")
     public = html.split("Danh mục quy hoạch hết hiệu lực")[1].split("<h2>")[0]
     assert public.count("<tr>") == 1 + 5  # header, the four abolished plans and the expired one
@@ -211,11 +252,16 @@ def test_register_on_a_bad_date_is_exit_2(legal_registry, tmp_path, capsys):
 def test_the_province_report_carries_the_register_summary(province, tmp_path):  # noqa: F811
     from kgspatial.batch import BatchOptions, run_batch
 
-    reg = _write_registry(province, [_plan("qhc-a", "plan_a.gpkg"),
-                                     _plan("tich-hop", "plan_a.gpkg", name="Quy hoạch thủy lợi cũ", integrated=True)])
+    reg = _write_registry(
+        province,
+        [
+            _plan("qhc-a", "plan_a.gpkg"),
+            _plan("tich-hop", "plan_a.gpkg", name="Quy hoạch thủy lợi cũ", integrated=True),
+        ],
+    )
     run_batch(BatchOptions(registry=reg, out=tmp_path / "out", formats=("html",), plan_maps=False))
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     section = html.split("Sổ theo dõi quy hoạch (tình trạng ngày")[1].split("<h2>")[0]
-    assert "<td>Hết hiệu lực</td><td class=\"n\">1</td>" in section
-    assert "<td>Còn hiệu lực</td><td class=\"n\">1</td>" in section
+    assert '<td>Hết hiệu lực</td><td class="n">1</td>' in section
+    assert '<td>Còn hiệu lực</td><td class="n">1</td>' in section
     assert "Quy hoạch thủy lợi cũ" in section and "Điều 59 khoản 1 điểm c" in section

@@ -30,15 +30,18 @@ def many_parts_plan(path: Path, cols: int = 250, rows: int = 400) -> Path:
     i = np.arange(cols * rows)
     x, y = geoms.X0 + (i % cols) * 100.0, geoms.Y0 + (i // cols) * 100.0
     parts = shapely.box(x, y, x + 30.0, y + 30.0)
-    gpd.GeoDataFrame({"ma": ["ODT"], "ten": ["Khu dân cư phân tán"]}, geometry=[shapely.MultiPolygon(list(parts))],
-                     crs=geoms.CRS).to_file(path)
+    gpd.GeoDataFrame(
+        {"ma": ["ODT"], "ten": ["Khu dân cư phân tán"]}, geometry=[shapely.MultiPolygon(list(parts))], crs=geoms.CRS
+    ).to_file(path)
     return path
 
 
 def split_master(path: Path) -> Path:
-    gpd.GeoDataFrame({"MA_QH": ["LUC", "ODT"]},
-                     geometry=[geoms.box(-100, -100, 12_515, 40_100), geoms.box(12_515, -100, 25_100, 40_100)],
-                     crs=geoms.CRS).to_file(path)
+    gpd.GeoDataFrame(
+        {"MA_QH": ["LUC", "ODT"]},
+        geometry=[geoms.box(-100, -100, 12_515, 40_100), geoms.box(12_515, -100, 25_100, 40_100)],
+        crs=geoms.CRS,
+    ).to_file(path)
     return path
 
 
@@ -60,7 +63,9 @@ def assert_bounded(page: str) -> None:
     vertices, features = drawn(page)
     assert vertices <= maps.MAX_VERTICES
     # No feature keeps so many parts that Leaflet takes seconds to redraw it (the piece has 50 400).
-    parts = [shapely.get_num_geometries(shapely.from_geojson(json.dumps(f["geometry"]))) for f in features if f["geometry"]]
+    parts = [
+        shapely.get_num_geometries(shapely.from_geojson(json.dumps(f["geometry"]))) for f in features if f["geometry"]
+    ]
     assert max(parts) <= maps.MAX_PARTS
     assert "simplified for display" in page and "areas and lengths from the exact geometry" in page
     popups = [f["properties"]["p"] for f in features if "p" in f["properties"]]
@@ -73,8 +78,19 @@ def test_cli_check_map_of_100k_parts_is_bounded(tmp_path):
     master = split_master(tmp_path / "master.gpkg")
     (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
     out = tmp_path / "out"
-    argv = ["check", "--master", str(master), "--plan", str(plan), "--rules", str(tmp_path / "rules.csv"),
-            "--map", "--out", str(out), "-q"]
+    argv = [
+        "check",
+        "--master",
+        str(master),
+        "--plan",
+        str(plan),
+        "--rules",
+        str(tmp_path / "rules.csv"),
+        "--map",
+        "--out",
+        str(out),
+        "-q",
+    ]
     assert main(argv) == 1
     assert_bounded((out / "map.html").read_text(encoding="utf-8"))
     # The figures written are the exact ones, not the drawing's.
@@ -101,7 +117,9 @@ def test_within_budget_simplifies_then_aggregates():
     # 10 000 squares of 1 m keep 5 vertices each whatever the tolerance: drawn as cells that
     # still cover every square, within the budget.
     i = np.arange(10_000)
-    squares = shapely.MultiPolygon(list(shapely.box(i % 100 * 10.0, i // 100 * 10.0, i % 100 * 10.0 + 1, i // 100 * 10.0 + 1)))
+    squares = shapely.MultiPolygon(
+        list(shapely.box(i % 100 * 10.0, i // 100 * 10.0, i % 100 * 10.0 + 1, i // 100 * 10.0 + 1))
+    )
     out, how = maps.within_budget(np.array([squares, shapely.Point(-500, -500)], dtype=object), 2000, 0.5)
     assert maps.vertex_count(out) <= 2000 and "as cells of" in how
     assert shapely.covers(out[0], squares) and shapely.covers(out[1], shapely.Point(-500, -500))
@@ -115,17 +133,25 @@ def test_report_figures_of_100k_parts_are_bounded(tmp_path, monkeypatch):
     from kgspatial.reports import figures, write_check_reports
 
     (tmp_path / "rules.csv").write_text(geoms.RULES_CSV, encoding="utf-8")
-    result = run_check(CheckOptions(master=str(split_master(tmp_path / "master.gpkg")),
-                                    plans=[PlanInput(str(many_parts_plan(tmp_path / "phan_tan.gpkg")))],
-                                    rules=str(tmp_path / "rules.csv")))
+    result = run_check(
+        CheckOptions(
+            master=str(split_master(tmp_path / "master.gpkg")),
+            plans=[PlanInput(str(many_parts_plan(tmp_path / "phan_tan.gpkg")))],
+            rules=str(tmp_path / "rules.csv"),
+        )
+    )
     drawn_vertices, notes = [], []
     for name, arg in (("_fill_zones", 1), ("_draw_outline", 1), ("_draw_pieces", 2)):
+
         def spy(*args, _f=getattr(figures, name), _i=arg, **kw):
             drawn_vertices.append(maps.vertex_count(args[_i]))
             return _f(*args, **kw)
+
         monkeypatch.setattr(figures, name, spy)
     real_bounded = figures._bounded
-    monkeypatch.setattr(figures, "_bounded", lambda g, b, bounds, n: (real_bounded(g, b, bounds, n), notes.extend(n))[0])
+    monkeypatch.setattr(
+        figures, "_bounded", lambda g, b, bounds, n: (real_bounded(g, b, bounds, n), notes.extend(n))[0]
+    )
     write_check_reports(result, tmp_path, ["html"])
     assert 0 < sum(drawn_vertices) <= figures.MAX_VERTICES  # the plan alone has 500 000
     assert any("as cells of" in n for n in notes)

@@ -44,7 +44,10 @@ def _weasyprint_ready() -> None:
     try:
         import weasyprint  # noqa: F401
     except OSError:
-        require_system("Pango/HarfBuzz for WeasyPrint", "apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b")
+        require_system(
+            "Pango/HarfBuzz for WeasyPrint", "apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b"
+        )
+
 
 HA = 10_000.0
 CONFLICT_HA, CONDITIONAL_HA, UNREVIEWED_HA, UNREVIEWED_FEATURE_HA = 0.58, 0.36, 0.08, 0.16
@@ -62,7 +65,8 @@ OLD_UNITS = {
 def old_units_frame() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {"ma_xa": ["X", "Y"], "ten_xa": [OLD_UNITS["X"][0], OLD_UNITS["Y"][0]]},
-        geometry=[geoms.box(0, 0, 200, 100), geoms.box(0, 100, 200, 200)], crs=geoms.CRS,
+        geometry=[geoms.box(0, 0, 200, 100), geoms.box(0, 100, 200, 200)],
+        crs=geoms.CRS,
     )
 
 
@@ -120,9 +124,22 @@ def _pdf_text(path: Path) -> str:
 def test_xlsx_conflict_rows_equal_the_conflict_rows(result, reports):
     wb = openpyxl.load_workbook(reports / "report.xlsx")
     header, rows = _sheet(wb, "Xung đột")
-    for column in ("Mã xung đột", "Mã quy hoạch", "Quy tắc", "Kết luận", "Mức độ", "Mã đất quy hoạch",
-                   "Mã đất QH tỉnh", "Diện tích (ha)", "Chiều dài (m)", "Mã xã (mới)", "Tên xã (mới)",
-                   "Mã xã (cũ)", "Tên xã (cũ)", "Căn cứ pháp lý"):
+    for column in (
+        "Mã xung đột",
+        "Mã quy hoạch",
+        "Quy tắc",
+        "Kết luận",
+        "Mức độ",
+        "Mã đất quy hoạch",
+        "Mã đất QH tỉnh",
+        "Diện tích (ha)",
+        "Chiều dài (m)",
+        "Mã xã (mới)",
+        "Tên xã (mới)",
+        "Mã xã (cũ)",
+        "Tên xã (cũ)",
+        "Căn cứ pháp lý",
+    ):
         assert column in header
     conflicts = result.conflicts.set_index("conflict_id")
     assert len(rows) == len(conflicts) == 8  # 6 pieces, KDC-01/LUC and DT963/LUC each cut in two at A|B
@@ -164,11 +181,21 @@ def test_xlsx_plans_communes_unreviewed_and_method(reports):
     # the road DT963 on LUC is conditional: its 90 m belong in the plans table too (a review found them missing)
     assert plans[0]["Chiều dài có điều kiện (m)"] == pytest.approx(CONDITIONAL_M)
     assert plans[0]["Số điểm có điều kiện"] == 0 and plans[0]["Số điểm xung đột"] == 0
-    for sheet, expected, code, name in (("Theo xã", NEW_UNITS, "Mã xã (mới)", "Tên xã (mới)"),
-                                        ("Theo xã cũ", OLD_UNITS, "Mã xã (cũ)", "Tên xã (cũ)")):
+    for sheet, expected, code, name in (
+        ("Theo xã", NEW_UNITS, "Mã xã (mới)", "Tên xã (mới)"),
+        ("Theo xã cũ", OLD_UNITS, "Mã xã (cũ)", "Tên xã (cũ)"),
+    ):
         _, units = _sheet(wb, sheet)
-        got = {u[code]: (u[name], u["Diện tích xung đột (ha)"], u["Chiều dài xung đột (m)"],
-                         u["Diện tích có điều kiện (ha)"], u["Chiều dài có điều kiện (m)"]) for u in units}
+        got = {
+            u[code]: (
+                u[name],
+                u["Diện tích xung đột (ha)"],
+                u["Chiều dài xung đột (m)"],
+                u["Diện tích có điều kiện (ha)"],
+                u["Chiều dài có điều kiện (m)"],
+            )
+            for u in units
+        }
         assert got.keys() == expected.keys()
         for key, values in expected.items():
             assert got[key][0] == values[0]
@@ -207,14 +234,21 @@ def test_html_is_self_contained_and_vietnamese(reports):
     assert html == unicodedata.normalize("NFC", html)
     assert not re.search(r"https?://", html)  # nothing fetched: opens from a USB stick
     assert not re.search(r"<(link|script)\b", html)
-    for heading in ("Tổng hợp theo mức độ", "Tổng hợp theo quy tắc", "Tổng hợp theo xã, phường (đơn vị hành chính mới)",
-                    "Tổng hợp theo xã, phường cũ (trước sắp xếp 2025)", "Bản đồ tổng quan",
-                    "Cặp mã chưa có quy tắc (chưa xét)", "Phương pháp", "Cần điều chỉnh"):
+    for heading in (
+        "Tổng hợp theo mức độ",
+        "Tổng hợp theo quy tắc",
+        "Tổng hợp theo xã, phường (đơn vị hành chính mới)",
+        "Tổng hợp theo xã, phường cũ (trước sắp xếp 2025)",
+        "Bản đồ tổng quan",
+        "Cặp mã chưa có quy tắc (chưa xét)",
+        "Phương pháp",
+        "Cần điều chỉnh",
+    ):
         assert heading in html
     assert "VN-2000 to WGS 84 (2)" in html and "EPSG:9207" in html
     assert "Đất trồng lúa" in html  # the taxonomy name of rule R01's group LUA
     assert "0,5800" in html and "0,3600" in html  # totals in ha, Vietnamese number format
-    plans_table = html[html.index("Danh sách quy hoạch"):html.index("</table>", html.index("Danh sách quy hoạch"))]
+    plans_table = html[html.index("Danh sách quy hoạch") : html.index("</table>", html.index("Danh sách quy hoạch"))]
     assert "Chiều dài có điều kiện" in plans_table and ">90,0<" in plans_table  # the conditional road's metres
     # The overview map is an embedded PNG that is not blank.
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
@@ -256,16 +290,23 @@ def test_english_switches_headings_and_columns(result, tmp_path):
 def test_pdf_text_extracts_vietnamese_and_fonts_are_embedded(reports):
     path = reports / "report.pdf"
     text = _pdf_text(path)
-    for phrase in ("Báo cáo kiểm tra sự phù hợp quy hoạch", "Cần điều chỉnh", "Đất trồng lúa", "Phường Vĩnh Thanh",
-                   "Xã Vĩnh Hòa Hiệp (huyện Châu Thành)", "Rừng phòng hộ ven biển", "Đường tỉnh ĐT.963",
-                   "VN-2000 to WGS 84 (2)"):
+    for phrase in (
+        "Báo cáo kiểm tra sự phù hợp quy hoạch",
+        "Cần điều chỉnh",
+        "Đất trồng lúa",
+        "Phường Vĩnh Thanh",
+        "Xã Vĩnh Hòa Hiệp (huyện Châu Thành)",
+        "Rừng phòng hộ ven biển",
+        "Đường tỉnh ĐT.963",
+        "VN-2000 to WGS 84 (2)",
+    ):
         assert phrase in text, phrase
     reader = pypdf.PdfReader(str(path))
     fonts_seen = {}
     for page in reader.pages:
         for font in (page["/Resources"].get("/Font") or {}).values():
             font = font.get_object()
-            descriptor = (font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font)
+            descriptor = font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font
             fonts_seen[str(font["/BaseFont"])] = "/FontFile2" in descriptor["/FontDescriptor"].get_object()
     assert fonts_seen and all(fonts_seen.values()), fonts_seen  # every font embedded (TrueType)
     assert any("KG-Report-Sans" in name for name in fonts_seen)
@@ -292,9 +333,24 @@ def test_unknown_format_is_an_input_error(result, tmp_path):
 def test_cli_check_report_writes_all_three(scene, tmp_path):
     _weasyprint_ready()
     out = tmp_path / "out"
-    argv = ["check", "--master", str(scene / "master.gpkg"), "--plan", str(scene / "plan.gpkg"),
-            "--rules", str(scene / "rules.csv"), "--admin", str(scene / "xa.gpkg"), "--plan-id-field", "so_hieu",
-            "--report", "html,xlsx,pdf", "--out", str(out), "-q"]
+    argv = [
+        "check",
+        "--master",
+        str(scene / "master.gpkg"),
+        "--plan",
+        str(scene / "plan.gpkg"),
+        "--rules",
+        str(scene / "rules.csv"),
+        "--admin",
+        str(scene / "xa.gpkg"),
+        "--plan-id-field",
+        "so_hieu",
+        "--report",
+        "html,xlsx,pdf",
+        "--out",
+        str(out),
+        "-q",
+    ]
     assert main(argv) == 1
     assert {p.name for p in out.iterdir()} >= {"report.html", "report.xlsx", "report.pdf", "conflicts.gpkg"}
     assert "Cần điều chỉnh" in _pdf_text(out / "report.pdf")
@@ -311,23 +367,51 @@ def batch(scene, tmp_path_factory) -> BatchResult:
     whole = run_check(_options(scene, main_plan, market))
     summary = dict(whole.summary, failed=[{"plan_id": "qh-giao-thong", "reason": "không có tệp .prj (no CRS)"}])
     records = []
-    for spec, kind, decision, approved in ((main_plan, "urban_general", "1234/QĐ-UBND", dt.date(2019, 5, 10)),
-                                           (market, "urban_zoning", "56/QĐ-UBND", dt.date(2021, 3, 2))):
+    for spec, kind, decision, approved in (
+        (main_plan, "urban_general", "1234/QĐ-UBND", dt.date(2019, 5, 10)),
+        (market, "urban_zoning", "56/QĐ-UBND", dt.date(2021, 3, 2)),
+    ):
         one = run_check(_options(scene, spec))
-        records.append(PlanRecord(
-            id=spec.plan_id, name=f"Quy hoạch {spec.plan_id}", type=kind, path=spec.path, decision=decision,
-            approved=approved, authority="UBND tỉnh Kiên Giang", status="checked", summary=one.summary,
-            conflicts=one.conflicts,
-        ))
-    records.append(PlanRecord(
-        id="qh-giao-thong", name="Quy hoạch mạng lưới giao thông tỉnh", type="sectoral_transport",
-        path=str(scene / "gt.shp"), decision="789/QĐ-UBND", approved=dt.date(2022, 8, 1),
-        authority="UBND tỉnh Kiên Giang", status="failed", reason="không có tệp .prj (no CRS)",
-    ))
+        records.append(
+            PlanRecord(
+                id=spec.plan_id,
+                name=f"Quy hoạch {spec.plan_id}",
+                type=kind,
+                path=spec.path,
+                decision=decision,
+                approved=approved,
+                authority="UBND tỉnh Kiên Giang",
+                status="checked",
+                summary=one.summary,
+                conflicts=one.conflicts,
+            )
+        )
+    records.append(
+        PlanRecord(
+            id="qh-giao-thong",
+            name="Quy hoạch mạng lưới giao thông tỉnh",
+            type="sectoral_transport",
+            path=str(scene / "gt.shp"),
+            decision="789/QĐ-UBND",
+            approved=dt.date(2022, 8, 1),
+            authority="UBND tỉnh Kiên Giang",
+            status="failed",
+            reason="không có tệp .prj (no CRS)",
+        )
+    )
     out = tmp_path_factory.mktemp("batch")
-    return BatchResult(province="kien-giang", registry_path=scene / "registry.yaml", out=out, plans=records,
-                       summary=summary, conflicts=whole.conflicts, master=whole.master, taxonomy=whole.taxonomy,
-                       rules=whole.rules, exit_code=1)
+    return BatchResult(
+        province="kien-giang",
+        registry_path=scene / "registry.yaml",
+        out=out,
+        plans=records,
+        summary=summary,
+        conflicts=whole.conflicts,
+        master=whole.master,
+        taxonomy=whole.taxonomy,
+        rules=whole.rules,
+        exit_code=1,
+    )
 
 
 def test_province_reports(batch, tmp_path):
@@ -339,7 +423,10 @@ def test_province_reports(batch, tmp_path):
     assert set(by_id) == {"qhc-rach-gia", "qhct-cho-vinh-thanh", "qh-giao-thong"}
     qhc = by_id["qhc-rach-gia"]
     assert (qhc["Kết luận"], qhc["Số quyết định"], qhc["Cơ quan phê duyệt"]) == (
-        "Cần điều chỉnh", "1234/QĐ-UBND", "UBND tỉnh Kiên Giang")
+        "Cần điều chỉnh",
+        "1234/QĐ-UBND",
+        "UBND tỉnh Kiên Giang",
+    )
     assert qhc["Ngày phê duyệt"].date() == dt.date(2019, 5, 10)  # a real date cell
     assert qhc["Diện tích xung đột (ha)"] == pytest.approx(CONFLICT_HA)
     assert qhc["Loại quy hoạch"] == "Quy hoạch chung đô thị"
@@ -355,7 +442,10 @@ def test_province_reports(batch, tmp_path):
     assert sum(r["Diện tích (ha)"] for r in rows) == pytest.approx(CONFLICT_HA + 2 * CONDITIONAL_HA)
     _, types = _sheet(wb, "Theo loại quy hoạch")
     assert {t["Loại quy hoạch"]: t["Cần điều chỉnh"] for t in types} == {
-        "Quy hoạch chung đô thị": 1, "Quy hoạch phân khu đô thị": 0, "Quy hoạch ngành (giao thông)": 0}
+        "Quy hoạch chung đô thị": 1,
+        "Quy hoạch phân khu đô thị": 0,
+        "Quy hoạch ngành (giao thông)": 0,
+    }
 
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert not re.search(r"https?://", html)

@@ -60,9 +60,16 @@ def test_only_plans_touching_a_changed_piece_are_checked_again(province, tmp_pat
     master.to_file(data / "master.gpkg")
     second = _run(registry, out, resume=True)
     status = {p.id: (p.status, p.note) for p in second.plans}
-    assert status == {"near": ("checked", None), "west": ("unchanged", "master_changed_elsewhere"),
-                      "edge": ("checked", None)}
-    assert _areas(second) == {"near": pytest.approx(2500.0), "west": pytest.approx(900.0), "edge": pytest.approx(1600.0)}
+    assert status == {
+        "near": ("checked", None),
+        "west": ("unchanged", "master_changed_elsewhere"),
+        "edge": ("checked", None),
+    }
+    assert _areas(second) == {
+        "near": pytest.approx(2500.0),
+        "west": pytest.approx(900.0),
+        "edge": pytest.approx(1600.0),
+    }
     assert second.summary["plans"]["kept"] == 1 and second.summary["plans"]["checked"] == 2
     assert (out / "west" / "conflicts.gpkg").stat().st_mtime_ns == west_rows  # not written again
     assert len(list((out / SNAPSHOT_DIR).glob("*.gpkg"))) == 1  # the new master's snapshot only
@@ -72,8 +79,10 @@ def test_only_plans_touching_a_changed_piece_are_checked_again(province, tmp_pat
     assert rows["west"]["result"] == "kept" and rows["near"]["result"] == "checked"
     assert rows["west"]["review_status"] == "needs_adjustment"
     assert rows["west"]["review_reason"].startswith("quy hoạch tỉnh đã thay đổi nhưng không ở phạm vi")
-    later = {r["id"]: r for r in build_register(load_registry(registry), dt.date(2025, 6, 1),
-                                                 results_from_batch_dir(out))["plans"]}
+    later = {
+        r["id"]: r
+        for r in build_register(load_registry(registry), dt.date(2025, 6, 1), results_from_batch_dir(out))["plans"]
+    }
     assert later["west"]["review_status"] == "needs_adjustment" and later["west"]["result"] == "kept"
     assert later["near"]["conflict_area_m2"] == pytest.approx(2500.0)
     state = json.loads((out / "west" / STATE_FILE).read_text(encoding="utf-8"))
@@ -82,7 +91,10 @@ def test_only_plans_touching_a_changed_piece_are_checked_again(province, tmp_pat
     # Nothing changed since: every plan is plainly unchanged.
     third = _run(registry, out, resume=True)
     assert {p.id: (p.status, p.note) for p in third.plans} == {
-        "near": ("unchanged", None), "west": ("unchanged", None), "edge": ("unchanged", None)}
+        "near": ("unchanged", None),
+        "west": ("unchanged", None),
+        "edge": ("unchanged", None),
+    }
 
 
 def test_without_the_last_runs_master_every_plan_is_checked_again(province, tmp_path):
@@ -115,9 +127,11 @@ def test_an_exception_added_to_one_plan_checks_that_plan_again_only(province, tm
     _run(registry, out)
     (data / "exceptions.csv").write_text(
         "plan_id,rule_id,plan_feature,master_feature,decision,until,basis,note\nwest,R01,K1,*,7/QĐ-UBND,,,\n",
-        encoding="utf-8")
-    registry = _write_registry(data, [_plan(p, f"{p}.gpkg") for p in ("near", "west", "edge")],
-                               exceptions="exceptions.csv")
+        encoding="utf-8",
+    )
+    registry = _write_registry(
+        data, [_plan(p, f"{p}.gpkg") for p in ("near", "west", "edge")], exceptions="exceptions.csv"
+    )
     again = _run(registry, out, resume=True)
     assert {p.id: p.status for p in again.plans} == {"near": "unchanged", "west": "checked", "edge": "unchanged"}
     west = {r["plan_id"]: r for r in again.summary["by_plan"]}["west"]

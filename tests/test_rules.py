@@ -25,13 +25,17 @@ def rule_id(result):
 
 
 def test_specificity_order(tmp_path, taxonomy):
-    t = table(tmp_path, taxonomy, (
-        "W,*,*,conditional,low,,\n"
-        "G,PNN,NNP,conflict,medium,,\n"      # group/group: 1+1
-        "C1,ODT,NNP,conflict,high,,\n"       # code/group: 2+1
-        "C2,PNN,LUC,conflict,high,,\n"       # group/code: 1+2 -> ties C1 on total, loses on plan side
-        "E,ODT,LUC,conflict,high,,\n"        # code/code: 2+2
-    ))
+    t = table(
+        tmp_path,
+        taxonomy,
+        (
+            "W,*,*,conditional,low,,\n"
+            "G,PNN,NNP,conflict,medium,,\n"  # group/group: 1+1
+            "C1,ODT,NNP,conflict,high,,\n"  # code/group: 2+1
+            "C2,PNN,LUC,conflict,high,,\n"  # group/code: 1+2 -> ties C1 on total, loses on plan side
+            "E,ODT,LUC,conflict,high,,\n"  # code/code: 2+2
+        ),
+    )
     assert rule_id(t.lookup("ODT", "LUC")) == "E"
     assert rule_id(t.lookup("ODT", "RPH")) == "C1"  # RPH is agricultural (forest) land: NNP
     assert rule_id(t.lookup("TMD", "LUC")) == "C2"
@@ -63,13 +67,17 @@ def test_group_tie_is_a_table_error(tmp_path, taxonomy):
 
 def test_every_problem_listed(tmp_path, taxonomy):
     with pytest.raises(RulesError) as exc:
-        table(tmp_path, taxonomy, (
-            ",ODT,LUC,conflict,high,,\n"
-            "R2,ODT,LUC,maybe,high,,\n"
-            "R3,QQQ,LUC,conflict,high,,\n"
-            "R4,ODT,RPH,conflict,,,\n"
-            "R5,ODT,RPH,compatible,,,\n"
-        ))
+        table(
+            tmp_path,
+            taxonomy,
+            (
+                ",ODT,LUC,conflict,high,,\n"
+                "R2,ODT,LUC,maybe,high,,\n"
+                "R3,QQQ,LUC,conflict,high,,\n"
+                "R4,ODT,RPH,conflict,,,\n"
+                "R5,ODT,RPH,compatible,,,\n"
+            ),
+        )
     problems = exc.value.problems
     assert any("row 2, rule_id: empty" in p for p in problems)
     assert any("row 3, verdict" in p for p in problems)
@@ -86,7 +94,9 @@ def test_header_problems(tmp_path, taxonomy):
     with pytest.raises(RulesError) as exc:
         load_rules(path, taxonomy)
     assert "missing column(s) rule_id, plan_code, severity" in str(exc.value)
-    path.write_bytes("rule_id,plan_code,master_code,verdict,severity\nR1,ODT,LUC,conflict,high,Lu\xe9t\n".encode("latin-1"))
+    path.write_bytes(
+        "rule_id,plan_code,master_code,verdict,severity\nR1,ODT,LUC,conflict,high,Lu\xe9t\n".encode("latin-1")
+    )
     with pytest.raises(RulesError, match="not UTF-8"):
         load_rules(path, taxonomy)
 

@@ -41,8 +41,19 @@ def test_canonical_spellings(tax, raw, code):
 
 @pytest.mark.parametrize(
     ("old", "new"),
-    [("LUN", "LUK"), ("BHK", "HNK"), ("NHK", "HNK"), ("SKT", "SKK"), ("DDT", "DDD"), ("DDL", "DDD"),
-     ("DSH", "DKV"), ("DTS", "DSK"), ("RSN", "RSX"), ("CNC", "KCNC"), ("bhk-2", "HNK")],
+    [
+        ("LUN", "LUK"),
+        ("BHK", "HNK"),
+        ("NHK", "HNK"),
+        ("SKT", "SKK"),
+        ("DDT", "DDD"),
+        ("DDL", "DDD"),
+        ("DSH", "DKV"),
+        ("DTS", "DSK"),
+        ("RSN", "RSX"),
+        ("CNC", "KCNC"),
+        ("bhk-2", "HNK"),
+    ],
 )
 def test_old_codes_map_to_current(tax, old, new):
     assert tax.canonical(old) == new
@@ -115,11 +126,11 @@ def test_validation_lists_every_problem(tmp_path):
         "code,name_vi,name_en,group,color,sensitive,source\n"
         "NNP,Nông nghiệp,Agricultural,,#FFFF00,0,test\n"
         "LUA,Lúa,Rice,NNP,#FFFF00,0,test\n"
-        "LUA,Lúa lần hai,Rice again,NNP,#FFFF00,0,test\n"      # duplicate
-        "XXX,Lạ,Odd,ZZZ,#FFFF00,0,test\n"                      # unknown parent
-        "AAA,A,A,BBB,#FFFF00,0,test\n"                         # cycle AAA -> BBB -> AAA
+        "LUA,Lúa lần hai,Rice again,NNP,#FFFF00,0,test\n"  # duplicate
+        "XXX,Lạ,Odd,ZZZ,#FFFF00,0,test\n"  # unknown parent
+        "AAA,A,A,BBB,#FFFF00,0,test\n"  # cycle AAA -> BBB -> AAA
         "BBB,B,B,AAA,#FFFF00,0,test\n"
-        "CLN,Cây lâu năm,Perennial,NNP,yellow,2,\n",           # bad colour, bad flag, no source
+        "CLN,Cây lâu năm,Perennial,NNP,yellow,2,\n",  # bad colour, bad flag, no source
         encoding="utf-8",
     )
     aliases = tmp_path / "aliases.csv"
@@ -154,20 +165,20 @@ def test_missing_file_and_columns(tmp_path):
     [
         ("Đất trồng lúa", "LUA"),
         ("ĐẤT TRỒNG LÚA", "LUA"),
-        ("dat trong lua", "LUA"),           # typed without tone marks
+        ("dat trong lua", "LUA"),  # typed without tone marks
         ("Đất nuôi trồng thuỷ sản", "NTS"),  # old tone placement (thuỷ / thủy)
         ("Đất ở tại đô thị", "ODT"),
-        ("Đất ở đô thị", "ODT"),            # short form, from taxonomy_aliases.csv
-        ("Đất giao thông", "DGT"),          # Circular 27/2018 name, from taxonomy_aliases.csv
+        ("Đất ở đô thị", "ODT"),  # short form, from taxonomy_aliases.csv
+        ("Đất giao thông", "DGT"),  # Circular 27/2018 name, from taxonomy_aliases.csv
         ("Đất chuyên trồng lúa nước", "LUC"),  # Circular 27/2018 names, from taxonomy_aliases.csv
         ("Đất trồng lúa nước còn lại", "LUK"),
         ("Đất khu vui chơi, giải trí công cộng", "DKV"),
         ("Đất quốc phòng", "CQP"),
-        ("Đất ở", "OCT"),                   # the residential group's own name: group rules apply
+        ("Đất ở", "OCT"),  # the residential group's own name: group rules apply
         ("Rice land", "LUA"),
-        ("ĐẤT KHU CÔNG NGHIỆP", "SKK"),     # the land-use code...
-        ("Khu công nghiệp", "KCN"),         # ...and the planning zone of the same words
-        ("Trồng lúa", "LUA"),               # without "đất"
+        ("ĐẤT KHU CÔNG NGHIỆP", "SKK"),  # the land-use code...
+        ("Khu công nghiệp", "KCN"),  # ...and the planning zone of the same words
+        ("Trồng lúa", "LUA"),  # without "đất"
     ],
 )
 def test_names_stand_for_their_codes(tax, raw, code):

@@ -48,9 +48,7 @@ def test_pangram_round_trips(encoding):
     assert nfd.encode(encoding) == PANGRAM.encode(encoding)
 
 
-@pytest.mark.parametrize(
-    "alias", ["TCVN3", "abc", "tcvn", "tcvn5712", "tcvn-3", "VNI", "vni-windows", "VNI_Windows"]
-)
+@pytest.mark.parametrize("alias", ["TCVN3", "abc", "tcvn", "tcvn5712", "tcvn-3", "VNI", "vni-windows", "VNI_Windows"])
 def test_aliases_are_registered(alias):
     assert codecs.lookup(alias).name in {"tcvn3", "vni"}
 
@@ -146,8 +144,15 @@ def test_genuine_text_is_not_misdetected():
     assert tc.guess_encoding(["Forêt domaniale".encode("utf-8")]) == "utf-8"
     assert tc.guess_encoding([b"Paddy field", b"Rural residential land"]) == "ascii"
     french = [
-        "Forêt domaniale", "Réserve naturelle", "Hôtel de ville", "Château d'eau",
-        "Le lieu où il habite", "« Zone humide »", "Île-de-France", "Grünfläche", "São Paulo",
+        "Forêt domaniale",
+        "Réserve naturelle",
+        "Hôtel de ville",
+        "Château d'eau",
+        "Le lieu où il habite",
+        "« Zone humide »",
+        "Île-de-France",
+        "Grünfläche",
+        "São Paulo",
     ]
     assert tc.guess_encoding([s.encode("latin-1") for s in french]) == "latin-1"
     for s in french:

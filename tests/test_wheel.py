@@ -41,8 +41,12 @@ def dist(tmp_path_factory) -> Path:
     if not (REPO / "node_modules" / "leaflet" / "dist" / "leaflet.js").is_file():
         pytest.fail("node_modules is missing: run `npm ci` (make venv does)")
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     # No flood of setuptools deprecation notices (the TOML-table licence printed one per step).
     assert "deprecated" not in done.stderr.lower() + done.stdout.lower()
@@ -54,15 +58,24 @@ def venv(dist, tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True, timeout=120)
     python = home / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # The dependencies, offline: this venv's site-packages, after the new venv's own.  Its .pth files
     # (the editable kgspatial's finder among them) are not run from a path listed in a .pth.
     deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (Path(purelib) / "kgspatial-test-deps.pth").write_text("\n".join(sorted(deps)) + "\n")
     wheel = next(dist.glob("kgspatial-*.whl"))
-    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                           "--no-index", str(wheel)], capture_output=True, text=True, timeout=300, env=_clean_env())
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_clean_env(),
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return home
 
@@ -71,8 +84,9 @@ def test_wheel_and_sdist_carry_the_data_and_map_assets(dist):
     wheel = next(dist.glob("kgspatial-*.whl"))
     assert wheel.name == f"kgspatial-{__version__}-py3-none-any.whl"
     names = set(zipfile.ZipFile(wheel).namelist())
-    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "layers"], capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "layers"], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert len(tracked) > 30
     for rel in tracked:  # every file of layers/ the repository holds
         assert f"kgspatial/_bundled/{rel}" in names, rel
@@ -88,19 +102,42 @@ def test_wheel_and_sdist_carry_the_data_and_map_assets(dist):
 def test_installed_wheel_checks_with_a_map_outside_the_repository(venv, tmp_path):
     kgspatial = venv / "bin" / "kgspatial"
     env = _clean_env()
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import kgspatial; print(kgspatial.__file__)"],
-                           capture_output=True, text=True, cwd=tmp_path, env=env, check=True).stdout.strip()
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import kgspatial; print(kgspatial.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=True,
+    ).stdout.strip()
     assert Path(where).is_relative_to(venv), where  # the installed copy, not the source tree
 
     version = subprocess.run([str(kgspatial), "--version"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert version.stdout.strip() == f"kgspatial {__version__}"
 
     out = tmp_path / "out"
-    done = subprocess.run([str(kgspatial), "check", "--master", str(DEMO / "master.gpkg"),
-                           "--plan", str(DEMO / "qhc_rach_gia.gpkg"), "--plan-id-field", "so_hieu",
-                           "--admin", str(DEMO / "communes.gpkg"),
-                           "--map", "--out", str(out)], capture_output=True, text=True, cwd=tmp_path, env=env,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            str(kgspatial),
+            "check",
+            "--master",
+            str(DEMO / "master.gpkg"),
+            "--plan",
+            str(DEMO / "qhc_rach_gia.gpkg"),
+            "--plan-id-field",
+            "so_hieu",
+            "--admin",
+            str(DEMO / "communes.gpkg"),
+            "--map",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr[-3000:]  # conflicts found (planted), not 2
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["kgspatial_version"] == __version__
@@ -109,11 +146,21 @@ def test_installed_wheel_checks_with_a_map_outside_the_repository(venv, tmp_path
     assert rules.is_relative_to(venv) and rules.as_posix().endswith("kgspatial/_bundled/layers/kien-giang/rules.csv")
     assert summary["rules"]["count"] > 200
     # The planted conflict QHC-RG-MR01 (ODT on LUC, 10 ha by construction: layers/demo/planted.csv).
-    pieces = json.loads(subprocess.run(
-        [str(venv / "bin" / "python"), "-c",
-         "import geopandas, json, sys; g = geopandas.read_file(sys.argv[1], layer='conflicts');"
-         "print(json.dumps(g[g.plan_feature == 'QHC-RG-MR01'].geometry.area.tolist()))",
-         str(out / "conflicts.gpkg")], capture_output=True, text=True, env=env, check=True).stdout)
+    pieces = json.loads(
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                "import geopandas, json, sys; g = geopandas.read_file(sys.argv[1], layer='conflicts');"
+                "print(json.dumps(g[g.plan_feature == 'QHC-RG-MR01'].geometry.area.tolist()))",
+                str(out / "conflicts.gpkg"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+    )
     assert sum(pieces) == pytest.approx(100_000, rel=1e-6)
     page = (out / "map.html").read_text(encoding="utf-8")
     assert 'version = "1.9.4"' in page or "1.9.4" in page  # Leaflet inlined from the wheel's copy

@@ -34,17 +34,22 @@ class CheckRequest(BaseModel):
     rules_id: str | None = Field(None, description="default: the newest rules table, else the province profile's")
     admin_id: str | None = Field(None, description="default: the newest administrative units, if any")
     admin_previous_id: str | None = Field(
-        None, description="pre-2025 administrative units (default: the newest uploaded with period=previous, if any)")
-    min_area: float | None = Field(None, ge=0, allow_inf_nan=False,
-                                   description="slivers below this many m² are counted, not listed (default 1)")
-
+        None, description="pre-2025 administrative units (default: the newest uploaded with period=previous, if any)"
+    )
+    min_area: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="slivers below this many m² are counted, not listed (default 1)"
+    )
 
     @field_validator("plan_id")
     @classmethod
     def _plan_id(cls, value: str) -> str:
         if not value.strip():  # was a 404 "plan  not found", as if some plan had an empty id
-            raise ValueError(say("plan_id không được để trống: cho mã của một quy hoạch đã tải lên",
-                                 "plan_id must not be empty: give the id of an uploaded plan (GET /api/v1/plans)"))
+            raise ValueError(
+                say(
+                    "plan_id không được để trống: cho mã của một quy hoạch đã tải lên",
+                    "plan_id must not be empty: give the id of an uploaded plan (GET /api/v1/plans)",
+                )
+            )
         return value
 
 
@@ -60,8 +65,24 @@ def visible_check(request: Request, principal: Principal, check_id: str) -> dict
 
 def _present(record: dict) -> dict:
     """The job as the contract shows it: summary only when successful, reason when failed."""
-    out = {k: plain(record[k]) for k in ("id", "status", "plan_id", "master_id", "rules_id", "admin_id", "admin_prev_id", "min_area",
-                                         "created_at", "started_at", "finished_at", "attempts", "owner_id")}
+    out = {
+        k: plain(record[k])
+        for k in (
+            "id",
+            "status",
+            "plan_id",
+            "master_id",
+            "rules_id",
+            "admin_id",
+            "admin_prev_id",
+            "min_area",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "attempts",
+            "owner_id",
+        )
+    }
     if record["status"] == "running":
         out["progress"] = record.get("progress")
     if record["status"] in ("failed", "dismissed") or (record["status"] == "accepted" and record.get("reason")):
@@ -96,13 +117,20 @@ def create_check(body: CheckRequest, request: Request, principal: Principal = De
         newest = store.newest_rules()
         rules_id = newest["id"] if newest else None
     inputs = plan_register.check_inputs(store, request.app.state.province, plan, master_id, rules_id)
-    record = store.create_check({
-        "plan_id": plan["id"], "master_id": master_id, "rules_id": rules_id, "admin_id": admin_id,
-        "admin_prev_id": admin_prev_id, "min_area": 1.0 if body.min_area is None else body.min_area, "owner_id": principal.id, "inputs": inputs,
-    })
+    record = store.create_check(
+        {
+            "plan_id": plan["id"],
+            "master_id": master_id,
+            "rules_id": rules_id,
+            "admin_id": admin_id,
+            "admin_prev_id": admin_prev_id,
+            "min_area": 1.0 if body.min_area is None else body.min_area,
+            "owner_id": principal.id,
+            "inputs": inputs,
+        }
+    )
     request.app.state.runner.wake()
-    return JSONResponse(_present(record), status_code=202,
-                        headers={"Location": f"{request.url.path}/{record['id']}"})
+    return JSONResponse(_present(record), status_code=202, headers={"Location": f"{request.url.path}/{record['id']}"})
 
 
 @router.get("/checks")
@@ -130,9 +158,16 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = []
-    if (len(values) != 4 or not all(math.isfinite(v) for v in values) or values[0] > values[2]
-            or values[1] > values[3] or min(values[0], values[2]) < -180 or max(values[0], values[2]) > 180
-            or min(values[1], values[3]) < -90 or max(values[1], values[3]) > 90):
+    if (
+        len(values) != 4
+        or not all(math.isfinite(v) for v in values)
+        or values[0] > values[2]
+        or values[1] > values[3]
+        or min(values[0], values[2]) < -180
+        or max(values[0], values[2]) > 180
+        or min(values[1], values[3]) < -90
+        or max(values[1], values[3]) > 90
+    ):
         raise HTTPException(422, f"bbox {text!r} không hợp lệ / invalid: give minLon,minLat,maxLon,maxLat (EPSG:4326)")
     return tuple(values)
 
@@ -173,35 +208,53 @@ def withheld_for(request: Request, principal: Principal, record: dict, kind: str
 def page_links(request: Request, offset: int, limit: int, returned: int, matched: int, media: str) -> list[dict]:
     links = [{"href": str(request.url), "rel": "self", "type": media}]
     if offset + returned < matched:
-        links.append({"href": str(request.url.include_query_params(offset=offset + limit, limit=limit)),
-                      "rel": "next", "type": media})
+        links.append(
+            {
+                "href": str(request.url.include_query_params(offset=offset + limit, limit=limit)),
+                "rel": "next",
+                "type": media,
+            }
+        )
     if offset > 0:
-        links.append({"href": str(request.url.include_query_params(offset=max(0, offset - limit), limit=limit)),
-                      "rel": "prev", "type": media})
+        links.append(
+            {
+                "href": str(request.url.include_query_params(offset=max(0, offset - limit), limit=limit)),
+                "rel": "prev",
+                "type": media,
+            }
+        )
     return links
 
 
-@router.get("/checks/{check_id}/conflicts", response_class=JSONResponse,
-            responses={200: {"content": {GEOJSON: {}}}})
+@router.get("/checks/{check_id}/conflicts", response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
 def conflicts(
-    check_id: str, request: Request,
+    check_id: str,
+    request: Request,
     bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat (EPSG:4326)"),
-    severity: list[str] | None = Query(None), rule_id: list[str] | None = Query(None),
-    admin_code: list[str] | None = Query(None), verdict: list[str] | None = Query(None),
-    limit: int = Query(1000, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    severity: list[str] | None = Query(None),
+    rule_id: list[str] | None = Query(None),
+    admin_code: list[str] | None = Query(None),
+    verdict: list[str] | None = Query(None),
+    limit: int = Query(1000, ge=1, le=MAX_LIMIT),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     principal: Principal = Depends(any_role),
 ):
     """Conflict rows (CONTRACT §2) as a GeoJSON FeatureCollection in EPSG:4326."""
     record = visible_check(request, principal, check_id)
     withheld = withheld_for(request, principal, record)
-    flt = ConflictFilter(bbox=query_region(parse_bbox(bbox), withheld),
-                         severity=_one_of("severity", _listed(severity), SEVERITIES),
-                         rule_id=_listed(rule_id), admin_code=_listed(admin_code),
-                         verdict=_one_of("verdict", _listed(verdict), ("conflict", "conditional")))
+    flt = ConflictFilter(
+        bbox=query_region(parse_bbox(bbox), withheld),
+        severity=_one_of("severity", _listed(severity), SEVERITIES),
+        rule_id=_listed(rule_id),
+        admin_code=_listed(admin_code),
+        verdict=_one_of("verdict", _listed(verdict), ("conflict", "conditional")),
+    )
     page = request.app.state.store.conflicts(check_id, flt, limit=limit, offset=offset, unmasked=principal.is_admin)
     body = {
-        "type": "FeatureCollection", "features": withhold(page.features, withheld),
-        "numberMatched": page.matched, "numberReturned": len(page.features),
+        "type": "FeatureCollection",
+        "features": withhold(page.features, withheld),
+        "numberMatched": page.matched,
+        "numberReturned": len(page.features),
         "links": page_links(request, offset, limit, len(page.features), page.matched, GEOJSON),
     }
     return JSONResponse(body, media_type=GEOJSON)
@@ -218,23 +271,37 @@ async def check_map(check_id: str, request: Request, principal: Principal = Depe
 
 
 @router.get("/checks/{check_id}/report", response_class=FileResponse)
-async def check_report(check_id: str, request: Request, format: str = Query("html", description="html, xlsx or pdf"),
-                       english: bool = False, principal: Principal = Depends(any_role)):
+async def check_report(
+    check_id: str,
+    request: Request,
+    format: str = Query("html", description="html, xlsx or pdf"),
+    english: bool = False,
+    principal: Principal = Depends(any_role),
+):
     """The check's report; defence and security land is masked for non-admins."""
     from ..render import MEDIA, render
 
     if format not in REPORT_FORMATS:
-        raise HTTPException(422, f"định dạng {format!r} không hỗ trợ / unsupported report format: use html, xlsx or pdf")
+        raise HTTPException(
+            422, f"định dạng {format!r} không hỗ trợ / unsupported report format: use html, xlsx or pdf"
+        )
     visible_check(request, principal, check_id)
     path = await run_in_threadpool(render, request.app, check_id, format, principal.is_admin, english)
-    return FileResponse(path, media_type=MEDIA[format], filename=f"kgspatial-{check_id}.{format}",
-                        content_disposition_type="inline" if format != "xlsx" else "attachment")
+    return FileResponse(
+        path,
+        media_type=MEDIA[format],
+        filename=f"kgspatial-{check_id}.{format}",
+        content_disposition_type="inline" if format != "xlsx" else "attachment",
+    )
 
 
 @router.get("/checks/{check_id}/download", response_class=FileResponse)
-async def check_download(check_id: str, request: Request,
-                         format: str = Query("gpkg", description="gpkg (analysis CRS) or geojson (EPSG:4326)"),
-                         principal: Principal = Depends(any_role)):
+async def check_download(
+    check_id: str,
+    request: Request,
+    format: str = Query("gpkg", description="gpkg (analysis CRS) or geojson (EPSG:4326)"),
+    principal: Principal = Depends(any_role),
+):
     """Every conflict row as one file (the pages' downloads); masked for non-admins as the maps are."""
     from ..render import DATA_FORMATS, MEDIA, render
 

@@ -35,10 +35,16 @@ CONFORMANCE = [
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 KINDS = {"master": "master", "admin-units": "admin", "plan": "plan"}
 # Collection suffix -> conflict row kind, the geometry it holds and its name in titles.
-PIECES = {"polygons": ("polygon", "vùng / polygons"), "lines": ("line", "tuyến / lines"),
-          "points": ("point", "điểm / points")}
-TITLES = {"master": "Quy hoạch tỉnh / master plan", "admin": "Đơn vị hành chính / administrative units",
-          "plan": "Quy hoạch / plan"}
+PIECES = {
+    "polygons": ("polygon", "vùng / polygons"),
+    "lines": ("line", "tuyến / lines"),
+    "points": ("point", "điểm / points"),
+}
+TITLES = {
+    "master": "Quy hoạch tỉnh / master plan",
+    "admin": "Đơn vị hành chính / administrative units",
+    "plan": "Quy hoạch / plan",
+}
 
 
 def _base(request: Request) -> str:
@@ -70,7 +76,11 @@ def conformance(principal: Principal = Depends(any_role)):
 def _collection(request: Request, cid: str, title: str, bbox, description: str = "") -> dict:
     base = f"{_base(request)}/ogc/collections/{cid}"
     out = {
-        "id": cid, "title": title, "description": description, "itemType": "feature", "crs": [CRS84],
+        "id": cid,
+        "title": title,
+        "description": description,
+        "itemType": "feature",
+        "crs": [CRS84],
         "links": [
             {"href": base, "rel": "self", "type": JSON},
             {"href": f"{base}/items", "rel": "items", "type": GEOJSON, "title": title},
@@ -87,8 +97,15 @@ def _layer_collections(request: Request, principal: Principal) -> list[dict]:
     for prefix, kind in KINDS.items():
         owner = principal.id if kind == "plan" and not principal.sees_everything else None
         for rec in store.list_layers(kind, owner):
-            out.append(_collection(request, f"{prefix}-{rec['id']}", f"{TITLES[kind]}: {rec['name']}", rec["bbox"],
-                                   f"{rec['feature_count']} features, {rec['crs']}"))
+            out.append(
+                _collection(
+                    request,
+                    f"{prefix}-{rec['id']}",
+                    f"{TITLES[kind]}: {rec['name']}",
+                    rec["bbox"],
+                    f"{rec['feature_count']} features, {rec['crs']}",
+                )
+            )
     owner = None if principal.sees_everything else principal.id
     names = {rec["id"]: rec["name"] for rec in store.list_layers("plan", owner)}
     for check in store.list_checks(owner):
@@ -97,9 +114,15 @@ def _layer_collections(request: Request, principal: Principal) -> list[dict]:
         totals = (check["summary"] or {}).get("totals", {})
         for suffix, (kind, _) in PIECES.items():
             if _has_kind(totals, kind):
-                out.append(_collection(request, f"conflicts-{check['id']}-{suffix}",
-                                       _conflict_title(check, names.get(check["plan_id"]), suffix), None,
-                                       f"check {check['id']}, plan {check['plan_id']}"))
+                out.append(
+                    _collection(
+                        request,
+                        f"conflicts-{check['id']}-{suffix}",
+                        _conflict_title(check, names.get(check["plan_id"]), suffix),
+                        None,
+                        f"check {check['id']}, plan {check['plan_id']}",
+                    )
+                )
     return out
 
 
@@ -116,8 +139,10 @@ def _conflict_title(check: dict, plan_name: str | None, suffix: str | None) -> s
 
 @router.get("/collections")
 def collections(request: Request, principal: Principal = Depends(any_role)):
-    return {"links": [{"href": f"{_base(request)}/ogc/collections", "rel": "self", "type": JSON}],
-            "collections": _layer_collections(request, principal)}
+    return {
+        "links": [{"href": f"{_base(request)}/ogc/collections", "rel": "self", "type": JSON}],
+        "collections": _layer_collections(request, principal),
+    }
 
 
 def _resolve(request: Request, principal: Principal, cid: str) -> tuple[str, dict, str | None]:
@@ -126,7 +151,7 @@ def _resolve(request: Request, principal: Principal, cid: str) -> tuple[str, dic
     prefix, _, rid = cid.partition("-")
     suffix = None
     if prefix == "admin" and rid.startswith("units-"):
-        prefix, rid = "admin-units", rid[len("units-"):]
+        prefix, rid = "admin-units", rid[len("units-") :]
     if prefix == "conflicts" and "-" in rid:
         rid, _, suffix = rid.partition("-")
     try:
@@ -153,11 +178,16 @@ def collection(cid: str, request: Request, principal: Principal = Depends(any_ro
 
 
 @router.get("/collections/{cid}/items", response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
-def items(cid: str, request: Request, bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat"),
-          limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0, le=MAX_OFFSET),
-          bbox_crs: str | None = Query(None, alias="bbox-crs", description=f"only {CRS84}"),
-          crs: str | None = Query(None, description=f"only {CRS84}"),
-          principal: Principal = Depends(any_role)):
+def items(
+    cid: str,
+    request: Request,
+    bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat"),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    bbox_crs: str | None = Query(None, alias="bbox-crs", description=f"only {CRS84}"),
+    crs: str | None = Query(None, description=f"only {CRS84}"),
+    principal: Principal = Depends(any_role),
+):
     what, rec, suffix = _resolve(request, principal, cid)
     store = request.app.state.store
     for name, asked in (("bbox-crs", bbox_crs), ("crs", crs)):  # OGC API Features Part 2: only CRS84 is served
@@ -169,16 +199,22 @@ def items(cid: str, request: Request, bbox: str | None = Query(None, description
         page = store.layer_features(rec["id"], bbox=box, limit=limit, offset=offset, unmasked=principal.is_admin)
     else:
         kinds = [PIECES[suffix][0]] if suffix else []
-        page = store.conflicts(rec["id"], ConflictFilter(bbox=box, kind=kinds), limit=limit, offset=offset,
-                               unmasked=principal.is_admin)
+        page = store.conflicts(
+            rec["id"], ConflictFilter(bbox=box, kind=kinds), limit=limit, offset=offset, unmasked=principal.is_admin
+        )
     links = page_links(request, offset, limit, len(page.features), page.matched, GEOJSON)
     links.append({"href": f"{_base(request)}/ogc/collections/{cid}", "rel": "collection", "type": JSON})
     import datetime as dt
 
     features = withhold(page.features, withheld)
-    body = {"type": "FeatureCollection", "features": features, "numberMatched": page.matched,
-            "numberReturned": len(page.features), "links": links,
-            "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    body = {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberMatched": page.matched,
+        "numberReturned": len(page.features),
+        "links": links,
+        "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
     return JSONResponse(body, media_type=GEOJSON)
 
 
@@ -199,6 +235,8 @@ def item(cid: str, fid: str, request: Request, principal: Principal = Depends(an
         raise HTTPException(404, f"không tìm thấy đối tượng / feature {fid!r} not found in {cid}") from None
     withhold([feature], withheld_for(request, principal, rec, "check" if what == "conflicts" else what))
     base = f"{_base(request)}/ogc/collections/{cid}"
-    feature["links"] = [{"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},
-                        {"href": base, "rel": "collection", "type": JSON}]
+    feature["links"] = [
+        {"href": f"{base}/items/{fid}", "rel": "self", "type": GEOJSON},
+        {"href": base, "rel": "collection", "type": JSON},
+    ]
     return JSONResponse(feature, media_type=GEOJSON)

@@ -25,13 +25,20 @@ SOURCE = "ngoại lệ không hợp lệ / invalid exceptions"
 FORMATS = ("json", "html", "xlsx", "pdf")
 
 
-@router.get("/register", responses={200: {"content": {"application/json": {}, "text/html": {}, "application/pdf": {},
-                                                      MEDIA["xlsx"]: {}}}})
-async def get_register(request: Request, on: str | None = Query(None, description="YYYY-MM-DD (default: today in Vietnam)"),
-                       english: bool = False,
-                       format: str = Query("json", description="json (register.json), or the register's html, xlsx or"
-                                                               " pdf as `kgspatial register` writes them"),
-                       principal: Principal = Depends(any_role)):
+@router.get(
+    "/register",
+    responses={200: {"content": {"application/json": {}, "text/html": {}, "application/pdf": {}, MEDIA["xlsx"]: {}}}},
+)
+async def get_register(
+    request: Request,
+    on: str | None = Query(None, description="YYYY-MM-DD (default: today in Vietnam)"),
+    english: bool = False,
+    format: str = Query(
+        "json",
+        description="json (register.json), or the register's html, xlsx or pdf as `kgspatial register` writes them",
+    ),
+    principal: Principal = Depends(any_role),
+):
     """Every plan the caller may see with its legal status and review status on the date, as
     `kgspatial register` writes register.json; review status from each plan's latest check.
     `format=pdf` (html, xlsx) gives the public list ready to announce, of the same plans."""
@@ -39,13 +46,17 @@ async def get_register(request: Request, on: str | None = Query(None, descriptio
         raise HTTPException(422, f"định dạng {format!r} không hỗ trợ / unsupported format: use json, html, xlsx or pdf")
     day = plan_register.parse_on(on)
     app = request.app
-    register = await run_in_threadpool(plan_register.service_register, app.state.store, app.state.province, principal,
-                                       day, english)
+    register = await run_in_threadpool(
+        plan_register.service_register, app.state.store, app.state.province, principal, day, english
+    )
     if format == "json":
         return register
     content = await run_in_threadpool(_register_file, register, format, english)
-    return Response(content, media_type=MEDIA[format],
-                    headers={"Content-Disposition": f'attachment; filename="register-{day.isoformat()}.{format}"'})
+    return Response(
+        content,
+        media_type=MEDIA[format],
+        headers={"Content-Disposition": f'attachment; filename="register-{day.isoformat()}.{format}"'},
+    )
 
 
 def _register_file(register: dict, format: str, english: bool) -> bytes:
@@ -53,8 +64,11 @@ def _register_file(register: dict, format: str, english: bool) -> bytes:
     try:
         from kgspatial.reports.register import write_register_files
     except ImportError as exc:
-        raise HTTPException(501, f"chưa hỗ trợ / kgspatial.reports is not available in this installation ({exc});"
-                                 " install kgspatial[reports]") from None
+        raise HTTPException(
+            501,
+            f"chưa hỗ trợ / kgspatial.reports is not available in this installation ({exc});"
+            " install kgspatial[reports]",
+        ) from None
     with tempfile.TemporaryDirectory(prefix="kgs-register-") as tmp:
         try:
             (path,) = write_register_files(register, Path(tmp), formats=(format,), english=english)
@@ -75,16 +89,47 @@ def _exception_record(row: dict, unmasked: bool = True) -> dict:
     return rec
 
 
-@router.post("/exceptions", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"description": "one exception, or a list of them (CONTRACT §10)",
-                                    "example": {"plan_id": "…", "rule_id": "R01", "plan_feature": "KDC-01",
-                                                "master_feature": "*", "decision": "123/QĐ-UBND",
-                                                "until": "2026-12-31", "basis": "…", "note": "…",
-                                                "against": "master"}}},
-    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary",
-                 "description": "exceptions.csv (UTF-8; plan_id,rule_id,plan_feature,master_feature,decision,"
-                                "until,basis,note[,against]), as `kgspatial check --exceptions` reads it"}}}}}}})
+@router.post(
+    "/exceptions",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "description": "one exception, or a list of them (CONTRACT §10)",
+                        "example": {
+                            "plan_id": "…",
+                            "rule_id": "R01",
+                            "plan_feature": "KDC-01",
+                            "master_feature": "*",
+                            "decision": "123/QĐ-UBND",
+                            "until": "2026-12-31",
+                            "basis": "…",
+                            "note": "…",
+                            "against": "master",
+                        },
+                    }
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "exceptions.csv (UTF-8; plan_id,rule_id,plan_feature,master_feature,decision,"
+                                "until,basis,note[,against]), as `kgspatial check --exceptions` reads it",
+                            }
+                        },
+                    }
+                },
+            },
+        }
+    },
+)
 async def add_exceptions(request: Request, principal: Principal = Depends(admin_only)):
     """Accept findings by a decision (admin): `plan_id, rule_id, plan_feature, master_feature`
     (`*`: any), `decision`, optional `until`, `basis`, `note`, `against` (`master`, the default, or
@@ -105,16 +150,22 @@ async def add_exceptions(request: Request, principal: Principal = Depends(admin_
         try:
             body = plan_register.nfc(await request.json())
         except ValueError:
-            raise HTTPException(422, "không phải JSON / the body is not JSON: send one exception (an object) or a"
-                                     " list of them, or exceptions.csv as the multipart field 'file'") from None
+            raise HTTPException(
+                422,
+                "không phải JSON / the body is not JSON: send one exception (an object) or a"
+                " list of them, or exceptions.csv as the multipart field 'file'",
+            ) from None
         if not isinstance(body, (dict, list)):
             raise HTTPException(422, "gửi một ngoại lệ hoặc một danh sách / send one exception (an object) or a list")
         single = isinstance(body, dict)
         rows = [body] if single else body
         if not rows:
             problems.append("danh sách trống / the list is empty: send one exception or a list of them")
-        named = [(f"row {i + 1}", row.get("plan_id").strip()) for i, row in enumerate(rows)
-                 if isinstance(row, dict) and isinstance(row.get("plan_id"), str) and row["plan_id"].strip()]
+        named = [
+            (f"row {i + 1}", row.get("plan_id").strip())
+            for i, row in enumerate(rows)
+            if isinstance(row, dict) and isinstance(row.get("plan_id"), str) and row["plan_id"].strip()
+        ]
         found = []
         try:
             found = parse_exceptions(rows, source=SOURCE)
@@ -124,30 +175,41 @@ async def add_exceptions(request: Request, principal: Principal = Depends(admin_
     return JSONResponse(items[0] if single else {"items": items, "total": len(items)}, status_code=201)
 
 
-def keep_exceptions(store, found: list, named: list[tuple[str, str]], problems: list[str],
-                    principal: Principal) -> list[dict]:
+def keep_exceptions(
+    store, found: list, named: list[tuple[str, str]], problems: list[str], principal: Principal
+) -> list[dict]:
     """Store parsed exceptions once every problem is known (unknown plans, `against` not the
     plan's parent, a finding accepted twice): ExceptionsError (422) listing them, nothing kept;
     else the records kept, as the API shows them to their admin. Shared with the admin page's form."""
     parents = {p["id"]: p.get("parent") for p in store.list_layers("plan")}
     problems = list(problems)
-    problems += [f"{where}, plan_id: không có quy hoạch / no plan with id {plan_id!r}"
-                 for where, plan_id in named if plan_id not in parents]
+    problems += [
+        f"{where}, plan_id: không có quy hoạch / no plan with id {plan_id!r}"
+        for where, plan_id in named
+        if plan_id not in parents
+    ]
     for exc in found:  # rows against the master plan, or against the plan's own parent (§7)
         if exc.plan_id in parents and exc.against not in (MASTER, parents[exc.plan_id]):
-            problems.append(f"{exc.describe()}, against: {exc.against!r} không phải 'master' hay quy hoạch cấp trên"
-                            f" / is neither 'master' nor the plan's parent ({parents[exc.plan_id] or 'none'})")
-    stored = {(e["plan_id"], e["rule_id"], e["plan_feature"], e["master_feature"], e.get("against") or MASTER): e["id"]
-              for e in store.list_exceptions()}
+            problems.append(
+                f"{exc.describe()}, against: {exc.against!r} không phải 'master' hay quy hoạch cấp trên"
+                f" / is neither 'master' nor the plan's parent ({parents[exc.plan_id] or 'none'})"
+            )
+    stored = {
+        (e["plan_id"], e["rule_id"], e["plan_feature"], e["master_feature"], e.get("against") or MASTER): e["id"]
+        for e in store.list_exceptions()
+    }
     for exc in found:
         key = (exc.plan_id, exc.rule_id, exc.plan_feature, exc.master_feature, exc.against)
         if key in stored:
-            problems.append(f"{exc.describe()}: đã có ngoại lệ {stored[key]} cho phát hiện này / exception"
-                            f" {stored[key]} already accepts this finding (one decision per finding)")
+            problems.append(
+                f"{exc.describe()}: đã có ngoại lệ {stored[key]} cho phát hiện này / exception"
+                f" {stored[key]} already accepts this finding (one decision per finding)"
+            )
     if problems:
         raise ExceptionsError(problems, source=SOURCE)
-    kept = store.add_exceptions([{**dataclasses.asdict(e), "until": e.until.isoformat() if e.until else None}
-                                 for e in found], principal.id)
+    kept = store.add_exceptions(
+        [{**dataclasses.asdict(e), "until": e.until.isoformat() if e.until else None} for e in found], principal.id
+    )
     return [_exception_record(r) for r in kept]
 
 

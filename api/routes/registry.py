@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from kgspatial import crs as crs_mod
 from kgspatial.admin import prepare_admin
 from kgspatial.errors import CRSError, InputError, KgSpatialError, say
-from kgspatial.numfmt import en, vn
 from kgspatial.io import read_layer
+from kgspatial.numfmt import en, vn
 from kgspatial.prepare import POLYGON, dropped_notes, find_field, prepare_layer
 from kgspatial.registry import PLAN_TYPE_RE, plan_type_error
 from kgspatial.rules import load_rules
@@ -31,8 +31,11 @@ _LAYER_FORM = {
     "type": "object",
     "required": ["file", "name"],
     "properties": {
-        "file": {"type": "string", "format": "binary",
-                 "description": "zipped shapefile, MapInfo table or File Geodatabase, GeoPackage, GeoJSON, GeoParquet or FlatGeobuf"},
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "zipped shapefile, MapInfo table or File Geodatabase, GeoPackage, GeoJSON, GeoParquet or FlatGeobuf",
+        },
         "name": {"type": "string"},
         "code_field": {"type": "string", "description": "land-use code column (default: detected)"},
         "label_field": {"type": "string"},
@@ -66,27 +69,44 @@ def _sensitive_flags(gdf, column: str | None, taxonomy) -> np.ndarray:
     return values.map(flags).to_numpy(dtype=bool)
 
 
-def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Principal, filename: str,
-            named: dict | None = None) -> dict:
+def _ingest(
+    request: Request,
+    kind: str,
+    path: Path,
+    fields: dict,
+    principal: Principal,
+    filename: str,
+    named: dict | None = None,
+) -> dict:
     """Read and check the whole layer (as `kgspatial check` would) before the store sees it.
     `named`: a plan's decision, approval, authority and register keys, validated already."""
     province = request.app.state.province
     spec = str(path) + (f"::{fields['layer']}" if fields.get("layer") else "")
-    layer = read_layer(spec, encoding=fields.get("encoding") or None, assume_crs=fields.get("assume_crs") or None,
-                       untrusted=True)
+    layer = read_layer(
+        spec, encoding=fields.get("encoding") or None, assume_crs=fields.get("assume_crs") or None, untrusted=True
+    )
     gdf = layer.gdf
     check_layer_size(gdf, filename, request.app.state.settings)
     if len(gdf) == 0:
         raise InputError.say(f"{filename}: lớp không có đối tượng nào", "the layer has no features")
     meta = {
-        "kind": "admin_prev" if kind == "admin" and fields.get("period") == "previous" else kind, "name": fields.get("name") or Path(filename).stem, "plan_type": fields.get("plan_type"),
-        "owner_id": principal.id, "filename": filename, "crs": crs_mod.crs_label(layer.crs),
-        "crs_wkt": layer.crs.to_wkt(), "crs_source": layer.crs_source, "encoding": layer.encoding,
-        "feature_count": int(len(gdf)), "warnings": list(layer.warnings), **(named or {}),
+        "kind": "admin_prev" if kind == "admin" and fields.get("period") == "previous" else kind,
+        "name": fields.get("name") or Path(filename).stem,
+        "plan_type": fields.get("plan_type"),
+        "owner_id": principal.id,
+        "filename": filename,
+        "crs": crs_mod.crs_label(layer.crs),
+        "crs_wkt": layer.crs.to_wkt(),
+        "crs_source": layer.crs_source,
+        "encoding": layer.encoding,
+        "feature_count": int(len(gdf)),
+        "warnings": list(layer.warnings),
+        **(named or {}),
     }
     if kind == "admin":
-        units = prepare_admin(layer, province.analysis_crs, fields.get("code_field") or None,
-                              fields.get("name_field") or None)
+        units = prepare_admin(
+            layer, province.analysis_crs, fields.get("code_field") or None, fields.get("name_field") or None
+        )
         from kgspatial.admin import CODE_CANDIDATES, NAME_CANDIDATES
 
         code_col = find_field(gdf.columns, fields.get("code_field") or None, CODE_CANDIDATES, "unit code", filename)
@@ -98,46 +118,68 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
         profile = province.profile
         try:
             prepared = prepare_layer(
-                layer, province.taxonomy, province.analysis_crs,
-                code_field=fields.get("code_field") or None, label_field=fields.get("label_field") or None,
-                id_field=fields.get("id_field") or None, code_candidates=profile.code_fields,
-                label_candidates=profile.label_fields, role=kind,
+                layer,
+                province.taxonomy,
+                province.analysis_crs,
+                code_field=fields.get("code_field") or None,
+                label_field=fields.get("label_field") or None,
+                id_field=fields.get("id_field") or None,
+                code_candidates=profile.code_fields,
+                label_candidates=profile.label_fields,
+                role=kind,
             )
         except CRSError as exc:  # coordinates the CRS cannot take (metres under degrees): name the file
             raise (CRSError.say(f"{spec}: {exc.vi}", exc.en) if exc.vi else CRSError(f"{spec}: {exc}")) from None
         if len(prepared.geoms) == 0:
-            raise InputError.say(f"{filename}: không đối tượng nào có hình học (đã đọc {vn(len(gdf))})",
-                                 f"no feature has a geometry ({en(len(gdf))} read)")
+            raise InputError.say(
+                f"{filename}: không đối tượng nào có hình học (đã đọc {vn(len(gdf))})",
+                f"no feature has a geometry ({en(len(gdf))} read)",
+            )
         if kind == "master" and not (prepared.kinds == POLYGON).any():
-            raise InputError.say(f"{filename}: quy hoạch tỉnh phải là các vùng (polygon), lớp này không có vùng nào",
-                                 "a master plan is zones, and this layer holds no polygon")
+            raise InputError.say(
+                f"{filename}: quy hoạch tỉnh phải là các vùng (polygon), lớp này không có vùng nào",
+                "a master plan is zones, and this layer holds no polygon",
+            )
         info = dict(prepared.info)
         info.pop("path", None)  # a scratch path, gone after the upload
-        meta.update(code_field=info["code_field"], label_field=info["label_field"], id_field=info["id_field"],
-                    info=info)
+        meta.update(
+            code_field=info["code_field"], label_field=info["label_field"], id_field=info["id_field"], info=info
+        )
         if info["unknown_codes"]:
             unknown = info["unknown_codes"]
-            meta["warnings"].append(say(
-                f"{vn(sum(unknown.values()))} đối tượng có mã không có trong bảng phân loại: "
-                + ", ".join(f"{k} ({vn(v)})" for k, v in list(unknown.items())[:10]),
-                f"{en(sum(unknown.values()))} feature(s) with codes not in the taxonomy: "
-                + ", ".join(f"{k} ({en(v)})" for k, v in list(unknown.items())[:10])))
+            meta["warnings"].append(
+                say(
+                    f"{vn(sum(unknown.values()))} đối tượng có mã không có trong bảng phân loại: "
+                    + ", ".join(f"{k} ({vn(v)})" for k, v in list(unknown.items())[:10]),
+                    f"{en(sum(unknown.values()))} feature(s) with codes not in the taxonomy: "
+                    + ", ".join(f"{k} ({en(v)})" for k, v in list(unknown.items())[:10]),
+                )
+            )
         sensitive = _sensitive_flags(gdf, info["code_field"], province.taxonomy)
         meta["warnings"] += dropped_notes(info)
         if info["geometries_repaired"]:
-            meta["warnings"].append(say(f"đã sửa {vn(info['geometries_repaired'])} hình học không hợp lệ (make_valid)",
-                                        f"{en(info['geometries_repaired'])} invalid geometry(ies) repaired (make_valid)"))
+            meta["warnings"].append(
+                say(
+                    f"đã sửa {vn(info['geometries_repaired'])} hình học không hợp lệ (make_valid)",
+                    f"{en(info['geometries_repaired'])} invalid geometry(ies) repaired (make_valid)",
+                )
+            )
     if fields.get("assume_crs") and layer.crs_source != "assumed":
-        meta["warnings"].append(say(f"bỏ qua assume_crs {fields['assume_crs']} vì tệp đã khai báo"
-                                    f" {crs_mod.crs_label(layer.crs)}", f"assume_crs {fields['assume_crs']} ignored:"
-                                    f" the file declares {crs_mod.crs_label(layer.crs)}"))
+        meta["warnings"].append(
+            say(
+                f"bỏ qua assume_crs {fields['assume_crs']} vì tệp đã khai báo {crs_mod.crs_label(layer.crs)}",
+                f"assume_crs {fields['assume_crs']} ignored: the file declares {crs_mod.crs_label(layer.crs)}",
+            )
+        )
     try:
         wgs84 = crs_mod.to_crs(gdf, "EPSG:4326")
     except CRSError as exc:  # served in WGS 84: coordinates it cannot take (1e300 m) cannot be served
-        raise CRSError.say(f"{filename}: có tọa độ không chuyển được sang WGS 84 ({exc.vi or exc}): chúng có thật"
-                           f" thuộc {crs_mod.crs_label(layer.crs)} không?",
-                           f"some coordinates cannot be shown in WGS 84 ({exc.en or exc}): are they in"
-                           f" {crs_mod.crs_label(layer.crs)}?") from None
+        raise CRSError.say(
+            f"{filename}: có tọa độ không chuyển được sang WGS 84 ({exc.vi or exc}): chúng có thật"
+            f" thuộc {crs_mod.crs_label(layer.crs)} không?",
+            f"some coordinates cannot be shown in WGS 84 ({exc.en or exc}): are they in"
+            f" {crs_mod.crs_label(layer.crs)}?",
+        ) from None
     meta["bbox"] = [round(float(v), 7) for v in wgs84.total_bounds]
     master = request.app.state.store.newest_layer("master") if kind == "plan" else None
     if master:
@@ -145,8 +187,11 @@ def _ingest(request: Request, kind: str, path: Path, fields: dict, principal: Pr
     paths = {str(path.resolve()): filename, str(path): filename}
     meta["warnings"] = [for_api(w, paths) for w in meta["warnings"]]  # they name the scratch copy
     # Masking needs the cells of a layer's sensitive land: a layer with none is known without reading it.
-    meta["info"] = {**(meta.get("info") or {}), "sensitive_features": int(np.count_nonzero(sensitive)),
-                    "sha256": plan_register.file_sha256(path)}  # the register's "outdated" compares it
+    meta["info"] = {
+        **(meta.get("info") or {}),
+        "sensitive_features": int(np.count_nonzero(sensitive)),
+        "sha256": plan_register.file_sha256(path),
+    }  # the register's "outdated" compares it
     return request.app.state.store.add_layer(meta, gdf, sensitive)
 
 
@@ -160,16 +205,23 @@ def _placement(request: Request, layer, master: dict, meta: dict) -> list[str]:
 
     province = request.app.state.province
     tree = master_tree(request.app, master["id"])
-    share = 0.0 if master.get("bbox") and _disjoint(meta["bbox"], master["bbox"]) else \
-        share_on_master(layer, province.analysis_crs, tree)
+    share = (
+        0.0
+        if master.get("bbox") and _disjoint(meta["bbox"], master["bbox"])
+        else share_on_master(layer, province.analysis_crs, tree)
+    )
     if share is None or share >= 0.5:
         return []
     vi_hint, en_hint = crs_hint(layer, province.analysis_crs, tree, partly=share > 0)
     where = "nằm ngoài" if share == 0 else f"chỉ {share:.0%} nằm trên"
-    return [say(f"quy hoạch {where} các vùng của quy hoạch tỉnh {master['name']} (đọc theo {meta['crs']},"
-                f" {meta['crs_source']}): hệ tọa độ có đúng không?{vi_hint}",
-                f"the plan {'lies outside' if share == 0 else f'lies only {share:.0%} on'} the zones of the master plan"
-                f" {master['name']} (read as {meta['crs']}, {meta['crs_source']}): is its CRS right?{en_hint}")]
+    return [
+        say(
+            f"quy hoạch {where} các vùng của quy hoạch tỉnh {master['name']} (đọc theo {meta['crs']},"
+            f" {meta['crs_source']}): hệ tọa độ có đúng không?{vi_hint}",
+            f"the plan {'lies outside' if share == 0 else f'lies only {share:.0%} on'} the zones of the master plan"
+            f" {master['name']} (read as {meta['crs']}, {meta['crs_source']}): is its CRS right?{en_hint}",
+        )
+    ]
 
 
 def _disjoint(a: list[float], b: list[float]) -> bool:
@@ -193,8 +245,9 @@ async def _upload_layer(request: Request, principal: Principal, kind: str, accep
                 raise HTTPException(422, f"plan_type: {plan_type_error(plan_type)}")
             named = await run_in_threadpool(_named, request, upload, principal)
         try:
-            record = await run_in_threadpool(_ingest, request, kind, path, upload.fields, principal, upload.filename,
-                                             named)
+            record = await run_in_threadpool(
+                _ingest, request, kind, path, upload.fields, principal, upload.filename, named
+            )
         except KgSpatialError as exc:
             paths = {str(path.resolve()): upload.filename, str(path): upload.filename}
             exc.args = (for_api(str(exc), paths),)
@@ -207,8 +260,15 @@ def _named(request: Request, upload: Upload, principal: Principal) -> dict:
     as a registry's plan is, before the layer is read: 422 listing every problem."""
     values, problems = plan_register.form_values(upload.fields)
     fields = upload.fields
-    raw = {"id": "new", "name": fields.get("name"), "type": fields.get("plan_type"), "path": upload.filename,
-           "code_field": fields.get("code_field") or None, "label_field": fields.get("label_field") or None, **values}
+    raw = {
+        "id": "new",
+        "name": fields.get("name"),
+        "type": fields.get("plan_type"),
+        "path": upload.filename,
+        "code_field": fields.get("code_field") or None,
+        "label_field": fields.get("label_field") or None,
+        **values,
+    }
     entry = plan_register.validated(raw, plan_register.linkable(request.app.state.store, principal), problems)
     return plan_register.stored_values(entry)
 
@@ -233,8 +293,11 @@ _REGISTER_FORM = {  # CONTRACT §5 and §7: what names the plan and what it is i
     "decision": {"type": "string", "description": "approving decision, e.g. 1234/QĐ-UBND (none: a draft)"},
     "approved": {"type": "string", "description": "approval date, YYYY-MM-DD (or DD/MM/YYYY)"},
     "authority": {"type": "string", "description": "approving authority, e.g. UBND tỉnh Kiên Giang"},
-    "status": {"type": "string", "enum": ["draft", "approved", "abolished", "superseded"],
-               "description": "declared status (default: approved with a decision, else draft)"},
+    "status": {
+        "type": "string",
+        "enum": ["draft", "approved", "abolished", "superseded"],
+        "description": "declared status (default: approved with a decision, else draft)",
+    },
     "horizon": {"type": "integer", "description": "last year the plan covers"},
     "integrated": {"type": "boolean", "description": "folded into the provincial plan (Law 21/2017 Art. 59.1.c)"},
     "fixes_quantities": {"type": "boolean", "description": "fixes quantities of goods or services (Art. 59.1.d)"},
@@ -245,9 +308,19 @@ _REGISTER_FORM = {  # CONTRACT §5 and §7: what names the plan and what it is i
 }
 
 
-@router.post("/plans", status_code=201, openapi_extra=_form({"plan_type": {
-    "type": "string", "description": "urban_general | urban_zoning | rural | sectoral_<sector> | technical_<kind>"},
-    **_REGISTER_FORM}))
+@router.post(
+    "/plans",
+    status_code=201,
+    openapi_extra=_form(
+        {
+            "plan_type": {
+                "type": "string",
+                "description": "urban_general | urban_zoning | rural | sectoral_<sector> | technical_<kind>",
+            },
+            **_REGISTER_FORM,
+        }
+    ),
+)
 async def upload_plan(request: Request, principal: Principal = Depends(uploader)):
     """Upload a plan's zoning layer (planner, admin)."""
     return await _upload_layer(request, principal, "plan")
@@ -267,9 +340,24 @@ def get_plan(plan_id: str, request: Request, principal: Principal = Depends(any_
 BOOLEAN_KEYS = ("integrated", "fixes_quantities")
 
 
-@router.patch("/plans/{plan_id}", openapi_extra={"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "object", "properties": {
-        key: {"description": "null: back to its default"} for key in plan_register.EDITABLE}}}}}})
+@router.patch(
+    "/plans/{plan_id}",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            key: {"description": "null: back to its default"} for key in plan_register.EDITABLE
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 def edit_plan(plan_id: str, request: Request, body: dict = Body(...), principal: Principal = Depends(uploader)):
     """Change a plan's name, type, decision, approval, authority or register keys (CONTRACT §7)
     (owner or admin); validated as a registry's plan is: 422 listing every problem."""
@@ -278,8 +366,11 @@ def edit_plan(plan_id: str, request: Request, body: dict = Body(...), principal:
     record = _visible_plan(request, principal, plan_id)
     store = request.app.state.store
     body = plan_register.nfc(body)
-    problems = [f"{key}: không sửa được / not editable here (editable: {', '.join(plan_register.EDITABLE)})"
-                for key in body if key not in plan_register.EDITABLE]
+    problems = [
+        f"{key}: không sửa được / not editable here (editable: {', '.join(plan_register.EDITABLE)})"
+        for key in body
+        if key not in plan_register.EDITABLE
+    ]
     if "name" in body and not (isinstance(body["name"], str) and body["name"].strip()):
         problems.append("name: thiếu tên / a plan needs a name")
         body = {k: v for k, v in body.items() if k != "name"}
@@ -297,8 +388,9 @@ def edit_plan(plan_id: str, request: Request, body: dict = Body(...), principal:
             else:
                 raw[target] = value
     entry = plan_register.validated(raw, plan_register.linkable(store, principal), problems)
-    updated = store.update_plan(plan_id, {"name": entry.name, "plan_type": entry.type,
-                                          **plan_register.stored_values(entry)})
+    updated = store.update_plan(
+        plan_id, {"name": entry.name, "plan_type": entry.type, **plan_register.stored_values(entry)}
+    )
     for check in store.list_checks(plan_id=plan_id):  # reports name the plan: draw them again
         drop_renders(request.app, check["id"])
     return updated
@@ -335,12 +427,25 @@ def get_master(master_id: str, request: Request, principal: Principal = Depends(
     return request.app.state.store.get_layer(master_id, "master")
 
 
-@router.post("/admin-units", status_code=201, openapi_extra=_form(
-    {"code_field": {"type": "string", "description": "commune (unit) code column, e.g. ma_xa (default: detected)"},
-     "name_field": {"type": "string", "description": "unit name column"},
-     "period": {"type": "string", "enum": ["current", "previous"],
-                "description": "current (default): the units since the 2025 merger; previous: the units before it"}},
-    drop=("label_field", "id_field")))
+@router.post(
+    "/admin-units",
+    status_code=201,
+    openapi_extra=_form(
+        {
+            "code_field": {
+                "type": "string",
+                "description": "commune (unit) code column, e.g. ma_xa (default: detected)",
+            },
+            "name_field": {"type": "string", "description": "unit name column"},
+            "period": {
+                "type": "string",
+                "enum": ["current", "previous"],
+                "description": "current (default): the units since the 2025 merger; previous: the units before it",
+            },
+        },
+        drop=("label_field", "id_field"),
+    ),
+)
 async def upload_admin_units(request: Request, principal: Principal = Depends(admin_only)):
     """Upload administrative units (communes) (admin); the newest of each period is the default of new checks."""
     return await _upload_layer(request, principal, "admin", _period)
@@ -348,8 +453,11 @@ async def upload_admin_units(request: Request, principal: Principal = Depends(ad
 
 def _period(fields: dict) -> None:
     if fields.get("period", "") not in ("", "current", "previous"):
-        raise HTTPException(422, f"period {fields['period']!r} không hợp lệ / invalid: use current (đơn vị hành chính"
-                                 " hiện hành) or previous (trước sáp nhập 2025)")
+        raise HTTPException(
+            422,
+            f"period {fields['period']!r} không hợp lệ / invalid: use current (đơn vị hành chính"
+            " hiện hành) or previous (trước sáp nhập 2025)",
+        )
 
 
 @router.get("/admin-units")
@@ -375,10 +483,31 @@ def _rules_record(record: dict) -> dict:
     return record
 
 
-@router.post("/rules", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary", "description": "rules table CSV (CONTRACT §3)"},
-        "name": {"type": "string"}}}}}}})
+@router.post(
+    "/rules",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "rules table CSV (CONTRACT §3)",
+                            },
+                            "name": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 async def upload_rules(request: Request, principal: Principal = Depends(admin_only)):
     """Upload a rules table (admin); a malformed table is refused whole (422, every problem listed)."""
     return await _upload_rules(request, principal)
@@ -401,8 +530,14 @@ async def _upload_rules(request: Request, principal: Principal, accept=None) -> 
             csv_path.write_bytes(content)
             table = await run_in_threadpool(load_rules, csv_path, request.app.state.province.taxonomy, upload.filename)
         record = request.app.state.store.add_rules(
-            {"name": upload.fields.get("name") or Path(upload.filename).stem, "filename": upload.filename,
-             "rule_count": len(table.rules), "owner_id": principal.id}, content)
+            {
+                "name": upload.fields.get("name") or Path(upload.filename).stem,
+                "filename": upload.filename,
+                "rule_count": len(table.rules),
+                "owner_id": principal.id,
+            },
+            content,
+        )
     return JSONResponse(record, status_code=201, headers={"Location": f"{request.url.path}/{record['id']}"})
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..settings import Settings
-from .base import ConflictFilter, Conflict, NotFound, Page, Store
+from .base import Conflict, ConflictFilter, NotFound, Page, Store
 
 __all__ = ["open_store", "Store", "ConflictFilter", "Conflict", "NotFound", "Page"]
 

@@ -71,7 +71,11 @@ def sensitive_rows(frame, sensitive_codes) -> np.ndarray:
 
 def conflicts_wgs84(conflicts: gpd.GeoDataFrame, sensitive_codes) -> gpd.GeoDataFrame:
     """The served copy of the conflict rows: EPSG:4326 through kgspatial.crs (pinned VN-2000 shift)."""
-    out = crs_mod.to_crs(conflicts, "EPSG:4326") if len(conflicts) else conflicts.set_crs("EPSG:4326", allow_override=True)
+    out = (
+        crs_mod.to_crs(conflicts, "EPSG:4326")
+        if len(conflicts)
+        else conflicts.set_crs("EPSG:4326", allow_override=True)
+    )
     out = out.copy()
     out[SENSITIVE] = sensitive_rows(conflicts, sensitive_codes)
     return out
@@ -116,9 +120,13 @@ class EmbeddedStore(SqlStore):
             for item in (self.data_dir / sub).glob(".*.part"):
                 shutil.rmtree(item, ignore_errors=True)
         with self.engine.connect() as conn:
-            known = {"layers": {r[0] for r in conn.execute(sa.text("SELECT id FROM layers"))},
-                     "checks": {r[0] for r in conn.execute(sa.text(
-                         "SELECT id FROM checks WHERE status IN ('successful', 'running')"))}}
+            known = {
+                "layers": {r[0] for r in conn.execute(sa.text("SELECT id FROM layers"))},
+                "checks": {
+                    r[0]
+                    for r in conn.execute(sa.text("SELECT id FROM checks WHERE status IN ('successful', 'running')"))
+                },
+            }
         for sub, ids in known.items():  # results of failed or deleted checks too (killed before cleanup)
             for item in (self.data_dir / sub).iterdir():
                 if item.is_dir() and item.name not in ids:
@@ -171,7 +179,7 @@ class EmbeddedStore(SqlStore):
             if not unmasked:
                 keep &= ~frame[SENSITIVE].to_numpy(dtype=bool)
         sub = frame[keep]
-        page = sub.iloc[offset:offset + limit]
+        page = sub.iloc[offset : offset + limit]
         return Page([self._layer_feature(row, record, unmasked) for row in page.to_dict("records")], int(len(sub)))
 
     def _layer_feature(self, row: dict, record: dict, unmasked: bool) -> dict:
@@ -193,8 +201,9 @@ class EmbeddedStore(SqlStore):
 
     def _result_save(self, conn, check_id: str, result) -> None:
         served = conflicts_wgs84(result.conflicts, self.sensitive_codes)
-        write_check_outputs(result, self._check_dir(check_id),
-                            extra=lambda stage: served.to_parquet(stage / "conflicts_4326.parquet"))
+        write_check_outputs(
+            result, self._check_dir(check_id), extra=lambda stage: served.to_parquet(stage / "conflicts_4326.parquet")
+        )
 
     def _result_delete(self, check_id: str) -> None:
         path = self._check_dir(check_id)
@@ -211,8 +220,13 @@ class EmbeddedStore(SqlStore):
     def conflicts(self, check_id: str, flt: ConflictFilter, *, limit: int, offset: int, unmasked: bool) -> Page:
         frame = self._served_conflicts(check_id)
         keep = np.ones(len(frame), dtype=bool)
-        for column, wanted in (("severity", flt.severity), ("rule_id", flt.rule_id),
-                               ("admin_code", flt.admin_code), ("verdict", flt.verdict), ("kind", flt.kind)):
+        for column, wanted in (
+            ("severity", flt.severity),
+            ("rule_id", flt.rule_id),
+            ("admin_code", flt.admin_code),
+            ("verdict", flt.verdict),
+            ("kind", flt.kind),
+        ):
             if wanted:
                 if column not in frame:
                     keep &= False
@@ -223,7 +237,7 @@ class EmbeddedStore(SqlStore):
             if not unmasked:
                 keep &= ~frame[SENSITIVE].to_numpy(dtype=bool)
         sub = frame[keep]
-        page = sub.iloc[offset:offset + limit]
+        page = sub.iloc[offset : offset + limit]
         return Page([self._conflict_feature(row, unmasked) for row in page.to_dict("records")], int(len(sub)))
 
     @staticmethod

@@ -61,8 +61,12 @@ def conflict_feature(props: dict, geom, sensitive: bool, unmasked: bool) -> dict
             if key in props:
                 props[key] = None
     props["masked"] = masked
-    return {"type": "Feature", "id": props.get("conflict_id"), "geometry": None if masked else geometry_json(geom),
-            "properties": props}
+    return {
+        "type": "Feature",
+        "id": props.get("conflict_id"),
+        "geometry": None if masked else geometry_json(geom),
+        "properties": props,
+    }
 
 
 def layer_feature(fid: int, props: dict, geom, sensitive: bool, unmasked: bool, code_field: str | None) -> dict:
@@ -72,8 +76,7 @@ def layer_feature(fid: int, props: dict, geom, sensitive: bool, unmasked: bool, 
     if masked:
         props = {k: (v if k == code_field else None) for k, v in props.items()}
     props["masked"] = masked
-    return {"type": "Feature", "id": int(fid), "geometry": None if masked else geometry_json(geom),
-            "properties": props}
+    return {"type": "Feature", "id": int(fid), "geometry": None if masked else geometry_json(geom), "properties": props}
 
 
 def withhold(features: list[dict], area) -> list[dict]:

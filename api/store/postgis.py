@@ -61,7 +61,7 @@ def sqlalchemy_url(url: str) -> str:
     """postgresql://... as users write it -> the psycopg 3 driver SQLAlchemy needs."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -109,13 +109,16 @@ class PostgisStore(SqlStore):
 
     # -- schemas ---------------------------------------------------------------------------
     def _schema_save(self, conn, owner_id: str, columns: list[str], crs_wkt: str) -> None:
-        conn.execute(sa.text("INSERT INTO feature_schemas VALUES (:o, CAST(:c AS jsonb), :w)"),
-                     {"o": owner_id, "c": json.dumps(columns), "w": crs_wkt})
+        conn.execute(
+            sa.text("INSERT INTO feature_schemas VALUES (:o, CAST(:c AS jsonb), :w)"),
+            {"o": owner_id, "c": json.dumps(columns), "w": crs_wkt},
+        )
 
     def _schema(self, owner_id: str) -> tuple[list[str], str]:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.text("SELECT columns, crs_wkt FROM feature_schemas WHERE owner_id = :o"),
-                               {"o": owner_id}).first()
+            row = conn.execute(
+                sa.text("SELECT columns, crs_wkt FROM feature_schemas WHERE owner_id = :o"), {"o": owner_id}
+            ).first()
         if row is None:
             raise NotFound(owner_id)
         return list(row[0]), row[1]
@@ -131,14 +134,24 @@ class PostgisStore(SqlStore):
         sensitive = np.asarray(sensitive, dtype=bool)
         insert = sa.text(
             "INSERT INTO layer_features (layer_id, fid, sensitive, props, geom, geom4326) VALUES "
-            "(:l, :f, :s, CAST(:p AS jsonb), ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))")
+            "(:l, :f, :s, CAST(:p AS jsonb), ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))"
+        )
         self._schema_save(conn, layer_id, columns, gdf.crs.to_wkt())
         for start in range(0, len(records), BATCH):
-            conn.execute(insert, [
-                {"l": layer_id, "f": i, "s": bool(sensitive[i]), "g": geom[i], "g4": geom4326[i],
-                 "p": json.dumps({k: plain(v) for k, v in records[i].items()}, ensure_ascii=False)}
-                for i in range(start, min(start + BATCH, len(records)))
-            ])
+            conn.execute(
+                insert,
+                [
+                    {
+                        "l": layer_id,
+                        "f": i,
+                        "s": bool(sensitive[i]),
+                        "g": geom[i],
+                        "g4": geom4326[i],
+                        "p": json.dumps({k: plain(v) for k, v in records[i].items()}, ensure_ascii=False),
+                    }
+                    for i in range(start, min(start + BATCH, len(records)))
+                ],
+            )
 
     def _layer_delete(self, layer_id: str) -> None:
         with self.engine.begin() as conn:
@@ -149,7 +162,8 @@ class PostgisStore(SqlStore):
     def layer_file(self, layer_id: str):
         """The layer exported to a scratch GeoParquet file (source CRS) for kgspatial to read."""
         gdf = self._features_frame(
-            layer_id, "SELECT props, ST_AsBinary(geom) FROM layer_features WHERE layer_id = :o ORDER BY fid")
+            layer_id, "SELECT props, ST_AsBinary(geom) FROM layer_features WHERE layer_id = :o ORDER BY fid"
+        )
         tmp = owner.scratch_folder(self.data_dir / "tmp", "layer")  # swept at start if the server dies
         try:
             path = tmp / f"{layer_id}.parquet"
@@ -178,9 +192,13 @@ class PostgisStore(SqlStore):
         where = "layer_id = :l" + self._bbox_sql(bbox, unmasked, params)
         with self.engine.connect() as conn:
             matched = conn.execute(sa.text(f"SELECT count(*) FROM layer_features WHERE {where}"), params).scalar_one()
-            rows = conn.execute(sa.text(
-                f"SELECT fid, sensitive, props, ST_AsBinary(geom4326) FROM layer_features WHERE {where} "
-                "ORDER BY fid LIMIT :lim OFFSET :off"), params).all()
+            rows = conn.execute(
+                sa.text(
+                    f"SELECT fid, sensitive, props, ST_AsBinary(geom4326) FROM layer_features WHERE {where} "
+                    "ORDER BY fid LIMIT :lim OFFSET :off"
+                ),
+                params,
+            ).all()
         return Page([self._layer_feature(r, columns, record, unmasked) for r in rows], int(matched))
 
     @staticmethod
@@ -192,9 +210,13 @@ class PostgisStore(SqlStore):
         record = self.get_layer(layer_id)
         columns, _ = self._schema(layer_id)
         with self.engine.connect() as conn:
-            row = conn.execute(sa.text(
-                "SELECT fid, sensitive, props, ST_AsBinary(geom4326) FROM layer_features "
-                "WHERE layer_id = :l AND fid = :f"), {"l": layer_id, "f": fid}).first()
+            row = conn.execute(
+                sa.text(
+                    "SELECT fid, sensitive, props, ST_AsBinary(geom4326) FROM layer_features "
+                    "WHERE layer_id = :l AND fid = :f"
+                ),
+                {"l": layer_id, "f": fid},
+            ).first()
         if row is None:
             raise NotFound(f"{layer_id}/{fid}")
         return self._layer_feature(row, columns, record, unmasked)
@@ -210,19 +232,29 @@ class PostgisStore(SqlStore):
         insert = sa.text(
             "INSERT INTO conflict_features (check_id, seq, conflict_id, verdict, severity, rule_id, admin_code, "
             "sensitive, props, geom, geom4326) VALUES (:c, :n, :cid, :v, :s, :r, :a, :sens, CAST(:p AS jsonb), "
-            "ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))")
+            "ST_GeomFromWKB(:g), ST_SetSRID(ST_GeomFromWKB(:g4), 4326))"
+        )
         self._rows_delete(conn, check_id)  # rows an earlier server left (written before the fix) go
         self._schema_save(conn, check_id, columns, conflicts.crs.to_wkt())
         for start in range(0, len(records), BATCH):
             batch = []
             for i in range(start, min(start + BATCH, len(records))):
                 rec = {k: plain(v) for k, v in records[i].items()}
-                batch.append({
-                    "c": check_id, "n": i, "cid": rec.get("conflict_id"), "v": rec.get("verdict"),
-                    "s": rec.get("severity"), "r": rec.get("rule_id"), "a": rec.get("admin_code"),
-                    "sens": bool(sensitive[i]), "p": json.dumps(rec, ensure_ascii=False),
-                    "g": geom[i], "g4": geom4326[i],
-                })
+                batch.append(
+                    {
+                        "c": check_id,
+                        "n": i,
+                        "cid": rec.get("conflict_id"),
+                        "v": rec.get("verdict"),
+                        "s": rec.get("severity"),
+                        "r": rec.get("rule_id"),
+                        "a": rec.get("admin_code"),
+                        "sens": bool(sensitive[i]),
+                        "p": json.dumps(rec, ensure_ascii=False),
+                        "g": geom[i],
+                        "g4": geom4326[i],
+                    }
+                )
             conn.execute(insert, batch)
 
     def _result_delete(self, check_id: str) -> None:
@@ -244,8 +276,12 @@ class PostgisStore(SqlStore):
         self._require_successful(check_id)
         params: dict = {"c": check_id, "lim": min(limit, MAX_ROWS), "off": min(offset, MAX_ROWS)}
         where = "check_id = :c"
-        for column, wanted in (("severity", flt.severity), ("rule_id", flt.rule_id),
-                               ("admin_code", flt.admin_code), ("verdict", flt.verdict)):
+        for column, wanted in (
+            ("severity", flt.severity),
+            ("rule_id", flt.rule_id),
+            ("admin_code", flt.admin_code),
+            ("verdict", flt.verdict),
+        ):
             if wanted:
                 names = []
                 for i, value in enumerate(wanted):
@@ -260,21 +296,33 @@ class PostgisStore(SqlStore):
             where += f" AND props->>'kind' IN ({', '.join(names)})"
         where += self._bbox_sql(flt.bbox, unmasked, params)
         with self.engine.connect() as conn:
-            matched = conn.execute(sa.text(f"SELECT count(*) FROM conflict_features WHERE {where}"), params).scalar_one()
-            rows = conn.execute(sa.text(
-                f"SELECT props, sensitive, ST_AsBinary(geom4326) FROM conflict_features WHERE {where} "
-                "ORDER BY seq LIMIT :lim OFFSET :off"), params).all()
+            matched = conn.execute(
+                sa.text(f"SELECT count(*) FROM conflict_features WHERE {where}"), params
+            ).scalar_one()
+            rows = conn.execute(
+                sa.text(
+                    f"SELECT props, sensitive, ST_AsBinary(geom4326) FROM conflict_features WHERE {where} "
+                    "ORDER BY seq LIMIT :lim OFFSET :off"
+                ),
+                params,
+            ).all()
         columns, _ = self._schema(check_id)
-        return Page([conflict_feature({c: r[0].get(c) for c in columns}, _from_wkb(r[2]), r[1], unmasked)
-                     for r in rows], int(matched))
+        return Page(
+            [conflict_feature({c: r[0].get(c) for c in columns}, _from_wkb(r[2]), r[1], unmasked) for r in rows],
+            int(matched),
+        )
 
     def conflict(self, check_id: str, conflict_id: str, *, unmasked: bool) -> dict:
         self._require_successful(check_id)
         columns, _ = self._schema(check_id)
         with self.engine.connect() as conn:
-            row = conn.execute(sa.text(
-                "SELECT props, sensitive, ST_AsBinary(geom4326) FROM conflict_features "
-                "WHERE check_id = :c AND conflict_id = :i ORDER BY seq LIMIT 1"), {"c": check_id, "i": conflict_id}).first()
+            row = conn.execute(
+                sa.text(
+                    "SELECT props, sensitive, ST_AsBinary(geom4326) FROM conflict_features "
+                    "WHERE check_id = :c AND conflict_id = :i ORDER BY seq LIMIT 1"
+                ),
+                {"c": check_id, "i": conflict_id},
+            ).first()
         if row is None:
             raise NotFound(conflict_id)
         return conflict_feature({c: row[0].get(c) for c in columns}, _from_wkb(row[2]), row[1], unmasked)
@@ -282,7 +330,8 @@ class PostgisStore(SqlStore):
     def conflicts_frame(self, check_id: str) -> gpd.GeoDataFrame:
         self._require_successful(check_id)
         return self._features_frame(
-            check_id, "SELECT props, ST_AsBinary(geom) FROM conflict_features WHERE check_id = :o ORDER BY seq")
+            check_id, "SELECT props, ST_AsBinary(geom) FROM conflict_features WHERE check_id = :o ORDER BY seq"
+        )
 
     def _features_frame(self, owner_id: str, sql: str) -> gpd.GeoDataFrame:
         """Rows of (JSON properties, WKB) back into a GeoDataFrame with the owner's stored schema."""

@@ -21,13 +21,14 @@ import sqlalchemy as sa
 
 from kgspatial.prepare import kinds_of, repair
 
-from .features import json_safe
 from .base import ACTIVE, ROLES, Conflict, NotFound, Store
+from .features import json_safe
 
 metadata = sa.MetaData()
 
 api_keys = sa.Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
@@ -36,7 +37,8 @@ api_keys = sa.Table(
 )
 
 layers = sa.Table(
-    "layers", metadata,
+    "layers",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("kind", sa.String(16), nullable=False, index=True),
     sa.Column("name", sa.Text, nullable=False),
@@ -64,7 +66,8 @@ layers = sa.Table(
 )
 
 rules_tables = sa.Table(
-    "rules_tables", metadata,
+    "rules_tables",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("filename", sa.Text),
@@ -76,7 +79,8 @@ rules_tables = sa.Table(
 )
 
 checks = sa.Table(
-    "checks", metadata,
+    "checks",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("plan_id", sa.String(32), nullable=False, index=True),
     sa.Column("master_id", sa.String(32), nullable=False),
@@ -99,7 +103,8 @@ checks = sa.Table(
 )
 
 exceptions = sa.Table(
-    "exceptions", metadata,  # findings accepted by a decision (CONTRACT §10)
+    "exceptions",
+    metadata,  # findings accepted by a decision (CONTRACT §10)
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("plan_id", sa.String(32), nullable=False, index=True),
     sa.Column("rule_id", sa.Text, nullable=False),
@@ -115,10 +120,21 @@ exceptions = sa.Table(
 )
 
 # Columns added after the first release: a database made before them gains them when opened.
-ADDED_COLUMNS = {"layers": ("decision", "approved", "authority", "register_keys"), "checks": ("inputs",),
-                 "exceptions": ("against",)}
-REGISTER_DEFAULTS = {"status": None, "horizon": None, "integrated": False, "fixes_quantities": False,
-                     "parent": None, "superseded_by": None, "review_due": None, "adjustments": []}
+ADDED_COLUMNS = {
+    "layers": ("decision", "approved", "authority", "register_keys"),
+    "checks": ("inputs",),
+    "exceptions": ("against",),
+}
+REGISTER_DEFAULTS = {
+    "status": None,
+    "horizon": None,
+    "integrated": False,
+    "fixes_quantities": False,
+    "parent": None,
+    "superseded_by": None,
+    "review_due": None,
+    "adjustments": [],
+}
 PLAN_EDITABLE = ("name", "plan_type", "decision", "approved", "authority", "register_keys")
 
 KEY_PREFIX = "kgs_"
@@ -157,12 +173,18 @@ def _storable(gdf):
 
 def _without_nul(gdf):
     """Text without NUL characters, as GDAL reads most formats: PostgreSQL cannot store them."""
+
     def clean(v):
         return v.replace("\x00", "") if isinstance(v, str) else v
 
     names = {c: clean(c) for c in gdf.columns}
-    texts = [c for c in gdf.columns if c != gdf.geometry.name and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c]))
-             and gdf[c].map(lambda v: isinstance(v, str) and "\x00" in v).any()]
+    texts = [
+        c
+        for c in gdf.columns
+        if c != gdf.geometry.name
+        and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c]))
+        and gdf[c].map(lambda v: isinstance(v, str) and "\x00" in v).any()
+    ]
     if not texts and all(k == v for k, v in names.items()):
         return gdf
     gdf = gdf.copy()
@@ -258,7 +280,13 @@ class SqlStore(Store):
         if not name.strip():
             raise ValueError("a key needs a name (who or what uses it)")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        rec = {"id": new_id(), "name": name.strip(), "role": role, "key_hash": hash_key(secret), "created_at": now_iso()}
+        rec = {
+            "id": new_id(),
+            "name": name.strip(),
+            "role": role,
+            "key_hash": hash_key(secret),
+            "created_at": now_iso(),
+        }
         with self.engine.begin() as conn:
             conn.execute(api_keys.insert().values(**rec))
         rec.pop("key_hash")
@@ -267,7 +295,9 @@ class SqlStore(Store):
     def key_by_secret(self, secret: str) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(api_keys.c.key_hash == hash_key(secret))
+                sa.select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(
+                    api_keys.c.key_hash == hash_key(secret)
+                )
             ).first()
         return dict(row._mapping) if row else None
 
@@ -327,8 +357,9 @@ class SqlStore(Store):
         if "register_keys" in values:
             values["register_keys"] = json.dumps(values["register_keys"], ensure_ascii=False, default=str)
         with self.engine.begin() as conn:
-            done = conn.execute(layers.update().where(layers.c.id == layer_id, layers.c.kind == "plan")
-                                .values(**values)).rowcount
+            done = conn.execute(
+                layers.update().where(layers.c.id == layer_id, layers.c.kind == "plan").values(**values)
+            ).rowcount
         if done != 1:
             raise NotFound(layer_id)
         return self.get_layer(layer_id, "plan")
@@ -336,10 +367,14 @@ class SqlStore(Store):
     def delete_plan(self, layer_id: str) -> None:
         _lookable(layer_id)
         with self._lock, self.engine.begin() as conn:
-            if conn.execute(sa.select(layers.c.id).where(layers.c.id == layer_id, layers.c.kind == "plan")).first() is None:
+            if (
+                conn.execute(sa.select(layers.c.id).where(layers.c.id == layer_id, layers.c.kind == "plan")).first()
+                is None
+            ):
                 raise NotFound(layer_id)
             active = conn.execute(
-                sa.select(sa.func.count()).select_from(checks)
+                sa.select(sa.func.count())
+                .select_from(checks)
                 .where(checks.c.plan_id == layer_id, checks.c.status.in_(ACTIVE))
             ).scalar_one()
             if active:
@@ -358,25 +393,54 @@ class SqlStore(Store):
     def _unlink(conn, layer_id: str) -> None:
         """Other plans' parent or superseded_by naming a deleted plan are cleared: a link to
         nothing would only show an id no route knows."""
-        rows = conn.execute(sa.select(layers.c.id, layers.c.register_keys).where(
-            layers.c.kind == "plan", layers.c.register_keys.contains(json.dumps(layer_id)))).all()
+        rows = conn.execute(
+            sa.select(layers.c.id, layers.c.register_keys).where(
+                layers.c.kind == "plan", layers.c.register_keys.contains(json.dumps(layer_id))
+            )
+        ).all()
         for plan_id, text in rows:
             keys = json.loads(text)
             changed = {k: None for k in ("parent", "superseded_by") if keys.get(k) == layer_id}
             if changed:
-                conn.execute(layers.update().where(layers.c.id == plan_id).values(
-                    register_keys=json.dumps({**keys, **changed}, ensure_ascii=False)))
+                conn.execute(
+                    layers.update()
+                    .where(layers.c.id == plan_id)
+                    .values(register_keys=json.dumps({**keys, **changed}, ensure_ascii=False))
+                )
 
     # -- exceptions ------------------------------------------------------------------------
     def add_exceptions(self, rows: list[dict], owner_id: str | None) -> list[dict]:
         """Keep exceptions (CONTRACT §10), all or none."""
-        recs = [{"id": new_id(), "owner_id": owner_id, "created_at": now_iso(),
-                 **{c: row.get(c) for c in ("plan_id", "rule_id", "plan_feature", "master_feature", "decision",
-                                            "until", "basis", "note", "against")}} for row in rows]
+        recs = [
+            {
+                "id": new_id(),
+                "owner_id": owner_id,
+                "created_at": now_iso(),
+                **{
+                    c: row.get(c)
+                    for c in (
+                        "plan_id",
+                        "rule_id",
+                        "plan_feature",
+                        "master_feature",
+                        "decision",
+                        "until",
+                        "basis",
+                        "note",
+                        "against",
+                    )
+                },
+            }
+            for row in rows
+        ]
         with self.engine.begin() as conn:
             for rec in recs:
-                if conn.execute(sa.select(layers.c.id).where(layers.c.id == rec["plan_id"],
-                                                             layers.c.kind == "plan")).first() is None:
+                if (
+                    conn.execute(
+                        sa.select(layers.c.id).where(layers.c.id == rec["plan_id"], layers.c.kind == "plan")
+                    ).first()
+                    is None
+                ):
                     raise NotFound(rec["plan_id"])  # deleted since the caller looked: nothing kept
                 conn.execute(exceptions.insert().values(**rec))
         return recs
@@ -397,9 +461,14 @@ class SqlStore(Store):
     # -- rules -----------------------------------------------------------------------------
     def add_rules(self, meta: dict, content: bytes) -> dict:
         rec = {
-            "id": new_id(), "name": meta["name"], "filename": meta.get("filename"), "content": content,
-            "sha256": hashlib.sha256(content).hexdigest(), "rule_count": meta["rule_count"],
-            "owner_id": meta.get("owner_id"), "created_at": now_iso(),
+            "id": new_id(),
+            "name": meta["name"],
+            "filename": meta.get("filename"),
+            "content": content,
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "rule_count": meta["rule_count"],
+            "owner_id": meta.get("owner_id"),
+            "created_at": now_iso(),
         }
         with self.engine.begin() as conn:
             conn.execute(rules_tables.insert().values(**rec))
@@ -426,17 +495,28 @@ class SqlStore(Store):
 
     def list_rules(self) -> list[dict]:
         with self.engine.connect() as conn:
-            ids = [r[0] for r in conn.execute(
-                sa.select(rules_tables.c.id).order_by(rules_tables.c.created_at.desc(), rules_tables.c.id))]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    sa.select(rules_tables.c.id).order_by(rules_tables.c.created_at.desc(), rules_tables.c.id)
+                )
+            ]
         return [self.get_rules(i) for i in ids]
 
     # -- checks ----------------------------------------------------------------------------
     def create_check(self, meta: dict) -> dict:
         rec = {
-            "id": new_id(), "plan_id": meta["plan_id"], "master_id": meta["master_id"],
-            "rules_id": meta.get("rules_id"), "admin_id": meta.get("admin_id"),
-            "admin_prev_id": meta.get("admin_prev_id"), "min_area": meta["min_area"],
-            "status": "accepted", "owner_id": meta.get("owner_id"), "attempts": 0, "created_at": now_iso(),
+            "id": new_id(),
+            "plan_id": meta["plan_id"],
+            "master_id": meta["master_id"],
+            "rules_id": meta.get("rules_id"),
+            "admin_id": meta.get("admin_id"),
+            "admin_prev_id": meta.get("admin_prev_id"),
+            "min_area": meta["min_area"],
+            "status": "accepted",
+            "owner_id": meta.get("owner_id"),
+            "attempts": 0,
+            "created_at": now_iso(),
             "inputs": json.dumps(meta["inputs"], sort_keys=True) if meta.get("inputs") else None,
         }
         _lookable(rec["plan_id"])
@@ -472,32 +552,46 @@ class SqlStore(Store):
         if not plan_ids:
             return {}
         wanted = set(plan_ids)
-        query = (sa.select(checks.c.id, checks.c.plan_id).where(checks.c.status.in_(("successful", "failed")))
-                 .order_by(checks.c.created_at.desc(), checks.c.id))
+        query = (
+            sa.select(checks.c.id, checks.c.plan_id)
+            .where(checks.c.status.in_(("successful", "failed")))
+            .order_by(checks.c.created_at.desc(), checks.c.id)
+        )
         latest: dict[str, str] = {}
         with self.engine.connect() as conn:
             for check_id, plan_id in conn.execute(query):
                 if plan_id in wanted:
                     latest.setdefault(plan_id, check_id)
             ids = list(latest.values())
-            rows = [r for i in range(0, len(ids), 500)
-                    for r in conn.execute(sa.select(checks).where(checks.c.id.in_(ids[i:i + 500])))]
+            rows = [
+                r
+                for i in range(0, len(ids), 500)
+                for r in conn.execute(sa.select(checks).where(checks.c.id.in_(ids[i : i + 500])))
+            ]
         return {r.plan_id: _check_record(r) for r in rows}
 
     def claim_next(self, worker: str) -> dict | None:
         for _ in range(5):
             with self.engine.connect() as conn:
                 row = conn.execute(
-                    sa.select(checks.c.id).where(checks.c.status == "accepted")
-                    .order_by(checks.c.created_at, checks.c.id).limit(1)
+                    sa.select(checks.c.id)
+                    .where(checks.c.status == "accepted")
+                    .order_by(checks.c.created_at, checks.c.id)
+                    .limit(1)
                 ).first()
             if row is None:
                 return None
             with self.engine.begin() as conn:
                 done = conn.execute(
-                    checks.update().where(checks.c.id == row[0], checks.c.status == "accepted").values(
-                        status="running", worker=worker, heartbeat=time.time(), started_at=now_iso(),
-                        attempts=checks.c.attempts + 1, progress=None,
+                    checks.update()
+                    .where(checks.c.id == row[0], checks.c.status == "accepted")
+                    .values(
+                        status="running",
+                        worker=worker,
+                        heartbeat=time.time(),
+                        started_at=now_iso(),
+                        attempts=checks.c.attempts + 1,
+                        progress=None,
                     )
                 ).rowcount
             if done == 1:
@@ -513,7 +607,9 @@ class SqlStore(Store):
                 values = {"heartbeat": time.time()}
                 if check_id in progress:
                     values["progress"] = progress[check_id]
-                conn.execute(checks.update().where(checks.c.id == check_id, checks.c.status == "running").values(**values))
+                conn.execute(
+                    checks.update().where(checks.c.id == check_id, checks.c.status == "running").values(**values)
+                )
 
     def recover_stale(self, lease_seconds: float, max_attempts: int, dead=None) -> list[dict]:
         """Jobs whose heartbeat lapsed, or whose worker `dead(worker)` says no longer runs (a
@@ -521,8 +617,9 @@ class SqlStore(Store):
         limit = time.time() - lease_seconds
         lapsed = sa.or_(checks.c.heartbeat.is_(None), checks.c.heartbeat < limit)
         with self.engine.connect() as conn:
-            running = conn.execute(sa.select(checks.c.id, checks.c.attempts, checks.c.worker, lapsed)
-                                   .where(checks.c.status == "running")).all()
+            running = conn.execute(
+                sa.select(checks.c.id, checks.c.attempts, checks.c.worker, lapsed).where(checks.c.status == "running")
+            ).all()
         stale = []
         for check_id, attempts, worker, old in running:
             if old:
@@ -533,12 +630,21 @@ class SqlStore(Store):
         for check_id, attempts, still in stale:
             stale_cond = sa.and_(checks.c.id == check_id, checks.c.status == "running", still)
             if attempts >= max_attempts:
-                values = {"status": "failed", "finished_at": now_iso(),
-                          "reason": (f"máy chủ khởi động lại trong khi chạy ({attempts} lần) / server restarted "
-                                     f"during the job ({attempts} attempt(s)); submit the check again")}
+                values = {
+                    "status": "failed",
+                    "finished_at": now_iso(),
+                    "reason": (
+                        f"máy chủ khởi động lại trong khi chạy ({attempts} lần) / server restarted "
+                        f"during the job ({attempts} attempt(s)); submit the check again"
+                    ),
+                }
             else:
-                values = {"status": "accepted", "worker": None, "heartbeat": None,
-                          "reason": "requeued: server restarted during the job / chạy lại sau khi máy chủ khởi động lại"}
+                values = {
+                    "status": "accepted",
+                    "worker": None,
+                    "heartbeat": None,
+                    "reason": "requeued: server restarted during the job / chạy lại sau khi máy chủ khởi động lại",
+                }
             with self.engine.begin() as conn:
                 if conn.execute(checks.update().where(stale_cond).values(**values)).rowcount == 1:
                     changed.append({"id": check_id, **values})
@@ -546,10 +652,14 @@ class SqlStore(Store):
 
     def _set_final(self, check_id: str, **values) -> bool:
         with self.engine.begin() as conn:
-            return conn.execute(
-                checks.update().where(checks.c.id == check_id, checks.c.status == "running")
-                .values(finished_at=now_iso(), **values)
-            ).rowcount == 1
+            return (
+                conn.execute(
+                    checks.update()
+                    .where(checks.c.id == check_id, checks.c.status == "running")
+                    .values(finished_at=now_iso(), **values)
+                ).rowcount
+                == 1
+            )
 
     def finish_check(self, check_id: str, result) -> bool:
         with self._lock:
@@ -559,10 +669,14 @@ class SqlStore(Store):
         try:
             with self.engine.begin() as conn:  # result rows and `successful` together, or neither
                 self._result_save(conn, check_id, result)
-                if conn.execute(
-                    checks.update().where(checks.c.id == check_id, checks.c.status == "running").values(
-                        finished_at=now_iso(), status="successful", summary=summary, reason=None, progress=None)
-                ).rowcount != 1:
+                if (
+                    conn.execute(
+                        checks.update()
+                        .where(checks.c.id == check_id, checks.c.status == "running")
+                        .values(finished_at=now_iso(), status="successful", summary=summary, reason=None, progress=None)
+                    ).rowcount
+                    != 1
+                ):
                     raise _Gone
         except BaseException as exc:  # dismissed (or recovered elsewhere) meanwhile, or failed: keep nothing
             self._result_delete(check_id)
@@ -582,8 +696,11 @@ class SqlStore(Store):
                 raise NotFound(check_id)
             if row[0] in ("successful", "failed"):
                 raise Conflict(f"check {check_id} has already finished ({row[0]}); only unfinished jobs are dismissed")
-            conn.execute(checks.update().where(checks.c.id == check_id, checks.c.status.in_(ACTIVE))
-                         .values(status="dismissed", finished_at=now_iso(), reason="dismissed / đã hủy"))
+            conn.execute(
+                checks.update()
+                .where(checks.c.id == check_id, checks.c.status.in_(ACTIVE))
+                .values(status="dismissed", finished_at=now_iso(), reason="dismissed / đã hủy")
+            )
         return self.get_check(check_id)
 
     def is_dismissed(self, check_id: str) -> bool:

@@ -18,7 +18,6 @@ app = typer.Typer(
 )
 
 
-
 def _show_version(value: bool) -> None:
     if value:
         from .. import __version__
@@ -29,8 +28,9 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Show the version and exit.", is_eager=True,
-                                 callback=_show_version),
+    version: bool = typer.Option(
+        False, "--version", help="Show the version and exit.", is_eager=True, callback=_show_version
+    ),
 ) -> None:
     """Kiểm tra tính thống nhất quy hoạch / planning-consistency checks (kgspatial)."""
 

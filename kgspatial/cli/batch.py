@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from typer.core import TyperCommand
 
-from . import app
 from ..numfmt import number
+from . import app
 from .common import totals_text
 
 Opt = typer.Option
@@ -44,8 +44,10 @@ def parse_formats(report: str | None) -> tuple[str, ...]:
         return ()
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
-        raise InputError.say(f"--report: không có định dạng {', '.join(bad)}; dùng {', '.join(REPORT_FORMATS)} hoặc none",
-                             f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)} or none")
+        raise InputError.say(
+            f"--report: không có định dạng {', '.join(bad)}; dùng {', '.join(REPORT_FORMATS)} hoặc none",
+            f"--report: unknown format(s) {', '.join(bad)}; use {', '.join(REPORT_FORMATS)} or none",
+        )
     return formats
 
 
@@ -86,12 +88,16 @@ class ProgressBar:
         if record.status == "failed":
             note = f"[red]lỗi / failed[/red]: {record.reason}"
         elif record.status == "unchanged" and record.note:
-            note = ("[dim]quy hoạch tỉnh đổi ở nơi khác, dùng lại kết quả / master plan changed elsewhere,"
-                    " results reused[/dim]")
+            note = (
+                "[dim]quy hoạch tỉnh đổi ở nơi khác, dùng lại kết quả / master plan changed elsewhere,"
+                " results reused[/dim]"
+            )
         elif record.status == "unchanged":
             note = "[dim]không đổi, dùng lại kết quả / unchanged, results reused[/dim]"
         else:
-            note = "[yellow]cần điều chỉnh / needs adjustment[/yellow]" if record.needs_adjustment else "[green]ok[/green]"
+            note = (
+                "[yellow]cần điều chỉnh / needs adjustment[/yellow]" if record.needs_adjustment else "[green]ok[/green]"
+            )
         self.message(f"{record.id}: {note}")
         if self.task is not None:
             self.progress.update(self.task, advance=1, features=number(self.features))
@@ -130,33 +136,62 @@ def run_and_report(opts, quiet: bool) -> int:
         print(f"  lỗi / failed: {failed['id']}: {failed['reason']}", file=sys.stderr)
     if "projects" in s:  # CONTRACT §9
         p = s["projects"]
-        print(f"  {p['projects']} project(s) / dự án: {p['siting']['conflict']} conflict, {p['schedule']['overdue']}"
-              f" overdue, {p['not_reserved']} not reserved -> {result.out / 'projects.json'}", file=sys.stderr)
+        print(
+            f"  {p['projects']} project(s) / dự án: {p['siting']['conflict']} conflict, {p['schedule']['overdue']}"
+            f" overdue, {p['not_reserved']} not reserved -> {result.out / 'projects.json'}",
+            file=sys.stderr,
+        )
     if "indicators" in s:
         c = s["indicators"]
-        print(f"  indicators / chỉ tiêu: master plan {c['master_over']} over, {c['master_under']} under; plans in force"
-              f" {c['plans_over']} over, {c['plans_under']} under -> {result.out / 'indicators.json'}", file=sys.stderr)
+        print(
+            f"  indicators / chỉ tiêu: master plan {c['master_over']} over, {c['master_under']} under; plans in force"
+            f" {c['plans_over']} over, {c['plans_under']} under -> {result.out / 'indicators.json'}",
+            file=sys.stderr,
+        )
     return result.exit_code
 
 
 @app.command("batch", cls=_PlainUsage)
 def batch(
-    registry: Annotated[Path, typer.Argument(
-        metavar="REGISTRY",
-        help="Plan register (YAML): province, master, rules and the list of plans (id, name, type, path, "
-             "code_field, label_field, decision, approved, authority; optional layer, encoding, assume_crs, "
-             "min_area). See the README section 'Batch runs over a plan register' and the example "
-             "layers/demo/registry.yaml.")],
+    registry: Annotated[
+        Path,
+        typer.Argument(
+            metavar="REGISTRY",
+            help="Plan register (YAML): province, master, rules and the list of plans (id, name, type, path, "
+            "code_field, label_field, decision, approved, authority; optional layer, encoding, assume_crs, "
+            "min_area). See the README section 'Batch runs over a plan register' and the example "
+            "layers/demo/registry.yaml.",
+        ),
+    ],
     out: Annotated[Path, Opt(help="Output folder: DIR/<plan id>/ per plan, province summary and reports.")],
     jobs: Annotated[int, Opt(help="Plans checked at the same time (threads).", min=1)] = 1,
-    resume: Annotated[bool, Opt("--resume", help="Reuse the results of plans whose inputs and rules are unchanged.")] = False,
-    report: Annotated[Optional[str], Opt(help="Reports to write: any of html,xlsx,pdf, or none (default: all).")] = None,
+    resume: Annotated[
+        bool, Opt("--resume", help="Reuse the results of plans whose inputs and rules are unchanged.")
+    ] = False,
+    report: Annotated[
+        Optional[str], Opt(help="Reports to write: any of html,xlsx,pdf, or none (default: all).")
+    ] = None,
     english: Annotated[bool, Opt("--english", help="English column names in reports.")] = False,
-    min_area: Annotated[float, Opt(help="Polygon pieces below this many m² are slivers (per plan: min_area in the registry).")] = 1.0,
+    min_area: Annotated[
+        float, Opt(help="Polygon pieces below this many m² are slivers (per plan: min_area in the registry).")
+    ] = 1.0,
     engine: Annotated[str, Opt(help="Reading engine: pyogrio or fiona.", envvar="KGSPATIAL_ENGINE")] = "pyogrio",
-    master_checks: Annotated[str, Opt(help="Master coverage checks: always (default: one master serves every plan), auto or never.")] = "always",
-    exact_unreviewed: Annotated[bool, Opt("--exact-unreviewed", help="Exact areas of the code pairs no rule covers (default: the plan features they concern).")] = False,
-    scheduler: Annotated[Optional[str], Opt(help="Dask scheduler address (tcp://HOST:PORT): check the plans on its cluster; workers must see the registry's paths.")] = None,
+    master_checks: Annotated[
+        str, Opt(help="Master coverage checks: always (default: one master serves every plan), auto or never.")
+    ] = "always",
+    exact_unreviewed: Annotated[
+        bool,
+        Opt(
+            "--exact-unreviewed",
+            help="Exact areas of the code pairs no rule covers (default: the plan features they concern).",
+        ),
+    ] = False,
+    scheduler: Annotated[
+        Optional[str],
+        Opt(
+            help="Dask scheduler address (tcp://HOST:PORT): check the plans on its cluster; workers must see the registry's paths."
+        ),
+    ] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar or messages.")] = False,
 ) -> None:
     """Check every plan of a province's registry; exit 1 when a plan has conflicts or failed."""
@@ -164,11 +199,22 @@ def batch(
     from ..errors import InputError
 
     if master_checks not in {"auto", "always", "never"}:
-        raise InputError.say("--master-checks phải là auto, always hoặc never",
-                             "--master-checks must be auto, always or never")
+        raise InputError.say(
+            "--master-checks phải là auto, always hoặc never", "--master-checks must be auto, always or never"
+        )
     if min_area < 0:
         raise InputError.say("--min-area phải từ 0 trở lên", "--min-area must be 0 or more")
-    opts = BatchOptions(registry=registry, out=out, jobs=jobs, resume=resume, formats=parse_formats(report),
-                        english=english, engine=engine, min_area=min_area, master_checks=master_checks,
-                        exact_unreviewed=exact_unreviewed, scheduler=scheduler)
+    opts = BatchOptions(
+        registry=registry,
+        out=out,
+        jobs=jobs,
+        resume=resume,
+        formats=parse_formats(report),
+        english=english,
+        engine=engine,
+        min_area=min_area,
+        master_checks=master_checks,
+        exact_unreviewed=exact_unreviewed,
+        scheduler=scheduler,
+    )
     raise typer.Exit(run_and_report(opts, quiet))

@@ -40,8 +40,12 @@ def check(
     plan_id_field: Annotated[Optional[str], Opt(help="Plan feature id column (default: FID).")] = None,
     master_id_field: Annotated[Optional[str], Opt(help="Master feature id column (default: FID).")] = None,
     rules: Annotated[Optional[Path], Opt(help="Rules table CSV (default: the profile's).")] = None,
-    exceptions: Annotated[Optional[Path], Opt(help="exceptions.csv: findings accepted by a decision (CONTRACT §10).")] = None,
-    hazards: Annotated[Optional[str], Opt(help="HAZARDS.yaml: also screen the plans for flooding (hazards.gpkg).")] = None,
+    exceptions: Annotated[
+        Optional[Path], Opt(help="exceptions.csv: findings accepted by a decision (CONTRACT §10).")
+    ] = None,
+    hazards: Annotated[
+        Optional[str], Opt(help="HAZARDS.yaml: also screen the plans for flooding (hazards.gpkg).")
+    ] = None,
     admin: Annotated[Optional[str], Opt(help="Administrative units (communes) to split pieces by.")] = None,
     admin_field: Annotated[Optional[str], Opt(help="Unit code column.")] = None,
     admin_name_field: Annotated[Optional[str], Opt(help="Unit name column.")] = None,
@@ -50,10 +54,17 @@ def check(
     admin_previous_name_field: Annotated[Optional[str], Opt(help="Previous unit name column.")] = None,
     analysis_crs: Annotated[Optional[str], Opt(help="CRS for areas and lengths (default: profile, EPSG:9207).")] = None,
     assume_crs: Annotated[Optional[str], Opt(help="CRS for layers that have none (no .prj).")] = None,
-    encoding: Annotated[Optional[str], Opt(help="Text encoding of the plan(s), over their .cpg (utf-8, cp1258, tcvn3, vni...); default: detected.")] = None,
-    master_encoding: Annotated[Optional[str], Opt(help="Text encoding of the master plan, over its .cpg; default: detected.")] = None,
+    encoding: Annotated[
+        Optional[str],
+        Opt(help="Text encoding of the plan(s), over their .cpg (utf-8, cp1258, tcvn3, vni...); default: detected."),
+    ] = None,
+    master_encoding: Annotated[
+        Optional[str], Opt(help="Text encoding of the master plan, over its .cpg; default: detected.")
+    ] = None,
     min_area: Annotated[float, Opt(help="Polygon pieces below this many m² are counted as slivers, not listed.")] = 1.0,
-    jobs: Annotated[int, Opt(help="Threads for the overlay (default: this machine's cores, up to 8).", min=1)] = DEFAULT_JOBS,
+    jobs: Annotated[
+        int, Opt(help="Threads for the overlay (default: this machine's cores, up to 8).", min=1)
+    ] = DEFAULT_JOBS,
     geojson: Annotated[bool, Opt("--geojson", help="Also write conflicts.geojson (EPSG:4326).")] = False,
     map_: Annotated[bool, Opt("--map", help="Also write map.html (interactive, works offline).")] = False,
     report: Annotated[Optional[str], Opt(help="Also write reports: any of html,xlsx,pdf (comma-separated).")] = None,
@@ -61,7 +72,13 @@ def check(
     engine: Annotated[str, Opt(help="Reading engine: pyogrio or fiona.", envvar="KGSPATIAL_ENGINE")] = "pyogrio",
     profile: Annotated[str, Opt(help="Province profile.")] = "kien-giang",
     master_checks: Annotated[str, Opt(help="Master coverage checks: auto, always or never.")] = "auto",
-    exact_unreviewed: Annotated[bool, Opt("--exact-unreviewed", help="Intersect the code pairs no rule covers for their exact areas (default: the plan features they concern, far cheaper).")] = False,
+    exact_unreviewed: Annotated[
+        bool,
+        Opt(
+            "--exact-unreviewed",
+            help="Intersect the code pairs no rule covers for their exact areas (default: the plan features they concern, far cheaper).",
+        ),
+    ] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress messages.")] = False,
 ) -> None:
     """Find the conflicts between plans and the provincial master plan."""
@@ -71,24 +88,33 @@ def check(
 
     check_out_folder(out)
     if master_checks not in {"auto", "always", "never"}:
-        raise InputError.say("--master-checks phải là auto, always hoặc never",
-                             "--master-checks must be auto, always or never")
+        raise InputError.say(
+            "--master-checks phải là auto, always hoặc never", "--master-checks must be auto, always or never"
+        )
     formats = [f.strip().lower() for f in report.split(",") if f.strip()] if report else []
     bad = [f for f in formats if f not in {"html", "xlsx", "pdf"}]
     if bad:
-        raise InputError.say(f"--report: không có định dạng {', '.join(bad)}; dùng html, xlsx, pdf",
-                             f"--report: unknown format(s) {', '.join(bad)}; use html, xlsx, pdf")
+        raise InputError.say(
+            f"--report: không có định dạng {', '.join(bad)}; dùng html, xlsx, pdf",
+            f"--report: unknown format(s) {', '.join(bad)}; use html, xlsx, pdf",
+        )
     opts = CheckOptions(
         master=master,
-        plans=[PlanInput(path=p, code_field=plan_field, label_field=plan_label_field, id_field=plan_id_field,
-                         encoding=encoding) for p in plan],
+        plans=[
+            PlanInput(
+                path=p, code_field=plan_field, label_field=plan_label_field, id_field=plan_id_field, encoding=encoding
+            )
+            for p in plan
+        ],
         master_field=master_field,
         master_label_field=master_label_field,
         master_id_field=master_id_field,
         rules=str(rules) if rules else None,
         exceptions=str(exceptions) if exceptions else None,
         admin=AdminInput(admin, admin_field, admin_name_field) if admin else None,
-        admin_previous=AdminInput(admin_previous, admin_previous_field, admin_previous_name_field) if admin_previous else None,
+        admin_previous=AdminInput(admin_previous, admin_previous_field, admin_previous_name_field)
+        if admin_previous
+        else None,
         analysis_crs=analysis_crs,
         assume_crs=assume_crs,
         encoding=master_encoding,

@@ -30,11 +30,15 @@ def totals_text(totals: dict, english: bool = False) -> str:
         return number(value, decimals, english)
 
     if english:
-        return (f"{n(totals['conflict_pieces'])} conflict piece(s): {hectares(totals['conflict_area_m2'], True)}, "
-                f"{n(totals['conflict_length_m'])} m, {n(totals['conflict_points'])} point(s); "
-                f"{n(totals['conditional_pieces'])} conditional"
-                + (f"; {n(totals['excepted_pieces'])} excepted by a decision" if totals.get("excepted_pieces") else ""))
-    return (f"{n(totals['conflict_pieces'])} mảnh xung đột: {hectares(totals['conflict_area_m2'])}, "
-            f"{n(totals['conflict_length_m'])} m, {n(totals['conflict_points'])} điểm; "
-            f"{n(totals['conditional_pieces'])} có điều kiện"
-            + (f"; {n(totals['excepted_pieces'])} được miễn theo quyết định" if totals.get("excepted_pieces") else ""))
+        return (
+            f"{n(totals['conflict_pieces'])} conflict piece(s): {hectares(totals['conflict_area_m2'], True)}, "
+            f"{n(totals['conflict_length_m'])} m, {n(totals['conflict_points'])} point(s); "
+            f"{n(totals['conditional_pieces'])} conditional"
+            + (f"; {n(totals['excepted_pieces'])} excepted by a decision" if totals.get("excepted_pieces") else "")
+        )
+    return (
+        f"{n(totals['conflict_pieces'])} mảnh xung đột: {hectares(totals['conflict_area_m2'])}, "
+        f"{n(totals['conflict_length_m'])} m, {n(totals['conflict_points'])} điểm; "
+        f"{n(totals['conditional_pieces'])} có điều kiện"
+        + (f"; {n(totals['excepted_pieces'])} được miễn theo quyết định" if totals.get("excepted_pieces") else "")
+    )

@@ -32,6 +32,7 @@ def demo(
     from ..demo import ensure_demo
 
     registry = ensure_demo()
-    opts = BatchOptions(registry=registry, out=out, jobs=jobs, resume=resume, formats=parse_formats(report),
-                        english=english)
+    opts = BatchOptions(
+        registry=registry, out=out, jobs=jobs, resume=resume, formats=parse_formats(report), english=english
+    )
     raise typer.Exit(run_and_report(opts, quiet))

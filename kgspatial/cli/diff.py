@@ -53,13 +53,19 @@ def diff(
         old=LayerSpec(old, old_field, old_label_field, old_id_field, encoding, assume_crs),
         new=LayerSpec(new, new_field, new_label_field, new_id_field, encoding, assume_crs),
         admin=AdminInput(admin, admin_field, admin_name_field) if admin else None,
-        admin_previous=(AdminInput(admin_previous, admin_previous_field, admin_previous_name_field)
-                        if admin_previous else None),
-        profile=profile, analysis_crs=analysis_crs, min_area=min_area, jobs=jobs,
+        admin_previous=(
+            AdminInput(admin_previous, admin_previous_field, admin_previous_name_field) if admin_previous else None
+        ),
+        profile=profile,
+        analysis_crs=analysis_crs,
+        min_area=min_area,
+        jobs=jobs,
     )
     result = compare(opts)
     write_diff(result, out)
     t = result.summary["totals"]
-    print(f"{t['changed_pieces']} changed piece(s), {t['changed_area_m2'] / 1e4:,.4f} ha; added"
-          f" {t['added_area_m2'] / 1e4:,.4f} ha, removed {t['removed_area_m2'] / 1e4:,.4f} ha -> {out}",
-          file=sys.stderr)
+    print(
+        f"{t['changed_pieces']} changed piece(s), {t['changed_area_m2'] / 1e4:,.4f} ha; added"
+        f" {t['added_area_m2'] / 1e4:,.4f} ha, removed {t['removed_area_m2'] / 1e4:,.4f} ha -> {out}",
+        file=sys.stderr,
+    )

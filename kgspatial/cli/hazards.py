@@ -59,12 +59,22 @@ def hazards(
     if bad:
         raise InputError(f"--report: unknown format(s) {', '.join(bad)}; use html, xlsx, pdf")
     opts = HazardOptions(
-        plans=[PlanInput(path=p, code_field=plan_field, label_field=plan_label_field, id_field=plan_id_field,
-                         encoding=encoding) for p in plan],
+        plans=[
+            PlanInput(
+                path=p, code_field=plan_field, label_field=plan_label_field, id_field=plan_id_field, encoding=encoding
+            )
+            for p in plan
+        ],
         hazards=hazards_file,
         admin=AdminInput(admin, admin_field, admin_name_field) if admin else None,
-        admin_previous=AdminInput(admin_previous, admin_previous_field, admin_previous_name_field) if admin_previous else None,
-        analysis_crs=analysis_crs, assume_crs=assume_crs, engine=engine, profile=profile, jobs=jobs,
+        admin_previous=AdminInput(admin_previous, admin_previous_field, admin_previous_name_field)
+        if admin_previous
+        else None,
+        analysis_crs=analysis_crs,
+        assume_crs=assume_crs,
+        engine=engine,
+        profile=profile,
+        jobs=jobs,
     )
     with status_printer(quiet) as progress:
         run = run_hazards(opts, progress)
@@ -81,8 +91,10 @@ def hazards(
                 write_hazard_reports(run, stage, formats, english=english)
             write_summary(run.summary, stage / "summary.json")
     totals = run.summary["hazards"]["totals"]
-    print(f"{totals['conflict_pieces']} conflict band piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha,"
-          f" {totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s);"
-          f" {totals['conditional_pieces']} conditional; unknown {totals['unknown_m2'] / 1e4:,.2f} ha -> {out}",
-          file=sys.stderr)
+    print(
+        f"{totals['conflict_pieces']} conflict band piece(s): {totals['conflict_area_m2'] / 1e4:,.2f} ha,"
+        f" {totals['conflict_length_m']:,.0f} m, {totals['conflict_points']} point(s);"
+        f" {totals['conditional_pieces']} conditional; unknown {totals['unknown_m2'] / 1e4:,.2f} ha -> {out}",
+        file=sys.stderr,
+    )
     raise typer.Exit(run.result.exit_code)

@@ -38,14 +38,19 @@ def projects(
     c = result.counts()
     siting = ", ".join(f"{n} {s}" for s, n in c["siting"].items() if n)
     schedule = ", ".join(f"{n} {s}" for s, n in c["schedule"].items() if n)
-    print(f"{c['projects']} project(s) on {result.on.isoformat()}: {siting}; {schedule}; {c['not_reserved']} not"
-          f" reserved / chưa bố trí quỹ đất -> {out}", file=sys.stderr)
+    print(
+        f"{c['projects']} project(s) on {result.on.isoformat()}: {siting}; {schedule}; {c['not_reserved']} not"
+        f" reserved / chưa bố trí quỹ đất -> {out}",
+        file=sys.stderr,
+    )
     raise typer.Exit(result.exit_code)
 
 
 @app.command("indicators", cls=_PlainUsage)
 def indicators(
-    registry: Annotated[Path, typer.Argument(metavar="REGISTRY", help="Plan register (YAML) with an `indicators:` key.")],
+    registry: Annotated[
+        Path, typer.Argument(metavar="REGISTRY", help="Plan register (YAML) with an `indicators:` key.")
+    ],
     out: Annotated[Path, Opt(help="Output folder for indicators.json.")],
     on: Annotated[Optional[str], Opt(help="The day the plans in force are for (default: today).")] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress messages.")] = False,
@@ -57,7 +62,10 @@ def indicators(
     with status_printer(quiet) as show:
         result = run_indicators(registry, out, day, progress=show)
     c = result.counts()
-    print(f"{len(result.rows)} indicator(s): master plan {c['master_ok']} ok, {c['master_over']} over,"
-          f" {c['master_under']} under; plans in force {c['plans_ok']} ok, {c['plans_over']} over,"
-          f" {c['plans_under']} under -> {out}", file=sys.stderr)
+    print(
+        f"{len(result.rows)} indicator(s): master plan {c['master_ok']} ok, {c['master_over']} over,"
+        f" {c['master_under']} under; plans in force {c['plans_ok']} ok, {c['plans_over']} over,"
+        f" {c['plans_under']} under -> {out}",
+        file=sys.stderr,
+    )
     raise typer.Exit(result.exit_code)

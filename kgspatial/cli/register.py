@@ -31,9 +31,10 @@ def parse_day(value: str | None, option: str = "--on") -> dt.date | None:
     except ValueError as exc:
         raise InputError(f"{option}: {exc}") from None
     if not isinstance(day, dt.date):
-        raise InputError.say(f"{option}: {value!r} không phải là ngày (năm-tháng-ngày, ví dụ 2025-12-31, hoặc"
-                             " ngày/tháng/năm)",
-                             f"{value!r} is not a date (year-month-day, e.g. 2025-12-31, or day/month/year)")
+        raise InputError.say(
+            f"{option}: {value!r} không phải là ngày (năm-tháng-ngày, ví dụ 2025-12-31, hoặc ngày/tháng/năm)",
+            f"{value!r} is not a date (year-month-day, e.g. 2025-12-31, or day/month/year)",
+        )
     return day
 
 
@@ -51,5 +52,7 @@ def register(
     content = run_register(registry, out, parse_day(on), results, english)
     counts = content["counts"]
     legal = ", ".join(f"{n} {s}" for s, n in counts["legal_status"].items() if n)
-    print(f"{len(content['plans'])} plan(s) on {content['on']}: {legal}; {counts['overdue']} overdue / quá hạn"
-          f" -> {out}", file=sys.stderr)
+    print(
+        f"{len(content['plans'])} plan(s) on {content['on']}: {legal}; {counts['overdue']} overdue / quá hạn -> {out}",
+        file=sys.stderr,
+    )

@@ -19,12 +19,19 @@ from . import model
 
 FORMATS = ("html", "xlsx", "pdf")
 
-__all__ = ["FORMATS", "write_check_reports", "write_hazard_reports", "write_plan_reports", "write_province_reports",
-           "write_reports"]
+__all__ = [
+    "FORMATS",
+    "write_check_reports",
+    "write_hazard_reports",
+    "write_plan_reports",
+    "write_province_reports",
+    "write_reports",
+]
 
 
-def write_check_reports(result, out_dir, formats: Iterable[str], english: bool = False,
-                        plans: Mapping[str, Mapping] | None = None) -> list[Path]:
+def write_check_reports(
+    result, out_dir, formats: Iterable[str], english: bool = False, plans: Mapping[str, Mapping] | None = None
+) -> list[Path]:
     """report.* for a `kgspatial check` result (CheckResult); `plans` maps a plan id to what the
     user knows it by (name, type, path: the web service's upload record)."""
     return write_reports(model.from_check(result, english, plans), out_dir, formats)
@@ -50,13 +57,21 @@ def write_hazard_reports(run, out_dir, formats: Iterable[str], english: bool = F
     from ..check import CONFLICT_COLUMNS
 
     crs = run.result.findings.crs
-    none = gpd.GeoDataFrame({c: pd.Series([], dtype=object) for c in CONFLICT_COLUMNS},
-                            geometry=gpd.GeoSeries([], crs=crs))
+    none = gpd.GeoDataFrame(
+        {c: pd.Series([], dtype=object) for c in CONFLICT_COLUMNS}, geometry=gpd.GeoSeries([], crs=crs)
+    )
     for c in ("area_m2", "length_m", "share"):
         none[c] = none[c].astype(float)
     summary = {**run.summary, "by_plan": [{"plan_id": p.name} for p in run.plans]}
-    shim = SimpleNamespace(summary=summary, conflicts=none, plans=run.plans, taxonomy=run.taxonomy, rules=None,
-                           master=None, hazards=run.result)
+    shim = SimpleNamespace(
+        summary=summary,
+        conflicts=none,
+        plans=run.plans,
+        taxonomy=run.taxonomy,
+        rules=None,
+        master=None,
+        hazards=run.result,
+    )
     data = model.from_check(shim, english)
     data.title = data.labels("h_hazard") + ": " + ", ".join(p.name for p in run.plans[:3])
     return write_reports(data, out_dir, formats)

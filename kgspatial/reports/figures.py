@@ -15,10 +15,10 @@ import numpy as np
 import shapely
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PathCollection, PolyCollection
-from matplotlib.path import Path
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.path import Path
 
 from .labels import Labels
 from .model import code_name
@@ -46,8 +46,7 @@ def overview_png(data, plan_id: str | None = None, width_in: float = 10.0, dpi: 
     present = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
     outlines = [layer for layer in data.plan_layers if plan_id is None or layer.name == plan_id]
 
-    bounds = _view_bounds(data.master if data.scope != "plan" and plan_id is None else None,
-                          geoms[present], outlines)
+    bounds = _view_bounds(data.master if data.scope != "plan" and plan_id is None else None, geoms[present], outlines)
     if bounds is None:
         return None
     x0, y0, x1, y1 = bounds
@@ -65,10 +64,20 @@ def overview_png(data, plan_id: str | None = None, width_in: float = 10.0, dpi: 
         handles.append(Line2D([], [], color="#1f3b73", lw=1.2, label=L("legend_plan")))
     handles += _draw_pieces(ax, rows[present], _bounded(geoms[present], MAX_VERTICES // 4, bounds, notes), bounds, L)
     if notes:
-        ax.text(0.01, 0.01, "Giản lược để vẽ / simplified for drawing: " + "; ".join(notes)
-                + " (số liệu từ hình học gốc / figures from the exact geometry)",
-                transform=ax.transAxes, fontsize=6, va="bottom", ha="left", zorder=8, wrap=True,
-                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1.5})
+        ax.text(
+            0.01,
+            0.01,
+            "Giản lược để vẽ / simplified for drawing: "
+            + "; ".join(notes)
+            + " (số liệu từ hình học gốc / figures from the exact geometry)",
+            transform=ax.transAxes,
+            fontsize=6,
+            va="bottom",
+            ha="left",
+            zorder=8,
+            wrap=True,
+            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1.5},
+        )
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
@@ -78,8 +87,16 @@ def overview_png(data, plan_id: str | None = None, width_in: float = 10.0, dpi: 
     ax.set_ylabel("")
     _scale_bar(ax, bounds)
     if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False,
-                  borderaxespad=0.0, handlelength=1.4, ncol=1 if len(handles) <= 30 else 2)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            fontsize=7,
+            frameon=False,
+            borderaxespad=0.0,
+            handlelength=1.4,
+            ncol=1 if len(handles) <= 30 else 2,
+        )
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
@@ -141,8 +158,14 @@ def _draw_master(ax, data, bounds, notes: list[str]) -> list:
     for code in sorted(areas, key=lambda c: -areas[c])[:MAX_LEGEND_ZONES]:
         name = code_name(data.taxonomy, code, data.labels.lang)
         label = f"{code or '?'}" + (f" – {name}" if name else "")
-        handles.append(Patch(facecolor=_color(data.taxonomy, code), edgecolor="#999999", lw=0.3,
-                             label=label if len(label) <= 48 else label[:47] + "…"))
+        handles.append(
+            Patch(
+                facecolor=_color(data.taxonomy, code),
+                edgecolor="#999999",
+                lw=0.3,
+                label=label if len(label) <= 48 else label[:47] + "…",
+            )
+        )
     return handles
 
 
@@ -159,10 +182,16 @@ def _fill_zones(ax, geoms: np.ndarray, colors: np.ndarray, edges: bool) -> None:
     parts, index = parts[order], index[order]
     coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(parts), return_index=True)
     verts = np.split(coords, np.flatnonzero(np.diff(ring)) + 1)
-    ax.add_collection(PolyCollection(
-        verts, facecolors=list(colors[index]), zorder=1,
-        edgecolors="#ffffff" if edges else "none", linewidths=0.15 if edges else 0.0, antialiased=edges,
-    ))
+    ax.add_collection(
+        PolyCollection(
+            verts,
+            facecolors=list(colors[index]),
+            zorder=1,
+            edgecolors="#ffffff" if edges else "none",
+            linewidths=0.15 if edges else 0.0,
+            antialiased=edges,
+        )
+    )
 
 
 def _polygon_paths(geoms: np.ndarray) -> list[Path]:
@@ -185,8 +214,9 @@ def _polygon_paths(geoms: np.ndarray) -> list[Path]:
 
 def _draw_outline(ax, geoms: np.ndarray) -> None:
     """The plan checked: polygon outlines, lines and points in one dark blue."""
-    ax.add_collection(PathCollection(_polygon_paths(geoms), facecolors="none", edgecolors="#1f3b73",
-                                     linewidths=0.9, zorder=3))
+    ax.add_collection(
+        PathCollection(_polygon_paths(geoms), facecolors="none", edgecolors="#1f3b73", linewidths=0.9, zorder=3)
+    )
     ax.add_collection(LineCollection(_line_segments(geoms), colors="#1f3b73", linewidths=0.9, zorder=3))
     pts = shapely.get_parts(geoms)
     pts = pts[shapely.get_type_id(pts) == 0]
@@ -225,25 +255,55 @@ def _draw_pieces(ax, rows, geoms: np.ndarray, bounds, L: Labels) -> list:
             poly = k == "polygon"
             if poly.any():
                 paths = _polygon_paths(g[poly])
-                ax.add_collection(PathCollection(
-                    paths, facecolors=color, edgecolors="#3a0000", linewidths=0.6, alpha=0.85, zorder=4,
-                    hatch=hatch if len(paths) <= HATCH_LIMIT else None,
-                ))
+                ax.add_collection(
+                    PathCollection(
+                        paths,
+                        facecolors=color,
+                        edgecolors="#3a0000",
+                        linewidths=0.6,
+                        alpha=0.85,
+                        zorder=4,
+                        hatch=hatch if len(paths) <= HATCH_LIMIT else None,
+                    )
+                )
                 # At province scale a piece may be smaller than a pixel: mark where it is.
                 small = shapely.area(g[poly]) < (size / 300.0) ** 2
                 if small.any():
                     pts = shapely.point_on_surface(g[poly][small])
-                    ax.scatter(shapely.get_x(pts), shapely.get_y(pts), s=9, c=color, edgecolors="#3a0000",
-                               linewidths=0.4, zorder=5, marker="o")
+                    ax.scatter(
+                        shapely.get_x(pts),
+                        shapely.get_y(pts),
+                        s=9,
+                        c=color,
+                        edgecolors="#3a0000",
+                        linewidths=0.4,
+                        zorder=5,
+                        marker="o",
+                    )
             line = k == "line"
             if line.any():
-                ax.add_collection(LineCollection(_line_segments(g[line]), colors=color, linewidths=2.4,
-                                                 linestyles="--" if cond else "-", zorder=5))
+                ax.add_collection(
+                    LineCollection(
+                        _line_segments(g[line]),
+                        colors=color,
+                        linewidths=2.4,
+                        linestyles="--" if cond else "-",
+                        zorder=5,
+                    )
+                )
             point = k == "point"
             if point.any():
                 pts = shapely.get_parts(g[point])
-                ax.scatter(shapely.get_x(pts), shapely.get_y(pts), s=28, c=color, edgecolors="#000000",
-                           linewidths=0.6, marker="D", zorder=6)
+                ax.scatter(
+                    shapely.get_x(pts),
+                    shapely.get_y(pts),
+                    s=28,
+                    c=color,
+                    edgecolors="#000000",
+                    linewidths=0.6,
+                    marker="D",
+                    zorder=6,
+                )
             label = f"{L(severity)} – {L('conditional' if cond else 'conflict')}"
             handles.append(Patch(facecolor=color, edgecolor="#3a0000", hatch=hatch, label=label))
     return handles

@@ -38,11 +38,15 @@ class ReportFont:
 
     def css(self) -> str:
         """@font-face rules pointing at the files (file:// URLs; WeasyPrint embeds the glyphs used)."""
-        rules = [f'@font-face {{ font-family: "{self.family}"; src: url("{self.regular.as_uri()}"); '
-                 f"font-weight: normal; font-style: normal; }}"]
+        rules = [
+            f'@font-face {{ font-family: "{self.family}"; src: url("{self.regular.as_uri()}"); '
+            f"font-weight: normal; font-style: normal; }}"
+        ]
         if self.bold is not None:
-            rules.append(f'@font-face {{ font-family: "{self.family}"; src: url("{self.bold.as_uri()}"); '
-                         f"font-weight: bold; font-style: normal; }}")
+            rules.append(
+                f'@font-face {{ font-family: "{self.family}"; src: url("{self.bold.as_uri()}"); '
+                f"font-weight: bold; font-style: normal; }}"
+            )
         return "\n".join(rules)
 
 
@@ -87,6 +91,9 @@ def find_font() -> ReportFont:
             return ReportFont("KG Report Sans", regular, bold)
     raise FontError.say(
         "không tìm thấy phông chữ TrueType có chữ tiếng Việt để nhúng vào báo cáo PDF (đã thử "
-        + ", ".join(tried) + f"); hãy cài {FONT_PACKAGES}, hoặc đặt KGSPATIAL_REPORT_FONT là một tệp .ttf",
+        + ", ".join(tried)
+        + f"); hãy cài {FONT_PACKAGES}, hoặc đặt KGSPATIAL_REPORT_FONT là một tệp .ttf",
         "no TrueType font with Vietnamese glyphs found for the PDF report (tried "
-        + ", ".join(tried) + f"); install {FONT_PACKAGES}, or set KGSPATIAL_REPORT_FONT to a .ttf file")
+        + ", ".join(tried)
+        + f"); install {FONT_PACKAGES}, or set KGSPATIAL_REPORT_FONT to a .ttf file",
+    )

@@ -27,8 +27,13 @@ def _number(value, decimals: int, english: bool) -> str:
 @functools.lru_cache(maxsize=2)
 def environment(english: bool) -> jinja2.Environment:
     loader = jinja2.FunctionLoader(_template_source)
-    env = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(default=True),
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=jinja2.select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["ha"] = lambda m2: numfmt.hectares(m2, english, unit=False)
     env.filters["m"] = lambda m: _number(m, 1, english)
     env.filters["num"] = lambda v, d=2: _number(v, d, english)
@@ -66,8 +71,9 @@ def build_maps(data: ReportData) -> list[dict]:
     return maps
 
 
-def render(data: ReportData, font_css: str = "", maps: list[dict] | None = None,
-           max_pieces: int = MAX_PIECES_IN_HTML) -> str:
+def render(
+    data: ReportData, font_css: str = "", maps: list[dict] | None = None, max_pieces: int = MAX_PIECES_IN_HTML
+) -> str:
     """The report as one HTML string (NFC). `font_css` adds @font-face rules for the PDF."""
     L = data.labels
     env = environment(L.english)
@@ -75,12 +81,22 @@ def render(data: ReportData, font_css: str = "", maps: list[dict] | None = None,
     rows = sort_rows(data.rows)
     rules, rules_cut = rules_listing(data)
     pieces = rows.head(max_pieces).fillna("").to_dict("records") if data.scope != "province" else []
-    excepted = (sort_rows(data.excepted).fillna("").to_dict("records")
-                if data.excepted is not None and len(data.excepted) else [])
+    excepted = (
+        sort_rows(data.excepted).fillna("").to_dict("records")
+        if data.excepted is not None and len(data.excepted)
+        else []
+    )
     html = template.render(
-        d=data, L=L, t=_TotalsView(data.totals), status=lambda p: _status(p, L),
-        maps=build_maps(data) if maps is None else maps, pieces=pieces,
-        method_items=method_items(data), font_css=Markup(font_css), rules=rules, rules_cut=rules_cut,
+        d=data,
+        L=L,
+        t=_TotalsView(data.totals),
+        status=lambda p: _status(p, L),
+        maps=build_maps(data) if maps is None else maps,
+        pieces=pieces,
+        method_items=method_items(data),
+        font_css=Markup(font_css),
+        rules=rules,
+        rules_cut=rules_cut,
         excepted=excepted,
     )
     return nfc(html)
@@ -107,9 +123,12 @@ def status_text(plan, L) -> str:
     return L("failed") if plan.failed else L("needs_adjustment") if plan.needs_adjustment else L("consistent")
 
 
-_VI_OPERATION = (("Inverse of ", "nghịch đảo của "), ("none (same CRS)", "không cần (cùng hệ tọa độ)"),
-                 ("conversion only (no datum change)", "chỉ đổi phép chiếu (cùng hệ quy chiếu)"),
-                 ("PROJ's choice per point among: ", "PROJ chọn theo từng điểm trong: "))
+_VI_OPERATION = (
+    ("Inverse of ", "nghịch đảo của "),
+    ("none (same CRS)", "không cần (cùng hệ tọa độ)"),
+    ("conversion only (no datum change)", "chỉ đổi phép chiếu (cùng hệ quy chiếu)"),
+    ("PROJ's choice per point among: ", "PROJ chọn theo từng điểm trong: "),
+)
 
 
 def _vi_operation(text: str) -> str:
@@ -128,7 +147,10 @@ def method_items(data: ReportData) -> list[tuple[str, str]]:
         (L("m_profile"), m["profile"]),
         (L("m_crs"), m["analysis_crs"]),
         (L("m_transform"), f"'{m['official_transformation']}' (EPSG:6960)"),
-        (L("m_transform_used"), "; ".join(m["transformations"] if L.english else map(_vi_operation, m["transformations"]))),
+        (
+            L("m_transform_used"),
+            "; ".join(m["transformations"] if L.english else map(_vi_operation, m["transformations"])),
+        ),
         (L("m_rules"), m["rules_path"] + (f" (SHA-256 {m['rules_sha256'][:16]}…)" if m["rules_sha256"] else "")),
         (L("m_rules_count"), "" if m["rules_count"] is None else str(m["rules_count"])),
         (L("m_min_area"), "" if m["min_area_m2"] is None else _number(m["min_area_m2"], 1, L.english)),

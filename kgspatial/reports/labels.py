@@ -14,8 +14,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "title_check": ("Báo cáo kiểm tra sự phù hợp quy hoạch", "Planning consistency check report"),
     "title_province": ("Báo cáo rà soát các quy hoạch của tỉnh", "Province plan review report"),
     "title_plan": ("Báo cáo kiểm tra quy hoạch", "Plan check report"),
-    "subtitle": ("đối chiếu với quy hoạch tỉnh (lớp quy hoạch sử dụng đất)",
-                 "against the provincial master plan (land-use layer)"),
+    "subtitle": (
+        "đối chiếu với quy hoạch tỉnh (lớp quy hoạch sử dụng đất)",
+        "against the provincial master plan (land-use layer)",
+    ),
     "province": ("Tỉnh", "Province"),
     "registry": ("Danh mục quy hoạch", "Plan register"),
     "generated": ("Lập lúc", "Generated"),
@@ -34,20 +36,28 @@ TEXT: dict[str, tuple[str, str]] = {
     "h_unreviewed": ("Cặp mã chưa có quy tắc (chưa xét)", "Unreviewed code pairs (no rule)"),
     "h_method": ("Phương pháp", "Methodology"),
     "h_rules_table": ("Bảng quy tắc áp dụng", "Rules table applied"),
-    "rules_cut": ("Liệt kê {shown} quy tắc đã áp dụng trong {total} quy tắc của bảng; đủ bảng trong tệp report.xlsx "
-                  "(trang Phương pháp).",
-                  "Listing the {shown} rules applied, of the {total} in the table; report.xlsx (sheet Methodology) "
-                  "lists them all."),
+    "rules_cut": (
+        "Liệt kê {shown} quy tắc đã áp dụng trong {total} quy tắc của bảng; đủ bảng trong tệp report.xlsx "
+        "(trang Phương pháp).",
+        "Listing the {shown} rules applied, of the {total} in the table; report.xlsx (sheet Methodology) "
+        "lists them all.",
+    ),
     "h_warnings": ("Cảnh báo", "Warnings"),
-    "h_against": ("Tổng hợp theo quy hoạch đối chiếu (quy hoạch tỉnh, quy hoạch cấp trên)",
-                  "By plan checked against (master plan, parent plans)"),
+    "h_against": (
+        "Tổng hợp theo quy hoạch đối chiếu (quy hoạch tỉnh, quy hoạch cấp trên)",
+        "By plan checked against (master plan, parent plans)",
+    ),
     "against": ("Đối chiếu với", "Checked against"),
     "master": ("Quy hoạch tỉnh", "Master plan"),
-    "h_excepted": ("Xung đột đã được chấp thuận theo quyết định (ngoại lệ)", "Findings accepted by a decision (exceptions)"),
-    "excepted_note": ("Các mảnh dưới đây không tính vào số xung đột và không làm quy hoạch phải điều chỉnh "
-                      "khi quyết định còn hiệu lực.",
-                      "These pieces are not counted as conflicts and do not make a plan need adjustment while "
-                      "the decision runs."),
+    "h_excepted": (
+        "Xung đột đã được chấp thuận theo quyết định (ngoại lệ)",
+        "Findings accepted by a decision (exceptions)",
+    ),
+    "excepted_note": (
+        "Các mảnh dưới đây không tính vào số xung đột và không làm quy hoạch phải điều chỉnh "
+        "khi quyết định còn hiệu lực.",
+        "These pieces are not counted as conflicts and do not make a plan need adjustment while the decision runs.",
+    ),
     "excepted_pieces": ("Số mảnh đã được chấp thuận", "Pieces accepted by a decision"),
     "review_decision": ("Quyết định chấp thuận", "Accepting decision"),
     "review": ("Xem xét", "Review"),
@@ -58,16 +68,26 @@ TEXT: dict[str, tuple[str, str]] = {
     "none_conflicts": ("Không phát hiện xung đột.", "No conflict found."),
     "none_unreviewed": ("Mọi cặp mã đều đã có quy tắc.", "Every code pair is covered by a rule."),
     "none_map": ("Không có đối tượng để vẽ bản đồ.", "Nothing to draw."),
-    "pieces_cut": ("Hiển thị {shown} trong {total} mảnh (nặng nhất, lớn nhất trước); đủ danh sách trong tệp report.xlsx.",
-                   "Showing {shown} of {total} pieces (most severe, largest first); report.xlsx lists them all."),
-    "map_province": ("Toàn tỉnh: vùng quy hoạch tỉnh và các mảnh xung đột",
-                     "Whole province: master-plan zones and conflict pieces"),
-    "map_check": ("Vùng quy hoạch tỉnh, ranh giới quy hoạch kiểm tra và các mảnh xung đột",
-                  "Master-plan zones, the plans checked (outline) and conflict pieces"),
-    "map_plan": ("Quy hoạch {plan}: vùng quy hoạch tỉnh và các mảnh xung đột",
-                 "Plan {plan}: master-plan zones and conflict pieces"),
-    "map_note": ("Màu vùng theo màu chuẩn của mã đất; mảnh xung đột tô theo mức độ. Hệ tọa độ: {crs}.",
-                 "Zones in the official land-use colours; conflict pieces by severity. Coordinates: {crs}."),
+    "pieces_cut": (
+        "Hiển thị {shown} trong {total} mảnh (nặng nhất, lớn nhất trước); đủ danh sách trong tệp report.xlsx.",
+        "Showing {shown} of {total} pieces (most severe, largest first); report.xlsx lists them all.",
+    ),
+    "map_province": (
+        "Toàn tỉnh: vùng quy hoạch tỉnh và các mảnh xung đột",
+        "Whole province: master-plan zones and conflict pieces",
+    ),
+    "map_check": (
+        "Vùng quy hoạch tỉnh, ranh giới quy hoạch kiểm tra và các mảnh xung đột",
+        "Master-plan zones, the plans checked (outline) and conflict pieces",
+    ),
+    "map_plan": (
+        "Quy hoạch {plan}: vùng quy hoạch tỉnh và các mảnh xung đột",
+        "Plan {plan}: master-plan zones and conflict pieces",
+    ),
+    "map_note": (
+        "Màu vùng theo màu chuẩn của mã đất; mảnh xung đột tô theo mức độ. Hệ tọa độ: {crs}.",
+        "Zones in the official land-use colours; conflict pieces by severity. Coordinates: {crs}.",
+    ),
     "legend_zones": ("Vùng quy hoạch tỉnh", "Master-plan zones"),
     "legend_conflicts": ("Mảnh xung đột", "Conflict pieces"),
     "legend_plan": ("Ranh giới quy hoạch kiểm tra", "Plan checked (outline)"),
@@ -223,9 +243,14 @@ def plan_type_choices(english: bool = False) -> str:
     fixed = [f"{key} ({names[i]})" for key, names in PLAN_TYPES.items() if key != "urban_detailed"]
     sectors = ", ".join(key if english else f"{key} = {names[0]}" for key, names in SECTORS.items())
     kind, sector = ("kind", "sector") if english else ("loại", "ngành")
-    return ", ".join([*fixed, f"sectoral_<{sector}> ({PLAN_TYPE_PREFIXES['sectoral'][i]}: {sectors})",
-                      f"technical_<{kind}> ({PLAN_TYPE_PREFIXES['technical'][i]}, {'e.g.' if english else 'ví dụ'}"
-                      " technical_drainage)"])
+    return ", ".join(
+        [
+            *fixed,
+            f"sectoral_<{sector}> ({PLAN_TYPE_PREFIXES['sectoral'][i]}: {sectors})",
+            f"technical_<{kind}> ({PLAN_TYPE_PREFIXES['technical'][i]}, {'e.g.' if english else 'ví dụ'}"
+            " technical_drainage)",
+        ]
+    )
 
 
 class Labels:

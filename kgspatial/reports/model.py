@@ -25,10 +25,29 @@ from .labels import Labels
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")  # Vietnam: UTC+7, no daylight saving
 OFFICIAL_TRANSFORMATION = "VN-2000 to WGS 84 (2)"  # pinned by kgspatial.crs (EPSG:6960)
 ROW_COLUMNS = [
-    "conflict_id", "plan_id", "against", "plan_feature", "rule_id", "verdict", "severity", "kind",
-    "plan_code", "plan_label", "master_code", "master_label", "master_feature",
-    "area_m2", "length_m", "share", "admin_code", "admin_name", "admin_prev_code", "admin_prev_name", "reference",
-    "review", "review_decision",
+    "conflict_id",
+    "plan_id",
+    "against",
+    "plan_feature",
+    "rule_id",
+    "verdict",
+    "severity",
+    "kind",
+    "plan_code",
+    "plan_label",
+    "master_code",
+    "master_label",
+    "master_feature",
+    "area_m2",
+    "length_m",
+    "share",
+    "admin_code",
+    "admin_name",
+    "admin_prev_code",
+    "admin_prev_name",
+    "reference",
+    "review",
+    "review_decision",
 ]
 VERDICTS = ("conflict", "conditional")
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -118,8 +137,10 @@ class ReportData:
 
     @property
     def needs_adjustment(self) -> list[PlanFigures]:
-        return sorted((p for p in self.plans if p.needs_adjustment),
-                      key=lambda p: (-p.figures["conflict_area_m2"], -p.figures["conflict_length_m"], p.id))
+        return sorted(
+            (p for p in self.plans if p.needs_adjustment),
+            key=lambda p: (-p.figures["conflict_area_m2"], -p.figures["conflict_length_m"], p.id),
+        )
 
     @property
     def failed(self) -> list[PlanFigures]:
@@ -141,14 +162,32 @@ def from_check(result, english: bool = False, known: Mapping[str, Mapping] | Non
         pid = str(part["plan_id"])
         path = str(inputs[i].get("path", "")) if i < len(inputs) else ""
         about = (known or {}).get(pid) or {}
-        plans.append(PlanFigures(id=pid, name=str(about.get("name") or pid), type=str(about.get("type") or ""),
-                                 decision=str(about.get("decision") or ""), approved=_date(about.get("approved")),
-                                 authority=str(about.get("authority") or ""),
-                                 path=str(about.get("path") or path), figures=_figures(rows[rows["plan_id"] == pid])))
+        plans.append(
+            PlanFigures(
+                id=pid,
+                name=str(about.get("name") or pid),
+                type=str(about.get("type") or ""),
+                decision=str(about.get("decision") or ""),
+                approved=_date(about.get("approved")),
+                authority=str(about.get("authority") or ""),
+                path=str(about.get("path") or path),
+                figures=_figures(rows[rows["plan_id"] == pid]),
+            )
+        )
     labels = Labels(english)
     title = labels("title_check") + (f": {plans[0].name}" if len(plans) == 1 else "")
-    data = _assemble("check", labels, title, summary, rows, pieces, plans, result,
-                     plan_layers=list(result.plans or []), excepted=excepted)
+    data = _assemble(
+        "check",
+        labels,
+        title,
+        summary,
+        rows,
+        pieces,
+        plans,
+        result,
+        plan_layers=list(result.plans or []),
+        excepted=excepted,
+    )
     data.registered = bool(plans) and all("decision" in ((known or {}).get(p.id) or {}) for p in plans)
     data.hazards = _hazard_sections(getattr(result, "hazards", None), result, labels, plans)
     return data
@@ -170,8 +209,9 @@ def from_batch(batch, english: bool = False) -> ReportData:
         sub = rows[rows["plan_id"] == rec.id] if len(rows) else rows
         plans.append(_plan_from_record(rec, sub, href=f"{rec.id}/report.html"))
     labels = Labels(english)
-    data = _assemble("province", labels, labels("title_province"), batch.summary, rows, pieces, plans, batch,
-                     excepted=excepted)
+    data = _assemble(
+        "province", labels, labels("title_province"), batch.summary, rows, pieces, plans, batch, excepted=excepted
+    )
     data.province = _province_name(batch)
     data.registry = str(batch.registry_path or "")
     data.hazards = _hazard_sections(getattr(batch, "hazards", None), batch, labels, plans)
@@ -198,8 +238,15 @@ def from_plan(record, batch, english: bool = False) -> ReportData:
     plan = _plan_from_record(record, rows)
     summary = dict(record.summary or {})
     # A failed plan has no summary of its own: the methodology still comes from the run.
-    for key in ("kgspatial_version", "generated_at", "profile", "analysis_crs", "transformations", "rules",
-                "min_area_m2"):
+    for key in (
+        "kgspatial_version",
+        "generated_at",
+        "profile",
+        "analysis_crs",
+        "transformations",
+        "rules",
+        "min_area_m2",
+    ):
         if key not in summary and _meta(batch.summary or {}, key) is not None:
             summary[key] = _meta(batch.summary or {}, key)
     labels = Labels(english)
@@ -242,8 +289,9 @@ def province_title(title: str | None, profile: str | None) -> str:
     return _PROVINCE_WORD.sub("", text) or text
 
 
-def _assemble(scope, labels, title, summary, rows, pieces, plans, source, plan_layers=None,
-              excepted=None) -> ReportData:
+def _assemble(
+    scope, labels, title, summary, rows, pieces, plans, source, plan_layers=None, excepted=None
+) -> ReportData:
     taxonomy = getattr(source, "taxonomy", None)
     rules_table = getattr(source, "rules", None)
     totals = _totals(summary, rows)
@@ -259,9 +307,13 @@ def _assemble(scope, labels, title, summary, rows, pieces, plans, source, plan_l
         rows=rows,
         pieces=pieces,
         totals=totals,
-        by_severity=sorted(_meta(summary, "by_severity") or [],
-                           key=lambda r: (VERDICTS.index(r["verdict"]) if r.get("verdict") in VERDICTS else 9,
-                                          SEVERITY_ORDER.get(r.get("severity"), 9))),
+        by_severity=sorted(
+            _meta(summary, "by_severity") or [],
+            key=lambda r: (
+                VERDICTS.index(r["verdict"]) if r.get("verdict") in VERDICTS else 9,
+                SEVERITY_ORDER.get(r.get("severity"), 9),
+            ),
+        ),
         by_rule=_named(_meta(summary, "by_rule") or [], taxonomy, labels),
         by_plan_type=_by_plan_type(plans, labels) if scope == "province" else [],
         by_admin=_by_unit(rows, "admin_code", "admin_name"),
@@ -290,9 +342,13 @@ def _meta(summary: dict, key: str):
 
 def _empty_conflicts(batch) -> gpd.GeoDataFrame:
     crs = getattr(getattr(batch, "conflicts", None), "crs", None)
-    return gpd.GeoDataFrame({c: pd.Series(dtype="float64" if c in ("area_m2", "length_m", "share") else object)
-                             for c in ROW_COLUMNS[:-5] + ["reference"]},
-                            geometry=gpd.GeoSeries([], crs=crs))
+    return gpd.GeoDataFrame(
+        {
+            c: pd.Series(dtype="float64" if c in ("area_m2", "length_m", "share") else object)
+            for c in ROW_COLUMNS[:-5] + ["reference"]
+        },
+        geometry=gpd.GeoSeries([], crs=crs),
+    )
 
 
 def _rows(frame: gpd.GeoDataFrame | None) -> tuple[pd.DataFrame, gpd.GeoSeries, pd.DataFrame]:
@@ -351,18 +407,34 @@ def _date(value) -> dt.date | None:
 def _plan_from_record(rec, rows: pd.DataFrame, href: str = "") -> PlanFigures:
     approved = _date(rec.approved)
     return PlanFigures(
-        id=str(rec.id), name=str(rec.name or rec.id), type=str(rec.type or ""),
-        decision=str(rec.decision or ""), approved=approved, authority=str(rec.authority or ""),
-        status=str(rec.status or "checked"), reason=str(rec.reason or ""), path=str(rec.path or ""),
-        report_href=href if rec.status != "failed" else "", figures=_figures(rows),
+        id=str(rec.id),
+        name=str(rec.name or rec.id),
+        type=str(rec.type or ""),
+        decision=str(rec.decision or ""),
+        approved=approved,
+        authority=str(rec.authority or ""),
+        status=str(rec.status or "checked"),
+        reason=str(rec.reason or ""),
+        path=str(rec.path or ""),
+        report_href=href if rec.status != "failed" else "",
+        figures=_figures(rows),
     )
 
 
 def _by_plan_type(plans: list[PlanFigures], labels: Labels) -> list[dict]:
     out: dict[str, dict] = {}
     for p in plans:
-        entry = out.setdefault(p.type, {"type": p.type, "type_label": labels.plan_type(p.type), "plans": 0,
-                                        "adjust": 0, "failed": 0, **{k: 0 for k in FIGURE_KEYS}})
+        entry = out.setdefault(
+            p.type,
+            {
+                "type": p.type,
+                "type_label": labels.plan_type(p.type),
+                "plans": 0,
+                "adjust": 0,
+                "failed": 0,
+                **{k: 0 for k in FIGURE_KEYS},
+            },
+        )
         entry["plans"] += 1
         entry["adjust"] += int(p.needs_adjustment)
         entry["failed"] += int(p.failed)
@@ -375,8 +447,10 @@ def _by_unit(rows: pd.DataFrame, code_col: str, name_col: str) -> list[dict]:
     """Conflict rows added up per administrative unit and verdict."""
     if code_col not in rows.columns or rows.empty:
         return []
-    keyed = rows.assign(_code=rows[code_col].fillna("").astype(str),
-                        _name=rows[name_col].fillna("").astype(str) if name_col in rows else "")
+    keyed = rows.assign(
+        _code=rows[code_col].fillna("").astype(str),
+        _name=rows[name_col].fillna("").astype(str) if name_col in rows else "",
+    )
     out = []
     for (code, name), sub in keyed.groupby(["_code", "_name"], sort=True):
         out.append({"code": code, "name": name, **_figures(sub), "plans": int(sub["plan_id"].nunique())})
@@ -385,9 +459,16 @@ def _by_unit(rows: pd.DataFrame, code_col: str, name_col: str) -> list[dict]:
 
 def _unreviewed(items: list[dict], taxonomy, labels: Labels) -> list[dict]:
     out = _named([dict(item) for item in items], taxonomy, labels)
-    return sorted(out, key=lambda r: (-float(r.get("area_m2") or r.get("feature_area_m2") or 0),
-                                      -float(r.get("length_m") or r.get("feature_length_m") or 0),
-                                      str(r.get("plan_id", "")), str(r.get("plan_code")), str(r.get("master_code"))))
+    return sorted(
+        out,
+        key=lambda r: (
+            -float(r.get("area_m2") or r.get("feature_area_m2") or 0),
+            -float(r.get("length_m") or r.get("feature_length_m") or 0),
+            str(r.get("plan_id", "")),
+            str(r.get("plan_code")),
+            str(r.get("master_code")),
+        ),
+    )
 
 
 def _named(items: list[dict], taxonomy, labels: Labels) -> list[dict]:
@@ -448,10 +529,22 @@ def _input_label(info) -> str:
 def _rules_list(table, summary: dict) -> list[dict]:
     """The whole rules table when the result carries it; else the rules that matched (summary)."""
     if table is not None and getattr(table, "rules", None):
-        return [{"rule_id": r.rule_id, "plan_code": r.plan_code, "master_code": r.master_code, "verdict": r.verdict,
-                 "severity": r.severity, "reference": r.reference, "note": r.note} for r in table.rules]
-    return [{k: r.get(k, "") for k in ("rule_id", "plan_code", "master_code", "verdict", "severity", "reference",
-                                        "note")} for r in (_meta(summary, "by_rule") or [])]
+        return [
+            {
+                "rule_id": r.rule_id,
+                "plan_code": r.plan_code,
+                "master_code": r.master_code,
+                "verdict": r.verdict,
+                "severity": r.severity,
+                "reference": r.reference,
+                "note": r.note,
+            }
+            for r in table.rules
+        ]
+    return [
+        {k: r.get(k, "") for k in ("rule_id", "plan_code", "master_code", "verdict", "severity", "reference", "note")}
+        for r in (_meta(summary, "by_rule") or [])
+    ]
 
 
 def _when(value) -> dt.datetime:
@@ -480,10 +573,14 @@ def sort_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Conflicts first, then by severity, then largest piece: the order a reviewer reads them in."""
     if rows.empty:
         return rows
-    key = pd.DataFrame({
-        "v": rows["verdict"].map(lambda v: VERDICTS.index(v) if v in VERDICTS else 9),
-        "s": rows["severity"].map(lambda s: SEVERITY_ORDER.get(s, 9)),
-        "a": -rows["area_m2"], "l": -rows["length_m"], "id": rows["conflict_id"],
-    })
+    key = pd.DataFrame(
+        {
+            "v": rows["verdict"].map(lambda v: VERDICTS.index(v) if v in VERDICTS else 9),
+            "s": rows["severity"].map(lambda s: SEVERITY_ORDER.get(s, 9)),
+            "a": -rows["area_m2"],
+            "l": -rows["length_m"],
+            "id": rows["conflict_id"],
+        }
+    )
     order = np.lexsort([key["id"], key["l"], key["a"], key["s"], key["v"]])
     return rows.iloc[order]

@@ -30,6 +30,7 @@ def _local_only_fetcher(weasyprint):
     try:
         from weasyprint.urls import URLFetcher
     except ImportError:  # WeasyPrint < 66: a plain function
+
         def fetch(url, *args, **kwargs):
             if url.startswith(("data:", "file:")):
                 return weasyprint.default_url_fetcher(url, *args, **kwargs)
@@ -47,7 +48,6 @@ def write_pdf(data: ReportData, path: Path, maps: list[dict] | None = None) -> N
     document_html = html_mod.render(data, font_css=font.css(), maps=maps, max_pieces=html_mod.MAX_PIECES_IN_PDF)
     font_config = FontConfiguration()
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    doc = weasyprint.HTML(string=document_html, base_url=str(path.parent),
-                          url_fetcher=_local_only_fetcher(weasyprint))
+    doc = weasyprint.HTML(string=document_html, base_url=str(path.parent), url_fetcher=_local_only_fetcher(weasyprint))
     path.parent.mkdir(parents=True, exist_ok=True)
     doc.write_pdf(str(path), font_config=font_config)

@@ -13,41 +13,108 @@ import jinja2
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
-from ..register import public_list, to_adjust
 from ..numfmt import XLSX_HECTARES, hectares
+from ..register import public_list, to_adjust
 from .html import _template_source
 from .pdf import _local_only_fetcher, _weasyprint
 
 FORMATS = ("json", "xlsx", "html", "pdf")
 
 _LEGAL = {
-    "vi": {"abolished": "Bãi bỏ", "superseded": "Được thay thế", "expired": "Hết hiệu lực",
-           "past_horizon": "Hết thời kỳ quy hoạch", "draft": "Dự thảo", "in_force": "Còn hiệu lực"},
-    "en": {"abolished": "Abolished", "superseded": "Superseded", "expired": "Expired",
-           "past_horizon": "Past its horizon", "draft": "Draft", "in_force": "In force"},
+    "vi": {
+        "abolished": "Bãi bỏ",
+        "superseded": "Được thay thế",
+        "expired": "Hết hiệu lực",
+        "past_horizon": "Hết thời kỳ quy hoạch",
+        "draft": "Dự thảo",
+        "in_force": "Còn hiệu lực",
+    },
+    "en": {
+        "abolished": "Abolished",
+        "superseded": "Superseded",
+        "expired": "Expired",
+        "past_horizon": "Past its horizon",
+        "draft": "Draft",
+        "in_force": "In force",
+    },
 }
 _REVIEW = {
-    "vi": {"consistent": "Thống nhất", "needs_adjustment": "Cần điều chỉnh", "failed": "Không kiểm tra được",
-           "outdated": "Kết quả đã cũ", "not_checked": "Chưa kiểm tra", "not_required": "Không yêu cầu"},
-    "en": {"consistent": "Consistent", "needs_adjustment": "Needs adjustment", "failed": "Check failed",
-           "outdated": "Outdated", "not_checked": "Not checked", "not_required": "Not required"},
+    "vi": {
+        "consistent": "Thống nhất",
+        "needs_adjustment": "Cần điều chỉnh",
+        "failed": "Không kiểm tra được",
+        "outdated": "Kết quả đã cũ",
+        "not_checked": "Chưa kiểm tra",
+        "not_required": "Không yêu cầu",
+    },
+    "en": {
+        "consistent": "Consistent",
+        "needs_adjustment": "Needs adjustment",
+        "failed": "Check failed",
+        "outdated": "Outdated",
+        "not_checked": "Not checked",
+        "not_required": "Not required",
+    },
 }
 _TEXT = {
-    "vi": dict(title="Sổ theo dõi quy hoạch", on="tình trạng ngày", totals="Tổng hợp", overdue_count="Quá hạn rà soát",
-               public="Danh mục quy hoạch hết hiệu lực, bị bãi bỏ (công bố công khai)",
-               adjust="Quy hoạch phải rà soát, điều chỉnh", all="Toàn bộ quy hoạch", no="STT", id="Mã",
-               name="Tên quy hoạch", decision="Số quyết định", approved="Ngày phê duyệt", authority="Cơ quan phê duyệt",
-               status="Tình trạng pháp lý", basis="Căn cứ", since="Từ ngày", review="Tình trạng rà soát",
-               conflicts="Số mâu thuẫn", area="Diện tích mâu thuẫn (ha)", due="Hạn rà soát", overdue="Quá hạn",
-               yes="Quá hạn", none="Không có.", sheet_all="Sổ quy hoạch", sheet_public="Danh mục công bố",
-               sheet_adjust="Cần điều chỉnh", sheet_overdue="Quá hạn"),
-    "en": dict(title="Plan register", on="status on", totals="Totals", overdue_count="Overdue reviews",
-               public="Plans expired or abolished (public list)", adjust="Plans to review and adjust",
-               all="All plans", no="No.", id="Id", name="Plan", decision="Decision", approved="Approved",
-               authority="Authority", status="Legal status", basis="Legal basis", since="Since",
-               review="Review status", conflicts="Conflicts", area="Conflict area (ha)", due="Review due",
-               overdue="Overdue", yes="Overdue", none="None.", sheet_all="Register", sheet_public="Public list",
-               sheet_adjust="To adjust", sheet_overdue="Overdue"),
+    "vi": dict(
+        title="Sổ theo dõi quy hoạch",
+        on="tình trạng ngày",
+        totals="Tổng hợp",
+        overdue_count="Quá hạn rà soát",
+        public="Danh mục quy hoạch hết hiệu lực, bị bãi bỏ (công bố công khai)",
+        adjust="Quy hoạch phải rà soát, điều chỉnh",
+        all="Toàn bộ quy hoạch",
+        no="STT",
+        id="Mã",
+        name="Tên quy hoạch",
+        decision="Số quyết định",
+        approved="Ngày phê duyệt",
+        authority="Cơ quan phê duyệt",
+        status="Tình trạng pháp lý",
+        basis="Căn cứ",
+        since="Từ ngày",
+        review="Tình trạng rà soát",
+        conflicts="Số mâu thuẫn",
+        area="Diện tích mâu thuẫn (ha)",
+        due="Hạn rà soát",
+        overdue="Quá hạn",
+        yes="Quá hạn",
+        none="Không có.",
+        sheet_all="Sổ quy hoạch",
+        sheet_public="Danh mục công bố",
+        sheet_adjust="Cần điều chỉnh",
+        sheet_overdue="Quá hạn",
+    ),
+    "en": dict(
+        title="Plan register",
+        on="status on",
+        totals="Totals",
+        overdue_count="Overdue reviews",
+        public="Plans expired or abolished (public list)",
+        adjust="Plans to review and adjust",
+        all="All plans",
+        no="No.",
+        id="Id",
+        name="Plan",
+        decision="Decision",
+        approved="Approved",
+        authority="Authority",
+        status="Legal status",
+        basis="Legal basis",
+        since="Since",
+        review="Review status",
+        conflicts="Conflicts",
+        area="Conflict area (ha)",
+        due="Review due",
+        overdue="Overdue",
+        yes="Overdue",
+        none="None.",
+        sheet_all="Register",
+        sheet_public="Public list",
+        sheet_adjust="To adjust",
+        sheet_overdue="Overdue",
+    ),
 }
 
 
@@ -75,23 +142,39 @@ def register_summary(register: dict, english: bool = False) -> dict:
     counts = register["counts"]
     return {
         "title": f"{L.title} ({L.on} {_date(register['on'])})",
-        "groups": [(L.status, [(L.legal[s], n) for s, n in counts["legal_status"].items() if n]),
-                   (L.review, [(L.review_status[s], n) for s, n in counts["review_status"].items() if n])],
+        "groups": [
+            (L.status, [(L.legal[s], n) for s, n in counts["legal_status"].items() if n]),
+            (L.review, [(L.review_status[s], n) for s, n in counts["review_status"].items() if n]),
+        ],
         "overdue": (L.overdue_count, counts["overdue"]),
         "public_title": L.public,
-        "public": [(r["name"], r["decision"] or "", L.legal[r["legal_status"]], r["basis"]) for r in public_list(register)],
+        "public": [
+            (r["name"], r["decision"] or "", L.legal[r["legal_status"]], r["basis"]) for r in public_list(register)
+        ],
         "none": L.none,
     }
 
 
 def render_html(register: dict, english: bool = False, font_css: str = "", font_family: str = "sans-serif") -> str:
-    env = jinja2.Environment(loader=jinja2.FunctionLoader(_template_source), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template_source),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["date"] = _date
     env.filters["ha"] = lambda m2: hectares(m2, english, unit=False)
     return env.get_template("register.html.j2").render(
-        register=register, public=public_list(register), adjust=to_adjust(register), L=_labels(english),
-        english=english, on=_date(register["on"]), font_css=font_css, font_family=f'"{font_family}"')
+        register=register,
+        public=public_list(register),
+        adjust=to_adjust(register),
+        L=_labels(english),
+        english=english,
+        on=_date(register["on"]),
+        font_css=font_css,
+        font_family=f'"{font_family}"',
+    )
 
 
 def write_xlsx(register: dict, path: Path, english: bool = False) -> None:
@@ -99,12 +182,27 @@ def write_xlsx(register: dict, path: Path, english: bool = False) -> None:
     wb = Workbook()
     wb.remove(wb.active)
     header_font, header_fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="13315C")
-    columns = [("id", L.id), ("name", L.name), ("decision", L.decision), ("approved", L.approved),
-               ("authority", L.authority), ("legal_status", L.status), ("basis", L.basis), ("since", L.since),
-               ("review_status", L.review), ("review_due", L.due), ("overdue", L.overdue),
-               ("conflicts", L.conflicts), ("conflict_area_m2", L.area)]
-    sheets = [(L.sheet_all, register["plans"]), (L.sheet_public, public_list(register)),
-              (L.sheet_adjust, to_adjust(register)), (L.sheet_overdue, [r for r in register["plans"] if r["overdue"]])]
+    columns = [
+        ("id", L.id),
+        ("name", L.name),
+        ("decision", L.decision),
+        ("approved", L.approved),
+        ("authority", L.authority),
+        ("legal_status", L.status),
+        ("basis", L.basis),
+        ("since", L.since),
+        ("review_status", L.review),
+        ("review_due", L.due),
+        ("overdue", L.overdue),
+        ("conflicts", L.conflicts),
+        ("conflict_area_m2", L.area),
+    ]
+    sheets = [
+        (L.sheet_all, register["plans"]),
+        (L.sheet_public, public_list(register)),
+        (L.sheet_adjust, to_adjust(register)),
+        (L.sheet_overdue, [r for r in register["plans"] if r["overdue"]]),
+    ]
     for title, rows in sheets:
         ws = wb.create_sheet(title)
         ws.append([label for _, label in columns])
@@ -161,6 +259,7 @@ def write_register_files(register: dict, out_dir: Path, formats=FORMATS, english
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
         html = render_html(register, english, font_css=font.css(), font_family=font.family)
         weasyprint.HTML(string=html, base_url=str(out_dir), url_fetcher=_local_only_fetcher(weasyprint)).write_pdf(
-            str(out_dir / "register.pdf"))
+            str(out_dir / "register.pdf")
+        )
         written.append(out_dir / "register.pdf")
     return written

@@ -48,20 +48,50 @@ def write_xlsx(data: ReportData, path: Path) -> None:
     wb = Workbook(write_only=True)
 
     plans = [_plan_record(p, L) for p in data.plans]
-    _sheet(wb, L("sheet_plans"), L, [
-        Column("plan_id"), Column("plan_name"), Column("plan_type"), Column("decision"),
-        Column("approved", "date"), Column("authority"),
-        Column("conflict_pieces", "int"), Column("conflict_area", "ha"), Column("conflict_length", "m"),
-        Column("conflict_points", "int"), Column("conditional_pieces", "int"), Column("conditional_area", "ha"),
-        Column("conditional_length", "m"), Column("conditional_points", "int"), Column("status"), Column("reason"),
-        Column("path"),
-    ], plans)
+    _sheet(
+        wb,
+        L("sheet_plans"),
+        L,
+        [
+            Column("plan_id"),
+            Column("plan_name"),
+            Column("plan_type"),
+            Column("decision"),
+            Column("approved", "date"),
+            Column("authority"),
+            Column("conflict_pieces", "int"),
+            Column("conflict_area", "ha"),
+            Column("conflict_length", "m"),
+            Column("conflict_points", "int"),
+            Column("conditional_pieces", "int"),
+            Column("conditional_area", "ha"),
+            Column("conditional_length", "m"),
+            Column("conditional_points", "int"),
+            Column("status"),
+            Column("reason"),
+            Column("path"),
+        ],
+        plans,
+    )
 
-    conflict_cols = [Column("conflict_id"), Column("plan_id"), *([Column("against")] if data.has_parents else []),
-                     Column("plan_feature"), Column("rule_id"),
-                     Column("verdict"), Column("severity"), Column("kind"), Column("plan_code"),
-                     Column("plan_label"), Column("master_code"), Column("master_label"), Column("master_feature"),
-                     Column("area_ha", "ha"), Column("length_m", "m"), Column("share", "share")]
+    conflict_cols = [
+        Column("conflict_id"),
+        Column("plan_id"),
+        *([Column("against")] if data.has_parents else []),
+        Column("plan_feature"),
+        Column("rule_id"),
+        Column("verdict"),
+        Column("severity"),
+        Column("kind"),
+        Column("plan_code"),
+        Column("plan_label"),
+        Column("master_code"),
+        Column("master_label"),
+        Column("master_feature"),
+        Column("area_ha", "ha"),
+        Column("length_m", "m"),
+        Column("share", "share"),
+    ]
     if data.has_admin:
         conflict_cols += [Column("admin_code"), Column("admin_name")]
     if data.has_admin_prev:
@@ -73,45 +103,95 @@ def write_xlsx(data: ReportData, path: Path) -> None:
         title = L("sheet_conflicts") + (f" ({part + 1})" if n > MAX_SHEET_ROWS else "")
         _sheet(wb, title, L, conflict_cols, _conflict_records(data, start, start + MAX_SHEET_ROWS))
 
-    for units, sheet, code_key, name_key in ((data.by_admin, "sheet_admin", "admin_code", "admin_name"),
-                                             (data.by_admin_prev, "sheet_admin_prev", "admin_prev_code",
-                                              "admin_prev_name")):
+    for units, sheet, code_key, name_key in (
+        (data.by_admin, "sheet_admin", "admin_code", "admin_name"),
+        (data.by_admin_prev, "sheet_admin_prev", "admin_prev_code", "admin_prev_name"),
+    ):
         if not units and not (data.has_admin if sheet == "sheet_admin" else data.has_admin_prev):
             continue
-        _sheet(wb, L(sheet), L, [
-            Column(code_key, field="code"), Column(name_key, field="name"), Column("plans_n", "int", "plans"),
-            Column("conflict_pieces", "int"), Column("conflict_area", "ha", "conflict_area_ha"),
-            Column("conflict_length", "m", "conflict_length_m"), Column("conflict_points", "int"),
-            Column("conditional_pieces", "int"), Column("conditional_area", "ha", "conditional_area_ha"),
-            Column("conditional_length", "m", "conditional_length_m"), Column("conditional_points", "int"),
-        ], [_with_ha({**u, "name": u.get("name") or ("" if u.get("code") else L("outside_units"))}) for u in units])
+        _sheet(
+            wb,
+            L(sheet),
+            L,
+            [
+                Column(code_key, field="code"),
+                Column(name_key, field="name"),
+                Column("plans_n", "int", "plans"),
+                Column("conflict_pieces", "int"),
+                Column("conflict_area", "ha", "conflict_area_ha"),
+                Column("conflict_length", "m", "conflict_length_m"),
+                Column("conflict_points", "int"),
+                Column("conditional_pieces", "int"),
+                Column("conditional_area", "ha", "conditional_area_ha"),
+                Column("conditional_length", "m", "conditional_length_m"),
+                Column("conditional_points", "int"),
+            ],
+            [_with_ha({**u, "name": u.get("name") or ("" if u.get("code") else L("outside_units"))}) for u in units],
+        )
 
-    _sheet(wb, L("sheet_rules"), L, [
-        Column("rule_id"), Column("plan_code"), Column("plan_code_name", field="plan_name"), Column("master_code"),
-        Column("master_code_name", field="master_name"), Column("verdict"), Column("severity"), Column("pieces", "int"), Column("area_ha", "ha"), Column("length_m", "m"), Column("points", "int"),
-        Column("reference"), Column("note"),
-    ], [_translated(_with_ha(r), L) for r in data.by_rule])
+    _sheet(
+        wb,
+        L("sheet_rules"),
+        L,
+        [
+            Column("rule_id"),
+            Column("plan_code"),
+            Column("plan_code_name", field="plan_name"),
+            Column("master_code"),
+            Column("master_code_name", field="master_name"),
+            Column("verdict"),
+            Column("severity"),
+            Column("pieces", "int"),
+            Column("area_ha", "ha"),
+            Column("length_m", "m"),
+            Column("points", "int"),
+            Column("reference"),
+            Column("note"),
+        ],
+        [_translated(_with_ha(r), L) for r in data.by_rule],
+    )
 
     if data.by_plan_type:
-        _sheet(wb, L("sheet_plan_type"), L, [
-            Column("plan_type", field="type_label"), Column("plans_n", "int", "plans"),
-            Column("plans_adjust_n", "int", "adjust"), Column("plans_failed", "int", "failed"),
-            Column("conflict_pieces", "int"), Column("conflict_area", "ha", "conflict_area_ha"),
-            Column("conflict_length", "m", "conflict_length_m"), Column("conflict_points", "int"),
-            Column("conditional_pieces", "int"), Column("conditional_area", "ha", "conditional_area_ha"),
-            Column("conditional_length", "m", "conditional_length_m"), Column("conditional_points", "int"),
-        ], [_with_ha(r) for r in data.by_plan_type])
+        _sheet(
+            wb,
+            L("sheet_plan_type"),
+            L,
+            [
+                Column("plan_type", field="type_label"),
+                Column("plans_n", "int", "plans"),
+                Column("plans_adjust_n", "int", "adjust"),
+                Column("plans_failed", "int", "failed"),
+                Column("conflict_pieces", "int"),
+                Column("conflict_area", "ha", "conflict_area_ha"),
+                Column("conflict_length", "m", "conflict_length_m"),
+                Column("conflict_points", "int"),
+                Column("conditional_pieces", "int"),
+                Column("conditional_area", "ha", "conditional_area_ha"),
+                Column("conditional_length", "m", "conditional_length_m"),
+                Column("conditional_points", "int"),
+            ],
+            [_with_ha(r) for r in data.by_plan_type],
+        )
 
     if data.excepted is not None and len(data.excepted):  # CONTRACT §10: apart, with their decision
-        excepted_cols = [c for c in conflict_cols if c.key != "reference"] + [Column("review_decision"),
-                                                                               Column("reference")]
+        excepted_cols = [c for c in conflict_cols if c.key != "reference"] + [
+            Column("review_decision"),
+            Column("reference"),
+        ]
         _sheet(wb, L("sheet_excepted"), L, excepted_cols, _conflict_records(data, frame=data.excepted))
 
     # The overlap's own figures only when measured (--exact-unreviewed); else the features concerned.
     exact = any("area_m2" in u for u in data.unreviewed)
-    unreviewed_cols = [Column("plan_id"), Column("plan_code"), Column("plan_code_name", field="plan_name"),
-                       Column("master_code"), Column("master_code_name", field="master_name"), Column("features", "int"),
-                       Column("feature_area_ha", "ha"), Column("feature_length_m", "m")]
+    unreviewed_cols = [
+        Column("plan_id"),
+        Column("plan_code"),
+        Column("plan_code_name", field="plan_name"),
+        Column("master_code"),
+        Column("master_code_name", field="master_name"),
+        Column("features", "int"),
+        Column("feature_area_ha", "ha"),
+        Column("feature_length_m", "m"),
+    ]
     unreviewed_cols += [Column("pieces", "int"), Column("area_ha", "ha"), Column("length_m", "m")] if exact else []
     unreviewed_cols += [Column("points", "int")]
     _sheet(wb, L("sheet_unreviewed"), L, unreviewed_cols, [_with_ha(u) for u in data.unreviewed])
@@ -140,19 +220,61 @@ def _hazard_sheets(wb: Workbook, data: ReportData) -> None:
         for b in h["bands"]:
             summary.append({**head, **_translated(_with_ha(b), L), "hz_band": b["band"]})
         if h["unknown_m2"] or h["unknown_m"] or h["unknown_points"]:
-            summary.append({**head, "verdict": L("unknown"), "area_ha": h["unknown_m2"] / 10_000.0,
-                            "length_m": h["unknown_m"], "points": h["unknown_points"]})
-        rows += [{**_translated(_with_ha(r), L), "hz_band": r["band"], "hz_mean": r["mean_depth"],
-                  "hz_max": r["max_depth"]} for r in h["rows"]]
-    _sheet(wb, L("sheet_hazards"), L, [
-        Column("hazard_id"), Column("h_hazard"), Column("hz_scenario"), Column("rule_id"), Column("plan_code"),
-        Column("hz_band"), Column("verdict"), Column("severity"), Column("pieces", "int"), Column("area_ha", "ha"),
-        Column("length_m", "m"), Column("points", "int"), Column("reference"), Column("note"), Column("hz_source"),
-    ], summary)
-    cols = [Column("finding_id"), Column("hazard_id"), Column("plan_id"), Column("plan_feature"), Column("plan_code"),
-            Column("plan_label"), Column("rule_id"), Column("hz_band"), Column("verdict"), Column("severity"),
-            Column("kind"), Column("area_ha", "ha"), Column("length_m", "m"), Column("share", "share"),
-            Column("hz_mean", "m"), Column("hz_max", "m"), Column("unknown_m2", "m")]
+            summary.append(
+                {
+                    **head,
+                    "verdict": L("unknown"),
+                    "area_ha": h["unknown_m2"] / 10_000.0,
+                    "length_m": h["unknown_m"],
+                    "points": h["unknown_points"],
+                }
+            )
+        rows += [
+            {**_translated(_with_ha(r), L), "hz_band": r["band"], "hz_mean": r["mean_depth"], "hz_max": r["max_depth"]}
+            for r in h["rows"]
+        ]
+    _sheet(
+        wb,
+        L("sheet_hazards"),
+        L,
+        [
+            Column("hazard_id"),
+            Column("h_hazard"),
+            Column("hz_scenario"),
+            Column("rule_id"),
+            Column("plan_code"),
+            Column("hz_band"),
+            Column("verdict"),
+            Column("severity"),
+            Column("pieces", "int"),
+            Column("area_ha", "ha"),
+            Column("length_m", "m"),
+            Column("points", "int"),
+            Column("reference"),
+            Column("note"),
+            Column("hz_source"),
+        ],
+        summary,
+    )
+    cols = [
+        Column("finding_id"),
+        Column("hazard_id"),
+        Column("plan_id"),
+        Column("plan_feature"),
+        Column("plan_code"),
+        Column("plan_label"),
+        Column("rule_id"),
+        Column("hz_band"),
+        Column("verdict"),
+        Column("severity"),
+        Column("kind"),
+        Column("area_ha", "ha"),
+        Column("length_m", "m"),
+        Column("share", "share"),
+        Column("hz_mean", "m"),
+        Column("hz_max", "m"),
+        Column("unknown_m2", "m"),
+    ]
     if any("admin_code" in r for r in rows):
         cols += [Column("admin_code"), Column("admin_name")]
     if any("admin_prev_code" in r for r in rows):
@@ -166,13 +288,23 @@ def _plan_record(plan, L) -> dict:
     if plan.failed:  # not checked: no figures, rather than zeros that read as "no conflict"
         f = {k: None for k in f}
     return {
-        "plan_id": plan.id, "plan_name": plan.name, "plan_type": L.plan_type(plan.type), "decision": plan.decision,
-        "approved": plan.approved, "authority": plan.authority,
-        "conflict_pieces": f["conflict_pieces"], "conflict_area": _ha(f["conflict_area_m2"]),
-        "conflict_length": f["conflict_length_m"], "conflict_points": f["conflict_points"],
-        "conditional_pieces": f["conditional_pieces"], "conditional_area": _ha(f["conditional_area_m2"]),
-        "conditional_length": f["conditional_length_m"], "conditional_points": f["conditional_points"],
-        "status": status_text(plan, L), "reason": plan.reason, "path": plan.path,
+        "plan_id": plan.id,
+        "plan_name": plan.name,
+        "plan_type": L.plan_type(plan.type),
+        "decision": plan.decision,
+        "approved": plan.approved,
+        "authority": plan.authority,
+        "conflict_pieces": f["conflict_pieces"],
+        "conflict_area": _ha(f["conflict_area_m2"]),
+        "conflict_length": f["conflict_length_m"],
+        "conflict_points": f["conflict_points"],
+        "conditional_pieces": f["conditional_pieces"],
+        "conditional_area": _ha(f["conditional_area_m2"]),
+        "conditional_length": f["conditional_length_m"],
+        "conditional_points": f["conditional_points"],
+        "status": status_text(plan, L),
+        "reason": plan.reason,
+        "path": plan.path,
     }
 
 

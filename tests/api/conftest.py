@@ -83,8 +83,10 @@ def api(make_settings):
     app = create_app(settings)
     with TestClient(app) as client:
         store = app.state.store
-        keys = {who: store.create_key(who, role)[1] for who, role in
-                (("admin", "admin"), ("planner", "planner"), ("planner2", "planner"), ("viewer", "viewer"))}
+        keys = {
+            who: store.create_key(who, role)[1]
+            for who, role in (("admin", "admin"), ("planner", "planner"), ("planner2", "planner"), ("viewer", "viewer"))
+        }
         yield Api(client, keys, settings)
 
 
@@ -109,8 +111,14 @@ def scene(api, scene_files):
     r = api.upload("rules", scene_files / "rules.csv", name="Bảng quy tắc thử")
     assert r.status_code == 201, r.text
     ids["rules"] = r.json()["id"]
-    r = api.upload("plans", scene_files / "plan.gpkg", "planner", name="QHC Rạch Giá", plan_type="urban_general",
-                   id_field="so_hieu")
+    r = api.upload(
+        "plans",
+        scene_files / "plan.gpkg",
+        "planner",
+        name="QHC Rạch Giá",
+        plan_type="urban_general",
+        id_field="so_hieu",
+    )
     assert r.status_code == 201, r.text
     ids["plan"] = r.json()["id"]
     return ids

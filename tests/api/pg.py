@@ -39,11 +39,22 @@ class Cluster:
         if self.as_root:
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
-        self._run(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8")
-        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.root / "log", "-w", "-t", "60", "-o",
-                  f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c max_connections=200", "start")
+        self._run(
+            PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"
+        )
+        self._run(
+            PG_BIN / "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.root / "log",
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "start",
+        )
         self.psql("CREATE DATABASE kgs_template")
         self.psql("CREATE EXTENSION postgis", db="kgs_template")
         self._n = 0
@@ -55,8 +66,22 @@ class Cluster:
         subprocess.run(cmd, check=True, capture_output=True, cwd=self.root)
 
     def psql(self, sql: str, db: str = "postgres") -> None:
-        self._run(PG_BIN / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres", "-d", db,
-                  "-v", "ON_ERROR_STOP=1", "-q", "-c", sql)
+        self._run(
+            PG_BIN / "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            self.port,
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            sql,
+        )
 
     def new_database(self) -> str:
         """A fresh database with PostGIS; its URL as users give it (postgresql://...)."""

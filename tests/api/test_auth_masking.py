@@ -39,8 +39,11 @@ def test_other_planners_plans_and_checks_are_404(api, scene):
     assert api.post("/api/v1/checks", "planner2", json={"plan_id": plan}).status_code == 404
     check = api.post("/api/v1/checks", "planner", json={"plan_id": plan}).json()
     assert api.wait(check["id"], "planner")["status"] == "successful"
-    for url in (f"/api/v1/checks/{check['id']}", f"/api/v1/checks/{check['id']}/conflicts",
-                f"/ogc/collections/conflicts-{check['id']}/items"):
+    for url in (
+        f"/api/v1/checks/{check['id']}",
+        f"/api/v1/checks/{check['id']}/conflicts",
+        f"/ogc/collections/conflicts-{check['id']}/items",
+    ):
         assert api.get(url, "planner2").status_code == 404, url
         assert api.get(url, "viewer").status_code == 200, url
         assert api.get(url, "admin").status_code == 200, url
@@ -65,8 +68,11 @@ def test_keys_are_stored_hashed(api):
 def defence(api, tmp_path, scene):
     """The scene plus a defence (CQP) feature [10,30]×[5,20] on LUC: 20 × 15 = 300 m², rule R06."""
     plan = geoms.plan_frame()
-    extra = gpd.GeoDataFrame({"ma": ["CQP"], "ten": ["Trận địa pháo"], "so_hieu": ["QP-7"]},
-                             geometry=[geoms.box(10, 5, 30, 20)], crs=geoms.CRS)
+    extra = gpd.GeoDataFrame(
+        {"ma": ["CQP"], "ten": ["Trận địa pháo"], "so_hieu": ["QP-7"]},
+        geometry=[geoms.box(10, 5, 30, 20)],
+        crs=geoms.CRS,
+    )
     path = tmp_path / "plan_qp.gpkg"
     gpd.GeoDataFrame(pd.concat([plan, extra], ignore_index=True), crs=geoms.CRS).to_file(path)
     rules = tmp_path / "rules_qp.csv"
@@ -129,6 +135,7 @@ def test_ogc_items_masked(api, defence):
     assert one["geometry"] is None
     full = api.get(f"/ogc/collections/plan-{defence['plan']}/items/{qp['id']}", "admin").json()
     assert full["geometry"]["type"] == "Polygon" and full["properties"]["ten"] == "Trận địa pháo"
-    conflict = api.get(f"/ogc/collections/conflicts-{defence['check']}/items", "viewer",
-                       params={"limit": 100}).json()["features"]
+    conflict = api.get(f"/ogc/collections/conflicts-{defence['check']}/items", "viewer", params={"limit": 100}).json()[
+        "features"
+    ]
     assert _row(conflict, "R06")["geometry"] is None

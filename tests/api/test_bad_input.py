@@ -27,16 +27,31 @@ def _json_4xx(r, status: int | tuple = (400, 404, 422)) -> str:
     return detail if isinstance(detail, str) else str(detail)
 
 
-@pytest.mark.parametrize("url", [
-    "/api/v1/plans/%00", "/api/v1/checks/%00", "/api/v1/checks/ab%00cd/conflicts", "/ogc/collections/plan-%00/items",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/plans/%00",
+        "/api/v1/checks/%00",
+        "/api/v1/checks/ab%00cd/conflicts",
+        "/ogc/collections/plan-%00/items",
+    ],
+)
 def test_a_nul_byte_in_an_id_is_a_4xx(api, url):
     _json_4xx(api.get(url))
     assert api.get("/api/v1/plans").status_code == 200  # and the store still answers
 
 
-@pytest.mark.parametrize("query", ["rule_id=R305%00", "severity=high%00", "admin_code=%00", "offset=99999999999999999999999",
-                                   "limit=99999999999999999999999", "offset=-1"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "rule_id=R305%00",
+        "severity=high%00",
+        "admin_code=%00",
+        "offset=99999999999999999999999",
+        "limit=99999999999999999999999",
+        "offset=-1",
+    ],
+)
 def test_bad_filters_on_conflicts_are_a_4xx(api, scene, query):
     check = _check(api, scene)
     _json_4xx(api.get(f"/api/v1/checks/{check}/conflicts?{query}"))
@@ -78,15 +93,23 @@ def _shapefile_zip(tmp_path, cpg: bytes) -> bytes:
 
 
 def test_a_binary_cpg_is_a_400_naming_it(api, tmp_path):
-    r = api.post("/api/v1/plans", "planner", files={"file": ("qh.zip", _shapefile_zip(tmp_path, b"\x00\xff\xfe\x00UTF"))},
-                 data={"name": "x", "plan_type": "rural"})
+    r = api.post(
+        "/api/v1/plans",
+        "planner",
+        files={"file": ("qh.zip", _shapefile_zip(tmp_path, b"\x00\xff\xfe\x00UTF"))},
+        data={"name": "x", "plan_type": "rural"},
+    )
     detail = _json_4xx(r, 400)
     assert ".cpg" in detail and "/tmp" not in detail
 
 
 def test_a_nul_in_the_encoding_field_is_a_400(api, tmp_path):
-    r = api.post("/api/v1/plans", "planner", files={"file": ("qh.zip", _shapefile_zip(tmp_path, b"UTF-8"))},
-                 data={"name": "x", "plan_type": "rural", "encoding": "utf\x008"})
+    r = api.post(
+        "/api/v1/plans",
+        "planner",
+        files={"file": ("qh.zip", _shapefile_zip(tmp_path, b"UTF-8"))},
+        data={"name": "x", "plan_type": "rural", "encoding": "utf\x008"},
+    )
     detail = _json_4xx(r, (400, 422))
     assert "encoding" in detail
 
@@ -112,7 +135,9 @@ def test_an_unclosed_quote_in_rules_is_refused_not_a_lost_rule(api):
 
 
 def test_rules_errors_name_the_upload_not_the_scratch_path(api):
-    r = api.post("/api/v1/rules", files={"file": ("bang_quy_tac.csv", b"rule_id,plan_code\nR1,ODT\n")}, data={"name": "q"})
+    r = api.post(
+        "/api/v1/rules", files={"file": ("bang_quy_tac.csv", b"rule_id,plan_code\nR1,ODT\n")}, data={"name": "q"}
+    )
     detail = _json_4xx(r, 422)
     assert "bang_quy_tac.csv" in detail and "/tmp" not in detail and "upload-" not in detail
     assert str(api.settings.data_dir) not in r.text
@@ -153,7 +178,7 @@ def test_health_with_the_store_down_shows_no_host(api, monkeypatch):
     store = api.client.app.state.store
 
     def down():
-        raise ConnectionError("connection to server at \"db.internal\" (10.0.0.5), port 5432 failed")
+        raise ConnectionError('connection to server at "db.internal" (10.0.0.5), port 5432 failed')
 
     monkeypatch.setattr(store, "ping", down)
     r = api.client.get("/health")
@@ -172,12 +197,20 @@ def test_the_embedded_store_is_private(api):
 
 
 def test_messages_name_the_file_as_the_user_named_it(api):
-    r = api.post("/api/v1/plans", "planner", files={"file": ("Quy hoạch xã Hòn Đất.geojson", b"not json")},
-                 data={"name": "x", "plan_type": "rural"})
+    r = api.post(
+        "/api/v1/plans",
+        "planner",
+        files={"file": ("Quy hoạch xã Hòn Đất.geojson", b"not json")},
+        data={"name": "x", "plan_type": "rural"},
+    )
     detail = _json_4xx(r, 400)
     assert "Quy hoạch xã Hòn Đất.geojson" in detail and "/tmp" not in detail
-    r = api.post("/api/v1/plans", "planner", files={"file": ("Hồ sơ quy hoạch.zip", b"PK not a zip")},
-                 data={"name": "x", "plan_type": "rural"})
+    r = api.post(
+        "/api/v1/plans",
+        "planner",
+        files={"file": ("Hồ sơ quy hoạch.zip", b"PK not a zip")},
+        data={"name": "x", "plan_type": "rural"},
+    )
     assert "Hồ sơ quy hoạch.zip" in _json_4xx(r, 400)
 
 

@@ -42,12 +42,23 @@ def test_check_figures_by_hand(api, scene):
     assert r.headers["content-type"].startswith("application/geo+json")
     fc = r.json()
     assert fc["type"] == "FeatureCollection" and fc["numberMatched"] == 6 and fc["numberReturned"] == 6
-    got = {(f["properties"]["plan_feature"], f["properties"]["master_code"], f["properties"]["rule_id"],
-            round(f["properties"]["area_m2"], 6), round(f["properties"]["length_m"], 6)) for f in fc["features"]}
+    got = {
+        (
+            f["properties"]["plan_feature"],
+            f["properties"]["master_code"],
+            f["properties"]["rule_id"],
+            round(f["properties"]["area_m2"], 6),
+            round(f["properties"]["length_m"], 6),
+        )
+        for f in fc["features"]
+    }
     assert got == {
-        ("KDC-01", "LUC", "R01", 2500.0, 0.0), ("KDC-01", "RPH", "R02", 2500.0, 0.0),
-        ("DT963", "LUC", "R03", 0.0, 90.0), ("DT963", "RPH", "R02", 0.0, 90.0),
-        ("CHO-1", "ODT", "R04", 3600.0, 0.0), ("CCN-1", "RPH", "R02", 800.0, 0.0),
+        ("KDC-01", "LUC", "R01", 2500.0, 0.0),
+        ("KDC-01", "RPH", "R02", 2500.0, 0.0),
+        ("DT963", "LUC", "R03", 0.0, 90.0),
+        ("DT963", "RPH", "R02", 0.0, 90.0),
+        ("CHO-1", "ODT", "R04", 3600.0, 0.0),
+        ("CCN-1", "RPH", "R02", 800.0, 0.0),
     }
     for f in fc["features"]:
         assert f["properties"]["plan_id"] == scene["plan"]  # the registry id (CONTRACT §2)
@@ -91,8 +102,9 @@ def test_conflict_filters_and_paging(api, scene):
 
 
 def test_check_with_admin_units_splits_pieces(api, scene, scene_files):
-    r = api.upload("admin-units", scene_files / "xa.gpkg", name="Xã phường 2025", code_field="ma_xa",
-                   name_field="ten_xa")
+    r = api.upload(
+        "admin-units", scene_files / "xa.gpkg", name="Xã phường 2025", code_field="ma_xa", name_field="ten_xa"
+    )
     assert r.status_code == 201, r.text
     done = _run(api, scene)  # the newest units are the default
     assert done["admin_id"] == r.json()["id"]
@@ -114,16 +126,22 @@ def test_check_with_admin_units_splits_pieces(api, scene, scene_files):
 
 def test_check_request_errors(api, scene):
     assert api.post("/api/v1/checks", "planner", json={"plan_id": "nope"}).status_code == 404
-    assert api.post("/api/v1/checks", "planner", json={"plan_id": scene["plan"], "master_id": "nope"}).status_code == 404
+    assert (
+        api.post("/api/v1/checks", "planner", json={"plan_id": scene["plan"], "master_id": "nope"}).status_code == 404
+    )
     assert api.post("/api/v1/checks", "planner", json={"plan_id": scene["plan"], "min_area": -1}).status_code == 422
     assert api.post("/api/v1/checks", "planner", json={}).status_code == 422
     assert api.get("/api/v1/checks/nope").status_code == 404
     # NaN and Infinity (which Python's json writes) are a 422 in JSON, never a 500, and leave no job
     # behind that would break the listing.
-    for text in ('{"plan_id": "%s", "min_area": Infinity}' % scene["plan"], '{"plan_id": "%s", "min_area": NaN}'
-                 % scene["plan"], '{"plan_id": NaN}'):
-        r = api.client.post("/api/v1/checks", content=text, headers={**api.h("planner"),
-                                                                      "Content-Type": "application/json"})
+    for text in (
+        '{"plan_id": "%s", "min_area": Infinity}' % scene["plan"],
+        '{"plan_id": "%s", "min_area": NaN}' % scene["plan"],
+        '{"plan_id": NaN}',
+    ):
+        r = api.client.post(
+            "/api/v1/checks", content=text, headers={**api.h("planner"), "Content-Type": "application/json"}
+        )
         assert r.status_code == 422 and r.json()["detail"], text
     listed = api.get("/api/v1/checks", "planner")
     assert listed.status_code == 200 and listed.json()["items"] == []
@@ -134,8 +152,13 @@ def test_conflict_filters_outside_their_lists_are_422(api, scene):
     url = f"/api/v1/checks/{done['id']}/conflicts"
     # R01 and R02 are high: one R01 piece, three R02 (P0, P1, P5 on RPH); the case does not matter
     assert api.get(url, params={"severity": "HIGH"}).json()["numberMatched"] == 4
-    for params in ({"severity": "critical"}, {"verdict": "bogus"}, {"bbox": "nan,0,1,1"},
-                   {"bbox": "-inf,0,1,1"}, {"bbox": "100,95,110,96"}):
+    for params in (
+        {"severity": "critical"},
+        {"verdict": "bogus"},
+        {"bbox": "nan,0,1,1"},
+        {"bbox": "-inf,0,1,1"},
+        {"bbox": "100,95,110,96"},
+    ):
         r = api.get(url, params=params)
         assert r.status_code == 422 and "invalid" in r.json()["detail"], params
 
@@ -169,11 +192,19 @@ def test_results_of_unfinished_check_are_409_and_dismiss(make_settings, scene_fi
         viewer = app.state.store.create_key("v", "viewer")[1]
         h = lambda k: {"Authorization": f"Bearer {k}"}  # noqa: E731
         with open(scene_files / "master.gpkg", "rb") as f:
-            assert client.post("/api/v1/masters", headers=h(admin), files={"file": ("m.gpkg", f)},
-                               data={"name": "m"}).status_code == 201
+            assert (
+                client.post(
+                    "/api/v1/masters", headers=h(admin), files={"file": ("m.gpkg", f)}, data={"name": "m"}
+                ).status_code
+                == 201
+            )
         with open(scene_files / "plan.gpkg", "rb") as f:
-            plan = client.post("/api/v1/plans", headers=h(planner), files={"file": ("p.gpkg", f)},
-                               data={"name": "p", "plan_type": "urban_zoning"}).json()
+            plan = client.post(
+                "/api/v1/plans",
+                headers=h(planner),
+                files={"file": ("p.gpkg", f)},
+                data={"name": "p", "plan_type": "urban_zoning"},
+            ).json()
         check = client.post("/api/v1/checks", headers=h(planner), json={"plan_id": plan["id"]}).json()
         url = f"/api/v1/checks/{check['id']}"
         assert client.get(url + "/conflicts", headers=h(planner)).status_code == 409

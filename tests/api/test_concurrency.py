@@ -12,8 +12,12 @@ def test_twenty_uploads_and_checks_from_threads(api, scene, scene_files):
 
     def one(i: int) -> tuple[str, str]:
         who = "planner" if i % 2 else "planner2"
-        r = api.post("/api/v1/plans", who, files={"file": (f"plan{i}.gpkg", payload)},
-                     data={"name": f"QH {i}", "plan_type": "urban_zoning", "id_field": "so_hieu"})
+        r = api.post(
+            "/api/v1/plans",
+            who,
+            files={"file": (f"plan{i}.gpkg", payload)},
+            data={"name": f"QH {i}", "plan_type": "urban_zoning", "id_field": "so_hieu"},
+        )
         assert r.status_code == 201, r.text
         r = api.post("/api/v1/checks", who, json={"plan_id": r.json()["id"]})
         assert r.status_code == 202, r.text

@@ -32,8 +32,12 @@ from tests.api.test_restart import Server, _big_plan, _key, _upload, _wait
 
 def _dead_holder() -> str:
     """The owner stamp of a process of this machine that has exited (and been reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "from api import owner; print(owner.me())"],
-                            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from api import owner; print(owner.me())"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
     holder = proc.communicate(timeout=60)[0].strip()
     assert holder.startswith(owner.machine() + "-"), holder
     return holder
@@ -100,13 +104,20 @@ def test_upload_folders_no_live_process_holds_are_swept_at_start(make_settings):
 
 # -- the fault test ---------------------------------------------------------------------------
 
+
 def _multipart(path: Path, fields: dict) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                    for k, v in fields.items())
-    part = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n").encode()
-    return head + part + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    )
+    part = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    return (
+        head + part + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(),
+        f"multipart/form-data; boundary={boundary}",
+    )
 
 
 class Sender(threading.Thread):
@@ -126,13 +137,20 @@ class Sender(threading.Thread):
                 self.stalled.set()
                 self.release.wait(120)
                 return
-            yield self.body[i:i + 65536]
+            yield self.body[i : i + 65536]
 
     def run(self) -> None:
         try:
-            self.status = httpx.post(self.url, content=self._chunks(), timeout=120, headers={
-                "Authorization": f"Bearer {self.key}", "Content-Type": self.ctype,
-                "Content-Length": str(len(self.body))}).status_code
+            self.status = httpx.post(
+                self.url,
+                content=self._chunks(),
+                timeout=120,
+                headers={
+                    "Authorization": f"Bearer {self.key}",
+                    "Content-Type": self.ctype,
+                    "Content-Length": str(len(self.body)),
+                },
+            ).status_code
         except Exception as exc:  # noqa: BLE001  (the connection cut by the kill, whichever layer notices)
             self.status = "cut"
             self.error = f"{type(exc).__name__}: {exc}"
@@ -168,14 +186,19 @@ class Look:
     def writing_layer(self) -> bool:
         """A layer's features are being written (not yet committed)."""
         if self.settings.database_url:
-            return bool(self.rows("SELECT 1 FROM pg_stat_activity WHERE state = 'active' "
-                                  "AND query LIKE 'INSERT INTO layer_features%'"))
+            return bool(
+                self.rows(
+                    "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'INSERT INTO layer_features%'"
+                )
+            )
         return any((self.data / "layers").glob("*.part"))
 
     def received(self, name: str, size: int) -> bool:
         """An upload's file is in full in its scratch folder, not yet being written to the store."""
-        return any(f.stat().st_size == size for f in (self.data / "tmp").glob(f"upload-*/{name}")) \
+        return (
+            any(f.stat().st_size == size for f in (self.data / "tmp").glob(f"upload-*/{name}"))
             and not self.writing_layer()
+        )
 
     def scratch(self) -> list[str]:
         return sorted(p.name for p in (self.data / "tmp").glob("*"))
@@ -186,16 +209,20 @@ class Look:
         if self.settings.database_url:
             found["layer_features"] = self.rows(
                 "SELECT DISTINCT layer_id FROM layer_features f WHERE NOT EXISTS "
-                "(SELECT 1 FROM layers l WHERE l.id = f.layer_id)")
+                "(SELECT 1 FROM layers l WHERE l.id = f.layer_id)"
+            )
             found["conflict_features"] = self.rows(
                 "SELECT DISTINCT check_id FROM conflict_features f WHERE NOT EXISTS "
-                "(SELECT 1 FROM checks c WHERE c.id = f.check_id AND c.status = 'successful')")
+                "(SELECT 1 FROM checks c WHERE c.id = f.check_id AND c.status = 'successful')"
+            )
             found["feature_schemas"] = self.rows(
                 "SELECT owner_id FROM feature_schemas s WHERE NOT EXISTS (SELECT 1 FROM layers l WHERE l.id = s.owner_id)"
-                " AND NOT EXISTS (SELECT 1 FROM checks c WHERE c.id = s.owner_id AND c.status = 'successful')")
+                " AND NOT EXISTS (SELECT 1 FROM checks c WHERE c.id = s.owner_id AND c.status = 'successful')"
+            )
             found["counts"] = self.rows(  # each layer holds exactly the features its record counts
                 "SELECT l.id FROM layers l WHERE l.feature_count <> "
-                "(SELECT count(*) FROM layer_features f WHERE f.layer_id = l.id)")
+                "(SELECT count(*) FROM layer_features f WHERE f.layer_id = l.id)"
+            )
         else:
             ids = {r[0] for r in self.rows("SELECT id FROM layers")}
             done = {r[0] for r in self.rows("SELECT id FROM checks WHERE status = 'successful'")}
@@ -211,7 +238,8 @@ class Look:
 
 @pytest.mark.slow
 def test_server_killed_mid_upload_and_mid_job_recovers_at_once_and_leaves_nothing(
-        make_settings, store_kind, tmp_path, scene_files):
+    make_settings, store_kind, tmp_path, scene_files
+):
     settings = make_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = _key(settings, "admin")
@@ -239,8 +267,10 @@ def test_server_killed_mid_upload_and_mid_job_recovers_at_once_and_leaves_nothin
         _wait(client, first, ("running",))
         sender = Sender(server, key, tmp_path / "big.gpkg", stall_at=(tmp_path / "big.gpkg").stat().st_size // 2)
         sender.start()
-        _until(lambda: sender.stalled.is_set() and any(n.startswith("upload-") for n in look.scratch()),
-               "the upload half sent")
+        _until(
+            lambda: sender.stalled.is_set() and any(n.startswith("upload-") for n in look.scratch()),
+            "the upload half sent",
+        )
         server.kill()
         sender.release.set()
     finally:
@@ -254,14 +284,20 @@ def test_server_killed_mid_upload_and_mid_job_recovers_at_once_and_leaves_nothin
     try:
         started = time.monotonic() - t0
         assert not set(left) & set(look.scratch())  # the new server's own job may have made some
-        back = _until(lambda: (s := client.get(f"/api/v1/checks/{first}").json())["attempts"] == 2 and s,
-                      "the first check run again", timeout=lease / 3, every=0.05)
+        back = _until(
+            lambda: (s := client.get(f"/api/v1/checks/{first}").json())["attempts"] == 2 and s,
+            "the first check run again",
+            timeout=lease / 3,
+            every=0.05,
+        )
         reclaimed = time.monotonic() - t0
         assert back["status"] in ("running", "successful"), back
         sender = Sender(server, key, tmp_path / "big.gpkg")
         sender.start()
         _until(lambda: look.writing_layer() or sender.status is not None, "the layer being written")
-        assert sender.status is None, f"the upload ended before its features were written: {sender.status} {sender.error}"
+        assert sender.status is None, (
+            f"the upload ended before its features were written: {sender.status} {sender.error}"
+        )
         server.kill()
         sender.join(30)
     finally:
@@ -302,6 +338,8 @@ def test_server_killed_mid_upload_and_mid_job_recovers_at_once_and_leaves_nothin
     assert sorted(p["id"] for p in plans["items"]) == sorted([big, small])  # the killed uploads left no plan
     assert {p["id"]: p["feature_count"] for p in plans["items"]} == {big: 22500, small: 6}
     assert look.orphans() == {}
-    print(f"\nRECOVERY {store_kind}: lease {lease} s; server up {started:.1f} s after restart, killed job "
-          f"running again {reclaimed:.1f} s after restart; "
-          f"all jobs ended {finished:.1f} s after the last restart; first check {ends[first]['status']}")
+    print(
+        f"\nRECOVERY {store_kind}: lease {lease} s; server up {started:.1f} s after restart, killed job "
+        f"running again {reclaimed:.1f} s after restart; "
+        f"all jobs ended {finished:.1f} s after the last restart; first check {ends[first]['status']}"
+    )

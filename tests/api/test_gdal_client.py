@@ -73,13 +73,18 @@ def test_gdal_oapif_reads_with_basic_auth(api, scene, live):
     url, counting = live
     check = api.post("/api/v1/checks", "planner", json={"plan_id": scene["plan"]}).json()
     assert api.wait(check["id"], "planner")["status"] == "successful"
-    run = subprocess.run([sys.executable, "-c", CLIENT, url, api.keys["viewer"]], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", CLIENT, url, api.keys["viewer"]], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout.strip().splitlines()[-1])
     cid = check["id"]
-    assert set(got) == {f"master-{scene['master']}", f"plan-{scene['plan']}", f"conflicts-{cid}-polygons",
-                        f"conflicts-{cid}-lines"}
+    assert set(got) == {
+        f"master-{scene['master']}",
+        f"plan-{scene['plan']}",
+        f"conflicts-{cid}-polygons",
+        f"conflicts-{cid}-lines",
+    }
     # tests/geoms.py by hand: the master is 3 zones of 10000 + 10000 + 20000 m²; polygon pieces
     # 2500 + 2500 + 800 (conflicts) + 3600 (conditional) m²; line pieces 90 + 90 m. Served in
     # WGS 84 at 1e-7°, read back in VN-2000: within 0.5 m² and 0.01 m.

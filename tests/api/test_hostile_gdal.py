@@ -50,9 +50,14 @@ VRT_SQLITE = """<OGRVRTDataSource>
 </OGRVRTDataSource>
 """
 
+
 def _post(api, name: str, payload: bytes, **fields):
-    return api.post("/api/v1/plans", "planner", files={"file": (name, payload)},
-                    data={"name": "thử", "plan_type": "rural", "assume_crs": "EPSG:9207", **fields})
+    return api.post(
+        "/api/v1/plans",
+        "planner",
+        files={"file": (name, payload)},
+        data={"name": "thử", "plan_type": "rural", "assume_crs": "EPSG:9207", **fields},
+    )
 
 
 def _plans_before_after(api, response, before: int) -> None:
@@ -145,12 +150,20 @@ def test_a_vsicurl_source_sends_no_request(api, listener):
 @pytest.mark.parametrize("kind", ["link", "name"])
 def test_a_geojson_crs_address_is_not_fetched(api, listener, kind):
     url, hits = listener
-    crs = ({"type": "link", "properties": {"href": f"{url}/crs.wkt", "type": "ogcwkt"}} if kind == "link"
-           else {"type": "name", "properties": {"name": f"{url}/crs.wkt"}})
+    crs = (
+        {"type": "link", "properties": {"href": f"{url}/crs.wkt", "type": "ogcwkt"}}
+        if kind == "link"
+        else {"type": "name", "properties": {"name": f"{url}/crs.wkt"}}
+    )
     import json
 
-    doc = {"type": "FeatureCollection", "crs": crs, "features": [
-        {"type": "Feature", "properties": {"a": 1}, "geometry": {"type": "Point", "coordinates": [560000, 1100000]}}]}
+    doc = {
+        "type": "FeatureCollection",
+        "crs": crs,
+        "features": [
+            {"type": "Feature", "properties": {"a": 1}, "geometry": {"type": "Point", "coordinates": [560000, 1100000]}}
+        ],
+    }
     r = _post(api, "diem.geojson", json.dumps(doc).encode())
     assert r.status_code in (201, 400), r.text
     assert hits == []
@@ -171,10 +184,13 @@ def _geopackage(tmp_path: Path, extra_sql: str) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("sql", [
-    "CREATE VIEW leak AS SELECT * FROM quy_hoach;",
-    "CREATE VIRTUAL TABLE leak USING fts4(content);",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE VIEW leak AS SELECT * FROM quy_hoach;",
+        "CREATE VIRTUAL TABLE leak USING fts4(content);",
+    ],
+)
 def test_geopackage_views_and_virtual_tables_are_refused(api, tmp_path, sql):
     before = api.get("/api/v1/plans").json()["total"]
     r = _post(api, "qh.gpkg", _geopackage(tmp_path, sql))
@@ -195,11 +211,14 @@ def _planted_schema(path: Path, table: str, sql: str) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("sql", [
-    "CREATE VIRTUAL TABLE pw USING VirtualText('/etc/passwd','UTF-8',1,POINT,NONE,'|') -- using rtree",
-    "CREATE VIRTUAL TABLE pw USING VirtualText('/etc/passwd','UTF-8',1,POINT,NONE,' using rtree')",
-    "CREATE VIRTUAL TABLE pw USING rtree(id, minx, maxx, miny, maxy) -- looks like an index",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE VIRTUAL TABLE pw USING VirtualText('/etc/passwd','UTF-8',1,POINT,NONE,'|') -- using rtree",
+        "CREATE VIRTUAL TABLE pw USING VirtualText('/etc/passwd','UTF-8',1,POINT,NONE,' using rtree')",
+        "CREATE VIRTUAL TABLE pw USING rtree(id, minx, maxx, miny, maxy) -- looks like an index",
+    ],
+)
 def test_a_planted_virtual_table_reads_no_server_file(api, tmp_path, sql):
     path = tmp_path / "qh.gpkg"
     _geopackage(tmp_path, "SELECT 1;")
@@ -210,7 +229,9 @@ def test_a_planted_virtual_table_reads_no_server_file(api, tmp_path, sql):
 
 
 def test_a_generated_column_is_refused(api, tmp_path):
-    payload = _geopackage(tmp_path, "ALTER TABLE quy_hoach ADD COLUMN leak TEXT GENERATED ALWAYS AS (upper(ma)) VIRTUAL;")
+    payload = _geopackage(
+        tmp_path, "ALTER TABLE quy_hoach ADD COLUMN leak TEXT GENERATED ALWAYS AS (upper(ma)) VIRTUAL;"
+    )
     before = api.get("/api/v1/plans").json()["total"]
     r = _post(api, "qh.gpkg", payload)
     _plans_before_after(api, r, before)
@@ -224,8 +245,10 @@ def test_a_plain_geopackage_is_still_read(api, tmp_path):
 
 
 def test_a_seamless_mapinfo_table_is_refused(api):
-    tab = b'!table\n!version 300\n!charset WindowsLatin1\n\nDefinition Table\n  Type NATIVE Charset "WindowsLatin1"\n' \
-          b'  Fields 2\n    Table char (100) ;\n    Description char (25) ;\nbegin_metadata\n"\\IsSeamless" = "TRUE"\nend_metadata\n'
+    tab = (
+        b'!table\n!version 300\n!charset WindowsLatin1\n\nDefinition Table\n  Type NATIVE Charset "WindowsLatin1"\n'
+        b'  Fields 2\n    Table char (100) ;\n    Description char (25) ;\nbegin_metadata\n"\\IsSeamless" = "TRUE"\nend_metadata\n'
+    )
     before = api.get("/api/v1/plans").json()["total"]
     r = _post(api, "ban_do.zip", _zip({"ban_do.tab": tab, "ban_do.dat": b"\x03", "ban_do.map": b"x", "ban_do.id": b""}))
     _plans_before_after(api, r, before)
@@ -234,7 +257,7 @@ def test_a_seamless_mapinfo_table_is_refused(api):
 
 def test_a_csv_named_json_is_refused(api):
     before = api.get("/api/v1/plans").json()["total"]
-    r = _post(api, "diem.json", b"WKT,name\n\"POINT (560000 1100000)\",a\n")
+    r = _post(api, "diem.json", b'WKT,name\n"POINT (560000 1100000)",a\n')
     _plans_before_after(api, r, before)
     assert "GeoJSON" in r.json()["detail"]
 

@@ -32,13 +32,15 @@ def _at(x, y):
 
 def _irregular(cx, cy, radii, angle):
     """An irregular polygon around (cx, cy) turned by `angle` degrees: aligned to nothing."""
-    pts = [_at(cx + r * math.cos(math.radians(a)), cy + r * math.sin(math.radians(a)))
-           for a, r in zip(range(0, 360, 360 // len(radii)), radii)]
+    pts = [
+        _at(cx + r * math.cos(math.radians(a)), cy + r * math.sin(math.radians(a)))
+        for a, r in zip(range(0, 360, 360 // len(radii)), radii)
+    ]
     return affinity.rotate(shapely.Polygon(pts), angle, origin="centroid")
 
 
-DEFENCE = _irregular(800, 800, [190, 120, 210, 150, 170, 230, 110], 23)    # where four zones meet
-SECURITY = _irregular(1250, 300, [90, 60, 110, 70, 100], 41)               # inside the plan's TMD block
+DEFENCE = _irregular(800, 800, [190, 120, 210, 150, 170, 230, 110], 23)  # where four zones meet
+SECURITY = _irregular(1250, 300, [90, 60, 110, 70, 100], 41)  # inside the plan's TMD block
 BLOCK = shapely.box(*_at(0, 0), *_at(1600, 1600))
 CODES = ["LUC", "RPH", "ODT", "LUC"]
 
@@ -49,16 +51,22 @@ def _master() -> gpd.GeoDataFrame:
         for j in range(4):
             zones.append(shapely.box(*_at(400 * i, 400 * j), *_at(400 * (i + 1), 400 * (j + 1))).difference(DEFENCE))
             codes.append(CODES[(i + j) % 4])
-    return gpd.GeoDataFrame({"MA_QH": codes + ["CQP"], "TEN": [f"Vùng {k}" for k in range(16)] + ["Khu quân sự"]},
-                            geometry=zones + [DEFENCE], crs=geoms.CRS)
+    return gpd.GeoDataFrame(
+        {"MA_QH": codes + ["CQP"], "TEN": [f"Vùng {k}" for k in range(16)] + ["Khu quân sự"]},
+        geometry=zones + [DEFENCE],
+        crs=geoms.CRS,
+    )
 
 
 def _plan() -> gpd.GeoDataFrame:
     odt = shapely.box(*_at(550, 600), *_at(1050, 1000))
     tmd = shapely.box(*_at(1100, 150), *_at(1450, 450)).difference(SECURITY)
     road = shapely.LineString([_at(100, 830), _at(1500, 760)])
-    return gpd.GeoDataFrame({"ma": ["ODT", "DGT", "TMD", "CAN"], "ten": ["Khu ở", "Đường", "Chợ", "Công an"]},
-                            geometry=[odt, road, tmd, SECURITY], crs=geoms.CRS)
+    return gpd.GeoDataFrame(
+        {"ma": ["ODT", "DGT", "TMD", "CAN"], "ten": ["Khu ở", "Đường", "Chợ", "Công an"]},
+        geometry=[odt, road, tmd, SECURITY],
+        crs=geoms.CRS,
+    )
 
 
 @pytest.fixture()
@@ -96,8 +104,9 @@ def _everything(api, who: str) -> dict[str, list[dict]]:
             one = api.get(f"{url}/{f['id']}", who).json()
             assert one["geometry"] == f["geometry"] and one["properties"] == f["properties"]
     for check in api.get("/api/v1/checks", who).json()["items"]:
-        out[f"route-{check['id']}"] = api.get(f"/api/v1/checks/{check['id']}/conflicts", who,
-                                              params={"limit": 10000}).json()["features"]
+        out[f"route-{check['id']}"] = api.get(
+            f"/api/v1/checks/{check['id']}/conflicts", who, params={"limit": 10000}
+        ).json()["features"]
     return out
 
 
@@ -113,8 +122,12 @@ def _iou(a, b) -> float:
 
 def test_masked_outline_cannot_be_rebuilt_from_what_a_viewer_fetches(api, hidden):
     seen = _everything(api, "viewer")
-    assert set(seen) == {f"master-{hidden['master']}", f"plan-{hidden['plan']}", f"conflicts-{hidden['check']}",
-                         f"route-{hidden['check']}"}
+    assert set(seen) == {
+        f"master-{hidden['master']}",
+        f"plan-{hidden['plan']}",
+        f"conflicts-{hidden['check']}",
+        f"route-{hidden['check']}",
+    }
     visible = [g for feats in seen.values() for f in feats if (g := _analysis(f["geometry"])) is not None]
     assert len(visible) > 10  # much stays visible away from the masked land
     master = [g for f in seen[f"master-{hidden['master']}"] if (g := _analysis(f["geometry"])) is not None]
@@ -124,8 +137,16 @@ def test_masked_outline_cannot_be_rebuilt_from_what_a_viewer_fetches(api, hidden
     plan_hole = shapely.box(*_at(1100, 150), *_at(1450, 450)).difference(shapely.union_all(plan))
     assert _iou(master_hole, DEFENCE) < 0.5 and _iou(plan_hole, SECURITY) < 0.5
     # the plan's security land shapes the plan and the pieces, never the master plan's zones
-    shaped = {DEFENCE: visible, SECURITY: plan + [g for key in (f"conflicts-{hidden['check']}", f"route-{hidden['check']}")
-                                                 for f in seen[key] if (g := _analysis(f["geometry"])) is not None]}
+    shaped = {
+        DEFENCE: visible,
+        SECURITY: plan
+        + [
+            g
+            for key in (f"conflicts-{hidden['check']}", f"route-{hidden['check']}")
+            for f in seen[key]
+            if (g := _analysis(f["geometry"])) is not None
+        ],
+    }
     for zone in (DEFENCE, SECURITY):
         assert _traced(zone, visible) < 0.05
         # no vertex within 50 m of its outline, but where a cut meets the public 500 m grid lines
@@ -134,14 +155,20 @@ def test_masked_outline_cannot_be_rebuilt_from_what_a_viewer_fetches(api, hidden
         on_grid = np.abs((near + 250) % 500 - 250) < 0.01
         assert on_grid.any(axis=1).all(), near[~on_grid.any(axis=1)]
         # whole 500 m cells are left out: nothing it shapes comes into a cell the zone touches
-        cells = [shapely.box(x, y, x + 500, y + 500) for x in np.arange(*np.floor(np.array(zone.bounds)[[0, 2]] / 500)
-                 * 500 + [0, 500], 500) for y in np.arange(*np.floor(np.array(zone.bounds)[[1, 3]] / 500) * 500
-                 + [0, 500], 500)]
+        cells = [
+            shapely.box(x, y, x + 500, y + 500)
+            for x in np.arange(*np.floor(np.array(zone.bounds)[[0, 2]] / 500) * 500 + [0, 500], 500)
+            for y in np.arange(*np.floor(np.array(zone.bounds)[[1, 3]] / 500) * 500 + [0, 500], 500)
+        ]
         touched = shapely.union_all([c for c in cells if c.intersects(zone)])
         assert not any(g.intersects(touched.buffer(-0.01)) for g in shaped[zone])
     # what was cut says so; masked rows as before; areas are the whole piece's, as an admin reads them
-    admin = {f["id"]: f for f in api.get(f"/api/v1/checks/{hidden['check']}/conflicts", "admin",
-                                         params={"limit": 10000}).json()["features"]}
+    admin = {
+        f["id"]: f
+        for f in api.get(f"/api/v1/checks/{hidden['check']}/conflicts", "admin", params={"limit": 10000}).json()[
+            "features"
+        ]
+    }
     rows = seen[f"route-{hidden['check']}"]
     assert {f["id"] for f in rows} == set(admin)
     for f in rows:
@@ -167,8 +194,9 @@ def test_admin_still_gets_every_geometry_exactly(api, hidden):
     assert len(cqp) == 1 and _iou(cqp[0], DEFENCE) > 0.99999  # through EPSG:4326 and back
     others = shapely.union_all([g for g in master if g is not cqp[0]])
     assert _iou(BLOCK.difference(others), DEFENCE) > 0.99999
-    assert all(f["geometry"] is not None and f["properties"]["withheld"] is False
-               for feats in seen.values() for f in feats)
+    assert all(
+        f["geometry"] is not None and f["properties"]["withheld"] is False for feats in seen.values() for f in feats
+    )
 
 
 def test_bbox_cannot_probe_inside_the_withheld_cells(api, hidden):
@@ -182,8 +210,12 @@ def test_bbox_cannot_probe_inside_the_withheld_cells(api, hidden):
     bbox = ",".join(f"{v:.9f}" for v in crs_mod.transform_geometries([tiny], geoms.CRS, "EPSG:4326")[0].bounds)
     for url in (f"/ogc/collections/master-{hidden['master']}/items", f"/api/v1/checks/{hidden['check']}/conflicts"):
         assert api.get(url, "viewer", params={"bbox": bbox}).json()["numberMatched"] == 0
-    assert api.get(f"/ogc/collections/master-{hidden['master']}/items", "admin",
-                   params={"bbox": bbox}).json()["numberMatched"] >= 1
+    assert (
+        api.get(f"/ogc/collections/master-{hidden['master']}/items", "admin", params={"bbox": bbox}).json()[
+            "numberMatched"
+        ]
+        >= 1
+    )
     # a box over the whole block still finds the visible parts
     whole = ",".join(f"{v:.9f}" for v in crs_mod.transform_geometries([BLOCK], geoms.CRS, "EPSG:4326")[0].bounds)
     r = api.get(f"/ogc/collections/master-{hidden['master']}/items", "viewer", params={"bbox": whole}).json()
@@ -198,8 +230,9 @@ def test_another_plan_drawn_around_masked_land_does_not_trace_it(api, hidden, tm
     assert r.status_code == 201, r.text
     items = api.get(f"/ogc/collections/plan-{r.json()['id']}/items", "viewer").json()["features"]
     visible = [g for f in items if (g := _analysis(f["geometry"])) is not None]
-    hole = shapely.box(*_at(1100, 150), *_at(1450, 450)).difference(shapely.union_all(visible) if visible
-                                                                     else shapely.Polygon())
+    hole = shapely.box(*_at(1100, 150), *_at(1450, 450)).difference(
+        shapely.union_all(visible) if visible else shapely.Polygon()
+    )
     assert _iou(hole, SECURITY) < 0.5 and _traced(SECURITY, visible) < 0.05
     assert all(f["properties"]["withheld"] for f in items)
     exact = api.get(f"/ogc/collections/plan-{r.json()['id']}/items", "admin").json()["features"]

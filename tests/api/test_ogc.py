@@ -25,8 +25,12 @@ def test_collections_items_and_paging(api, scene):
     assert api.wait(check["id"], "planner")["status"] == "successful"
     ids = {c["id"] for c in api.get("/ogc/collections", "planner").json()["collections"]}
     # one conflict collection per geometry kind present (no point piece here), titled by the plan's name
-    assert ids == {f"master-{scene['master']}", f"plan-{scene['plan']}", f"conflicts-{check['id']}-polygons",
-                   f"conflicts-{check['id']}-lines"}
+    assert ids == {
+        f"master-{scene['master']}",
+        f"plan-{scene['plan']}",
+        f"conflicts-{check['id']}-polygons",
+        f"conflicts-{check['id']}-lines",
+    }
     titles = {c["id"]: c["title"] for c in api.get("/ogc/collections", "planner").json()["collections"]}
     assert titles[f"conflicts-{check['id']}-lines"].startswith("Xung đột / conflicts: QHC Rạch Giá — tuyến / lines")
     assert titles[f"plan-{scene['plan']}"] == "Quy hoạch / plan: QHC Rạch Giá"
@@ -66,8 +70,9 @@ def test_collections_items_and_paging(api, scene):
     fid = conflicts["features"][0]["id"]
     one = api.get(f"/ogc/collections/conflicts-{check['id']}/items/{fid}", "viewer").json()
     assert one["id"] == fid and one["properties"]["conflict_id"] == fid
-    assert api.get(f"/ogc/collections/conflicts-{check['id']}/items", "viewer",
-                   params={"limit": 10001}).status_code == 422
+    assert (
+        api.get(f"/ogc/collections/conflicts-{check['id']}/items", "viewer", params={"limit": 10001}).status_code == 422
+    )
     # per kind: 4 polygon pieces of 9400 m², 2 line pieces of 90 m each; an item of another kind is 404
     polygons = api.get(f"/ogc/collections/conflicts-{check['id']}-polygons/items", "viewer").json()
     assert polygons["numberMatched"] == 4

@@ -70,8 +70,7 @@ def test_signin_cookie_is_httponly_session_and_key_never_in_a_url(api):
     r = api.client.get("/plans", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/?next=%2Fplans"
     # the sign-in sends a user back where they were, never to another site
-    r = api.client.post("/signin", data={"key": api.keys["viewer"], "next": "//evil.example/x"},
-                        follow_redirects=False)
+    r = api.client.post("/signin", data={"key": api.keys["viewer"], "next": "//evil.example/x"}, follow_redirects=False)
     assert r.headers["location"] == "/plans"
     r = api.client.post("/signin", data={"key": api.keys["admin"]}, follow_redirects=False)
     assert r.headers["location"] == "/admin"
@@ -90,14 +89,22 @@ def test_pages_post_need_the_csrf_token_and_this_origin(api, scene, scene_files)
     signin(api, "planner")
     before = api.get("/api/v1/plans", "admin").json()["total"]
     with open(scene_files / "plan.gpkg", "rb") as f:
-        r = api.client.post("/plans/new", data={"name": "x", "plan_type": "rural"},
-                            files={"file": ("plan.gpkg", f)}, follow_redirects=False)
+        r = api.client.post(
+            "/plans/new",
+            data={"name": "x", "plan_type": "rural"},
+            files={"file": ("plan.gpkg", f)},
+            follow_redirects=False,
+        )
     assert r.status_code == 403 and "tải lại trang" in r.text
     token = csrf(api.client.get("/plans/new").text)
     with open(scene_files / "plan.gpkg", "rb") as f:
-        r = api.client.post("/plans/new", data={"csrf": token, "name": "x", "plan_type": "rural"},
-                            files={"file": ("plan.gpkg", f)}, headers={"Origin": "https://evil.example"},
-                            follow_redirects=False)
+        r = api.client.post(
+            "/plans/new",
+            data={"csrf": token, "name": "x", "plan_type": "rural"},
+            files={"file": ("plan.gpkg", f)},
+            headers={"Origin": "https://evil.example"},
+            follow_redirects=False,
+        )
     assert r.status_code == 403
     r = api.client.post(f"/plans/{scene['plan']}/checks", data={}, follow_redirects=False)
     assert r.status_code == 403
@@ -108,16 +115,31 @@ def test_pages_post_need_the_csrf_token_and_this_origin(api, scene, scene_files)
 def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, tmp_path):
     signin(api, "planner")
     form = api.client.get("/plans/new").text
-    for name in ("file", "name", "plan_type", "decision", "approved", "authority", "code_field", "label_field",
-                 "encoding", "assume_crs"):
+    for name in (
+        "file",
+        "name",
+        "plan_type",
+        "decision",
+        "approved",
+        "authority",
+        "code_field",
+        "label_field",
+        "encoding",
+        "assume_crs",
+    ):
         assert f'name="{name}"' in form, name
     assert '<option value="urban_general">Quy hoạch chung đô thị</option>' in form
     assert "Quy hoạch ngành (thủy lợi)" in form
     # A bad plan type: the form again, its values kept, the error shown, nothing stored.
     with open(scene_files / "plan.gpkg", "rb") as f:
-        r = api.client.post("/plans/new", data={"csrf": csrf(form), "name": "QH thử", "plan_type": "bogus"},
-                            files={"file": ("plan.gpkg", f)})
-    assert r.status_code == 422 and "&#39;bogus&#39; không phải là loại quy hoạch" in r.text and 'value="QH thử"' in r.text
+        r = api.client.post(
+            "/plans/new",
+            data={"csrf": csrf(form), "name": "QH thử", "plan_type": "bogus"},
+            files={"file": ("plan.gpkg", f)},
+        )
+    assert (
+        r.status_code == 422 and "&#39;bogus&#39; không phải là loại quy hoạch" in r.text and 'value="QH thử"' in r.text
+    )
     # A plan with a code not in the taxonomy: its warning shows before any check.
     import geopandas as gpd
 
@@ -129,8 +151,12 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, t
     path = tmp_path / "plan_unknown.gpkg"
     gpd.GeoDataFrame(frame, crs=geoms.CRS).to_file(path)
     buf.write(path.read_bytes())
-    r = api.client.post("/plans/new", data={"csrf": csrf(form), "name": "QH có mã lạ", "plan_type": "rural"},
-                        files={"file": ("plan_unknown.gpkg", buf.getvalue())}, follow_redirects=False)
+    r = api.client.post(
+        "/plans/new",
+        data={"csrf": csrf(form), "name": "QH có mã lạ", "plan_type": "rural"},
+        files={"file": ("plan_unknown.gpkg", buf.getvalue())},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     plan_page = api.client.get(r.headers["location"]).text
     assert "Đã tải lên." in plan_page
@@ -140,8 +166,9 @@ def test_planner_journey_upload_warnings_check_result(api, scene, scene_files, t
     # start the check of the scene's plan from its page, then watch it
     page = api.client.get(f"/plans/{scene['plan']}").text
     assert "Chưa kiểm tra lần nào." in page
-    r = api.client.post(f"/plans/{scene['plan']}/checks", data={"csrf": csrf(page), "min_area": ""},
-                        follow_redirects=False)
+    r = api.client.post(
+        f"/plans/{scene['plan']}/checks", data={"csrf": csrf(page), "min_area": ""}, follow_redirects=False
+    )
     assert r.status_code == 303
     check_id = r.headers["location"].rsplit("/", 1)[1]
     status = api.wait(check_id, "planner")["status"]
@@ -187,7 +214,7 @@ def test_check_table_filters_sorts_pages(api, checked, monkeypatch):
     assert "Đang hiện 5–6 trên 6 mảnh" in second and 'rel="prev"' in second and 'rel="next"' not in second
     en = api.client.get(url, params={"lang": "en", "sort": "area_m2"}).text
     assert "Conflict pieces" in en and "0.3600 ha" in en and "Showing 1–4 of 6 pieces" in en
-    assert 'href="/checks/' + checked["check"] + '?page=2&amp;sort=area_m2&amp;order=desc&amp;lang=en' in en
+    assert 'href="/checks/' + checked["check"] + "?page=2&amp;sort=area_m2&amp;order=desc&amp;lang=en" in en
     assert api.client.get(url, params={"sort": "geometry"}).status_code == 422
 
 
@@ -222,14 +249,18 @@ def test_admin_uploads_from_the_page(api, scene_files):
     signin(api, "admin")
     token = csrf(api.client.get("/admin").text)
     with open(scene_files / "xa.gpkg", "rb") as f:
-        r = api.client.post("/admin/admin-units", data={"csrf": token, "name": "Xã 2025", "code_field": "ma_xa",
-                                                        "name_field": "ten_xa"},
-                            files={"file": ("xa.gpkg", f)}, follow_redirects=False)
+        r = api.client.post(
+            "/admin/admin-units",
+            data={"csrf": token, "name": "Xã 2025", "code_field": "ma_xa", "name_field": "ten_xa"},
+            files={"file": ("xa.gpkg", f)},
+            follow_redirects=False,
+        )
     assert r.status_code == 303
     units = api.get("/api/v1/admin-units").json()["items"]
     assert [(u["name"], u["feature_count"], u["code_field"]) for u in units] == [("Xã 2025", 2, "ma_xa")]
-    bad = api.client.post("/admin/rules", data={"csrf": token},
-                          files={"file": ("rules.csv", b"rule_id,plan_code\nR1,ODT\n")})
+    bad = api.client.post(
+        "/admin/rules", data={"csrf": token}, files={"file": ("rules.csv", b"rule_id,plan_code\nR1,ODT\n")}
+    )
     assert bad.status_code == 422 and 'class="error"' in bad.text
     assert api.get("/api/v1/rules").json()["total"] == 0
 
@@ -276,8 +307,16 @@ def test_register_page_shows_legal_and_review_status(api, scene, scene_files):
     """A plan approved 2019-05-10 (decision 1234/QĐ-UBND) is in force; checked with 4 open conflict
     pieces (0,5800 ha, by hand as above) it needs adjustment. The scene's own plan has no decision:
     a draft. Another planner's plans are not in their register."""
-    r = api.upload("plans", scene_files / "plan.gpkg", "planner", name="QHC Rạch Giá 2019", plan_type="urban_general",
-                   decision="1234/QĐ-UBND", approved="2019-05-10", authority="UBND tỉnh Kiên Giang")
+    r = api.upload(
+        "plans",
+        scene_files / "plan.gpkg",
+        "planner",
+        name="QHC Rạch Giá 2019",
+        plan_type="urban_general",
+        decision="1234/QĐ-UBND",
+        approved="2019-05-10",
+        authority="UBND tỉnh Kiên Giang",
+    )
     assert r.status_code == 201, r.text
     approved = r.json()["id"]
     check = api.post("/api/v1/checks", "planner", json={"plan_id": approved}).json()
@@ -286,8 +325,14 @@ def test_register_page_shows_legal_and_review_status(api, scene, scene_files):
     html = api.client.get("/register", params={"on": "2025-12-31"}).text
     row = re.search(rf'<tr data-plan-id="{approved}"[^>]*>(.*?)</tr>', html, re.S).group(1)
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells[:6] == ["QHC Rạch Giá 2019", "Quy hoạch chung đô thị", "1234/QĐ-UBND", "2019-05-10",
-                         "UBND tỉnh Kiên Giang", "Còn hiệu lực"]
+    assert cells[:6] == [
+        "QHC Rạch Giá 2019",
+        "Quy hoạch chung đô thị",
+        "1234/QĐ-UBND",
+        "2019-05-10",
+        "UBND tỉnh Kiên Giang",
+        "Còn hiệu lực",
+    ]
     assert cells[7] == "Cần điều chỉnh" and cells[9] == "4" and cells[10] == "0,5800 ha" and cells[11] == check["id"]
     draft = re.search(rf'<tr data-plan-id="{scene["plan"]}"[^>]*>(.*?)</tr>', html, re.S).group(1)
     assert "Dự thảo" in draft
@@ -308,8 +353,10 @@ def test_a_queued_check_page_refreshes_itself(make_settings, scene_files):
 
     app = create_app(make_settings(workers=0))
     with TestClient(app) as client:
-        keys = {"admin": app.state.store.create_key("admin", "admin")[1],
-                "planner": app.state.store.create_key("planner", "planner")[1]}
+        keys = {
+            "admin": app.state.store.create_key("admin", "admin")[1],
+            "planner": app.state.store.create_key("planner", "planner")[1],
+        }
         api = Api(client, keys)
         assert api.upload("masters", scene_files / "master.gpkg", name="QH tỉnh").status_code == 201
         plan = api.upload("plans", scene_files / "plan.gpkg", "planner", name="QH", plan_type="rural").json()
@@ -330,13 +377,32 @@ def test_admin_accepts_an_exception_from_the_page(api, scene):
     form = re.search(r'<form[^>]*id="form-exceptions"[^>]*>(.*?)</form>', page, re.S)
     assert form and 'action="/admin/exceptions"' in form.group(0)
     names = set(re.findall(r'name="([a-z_]+)"', form.group(1)))
-    assert names == {"csrf", "plan_id", "rule_id", "plan_feature", "master_feature", "decision", "until", "basis",
-                     "note", "against"}
+    assert names == {
+        "csrf",
+        "plan_id",
+        "rule_id",
+        "plan_feature",
+        "master_feature",
+        "decision",
+        "until",
+        "basis",
+        "note",
+        "against",
+    }
     assert '<button type="submit">Tải lên</button>' in form.group(1)
     assert "Chưa có ngoại lệ nào." in page
     assert "No exception yet." in api.client.get("/admin?lang=en").text
-    fields = {"plan_id": plan, "rule_id": "R02", "plan_feature": "KDC-01", "master_feature": "*",
-              "decision": "123/QĐ-UBND", "until": "2030-12-31", "basis": "", "note": "", "against": ""}
+    fields = {
+        "plan_id": plan,
+        "rule_id": "R02",
+        "plan_feature": "KDC-01",
+        "master_feature": "*",
+        "decision": "123/QĐ-UBND",
+        "until": "2030-12-31",
+        "basis": "",
+        "note": "",
+        "against": "",
+    }
     token = csrf(page)
     assert api.client.post("/admin/exceptions", data=fields, follow_redirects=False).status_code == 403  # no token
     bad = api.client.post("/admin/exceptions", data={**fields, "csrf": token, "decision": "", "against": "qhc"})
@@ -346,8 +412,15 @@ def test_admin_accepts_an_exception_from_the_page(api, scene):
     r = api.client.post("/admin/exceptions", data={**fields, "csrf": token}, follow_redirects=False)
     assert r.status_code == 303, r.text
     (kept,) = api.get("/api/v1/exceptions").json()["items"]
-    assert (kept["plan_id"], kept["rule_id"], kept["plan_feature"], kept["master_feature"], kept["decision"],
-            kept["until"], kept["against"]) == (plan, "R02", "KDC-01", "*", "123/QĐ-UBND", "2030-12-31", "master")
+    assert (
+        kept["plan_id"],
+        kept["rule_id"],
+        kept["plan_feature"],
+        kept["master_feature"],
+        kept["decision"],
+        kept["until"],
+        kept["against"],
+    ) == (plan, "R02", "KDC-01", "*", "123/QĐ-UBND", "2030-12-31", "master")
     listed = re.search(r'<table id="exceptions">(.*?)</table>', api.client.get("/admin").text, re.S).group(1)
     assert "KDC-01" in listed and "123/QĐ-UBND" in listed and "2030-12-31" in listed
     for who in ("planner", "viewer"):
@@ -364,8 +437,17 @@ def test_admin_accepts_a_finding_from_the_page(api, scene):
     signin(api, "admin")
     page = api.client.get("/admin").text
     assert 'id="form-exceptions"' in page and 'name="plan_id"' in page
-    fields = {"csrf": csrf(page), "plan_id": scene["plan"], "rule_id": "R01", "plan_feature": "KDC-01",
-              "master_feature": "*", "decision": "45/QĐ-UBND", "until": "", "basis": "Văn bản thẩm định", "note": ""}
+    fields = {
+        "csrf": csrf(page),
+        "plan_id": scene["plan"],
+        "rule_id": "R01",
+        "plan_feature": "KDC-01",
+        "master_feature": "*",
+        "decision": "45/QĐ-UBND",
+        "until": "",
+        "basis": "Văn bản thẩm định",
+        "note": "",
+    }
     bad = api.client.post("/admin/exceptions", data={**fields, "rule_id": "", "until": "31/12/2026"})
     assert bad.status_code == 422 and 'class="error"' in bad.text and "rule_id" in bad.text
     assert 'value="31/12/2026"' in bad.text  # the values are kept to correct

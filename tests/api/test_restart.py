@@ -35,8 +35,20 @@ class Server:
             env["KGSPATIAL_DATABASE_URL"] = settings.database_url
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
-            [*KGSPATIAL, "serve", "--port", str(self.port), "--data-dir", str(settings.data_dir),
-             "--workers", str(workers)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                *KGSPATIAL,
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(settings.data_dir),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         end = time.monotonic() + 60
         while time.monotonic() < end:
@@ -69,8 +81,13 @@ def _key(settings, role: str) -> str:
     env = dict(os.environ)
     if settings.database_url:
         env["KGSPATIAL_DATABASE_URL"] = settings.database_url
-    out = subprocess.run([*KGSPATIAL, "keys", "create", "--role", role, "--name", f"thử {role}",
-                          "--data-dir", str(settings.data_dir)], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [*KGSPATIAL, "keys", "create", "--role", role, "--name", f"thử {role}", "--data-dir", str(settings.data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     key = out.stdout.strip()
     assert key.startswith("kgs_") and "\n" not in key
     return key
@@ -164,8 +181,6 @@ def test_job_that_keeps_dying_is_failed_with_a_reason(make_settings):
     settings = make_settings()
     store = open_store(settings, ())
     try:
-        import sqlalchemy as sa
-
         from api.store.sql import checks, layers, now_iso
 
         with store.engine.begin() as conn:

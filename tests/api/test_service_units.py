@@ -23,8 +23,11 @@ from tests.api.test_pages import csrf, rows, signin
 
 
 def _old_units(path):
-    gpd.GeoDataFrame({"ma_xa": ["C", "D"], "ten_xa": ["Xã Vĩnh Thanh Vân (cũ)", "Xã Phi Thông (cũ)"]},
-                     geometry=[geoms.box(0, 0, 200, 100), geoms.box(0, 100, 200, 200)], crs=geoms.CRS).to_file(path)
+    gpd.GeoDataFrame(
+        {"ma_xa": ["C", "D"], "ten_xa": ["Xã Vĩnh Thanh Vân (cũ)", "Xã Phi Thông (cũ)"]},
+        geometry=[geoms.box(0, 0, 200, 100), geoms.box(0, 100, 200, 200)],
+        crs=geoms.CRS,
+    ).to_file(path)
     return path
 
 
@@ -32,11 +35,17 @@ def _old_units(path):
 def with_units(api, scene, scene_files, tmp_path):
     signin(api, "admin")
     token = csrf(api.client.get("/admin").text)
-    for name, path, period in (("Xã 2025", scene_files / "xa.gpkg", ""),
-                               ("Xã trước 2025", _old_units(tmp_path / "xa_cu.gpkg"), "previous")):
+    for name, path, period in (
+        ("Xã 2025", scene_files / "xa.gpkg", ""),
+        ("Xã trước 2025", _old_units(tmp_path / "xa_cu.gpkg"), "previous"),
+    ):
         with open(path, "rb") as f:
-            r = api.client.post("/admin/admin-units", data={"csrf": token, "name": name, "period": period},
-                                files={"file": (path.name, f)}, follow_redirects=False)
+            r = api.client.post(
+                "/admin/admin-units",
+                data={"csrf": token, "name": name, "period": period},
+                files={"file": (path.name, f)},
+                follow_redirects=False,
+            )
         assert r.status_code == 303, r.text
     units = {u["name"]: u for u in api.get("/api/v1/admin-units").json()["items"]}
     assert units["Xã 2025"]["kind"] == "admin" and units["Xã trước 2025"]["kind"] == "admin_prev"
@@ -74,10 +83,15 @@ def test_service_xlsx_has_the_sheets_of_the_cli(api, with_units, scene_files, tm
     service: the XLSX reports have the same sheets."""
     rules = tmp_path / "rules.csv"
     rules.write_text(geoms.RULES_CSV, encoding="utf-8")
-    result = run_check(CheckOptions(
-        master=str(scene_files / "master.gpkg"), plans=[PlanInput(str(scene_files / "plan.gpkg"), id_field="so_hieu")],
-        admin=AdminInput(str(scene_files / "xa.gpkg")), admin_previous=AdminInput(str(with_units["old"])),
-        rules=str(rules)))
+    result = run_check(
+        CheckOptions(
+            master=str(scene_files / "master.gpkg"),
+            plans=[PlanInput(str(scene_files / "plan.gpkg"), id_field="so_hieu")],
+            admin=AdminInput(str(scene_files / "xa.gpkg")),
+            admin_previous=AdminInput(str(with_units["old"])),
+            rules=str(rules),
+        )
+    )
     write_check_reports(result, tmp_path, ["xlsx"])
     cli_sheets = openpyxl.load_workbook(tmp_path / "report.xlsx").sheetnames
     served = api.get(f"/api/v1/checks/{with_units['check']}/report", "viewer", params={"format": "xlsx"})

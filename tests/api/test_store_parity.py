@@ -13,12 +13,14 @@ from tests import geoms
 def _coords_2d(geometry: dict) -> bool:
     def walk(c):
         return len(c) == 2 if isinstance(c[0], (int, float)) else all(walk(x) for x in c)
+
     return walk(geometry["coordinates"])
 
 
 def _zm(geom):
-    return shapely.from_wkt(shapely.force_3d(geom, 5.0).wkt.replace(" Z ", " ZM ")
-                            .replace(" 5,", " 5 7,").replace(" 5)", " 5 7)"))
+    return shapely.from_wkt(
+        shapely.force_3d(geom, 5.0).wkt.replace(" Z ", " ZM ").replace(" 5,", " 5 7,").replace(" 5)", " 5 7)")
+    )
 
 
 def test_3d_and_zm_plans_are_stored_2d(api, scene, tmp_path):
@@ -42,12 +44,22 @@ def test_3d_and_zm_plans_are_stored_2d(api, scene, tmp_path):
 
 def test_ring_of_three_points_is_repaired_on_both_stores(api, scene, tmp_path):
     x0, y0, x1, y1 = geoms.plan_frame().iloc[[0]].total_bounds
-    doc = {"type": "FeatureCollection",
-           "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::9207"}},
-           "features": [{"type": "Feature", "properties": {"ma": "ODT"}, "geometry": {
-               "type": "Polygon", "coordinates": [[[x0, y0], [x1, y1], [x0, y0]]]}},
-               {"type": "Feature", "properties": {"ma": "ODT"}, "geometry": {
-                   "type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y0]]]}}]}
+    doc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::9207"}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"ma": "ODT"},
+                "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y1], [x0, y0]]]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"ma": "ODT"},
+                "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y0]]]},
+            },
+        ],
+    }
     (tmp_path / "ring.geojson").write_text(json.dumps(doc))
     r = api.upload("plans", tmp_path / "ring.geojson", name="ring", plan_type="rural")
     assert r.status_code == 201, r.text
@@ -77,8 +89,12 @@ def test_values_postgres_refuses_are_4xx_and_leave_connections_usable(api, scene
     assert r.status_code == 422 and "offset" in r.text, r.text  # refused before the store
     r = api.get(f"/ogc/collections/plan-{plan}/items?offset={2**31 - 1}")
     assert r.status_code == 200 and r.json()["features"] == [], r.text
-    for url in ("/api/v1/plans/ab%00cd", "/api/v1/checks/x%00y", "/ogc/collections/plan-ab%00cd/items",
-                "/api/v1/masters/m%00"):
+    for url in (
+        "/api/v1/plans/ab%00cd",
+        "/api/v1/checks/x%00y",
+        "/ogc/collections/plan-ab%00cd/items",
+        "/api/v1/masters/m%00",
+    ):
         r = api.get(url)
         assert r.status_code in (400, 404) and "detail" in r.json(), (url, r.text)
     r = api.post("/api/v1/checks", json={"plan_id": "p\x00"})
@@ -98,12 +114,16 @@ def _leave_orphans(settings, store) -> None:
     import sqlalchemy as sa
 
     with store.engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO layer_features SELECT '0rphan0000000000', n, false, '{}', ST_MakePoint(n, n), NULL"
-            " FROM generate_series(0, 19999) n"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO layer_features SELECT '0rphan0000000000', n, false, '{}', ST_MakePoint(n, n), NULL"
+                " FROM generate_series(0, 19999) n"
+            )
+        )
         conn.execute(sa.text("INSERT INTO feature_schemas VALUES ('0rphan0000000000', '[]', 'x'), ('g0ne', '[]', 'x')"))
-        conn.execute(sa.text("INSERT INTO conflict_features (check_id, seq, sensitive, props)"
-                             " VALUES ('g0ne', 0, false, '{}')"))
+        conn.execute(
+            sa.text("INSERT INTO conflict_features (check_id, seq, sensitive, props) VALUES ('g0ne', 0, false, '{}')")
+        )
 
 
 def _orphans(settings, store) -> int:
@@ -112,10 +132,14 @@ def _orphans(settings, store) -> int:
     import sqlalchemy as sa
 
     with store.engine.connect() as conn:
-        return sum(conn.execute(sa.text(sql)).scalar_one() for sql in (
-            "SELECT count(*) FROM layer_features WHERE layer_id = '0rphan0000000000'",
-            "SELECT count(*) FROM feature_schemas WHERE owner_id IN ('0rphan0000000000', 'g0ne')",
-            "SELECT count(*) FROM conflict_features WHERE check_id = 'g0ne'"))
+        return sum(
+            conn.execute(sa.text(sql)).scalar_one()
+            for sql in (
+                "SELECT count(*) FROM layer_features WHERE layer_id = '0rphan0000000000'",
+                "SELECT count(*) FROM feature_schemas WHERE owner_id IN ('0rphan0000000000', 'g0ne')",
+                "SELECT count(*) FROM conflict_features WHERE check_id = 'g0ne'",
+            )
+        )
 
 
 def test_rows_without_a_record_are_swept_at_restart(api, scene):
@@ -139,10 +163,14 @@ def _result_left(settings, store, check_id: str) -> int:
     import sqlalchemy as sa
 
     with store.engine.connect() as conn:
-        return conn.execute(sa.text("SELECT (SELECT count(*) FROM conflict_features WHERE check_id = :c)"
-                                    " + (SELECT count(*) FROM layer_features WHERE layer_id = :c)"
-                                    " + (SELECT count(*) FROM feature_schemas WHERE owner_id = :c)"),
-                            {"c": check_id}).scalar_one()
+        return conn.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM conflict_features WHERE check_id = :c)"
+                " + (SELECT count(*) FROM layer_features WHERE layer_id = :c)"
+                " + (SELECT count(*) FROM feature_schemas WHERE owner_id = :c)"
+            ),
+            {"c": check_id},
+        ).scalar_one()
 
 
 def test_a_job_dying_while_saving_its_result_leaves_none(api, scene, monkeypatch):

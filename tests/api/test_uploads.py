@@ -24,13 +24,15 @@ def _counts(api) -> tuple[int, list[str]]:
     with store.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT count(*) FROM layers")).scalar_one()
     data = api.settings.data_dir
-    files = sorted(str(p.relative_to(data)) for p in data.rglob("*")
-                   if p.is_file() and not p.name.startswith("kgspatial.sqlite"))
+    files = sorted(
+        str(p.relative_to(data)) for p in data.rglob("*") if p.is_file() and not p.name.startswith("kgspatial.sqlite")
+    )
     return rows, files
 
 
-def _shapefile_zip(tmp_path: Path, frame: gpd.GeoDataFrame, folder: str = "", drop=(), encoding=None,
-                   cpg: str | None = None) -> bytes:
+def _shapefile_zip(
+    tmp_path: Path, frame: gpd.GeoDataFrame, folder: str = "", drop=(), encoding=None, cpg: str | None = None
+) -> bytes:
     out = tmp_path / "shp"
     out.mkdir(exist_ok=True)
     kwargs = {"encoding": encoding} if encoding else {}
@@ -52,8 +54,12 @@ def _polygons() -> gpd.GeoDataFrame:
 
 
 def _post(api, name: str, payload: bytes, **fields):
-    return api.post("/api/v1/plans", "planner", files={"file": (name, payload)},
-                    data={"name": "thử", "plan_type": "rural", **fields})
+    return api.post(
+        "/api/v1/plans",
+        "planner",
+        files={"file": (name, payload)},
+        data={"name": "thử", "plan_type": "rural", **fields},
+    )
 
 
 def _refused(api, response, status: int, before) -> None:
@@ -81,8 +87,12 @@ def test_zip_bomb_is_413_and_nothing_kept(make_settings):
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("qh.shp", b"\0" * (50 * 1024 * 1024))  # 50 MB of zeros: ~50 kB compressed
         assert len(buf.getvalue()) < 200_000
-        r = client.post("/api/v1/plans", headers={"Authorization": f"Bearer {key}"},
-                        files={"file": ("bomb.zip", buf.getvalue())}, data={"name": "x", "plan_type": "rural"})
+        r = client.post(
+            "/api/v1/plans",
+            headers={"Authorization": f"Bearer {key}"},
+            files={"file": ("bomb.zip", buf.getvalue())},
+            data={"name": "x", "plan_type": "rural"},
+        )
         assert r.status_code == 413 and "more than 10 MB unpacked" in r.json()["detail"]
         assert client.get("/api/v1/plans", headers={"Authorization": f"Bearer {key}"}).json()["items"] == []
 
@@ -93,7 +103,9 @@ def test_shapefile_with_empty_text_columns_is_no_bomb(api, tmp_path):
     n = 1500
     frame = gpd.GeoDataFrame(
         {"KyHieu": ["ODT"] * n, **{f"GHICHU{i}": [" " * 200] * n for i in range(8)}},
-        geometry=[shapely.box(560000 + 10 * i, 1100000, 560008 + 10 * i, 1100008) for i in range(n)], crs="EPSG:9207")
+        geometry=[shapely.box(560000 + 10 * i, 1100000, 560008 + 10 * i, 1100008) for i in range(n)],
+        crs="EPSG:9207",
+    )
     folder = tmp_path / "wide"
     folder.mkdir()
     frame.to_file(folder / "wide.shp", encoding="utf-8")
@@ -118,14 +130,22 @@ def test_zip_with_too_many_members_or_too_large_unpacked_is_413(make_settings):
         with zipfile.ZipFile(buf, "w") as zf:
             for i in range(6):
                 zf.writestr(f"f{i}.txt", b"x")
-        r = client.post("/api/v1/plans", headers=h, files={"file": ("many.zip", buf.getvalue())},
-                        data={"name": "x", "plan_type": "rural"})
+        r = client.post(
+            "/api/v1/plans",
+            headers=h,
+            files={"file": ("many.zip", buf.getvalue())},
+            data={"name": "x", "plan_type": "rural"},
+        )
         assert r.status_code == 413 and "6 zip members" in r.json()["detail"]
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
             zf.writestr("big.bin", b"\1" * (2 * 1024 * 1024))
-        r = client.post("/api/v1/plans", headers=h, files={"file": ("big.zip", buf.getvalue())},
-                        data={"name": "x", "plan_type": "rural"})
+        r = client.post(
+            "/api/v1/plans",
+            headers=h,
+            files={"file": ("big.zip", buf.getvalue())},
+            data={"name": "x", "plan_type": "rural"},
+        )
         assert r.status_code == 413 and "unpacked" in r.json()["detail"]
 
 
@@ -134,8 +154,12 @@ def test_oversized_upload_is_413(make_settings):
     app = create_app(settings)
     with TestClient(app) as client:
         key = app.state.store.create_key("p", "planner")[1]
-        r = client.post("/api/v1/plans", headers={"Authorization": f"Bearer {key}"},
-                        files={"file": ("big.geojson", b" " * 60_000)}, data={"name": "x", "plan_type": "rural"})
+        r = client.post(
+            "/api/v1/plans",
+            headers={"Authorization": f"Bearer {key}"},
+            files={"file": ("big.geojson", b" " * 60_000)},
+            data={"name": "x", "plan_type": "rural"},
+        )
         assert r.status_code == 413 and "0.05 MB" in r.json()["detail"]
         assert not any(p.is_file() for p in (settings.data_dir / "tmp").rglob("*"))
         assert not any(p.is_file() for p in (settings.data_dir / "layers").rglob("*"))
@@ -180,7 +204,9 @@ def test_bad_form_fields(api, scene_files):
     before = _counts(api)
     with open(scene_files / "plan.gpkg", "rb") as f:
         payload = f.read()
-    r = api.post("/api/v1/plans", "planner", files={"file": ("p.gpkg", payload)}, data={"name": "x", "plan_type": "castle"})
+    r = api.post(
+        "/api/v1/plans", "planner", files={"file": ("p.gpkg", payload)}, data={"name": "x", "plan_type": "castle"}
+    )
     _refused(api, r, 422, before)
     r = api.post("/api/v1/plans", "planner", files={"file": ("p.gpkg", payload)}, data={"plan_type": "rural"})
     _refused(api, r, 422, before)
@@ -195,8 +221,9 @@ def test_shapefile_in_subfolder_with_tcvn3_text(api, tmp_path):
     frame = _polygons()
     legacy = frame.copy()  # the DBF bytes a TCVN3 (ABC) font-era editor writes
     legacy["ten"] = [textcodec.tcvn3_encode(t).decode("latin-1") for t in frame["ten"]]
-    r = _post(api, "qh.zip", _shapefile_zip(tmp_path, legacy, folder="Ban ve/QH 2030/", encoding="ISO-8859-1",
-                                            cpg="TCVN3"))
+    r = _post(
+        api, "qh.zip", _shapefile_zip(tmp_path, legacy, folder="Ban ve/QH 2030/", encoding="ISO-8859-1", cpg="TCVN3")
+    )
     assert r.status_code == 201, r.text
     plan = r.json()
     assert plan["feature_count"] == 4 and plan["code_field"] == "ma" and plan["encoding"].lower() == "tcvn3"
@@ -220,11 +247,18 @@ def test_zipped_mapinfo_table_and_file_geodatabase(api, tmp_path):
 
     frame = _polygons()
     (tmp_path / "tab").mkdir()
-    pyogrio.write_dataframe(frame, tmp_path / "tab" / "qh.tab", driver="MapInfo File",
-                            layer_options={"BOUNDS": "500000,1000000,700000,1200000"})
+    pyogrio.write_dataframe(
+        frame,
+        tmp_path / "tab" / "qh.tab",
+        driver="MapInfo File",
+        layer_options={"BOUNDS": "500000,1000000,700000,1200000"},
+    )
     gdb = tmp_path / "QH.gdb"
     pyogrio.write_dataframe(frame, gdb, layer="QH_SDD", driver="OpenFileGDB")
-    for name, folder, parts in (("qh_tab.zip", "", (tmp_path / "tab").iterdir()), ("QH.gdb.zip", "QH.gdb/", gdb.iterdir())):
+    for name, folder, parts in (
+        ("qh_tab.zip", "", (tmp_path / "tab").iterdir()),
+        ("QH.gdb.zip", "QH.gdb/", gdb.iterdir()),
+    ):
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
             for part in sorted(parts):
@@ -235,16 +269,21 @@ def test_zipped_mapinfo_table_and_file_geodatabase(api, tmp_path):
         items = api.get(f"/ogc/collections/plan-{r.json()['id']}/items", "planner").json()["features"]
         assert sorted(f["properties"]["ten"] for f in items) == sorted(frame["ten"])
 
+
 def test_library_messages_reworded_for_the_form():
     """What `kgspatial check` says with options and paths, the service says with form fields and
     the file name the user sent."""
     from api.wording import for_api
 
     scratch = {"/srv/kg/tmp/u1/qh.gpkg": "qh.gpkg", "/srv/kg/tmp/u1/qh.zip": "qh.zip"}
-    assert for_api("/srv/kg/tmp/u1/qh.gpkg: holds 2 layers (a, b); choose one as /srv/kg/tmp/u1/qh.gpkg::a", scratch) \
+    assert (
+        for_api("/srv/kg/tmp/u1/qh.gpkg: holds 2 layers (a, b); choose one as /srv/kg/tmp/u1/qh.gpkg::a", scratch)
         == "qh.gpkg: holds 2 layers (a, b); choose one with the form field layer, e.g. layer=a"
-    assert for_api("/vsizip//srv/kg/tmp/u1/qh.zip/x/qh.shp: text cannot be decoded; give --encoding tcvn3", scratch) \
+    )
+    assert (
+        for_api("/vsizip//srv/kg/tmp/u1/qh.zip/x/qh.shp: text cannot be decoded; give --encoding tcvn3", scratch)
         == "qh.zip::x/qh.shp: text cannot be decoded; give the form field encoding tcvn3"
+    )
 
 
 def test_upload_record_says_what_a_planner_must_know(api, scene, tmp_path):
@@ -266,8 +305,9 @@ def test_upload_record_says_what_a_planner_must_know(api, scene, tmp_path):
 
 def test_master_without_zones_is_refused_at_upload(api, tmp_path):
     """Points or lines only cannot be a master plan: said at upload, not at every later check."""
-    points = gpd.GeoDataFrame({"MA_QH": ["LUC", "RPH"]}, geometry=[geoms.point(10, 10), geoms.point(150, 50)],
-                              crs=geoms.CRS)
+    points = gpd.GeoDataFrame(
+        {"MA_QH": ["LUC", "RPH"]}, geometry=[geoms.point(10, 10), geoms.point(150, 50)], crs=geoms.CRS
+    )
     points.to_file(tmp_path / "diem.gpkg")
     r = api.upload("masters", tmp_path / "diem.gpkg", name="điểm")
     assert r.status_code == 400 and "holds no polygon" in r.json()["detail"], r.text
@@ -277,8 +317,11 @@ def test_master_without_zones_is_refused_at_upload(api, tmp_path):
 def test_layer_without_any_geometry_is_refused_and_nothing_kept(api, tmp_path, route):
     """A layer whose every geometry is null or empty was stored with a NaN box, answered 500,
     and then broke every listing; it is refused as the CLI refuses it."""
-    frame = gpd.GeoDataFrame({"ma": ["ODT", "LUC"], "ma_xa": ["1", "2"], "ten_xa": ["A", "B"]},
-                             geometry=[None, shapely.Polygon()], crs="EPSG:9207")
+    frame = gpd.GeoDataFrame(
+        {"ma": ["ODT", "LUC"], "ma_xa": ["1", "2"], "ten_xa": ["A", "B"]},
+        geometry=[None, shapely.Polygon()],
+        crs="EPSG:9207",
+    )
     path = tmp_path / "nulls.gpkg"
     frame.to_file(path)
     before = _counts(api)
@@ -302,8 +345,9 @@ def test_wrong_prj_warned_when_the_boxes_overlap(api, tmp_path):
     x = 560 000 is 60 km east of 104°30' in TM-3 and 60 km east of 105° in UTM, so the plan is read
     about 0.5° (55 km) east of where it is, between the master's two groups of zones."""
     master = geoms.master_frame()
-    far = gpd.GeoDataFrame({"MA_QH": ["LUC"], "TEN": ["Lúa xa"]}, geometry=[geoms.box(120_000, 0, 120_100, 100)],
-                           crs=geoms.CRS)
+    far = gpd.GeoDataFrame(
+        {"MA_QH": ["LUC"], "TEN": ["Lúa xa"]}, geometry=[geoms.box(120_000, 0, 120_100, 100)], crs=geoms.CRS
+    )
     path = tmp_path / "master_far.gpkg"
     gpd.GeoDataFrame(pd.concat([master, far], ignore_index=True), crs=geoms.CRS).to_file(path)
     r = api.upload("masters", path, name="QH tỉnh rộng")

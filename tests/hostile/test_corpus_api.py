@@ -37,8 +37,11 @@ class Service:
 
 @pytest.fixture(scope="module", params=STORES)
 def service(request, corpus_dir, tmp_path_factory):
-    values = {"data_dir": tmp_path_factory.mktemp(f"svc-{request.param}") / "data", "job_poll_seconds": 0.05,
-              "job_lease_seconds": 5}
+    values = {
+        "data_dir": tmp_path_factory.mktemp(f"svc-{request.param}") / "data",
+        "job_poll_seconds": 0.05,
+        "job_lease_seconds": 5,
+    }
     if request.param == "postgis":
         values["database_url"] = request.getfixturevalue("pg_cluster").new_database()
     app = create_app(Settings(**values))
@@ -47,8 +50,11 @@ def service(request, corpus_dir, tmp_path_factory):
         keys = {who: store.create_key(who, who)[1] for who in ("admin", "planner")}
         api = Api(client, keys, app.state.settings)
         ids = []
-        for route, name, who, extra in (("masters", "master.gpkg", "admin", {}), ("rules", "rules_ok.csv", "admin", {}),
-                                        ("plans", "ok.gpkg", "planner", {"plan_type": "urban_general"})):
+        for route, name, who, extra in (
+            ("masters", "master.gpkg", "admin", {}),
+            ("rules", "rules_ok.csv", "admin", {}),
+            ("plans", "ok.gpkg", "planner", {"plan_type": "urban_general"}),
+        ):
             r = api.upload(route, corpus_dir / name, who, name=name, **extra)
             assert r.status_code == 201, r.text
             ids.append(r.json()["id"])
@@ -57,8 +63,18 @@ def service(request, corpus_dir, tmp_path_factory):
 
 def server_paths(svc: Service, corpus_dir: Path) -> tuple[str, ...]:
     tmp = tempfile.gettempdir()
-    return (str(svc.api.settings.data_dir), str(corpus_dir), str(REPO), sys.prefix, "site-packages",
-            f"{tmp}/pytest", f"{tmp}/kgspatial", "/vsizip", "/vsicurl", "/vsimem")
+    return (
+        str(svc.api.settings.data_dir),
+        str(corpus_dir),
+        str(REPO),
+        sys.prefix,
+        "site-packages",
+        f"{tmp}/pytest",
+        f"{tmp}/kgspatial",
+        "/vsizip",
+        "/vsicurl",
+        "/vsimem",
+    )
 
 
 def _limits():
@@ -87,9 +103,14 @@ def upload_isolated(svc: Service, request, path: Path, filename: str, tmp_path: 
     if svc.store == "postgis":
         values["database_url"] = request.getfixturevalue("pg_cluster").new_database()
     try:
-        proc = subprocess.run([sys.executable, "-c", ISOLATED, json.dumps(values), str(path), filename],
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                              timeout=60, preexec_fn=_limits)
+        proc = subprocess.run(
+            [sys.executable, "-c", ISOLATED, json.dumps(values), str(path), filename],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=_limits,
+        )
     except subprocess.TimeoutExpired:
         return None, "hung: no answer in 60 s"
     if proc.returncode != 0:
@@ -112,8 +133,9 @@ def test_entry_through_the_api(service, entry, corpus_dir, trap_requests, passwd
             r = api.upload("rules", path, "admin", filename=filename, name=entry.name)
         else:
             fields = {"assume_crs": entry.assume_crs} if entry.assume_crs else {}
-            r = api.upload("plans", path, "planner", filename=filename, name=entry.name, plan_type="urban_general",
-                           **fields)
+            r = api.upload(
+                "plans", path, "planner", filename=filename, name=entry.name, plan_type="urban_general", **fields
+            )
         status, text = r.status_code, r.text
     seen.append(text)
     try:
@@ -135,8 +157,11 @@ def test_entry_through_the_api(service, entry, corpus_dir, trap_requests, passwd
             else:
                 assert body["feature_count"] == entry.features
                 plan_id, rules_id = body["id"], service.rules
-            r = api.post("/api/v1/checks", "planner", json={"plan_id": plan_id, "master_id": service.master,
-                                                             "rules_id": rules_id})
+            r = api.post(
+                "/api/v1/checks",
+                "planner",
+                json={"plan_id": plan_id, "master_id": service.master, "rules_id": rules_id},
+            )
             seen.append(r.text)
             assert r.status_code == 202, r.text
             done = api.wait(r.json()["id"], "planner", timeout=60)
@@ -155,7 +180,9 @@ def test_entry_through_the_api(service, entry, corpus_dir, trap_requests, passwd
                 assert r.status_code == 200, r.text[:800]
     finally:
         r = api.get("/api/v1/plans", "planner")
-        assert r.status_code == 200 and isinstance(r.json().get("items"), list), f"registry: {r.status_code} {r.text[:500]}"
+        assert r.status_code == 200 and isinstance(r.json().get("items"), list), (
+            f"registry: {r.status_code} {r.text[:500]}"
+        )
         everything = "\n".join(seen)
         assert not [line for line in passwd_lines if line in everything], "/etc/passwd leaked"
         if entry.trap:

@@ -14,17 +14,16 @@ import resource
 import shutil
 import subprocess
 import sys
-
-import pyogrio
-import pytest
-
-from tests.conftest import REPO
-
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyogrio
+import pytest
+
+from tests.conftest import REPO
 
 WORKERS = 2  # the subprocesses of the whole corpus run two at a time, once per session
 
@@ -33,8 +32,16 @@ def server_paths(*dirs: Path) -> tuple[str, ...]:
     """Text that gives away where things live on this machine (member names a user wrote in a
     zip, such as '/tmp/plan.prj', are theirs, not ours; so are the sources a VRT of theirs names,
     /vsicurl/ URLs included: the CLI reads a local user's files)."""
-    return (*(str(d) for d in dirs), str(REPO), sys.prefix, "site-packages", tempfile.gettempdir() + "/pytest",
-            tempfile.gettempdir() + "/kgspatial", "/vsizip", "/vsimem")
+    return (
+        *(str(d) for d in dirs),
+        str(REPO),
+        sys.prefix,
+        "site-packages",
+        tempfile.gettempdir() + "/pytest",
+        tempfile.gettempdir() + "/kgspatial",
+        "/vsizip",
+        "/vsimem",
+    )
 
 
 def _limits():
@@ -62,13 +69,26 @@ def run_entry(entry, corpus_dir: Path, cwd: Path, trap_requests: list[str]) -> R
     else:
         args = ["--plan", entry.name] + (["--assume-crs", entry.assume_crs] if entry.assume_crs else [])
     env = {**os.environ, "PYTHONPATH": str(REPO), "KGSPATIAL_ENGINE": "pyogrio"}
-    cmd = [sys.executable, "-m", "kgspatial", "check", "--master", "master.gpkg", "--out", "out", "-q",
-           "--jobs", "1", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "kgspatial",
+        "check",
+        "--master",
+        "master.gpkg",
+        "--out",
+        "out",
+        "-q",
+        "--jobs",
+        "1",
+        *args,
+    ]
     before = len(trap_requests)
     start = time.monotonic()
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace", timeout=60,
-                              preexec_fn=_limits)
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace", timeout=60, preexec_fn=_limits
+        )
     except subprocess.TimeoutExpired as exc:
         return Run(cwd, None, str(exc.stdout or ""), "hung: no answer in 60 s", [], 60.0)
     # a request GDAL made lands before the process ends; another run may add its own meanwhile
@@ -83,8 +103,10 @@ def cli_runs(corpus_dir, trap_requests, tmp_path_factory):
     entries = hostile_corpus()[1]
     base = tmp_path_factory.mktemp("cli")
     with ThreadPoolExecutor(WORKERS) as pool:
-        futures = {name: pool.submit(run_entry, e, corpus_dir, base / name.replace(".", "_"), trap_requests)
-                   for name, e in entries.items()}
+        futures = {
+            name: pool.submit(run_entry, e, corpus_dir, base / name.replace(".", "_"), trap_requests)
+            for name, e in entries.items()
+        }
         return {name: f.result() for name, f in futures.items()}
 
 
@@ -111,5 +133,7 @@ def test_entry_through_the_cli(entry, corpus_dir, cli_runs, passwd_lines):
     assert summary["inputs"]["plans"][0]["features_read"] == entry.features
     assert summary["totals"]["conflict_area_m2"] == pytest.approx(entry.area, rel=1e-6)
     if entry.label:
-        labels = set(pyogrio.read_dataframe(out / "conflicts.gpkg", layer="conflicts", read_geometry=False)["plan_label"])
+        labels = set(
+            pyogrio.read_dataframe(out / "conflicts.gpkg", layer="conflicts", read_geometry=False)["plan_label"]
+        )
         assert labels == {entry.label}
