@@ -32,6 +32,7 @@ import shapely
 import yaml
 
 from . import crs as crs_mod
+from .check import _group  # the conflicts' totals per group: same pieces, area, length and points
 from .engine import NOISE, keep_kind, measure
 from .errors import CRSError, InputError, RulesError, say
 from .prepare import KIND_NAMES, LINE, POINT, POLYGON, PreparedLayer
@@ -1086,34 +1087,6 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:,.2f}"
 
 
-def _sums(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
-    if frame.empty:
-        return []
-    grouped = (
-        frame.assign(point=frame["kind"] == "point")
-        .groupby(keys, sort=True, dropna=False)
-        .agg(
-            pieces=("area_m2", "size"),
-            area_m2=("area_m2", "sum"),
-            length_m=("length_m", "sum"),
-            points=("point", "sum"),
-        )
-    )
-    out = []
-    for values, row in zip(grouped.index, grouped.itertuples(index=False)):
-        values = values if isinstance(values, tuple) else (values,)
-        out.append(
-            {
-                **{k: ("" if pd.isna(v) else v) for k, v in zip(keys, values)},
-                "pieces": int(row.pieces),
-                "area_m2": round(float(row.area_m2), 3),
-                "length_m": round(float(row.length_m), 3),
-                "points": int(row.points),
-            }
-        )
-    return out
-
-
 def hazards_summary(config: HazardConfig, layers: list[dict], findings: gpd.GeoDataFrame, warnings: list[str]) -> dict:
     """summary.json["hazards"]: per hazard and band (rule), area, length and points by plan code
     and by commune (new and pre-2025 units), and the unknown part."""
@@ -1131,7 +1104,7 @@ def hazards_summary(config: HazardConfig, layers: list[dict], findings: gpd.GeoD
             rows = banded[banded["rule_id"] == rule.rule_id]
             if rows.empty:
                 continue
-            total = _sums(rows.assign(all=""), ["all"])[0]
+            total = _group(rows.assign(all=""), ["all"])[0]
             total.pop("all")
             bands.append(
                 {
@@ -1143,10 +1116,10 @@ def hazards_summary(config: HazardConfig, layers: list[dict], findings: gpd.GeoD
                     "reference": rule.reference,
                     "note": rule.note,
                     **total,
-                    "by_plan_code": _sums(rows, ["plan_code"]),
-                    "by_plan": _sums(rows, ["plan_id"]),
-                    "by_admin": _sums(rows, ["admin_code", "admin_name"]) if "admin_code" in rows else [],
-                    "by_admin_previous": _sums(rows, ["admin_prev_code", "admin_prev_name"])
+                    "by_plan_code": _group(rows, ["plan_code"]),
+                    "by_plan": _group(rows, ["plan_id"]),
+                    "by_admin": _group(rows, ["admin_code", "admin_name"]) if "admin_code" in rows else [],
+                    "by_admin_previous": _group(rows, ["admin_prev_code", "admin_prev_name"])
                     if "admin_prev_code" in rows
                     else [],
                 }
